@@ -1,0 +1,61 @@
+package config
+
+import "time"
+
+// Default returns the configuration eird runs with when neither the file nor
+// the environment sets a key. Every call returns fresh slices, so callers may
+// modify the result freely.
+//
+// The default has no Diameter peers and allow_any_peer false, so it does not
+// pass Validate on its own: the operator must list the peers or opt in to
+// accepting every peer.
+func Default() Config {
+	return Config{
+		Diameter: Diameter{
+			Listen:             "127.0.0.1:3868",
+			Transport:          "tcp",
+			OriginHost:         "eir.localdomain",
+			OriginRealm:        "localdomain",
+			HostIPAddresses:    nil,
+			VendorID:           0,
+			ProductName:        "eird",
+			WatchdogInterval:   30 * time.Second,
+			CERTimeout:         10 * time.Second,
+			RequestTimeout:     1 * time.Second,
+			WriteTimeout:       5 * time.Second,
+			DisconnectTimeout:  5 * time.Second,
+			MaxMessageSize:     65536,
+			MaxInflightPerPeer: 256,
+			DuplicatePeer:      "allow",
+			AllowAnyPeer:       false,
+			Peers:              nil,
+		},
+		Redis: Redis{
+			Mode:         "standalone",
+			Addresses:    []string{"127.0.0.1:6379"},
+			DB:           0,
+			DialTimeout:  2 * time.Second,
+			ReadTimeout:  1 * time.Second,
+			WriteTimeout: 1 * time.Second,
+			PoolSize:     32,
+		},
+		Store: Store{
+			KeyPrefix:       "eir:",
+			VersionGrace:    60 * time.Second,
+			JanitorInterval: 10 * time.Second,
+			BuildLease:      10 * time.Minute,
+		},
+		Policy: Policy{
+			UnknownEquipment: "unknown",
+			OnStoreError:     "reject",
+		},
+		Admin: Admin{
+			Listen:       "127.0.0.1:9468",
+			MaxBodyBytes: 256 << 20,
+		},
+		Log: Log{
+			Level:  "info",
+			Format: "json",
+		},
+	}
+}

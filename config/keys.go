@@ -1,0 +1,189 @@
+package config
+
+import (
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Key describes one configuration key, for `eird -print-keys` and the README.
+type Key struct {
+	// Path is the key path, e.g. "diameter.origin_host". The fields of the
+	// elements of a list of mappings appear with "[]" after the list, e.g.
+	// "diameter.peers[].origin_host".
+	Path string
+	// Env is the environment variable overriding the key, e.g.
+	// "EIR_DIAMETER_ORIGIN_HOST"; empty for the fields of list elements,
+	// which are set with their whole list.
+	Env string
+	// Default is the default value as YAML: `30s`, `""`, `[]`,
+	// `["127.0.0.1:6379"]`.
+	Default string
+	// Doc says what the key does.
+	Doc string
+}
+
+// Keys lists every key of Config in declaration order, with its environment
+// variable, default and documentation.
+func Keys() []Key {
+	var keys []Key
+	eachLeaf(reflect.ValueOf(Default()), "", func(path string, v reflect.Value) {
+		keys = append(keys, Key{Path: path, Env: envName(path), Default: render(v), Doc: docs[path]})
+		if isStructList(v.Type()) {
+			eachLeaf(reflect.New(v.Type().Elem()).Elem(), path+"[]", func(path string, v reflect.Value) {
+				keys = append(keys, Key{Path: path, Default: render(v), Doc: docs[path]})
+			})
+		}
+	})
+	return keys
+}
+
+// docs documents every key (the trailing comments of config.go, where there
+// are any; a test keeps the two in step). Read-only.
+var docs = map[string]string{
+	"diameter.listen":                "host:port to listen on",
+	"diameter.transport":             "tcp | sctp",
+	"diameter.origin_host":           "our DiameterIdentity",
+	"diameter.origin_realm":          "our realm",
+	"diameter.host_ip_addresses":     "Host-IP-Address in CEA; empty: the connection's local address",
+	"diameter.vendor_id":             "Vendor-Id in CEA",
+	"diameter.product_name":          "Product-Name in CEA",
+	"diameter.watchdog_interval":     "Tw: send DWR after this much silence, close after 2×Tw",
+	"diameter.cer_timeout":           "close a connection that sends no CER within this time",
+	"diameter.request_timeout":       "deadline for answering one request",
+	"diameter.write_timeout":         "deadline for one socket write",
+	"diameter.disconnect_timeout":    "wait for DPA and in-flight answers at shutdown",
+	"diameter.max_message_size":      "larger messages are answered 5015 and the connection closed",
+	"diameter.max_inflight_per_peer": "concurrent requests per connection; reading pauses beyond",
+	"diameter.duplicate_peer":        "allow | reject a second connection from an open Origin-Host",
+	"diameter.allow_any_peer":        "accept every peer (no allow-list)",
+	"diameter.peers":                 "allow-list",
+	"diameter.peers[].origin_host":   `shell pattern (path.Match, case-insensitive), e.g. "mme*.epc.example.org"`,
+	"diameter.peers[].origin_realm":  "shell pattern; empty matches any realm",
+	"diameter.peers[].addresses":     "IP addresses or CIDR prefixes of the transport peer; empty matches any",
+
+	"redis.mode":                     "standalone | sentinel | cluster",
+	"redis.addresses":                "host:port of the server, the sentinels or cluster seed nodes",
+	"redis.master_name":              "sentinel mode: the monitored master's name",
+	"redis.username":                 "ACL user",
+	"redis.password":                 "ACL password (secret)",
+	"redis.password_file":            "file holding the password, instead of password",
+	"redis.sentinel_password":        "sentinel mode: password of the sentinels (secret)",
+	"redis.db":                       "database number (standalone and sentinel)",
+	"redis.dial_timeout":             "timeout for establishing a connection",
+	"redis.read_timeout":             "timeout for reading one reply",
+	"redis.write_timeout":            "timeout for writing one command",
+	"redis.pool_size":                "connections per node",
+	"redis.tls.enabled":              "connect with TLS",
+	"redis.tls.ca_file":              "PEM CA certificates to verify the server with; empty: the system roots",
+	"redis.tls.cert_file":            "PEM client certificate, with key_file",
+	"redis.tls.key_file":             "PEM client private key, with cert_file",
+	"redis.tls.server_name":          "name to verify the server certificate against; empty: the host of the address",
+	"redis.tls.insecure_skip_verify": "do not verify the server certificate (testing only)",
+
+	"store.key_prefix":       "prefix of every key; no '{' or '}'",
+	"store.version_grace":    "a replaced version stays readable this long",
+	"store.janitor_interval": "how often retired and abandoned versions are deleted",
+	"store.build_lease":      "a version being built is abandoned after this long without progress",
+
+	"policy.unknown_equipment": "unknown | whitelisted | greylisted | blacklisted",
+	"policy.on_store_error":    "reject | whitelisted | greylisted | blacklisted",
+
+	"admin.listen":              "host:port; empty disables the admin listener",
+	"admin.tokens":              "bearer tokens; empty: no authentication, loopback listen only",
+	"admin.tokens[].name":       "who uses it; recorded as the actor",
+	"admin.tokens[].token":      "the secret",
+	"admin.tokens[].token_file": "file holding the secret, instead of token",
+	"admin.tokens[].role":       "read | write",
+	"admin.max_body_bytes":      "largest accepted request body (CSV imports)",
+
+	"log.level":             "debug | info | warn | error",
+	"log.format":            "json | console",
+	"log.identity_hash_key": "key of the hash that stands for IMEIs/IMSIs in logs; empty: random per process (secret)",
+
+	"bootstrap.files": "CSV files in the eirctl import format; loaded only when the store has no dataset yet",
+}
+
+// render writes v as YAML text for Key.Default.
+func render(v reflect.Value) string {
+	if v.Type() == durationType {
+		return formatDuration(time.Duration(v.Int()))
+	}
+	switch v.Kind() {
+	case reflect.String:
+		return renderString(v.String())
+	case reflect.Bool:
+		return strconv.FormatBool(v.Bool())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return strconv.FormatInt(v.Int(), 10)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return strconv.FormatUint(v.Uint(), 10)
+	case reflect.Slice:
+		if v.Len() == 0 {
+			return "[]"
+		}
+		if v.Type().Elem().Kind() == reflect.String {
+			items := make([]string, v.Len())
+			for i := range items {
+				items[i] = strconv.Quote(v.Index(i).String())
+			}
+			return "[" + strings.Join(items, ", ") + "]"
+		}
+	}
+	return flowYAML(v.Interface())
+}
+
+// renderString writes s plain when YAML reads it back as the same string,
+// and double-quoted otherwise ("", "eir:", "true").
+func renderString(s string) string {
+	out, err := yaml.Marshal(s)
+	if err == nil && s != "" && strings.TrimSuffix(string(out), "\n") == s {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+// flowYAML writes v as one line of flow-style YAML with quoted strings (also
+// valid JSON for lists of mappings, as an environment variable takes them).
+func flowYAML(v any) string {
+	var n yaml.Node
+	if err := n.Encode(v); err != nil {
+		return "?"
+	}
+	var flow func(n *yaml.Node)
+	flow = func(n *yaml.Node) {
+		switch n.Kind {
+		case yaml.MappingNode, yaml.SequenceNode:
+			n.Style = yaml.FlowStyle
+		case yaml.ScalarNode:
+			if n.ShortTag() == "!!str" {
+				n.Style = yaml.DoubleQuotedStyle
+			}
+		}
+		for _, c := range n.Content {
+			flow(c)
+		}
+	}
+	flow(&n)
+	out, err := yaml.Marshal(&n)
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// formatDuration writes d as time.Duration.String does, without the zero
+// units it appends: 10m rather than 10m0s, 1h rather than 1h0m0s.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

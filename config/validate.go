@@ -1,0 +1,292 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Validate checks the configuration and reports every problem at once (joined
+// with errors.Join), each message starting with the key path, for example
+// "diameter.origin_host: required". It checks that files named by the
+// configuration exist and are readable, so it must run where eird runs.
+func (c Config) Validate() error {
+	var p problems
+	c.validateDiameter(&p)
+	c.validateRedis(&p)
+	c.validateStore(&p)
+	c.validatePolicy(&p)
+	c.validateAdmin(&p)
+	c.validateLog(&p)
+	for i, f := range c.Bootstrap.Files {
+		p.file(fmt.Sprintf("bootstrap.files[%d]", i), f)
+	}
+	return errors.Join(p...)
+}
+
+func (c Config) validateDiameter(p *problems) {
+	d := c.Diameter
+	p.hostPort("diameter.listen", d.Listen, false)
+	p.oneOf("diameter.transport", d.Transport, "tcp", "sctp")
+	p.identity("diameter.origin_host", d.OriginHost)
+	p.identity("diameter.origin_realm", d.OriginRealm)
+	for i, a := range d.HostIPAddresses {
+		if ip, err := netip.ParseAddr(a); err != nil || ip.Zone() != "" {
+			p.addf(fmt.Sprintf("diameter.host_ip_addresses[%d]", i), "%q is not an IP address", a)
+		}
+	}
+	if d.ProductName == "" {
+		p.addf("diameter.product_name", "required")
+	}
+	p.positive("diameter.watchdog_interval", d.WatchdogInterval)
+	p.positive("diameter.cer_timeout", d.CERTimeout)
+	p.positive("diameter.request_timeout", d.RequestTimeout)
+	p.positive("diameter.write_timeout", d.WriteTimeout)
+	p.positive("diameter.disconnect_timeout", d.DisconnectTimeout)
+	if d.RequestTimeout > 0 && d.WatchdogInterval > 0 && d.RequestTimeout >= d.WatchdogInterval {
+		p.addf("diameter.request_timeout", "must be shorter than diameter.watchdog_interval (%s)", formatDuration(d.WatchdogInterval))
+	}
+	p.between("diameter.max_message_size", int64(d.MaxMessageSize), 1024, 1<<24-1)
+	p.between("diameter.max_inflight_per_peer", int64(d.MaxInflightPerPeer), 1, 65535)
+	p.oneOf("diameter.duplicate_peer", d.DuplicatePeer, "allow", "reject")
+	if !d.AllowAnyPeer && len(d.Peers) == 0 {
+		p.addf("diameter.peers", "empty: list the allowed peers or set diameter.allow_any_peer")
+	}
+	for i, peer := range d.Peers {
+		at := fmt.Sprintf("diameter.peers[%d]", i)
+		if peer.OriginHost == "" {
+			p.addf(at+".origin_host", "required")
+		} else {
+			p.pattern(at+".origin_host", peer.OriginHost)
+		}
+		if peer.OriginRealm != "" {
+			p.pattern(at+".origin_realm", peer.OriginRealm)
+		}
+		for j, a := range peer.Addresses {
+			_, errAddr := netip.ParseAddr(a)
+			_, errPrefix := netip.ParsePrefix(a)
+			if errAddr != nil && errPrefix != nil {
+				p.addf(fmt.Sprintf("%s.addresses[%d]", at, j), "%q is not an IP address or CIDR prefix", a)
+			}
+		}
+	}
+}
+
+func (c Config) validateRedis(p *problems) {
+	r := c.Redis
+	p.oneOf("redis.mode", r.Mode, "standalone", "sentinel", "cluster")
+	switch {
+	case len(r.Addresses) == 0:
+		p.addf("redis.addresses", "required")
+	case r.Mode == "standalone" && len(r.Addresses) > 1:
+		p.addf("redis.addresses", "standalone mode takes exactly one address, got %d", len(r.Addresses))
+	}
+	for i, a := range r.Addresses {
+		p.hostPort(fmt.Sprintf("redis.addresses[%d]", i), a, true)
+	}
+	if r.Mode == "sentinel" && r.MasterName == "" {
+		p.addf("redis.master_name", "required in sentinel mode")
+	}
+	switch {
+	case r.DB < 0:
+		p.addf("redis.db", "must be >= 0")
+	case r.Mode == "cluster" && r.DB != 0:
+		p.addf("redis.db", "must be 0 in cluster mode")
+	}
+	if r.Password != "" && r.PasswordFile != "" {
+		p.addf("redis.password_file", "set either redis.password or redis.password_file, not both")
+	}
+	p.file("redis.password_file", r.PasswordFile)
+	p.file("redis.tls.ca_file", r.TLS.CAFile)
+	p.file("redis.tls.cert_file", r.TLS.CertFile)
+	p.file("redis.tls.key_file", r.TLS.KeyFile)
+	if (r.TLS.CertFile == "") != (r.TLS.KeyFile == "") {
+		p.addf("redis.tls", "set both cert_file and key_file, or neither")
+	}
+	p.positive("redis.dial_timeout", r.DialTimeout)
+	p.positive("redis.read_timeout", r.ReadTimeout)
+	p.positive("redis.write_timeout", r.WriteTimeout)
+	if r.PoolSize < 1 {
+		p.addf("redis.pool_size", "must be >= 1")
+	}
+}
+
+func (c Config) validateStore(p *problems) {
+	s := c.Store
+	switch {
+	case s.KeyPrefix == "":
+		p.addf("store.key_prefix", "required")
+	case strings.ContainsAny(s.KeyPrefix, "{}") || strings.ContainsFunc(s.KeyPrefix, unicode.IsSpace):
+		p.addf("store.key_prefix", "%q: must not contain '{', '}' or white space", s.KeyPrefix)
+	}
+	if rt := c.Diameter.RequestTimeout; rt > 0 && s.VersionGrace <= rt {
+		p.addf("store.version_grace", "must be longer than diameter.request_timeout (%s)", formatDuration(rt))
+	} else {
+		p.positive("store.version_grace", s.VersionGrace)
+	}
+	p.positive("store.janitor_interval", s.JanitorInterval)
+	if s.BuildLease < time.Minute {
+		p.addf("store.build_lease", "must be at least 1m, got %s", formatDuration(s.BuildLease))
+	}
+}
+
+func (c Config) validatePolicy(p *problems) {
+	p.oneOf("policy.unknown_equipment", c.Policy.UnknownEquipment, "unknown", "whitelisted", "greylisted", "blacklisted")
+	p.oneOf("policy.on_store_error", c.Policy.OnStoreError, "reject", "whitelisted", "greylisted", "blacklisted")
+}
+
+func (c Config) validateAdmin(p *problems) {
+	a := c.Admin
+	if a.Listen != "" && p.hostPort("admin.listen", a.Listen, false) && len(a.Tokens) == 0 {
+		host, _, _ := net.SplitHostPort(a.Listen)
+		ip, err := netip.ParseAddr(host)
+		if !strings.EqualFold(host, "localhost") && (err != nil || !ip.IsLoopback()) {
+			p.addf("admin.listen", "%s is not a loopback address: configure admin.tokens to expose the admin API", a.Listen)
+		}
+	}
+	names := make(map[string]int)
+	for i, t := range a.Tokens {
+		at := fmt.Sprintf("admin.tokens[%d]", i)
+		if t.Name == "" {
+			p.addf(at+".name", "required")
+		} else if j, dup := names[t.Name]; dup {
+			p.addf(at+".name", "%q is also the name of admin.tokens[%d]", t.Name, j)
+		} else {
+			names[t.Name] = i
+		}
+		switch {
+		case t.Token == "" && t.TokenFile == "":
+			p.addf(at, "set token or token_file")
+		case t.Token != "" && t.TokenFile != "":
+			p.addf(at, "set token or token_file, not both")
+		}
+		p.file(at+".token_file", t.TokenFile)
+		p.oneOf(at+".role", t.Role, "read", "write")
+	}
+	if a.MaxBodyBytes < 1024 {
+		p.addf("admin.max_body_bytes", "must be at least 1024, got %d", a.MaxBodyBytes)
+	}
+}
+
+func (c Config) validateLog(p *problems) {
+	p.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	p.oneOf("log.format", c.Log.Format, "json", "console")
+}
+
+// problems collects validation errors, each prefixed with its key path.
+type problems []error
+
+func (p *problems) addf(path, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+}
+
+func (p *problems) oneOf(path, v string, allowed ...string) {
+	if !slices.Contains(allowed, v) {
+		p.addf(path, "%q: want %s", v, strings.Join(allowed, "|"))
+	}
+}
+
+func (p *problems) positive(path string, d time.Duration) {
+	if d <= 0 {
+		p.addf(path, "must be > 0, got %s", formatDuration(d))
+	}
+}
+
+func (p *problems) between(path string, v, lo, hi int64) {
+	if v < lo || v > hi {
+		p.addf(path, "%d: want %d to %d", v, lo, hi)
+	}
+}
+
+// hostPort checks that s is host:port with a numeric port. A client address
+// (needHost) needs a host and a port other than 0; a listen address may omit
+// the host (all interfaces) and use port 0 (any free port). It reports whether
+// s is valid.
+func (p *problems) hostPort(path, s string, needHost bool) bool {
+	if s == "" {
+		p.addf(path, "required")
+		return false
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		p.addf(path, "%q is not host:port", s)
+		return false
+	}
+	if strings.ContainsFunc(host, unicode.IsSpace) || (needHost && host == "") {
+		p.addf(path, "%q: invalid host %q", s, host)
+		return false
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || (needHost && n == 0) {
+		lo := 0
+		if needHost {
+			lo = 1
+		}
+		p.addf(path, "%q: invalid port %q: want %d to 65535", s, port, lo)
+		return false
+	}
+	return true
+}
+
+// identity checks a DiameterIdentity: an FQDN of letters, digits, '-' and '.'.
+func (p *problems) identity(path, s string) {
+	if s == "" {
+		p.addf(path, "required")
+		return
+	}
+	if len(s) > 255 {
+		p.addf(path, "longer than 255 characters")
+		return
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" {
+			p.addf(path, "%q: empty label (leading, trailing or doubled '.')", s)
+			return
+		}
+		if len(label) > 63 {
+			p.addf(path, "%q: label longer than 63 characters", s)
+			return
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				p.addf(path, "%q: invalid character %q (want letters, digits, '-' and '.')", s, r)
+				return
+			}
+		}
+	}
+}
+
+// pattern checks a path.Match pattern.
+func (p *problems) pattern(key, s string) {
+	if _, err := path.Match(s, ""); err != nil {
+		p.addf(key, "%q is not a valid pattern: %v", s, err)
+	}
+}
+
+// file checks that name, if set, is a readable regular file.
+func (p *problems) file(path, name string) {
+	if name == "" {
+		return
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		p.addf(path, "%v", err)
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		p.addf(path, "%v", err)
+	case fi.IsDir():
+		p.addf(path, "%s is a directory", name)
+	}
+}

@@ -1,0 +1,22 @@
+// Package diameter is the S13/S13' adapter of the EIR: a Diameter server
+// (RFC 6733) that answers ME-Identity-Check requests (TS 29.272 §7.2.19) from
+// MMEs and SGSNs with decisions taken by an eir.Checker.
+//
+// It owns the peer layer (CER/CEA with an allow-list, DWR/DWA watchdog,
+// DPR/DPA in both directions), request validation (every Result-Code and
+// Failed-AVP of the answer is decided here) and the mapping of eir errors to
+// the wire (resultFor). It is the only package that imports go-diameter,
+// which it uses as the codec: header and AVP types, data types and message
+// serialisation.
+//
+// The connection loop is not go-diameter's diam.Server: that server closes
+// the connection when a request names an application or command missing from
+// its dictionary, so 3007 and 3001 cannot be answered; its state machine
+// (diam/sm) has no DPR/DPA, sets the E-bit on 5xxx CEAs, cannot answer 3010
+// to an unlisted peer, and flushes one write(2) per answer. This package
+// frames messages itself, validates them without reflection, runs requests
+// of one connection concurrently (bounded) and coalesces answer writes.
+//
+// Package diameter must not import the store packages; it reaches the lists
+// only through eir.Checker.
+package diameter

@@ -1,0 +1,378 @@
+package diameter
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/fiorix/go-diameter/v4/diam"
+	"github.com/fiorix/go-diameter/v4/diam/avp"
+	"github.com/fiorix/go-diameter/v4/diam/datatype"
+
+	"github.com/eir-sidecar/eir/eir"
+)
+
+func testHandler(t *testing.T) *ecrHandler {
+	_, c := testLists(t)
+	return &ecrHandler{id: identity{host: "eir.test", realm: "eir.test"}, checker: c}
+}
+
+// TestECAShape checks the answers to valid requests field by field, as
+// decoded from the bytes (TS 29.272 §7.2.20, spec sheet §4 rows 1-3, 8-10).
+func TestECAShape(t *testing.T) {
+	h := testHandler(t)
+	tests := []struct {
+		name       string
+		imei, imsi string
+		wantCode   uint32 // Result-Code, 0 when absent
+		wantExp    uint32 // Experimental-Result-Code, 0 when absent
+		wantStatus int    // Equipment-Status, -1 when absent
+	}{
+		{"14 digits blacklisted", "35209900176148", "", 2001, 0, 1},
+		{"15 digits valid luhn", "352099001761481", "", 2001, 0, 1},
+		{"15 digits spare zero", "352099001761480", "", 2001, 0, 1},
+		{"15 digits failing luhn", "352099001761487", "", 2001, 0, 1},
+		{"16 digit imeisv", "3520990017614899", "", 2001, 0, 1},
+		{"greylisted", "49015420323751", "", 2001, 0, 2},
+		{"whitelisted", "26053179311383", "", 2001, 0, 0},
+		{"exception pair", "35209900176148", "001010000000001", 2001, 0, 0},
+		{"other imsi stays black", "35209900176148", "001010000000002", 2001, 0, 1},
+		{"malformed imsi ignored", "35209900176148", "not-an-imsi", 2001, 0, 1},
+		{"unknown equipment", "12345678901234", "", 0, 5422, -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newECR(0x1234).std(tc.imei)
+			if tc.imsi != "" {
+				b.add(avp.UserName, avp.Mbit, 0, datatype.UTF8String(tc.imsi))
+			}
+			hdr, body := b.bytes(t)
+			out, res := h.answerECR(context.Background(), hdr, body)
+			w := decodeWire(t, out)
+			if w.Header.CommandCode != 324 || w.Header.ApplicationID != 16777252 {
+				t.Fatalf("header %v", w.Header)
+			}
+			if w.Header.CommandFlags != diam.ProxiableFlag {
+				t.Errorf("flags %#x, want 0x40 (P only)", w.Header.CommandFlags)
+			}
+			if w.Header.HopByHopID != 0x1234 || w.Header.EndToEndID != 77 {
+				t.Errorf("identifiers %#x/%d not copied", w.Header.HopByHopID, w.Header.EndToEndID)
+			}
+			if w.codes[0] != avpSessionID {
+				t.Errorf("first AVP %d, want Session-Id", w.codes[0])
+			}
+			if w.has(avpDestinationHost) || w.has(avpDestinationRealm) || w.has(avpRouteRecord) {
+				t.Errorf("answer carries Destination-* or Route-Record: %v", w.codes)
+			}
+			if got := w.u32(t, avpAuthSessionState, 0); got != 1 {
+				t.Errorf("Auth-Session-State %d", got)
+			}
+			if tc.wantCode != 0 {
+				if got := w.u32(t, avpResultCode, 0); got != tc.wantCode {
+					t.Errorf("Result-Code %d, want %d", got, tc.wantCode)
+				}
+			} else if w.has(avpResultCode) {
+				t.Errorf("Result-Code present with Experimental-Result")
+			}
+			if tc.wantExp != 0 {
+				if got := w.u32(t, avpExperimentalResCode, 0); got != tc.wantExp {
+					t.Errorf("Experimental-Result-Code %d", got)
+				}
+				if got := w.u32(t, avpVendorID, 0); got != 10415 {
+					t.Errorf("Experimental-Result Vendor-Id %d", got)
+				}
+			}
+			if tc.wantStatus >= 0 {
+				a, err := w.FindAVP(avpEquipmentStatus, 10415)
+				if err != nil {
+					t.Fatalf("no Equipment-Status")
+				}
+				if a.Flags != avp.Mbit|avp.Vbit || a.VendorID != 10415 {
+					t.Errorf("Equipment-Status flags %#x vendor %d", a.Flags, a.VendorID)
+				}
+				if got := int(a.Data.(datatype.Enumerated)); got != tc.wantStatus {
+					t.Errorf("Equipment-Status %d, want %d", got, tc.wantStatus)
+				}
+			} else if w.has(avpEquipmentStatus) {
+				t.Errorf("Equipment-Status present in a %d answer", tc.wantExp)
+			}
+			if res.ResultCode != max(tc.wantCode, tc.wantExp) {
+				t.Errorf("reported result %d", res.ResultCode)
+			}
+		})
+	}
+}
+
+// TestECAErrors checks error answers: code, E-bit and Failed-AVP content.
+func TestECAErrors(t *testing.T) {
+	h := testHandler(t)
+	tests := []struct {
+		name     string
+		build    func() ecrBuilder
+		mutate   func(hdr *header, body []byte) []byte
+		wantCode uint32
+		wantE    bool
+		// failed is checked against the Failed-AVP content: the codes of
+		// the AVP and, for a Grouped offender, of its one child.
+		failed []uint32
+	}{
+		{name: "terminal-information missing", build: func() ecrBuilder { return newECR(1).std("") },
+			wantCode: 5005, failed: []uint32{avpTerminalInformation}},
+		{name: "imei missing (meid only)", build: func() ecrBuilder {
+			return newECR(1).std("").termInfo(diam.NewAVP(avp3GPP2MEID, avp.Mbit|avp.Vbit, 10415, datatype.OctetString("\x01\x02\x03\x04\x05\x06\x07")))
+		}, wantCode: 5005, failed: []uint32{avpTerminalInformation, avpIMEI}},
+		{name: "imei empty group", build: func() ecrBuilder { return newECR(1).std("").termInfo() },
+			wantCode: 5005, failed: []uint32{avpTerminalInformation, avpIMEI}},
+		{name: "imei with letters", build: func() ecrBuilder { return newECR(1).std("3520990017614A") },
+			wantCode: 5004, failed: []uint32{avpTerminalInformation, avpIMEI}},
+		{name: "imei 13 digits", build: func() ecrBuilder { return newECR(1).std("3520990017614") },
+			wantCode: 5004, failed: []uint32{avpTerminalInformation, avpIMEI}},
+		{name: "imei 17 digits", build: func() ecrBuilder { return newECR(1).std("35209900176148991") },
+			wantCode: 5004, failed: []uint32{avpTerminalInformation, avpIMEI}},
+		{name: "imei invalid utf-8", build: func() ecrBuilder { return newECR(1).std("352099001761\xff\xfe") },
+			wantCode: 5004, failed: []uint32{avpTerminalInformation, avpIMEI}},
+		{name: "imei repeated", build: func() ecrBuilder {
+			return newECR(1).std("").termInfo(imeiAVP("35209900176148"), imeiAVP("35209900176148"))
+		}, wantCode: 5009, failed: []uint32{avpTerminalInformation, avpIMEI}},
+		{name: "terminal-information repeated", build: func() ecrBuilder {
+			return newECR(1).std("35209900176148").termInfo(imeiAVP("35209900176148"))
+		}, wantCode: 5009, failed: []uint32{avpTerminalInformation}},
+		{name: "unknown mandatory avp", build: func() ecrBuilder {
+			return newECR(1).std("35209900176148").add(9999, avp.Mbit, 0, datatype.Unsigned32(1))
+		}, wantCode: 5001, failed: []uint32{9999}},
+		{name: "unknown mandatory vendor avp in terminal-information", build: func() ecrBuilder {
+			return newECR(1).std("").termInfo(imeiAVP("35209900176148"), diam.NewAVP(1499, avp.Mbit|avp.Vbit, 10415, datatype.Unsigned32(1)))
+		}, wantCode: 5001, failed: []uint32{avpTerminalInformation, 1499}},
+		{name: "auth-session-state missing", build: func() ecrBuilder {
+			b := newECR(1)
+			b.m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String("s;1"))
+			b.m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity("mme.test"))
+			b.m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity("test"))
+			b.m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity("eir.test"))
+			return b.termInfo(imeiAVP("35209900176148"))
+		}, wantCode: 5005, failed: []uint32{avpAuthSessionState}},
+		{name: "auth-session-state 7", build: func() ecrBuilder {
+			b := newECR(1)
+			b.m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String("s;1"))
+			b.m.NewAVP(avp.AuthSessionState, avp.Mbit, 0, datatype.Enumerated(7))
+			b.m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity("mme.test"))
+			b.m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity("test"))
+			b.m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity("eir.test"))
+			return b.termInfo(imeiAVP("35209900176148"))
+		}, wantCode: 5004, failed: []uint32{avpAuthSessionState}},
+		{name: "destination-host not us", build: func() ecrBuilder {
+			return newECR(1).std("35209900176148").add(avp.DestinationHost, avp.Mbit, 0, datatype.DiameterIdentity("other.eir"))
+		}, wantCode: 3002, wantE: true},
+		{name: "destination-realm not served", build: func() ecrBuilder {
+			b := newECR(1)
+			b.m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String("s;1"))
+			b.m.NewAVP(avp.AuthSessionState, avp.Mbit, 0, datatype.Enumerated(1))
+			b.m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity("mme.test"))
+			b.m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity("test"))
+			b.m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity("elsewhere"))
+			return b.termInfo(imeiAVP("35209900176148"))
+		}, wantCode: 3003, wantE: true},
+		{name: "e-bit on request", build: func() ecrBuilder {
+			b := newECR(1).std("35209900176148")
+			b.m.Header.CommandFlags |= diam.ErrorFlag
+			return b
+		}, wantCode: 3008, wantE: true},
+		{name: "avp length beyond message", build: func() ecrBuilder { return newECR(1).std("35209900176148") },
+			mutate: func(hdr *header, body []byte) []byte {
+				// Grow the last AVP's length field past the end.
+				last := lastAVPOffset(body)
+				body[last+7] += 40
+				return body
+			}, wantCode: 5014, failed: []uint32{avpTerminalInformation}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr, body := tc.build().bytes(t)
+			if tc.mutate != nil {
+				body = tc.mutate(&hdr, body)
+			}
+			out, _ := h.answerECR(context.Background(), hdr, body)
+			w := decodeWire(t, out)
+			if got := w.u32(t, avpResultCode, 0); got != tc.wantCode {
+				t.Fatalf("Result-Code %d, want %d (error message %v)", got, tc.wantCode, w.AVP)
+			}
+			gotE := w.Header.CommandFlags&diam.ErrorFlag != 0
+			if gotE != tc.wantE {
+				t.Errorf("E-bit %v, want %v", gotE, tc.wantE)
+			}
+			if w.Header.CommandFlags&diam.RequestFlag != 0 {
+				t.Errorf("R-bit set in an answer")
+			}
+			if w.codes[0] != avpSessionID {
+				t.Errorf("first AVP %d, want Session-Id", w.codes[0])
+			}
+			if w.has(avpEquipmentStatus) || w.has(avpExperimentalResult) {
+				t.Errorf("error answer carries a status or an Experimental-Result")
+			}
+			if !tc.wantE && !w.has(avpAuthSessionState) {
+				t.Errorf("5xxx ECA without Auth-Session-State")
+			}
+			if tc.failed == nil {
+				if w.has(avpFailedAVP) {
+					t.Errorf("unexpected Failed-AVP")
+				}
+				return
+			}
+			checkFailed(t, w, tc.failed)
+		})
+	}
+}
+
+func lastAVPOffset(body []byte) int {
+	off := 0
+	for n := 0; n < len(body); {
+		l := int(body[n+5])<<16 | int(body[n+6])<<8 | int(body[n+7])
+		off = n
+		n += (l + 3) &^ 3
+	}
+	return off
+}
+
+// checkFailed walks the Failed-AVP's raw content: want[0] is the code of the
+// AVP it holds, want[1] (if any) the code of that AVP's only child.
+func checkFailed(t *testing.T, w wire, want []uint32) {
+	t.Helper()
+	fa, err := w.FindAVP(avpFailedAVP, 0)
+	if err != nil {
+		t.Fatalf("no Failed-AVP")
+	}
+	if fa.Flags&avp.Mbit == 0 {
+		t.Errorf("Failed-AVP without M-bit")
+	}
+	g, ok := fa.Data.(*diam.GroupedAVP)
+	if !ok || len(g.AVP) != 1 {
+		t.Fatalf("Failed-AVP content %v", fa.Data)
+	}
+	inner := g.AVP[0]
+	if inner.Code != want[0] {
+		t.Fatalf("Failed-AVP holds AVP %d, want %d", inner.Code, want[0])
+	}
+	if want[0] == avpTerminalInformation && inner.VendorID != 10415 {
+		t.Errorf("Terminal-Information in Failed-AVP without vendor 10415")
+	}
+	if len(want) > 1 {
+		var children []*diam.AVP
+		switch d := inner.Data.(type) {
+		case *diam.GroupedAVP:
+			children = d.AVP
+		}
+		if len(children) != 1 || children[0].Code != want[1] {
+			t.Fatalf("Failed-AVP %d holds %v, want only AVP %d", want[0], children, want[1])
+		}
+	}
+}
+
+// TestProxyInfoEchoed checks that every Proxy-Info is copied in order,
+// byte for byte, and Route-Record is not (RFC 6733 §6.2; spec row 20).
+func TestProxyInfoEchoed(t *testing.T) {
+	h := testHandler(t)
+	for _, imei := range []string{"35209900176148", "12345678901234", "bad"} {
+		b := newECR(9).std(imei)
+		var want [][]byte
+		for i, state := range []string{"one", "two", "three"} {
+			p := diam.NewAVP(avp.ProxyInfo, avp.Mbit, 0, &diam.GroupedAVP{AVP: []*diam.AVP{
+				diam.NewAVP(avp.ProxyHost, avp.Mbit, 0, datatype.DiameterIdentity("dra"+string(rune('0'+i))+".test")),
+				diam.NewAVP(avp.ProxyState, avp.Mbit, 0, datatype.OctetString(state)),
+			}})
+			raw, _ := p.Serialize()
+			want = append(want, raw)
+			b.m.AddAVP(p)
+		}
+		b.add(avp.RouteRecord, avp.Mbit, 0, datatype.DiameterIdentity("dra0.test"))
+		hdr, body := b.bytes(t)
+		out, _ := h.answerECR(context.Background(), hdr, body)
+		var got [][]byte
+		for rest := out[20:]; len(rest) > 0; {
+			l := int(rest[5])<<16 | int(rest[6])<<8 | int(rest[7])
+			n := (l + 3) &^ 3
+			if code := uint32(rest[3]) | uint32(rest[2])<<8; code == avpProxyInfo {
+				got = append(got, rest[:n])
+			}
+			if code := uint32(rest[3]) | uint32(rest[2])<<8; code == avpRouteRecord {
+				t.Errorf("%s: Route-Record copied", imei)
+			}
+			rest = rest[n:]
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d Proxy-Info echoed, want %d", imei, len(got), len(want))
+		}
+		for i := range want {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Errorf("%s: Proxy-Info %d differs:\n got % x\nwant % x", imei, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// TestZeroHopByHop checks that identifiers of 0 are kept (go-diameter's
+// NewMessage would replace them with random values).
+func TestZeroHopByHop(t *testing.T) {
+	h := testHandler(t)
+	b := newECR(0).std("35209900176148")
+	b.m.Header.EndToEndID = 0
+	hdr, body := b.bytes(t)
+	out, _ := h.answerECR(context.Background(), hdr, body)
+	w := decodeWire(t, out)
+	if w.Header.HopByHopID != 0 || w.Header.EndToEndID != 0 {
+		t.Fatalf("identifiers %d/%d, want 0/0", w.Header.HopByHopID, w.Header.EndToEndID)
+	}
+}
+
+func TestDRMPEchoed(t *testing.T) {
+	h := testHandler(t)
+	b := newECR(3).std("35209900176148").add(avpDRMP, 0, 0, datatype.Enumerated(4))
+	hdr, body := b.bytes(t)
+	w := decodeWire(t, must(h.answerECR(context.Background(), hdr, body)))
+	if len(w.codes) < 2 || w.codes[1] != avpDRMP {
+		t.Fatalf("DRMP not second in %v", w.codes)
+	}
+	if got := w.u32(t, avpDRMP, 0); got != 4 {
+		t.Fatalf("DRMP %d", got)
+	}
+}
+
+func must(b []byte, _ Answer) []byte { return b }
+
+func TestResultFor(t *testing.T) {
+	tests := []struct {
+		err          error
+		code         uint32
+		experimental bool
+	}{
+		{eir.ErrUnknown, 5422, true},
+		{eir.ErrInvalidIMEI, 5004, false},
+		{eir.ErrUnavailable, 5012, false},
+		{context.DeadlineExceeded, 5012, false},
+		{errors.New("anything"), 5012, false},
+	}
+	for _, tc := range tests {
+		code, exp := resultFor(tc.err)
+		if code != tc.code || exp != tc.experimental {
+			t.Errorf("%v: %d/%v, want %d/%v", tc.err, code, exp, tc.code, tc.experimental)
+		}
+	}
+}
+
+// TestStorePolicy checks 5012 under the default policy and a fixed status
+// under a fail-open policy.
+func TestStorePolicy(t *testing.T) {
+	st, c := testLists(t)
+	st.SetFailure(errors.New("redis down"))
+	h := &ecrHandler{id: identity{host: "eir.test", realm: "eir.test"}, checker: c}
+	hdr, body := newECR(5).std("35209900176148").bytes(t)
+	w := decodeWire(t, must(h.answerECR(context.Background(), hdr, body)))
+	if got := w.u32(t, avpResultCode, 0); got != 5012 || w.Header.CommandFlags&diam.ErrorFlag != 0 {
+		t.Fatalf("Result-Code %d flags %#x, want 5012 without E-bit", got, w.Header.CommandFlags)
+	}
+	c.SetPolicy(eir.Policy{OnStoreError: eir.Fallback{Set: true, Status: eir.Greylisted}})
+	w = decodeWire(t, must(h.answerECR(context.Background(), hdr, body)))
+	if got := w.u32(t, avpResultCode, 0); got != 2001 || w.u32(t, avpEquipmentStatus, 10415) != 2 {
+		t.Fatalf("fail-open answer %d/%d", got, w.u32(t, avpEquipmentStatus, 10415))
+	}
+}

@@ -1,0 +1,61 @@
+package diameter
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	peers      *prometheus.GaugeVec
+	inflight   prometheus.Gauge
+	panics     prometheus.Counter
+	transport  *prometheus.CounterVec
+	sentDWR    prometheus.Counter
+	unanswered *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "eir", Subsystem: "diameter", Name: "requests_total",
+			Help: "Diameter requests answered, by command (CER, DWR, DPR, ECR, other) and the answer's (Experimental-)Result-Code.",
+		}, []string{"command", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "eir", Subsystem: "diameter", Name: "request_duration_seconds",
+			Help:    "Time from a request's arrival to its answer being queued for writing, by command.",
+			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5},
+		}, []string{"command"}),
+		peers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "eir", Subsystem: "diameter", Name: "peers",
+			Help: "Transport connections by peer state (wait_cer, open, closing).",
+		}, []string{"state"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "eir", Subsystem: "diameter", Name: "inflight_requests",
+			Help: "ME-Identity-Check requests being processed.",
+		}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "eir", Subsystem: "diameter", Name: "handler_panics_total",
+			Help: "Requests whose handling panicked; each was answered with 5012.",
+		}),
+		transport: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "eir", Subsystem: "diameter", Name: "connections_closed_total",
+			Help: "Transport connections closed, by reason.",
+		}, []string{"reason"}),
+		sentDWR: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "eir", Subsystem: "diameter", Name: "watchdog_requests_sent_total",
+			Help: "Device-Watchdog-Requests sent to idle peers.",
+		}),
+		unanswered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "eir", Subsystem: "diameter", Name: "messages_dropped_total",
+			Help: "Messages received and not answered, by reason (before_cer, unexpected_answer).",
+		}, []string{"reason"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.peers, m.inflight, m.panics, m.transport, m.sentDWR, m.unanswered} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range []string{stateWaitCER.String(), stateOpen.String(), stateClosing.String()} {
+		m.peers.WithLabelValues(s)
+	}
+	return m, nil
+}

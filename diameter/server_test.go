@@ -1,0 +1,616 @@
+package diameter
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fiorix/go-diameter/v4/diam"
+	"github.com/fiorix/go-diameter/v4/diam/avp"
+	"github.com/fiorix/go-diameter/v4/diam/datatype"
+	"github.com/fiorix/go-diameter/v4/diam/dict"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/eir-sidecar/eir/diameter/s13client"
+	"github.com/eir-sidecar/eir/eir"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type testServer struct {
+	*Server
+	addr string
+	reg  *prometheus.Registry
+	done chan error
+}
+
+func startServer(t *testing.T, c Checker, mod func(*Options)) *testServer {
+	t.Helper()
+	o := Options{OriginHost: "eir.test", OriginRealm: "eir.test", AllowAnyPeer: true,
+		HostIPAddresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}
+	if mod != nil {
+		mod(&o)
+	}
+	reg := prometheus.NewRegistry()
+	s, err := NewServer(o, c, zaptest.NewLogger(t), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{Server: s, addr: l.Addr().String(), reg: reg, done: make(chan error, 1)}
+	go func() { ts.done <- s.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		if err := <-ts.done; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v", err)
+		}
+	})
+	return ts
+}
+
+func dial(t *testing.T, addr string, o s13client.Options) *s13client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := s13client.Dial(ctx, addr, o)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func ctx5(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitClosed waits until the server closes the client's connection.
+func waitClosed(t *testing.T, c *s13client.Client) {
+	t.Helper()
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("connection not closed by the server")
+	}
+}
+
+func TestCapabilitiesExchange(t *testing.T) {
+	_, chk := testLists(t)
+	ts := startServer(t, chk, nil)
+	c := dial(t, ts.addr, s13client.Options{})
+	w := decodeWire(t, c.CEA.Raw)
+	if w.Header.CommandFlags != 0 || w.Header.CommandCode != 257 || w.Header.ApplicationID != 0 {
+		t.Fatalf("CEA header %v", w.Header)
+	}
+	want := []uint32{avpResultCode, avpOriginHost, avpOriginRealm, avpHostIPAddress, avpVendorID,
+		avpProductName, avpOriginStateID, avpSupportedVendorID, avpVendorSpecificAppID}
+	if len(w.codes) != len(want) {
+		t.Fatalf("CEA AVPs %v, want %v", w.codes, want)
+	}
+	for i := range want {
+		if w.codes[i] != want[i] {
+			t.Fatalf("CEA AVPs %v, want %v", w.codes, want)
+		}
+	}
+	vsai, _ := w.FindAVP(avpVendorSpecificAppID, 0)
+	g := vsai.Data.(*diam.GroupedAVP)
+	if len(g.AVP) != 2 || g.AVP[0].Code != avpVendorID || g.AVP[0].Data.(datatype.Unsigned32) != 10415 ||
+		g.AVP[1].Code != avpAuthApplicationID || g.AVP[1].Data.(datatype.Unsigned32) != 16777252 {
+		t.Fatalf("Vendor-Specific-Application-Id %v", g)
+	}
+	if w.u32(t, avpSupportedVendorID, 0) != 10415 {
+		t.Fatal("Supported-Vendor-Id")
+	}
+	a, _ := w.FindAVP(avpHostIPAddress, 0)
+	if ip := net.IP(a.Data.(datatype.Address)); !ip.Equal(net.IPv4(127, 0, 0, 1)) {
+		t.Fatalf("Host-IP-Address %v", ip)
+	}
+	ans, err := c.Check(ctx5(t), "35209900176148", "")
+	if err != nil || s13client.ResultCode(ans.Msg) != 2001 || s13client.EquipmentStatus(ans.Msg) != 1 {
+		t.Fatalf("check after CEA: %v %v", err, ans.Msg)
+	}
+}
+
+func TestCapabilitiesRefused(t *testing.T) {
+	_, chk := testLists(t)
+	ts := startServer(t, chk, func(o *Options) {
+		o.AllowAnyPeer = false
+		o.Peers = []PeerRule{
+			{OriginHost: "mme*.allowed", OriginRealm: "allowed"},
+			{OriginHost: "sgsn.test", Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}},
+		}
+	})
+	tests := []struct {
+		name  string
+		opts  s13client.Options
+		code  uint32
+		eBit  bool
+		check func(t *testing.T, w wire)
+	}{
+		{name: "listed peer", opts: s13client.Options{OriginHost: "MME1.allowed", OriginRealm: "allowed"}, code: 2001},
+		{name: "unlisted host", opts: s13client.Options{OriginHost: "mme1.other", OriginRealm: "allowed"}, code: 3010, eBit: true},
+		{name: "wrong realm", opts: s13client.Options{OriginHost: "mme1.allowed", OriginRealm: "evil"}, code: 3010, eBit: true},
+		{name: "wrong source address", opts: s13client.Options{OriginHost: "sgsn.test", OriginRealm: "x"}, code: 3010, eBit: true},
+		{name: "no common application", opts: s13client.Options{OriginHost: "mme1.allowed", OriginRealm: "allowed", AuthAppID: 4, NoVendorSpecific: true}, code: 5010,
+			check: func(t *testing.T, w wire) {
+				if !w.has(avpVendorSpecificAppID) {
+					t.Error("5010 CEA does not say which application is supported")
+				}
+			}},
+		{name: "relay accepted", opts: s13client.Options{OriginHost: "mme2.allowed", OriginRealm: "allowed", AuthAppID: 0xffffffff, NoVendorSpecific: true}, code: 2001},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := s13client.Dial(ctx5(t), ts.addr, tc.opts)
+			if c == nil {
+				t.Fatalf("dial: %v", err)
+			}
+			defer c.Close()
+			w := decodeWire(t, c.CEA.Raw)
+			if got := w.u32(t, avpResultCode, 0); got != tc.code {
+				t.Fatalf("CEA %d, want %d", got, tc.code)
+			}
+			if got := w.Header.CommandFlags&diam.ErrorFlag != 0; got != tc.eBit {
+				t.Errorf("E-bit %v, want %v", got, tc.eBit)
+			}
+			for _, code := range []uint32{avpOriginHost, avpOriginRealm, avpHostIPAddress, avpVendorID, avpProductName} {
+				if !w.has(code) {
+					t.Errorf("CEA lacks AVP %d", code)
+				}
+			}
+			if tc.check != nil {
+				tc.check(t, w)
+			}
+			if tc.code != 2001 {
+				waitClosed(t, c)
+			}
+		})
+	}
+	if got := testutil.ToFloat64(ts.m.requests.WithLabelValues("CER", "3010")); got != 3 {
+		t.Errorf("eir_diameter_requests_total{CER,3010} = %v, want 3", got)
+	}
+}
+
+// rawConn is a bare TCP connection for messages the client would not send.
+type rawConn struct {
+	net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, addr string) *rawConn {
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &rawConn{nc, bufio.NewReader(nc)}
+}
+
+func (r *rawConn) send(t *testing.T, m *diam.Message) {
+	t.Helper()
+	b, err := m.Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.write(t, b)
+}
+
+func (r *rawConn) write(t *testing.T, b []byte) {
+	t.Helper()
+	r.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// read returns the next message, or nil when the server closed the
+// connection.
+func (r *rawConn) read(t *testing.T) *wire {
+	t.Helper()
+	r.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, err := s13client.ReadFrame(r.br)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatal("no message and no close within 5s")
+		}
+		return nil
+	}
+	w := decodeWire(t, b)
+	return &w
+}
+
+func cer(host string, withHostIP bool) *diam.Message {
+	m := diam.NewRequest(diam.CapabilitiesExchange, 0, dict.Default)
+	m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity(host))
+	m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity("test"))
+	if withHostIP {
+		m.NewAVP(avp.HostIPAddress, avp.Mbit, 0, datatype.Address(net.IPv4(127, 0, 0, 1)))
+	}
+	m.NewAVP(avp.VendorID, avp.Mbit, 0, datatype.Unsigned32(0))
+	m.NewAVP(avp.ProductName, 0, 0, datatype.UTF8String("raw"))
+	m.NewAVP(avp.AuthApplicationID, avp.Mbit, 0, datatype.Unsigned32(16777252))
+	return m
+}
+
+func TestCERMissingHostIPAddress(t *testing.T) {
+	_, chk := testLists(t)
+	ts := startServer(t, chk, nil)
+	r := dialRaw(t, ts.addr)
+	r.send(t, cer("raw.test", false))
+	w := r.read(t)
+	if w == nil || w.u32(t, avpResultCode, 0) != 5005 {
+		t.Fatalf("CEA %v, want 5005", w)
+	}
+	checkFailed(t, *w, []uint32{avpHostIPAddress})
+	if r.read(t) != nil {
+		t.Fatal("connection left open after a refused CER")
+	}
+}
+
+func TestRequestBeforeCER(t *testing.T) {
+	_, chk := testLists(t)
+	ts := startServer(t, chk, nil)
+	r := dialRaw(t, ts.addr)
+	r.send(t, newECR(1).std("35209900176148").m)
+	if w := r.read(t); w != nil {
+		t.Fatalf("answered %v before CER", w.Header)
+	}
+	if got := testutil.ToFloat64(ts.m.unanswered.WithLabelValues("before_cer")); got != 1 {
+		t.Errorf("before_cer drops %v", got)
+	}
+}
+
+func TestCERTimeout(t *testing.T) {
+	_, chk := testLists(t)
+	ts := startServer(t, chk, func(o *Options) { o.CERTimeout = 100 * time.Millisecond })
+	r := dialRaw(t, ts.addr)
+	if w := r.read(t); w != nil {
+		t.Fatalf("unexpected message %v", w.Header)
+	}
+}
+
+func TestUnsupportedApplicationAndCommand(t *testing.T) {
+	_, chk := testLists(t)
+	ts := startServer(t, chk, nil)
+	c := dial(t, ts.addr, s13client.Options{})
+	tests := []struct {
+		name      string
+		app, code uint32
+		want      uint32
+	}{
+		{"s6a update-location to an eir", 16777251, 316, 3007},
+		{"s13 unknown command", 16777252, 325, 3001},
+		{"base accounting", 0, 271, 3001},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := c.NewRequest(tc.code, tc.app)
+			m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String("mme.test;9"))
+			m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity("mme.test"))
+			m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity("test"))
+			m.NewAVP(avp.ProxyInfo, avp.Mbit, 0, &diam.GroupedAVP{AVP: []*diam.AVP{
+				diam.NewAVP(avp.ProxyHost, avp.Mbit, 0, datatype.DiameterIdentity("dra.test")),
+				diam.NewAVP(avp.ProxyState, avp.Mbit, 0, datatype.OctetString("st")),
+			}})
+			a, err := c.Send(ctx5(t), m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := decodeWire(t, a.Raw)
+			if got := w.u32(t, avpResultCode, 0); got != tc.want {
+				t.Fatalf("Result-Code %d, want %d", got, tc.want)
+			}
+			if w.Header.CommandFlags&diam.ErrorFlag == 0 || w.Header.CommandCode != tc.code || w.Header.ApplicationID != tc.app {
+				t.Errorf("header %v: want E-bit and the request's code and application", w.Header)
+			}
+			if w.codes[0] != avpSessionID || !w.has(avpProxyInfo) {
+				t.Errorf("AVPs %v: want Session-Id first and Proxy-Info echoed", w.codes)
+			}
+		})
+	}
+}
+
+func TestConcurrentChecks(t *testing.T) {
+	_, chk := testLists(t)
+	ts := startServer(t, chk, nil)
+	c := dial(t, ts.addr, s13client.Options{})
+	imeis := map[string]int{"35209900176148": 1, "49015420323751": 2, "26053179311383": 0, "12345678901234": -1}
+	var wg sync.WaitGroup
+	errs := make(chan error, 400)
+	for i := 0; i < 400; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for imei, want := range imeis {
+				a, err := c.Check(ctx5(t), imei, "")
+				if err != nil {
+					errs <- err
+					return
+				}
+				if got := s13client.EquipmentStatus(a.Msg); got != want {
+					errs <- errors.New("wrong status for " + imei)
+					return
+				}
+				break
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// blockingChecker holds every check until released and records the largest
+// number of checks in flight at once.
+type blockingChecker struct {
+	release chan struct{}
+	cur     atomic.Int32
+	peak    atomic.Int32
+	panicOn eir.IMEI
+}
+
+func (b *blockingChecker) Check(ctx context.Context, q eir.Query) (eir.Decision, error) {
+	if q.IMEI == b.panicOn {
+		panic("boom")
+	}
+	n := b.cur.Add(1)
+	defer b.cur.Add(-1)
+	for {
+		p := b.peak.Load()
+		if n <= p || b.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return eir.Decision{}, ctx.Err()
+	}
+	return eir.Decision{Status: eir.Whitelisted}, nil
+}
+
+func TestInflightBound(t *testing.T) {
+	bc := &blockingChecker{release: make(chan struct{})}
+	ts := startServer(t, bc, func(o *Options) { o.MaxInflightPerPeer = 4; o.RequestTimeout = 10 * time.Second })
+	c := dial(t, ts.addr, s13client.Options{})
+	var wg sync.WaitGroup
+	results := make(chan uint32, 10)
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, err := c.Check(ctx5(t), "35209900176148", "")
+			if err == nil {
+				results <- s13client.ResultCode(a.Msg)
+			}
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for bc.cur.Load() < 4 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := testutil.ToFloat64(ts.m.inflight); got != 4 {
+		t.Errorf("inflight gauge %v, want 4", got)
+	}
+	close(bc.release)
+	wg.Wait()
+	close(results)
+	n := 0
+	for rc := range results {
+		if rc != 2001 {
+			t.Errorf("result %d", rc)
+		}
+		n++
+	}
+	if n != 10 || bc.peak.Load() != 4 {
+		t.Fatalf("%d answers, peak %d in flight: want 10 answers, at most 4 in flight", n, bc.peak.Load())
+	}
+}
+
+func TestPanicAnswers5012(t *testing.T) {
+	bc := &blockingChecker{release: make(chan struct{}), panicOn: 11111111111111}
+	close(bc.release)
+	ts := startServer(t, bc, nil)
+	c := dial(t, ts.addr, s13client.Options{})
+	a, err := c.Check(ctx5(t), "11111111111111", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := decodeWire(t, a.Raw)
+	if w.u32(t, avpResultCode, 0) != 5012 || w.codes[0] != avpSessionID {
+		t.Fatalf("panic answer %v", w.codes)
+	}
+	if got := testutil.ToFloat64(ts.m.panics); got != 1 {
+		t.Errorf("panics counter %v", got)
+	}
+	a, err = c.Check(ctx5(t), "35209900176148", "")
+	if err != nil || s13client.ResultCode(a.Msg) != 2001 {
+		t.Fatalf("after a panic: %v %v", err, a.Msg)
+	}
+}
+
+func TestFraming(t *testing.T) {
+	_, chk := testLists(t)
+	ts := startServer(t, chk, func(o *Options) { o.MaxMessageSize = 1024 })
+	r := dialRaw(t, ts.addr)
+	r.send(t, cer("raw.test", true))
+	if w := r.read(t); w == nil || w.u32(t, avpResultCode, 0) != 2001 {
+		t.Fatal("CER refused")
+	}
+	// Oversized: discarded, answered 5015, connection kept.
+	big := newECR(0x51).std("35209900176148").add(avp.ProxyInfo, avp.Mbit, 0, datatype.OctetString(make([]byte, 2000)))
+	r.send(t, big.m)
+	w := r.read(t)
+	if w == nil || w.u32(t, avpResultCode, 0) != 5015 || w.Header.HopByHopID != 0x51 {
+		t.Fatalf("oversized message: %v", w)
+	}
+	r.send(t, newECR(0x52).std("35209900176148").m)
+	if w := r.read(t); w == nil || w.u32(t, avpResultCode, 0) != 2001 {
+		t.Fatal("connection unusable after an oversized message")
+	}
+	// Length not a multiple of four: answered 5015, then closed.
+	b, _ := newECR(0x53).std("35209900176148").m.Serialize()
+	b[3] -= 2
+	r.write(t, b)
+	w = r.read(t)
+	if w == nil || w.u32(t, avpResultCode, 0) != 5015 {
+		t.Fatalf("bad length: %v", w)
+	}
+	if r.read(t) != nil {
+		t.Fatal("connection open after a framing error")
+	}
+}
+
+func TestWatchdog(t *testing.T) {
+	_, chk := testLists(t)
+	ts := startServer(t, chk, func(o *Options) { o.WatchdogInterval = 150 * time.Millisecond })
+	// A live client answers DWR and stays connected.
+	c := dial(t, ts.addr, s13client.Options{})
+	deadline := time.Now().Add(5 * time.Second)
+	var dwr []s13client.Answer
+	for len(dwr) < 2 && time.Now().Before(deadline) {
+		dwr = dwr[:0]
+		for _, m := range c.Unsolicited() {
+			if m.Msg.Header.CommandCode == 280 {
+				dwr = append(dwr, m)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(dwr) < 2 {
+		t.Fatalf("%d DWR received from the server", len(dwr))
+	}
+	w := decodeWire(t, dwr[0].Raw)
+	if w.Header.CommandFlags != diam.RequestFlag || !w.has(avpOriginHost) || !w.has(avpOriginStateID) {
+		t.Fatalf("DWR %v %v", w.Header, w.codes)
+	}
+	if c.Err() != nil {
+		t.Fatalf("live peer disconnected: %v", c.Err())
+	}
+	// A dead client (never answers) is closed after 2×Tw.
+	r := dialRaw(t, ts.addr)
+	r.send(t, cer("silent.test", true))
+	if w := r.read(t); w == nil || w.u32(t, avpResultCode, 0) != 2001 {
+		t.Fatal("CER refused")
+	}
+	if w := r.read(t); w == nil || w.Header.CommandCode != 280 {
+		t.Fatal("no DWR to a silent peer")
+	}
+	if w := r.read(t); w != nil {
+		t.Fatalf("unexpected %v", w.Header)
+	}
+	if got := testutil.ToFloat64(ts.m.transport.WithLabelValues("watchdog_timeout")); got != 1 {
+		t.Errorf("watchdog_timeout closes %v", got)
+	}
+}
+
+func TestDWRAnswered(t *testing.T) {
+	_, chk := testLists(t)
+	ts := startServer(t, chk, nil)
+	c := dial(t, ts.addr, s13client.Options{})
+	m := c.NewRequest(diam.DeviceWatchdog, 0)
+	m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity("mme.test"))
+	m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity("test"))
+	a, err := c.Send(ctx5(t), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := decodeWire(t, a.Raw)
+	if w.u32(t, avpResultCode, 0) != 2001 || w.Header.CommandFlags != 0 || !w.has(avpOriginStateID) {
+		t.Fatalf("DWA %v %v", w.Header, w.codes)
+	}
+}
+
+func TestDPRFromPeer(t *testing.T) {
+	_, chk := testLists(t)
+	ts := startServer(t, chk, nil)
+	c := dial(t, ts.addr, s13client.Options{})
+	a, err := c.Disconnect(ctx5(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := decodeWire(t, a.Raw)
+	if w.u32(t, avpResultCode, 0) != 2001 || w.Header.CommandCode != 282 {
+		t.Fatalf("DPA %v", w.Header)
+	}
+}
+
+func TestShutdownSendsDPR(t *testing.T) {
+	_, chk := testLists(t)
+	ts := startServer(t, chk, nil)
+	c := dial(t, ts.addr, s13client.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ts.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	waitClosed(t, c)
+	var dpr *wire
+	for _, m := range c.Unsolicited() {
+		if m.Msg.Header.CommandCode == 282 {
+			w := decodeWire(t, m.Raw)
+			dpr = &w
+		}
+	}
+	if dpr == nil {
+		t.Fatal("no DPR before the connection closed")
+	}
+	if got := dpr.u32(t, avpDisconnectCause, 0); got != 0 {
+		t.Fatalf("Disconnect-Cause %d, want REBOOTING (0)", got)
+	}
+	if got := testutil.ToFloat64(ts.m.transport.WithLabelValues("disconnected")); got != 1 {
+		t.Errorf("connection not closed on DPA (disconnected=%v)", got)
+	}
+}
+
+func TestDuplicatePeerRejected(t *testing.T) {
+	_, chk := testLists(t)
+	ts := startServer(t, chk, func(o *Options) { o.RejectDuplicatePeers = true })
+	dial(t, ts.addr, s13client.Options{OriginHost: "mme.dup"})
+	c, err := s13client.Dial(ctx5(t), ts.addr, s13client.Options{OriginHost: "MME.dup"})
+	if err == nil {
+		t.Fatal("second connection accepted")
+	}
+	defer c.Close()
+	if w := decodeWire(t, c.CEA.Raw); w.u32(t, avpResultCode, 0) != 5012 {
+		t.Fatalf("duplicate CEA %d", w.u32(t, avpResultCode, 0))
+	}
+}
+
+func TestBadVersion(t *testing.T) {
+	_, chk := testLists(t)
+	ts := startServer(t, chk, nil)
+	r := dialRaw(t, ts.addr)
+	r.send(t, cer("raw.test", true))
+	r.read(t)
+	b, _ := newECR(0x61).std("35209900176148").m.Serialize()
+	b[0] = 2
+	r.write(t, b)
+	w := r.read(t)
+	if w == nil || w.u32(t, avpResultCode, 0) != 5011 || binary.BigEndian.Uint32(w.raw[12:16]) != 0x61 {
+		t.Fatalf("version 2: %v", w)
+	}
+	if r.read(t) != nil {
+		t.Fatal("connection open after a version error")
+	}
+}

@@ -1,0 +1,186 @@
+package eir
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+)
+
+// Query is one equipment check: the IMEI key and, when the request carried
+// one, the subscriber's IMSI (S13 User-Name, N5g-eir supi).
+type Query struct {
+	IMEI IMEI
+	IMSI IMSI // empty when absent
+}
+
+// Hit is a dataset holding an entry that applies to a query.
+type Hit struct {
+	Dataset Dataset
+}
+
+// Lookup reports which datasets hold an entry that applies to a query.
+//
+// Match appends one Hit per matching dataset to hits and returns the extended
+// slice; an IMEI on no list yields no hits and a nil error. Pair datasets are
+// consulted only when q.IMSI is set. When the backend cannot answer before ctx
+// expires, Match returns an error wrapping ErrUnavailable. Implementations
+// must be safe for concurrent use and must not write on this path.
+type Lookup interface {
+	Match(ctx context.Context, q Query, hits []Hit) ([]Hit, error)
+}
+
+// Rule names the kind of rule that produced a decision.
+type Rule uint8
+
+// Rules, from the most to the least decisive.
+const (
+	RuleException     Rule = iota // IMEI–IMSI exception: WHITELISTED
+	RuleOverride                  // never-block override: WHITELISTED
+	RuleIMEI                      // an IMEI entry
+	RuleRange                     // an IMEI range entry
+	RuleTAC                       // a TAC entry
+	RuleUnknownPolicy             // on no list; the unknown-equipment policy gave a status
+	RuleStoreFallback             // the store failed; the store-error policy gave a status
+	numRules
+)
+
+var ruleNames = [numRules]string{"exception", "override", "imei", "range", "tac", "unknown_policy", "store_fallback"}
+
+// String returns the rule's snake_case name, as used in metrics and logs.
+func (r Rule) String() string {
+	if r < numRules {
+		return ruleNames[r]
+	}
+	return fmt.Sprintf("rule(%d)", uint8(r))
+}
+
+// Decision is the answer for a query.
+type Decision struct {
+	Status Status
+	Rule   Rule
+	// Source is the source of the entry that decided; empty for policy answers.
+	Source string
+	// Cause is the store error behind a RuleStoreFallback decision.
+	Cause error
+}
+
+// Fallback is a policy answer: a fixed Equipment-Status when Set, otherwise
+// the error is reported (ErrUnknown or ErrUnavailable).
+type Fallback struct {
+	Set    bool
+	Status Status
+}
+
+// Policy holds the answers for cases no list decides.
+type Policy struct {
+	// Unknown answers equipment on no list. The default (unset) reports
+	// ErrUnknown: S13 Experimental-Result 5422, N5g-eir 404.
+	Unknown Fallback
+	// OnStoreError answers when the store cannot be read. The default
+	// (unset) reports the ErrUnavailable error: S13 Result-Code 5012.
+	OnStoreError Fallback
+}
+
+// Checker takes decisions from a Lookup. It is safe for concurrent use.
+type Checker struct {
+	lookup Lookup
+	policy atomic.Pointer[Policy]
+}
+
+// NewChecker returns a Checker answering from l under policy p.
+func NewChecker(l Lookup, p Policy) *Checker {
+	c := &Checker{lookup: l}
+	c.policy.Store(&p)
+	return c
+}
+
+// SetPolicy replaces the policy; checks in flight finish under the old one.
+func (c *Checker) SetPolicy(p Policy) { c.policy.Store(&p) }
+
+// Policy returns the policy in force.
+func (c *Checker) Policy() Policy { return *c.policy.Load() }
+
+// Check decides the Equipment-Status for q.
+//
+// Precedence: an exception pair for (IMEI, IMSI) or a never-block override
+// gives WHITELISTED; otherwise the strongest status (black > grey > white)
+// over the IMEI, range and TAC entries of every source; otherwise the unknown
+// policy. It returns ErrUnknown for unknown equipment under the default
+// policy, and an error wrapping ErrUnavailable when the store fails under the
+// default store-error policy.
+func (c *Checker) Check(ctx context.Context, q Query) (Decision, error) {
+	var buf [8]Hit
+	hits, err := c.lookup.Match(ctx, q, buf[:0])
+	p := c.policy.Load()
+	if err != nil {
+		if p.OnStoreError.Set {
+			return Decision{Status: p.OnStoreError.Status, Rule: RuleStoreFallback, Cause: err}, nil
+		}
+		return Decision{}, err
+	}
+	if d, ok := Decide(hits); ok {
+		return d, nil
+	}
+	if p.Unknown.Set {
+		return Decision{Status: p.Unknown.Status, Rule: RuleUnknownPolicy}, nil
+	}
+	return Decision{}, ErrUnknown
+}
+
+// Decide applies the precedence rules to the hits of one query. It reports
+// false when no hit decides (the equipment is unknown). Ties between equally
+// strong entries go to the more specific rule (IMEI, then range, then TAC),
+// then to the source that sorts first, so the answer does not depend on the
+// order of hits.
+func Decide(hits []Hit) (Decision, bool) {
+	best, found := Decision{}, false
+	bestRank := 0
+	for _, h := range hits {
+		r := ruleFor(h.Dataset)
+		d := Decision{Status: h.Dataset.List.Status(), Rule: r, Source: h.Dataset.Source}
+		rank := rankOf(h.Dataset.List, r)
+		if !found || rank > bestRank || (rank == bestRank && d.Source < best.Source) {
+			best, bestRank, found = d, rank, true
+		}
+	}
+	return best, found
+}
+
+func ruleFor(d Dataset) Rule {
+	switch {
+	case d.List == ListException:
+		return RuleException
+	case d.List == ListOverride:
+		return RuleOverride
+	case d.Target == TargetRange:
+		return RuleRange
+	case d.Target == TargetTAC:
+		return RuleTAC
+	}
+	return RuleIMEI
+}
+
+// rankOf orders hits: exceptions and overrides first, then black, grey and
+// white; within a status the more specific rule.
+func rankOf(l List, r Rule) int {
+	var status int
+	switch l {
+	case ListException:
+		return 100
+	case ListOverride:
+		return 90
+	case ListBlack:
+		status = 30
+	case ListGrey:
+		status = 20
+	default:
+		status = 10
+	}
+	switch r {
+	case RuleIMEI:
+		return status + 3
+	case RuleRange:
+		return status + 2
+	}
+	return status + 1
+}

@@ -1,0 +1,25 @@
+package eir
+
+import "errors"
+
+// Sentinel errors. Adapters match them with errors.Is and map them to the
+// wire in exactly one function per transport.
+var (
+	// ErrInvalidIMEI reports an identity that is not 14, 15 or 16 decimal
+	// digits (TS 23.003 §6.2).
+	ErrInvalidIMEI = errors.New("eir: invalid imei")
+	// ErrInvalidIMSI reports an IMSI that is not 5 to 15 decimal digits.
+	ErrInvalidIMSI = errors.New("eir: invalid imsi")
+	// ErrInvalidEntry reports a list entry that cannot be stored: a bad TAC,
+	// a range whose start is after its end, an unknown list or source name.
+	ErrInvalidEntry = errors.New("eir: invalid entry")
+	// ErrUnknown reports equipment that is on no list while the policy for
+	// unknown equipment is to say so (S13 Experimental-Result 5422).
+	ErrUnknown = errors.New("eir: equipment unknown")
+	// ErrUnavailable reports a list store that cannot answer before the
+	// request's deadline. Stores wrap it with the operation that failed.
+	ErrUnavailable = errors.New("eir: list store unavailable")
+	// ErrConflict reports a write that lost a race with another writer of the
+	// same dataset; the caller may retry from fresh state.
+	ErrConflict = errors.New("eir: concurrent update")
+)

@@ -1,0 +1,127 @@
+package redisstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/eir-sidecar/eir/eir"
+)
+
+// keys names the Redis keys under one prefix.
+type keys struct {
+	prefix   string
+	manifest string // hash: dataset → manifestEntry (JSON)
+	epoch    string // string counter, incremented at every switch
+	seq      string // string counter for version numbers
+	building string // zset: buildRef → lease deadline (unix ms)
+	retired  string // zset: buildRef → deletion time (unix ms)
+}
+
+func newKeys(prefix string) keys {
+	meta := "{" + prefix + "meta}:"
+	return keys{
+		prefix:   prefix,
+		manifest: meta + "manifest",
+		epoch:    meta + "epoch",
+		seq:      meta + "seq",
+		building: meta + "building",
+		retired:  meta + "retired",
+	}
+}
+
+// bucketKey names bucket b of version v of a bucketed dataset.
+func (k keys) bucketKey(ds string, b, v uint64) string {
+	var sb strings.Builder
+	sb.Grow(len(k.prefix) + len(ds) + 32)
+	sb.WriteString(k.prefix)
+	sb.WriteString("d:{")
+	sb.WriteString(ds)
+	sb.WriteByte('/')
+	sb.WriteString(strconv.FormatUint(b, 10))
+	sb.WriteString("}:")
+	sb.WriteString(strconv.FormatUint(v, 10))
+	return sb.String()
+}
+
+// rangeKeys names the sorted set (the union used by lookups) and the hash of
+// loaded ranges of version v of a range dataset.
+func (k keys) rangeKeys(ds string, v uint64) (union, rows string) {
+	base := k.prefix + "d:{" + ds + "}:" + strconv.FormatUint(v, 10)
+	return base, base + ":rows"
+}
+
+// manifestEntry describes the version of a dataset in force.
+type manifestEntry struct {
+	Version uint64 `json:"v"`
+	Buckets uint64 `json:"b,omitempty"`
+	Count   uint64 `json:"n"`
+	At      int64  `json:"at"` // unix milliseconds of the switch
+}
+
+func parseManifestEntry(s string) (manifestEntry, error) {
+	var e manifestEntry
+	if err := json.Unmarshal([]byte(s), &e); err != nil {
+		return e, fmt.Errorf("manifest entry %q: %w", s, err)
+	}
+	return e, nil
+}
+
+// buildRef names a version for the building and retired sets:
+// "<dataset>|<version>|<buckets>".
+type buildRef struct {
+	ds      eir.Dataset
+	version uint64
+	buckets uint64
+}
+
+func (r buildRef) String() string {
+	return r.ds.String() + "|" + strconv.FormatUint(r.version, 10) + "|" + strconv.FormatUint(r.buckets, 10)
+}
+
+func parseBuildRef(s string) (buildRef, error) {
+	parts := strings.Split(s, "|")
+	if len(parts) != 3 {
+		return buildRef{}, fmt.Errorf("version reference %q", s)
+	}
+	ds, err := eir.ParseDataset(parts[0])
+	if err != nil {
+		return buildRef{}, err
+	}
+	v, err1 := strconv.ParseUint(parts[1], 10, 64)
+	b, err2 := strconv.ParseUint(parts[2], 10, 64)
+	if err1 != nil || err2 != nil {
+		return buildRef{}, fmt.Errorf("version reference %q", s)
+	}
+	return buildRef{ds: ds, version: v, buckets: b}, nil
+}
+
+// dataKeys lists every key of a version.
+func (k keys) dataKeys(r buildRef) []string {
+	name := r.ds.String()
+	if r.ds.Target == eir.TargetRange {
+		u, rows := k.rangeKeys(name, r.version)
+		return []string{u, rows}
+	}
+	out := make([]string, 0, r.buckets)
+	for b := uint64(0); b < r.buckets; b++ {
+		out = append(out, k.bucketKey(name, b, r.version))
+	}
+	return out
+}
+
+func unixMilli(t time.Time) int64 { return t.UnixMilli() }
+
+// rangeMember encodes a range of the union sorted set.
+func rangeMember(from, to eir.IMEI) string { return from.String() + "-" + to.String() }
+
+func parseRangeMember(s string) (from, to eir.IMEI, ok bool) {
+	if len(s) != 29 || s[14] != '-' {
+		return 0, 0, false
+	}
+	f, err1 := eir.ParseIMEI(s[:14])
+	t, err2 := eir.ParseIMEI(s[15:])
+	return f, t, err1 == nil && err2 == nil
+}

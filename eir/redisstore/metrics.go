@@ -1,0 +1,43 @@
+package redisstore
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	errors          *prometheus.CounterVec
+	duration        *prometheus.HistogramVec
+	manifestReloads prometheus.Counter
+	switches        prometheus.Counter
+	deleted         *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "eir", Subsystem: "store", Name: "errors_total",
+			Help: "Redis operations that failed, by operation (match, apply, datasets, ping, janitor).",
+		}, []string{"op"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "eir", Subsystem: "store", Name: "request_duration_seconds",
+			Help:    "Duration of store operations, by operation.",
+			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30},
+		}, []string{"op"}),
+		manifestReloads: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "eir", Subsystem: "store", Name: "manifest_reloads_total",
+			Help: "Times the manifest of versions in force was read from Redis.",
+		}),
+		switches: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "eir", Subsystem: "store", Name: "version_switches_total",
+			Help: "Writes that switched dataset versions, made by this process.",
+		}),
+		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "eir", Subsystem: "store", Name: "versions_deleted_total",
+			Help: "Versions deleted by the janitor, by reason (retired, abandoned).",
+		}, []string{"reason"}),
+	}
+	for _, c := range []prometheus.Collector{m.errors, m.duration, m.manifestReloads, m.switches, m.deleted} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,644 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/eir-sidecar/eir/eir"
+)
+
+// entryKey identifies an entry within a dataset.
+type entryKey struct {
+	a, b uint64 // IMEI or TAC in a; range start and end in a and b
+	imsi eir.IMSI
+}
+
+func keyOf(t eir.Target, e eir.Entry) entryKey {
+	switch t {
+	case eir.TargetTAC:
+		return entryKey{a: uint64(e.TAC)}
+	case eir.TargetRange:
+		return entryKey{a: uint64(e.From), b: uint64(e.To)}
+	case eir.TargetPair:
+		return entryKey{a: uint64(e.IMEI), imsi: e.IMSI}
+	}
+	return entryKey{a: uint64(e.IMEI)}
+}
+
+// work is the net effect of an Apply on one dataset.
+type work struct {
+	ds      eir.Dataset
+	name    string
+	replace bool
+	ops     map[entryKey]bool // true: present after the write; false: absent
+}
+
+func groupChanges(changes []eir.Change) []*work {
+	var out []*work
+	byDS := map[eir.Dataset]*work{}
+	for _, ch := range changes {
+		w := byDS[ch.Dataset]
+		if w == nil {
+			w = &work{ds: ch.Dataset, name: ch.Dataset.String(), ops: map[entryKey]bool{}}
+			byDS[ch.Dataset] = w
+			out = append(out, w)
+		}
+		if ch.Replace {
+			w.replace = true
+			clear(w.ops)
+		}
+		for _, e := range ch.Remove {
+			w.ops[keyOf(ch.Dataset.Target, e)] = false
+		}
+		for _, e := range ch.Add {
+			w.ops[keyOf(ch.Dataset.Target, e)] = true
+		}
+	}
+	return out
+}
+
+func (w *work) adds() int {
+	n := 0
+	for _, add := range w.ops {
+		if add {
+			n++
+		}
+	}
+	return n
+}
+
+// Apply writes changes as new versions of their datasets and switches all
+// of them in at once: a check sees every change or none. A write that races
+// with another writer of the same dataset is rebuilt from the new state (up
+// to three times) and then fails with eir.ErrConflict.
+func (s *Store) Apply(ctx context.Context, changes []eir.Change) (eir.ApplyResult, error) {
+	if err := eir.ValidateChanges(changes); err != nil {
+		return eir.ApplyResult{}, err
+	}
+	start := time.Now()
+	defer func() { s.m.duration.WithLabelValues("apply").Observe(time.Since(start).Seconds()) }()
+	works := groupChanges(changes)
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var res eir.ApplyResult
+		res, err = s.apply(ctx, works)
+		if !errors.Is(err, eir.ErrConflict) {
+			return res, err
+		}
+		s.log.Info("concurrent write to the same dataset; rebuilding", zap.Error(err))
+	}
+	return eir.ApplyResult{}, err
+}
+
+type built struct {
+	w        *work
+	ref      buildRef
+	expected string // version the build was based on, "*" for replacements
+	entry    manifestEntry
+	added    uint64
+	removed  uint64
+}
+
+func (s *Store) apply(ctx context.Context, works []*work) (res eir.ApplyResult, err error) {
+	p, err := s.loadPlan(ctx)
+	if err != nil {
+		return res, s.unavailable("apply", err)
+	}
+	cur := map[string]planEntry{}
+	for _, e := range p.all {
+		cur[e.name] = e
+	}
+	var builds []*built
+	defer func() {
+		if err != nil {
+			s.abandon(builds)
+		}
+	}()
+	for _, w := range works {
+		c, ok := cur[w.name]
+		b, berr := s.build(ctx, w, c, ok)
+		if b != nil {
+			builds = append(builds, b)
+		}
+		if berr != nil {
+			return res, berr
+		}
+	}
+	epoch, err := s.commit(ctx, builds)
+	if err != nil {
+		return res, err
+	}
+	s.m.switches.Inc()
+	if _, err := s.refreshPlan(ctx, ""); err != nil {
+		s.log.Warn("cannot reload manifest after a switch", zap.Error(err))
+	}
+	for _, b := range builds {
+		res.Datasets = append(res.Datasets, eir.DatasetResult{
+			Dataset: b.w.ds, Version: b.ref.version, Added: b.added, Removed: b.removed, Count: b.entry.Count,
+		})
+	}
+	s.log.Debug("datasets switched", zap.Int64("epoch", epoch), zap.Int("datasets", len(builds)))
+	return res, nil
+}
+
+func (s *Store) bucketsFor(n int) uint64 {
+	return uint64(max(1, (n+s.o.BucketFill-1)/s.o.BucketFill))
+}
+
+// build writes the new version of one dataset and returns it registered as
+// being built. The returned *built is non-nil once something may have been
+// written, so that it is cleaned up on failure.
+func (s *Store) build(ctx context.Context, w *work, cur planEntry, hasCur bool) (*built, error) {
+	b := &built{w: w, expected: "*"}
+	if !w.replace {
+		b.expected = "0"
+		if hasCur {
+			b.expected = strconv.FormatUint(cur.Version, 10)
+		}
+	}
+	incremental := hasCur && !w.replace && cur.Count > 0
+	var buckets uint64
+	switch {
+	case w.ds.Target == eir.TargetRange:
+	case incremental && (int(cur.Count)+w.adds())/int(cur.Buckets) <= s.maxBucket:
+		buckets = cur.Buckets
+	case incremental:
+		buckets = s.bucketsFor(int(cur.Count) + w.adds()) // rebucket from a full read
+	default:
+		buckets = s.bucketsFor(w.adds())
+	}
+	v, err := s.rdb.Incr(ctx, s.k.seq).Uint64()
+	if err != nil {
+		return nil, s.unavailable("apply", err)
+	}
+	b.ref = buildRef{ds: w.ds, version: v, buckets: buckets}
+	if err := s.rdb.ZAdd(ctx, s.k.building, redis.Z{Score: float64(unixMilli(s.o.Now().Add(s.o.BuildLease))), Member: b.ref.String()}).Err(); err != nil {
+		return nil, s.unavailable("apply", err)
+	}
+	pw := s.newPipeWriter(ctx, b.ref)
+	switch {
+	case w.ds.Target == eir.TargetRange:
+		err = s.buildRanges(ctx, pw, b, cur, incremental)
+	case incremental && buckets == cur.Buckets:
+		err = s.buildDelta(ctx, pw, b, cur)
+	default:
+		content := map[entryKey]struct{}{}
+		if incremental {
+			if err := s.readAll(ctx, cur, w.ds.Target, content); err != nil {
+				return b, err
+			}
+		}
+		before := uint64(len(content))
+		for k, add := range w.ops {
+			if _, ok := content[k]; add && !ok {
+				content[k] = struct{}{}
+				b.added++
+			} else if !add && ok {
+				delete(content, k)
+				b.removed++
+			}
+		}
+		b.entry.Count = before + b.added - b.removed
+		err = s.writeFresh(pw, b, content)
+	}
+	if err == nil {
+		err = pw.flush()
+	}
+	if err != nil {
+		return b, err
+	}
+	b.entry.Version, b.entry.Buckets, b.entry.At = v, buckets, unixMilli(s.o.Now())
+	return b, nil
+}
+
+// writeFresh writes content into the empty version b.ref.
+func (s *Store) writeFresh(pw *pipeWriter, b *built, content map[entryKey]struct{}) error {
+	t, name, B := b.w.ds.Target, b.w.name, b.ref.buckets
+	if t == eir.TargetPair {
+		fields := map[uint64]map[uint64][]string{} // bucket → field → IMSIs
+		for k := range content {
+			bk, f := k.a%B, k.a/B
+			if fields[bk] == nil {
+				fields[bk] = map[uint64][]string{}
+			}
+			fields[bk][f] = append(fields[bk][f], string(k.imsi))
+		}
+		for bk, fs := range fields {
+			args := make([]any, 0, 2*len(fs))
+			for f, imsis := range fs {
+				slices.Sort(imsis)
+				args = append(args, strconv.FormatUint(f, 10), strings.Join(imsis, ","))
+			}
+			if err := pw.add(pw.pipe.HSet(pw.ctx, s.k.bucketKey(name, bk, b.ref.version), args...), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	members := map[uint64][]any{}
+	for k := range content {
+		members[k.a%B] = append(members[k.a%B], k.a/B)
+	}
+	for bk, ms := range members {
+		key := s.k.bucketKey(name, bk, b.ref.version)
+		for len(ms) > 0 {
+			n := min(len(ms), 1024)
+			if err := pw.add(pw.pipe.SAdd(pw.ctx, key, ms[:n]...), nil); err != nil {
+				return err
+			}
+			ms = ms[n:]
+		}
+	}
+	return nil
+}
+
+// buildDelta copies every bucket of the version in force (COPY, inside
+// Redis) and applies the changes to the copy.
+func (s *Store) buildDelta(ctx context.Context, pw *pipeWriter, b *built, cur planEntry) error {
+	name, B, v := b.w.name, b.ref.buckets, b.ref.version
+	for bk := uint64(0); bk < B; bk++ {
+		if err := pw.add(pw.pipe.Do(ctx, "copy", s.k.bucketKey(name, bk, cur.Version), s.k.bucketKey(name, bk, v)), nil); err != nil {
+			return err
+		}
+	}
+	if err := pw.flush(); err != nil {
+		return err
+	}
+	if b.w.ds.Target == eir.TargetPair {
+		return s.pairDelta(ctx, pw, b, cur)
+	}
+	adds, removes := map[uint64][]any{}, map[uint64][]any{}
+	for k, add := range b.w.ops {
+		if add {
+			adds[k.a%B] = append(adds[k.a%B], k.a/B)
+		} else {
+			removes[k.a%B] = append(removes[k.a%B], k.a/B)
+		}
+	}
+	for bk, ms := range removes {
+		if err := pw.add(pw.pipe.SRem(ctx, s.k.bucketKey(name, bk, v), ms...), func(c redis.Cmder) {
+			b.removed += uint64(c.(*redis.IntCmd).Val())
+		}); err != nil {
+			return err
+		}
+	}
+	if err := pw.flush(); err != nil { // removals before additions
+		return err
+	}
+	for bk, ms := range adds {
+		if err := pw.add(pw.pipe.SAdd(ctx, s.k.bucketKey(name, bk, v), ms...), func(c redis.Cmder) {
+			b.added += uint64(c.(*redis.IntCmd).Val())
+		}); err != nil {
+			return err
+		}
+	}
+	if err := pw.flush(); err != nil {
+		return err
+	}
+	b.entry.Count = cur.Count + b.added - b.removed
+	return nil
+}
+
+// pairDelta updates the IMSI lists of the fields a delta touches.
+func (s *Store) pairDelta(ctx context.Context, pw *pipeWriter, b *built, cur planEntry) error {
+	name, B, v := b.w.name, b.ref.buckets, b.ref.version
+	type fieldOps map[eir.IMSI]bool
+	touched := map[uint64]map[uint64]fieldOps{} // bucket → field → IMSI → add
+	for k, add := range b.w.ops {
+		bk, f := k.a%B, k.a/B
+		if touched[bk] == nil {
+			touched[bk] = map[uint64]fieldOps{}
+		}
+		if touched[bk][f] == nil {
+			touched[bk][f] = fieldOps{}
+		}
+		touched[bk][f][k.imsi] = add
+	}
+	olds := map[uint64]*redis.SliceCmd{}
+	order := map[uint64][]uint64{}
+	for bk, fs := range touched {
+		names := make([]string, 0, len(fs))
+		for f := range fs {
+			order[bk] = append(order[bk], f)
+			names = append(names, strconv.FormatUint(f, 10))
+		}
+		cmd := pw.pipe.HMGet(ctx, s.k.bucketKey(name, bk, v), names...)
+		olds[bk] = cmd
+		if err := pw.add(cmd, nil); err != nil {
+			return err
+		}
+	}
+	if err := pw.flush(); err != nil {
+		return err
+	}
+	var count int64 = int64(cur.Count)
+	for bk, fields := range order {
+		vals := olds[bk].Val()
+		key := s.k.bucketKey(name, bk, v)
+		for i, f := range fields {
+			set := map[string]struct{}{}
+			if sv, ok := vals[i].(string); ok && sv != "" {
+				for _, imsi := range strings.Split(sv, ",") {
+					set[imsi] = struct{}{}
+				}
+			}
+			for imsi, add := range touched[bk][f] {
+				_, had := set[string(imsi)]
+				switch {
+				case add && !had:
+					set[string(imsi)] = struct{}{}
+					b.added++
+					count++
+				case !add && had:
+					delete(set, string(imsi))
+					b.removed++
+					count--
+				}
+			}
+			field := strconv.FormatUint(f, 10)
+			var cmd redis.Cmder
+			if len(set) == 0 {
+				cmd = pw.pipe.HDel(ctx, key, field)
+			} else {
+				list := make([]string, 0, len(set))
+				for imsi := range set {
+					list = append(list, imsi)
+				}
+				slices.Sort(list)
+				cmd = pw.pipe.HSet(ctx, key, field, strings.Join(list, ","))
+			}
+			if err := pw.add(cmd, nil); err != nil {
+				return err
+			}
+		}
+	}
+	b.entry.Count = uint64(max(count, 0))
+	return nil
+}
+
+// readAll reads every entry of a bucketed version into content.
+func (s *Store) readAll(ctx context.Context, cur planEntry, t eir.Target, content map[entryKey]struct{}) error {
+	for start := uint64(0); start < cur.Buckets; start += 512 {
+		end := min(start+512, cur.Buckets)
+		pipe := s.rdb.Pipeline()
+		cmds := make([]redis.Cmder, 0, end-start)
+		for bk := start; bk < end; bk++ {
+			key := s.k.bucketKey(cur.name, bk, cur.Version)
+			if t == eir.TargetPair {
+				cmds = append(cmds, pipe.HGetAll(ctx, key))
+			} else {
+				cmds = append(cmds, pipe.SMembers(ctx, key))
+			}
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return s.unavailable("apply", err)
+		}
+		for i, c := range cmds {
+			bk := start + uint64(i)
+			switch c := c.(type) {
+			case *redis.StringSliceCmd:
+				for _, m := range c.Val() {
+					q, err := strconv.ParseUint(m, 10, 64)
+					if err != nil {
+						return fmt.Errorf("redisstore: %s bucket %d: member %q: %w", cur.name, bk, m, err)
+					}
+					content[entryKey{a: q*cur.Buckets + bk}] = struct{}{}
+				}
+			case *redis.MapStringStringCmd:
+				for f, list := range c.Val() {
+					q, err := strconv.ParseUint(f, 10, 64)
+					if err != nil {
+						return fmt.Errorf("redisstore: %s bucket %d: field %q: %w", cur.name, bk, f, err)
+					}
+					for _, imsi := range strings.Split(list, ",") {
+						content[entryKey{a: q*cur.Buckets + bk, imsi: eir.IMSI(imsi)}] = struct{}{}
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// buildRanges writes a range version: the hash of ranges as loaded and the
+// sorted set of their union, which lookups read.
+func (s *Store) buildRanges(ctx context.Context, pw *pipeWriter, b *built, cur planEntry, incremental bool) error {
+	rows := map[entryKey]struct{}{}
+	if incremental {
+		_, curRows := s.k.rangeKeys(cur.name, cur.Version)
+		fields, err := s.rdb.HKeys(ctx, curRows).Result()
+		if err != nil {
+			return s.unavailable("apply", err)
+		}
+		for _, f := range fields {
+			from, to, ok := parseRangeMember(f)
+			if !ok {
+				return fmt.Errorf("redisstore: %s: range %q", cur.name, f)
+			}
+			rows[entryKey{a: uint64(from), b: uint64(to)}] = struct{}{}
+		}
+	}
+	for k, add := range b.w.ops {
+		if _, ok := rows[k]; add && !ok {
+			rows[k] = struct{}{}
+			b.added++
+		} else if !add && ok {
+			delete(rows, k)
+			b.removed++
+		}
+	}
+	b.entry.Count = uint64(len(rows))
+	if len(rows) == 0 {
+		return nil
+	}
+	sorted := make([]entryKey, 0, len(rows))
+	fields := make([]any, 0, 2*len(rows))
+	for k := range rows {
+		sorted = append(sorted, k)
+		fields = append(fields, rangeMember(eir.IMEI(k.a), eir.IMEI(k.b)), "")
+	}
+	slices.SortFunc(sorted, func(x, y entryKey) int {
+		if x.a != y.a {
+			return cmpU(x.a, y.a)
+		}
+		return cmpU(x.b, y.b)
+	})
+	var union []redis.Z
+	for _, k := range sorted {
+		if n := len(union); n > 0 {
+			last := &union[n-1]
+			from, to, _ := parseRangeMember(last.Member.(string))
+			if k.a <= uint64(to)+1 {
+				if k.b > uint64(to) {
+					last.Member = rangeMember(from, eir.IMEI(k.b))
+				}
+				continue
+			}
+		}
+		union = append(union, redis.Z{Score: float64(k.a), Member: rangeMember(eir.IMEI(k.a), eir.IMEI(k.b))})
+	}
+	unionKey, rowsKey := s.k.rangeKeys(b.w.name, b.ref.version)
+	for len(fields) > 0 {
+		n := min(len(fields), 2048)
+		if err := pw.add(pw.pipe.HSet(ctx, rowsKey, fields[:n]...), nil); err != nil {
+			return err
+		}
+		fields = fields[n:]
+	}
+	for len(union) > 0 {
+		n := min(len(union), 1024)
+		if err := pw.add(pw.pipe.ZAdd(ctx, unionKey, union[:n]...), nil); err != nil {
+			return err
+		}
+		union = union[n:]
+	}
+	return nil
+}
+
+func cmpU(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// commitScript switches the built versions in: it checks that each build is
+// still registered (the janitor has not reclaimed it) and that the version
+// in force is still the one the build started from, then updates the
+// manifest, retires the replaced versions and increments the epoch.
+//
+// KEYS: manifest, epoch, building, retired.
+// ARGV: retire-at (unix ms), n, then n × (dataset, expected version or "*",
+// manifest entry JSON, build reference).
+var commitScript = redis.NewScript(`
+local n = tonumber(ARGV[2])
+local function ver(e)
+  if not e then return '0' end
+  return string.format('%.0f', cjson.decode(e).v)
+end
+for i = 0, n - 1 do
+  local name, expected, ref = ARGV[3 + i*4], ARGV[4 + i*4], ARGV[6 + i*4]
+  if not redis.call('ZSCORE', KEYS[3], ref) then
+    return redis.error_reply('EXPIRED build ' .. ref .. ' was reclaimed')
+  end
+  if expected ~= '*' and expected ~= ver(redis.call('HGET', KEYS[1], name)) then
+    return redis.error_reply('CONFLICT ' .. name .. ' changed since version ' .. expected)
+  end
+end
+for i = 0, n - 1 do
+  local name, entry, ref = ARGV[3 + i*4], ARGV[5 + i*4], ARGV[6 + i*4]
+  local cur = redis.call('HGET', KEYS[1], name)
+  if cur then
+    local c = cjson.decode(cur)
+    redis.call('ZADD', KEYS[4], ARGV[1], name .. '|' .. string.format('%.0f', c.v) .. '|' .. string.format('%.0f', c.b or 0))
+  end
+  redis.call('HSET', KEYS[1], name, entry)
+  redis.call('ZREM', KEYS[3], ref)
+end
+return redis.call('INCR', KEYS[2])
+`)
+
+func (s *Store) commit(ctx context.Context, builds []*built) (int64, error) {
+	args := []any{unixMilli(s.o.Now().Add(s.o.Grace)), len(builds)}
+	for _, b := range builds {
+		entry, err := json.Marshal(b.entry)
+		if err != nil {
+			return 0, err
+		}
+		args = append(args, b.w.name, b.expected, string(entry), b.ref.String())
+	}
+	epoch, err := commitScript.Run(ctx, s.rdb, []string{s.k.manifest, s.k.epoch, s.k.building, s.k.retired}, args...).Int64()
+	switch {
+	case err == nil:
+		return epoch, nil
+	case strings.HasPrefix(err.Error(), "CONFLICT"):
+		return 0, fmt.Errorf("redisstore: %w: %s", eir.ErrConflict, err.Error())
+	case strings.HasPrefix(err.Error(), "EXPIRED"):
+		return 0, fmt.Errorf("redisstore: apply: %s (the build took longer than build_lease)", err.Error())
+	}
+	return 0, s.unavailable("apply", err)
+}
+
+// abandon hands versions that were being built to the janitor for deletion.
+func (s *Store) abandon(builds []*built) {
+	if len(builds) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for _, b := range builds {
+			p.ZRem(ctx, s.k.building, b.ref.String())
+			p.ZAdd(ctx, s.k.retired, redis.Z{Score: float64(unixMilli(s.o.Now())), Member: b.ref.String()})
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Warn("cannot hand failed builds to the janitor; their lease will expire", zap.Error(err))
+	}
+}
+
+// pipeWriter batches the writes of a build into pipelines of a bounded size
+// and keeps the build's lease alive.
+type pipeWriter struct {
+	s         *Store
+	ctx       context.Context
+	ref       buildRef
+	pipe      redis.Pipeliner
+	cmds      []redis.Cmder
+	done      []func(redis.Cmder)
+	lastTouch time.Time
+}
+
+func (s *Store) newPipeWriter(ctx context.Context, ref buildRef) *pipeWriter {
+	return &pipeWriter{s: s, ctx: ctx, ref: ref, pipe: s.rdb.Pipeline(), lastTouch: s.o.Now()}
+}
+
+func (w *pipeWriter) add(c redis.Cmder, done func(redis.Cmder)) error {
+	w.cmds = append(w.cmds, c)
+	w.done = append(w.done, done)
+	if len(w.cmds) >= 512 {
+		return w.flush()
+	}
+	return nil
+}
+
+func (w *pipeWriter) flush() error {
+	if len(w.cmds) > 0 {
+		_, err := w.pipe.Exec(w.ctx)
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return w.s.unavailable("apply", err)
+		}
+		for i, c := range w.cmds {
+			if w.done[i] != nil {
+				w.done[i](c)
+			}
+		}
+		w.cmds, w.done = w.cmds[:0], w.done[:0]
+	}
+	if now := w.s.o.Now(); now.Sub(w.lastTouch) > w.s.o.BuildLease/4 {
+		n, err := w.s.rdb.ZAddArgs(w.ctx, w.s.k.building, redis.ZAddArgs{XX: true, Ch: true, Members: []redis.Z{{
+			Score: float64(unixMilli(now.Add(w.s.o.BuildLease))), Member: w.ref.String(),
+		}}}).Result()
+		if err != nil {
+			return w.s.unavailable("apply", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("redisstore: apply: build %s was reclaimed by the janitor (slower than build_lease)", w.ref)
+		}
+		w.lastTouch = now
+	}
+	return nil
+}

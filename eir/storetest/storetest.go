@@ -1,0 +1,403 @@
+// Package storetest is the contract every list store must pass: lookups by
+// IMEI, TAC, range and IMEI–IMSI pair, per-source provenance, replacement
+// and delta semantics, counts, versions, and atomicity of a write as seen by
+// concurrent checks. Run it from each store's tests with Run.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eir-sidecar/eir/eir"
+)
+
+// Store is what the suite exercises.
+type Store interface {
+	eir.Lookup
+	Apply(ctx context.Context, changes []eir.Change) (eir.ApplyResult, error)
+	Datasets(ctx context.Context) ([]eir.DatasetInfo, error)
+}
+
+// Run runs the contract; newStore must return an empty store each call.
+func Run(t *testing.T, newStore func(t *testing.T) Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s Store)
+	}{
+		{"Empty", testEmpty},
+		{"IMEILists", testIMEILists},
+		{"TAC", testTAC},
+		{"Ranges", testRanges},
+		{"Pairs", testPairs},
+		{"Provenance", testProvenance},
+		{"ReplaceAndDelta", testReplaceAndDelta},
+		{"Counts", testCounts},
+		{"Large", testLarge},
+		{"InvalidChangeWritesNothing", testInvalid},
+		{"AtomicMove", testAtomicMove},
+		{"ConcurrentWriters", testConcurrentWriters},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
+	}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func ds(source string, target eir.Target, list eir.List) eir.Dataset {
+	return eir.Dataset{Source: source, Target: target, List: list}
+}
+
+func apply(t *testing.T, s Store, changes ...eir.Change) eir.ApplyResult {
+	t.Helper()
+	res, err := s.Apply(ctx(t), changes)
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	return res
+}
+
+// hitsOf returns the datasets matching q, as strings.
+func hitsOf(t *testing.T, s Store, imei eir.IMEI, imsi eir.IMSI) map[string]bool {
+	t.Helper()
+	hits, err := s.Match(ctx(t), eir.Query{IMEI: imei, IMSI: imsi}, nil)
+	if err != nil {
+		t.Fatalf("match %s: %v", imei, err)
+	}
+	out := map[string]bool{}
+	for _, h := range hits {
+		if out[h.Dataset.String()] {
+			t.Fatalf("dataset %s reported twice", h.Dataset)
+		}
+		out[h.Dataset.String()] = true
+	}
+	return out
+}
+
+func expectHits(t *testing.T, s Store, imei eir.IMEI, imsi eir.IMSI, want ...string) {
+	t.Helper()
+	got := hitsOf(t, s, imei, imsi)
+	if len(got) != len(want) {
+		t.Fatalf("%s/%q: hits %v, want %v", imei, imsi, keys(got), want)
+	}
+	for _, w := range want {
+		if !got[w] {
+			t.Fatalf("%s/%q: hits %v, want %v", imei, imsi, keys(got), want)
+		}
+	}
+}
+
+func keys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func imeis(vs ...eir.IMEI) []eir.Entry {
+	out := make([]eir.Entry, len(vs))
+	for i, v := range vs {
+		out[i] = eir.Entry{IMEI: v}
+	}
+	return out
+}
+
+func testEmpty(t *testing.T, s Store) {
+	expectHits(t, s, 35209900176148, "001010000000001")
+	d, err := s.Datasets(ctx(t))
+	if err != nil || len(d) != 0 {
+		t.Fatalf("datasets of an empty store: %v %v", d, err)
+	}
+}
+
+func testIMEILists(t *testing.T, s Store) {
+	apply(t, s,
+		eir.Change{Dataset: ds("manual", eir.TargetIMEI, eir.ListBlack), Add: imeis(35209900176148, 1)},
+		eir.Change{Dataset: ds("manual", eir.TargetIMEI, eir.ListGrey), Add: imeis(49015420323751)},
+		eir.Change{Dataset: ds("manual", eir.TargetIMEI, eir.ListWhite), Add: imeis(26053179311383, eir.MaxIMEI)},
+		eir.Change{Dataset: ds("manual", eir.TargetIMEI, eir.ListOverride), Add: imeis(26053179311383)},
+	)
+	expectHits(t, s, 35209900176148, "", "manual/imei/black")
+	expectHits(t, s, 1, "", "manual/imei/black")
+	expectHits(t, s, 49015420323751, "", "manual/imei/grey")
+	expectHits(t, s, 26053179311383, "", "manual/imei/white", "manual/imei/override")
+	expectHits(t, s, eir.MaxIMEI, "", "manual/imei/white")
+	expectHits(t, s, 35209900176149, "")
+	expectHits(t, s, 0, "")
+}
+
+func testTAC(t *testing.T, s Store) {
+	apply(t, s, eir.Change{Dataset: ds("national", eir.TargetTAC, eir.ListBlack), Add: []eir.Entry{{TAC: 1001001}, {TAC: 35209900}}})
+	expectHits(t, s, 1001001123456, "", "national/tac/black") // TAC 01001001
+	expectHits(t, s, 35209900000000, "", "national/tac/black")
+	expectHits(t, s, 35209900999999, "", "national/tac/black")
+	expectHits(t, s, 35209901000000, "")
+	expectHits(t, s, 10010011234567, "") // TAC 10010011: the leading zero matters
+}
+
+func testRanges(t *testing.T, s Store) {
+	r := func(from, to eir.IMEI) eir.Entry { return eir.Entry{From: from, To: to} }
+	d := ds("gsma", eir.TargetRange, eir.ListBlack)
+	apply(t, s, eir.Change{Dataset: d, Add: []eir.Entry{
+		r(10000000000000, 10000000000099),
+		r(10000000000050, 10000000000200), // overlaps the first
+		r(10000000000100, 10000000000120), // inside the second
+		r(20000000000000, 20000000000000), // a single IMEI
+		r(30000000000000, 30000000000009),
+		r(30000000000010, 30000000000019), // adjacent
+	}})
+	for _, c := range []struct {
+		imei eir.IMEI
+		hit  bool
+	}{
+		{9999999999999, false}, {10000000000000, true}, {10000000000099, true}, {10000000000150, true},
+		{10000000000200, true}, {10000000000201, false}, {20000000000000, true}, {19999999999999, false},
+		{20000000000001, false}, {30000000000009, true}, {30000000000010, true}, {30000000000019, true},
+		{30000000000020, false}, {0, false}, {eir.MaxIMEI, false},
+	} {
+		if got := hitsOf(t, s, c.imei, "")[d.String()]; got != c.hit {
+			t.Errorf("%s: hit %v, want %v", c.imei, got, c.hit)
+		}
+	}
+	// Removing one of two overlapping ranges keeps the other.
+	apply(t, s, eir.Change{Dataset: d, Remove: []eir.Entry{r(10000000000050, 10000000000200)}})
+	for _, c := range []struct {
+		imei eir.IMEI
+		hit  bool
+	}{{10000000000099, true}, {10000000000100, true}, {10000000000150, false}, {10000000000121, false}} {
+		if got := hitsOf(t, s, c.imei, "")[d.String()]; got != c.hit {
+			t.Errorf("after removal %s: hit %v, want %v", c.imei, got, c.hit)
+		}
+	}
+}
+
+func testPairs(t *testing.T, s Store) {
+	d := ds("national", eir.TargetPair, eir.ListException)
+	apply(t, s, eir.Change{Dataset: d, Add: []eir.Entry{
+		{IMEI: 35209900176148, IMSI: "111018001111111"},
+		{IMEI: 35209900176148, IMSI: "111018001111112"},
+		{IMEI: 49015420323751, IMSI: "00101"},
+	}})
+	expectHits(t, s, 35209900176148, "111018001111111", d.String())
+	expectHits(t, s, 35209900176148, "111018001111112", d.String())
+	expectHits(t, s, 35209900176148, "111025111111111")
+	expectHits(t, s, 35209900176148, "11101800111111") // a prefix is not a match
+	expectHits(t, s, 35209900176148, "")
+	expectHits(t, s, 49015420323751, "00101", d.String())
+	apply(t, s, eir.Change{Dataset: d, Remove: []eir.Entry{{IMEI: 35209900176148, IMSI: "111018001111111"}}})
+	expectHits(t, s, 35209900176148, "111018001111111")
+	expectHits(t, s, 35209900176148, "111018001111112", d.String())
+}
+
+func testProvenance(t *testing.T, s Store) {
+	national, gsma := ds("national", eir.TargetIMEI, eir.ListBlack), ds("gsma", eir.TargetIMEI, eir.ListBlack)
+	apply(t, s, eir.Change{Dataset: national, Add: imeis(35209900176148)}, eir.Change{Dataset: gsma, Add: imeis(35209900176148)})
+	expectHits(t, s, 35209900176148, "", "national/imei/black", "gsma/imei/black")
+	apply(t, s, eir.Change{Dataset: national, Remove: imeis(35209900176148)})
+	expectHits(t, s, 35209900176148, "", "gsma/imei/black")
+	apply(t, s, eir.Change{Dataset: national, Replace: true})
+	expectHits(t, s, 35209900176148, "", "gsma/imei/black")
+}
+
+func testReplaceAndDelta(t *testing.T, s Store) {
+	black, grey := ds("national", eir.TargetIMEI, eir.ListBlack), ds("national", eir.TargetIMEI, eir.ListGrey)
+	apply(t, s, eir.Change{Dataset: black, Add: imeis(1, 2, 3)}, eir.Change{Dataset: grey, Add: imeis(9)})
+	apply(t, s, eir.Change{Dataset: black, Replace: true, Add: imeis(3, 4)})
+	for _, c := range []struct {
+		imei eir.IMEI
+		want []string
+	}{{1, nil}, {2, nil}, {3, []string{black.String()}}, {4, []string{black.String()}}, {9, []string{grey.String()}}} {
+		expectHits(t, s, c.imei, "", c.want...)
+	}
+	// Delta: removals of absent and additions of present entries are no-ops.
+	res := apply(t, s, eir.Change{Dataset: black, Add: imeis(4, 5), Remove: imeis(3, 7)})
+	if r := res.Datasets[0]; r.Added != 1 || r.Removed != 1 || r.Count != 2 {
+		t.Fatalf("delta result %+v: want added 1, removed 1, count 2", r)
+	}
+	expectHits(t, s, 3, "")
+	expectHits(t, s, 5, "", black.String())
+	// Several changes to one dataset in one write apply in order.
+	apply(t, s, eir.Change{Dataset: black, Remove: imeis(5)}, eir.Change{Dataset: black, Add: imeis(5, 6)})
+	expectHits(t, s, 5, "", black.String())
+	expectHits(t, s, 6, "", black.String())
+}
+
+func testCounts(t *testing.T, s Store) {
+	d := ds("manual", eir.TargetIMEI, eir.ListBlack)
+	r1 := apply(t, s, eir.Change{Dataset: d, Add: imeis(1, 2, 2, 3)})
+	if r := r1.Datasets[0]; r.Count != 3 || r.Added != 3 {
+		t.Fatalf("first write %+v: want 3 entries (duplicates collapse)", r)
+	}
+	r2 := apply(t, s, eir.Change{Dataset: d, Remove: imeis(1)})
+	if r2.Datasets[0].Version <= r1.Datasets[0].Version {
+		t.Fatalf("version did not increase: %d then %d", r1.Datasets[0].Version, r2.Datasets[0].Version)
+	}
+	infos, err := s.Datasets(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 1 || infos[0].Dataset != d || infos[0].Count != 2 || infos[0].Version != r2.Datasets[0].Version {
+		t.Fatalf("datasets %+v", infos)
+	}
+}
+
+func testLarge(t *testing.T, s Store) {
+	d := ds("national", eir.TargetIMEI, eir.ListBlack)
+	rng := rand.New(rand.NewSource(1))
+	set := map[eir.IMEI]bool{}
+	var list []eir.Entry
+	for len(set) < 20000 {
+		// Realistic skew: few TACs, random serial numbers.
+		v := eir.IMEI(uint64(35000000+rng.Intn(40))*1_000_000 + uint64(rng.Intn(1_000_000)))
+		if !set[v] {
+			set[v] = true
+			list = append(list, eir.Entry{IMEI: v})
+		}
+	}
+	apply(t, s, eir.Change{Dataset: d, Replace: true, Add: list})
+	// A delta that more than doubles the dataset.
+	var more []eir.Entry
+	for len(more) < 30000 {
+		v := eir.IMEI(uint64(35000000+rng.Intn(40))*1_000_000 + uint64(rng.Intn(1_000_000)))
+		if !set[v] {
+			set[v] = true
+			more = append(more, eir.Entry{IMEI: v})
+		}
+	}
+	res := apply(t, s, eir.Change{Dataset: d, Add: more, Remove: list[:100]})
+	for _, e := range list[:100] {
+		delete(set, e.IMEI)
+	}
+	if got := res.Datasets[0].Count; got != uint64(len(set)) {
+		t.Fatalf("count %d, want %d", got, len(set))
+	}
+	n := 0
+	for v := range set {
+		if n++; n > 2000 {
+			break
+		}
+		if !hitsOf(t, s, v, "")[d.String()] {
+			t.Fatalf("%s missing", v)
+		}
+	}
+	for _, e := range list[:100] {
+		if hitsOf(t, s, e.IMEI, "")[d.String()] {
+			t.Fatalf("%s still listed after removal", e.IMEI)
+		}
+	}
+	for i := 0; i < 500; i++ {
+		v := eir.IMEI(uint64(36000000+rng.Intn(40))*1_000_000 + uint64(rng.Intn(1_000_000)))
+		if hitsOf(t, s, v, "")[d.String()] {
+			t.Fatalf("%s listed but never added", v)
+		}
+	}
+}
+
+func testInvalid(t *testing.T, s Store) {
+	good := eir.Change{Dataset: ds("manual", eir.TargetIMEI, eir.ListBlack), Add: imeis(1)}
+	for _, bad := range []eir.Change{
+		{Dataset: ds("Bad Source", eir.TargetIMEI, eir.ListBlack), Add: imeis(2)},
+		{Dataset: ds("manual", eir.TargetPair, eir.ListBlack), Add: []eir.Entry{{IMEI: 2, IMSI: "00101"}}},
+		{Dataset: ds("manual", eir.TargetIMEI, eir.ListException), Add: imeis(2)},
+		{Dataset: ds("manual", eir.TargetRange, eir.ListBlack), Add: []eir.Entry{{From: 5, To: 4}}},
+		{Dataset: ds("manual", eir.TargetPair, eir.ListException), Add: []eir.Entry{{IMEI: 2, IMSI: "12a"}}},
+		{Dataset: ds("manual", eir.TargetIMEI, eir.ListBlack), Add: imeis(eir.MaxIMEI + 1)},
+	} {
+		if _, err := s.Apply(ctx(t), []eir.Change{good, bad}); !errors.Is(err, eir.ErrInvalidEntry) && !errors.Is(err, eir.ErrInvalidIMSI) {
+			t.Errorf("%s: err %v, want an invalid entry error", bad.Dataset, err)
+		}
+	}
+	expectHits(t, s, 1, "")
+}
+
+// testAtomicMove moves IMEIs between two lists in one write, many times,
+// while checks run: every check must see each IMEI on exactly one list.
+func testAtomicMove(t *testing.T, s Store) {
+	black, grey := ds("manual", eir.TargetIMEI, eir.ListBlack), ds("manual", eir.TargetIMEI, eir.ListGrey)
+	moving := imeis(35209900176148, 49015420323751, 26053179311383)
+	apply(t, s, eir.Change{Dataset: black, Add: moving})
+	var stop atomic.Bool
+	var bad atomic.Value
+	var checks atomic.Int64
+	var wg sync.WaitGroup
+	for r := 0; r < 4; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				for _, e := range moving {
+					hits, err := s.Match(context.Background(), eir.Query{IMEI: e.IMEI}, nil)
+					if err != nil {
+						bad.Store(err.Error())
+						return
+					}
+					if len(hits) != 1 {
+						bad.Store(fmt.Sprintf("%s on %d lists: %v", e.IMEI, len(hits), hits))
+						return
+					}
+					checks.Add(1)
+				}
+			}
+		}()
+	}
+	from, to := black, grey
+	for i := 0; i < 20; i++ {
+		if _, err := s.Apply(ctx(t), []eir.Change{{Dataset: from, Remove: moving}, {Dataset: to, Add: moving}}); err != nil {
+			t.Fatal(err)
+		}
+		from, to = to, from
+	}
+	stop.Store(true)
+	wg.Wait()
+	if v := bad.Load(); v != nil {
+		t.Fatal(v)
+	}
+	if checks.Load() == 0 {
+		t.Fatal("no check ran during the moves")
+	}
+}
+
+// testConcurrentWriters runs deltas on one dataset from several goroutines:
+// every addition must survive.
+func testConcurrentWriters(t *testing.T, s Store) {
+	d := ds("manual", eir.TargetIMEI, eir.ListBlack)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 5; i++ {
+				_, err := s.Apply(ctx(t), []eir.Change{{Dataset: d, Add: imeis(eir.IMEI(1000 + w*10 + i))}})
+				if err != nil && !errors.Is(err, eir.ErrConflict) {
+					errs <- err
+					return
+				}
+				if errors.Is(err, eir.ErrConflict) {
+					i-- // retry: the contract allows a conflict under contention
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for w := 0; w < 4; w++ {
+		for i := 0; i < 5; i++ {
+			expectHits(t, s, eir.IMEI(1000+w*10+i), "", d.String())
+		}
+	}
+}

@@ -1,0 +1,15 @@
+// Package redistest starts real Redis processes (standalone, cluster and
+// sentinel) for Go tests and benchmarks, and stops them at the test's
+// cleanup.
+//
+// Every process listens on 127.0.0.1 on a port picked free at start (never
+// 6379), keeps its data and log in a tb.TempDir, and is started with
+// Pdeathsig on Linux so that it dies with a killed test binary. Readiness is
+// polled with a deadline, never slept for. A test that needs Redis fails
+// with a clear message when redis-server or redis-cli is missing: it never
+// skips.
+//
+//	srv := redistest.Start(t)
+//	rdb := srv.Client(t)
+//	rdb.Set(ctx, "k", "v", 0)
+package redistest
