@@ -100,8 +100,9 @@ func encodeAVP(code uint32, flags uint8, vendor uint32, v datatype.Type) []byte 
 }
 
 // exampleAVP builds the "example of the missing AVP" of RFC 6733 §7.1.5 for
-// DIAMETER_MISSING_AVP: the right code, flags and vendor, and a zero-filled
-// value of the minimum length for its type.
+// DIAMETER_MISSING_AVP: the right code, flags and vendor, and a value of the
+// minimum length filled with zeros. String types get one zero octet rather
+// than no data, which Wireshark reports as an empty AVP.
 func exampleAVP(code uint32, vendor uint32, zeroLen int, children ...[]byte) []byte {
 	flags := flagM
 	if vendor != 0 {
@@ -114,7 +115,13 @@ func exampleAVP(code uint32, vendor uint32, zeroLen int, children ...[]byte) []b
 		}
 		return encodeAVP(code, flags, vendor, datatype.Grouped(g))
 	}
-	return encodeAVP(code, flags, vendor, datatype.OctetString(make([]byte, zeroLen)))
+	return encodeAVP(code, flags, vendor, datatype.OctetString(make([]byte, max(zeroLen, 1))))
+}
+
+// exampleIMEI is the example of a missing IMEI: 14 zero digits, the
+// minimum an IMEI has (TS 29.272 §7.3.4).
+func exampleIMEI() []byte {
+	return encodeAVP(avpIMEI, flagM|flagV, vendor3GPP, datatype.UTF8String("00000000000000"))
 }
 
 // wrapGrouped returns a Grouped AVP with the header of parent that holds only

@@ -286,7 +286,7 @@ func (r *ecrRequest) validate() *reqError {
 		{r.authState, func() []byte { return exampleAVP(avpAuthSessionState, 0, 4) }, "Auth-Session-State"},
 		{r.originHost, func() []byte { return exampleAVP(avpOriginHost, 0, 0) }, "Origin-Host"},
 		{r.originRealm, func() []byte { return exampleAVP(avpOriginRealm, 0, 0) }, "Origin-Realm"},
-		{r.termInfo, func() []byte { return exampleAVP(avpTerminalInformation, vendor3GPP, 0) }, "Terminal-Information"},
+		{r.termInfo, func() []byte { return exampleAVP(avpTerminalInformation, vendor3GPP, 0, exampleIMEI()) }, "Terminal-Information"},
 	}
 	for _, m := range missing {
 		if m.a.raw == nil {
@@ -297,7 +297,7 @@ func (r *ecrRequest) validate() *reqError {
 		// TS 29.272 Table 6.2.1.1/1: Terminal-Information "shall contain
 		// the IMEI"; a 3GPP2-MEID alone is not an S13 identity.
 		return avpError(codeMissingAVP,
-			wrapGrouped(r.termInfo, exampleAVP(avpIMEI, vendor3GPP, 14)), "IMEI missing from Terminal-Information")
+			wrapGrouped(r.termInfo, exampleIMEI()), "IMEI missing from Terminal-Information")
 	}
 	for _, a := range []rawAVP{r.authState, r.drmp} {
 		if a.raw != nil && len(a.data) != 4 {

@@ -118,7 +118,7 @@ func TestECAErrors(t *testing.T) {
 		failed []uint32
 	}{
 		{name: "terminal-information missing", build: func() ecrBuilder { return newECR(1).std("") },
-			wantCode: 5005, failed: []uint32{avpTerminalInformation}},
+			wantCode: 5005, failed: []uint32{avpTerminalInformation, avpIMEI}},
 		{name: "imei missing (meid only)", build: func() ecrBuilder {
 			return newECR(1).std("").termInfo(diam.NewAVP(avp3GPP2MEID, avp.Mbit|avp.Vbit, 10415, datatype.OctetString("\x01\x02\x03\x04\x05\x06\x07")))
 		}, wantCode: 5005, failed: []uint32{avpTerminalInformation, avpIMEI}},

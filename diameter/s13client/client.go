@@ -263,11 +263,7 @@ func (c *Client) readLoop() {
 		if err != nil {
 			break
 		}
-		m, derr := diam.ReadMessage(bytes.NewReader(raw), dict.Default)
-		if derr != nil && m == nil {
-			m = &diam.Message{}
-			m.Header, _ = diam.DecodeHeader(raw)
-		}
+		m := decode(raw)
 		a := Answer{Msg: m, Raw: raw}
 		if m.Header.CommandFlags&diam.RequestFlag != 0 {
 			c.answerServer(m)
@@ -291,6 +287,26 @@ func (c *Client) readLoop() {
 	c.err = err
 	c.nc.Close()
 	close(c.done)
+}
+
+// decode decodes a message with go-diameter's dictionary. go-diameter only
+// decodes commands it knows; the answer to a request of an unknown command
+// (3001, 3007) is decoded as if it were a CEA, whose AVPs are base AVPs,
+// and keeps its real header.
+func decode(raw []byte) *diam.Message {
+	m, err := diam.ReadMessage(bytes.NewReader(raw), dict.Default)
+	if err == nil || m != nil && len(m.AVP) > 0 {
+		return m
+	}
+	patched := append([]byte(nil), raw...)
+	patched[5], patched[6], patched[7] = 0, 1, 1
+	patched[8], patched[9], patched[10], patched[11] = 0, 0, 0, 0
+	patched[4] &^= diam.RequestFlag
+	if m, err = diam.ReadMessage(bytes.NewReader(patched), dict.Default); err != nil && m == nil {
+		m = &diam.Message{}
+	}
+	m.Header, _ = diam.DecodeHeader(raw)
+	return m
 }
 
 // answerServer answers the server's DWR and DPR with 2001.

@@ -178,6 +178,9 @@ func (s *Store) Apply(ctx context.Context, changes []eir.Change) (eir.ApplyResul
 	var res eir.ApplyResult
 	for _, ch := range changes {
 		d, ok := next[ch.Dataset]
+		if !ok && s.sets[ch.Dataset] == nil && !ch.Replace && len(ch.Add) == 0 {
+			continue // removals from a dataset that does not exist: nothing to do
+		}
 		if !ok {
 			if cur := s.sets[ch.Dataset]; cur != nil && !ch.Replace {
 				d = cur.clone()

@@ -49,6 +49,7 @@ type Store struct {
 	// maxBucket is the largest bucket before a version is rebuilt with
 	// more buckets: three quarters of the encoding limits.
 	maxBucket int
+	owned     bool // Close closes rdb
 }
 
 // New returns a store on rdb. It reads the server's encoding limits when

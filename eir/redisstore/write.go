@@ -117,7 +117,7 @@ func (s *Store) apply(ctx context.Context, works []*work) (res eir.ApplyResult, 
 	for _, e := range p.all {
 		cur[e.name] = e
 	}
-	var builds []*built
+	var builds, unchanged []*built
 	defer func() {
 		if err != nil {
 			s.abandon(builds)
@@ -125,6 +125,9 @@ func (s *Store) apply(ctx context.Context, works []*work) (res eir.ApplyResult, 
 	}()
 	for _, w := range works {
 		c, ok := cur[w.name]
+		if !ok && !w.replace && w.adds() == 0 {
+			continue // removals from a dataset that does not exist: nothing to do
+		}
 		b, berr := s.build(ctx, w, c, ok)
 		if b != nil {
 			builds = append(builds, b)
@@ -132,6 +135,18 @@ func (s *Store) apply(ctx context.Context, works []*work) (res eir.ApplyResult, 
 		if berr != nil {
 			return res, berr
 		}
+		if ok && !w.replace && b.added == 0 && b.removed == 0 {
+			// Nothing changed: keep the version in force.
+			unchanged = append(unchanged, b)
+			builds = builds[:len(builds)-1]
+		}
+	}
+	s.abandon(unchanged)
+	for _, b := range unchanged {
+		res.Datasets = append(res.Datasets, eir.DatasetResult{Dataset: b.w.ds, Version: cur[b.w.name].Version, Count: cur[b.w.name].Count})
+	}
+	if len(builds) == 0 {
+		return res, nil
 	}
 	epoch, err := s.commit(ctx, builds)
 	if err != nil {

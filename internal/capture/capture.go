@@ -3,24 +3,50 @@
 //
 // Typical use in a Diameter test:
 //
-//	c := capture.Start(t, port)           // capture is running when it returns
+//	c := capture.Start(t, port)           // capture is live when it returns
 //	... run the Diameter exchange, close every connection ...
 //	pcap := c.Stop(t)                      // every packet so far is in the file
 //	rep := capture.Analyze(t, pcap, port)  // tshark decodes it as Diameter
 //	rep.AssertClean(t)                     // no malformed packets, no expert warnings
-//	cea := rep.Messages(257)               // decoded fields, as Wireshark sees them
+//	ceas := rep.Messages(257)              // decoded fields, as Wireshark sees them
 //
 // Linux only: it captures on the loopback interface "lo" and needs the
-// privileges to do so (root or CAP_NET_RAW/CAP_NET_ADMIN on dumpcap).
+// privileges to do so (root, or CAP_NET_RAW+CAP_NET_ADMIN on dumpcap).
+//
+// # How Start and Stop know where the capture is
+//
+// dumpcap does not write a packet to its file immediately: libpcap hands
+// packets over in blocks (TPACKET_V3, up to ~250 ms late), and dumpcap
+// flushes a file given with -w only periodically (measured: packets reach
+// it up to ~750 ms late). Start has dumpcap write to stdout instead, which is
+// the capture file: it then flushes after every packet, leaving the ~250 ms.
+// Still, neither "Capturing on" on stderr nor a non-empty file proves that
+// traffic is being recorded, and "the file stopped growing" does not prove
+// that nothing is pending. Instead, every Capture owns a UDP socket on
+// 127.0.0.1 whose port is part of the capture filter, and sends itself
+// datagrams carrying a random token (probes/markers). The package reads the
+// pcapng file as dumpcap writes it (complete blocks only) and looks for them:
+//
+//   - Start returns once a probe sent after dumpcap was spawned is in the
+//     file: the capture is live and flushing.
+//   - Stop sends markers and waits until each one is in the file. dumpcap
+//     writes packets in the order the kernel handed them over, so once a
+//     marker is in the file, so is every packet sent before it (for example
+//     the FIN/ACKs of connections the caller closed). Stop keeps doing this
+//     until two markers at least minQuiet apart have no other packet between
+//     them, so late packets (e.g. a server goroutine closing its side of a
+//     connection a moment after the client) are recorded too. Only then is
+//     dumpcap sent SIGTERM, on which it writes its buffers and closes the file.
+//
+// The probes never touch the Diameter port; Analyze only looks at frames with
+// tcp.port == port, so they do not appear in the Report.
 package capture
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -36,41 +62,38 @@ import (
 const (
 	// iface is the interface every test talks over.
 	iface = "lo"
-	// startTimeout bounds how long Start waits for the capture to be live.
+	// startTimeout bounds how long Start waits for the capture to be live,
+	// and how long Stop waits for any single marker.
 	startTimeout = 10 * time.Second
-	// stopTimeout bounds each phase of Stop (flush wait, process exit).
-	stopTimeout = 10 * time.Second
-	// pollInterval is the polling period of every wait loop in the package.
-	pollInterval = 25 * time.Millisecond
-	// probeInterval is how often a probe/marker datagram is (re)sent.
+	// quiesceTimeout bounds how long Stop waits for the port to go quiet
+	// before stopping anyway (with a logged warning).
+	quiesceTimeout = 5 * time.Second
+	// exitTimeout bounds how long dumpcap may take to exit after SIGTERM.
+	exitTimeout = 10 * time.Second
+	// minQuiet is how long the port must have been silent, as bracketed by
+	// two markers, for Stop to consider the capture complete.
+	minQuiet = 100 * time.Millisecond
+	// pollInterval is the period of every polling loop in the package.
+	pollInterval = 10 * time.Millisecond
+	// probeInterval is how often an unseen probe/marker is re-sent (in case
+	// it was sent before the capture was live, or dropped).
 	probeInterval = 50 * time.Millisecond
-	// quietPeriod: Stop waits until the file has not grown for this long.
-	// dumpcap flushes its output when a packet arrives and at least 100 ms
-	// passed since the previous flush, and otherwise on its next wake-up
-	// (select timeout 250 ms), so a straggler packet reaches the file within
-	// ~350 ms at worst; 400 ms of no growth means nothing is pending.
-	quietPeriod = 400 * time.Millisecond
 
 	notFoundMsg = "tshark not found: run `make test`, which installs it"
 )
 
 // Capture is a running dumpcap process writing a pcapng file.
 type Capture struct {
-	path   string
-	port   int
-	filter string
+	path string
+	port int
 
 	cmd    *exec.Cmd
 	stderr *lockedBuffer
-	exited chan struct{} // closed once the dumpcap process has exited
-	err    error         // result of cmd.Wait, valid after exited is closed
+	exited chan struct{} // closed once the dumpcap process has been reaped
+	err    error         // result of cmd.Wait; read only after exited is closed
 
-	// probe is a UDP socket owned by the capture; datagrams sent to it are
-	// in the capture filter and are used to prove that the capture is live
-	// (Start) and that everything up to a point has been flushed (Stop).
-	// They never touch the Diameter port, so they cannot disturb the server
-	// or the analysis (Analyze only looks at tcp.port == port).
-	probe *net.UDPConn
+	probe *net.UDPConn   // our own probe/marker socket (see package doc)
+	scan  *pcapngScanner // incremental reader of the output file
 
 	mu      sync.Mutex
 	stopped bool
@@ -80,18 +103,20 @@ type Capture struct {
 func (c *Capture) Path() string { return c.path }
 
 // Start captures TCP traffic to or from port on the loopback interface into
-// <tb.TempDir()>/capture.pcapng and returns only once the capture is provably
-// running: a probe datagram sent after dumpcap started has been seen in the
-// output file (polled with a 10 s deadline, no fixed sleeps). Any failure is
-// fatal for the test. A cleanup stops dumpcap if Stop was not called.
+// <tb.TempDir()>/capture.pcapng with dumpcap, and returns once the capture is
+// provably running (a probe sent after dumpcap started is in the file; polled
+// with a 10 s deadline). Missing tools or a capture that cannot start fail the
+// test immediately. A cleanup stops dumpcap if Stop is not called, and every
+// goroutine the Capture started has ended when the cleanup returns.
 func Start(tb testing.TB, port int) *Capture {
 	tb.Helper()
 	if port <= 0 || port > 65535 {
 		tb.Fatalf("capture: invalid port %d", port)
 	}
 	dumpcap := lookTool(tb, "dumpcap")
-	lookTool(tb, "tshark") // Analyze needs it; fail early and loudly.
+	lookTool(tb, "tshark") // Analyze needs it: fail early and loudly.
 
+	dir := tb.TempDir() // before tb.Cleanup below, so it is removed after it
 	probe, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		tb.Fatalf("capture: probe socket: %v", err)
@@ -99,27 +124,37 @@ func Start(tb testing.TB, port int) *Capture {
 	probePort := probe.LocalAddr().(*net.UDPAddr).Port
 
 	c := &Capture{
-		path:   filepath.Join(tb.TempDir(), "capture.pcapng"),
+		path:   filepath.Join(dir, "capture.pcapng"),
 		port:   port,
-		filter: fmt.Sprintf("tcp port %d or (udp port %d and host 127.0.0.1)", port, probePort),
 		stderr: &lockedBuffer{},
 		exited: make(chan struct{}),
 		probe:  probe,
 	}
-	// -q: no packet counts on stderr. Output format is pcapng (the default).
-	c.cmd = exec.Command(dumpcap, "-i", iface, "-f", c.filter, "-w", c.path, "-q")
-	c.cmd.Stdout = io.Discard
+	c.scan = newScanner(c.path)
+	out, err := os.Create(c.path)
+	if err != nil {
+		probe.Close()
+		tb.Fatalf("capture: %v", err)
+	}
+	// "-w -" makes dumpcap write pcapng to stdout, which is our file, and
+	// flush after every packet (see the package doc). -q: no packet counts
+	// on stderr.
+	filter := fmt.Sprintf("tcp port %d or (udp port %d and host 127.0.0.1)", port, probePort)
+	c.cmd = exec.Command(dumpcap, "-i", iface, "-f", filter, "-q", "-w", "-")
+	c.cmd.Stdout = out // an *os.File: handed to dumpcap as is, no copying goroutine
 	c.cmd.Stderr = c.stderr
 	// If the test binary dies, take dumpcap down with it. Pdeathsig fires
-	// when the *thread* that forked exits, so fork from a goroutine that
-	// stays locked to its thread for the whole lifetime of the process.
+	// when the *thread* that forked exits, so fork from a goroutine locked to
+	// its thread for the whole lifetime of the child.
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		if err := c.cmd.Start(); err != nil {
+		err := c.cmd.Start()
+		out.Close() // dumpcap has its own copy of the descriptor now
+		if err != nil {
 			started <- err
 			close(c.exited)
 			return
@@ -133,55 +168,39 @@ func Start(tb testing.TB, port int) *Capture {
 		tb.Fatalf("capture: cannot start %s: %v", dumpcap, err)
 	}
 	tb.Cleanup(func() {
-		c.mu.Lock()
-		stopped := c.stopped
-		c.stopped = true
-		c.mu.Unlock()
-		if !stopped {
-			if err := c.terminate(); err != nil {
+		if c.markStopped() {
+			// Not stopped by the test (it failed or forgot): just end dumpcap.
+			if err := c.terminate(); err != nil && !tb.Failed() {
 				tb.Errorf("capture: cleanup: %v", err)
 			}
 		}
 		c.probe.Close()
 	})
 
-	if err := c.waitForProbe(0, "start"); err != nil {
-		tb.Fatalf("capture: dumpcap did not start capturing on %s within %v: %v\ncommand: %s\nstderr:\n%s",
-			iface, startTimeout, err, c.cmd.String(), c.stderr.String())
+	deadline := time.Now().Add(startTimeout)
+	if _, err := c.sendMarker(deadline); err != nil {
+		tb.Fatalf("capture: dumpcap is not capturing on %s: %v\ncommand: %s\nstderr:\n%s",
+			iface, err, c.cmd.String(), c.stderr.String())
 	}
 	return c
 }
 
 // Stop stops the capture and returns the path of the complete pcapng file.
 //
-// Callers close their connections before calling Stop. To make sure the last
-// packets (FIN/ACK of those connections) are in the file, Stop
-//  1. sends a marker datagram with a random nonce (re-sent while waiting) and
-//     polls the file until the marker is in it: dumpcap writes packets in
-//     arrival order, so everything sent before Stop was called is now on disk;
-//  2. polls the file size until it has not changed for 400 ms, to pick up
-//     stragglers (e.g. the peer's FIN sent asynchronously by a server
-//     goroutine) — see quietPeriod;
-//  3. sends SIGTERM, on which dumpcap flushes and closes the file, and waits
-//     (10 s deadline; SIGKILL and a test failure after that).
-//
-// Stop is idempotent; calling it again returns the same path.
+// Callers close their connections before calling Stop. Stop then makes sure
+// the last packets are in the file with markers (see the package doc): it
+// returns only once every packet sent before Stop was called, and any packet
+// sent until the port had been silent for minQuiet (100 ms), is on disk; then
+// it sends dumpcap SIGTERM and waits for it to exit (10 s deadline, SIGKILL
+// and a test failure after that). If traffic on the port never pauses within
+// 5 s, Stop logs a warning and stops anyway. Stop is idempotent.
 func (c *Capture) Stop(tb testing.TB) string {
 	tb.Helper()
-	c.mu.Lock()
-	if c.stopped {
-		c.mu.Unlock()
+	if !c.markStopped() {
 		return c.path
 	}
-	c.stopped = true
-	c.mu.Unlock()
-
 	var errs []error
-	if off, err := fileSize(c.path); err != nil {
-		errs = append(errs, err)
-	} else if err := c.waitForProbe(off, "stop"); err != nil {
-		errs = append(errs, fmt.Errorf("marker never reached the file, capture may be incomplete: %w", err))
-	} else if err := c.waitQuiet(); err != nil {
+	if err := c.quiesce(tb); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.terminate(); err != nil {
@@ -193,79 +212,86 @@ func (c *Capture) Stop(tb testing.TB) string {
 	return c.path
 }
 
-// waitForProbe sends a datagram carrying a fresh nonce to the probe socket
-// every probeInterval and polls the capture file (from byte offset off) until
-// the nonce shows up in it, dumpcap exits, or startTimeout passes.
-func (c *Capture) waitForProbe(off int64, what string) error {
-	nonce := make([]byte, 16)
-	if _, err := rand.Read(nonce); err != nil {
-		return err
+// markStopped reports whether this call is the one that stops the capture.
+func (c *Capture) markStopped() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return false
 	}
-	payload := append([]byte("eir-capture-"+what+"-"), []byte(hex.EncodeToString(nonce))...)
+	c.stopped = true
+	return true
+}
+
+// quiesce sends markers until two of them, sent at least minQuiet apart, have
+// no non-probe packet between them in the file.
+func (c *Capture) quiesce(tb testing.TB) error {
+	giveUp := time.Now().Add(quiesceTimeout)
+	base, baseSent := -1, time.Time{}
+	for {
+		sent := time.Now()
+		n, err := c.sendMarker(sent.Add(startTimeout))
+		if err != nil {
+			return fmt.Errorf("marker never reached the file, capture may be incomplete: %w", err)
+		}
+		if n != base {
+			base, baseSent = n, sent // traffic since the previous marker
+		} else if sent.Sub(baseSent) >= minQuiet {
+			return nil
+		}
+		if time.Now().After(giveUp) {
+			tb.Logf("capture: warning: traffic on port %d did not pause for %v within %v; "+
+				"stopping anyway (packets sent after %v may be missing)",
+				c.port, minQuiet, quiesceTimeout, baseSent.Format(time.StampMicro))
+			return nil
+		}
+	}
+}
+
+// sendMarker sends a datagram carrying a fresh random token to the probe
+// socket (re-sending it every probeInterval) and polls the capture file until
+// the token is in it. It returns how many non-probe packets precede it.
+func (c *Capture) sendMarker(deadline time.Time) (int, error) {
+	raw := make([]byte, probeTokenLen/2)
+	if _, err := rand.Read(raw); err != nil {
+		return 0, err
+	}
+	tok := hex.EncodeToString(raw)
+	payload := []byte(probeMagic + tok)
 	dst := c.probe.LocalAddr()
 
-	deadline := time.NewTimer(startTimeout)
-	defer deadline.Stop()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
 	poll := time.NewTicker(pollInterval)
 	defer poll.Stop()
 	var lastSend time.Time
 	for {
 		if time.Since(lastSend) >= probeInterval {
 			if _, err := c.probe.WriteTo(payload, dst); err != nil {
-				return fmt.Errorf("send probe: %w", err)
+				return 0, fmt.Errorf("send probe: %w", err)
 			}
 			lastSend = time.Now()
 		}
-		found, err := fileContains(c.path, off, payload)
-		if err != nil {
-			return err
+		if err := c.scan.update(); err != nil {
+			return 0, err
 		}
-		if found {
-			return nil
+		if n, ok := c.scan.seen[tok]; ok {
+			return n, nil
 		}
 		select {
 		case <-c.exited:
-			return fmt.Errorf("dumpcap exited: %v", c.err)
-		case <-deadline.C:
-			return fmt.Errorf("timed out waiting for %s probe in %s", what, c.path)
+			return 0, fmt.Errorf("dumpcap exited: %v", c.err)
+		case <-timer.C:
+			return 0, fmt.Errorf("probe not in %s after %v", c.path, startTimeout)
 		case <-poll.C:
 		}
 	}
 }
 
-// waitQuiet polls the file size until it has not changed for quietPeriod.
-func (c *Capture) waitQuiet() error {
-	deadline := time.Now().Add(stopTimeout)
-	last, err := fileSize(c.path)
-	if err != nil {
-		return err
-	}
-	since := time.Now()
-	poll := time.NewTicker(pollInterval)
-	defer poll.Stop()
-	for time.Since(since) < quietPeriod {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("capture file %s kept growing for %v", c.path, stopTimeout)
-		}
-		select {
-		case <-c.exited:
-			return fmt.Errorf("dumpcap exited early: %v", c.err)
-		case <-poll.C:
-		}
-		n, err := fileSize(c.path)
-		if err != nil {
-			return err
-		}
-		if n != last {
-			last, since = n, time.Now()
-		}
-	}
-	return nil
-}
-
-// terminate asks dumpcap to finish (SIGTERM: it stops capturing, flushes and
-// closes the file), waits up to stopTimeout, then kills it. It always returns
-// with the process reaped and the waiting goroutine finished.
+// terminate asks dumpcap to finish (SIGTERM: it stops capturing, writes its
+// buffers and the closing statistics block, and closes the file), waits up to
+// exitTimeout, then kills it. It always returns with the process reaped and
+// the goroutine waiting for it finished.
 func (c *Capture) terminate() error {
 	select {
 	case <-c.exited:
@@ -275,14 +301,14 @@ func (c *Capture) terminate() error {
 	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("signal dumpcap: %w", err)
 	}
-	timer := time.NewTimer(stopTimeout)
+	timer := time.NewTimer(exitTimeout)
 	defer timer.Stop()
 	select {
 	case <-c.exited:
 	case <-timer.C:
 		_ = c.cmd.Process.Kill()
 		<-c.exited
-		return fmt.Errorf("dumpcap did not exit within %v of SIGTERM; killed", stopTimeout)
+		return fmt.Errorf("dumpcap did not exit within %v of SIGTERM; killed", exitTimeout)
 	}
 	if c.err != nil {
 		return fmt.Errorf("dumpcap: %v\nstderr:\n%s", c.err, c.stderr.String())
@@ -290,58 +316,37 @@ func (c *Capture) terminate() error {
 	return nil
 }
 
+// lookTool finds a Wireshark tool or fails the test.
 func lookTool(tb testing.TB, name string) string {
 	tb.Helper()
-	p, err := exec.LookPath(name)
+	p, err := findTool(name)
 	if err != nil {
-		// Debian puts them in /usr/bin, but PATH may be minimal in CI.
-		for _, dir := range []string{"/usr/bin", "/usr/local/bin", "/usr/sbin"} {
-			cand := filepath.Join(dir, name)
-			if st, e := os.Stat(cand); e == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-				return cand
-			}
-		}
-		tb.Fatalf("%s (%s: %v)", notFoundMsg, name, err)
+		tb.Fatal(err)
 	}
 	return p
 }
 
-func fileSize(path string) (int64, error) {
-	st, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil // dumpcap has not created it yet
+// findTool looks name up in PATH, then in the usual directories (Debian
+// installs the tools in /usr/bin, but PATH may be minimal in CI).
+func findTool(name string) (string, error) {
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p, nil
 	}
-	if err != nil {
-		return 0, err
+	for _, dir := range []string{"/usr/bin", "/usr/local/bin", "/usr/sbin"} {
+		cand := filepath.Join(dir, name)
+		if st, e := os.Stat(cand); e == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return cand, nil
+		}
 	}
-	return st.Size(), nil
-}
-
-// fileContains reports whether the file contains needle at or after off.
-func fileContains(path string, off int64, needle []byte) (bool, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return false, err
-	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return false, err
-	}
-	return bytes.Contains(data, needle), nil
+	return "", fmt.Errorf("%s (%s: %v)", notFoundMsg, name, err)
 }
 
 // lockedBuffer is an io.Writer safe for concurrent Write/String; exec copies
 // the child's stderr into it from its own goroutine.
 type lockedBuffer struct {
 	mu  sync.Mutex
-	buf bytes.Buffer
+	buf strings.Builder
 }
 
 func (b *lockedBuffer) Write(p []byte) (int, error) {

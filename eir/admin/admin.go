@@ -1,0 +1,370 @@
+// Package admin is eird's HTTP admin API, used by eirctl: the decision for
+// an IMEI, CSV imports, the datasets in force, and the operational endpoints
+// /healthz, /readyz and /metrics. It runs on its own listener, never on the
+// Diameter port.
+//
+// Requests are authenticated with bearer tokens, each with a role (read or
+// write), compared in constant time; with no token configured the API is
+// open and the configuration only lets it listen on loopback. Errors are
+// JSON: {"error": {"status": 400, "code": "...", "message": "...",
+// "details": [...]}}.
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/eir/provision"
+)
+
+// Store is what the admin API needs from the list store.
+type Store interface {
+	Apply(ctx context.Context, changes []eir.Change) (eir.ApplyResult, error)
+	Datasets(ctx context.Context) ([]eir.DatasetInfo, error)
+	Ping(ctx context.Context) error
+}
+
+// Checker decides the status of a query.
+type Checker interface {
+	Check(ctx context.Context, q eir.Query) (eir.Decision, error)
+}
+
+// DecisionRecorder counts decisions.
+type DecisionRecorder interface {
+	Record(iface string, d eir.Decision, err error)
+}
+
+// Token is a bearer token and what it may do.
+type Token struct {
+	Name   string
+	Secret string
+	Write  bool
+}
+
+// Options configures the API.
+type Options struct {
+	Tokens       []Token // empty: no authentication
+	MaxBodyBytes int64   // default 256 MiB
+	// Describe returns the S13 answer a decision produces (diameter.Describe).
+	Describe       func(eir.Decision, error) any
+	Gatherer       prometheus.Gatherer
+	Decisions      DecisionRecorder
+	RequestTimeout time.Duration // checks and reads; default 5s
+	ImportTimeout  time.Duration // imports; default 10m
+}
+
+// Server serves the admin API.
+type Server struct {
+	o      Options
+	st     Store
+	chk    Checker
+	log    *zap.Logger
+	tokens []hashedToken
+	ready  atomic.Bool
+}
+
+type hashedToken struct {
+	name  string
+	sum   [32]byte
+	write bool
+}
+
+// New returns the API; it reports ready until SetReady(false).
+func New(o Options, st Store, chk Checker, log *zap.Logger) *Server {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 256 << 20
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 5 * time.Second
+	}
+	if o.ImportTimeout <= 0 {
+		o.ImportTimeout = 10 * time.Minute
+	}
+	s := &Server{o: o, st: st, chk: chk, log: log}
+	for _, t := range o.Tokens {
+		s.tokens = append(s.tokens, hashedToken{name: t.Name, sum: sha256.Sum256([]byte(t.Secret)), write: t.Write})
+	}
+	s.ready.Store(true)
+	return s
+}
+
+// SetReady sets what /readyz reports besides the store's health; eird
+// clears it when shutting down.
+func (s *Server) SetReady(ok bool) { s.ready.Store(ok) }
+
+// Handler returns the HTTP handler of the API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	if s.o.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.o.Gatherer, promhttp.HandlerOpts{}))
+	}
+	mux.HandleFunc("GET /v1/check", s.auth(false, s.check))
+	mux.HandleFunc("GET /v1/datasets", s.auth(false, s.datasets))
+	mux.HandleFunc("POST /v1/import", s.auth(true, s.importCSV))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}
+
+// apiError is the JSON error body.
+type apiError struct {
+	Status  int      `json:"status"`
+	Code    string   `json:"code"`
+	Message string   `json:"message"`
+	Details []string `json:"details,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string, details ...string) {
+	writeJSON(w, status, map[string]apiError{"error": {Status: status, Code: code, Message: msg, Details: details}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+type actorKey struct{}
+
+// Actor returns the name of the token that authenticated the request.
+func Actor(ctx context.Context) string {
+	s, _ := ctx.Value(actorKey{}).(string)
+	return s
+}
+
+// auth checks the bearer token: 401 when missing or wrong, 403 when the
+// token may only read and the endpoint writes.
+func (s *Server) auth(write bool, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(s.tokens) == 0 {
+			h(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, "anonymous")))
+			return
+		}
+		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || secret == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="eird"`)
+			writeError(w, http.StatusUnauthorized, "unauthenticated", "a bearer token is required")
+			return
+		}
+		sum := sha256.Sum256([]byte(secret))
+		var found *hashedToken
+		for i := range s.tokens { // no early exit: constant time over the tokens
+			if subtle.ConstantTimeCompare(sum[:], s.tokens[i].sum[:]) == 1 {
+				found = &s.tokens[i]
+			}
+		}
+		switch {
+		case found == nil:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="eird", error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "unauthenticated", "unknown token")
+		case write && !found.write:
+			writeError(w, http.StatusForbidden, "forbidden", "token "+found.name+" may only read")
+		default:
+			h(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, found.name)))
+		}
+	}
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if !s.ready.Load() {
+		writeError(w, http.StatusServiceUnavailable, "shutting_down", "eird is shutting down")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.st.Ping(ctx); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "store_unavailable", err.Error())
+		return
+	}
+	ds, err := s.st.Datasets(ctx)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "store_unavailable", err.Error())
+		return
+	}
+	if len(ds) == 0 {
+		writeError(w, http.StatusServiceUnavailable, "no_lists", "no list version is loaded")
+		return
+	}
+	w.Write([]byte("ok\n"))
+}
+
+// CheckResult is the body of GET /v1/check.
+type CheckResult struct {
+	IMEI            string `json:"imei"`
+	IMSI            string `json:"imsi,omitempty"`
+	Status          string `json:"status"` // WHITELISTED, BLACKLISTED, GREYLISTED, UNKNOWN or ERROR
+	EquipmentStatus *uint8 `json:"equipment_status,omitempty"`
+	Rule            string `json:"rule,omitempty"`
+	Source          string `json:"source,omitempty"`
+	Error           string `json:"error,omitempty"`
+	S13             any    `json:"s13,omitempty"`
+}
+
+func (s *Server) check(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	id, err := eir.ParseIdentity(strings.TrimSpace(q.Get("imei")))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_imei", "imei: "+err.Error())
+		return
+	}
+	query := eir.Query{IMEI: id.IMEI}
+	if v := q.Get("imsi"); v != "" {
+		if query.IMSI, err = eir.ParseIMSI(v); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_imsi", "imsi: "+err.Error())
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
+	defer cancel()
+	d, err := s.chk.Check(ctx, query)
+	if s.o.Decisions != nil {
+		s.o.Decisions.Record("admin", d, err)
+	}
+	res := CheckResult{IMEI: id.IMEI.String(), IMSI: string(query.IMSI)}
+	switch {
+	case errors.Is(err, eir.ErrUnknown):
+		res.Status = "UNKNOWN"
+	case err != nil:
+		res.Status, res.Error = "ERROR", err.Error()
+	default:
+		st := uint8(d.Status)
+		res.Status, res.EquipmentStatus, res.Rule, res.Source = d.Status.String(), &st, d.Rule.String(), d.Source
+	}
+	if s.o.Describe != nil {
+		res.S13 = s.o.Describe(d, err)
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// DatasetInfo is one element of GET /v1/datasets.
+type DatasetInfo struct {
+	Dataset   string    `json:"dataset"`
+	Source    string    `json:"source"`
+	Target    string    `json:"target"`
+	List      string    `json:"list"`
+	Version   uint64    `json:"version"`
+	Count     uint64    `json:"count"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func (s *Server) datasets(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
+	defer cancel()
+	ds, err := s.st.Datasets(ctx)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "store_unavailable", err.Error())
+		return
+	}
+	out := make([]DatasetInfo, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, DatasetInfo{Dataset: d.Dataset.String(), Source: d.Dataset.Source, Target: d.Dataset.Target.String(),
+			List: d.Dataset.List.String(), Version: d.Version, Count: d.Count, UpdatedAt: d.UpdatedAt.UTC()})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"datasets": out})
+}
+
+// ImportResult is the body of POST /v1/import.
+type ImportResult struct {
+	Rows     int             `json:"rows"`
+	Sources  []string        `json:"sources"`
+	Replace  bool            `json:"replace"`
+	DryRun   bool            `json:"dry_run"`
+	Datasets []DatasetChange `json:"datasets"`
+}
+
+// DatasetChange reports what an import did to one dataset.
+type DatasetChange struct {
+	Dataset string `json:"dataset"`
+	Version uint64 `json:"version,omitempty"`
+	Added   uint64 `json:"added"`
+	Removed uint64 `json:"removed"`
+	Count   uint64 `json:"count"`
+}
+
+func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	opts := provision.Options{Source: q.Get("source")}
+	var err error
+	for name, dst := range map[string]*bool{"replace": &opts.Replace} {
+		if v := q.Get(name); v != "" {
+			if *dst, err = strconv.ParseBool(v); err != nil {
+				writeError(w, http.StatusBadRequest, "invalid_parameter", name+": want true or false")
+				return
+			}
+		}
+	}
+	dryRun := false
+	if v := q.Get("dry_run"); v != "" {
+		if dryRun, err = strconv.ParseBool(v); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_parameter", "dry_run: want true or false")
+			return
+		}
+	}
+	body := http.MaxBytesReader(w, r.Body, s.o.MaxBodyBytes)
+	parsed, err := provision.Parse(body, opts)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large",
+				"the file is larger than admin.max_body_bytes ("+strconv.FormatInt(s.o.MaxBodyBytes, 10)+" bytes)")
+			return
+		}
+		writeError(w, http.StatusUnprocessableEntity, "invalid_file", "the file was rejected; nothing was changed", splitErrors(err)...)
+		return
+	}
+	res := ImportResult{Rows: parsed.Rows, Sources: parsed.Sources, Replace: opts.Replace, DryRun: dryRun, Datasets: []DatasetChange{}}
+	if dryRun || len(parsed.Changes) == 0 {
+		for _, c := range parsed.Changes {
+			res.Datasets = append(res.Datasets, DatasetChange{Dataset: c.Dataset.String(), Added: uint64(len(c.Add)), Removed: uint64(len(c.Remove))})
+		}
+		writeJSON(w, http.StatusOK, res)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.o.ImportTimeout)
+	defer cancel()
+	applied, err := s.st.Apply(ctx, parsed.Changes)
+	if err != nil {
+		s.log.Warn("import failed", zap.String("actor", Actor(r.Context())), zap.Error(err))
+		if errors.Is(err, eir.ErrInvalidEntry) || errors.Is(err, eir.ErrInvalidIMSI) {
+			writeError(w, http.StatusUnprocessableEntity, "invalid_file", err.Error())
+			return
+		}
+		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the import was not applied: "+err.Error())
+		return
+	}
+	for _, d := range applied.Datasets {
+		res.Datasets = append(res.Datasets, DatasetChange{Dataset: d.Dataset.String(), Version: d.Version, Added: d.Added, Removed: d.Removed, Count: d.Count})
+	}
+	s.log.Info("import applied", zap.String("actor", Actor(r.Context())), zap.Int("rows", parsed.Rows),
+		zap.Strings("sources", parsed.Sources), zap.Bool("replace", opts.Replace), zap.Int("datasets", len(applied.Datasets)))
+	writeJSON(w, http.StatusOK, res)
+}
+
+func splitErrors(err error) []string {
+	var out []string
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, e.Error())
+		}
+		return out
+	}
+	return []string{err.Error()}
+}

@@ -1,0 +1,49 @@
+// Package checkmetrics counts the decisions of the EIR, whatever the
+// interface that asked (S13, N5g-eir, the admin API), in one series:
+//
+//	eir_check_decisions_total{interface, status, rule, list_source}
+//
+// status is whitelisted, blacklisted, greylisted, unknown (no list and the
+// default unknown-equipment policy) or error (the store failed and the
+// policy rejects); rule is the eir.Rule that decided (exception, override,
+// imei, range, tac, unknown_policy, store_fallback) or none; list_source is
+// the source of the deciding entry, empty for policy answers.
+package checkmetrics
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eir-sidecar/eir/eir"
+)
+
+// Recorder records decisions. It is safe for concurrent use.
+type Recorder struct {
+	decisions *prometheus.CounterVec
+}
+
+// New registers the decision counter on reg.
+func New(reg prometheus.Registerer) (*Recorder, error) {
+	r := &Recorder{decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "eir", Subsystem: "check", Name: "decisions_total",
+		Help: "Equipment checks decided, by interface (s13, n5g, admin), status, deciding rule and source of the deciding entry.",
+	}, []string{"interface", "status", "rule", "list_source"})}
+	if err := reg.Register(r.decisions); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Record counts one decision, or one decision error.
+func (r *Recorder) Record(iface string, d eir.Decision, err error) {
+	switch {
+	case errors.Is(err, eir.ErrUnknown):
+		r.decisions.WithLabelValues(iface, "unknown", "none", "").Inc()
+	case err != nil:
+		r.decisions.WithLabelValues(iface, "error", "none", "").Inc()
+	default:
+		r.decisions.WithLabelValues(iface, strings.ToLower(d.Status.String()), d.Rule.String(), d.Source).Inc()
+	}
+}

@@ -1,0 +1,328 @@
+// Package provision reads the operator's list files (the eirctl import
+// format) and turns them into eir.Change sets that a store applies in one
+// atomic write.
+//
+// The format is CSV (RFC 4180; comma separated; CRLF or LF; an optional
+// UTF-8 byte order mark) with a header row whose column names are matched
+// case-insensitively, in any order. Three row forms exist, told apart by the
+// header:
+//
+//	imei,status[,imsi][,source][,action]   one IMEI; with an IMSI, an IMEI–IMSI exception
+//	tac,status[,source][,action]           every IMEI of an 8-digit TAC
+//	from,to,status[,source][,action]       every IMEI from "from" to "to" (14 digits each)
+//
+// status is black, grey, white or override (never block); a row with an IMSI
+// is an exception and its status must be white or exception. IMEIs may have
+// 14, 15 or 16 digits and are keyed on the first 14. source names who owns
+// the entry (default: the importer's default source). action is add
+// (default) or remove.
+//
+// Within one source, black, grey, white and override are exclusive: adding
+// an entry to one of them removes it from the others. A file is all or
+// nothing: any invalid row rejects it, with every error reported by line.
+package provision
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/eir-sidecar/eir/eir"
+)
+
+// Options configures a parse.
+type Options struct {
+	// Source owns rows without a source column (default "manual").
+	Source string
+	// Replace makes the file the whole content of every source it names:
+	// all of their datasets are replaced, emptied when the file has no
+	// rows for them.
+	Replace bool
+	// MaxErrors stops collecting errors after this many (default 50).
+	MaxErrors int
+}
+
+// Result is a parsed file.
+type Result struct {
+	Changes []eir.Change
+	Rows    int // data rows read
+	Sources []string
+}
+
+// RowError is a rejected row.
+type RowError struct {
+	Line int
+	Err  error
+}
+
+func (e RowError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+
+func (e RowError) Unwrap() error { return e.Err }
+
+// ErrFormat reports a file that cannot be read as the import format.
+var ErrFormat = errors.New("provision: invalid file")
+
+type form int
+
+const (
+	formIMEI form = iota
+	formTAC
+	formRange
+)
+
+var listsExclusive = []eir.List{eir.ListBlack, eir.ListGrey, eir.ListWhite, eir.ListOverride}
+
+// Parse reads a whole file. On any invalid row it returns an error joining
+// every RowError (up to MaxErrors) and no changes.
+func Parse(r io.Reader, o Options) (Result, error) {
+	if o.Source == "" {
+		o.Source = "manual"
+	}
+	if o.MaxErrors <= 0 {
+		o.MaxErrors = 50
+	}
+	if err := eir.ValidateSource(o.Source); err != nil {
+		return Result{}, fmt.Errorf("%w: default source: %w", ErrFormat, err)
+	}
+	br := bufio.NewReader(r)
+	if b, err := br.Peek(3); err == nil && string(b) == "\xef\xbb\xbf" {
+		br.Discard(3)
+	}
+	cr := csv.NewReader(br)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	head, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return Result{}, fmt.Errorf("%w: empty file: a header row is required", ErrFormat)
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: header: %w", ErrFormat, err)
+	}
+	cols, f, err := header(head)
+	if err != nil {
+		return Result{}, err
+	}
+	type key struct {
+		ds eir.Dataset
+		e  eir.Entry
+	}
+	state := map[key]bool{} // last action per entry
+	var order []key
+	sources := map[string]bool{}
+	var errs []error
+	res := Result{}
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) && pe.Err != csv.ErrFieldCount {
+				errs = append(errs, RowError{Line: pe.Line, Err: pe.Err})
+				if len(errs) >= o.MaxErrors {
+					break
+				}
+				continue
+			}
+			return Result{}, fmt.Errorf("%w: %w", ErrFormat, err)
+		}
+		line, _ := cr.FieldPos(0)
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue // blank line
+		}
+		res.Rows++
+		ds, e, add, err := row(rec, cols, f, o.Source)
+		if err != nil {
+			errs = append(errs, RowError{Line: line, Err: err})
+			if len(errs) >= o.MaxErrors {
+				errs = append(errs, fmt.Errorf("more errors not shown"))
+				break
+			}
+			continue
+		}
+		sources[ds.Source] = true
+		k := key{ds, e}
+		if _, seen := state[k]; !seen {
+			order = append(order, k)
+		}
+		state[k] = add
+		if add && ds.List != eir.ListException {
+			// Exclusive lists: the entry leaves the source's other lists.
+			for _, l := range listsExclusive {
+				if l != ds.List {
+					other := key{eir.Dataset{Source: ds.Source, Target: ds.Target, List: l}, e}
+					if _, seen := state[other]; !seen {
+						order = append(order, other)
+					}
+					state[other] = false
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return Result{}, errors.Join(errs...)
+	}
+	changes := map[eir.Dataset]*eir.Change{}
+	var dsOrder []eir.Dataset
+	get := func(d eir.Dataset) *eir.Change {
+		c := changes[d]
+		if c == nil {
+			c = &eir.Change{Dataset: d, Replace: o.Replace}
+			changes[d] = c
+			dsOrder = append(dsOrder, d)
+		}
+		return c
+	}
+	for _, k := range order {
+		c := get(k.ds)
+		if state[k] {
+			c.Add = append(c.Add, k.e)
+		} else if !o.Replace {
+			c.Remove = append(c.Remove, k.e)
+		}
+	}
+	for s := range sources {
+		res.Sources = append(res.Sources, s)
+	}
+	sort.Strings(res.Sources)
+	if o.Replace {
+		// Every dataset of a named source is replaced, even when the
+		// file has nothing for it.
+		for _, s := range res.Sources {
+			for _, d := range AllDatasets(s) {
+				get(d)
+			}
+		}
+	}
+	sort.Slice(dsOrder, func(i, j int) bool { return dsOrder[i].String() < dsOrder[j].String() })
+	for _, d := range dsOrder {
+		if c := changes[d]; c.Replace || len(c.Add) > 0 || len(c.Remove) > 0 {
+			res.Changes = append(res.Changes, *c)
+		}
+	}
+	return res, nil
+}
+
+// AllDatasets lists every dataset a source can have.
+func AllDatasets(source string) []eir.Dataset {
+	var out []eir.Dataset
+	for _, t := range []eir.Target{eir.TargetIMEI, eir.TargetTAC, eir.TargetRange} {
+		for _, l := range listsExclusive {
+			out = append(out, eir.Dataset{Source: source, Target: t, List: l})
+		}
+	}
+	return append(out, eir.Dataset{Source: source, Target: eir.TargetPair, List: eir.ListException})
+}
+
+type columns map[string]int
+
+func header(rec []string) (columns, form, error) {
+	cols := columns{}
+	for i, name := range rec {
+		n := strings.ToLower(strings.TrimSpace(name))
+		if n == "list" {
+			n = "status"
+		}
+		switch n {
+		case "imei", "imsi", "tac", "from", "to", "status", "source", "action":
+		default:
+			return nil, 0, fmt.Errorf("%w: header: unknown column %q (want imei|tac|from,to, status, and optionally imsi, source, action)", ErrFormat, name)
+		}
+		if _, dup := cols[n]; dup {
+			return nil, 0, fmt.Errorf("%w: header: column %q twice", ErrFormat, n)
+		}
+		cols[n] = i
+	}
+	_, hasIMEI := cols["imei"]
+	_, hasTAC := cols["tac"]
+	_, hasFrom := cols["from"]
+	_, hasTo := cols["to"]
+	_, hasIMSI := cols["imsi"]
+	if _, ok := cols["status"]; !ok {
+		return nil, 0, fmt.Errorf("%w: header: a status column is required", ErrFormat)
+	}
+	switch {
+	case hasIMEI && !hasTAC && !hasFrom && !hasTo:
+		return cols, formIMEI, nil
+	case hasTAC && !hasIMEI && !hasFrom && !hasTo && !hasIMSI:
+		return cols, formTAC, nil
+	case hasFrom && hasTo && !hasIMEI && !hasTAC && !hasIMSI:
+		return cols, formRange, nil
+	}
+	return nil, 0, fmt.Errorf("%w: header: want exactly one of imei, tac or from+to (imsi only with imei)", ErrFormat)
+}
+
+func (c columns) get(rec []string, name string) string {
+	if i, ok := c[name]; ok && i < len(rec) {
+		return strings.TrimSpace(rec[i])
+	}
+	return ""
+}
+
+func row(rec []string, cols columns, f form, defSource string) (eir.Dataset, eir.Entry, bool, error) {
+	var ds eir.Dataset
+	var e eir.Entry
+	ds.Source = defSource
+	if s := cols.get(rec, "source"); s != "" {
+		ds.Source = strings.ToLower(s)
+	}
+	add := true
+	switch a := strings.ToLower(cols.get(rec, "action")); a {
+	case "", "add", "added", "blocked":
+	case "remove", "removed", "delete", "unblocked":
+		add = false
+	default:
+		return ds, e, false, fmt.Errorf("action %q: want add or remove", a)
+	}
+	list, err := eir.ParseList(cols.get(rec, "status"))
+	if err != nil {
+		return ds, e, false, err
+	}
+	ds.List = list
+	switch f {
+	case formIMEI:
+		ds.Target = eir.TargetIMEI
+		if e.IMEI, err = eir.ParseIMEI(cols.get(rec, "imei")); err != nil {
+			return ds, e, false, err
+		}
+		if s := cols.get(rec, "imsi"); s != "" {
+			if list != eir.ListWhite && list != eir.ListException {
+				return ds, e, false, fmt.Errorf("%w: a row with an imsi is an imei-imsi exception: status must be white or exception, not %s", eir.ErrInvalidEntry, list)
+			}
+			if e.IMSI, err = eir.ParseIMSI(s); err != nil {
+				return ds, e, false, err
+			}
+			ds.Target, ds.List = eir.TargetPair, eir.ListException
+		} else if list == eir.ListException {
+			return ds, e, false, fmt.Errorf("%w: an exception needs an imsi", eir.ErrInvalidEntry)
+		}
+	case formTAC:
+		ds.Target = eir.TargetTAC
+		if e.TAC, err = eir.ParseTAC(cols.get(rec, "tac")); err != nil {
+			return ds, e, false, err
+		}
+	case formRange:
+		ds.Target = eir.TargetRange
+		if e.From, err = eir.ParseIMEI(cols.get(rec, "from")); err != nil {
+			return ds, e, false, fmt.Errorf("from: %w", err)
+		}
+		if e.To, err = eir.ParseIMEI(cols.get(rec, "to")); err != nil {
+			return ds, e, false, fmt.Errorf("to: %w", err)
+		}
+	}
+	if list == eir.ListException && ds.Target != eir.TargetPair {
+		return ds, e, false, fmt.Errorf("%w: exceptions are imei-imsi pairs", eir.ErrInvalidEntry)
+	}
+	if err := ds.Validate(); err != nil {
+		return ds, e, false, err
+	}
+	if err := e.ValidateFor(ds.Target); err != nil {
+		return ds, e, false, err
+	}
+	return ds, e, add, nil
+}

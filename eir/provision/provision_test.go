@@ -1,0 +1,121 @@
+package provision
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/eir-sidecar/eir/eir"
+)
+
+func changeFor(t *testing.T, r Result, ds string) eir.Change {
+	t.Helper()
+	for _, c := range r.Changes {
+		if c.Dataset.String() == ds {
+			return c
+		}
+	}
+	t.Fatalf("no change for %s in %v", ds, r.Changes)
+	return eir.Change{}
+}
+
+func TestParseForms(t *testing.T) {
+	in := "\ufeffIMEI,Status,IMSI,Source\r\n" +
+		"352099001761481,black,,\r\n" +
+		"49015420323751,grey,,national\r\n" +
+		"35209900176148,white,001010000000001,\r\n" +
+		"3520990017614899,override,,\r\n"
+	r, err := Parse(strings.NewReader(in), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Rows != 4 {
+		t.Fatalf("rows %d", r.Rows)
+	}
+	if c := changeFor(t, r, "manual/imei/black"); len(c.Add) != 0 || len(c.Remove) != 1 {
+		// the override row for the same IMEI moved it off the black list
+		t.Fatalf("black change %+v", c)
+	}
+	if c := changeFor(t, r, "manual/imei/override"); len(c.Add) != 1 || c.Add[0].IMEI != 35209900176148 {
+		t.Fatalf("override change %+v", c)
+	}
+	if c := changeFor(t, r, "national/imei/grey"); len(c.Add) != 1 {
+		t.Fatalf("grey change %+v", c)
+	}
+	if c := changeFor(t, r, "manual/pair/exception"); len(c.Add) != 1 || c.Add[0].IMSI != "001010000000001" {
+		t.Fatalf("exception change %+v", c)
+	}
+	tacs, err := Parse(strings.NewReader("tac,status\n00100100,black\n35209900,grey,\n"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := changeFor(t, tacs, "manual/tac/black"); len(c.Add) != 1 || c.Add[0].TAC != 100100 {
+		t.Fatalf("tac change %+v", c)
+	}
+	ranges, err := Parse(strings.NewReader("status,from,to,source\nblack,35209900000000,352099009999999,gsma\n"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := changeFor(t, ranges, "gsma/range/black"); len(c.Add) != 1 || c.Add[0].To != 35209900999999 {
+		t.Fatalf("range change %+v", c)
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     string
+	}{
+		{"empty file", "", "header row is required"},
+		{"unknown column", "imei,status,colour\n", "unknown column"},
+		{"no status", "imei\n1\n", "status column is required"},
+		{"mixed forms", "imei,tac,status\n", "exactly one of"},
+		{"bad imei", "imei,status\n1234,black\n", "line 2"},
+		{"bad status", "imei,status\n35209900176148,purple\n", "line 2"},
+		{"imsi on black", "imei,status,imsi\n35209900176148,black,00101\n", "must be white or exception"},
+		{"bad imsi", "imei,status,imsi\n35209900176148,white,12ab5\n", "invalid imsi"},
+		{"7-digit tac", "tac,status\n1001001,black\n", "8 digits"},
+		{"reversed range", "from,to,status\n35209900000009,35209900000000,black\n", "start after its end"},
+		{"bad source", "imei,status,source\n35209900176148,black,Bad Source\n", "source"},
+		{"bad quoting", "imei,status\n\"35209900176148,black\n", "line"},
+		{"bad action", "imei,status,action\n35209900176148,black,maybe\n", "action"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Parse(strings.NewReader(tc.in), Options{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want it to mention %q", err, tc.want)
+			}
+			if len(r.Changes) != 0 {
+				t.Fatalf("changes returned with an error")
+			}
+		})
+	}
+}
+
+func TestParseAllErrorsReported(t *testing.T) {
+	in := "imei,status\n1,black\n35209900176148,black\n2,black\n"
+	_, err := Parse(strings.NewReader(in), Options{})
+	var re RowError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), "line 4") {
+		t.Fatalf("err %v: want lines 2 and 4", err)
+	}
+}
+
+func TestParseReplace(t *testing.T) {
+	r, err := Parse(strings.NewReader("imei,status,action\n35209900176148,black,\n49015420323751,black,remove\n"), Options{Replace: true, Source: "demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Changes) != len(AllDatasets("demo")) {
+		t.Fatalf("%d changes, want every dataset of the source replaced", len(r.Changes))
+	}
+	for _, c := range r.Changes {
+		if !c.Replace || len(c.Remove) != 0 {
+			t.Fatalf("change %+v", c)
+		}
+	}
+	if c := changeFor(t, r, "demo/imei/black"); len(c.Add) != 1 {
+		t.Fatalf("black %+v", c)
+	}
+}

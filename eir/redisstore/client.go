@@ -1,0 +1,121 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// ClientOptions describes the Redis deployment.
+type ClientOptions struct {
+	Mode             string // standalone | sentinel | cluster
+	Addresses        []string
+	MasterName       string
+	Username         string
+	Password         string
+	SentinelPassword string
+	DB               int
+	DialTimeout      time.Duration
+	ReadTimeout      time.Duration
+	WriteTimeout     time.Duration
+	PoolSize         int
+	TLS              *TLSOptions // nil: plain TCP
+}
+
+// TLSOptions configures TLS to Redis.
+type TLSOptions struct {
+	CAFile, CertFile, KeyFile, ServerName string
+	InsecureSkipVerify                    bool
+}
+
+func (t *TLSOptions) config() (*tls.Config, error) {
+	if t == nil {
+		return nil, nil
+	}
+	c := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no PEM certificate", t.CAFile)
+		}
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// NewClient returns a go-redis client for the deployment. Every command
+// honours its context's deadline (ContextTimeoutEnabled).
+func NewClient(o ClientOptions) (redis.UniversalClient, error) {
+	tc, err := o.TLS.config()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: tls: %w", err)
+	}
+	if len(o.Addresses) == 0 {
+		return nil, errors.New("redisstore: no redis address")
+	}
+	switch strings.ToLower(o.Mode) {
+	case "", "standalone":
+		return redis.NewClient(&redis.Options{
+			Addr: o.Addresses[0], Username: o.Username, Password: o.Password, DB: o.DB,
+			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+			PoolSize: o.PoolSize, TLSConfig: tc, ContextTimeoutEnabled: true,
+		}), nil
+	case "sentinel":
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: o.MasterName, SentinelAddrs: o.Addresses, SentinelPassword: o.SentinelPassword,
+			Username: o.Username, Password: o.Password, DB: o.DB,
+			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+			PoolSize: o.PoolSize, TLSConfig: tc, ContextTimeoutEnabled: true,
+		}), nil
+	case "cluster":
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: o.Addresses, Username: o.Username, Password: o.Password,
+			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+			PoolSize: o.PoolSize, TLSConfig: tc, ContextTimeoutEnabled: true,
+		}), nil
+	}
+	return nil, fmt.Errorf("redisstore: mode %q: want standalone, sentinel or cluster", o.Mode)
+}
+
+// Open connects to Redis and returns a store that owns the client (Close
+// closes it).
+func Open(ctx context.Context, co ClientOptions, o Options, log *zap.Logger, reg prometheus.Registerer) (*Store, error) {
+	rdb, err := NewClient(co)
+	if err != nil {
+		return nil, err
+	}
+	s, err := New(ctx, rdb, o, log, reg)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	s.owned = true
+	return s, nil
+}
+
+// Close closes the Redis client if the store opened it.
+func (s *Store) Close() error {
+	if s.owned {
+		return s.rdb.Close()
+	}
+	return nil
+}

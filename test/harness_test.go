@@ -1,0 +1,208 @@
+// Package test holds black-box end-to-end tests: the eird and eirctl
+// binaries, built by the tests, run against a real redis-server started on a
+// free port, and are driven over the wire (S13 over TCP, the admin API over
+// HTTP), with tshark and freeDiameter as independent checks.
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "eir-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	cmd := exec.Command("go", "build", "-race", "-o", dir+"/", "../cmd/eird", "../cmd/eirctl", "../cmd/eirbench")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the binaries:", err)
+		os.Exit(1)
+	}
+	code := 0
+	func() {
+		defer os.RemoveAll(dir)
+		code = m.Run()
+		if code == 0 {
+			if err := goleak.Find(); err != nil {
+				fmt.Fprintln(os.Stderr, "goroutine leak:", err)
+				code = 1
+			}
+		}
+	}()
+	os.Exit(code)
+}
+
+// eird is a running eird process.
+type eird struct {
+	cmd      *exec.Cmd
+	dir      string
+	logPath  string
+	diameter string // host:port of the Diameter listener
+	admin    string // host:port of the admin API
+	exited   chan struct{}
+	exitErr  error
+	stopOnce sync.Once
+}
+
+// startEIRD writes config (YAML; "{{dir}}" is replaced by a temp dir) and
+// starts eird with it, listening on ports chosen by the kernel, and waits
+// until it logs that it is ready.
+func startEIRD(t *testing.T, config string, env ...string) *eird {
+	t.Helper()
+	dir := t.TempDir()
+	config = strings.ReplaceAll(config, "{{dir}}", dir)
+	cfgPath := filepath.Join(dir, "eird.yaml")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := &eird{dir: dir, logPath: filepath.Join(dir, "eird.log"), exited: make(chan struct{})}
+	logf, err := os.Create(e.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cmd = exec.Command(filepath.Join(binDir, "eird"), "-config", cfgPath)
+	e.cmd.Stdout, e.cmd.Stderr = logf, logf
+	e.cmd.Env = append(os.Environ(), env...)
+	e.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := e.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		e.exitErr = e.cmd.Wait()
+		logf.Close()
+		close(e.exited)
+	}()
+	t.Cleanup(func() {
+		e.stop(t)
+		if t.Failed() {
+			t.Logf("eird log:\n%s", e.log())
+		}
+	})
+	ready := e.waitLog(t, "eird ready", 20*time.Second)
+	var fields struct{ Diameter, Admin string }
+	json.Unmarshal([]byte(ready), &fields)
+	e.diameter, e.admin = fields.Diameter, fields.Admin
+	if e.diameter == "" {
+		t.Fatalf("no diameter address in %q", ready)
+	}
+	return e
+}
+
+func (e *eird) log() string {
+	b, _ := os.ReadFile(e.logPath)
+	return string(b)
+}
+
+// waitLog polls the log for a line containing s and returns it.
+func (e *eird) waitLog(t *testing.T, s string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		sc := bufio.NewScanner(strings.NewReader(e.log()))
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), s) {
+				return sc.Text()
+			}
+		}
+		select {
+		case <-e.exited:
+			t.Fatalf("eird exited (%v) before logging %q:\n%s", e.exitErr, s, e.log())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("eird did not log %q within %v:\n%s", s, timeout, e.log())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (e *eird) hasLog(s string) bool { return strings.Contains(e.log(), s) }
+
+// metric returns the value of one series of eird's /metrics, or -1.
+func (e *eird) metric(t *testing.T, series string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + e.admin + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
+// waitMetric polls /metrics until series reaches at least min.
+func (e *eird) waitMetric(t *testing.T, series string, min float64, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for e.metric(t, series) < min {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not reach %v within %v", series, min, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and waits for the exit; it returns the exit error.
+func (e *eird) stop(t *testing.T) error {
+	e.stopOnce.Do(func() {
+		e.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-e.exited:
+		case <-time.After(20 * time.Second):
+			e.cmd.Process.Kill()
+			<-e.exited
+			t.Errorf("eird did not exit within 20s of SIGTERM")
+		}
+	})
+	return e.exitErr
+}
+
+// eirctl runs the eirctl binary against e's admin API.
+func (e *eird) eirctl(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "eirctl"), append([]string{"-server", "http://" + e.admin}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), &out, &errb
+	cmd.Env = os.Environ()
+	err := cmd.Run()
+	code = 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("eirctl: %v", err)
+	}
+	return out.String(), errb.String(), code
+}
