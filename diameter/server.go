@@ -56,7 +56,7 @@ type Options struct {
 	AllowAnyPeer         bool
 	Peers                []PeerRule
 
-	Decisions DecisionRecorder  // optional
+	Decisions DecisionRecorder // optional
 	Redactor  *redact.Redactor // optional; default: random key
 }
 

@@ -273,7 +273,7 @@ func (c *cli) importFile(args []string) int {
 		Sources  []string `json:"sources"`
 		DryRun   bool     `json:"dry_run"`
 		Datasets []struct {
-			Dataset                       string
+			Dataset                        string
 			Version, Added, Removed, Count uint64
 		} `json:"datasets"`
 	}
