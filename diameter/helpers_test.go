@@ -118,6 +118,14 @@ func (b ecrBuilder) add(code uint32, flags uint8, vendor uint32, v datatype.Type
 	return b
 }
 
+func (b ecrBuilder) bytesB(t testing.TB) (header, []byte) {
+	raw, err := b.m.Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decodeHeader(raw), raw[20:]
+}
+
 func (b ecrBuilder) bytes(t *testing.T) (header, []byte) {
 	t.Helper()
 	raw, err := b.m.Serialize()

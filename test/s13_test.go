@@ -228,20 +228,48 @@ func TestS13EndToEnd(t *testing.T) {
 		t.Fatalf("DPR: %v", err)
 	}
 
-	// Wireshark's dissector decodes every message of the session.
-	rep := capture.Analyze(t, cap.Stop(t), port)
+	// Wireshark's dissector decodes every message eird sent cleanly. (The
+	// client's E-bit request is rightly not decoded as Diameter.)
+	rep := capture.Analyze(t, cap.Stop(t), port).SentBy(port)
 	rep.AssertClean(t)
-	ecas := 0
+	ecas, unknown, blacklisted := 0, 0, 0
 	for _, m := range rep.Messages(324) {
-		if !m.Request {
-			ecas++
+		if m.Request {
+			t.Errorf("frame %d: eird sent an ECR", m.Frame)
+			continue
 		}
+		ecas++
+		if m.AVPs[0].Code != 263 {
+			t.Errorf("frame %d: first AVP %s, want Session-Id", m.Frame, m.AVPs[0].Name)
+		}
+		if m.AVP(293) != nil || m.AVP(283) != nil {
+			t.Errorf("frame %d: answer carries Destination-Host/Realm", m.Frame)
+		}
+		if er := m.AVP(297); er != nil {
+			if er.Child(298).Value != "5422" || er.Child(266).Value != "10415" || m.AVP(268) != nil || m.AVP(1445) != nil {
+				t.Errorf("frame %d: unknown-equipment answer as Wireshark decodes it: %v", m.Frame, m.AVPs)
+			}
+			unknown++
+		}
+		if es := m.AVP(1445); es != nil && es.Value == "1" && m.AVP(268).Value == "2001" {
+			blacklisted++
+		}
+	}
+	if unknown != 1 || blacklisted < 5 {
+		t.Errorf("Wireshark decoded %d 5422 answers and %d BLACKLISTED answers, want 1 and at least 5", unknown, blacklisted)
 	}
 	if want := len(checks) + len(hostile) - 2; ecas < want { // 3007/3001 answers are not 324 in app 16777252
 		t.Errorf("tshark saw %d ECAs, want at least %d", ecas, want)
 	}
-	if len(rep.Messages(257)) < 4 || len(rep.Messages(282)) < 2 {
-		t.Errorf("tshark saw %d CER/CEA and %d DPR/DPA", len(rep.Messages(257)), len(rep.Messages(282)))
+	if len(rep.Messages(257)) != 2 || len(rep.Messages(282)) != 1 {
+		t.Errorf("tshark saw %d CEAs and %d DPAs from eird, want 2 and 1", len(rep.Messages(257)), len(rep.Messages(282)))
+	}
+	for _, m := range rep.Messages(257) {
+		rc := m.AVP(268).Value
+		app := m.AVP(260).Child(258)
+		if (rc == "3010") != m.Error || rc == "2001" && (app == nil || app.Value != "16777252") {
+			t.Errorf("frame %d: CEA %s with E-bit %v: %v", m.Frame, rc, m.Error, m.AVPs)
+		}
 	}
 }
 

@@ -280,3 +280,33 @@ func TestBytesPerIMEI(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMatch measures one check against a real redis-server holding
+// 100k IMEIs in 4 datasets (one pipeline per check), from parallel callers.
+func BenchmarkMatch(b *testing.B) {
+	srv := redistest.Start(b)
+	rdb := srv.Client(b)
+	s := newStore(b, rdb, "bench:", nil)
+	list := SyntheticIMEIs(100_000, 3)
+	changes := []eir.Change{
+		{Dataset: black("national"), Add: list[:50_000]},
+		{Dataset: black("gsma"), Add: list[50_000:]},
+		{Dataset: eir.Dataset{Source: "national", Target: eir.TargetTAC, List: eir.ListBlack}, Add: []eir.Entry{{TAC: 1001001}}},
+		{Dataset: eir.Dataset{Source: "gsma", Target: eir.TargetRange, List: eir.ListGrey}, Add: []eir.Entry{{From: 86000000000000, To: 86000000999999}}},
+	}
+	if _, err := s.Apply(context.Background(), changes); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			if _, err := s.Match(context.Background(), eir.Query{IMEI: list[i%len(list)].IMEI}, nil); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

@@ -36,6 +36,7 @@ type Report struct {
 	Expert []ExpertInfo
 
 	malformedFrames []int
+	frameSrc        map[int]int // frame number → TCP source port
 	allow           []string
 	configDir       string // empty Wireshark configuration directory
 }
@@ -160,6 +161,32 @@ func (r *Report) Summary() string {
 func (r *Report) Allow(fields ...string) *Report {
 	r.allow = append(r.allow, fields...)
 	return r
+}
+
+// SentBy returns a copy of r restricted to the frames sent from TCP port
+// port. A test that sends deliberately malformed requests (which Wireshark
+// rightly flags) uses it to check everything the server sent.
+func (r *Report) SentBy(port int) *Report {
+	c := *r
+	c.All, c.Malformed, c.malformedFrames, c.Expert = nil, nil, nil, nil
+	for _, m := range r.All {
+		if m.SrcPort == port {
+			c.All = append(c.All, m)
+		}
+	}
+	for i, f := range r.malformedFrames {
+		if r.frameSrc[f] == port {
+			c.Malformed = append(c.Malformed, r.Malformed[i])
+			c.malformedFrames = append(c.malformedFrames, f)
+		}
+	}
+	for _, e := range r.Expert {
+		if r.frameSrc[e.Frame] == port {
+			c.Expert = append(c.Expert, e)
+		}
+	}
+	c.allow = append([]string(nil), r.allow...)
+	return &c
 }
 
 // Problems returns what AssertClean fails on, one readable line each:
@@ -462,6 +489,10 @@ func (r *Report) addPacket(protos []pdmlNode) {
 			hasData = hasData || p.child("data") != nil
 		}
 	}
+	if r.frameSrc == nil {
+		r.frameSrc = map[int]int{}
+	}
+	r.frameSrc[frame] = srcPort
 
 	index := 0
 	for i := range protos {
@@ -473,6 +504,19 @@ func (r *Report) addPacket(protos []pdmlNode) {
 			r.All = append(r.All, m)
 			index++
 		}
+	}
+	// Expert items and malformed markers, attributed to the top-level
+	// protocol they sit in. An exception caught by the dissector framework
+	// adds a top-level "[Malformed Packet: X]" element: attribute it to the
+	// protocol before it.
+	last := ""
+	for i := range protos {
+		p := &protos[i]
+		if strings.HasPrefix(p.Name, "_ws.") {
+			r.collectIssues(frame, last, &pdmlNode{Children: protos[i : i+1]})
+			continue
+		}
+		last = p.Name
 		r.collectIssues(frame, p.Name, p)
 	}
 
@@ -530,7 +574,7 @@ func parseExpert(frame int, proto string, n *pdmlNode) ExpertInfo {
 		case "_ws.expert.message":
 			e.Message = c.Show
 		case "_ws.expert.severity":
-			e.Severity = afterColon(c.ShowName, c.Show)
+			e.Severity = afterColon(c.ShowName, severityNames[c.Show])
 		case "_ws.expert.group":
 			e.Group = afterColon(c.ShowName, c.Show)
 		default:
@@ -543,6 +587,16 @@ func parseExpert(frame int, proto string, n *pdmlNode) ExpertInfo {
 		e.Message = afterColon(n.ShowName, n.ShowName)
 	}
 	return e
+}
+
+// severityNames maps PDML's numeric severities (epan/proto.h PI_*) to the
+// names used in shownames, in case a showname is missing.
+var severityNames = map[string]string{
+	"1048576": "Comment",
+	"2097152": "Chat",
+	"4194304": "Note",
+	"6291456": "Warning",
+	"8388608": "Error",
 }
 
 // parseMessage converts one <proto name="diameter"> element.

@@ -417,3 +417,51 @@ func TestProblemsPolicy(t *testing.T) {
 		t.Errorf("empty report: %q", p)
 	}
 }
+
+// TestParsePDMLShapes feeds the parser the PDML shapes that are hard to
+// provoke over a real socket: an exception-style top-level "[Malformed
+// Packet]" element, and the Data fallback PDML wraps in fake-field-wrapper.
+func TestParsePDMLShapes(t *testing.T) {
+	const pdml = `<?xml version="1.0" encoding="utf-8"?>
+<pdml version="0" creator="wireshark/4.0.17">
+<packet>
+  <proto name="geninfo"><field name="num" show="7"/></proto>
+  <proto name="tcp"><field name="tcp.srcport" show="1000"/><field name="tcp.dstport" show="3868"/><field name="tcp.len" show="24"/></proto>
+  <proto name="diameter" showname="Diameter Protocol">
+    <field name="diameter.flags" show="0x80"/>
+    <field name="diameter.cmd.code" showname="Command Code: Device-Watchdog (280)" show="280"/>
+  </proto>
+  <proto name="_ws.malformed" showname="[Malformed Packet: Diameter]">
+    <field name="_ws.expert" showname="Expert Info (Error/Malformed): Malformed Packet (Exception occurred)">
+      <field name="_ws.malformed.expert" showname="Malformed Packet (Exception occurred)" show=""/>
+      <field name="_ws.expert.message" show="Malformed Packet (Exception occurred)"/>
+      <field name="_ws.expert.severity" show="8388608"/>
+      <field name="_ws.expert.group" showname="Group: Malformed" show="117440512"/>
+    </field>
+  </proto>
+</packet>
+<packet>
+  <proto name="geninfo"><field name="num" show="8"/></proto>
+  <proto name="tcp"><field name="tcp.srcport" show="1000"/><field name="tcp.dstport" show="3868"/><field name="tcp.len" show="4"/></proto>
+  <proto name="fake-field-wrapper"><field name="data" value="deadbeef"/></proto>
+</packet>
+</pdml>`
+	r := &Report{}
+	if err := r.parsePDML(strings.NewReader(pdml)); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.All) != 1 || r.All[0].Frame != 7 || r.All[0].Command != "Device-Watchdog" || !r.All[0].Request {
+		t.Errorf("messages: %+v", r.All)
+	}
+	if len(r.Malformed) != 2 ||
+		!strings.HasPrefix(r.Malformed[0], "frame 7: [diameter] Malformed Packet: Diameter (Error/Malformed): Malformed Packet (Exception occurred)") ||
+		!strings.HasPrefix(r.Malformed[1], "frame 8: 1000→3868: TCP payload (4 bytes) not decoded as Diameter") {
+		t.Errorf("malformed: %q", r.Malformed)
+	}
+	if len(r.Expert) != 1 || r.Expert[0].Severity != "Error" || r.Expert[0].Field != "_ws.malformed.expert" || r.Expert[0].Protocol != "diameter" {
+		t.Errorf("expert: %+v", r.Expert)
+	}
+	if p := r.Problems(); len(p) != 2 {
+		t.Errorf("problems (the expert item duplicates Malformed[0] and is listed once): %q", p)
+	}
+}

@@ -1,0 +1,66 @@
+package test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
+	"github.com/eir-sidecar/eir/diameter/s13client"
+	"github.com/eir-sidecar/eir/internal/redistest"
+)
+
+// TestMetricsLint scrapes a running eird and lints every series the way
+// promtool check metrics does, and checks the series the README promises.
+func TestMetricsLint(t *testing.T) {
+	rds := redistest.Start(t)
+	e := startEIRD(t, fmt.Sprintf(baseConfig, rds.Addr()))
+	loadLists(t, e)
+	c, err := s13client.Dial(ctxT(t), e.diameter, s13client.Options{OriginHost: "mme5.e2e.test", OriginRealm: "e2e.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, imei := range []string{"35209900176148", "12345678901234", "bad"} {
+		if _, err := c.Check(ctxT(t), imei, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Disconnect(ctxT(t))
+	e.eirctl(t, "", "check", "49015420323751")
+
+	resp, err := http.Get("http://" + e.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	problems, err := promlint.New(strings.NewReader(string(body))).Lint()
+	if err != nil {
+		t.Fatalf("metrics do not parse: %v", err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint %s: %s", p.Metric, p.Text)
+	}
+	for _, series := range []string{
+		`eir_build_info{`,
+		`eir_diameter_requests_total{command="ECR",result="2001"} 1`,
+		`eir_diameter_requests_total{command="ECR",result="5422"} 1`,
+		`eir_diameter_requests_total{command="ECR",result="5004"} 1`,
+		`eir_diameter_requests_total{command="CER",result="2001"} 1`,
+		`eir_diameter_request_duration_seconds_bucket{command="ECR"`,
+		`eir_diameter_peers{state="open"} 0`,
+		`eir_diameter_connections_closed_total{reason="peer_closed"} 1`,
+		`eir_check_decisions_total{interface="s13",list_source="gsma",rule="imei",status="blacklisted"} 1`,
+		`eir_check_decisions_total{interface="s13",list_source="",rule="none",status="unknown"} 1`,
+		`eir_check_decisions_total{interface="admin",list_source="national",rule="imei",status="greylisted"} 1`,
+		`eir_store_request_duration_seconds_bucket{op="match"`,
+		`eir_store_version_switches_total 3`,
+	} {
+		if !strings.Contains(string(body), series) {
+			t.Errorf("no %s in /metrics", series)
+		}
+	}
+}
