@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -352,7 +353,16 @@ func testAtomicMove(t *testing.T, s Store) {
 		}()
 	}
 	from, to := black, grey
+	deadline := time.Now().Add(30 * time.Second)
 	for i := 0; i < 20; i++ {
+		// Let the readers run between moves, so that checks really
+		// interleave with the switches.
+		for seen := checks.Load(); checks.Load() < seen+int64(len(moving)) && bad.Load() == nil; {
+			if time.Now().After(deadline) {
+				t.Fatal("readers made no progress")
+			}
+			runtime.Gosched()
+		}
 		if _, err := s.Apply(ctx(t), []eir.Change{{Dataset: from, Remove: moving}, {Dataset: to, Add: moving}}); err != nil {
 			t.Fatal(err)
 		}
