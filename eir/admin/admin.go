@@ -332,8 +332,19 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 	}
 	res := ImportResult{Rows: parsed.Rows, Sources: parsed.Sources, Replace: opts.Replace, DryRun: dryRun, Datasets: []DatasetChange{}}
 	if dryRun || len(parsed.Changes) == 0 {
+		// Entries named by the file, per dataset (not yet compared with
+		// the lists in force).
+		idx := map[string]int{}
 		for _, c := range parsed.Changes {
-			res.Datasets = append(res.Datasets, DatasetChange{Dataset: c.Dataset.String(), Added: uint64(len(c.Add)), Removed: uint64(len(c.Remove))})
+			name := c.Dataset.String()
+			i, ok := idx[name]
+			if !ok {
+				i = len(res.Datasets)
+				idx[name] = i
+				res.Datasets = append(res.Datasets, DatasetChange{Dataset: name})
+			}
+			res.Datasets[i].Added += uint64(len(c.Add))
+			res.Datasets[i].Removed += uint64(len(c.Remove))
 		}
 		writeJSON(w, http.StatusOK, res)
 		return

@@ -106,12 +106,18 @@ func Parse(r io.Reader, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	type key struct {
-		ds eir.Dataset
-		e  eir.Entry
+	// The last row for an entry decides. Within a source and target, an
+	// added entry is on one list only: it is removed from the others.
+	type entryKey struct {
+		source string
+		target eir.Target
+		e      eir.Entry
 	}
-	state := map[key]bool{} // last action per entry
-	var order []key
+	type rowState struct {
+		list eir.List
+		add  bool
+	}
+	state := map[entryKey]rowState{}
 	sources := map[string]bool{}
 	var errs []error
 	res := Result{}
@@ -146,63 +152,46 @@ func Parse(r io.Reader, o Options) (Result, error) {
 			continue
 		}
 		sources[ds.Source] = true
-		k := key{ds, e}
-		if _, seen := state[k]; !seen {
-			order = append(order, k)
-		}
-		state[k] = add
-		if add && ds.List != eir.ListException {
-			// Exclusive lists: the entry leaves the source's other lists.
-			for _, l := range listsExclusive {
-				if l != ds.List {
-					other := key{eir.Dataset{Source: ds.Source, Target: ds.Target, List: l}, e}
-					if _, seen := state[other]; !seen {
-						order = append(order, other)
-					}
-					state[other] = false
-				}
-			}
-		}
+		state[entryKey{ds.Source, ds.Target, e}] = rowState{ds.List, add}
 	}
 	if len(errs) > 0 {
 		return Result{}, errors.Join(errs...)
 	}
-	changes := map[eir.Dataset]*eir.Change{}
-	var dsOrder []eir.Dataset
-	get := func(d eir.Dataset) *eir.Change {
-		c := changes[d]
-		if c == nil {
-			c = &eir.Change{Dataset: d, Replace: o.Replace}
-			changes[d] = c
-			dsOrder = append(dsOrder, d)
-		}
-		return c
-	}
-	for _, k := range order {
-		c := get(k.ds)
-		if state[k] {
-			c.Add = append(c.Add, k.e)
+	adds := map[eir.Dataset][]eir.Entry{}
+	removes := map[eir.Dataset][]eir.Entry{}
+	for k, st := range state {
+		d := eir.Dataset{Source: k.source, Target: k.target, List: st.list}
+		if st.add {
+			adds[d] = append(adds[d], k.e)
 		} else if !o.Replace {
-			c.Remove = append(c.Remove, k.e)
+			removes[d] = append(removes[d], k.e)
 		}
 	}
+	clear(state)
 	for s := range sources {
 		res.Sources = append(res.Sources, s)
 	}
 	sort.Strings(res.Sources)
-	if o.Replace {
-		// Every dataset of a named source is replaced, even when the
-		// file has nothing for it.
-		for _, s := range res.Sources {
-			for _, d := range AllDatasets(s) {
-				get(d)
+	// Per dataset: first the removals that keep lists exclusive (the
+	// additions to the source's other lists, sharing their slices), then
+	// this dataset's own removals and additions.
+	for _, src := range res.Sources {
+		for _, d := range AllDatasets(src) {
+			ch := eir.Change{Dataset: d, Replace: o.Replace, Add: adds[d], Remove: removes[d]}
+			var exclusive []eir.Change
+			if !o.Replace && d.List != eir.ListException {
+				for _, l := range listsExclusive {
+					other := eir.Dataset{Source: src, Target: d.Target, List: l}
+					if l != d.List && len(adds[other]) > 0 {
+						exclusive = append(exclusive, eir.Change{Dataset: d, Remove: adds[other]})
+					}
+				}
 			}
-		}
-	}
-	sort.Slice(dsOrder, func(i, j int) bool { return dsOrder[i].String() < dsOrder[j].String() })
-	for _, d := range dsOrder {
-		if c := changes[d]; c.Replace || len(c.Add) > 0 || len(c.Remove) > 0 {
-			res.Changes = append(res.Changes, *c)
+			if !o.Replace && len(ch.Add) == 0 && len(ch.Remove) == 0 && len(exclusive) == 0 {
+				continue
+			}
+			res.Changes = append(res.Changes, exclusive...)
+			res.Changes = append(res.Changes, ch)
 		}
 	}
 	return res, nil

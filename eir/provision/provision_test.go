@@ -8,15 +8,23 @@ import (
 	"github.com/eir-sidecar/eir/eir"
 )
 
+// changeFor merges every change of one dataset.
 func changeFor(t *testing.T, r Result, ds string) eir.Change {
 	t.Helper()
+	var out eir.Change
+	found := false
 	for _, c := range r.Changes {
 		if c.Dataset.String() == ds {
-			return c
+			found = true
+			out.Dataset, out.Replace = c.Dataset, out.Replace || c.Replace
+			out.Add = append(out.Add, c.Add...)
+			out.Remove = append(out.Remove, c.Remove...)
 		}
 	}
-	t.Fatalf("no change for %s in %v", ds, r.Changes)
-	return eir.Change{}
+	if !found {
+		t.Fatalf("no change for %s in %v", ds, r.Changes)
+	}
+	return out
 }
 
 func TestParseForms(t *testing.T) {

@@ -34,46 +34,95 @@ func keyOf(t eir.Target, e eir.Entry) entryKey {
 	return entryKey{a: uint64(e.IMEI)}
 }
 
-// work is the net effect of an Apply on one dataset.
+// work is the net effect of an Apply on one dataset: the removals are
+// applied first, then the additions. The slices are the callers' (no copy).
 type work struct {
 	ds      eir.Dataset
 	name    string
 	replace bool
-	ops     map[entryKey]bool // true: present after the write; false: absent
+	removes [][]eir.Entry
+	adds    []eir.Entry
 }
 
+func (w *work) eachRemove(fn func(entryKey)) {
+	for _, list := range w.removes {
+		for _, e := range list {
+			fn(keyOf(w.ds.Target, e))
+		}
+	}
+}
+
+func (w *work) eachAdd(fn func(entryKey)) {
+	for _, e := range w.adds {
+		fn(keyOf(w.ds.Target, e))
+	}
+}
+
+// groupChanges gathers the changes of each dataset. When only the last
+// change of a dataset adds entries (the usual case: one change, or
+// removals then one change), the slices are kept as they are; otherwise the
+// changes are merged in order through a map.
 func groupChanges(changes []eir.Change) []*work {
-	var out []*work
-	byDS := map[eir.Dataset]*work{}
+	var order []eir.Dataset
+	byDS := map[eir.Dataset][]eir.Change{}
 	for _, ch := range changes {
-		w := byDS[ch.Dataset]
-		if w == nil {
-			w = &work{ds: ch.Dataset, name: ch.Dataset.String(), ops: map[entryKey]bool{}}
-			byDS[ch.Dataset] = w
+		if _, ok := byDS[ch.Dataset]; !ok {
+			order = append(order, ch.Dataset)
+		}
+		byDS[ch.Dataset] = append(byDS[ch.Dataset], ch)
+	}
+	out := make([]*work, 0, len(order))
+	for _, ds := range order {
+		chs := byDS[ds]
+		w := &work{ds: ds, name: ds.String()}
+		simple := true
+		for i, ch := range chs {
+			if (ch.Replace && i > 0) || (len(ch.Add) > 0 && i < len(chs)-1) {
+				simple = false
+			}
+		}
+		if simple {
+			w.replace = chs[0].Replace
+			for _, ch := range chs {
+				if len(ch.Remove) > 0 {
+					w.removes = append(w.removes, ch.Remove)
+				}
+			}
+			w.adds = chs[len(chs)-1].Add
 			out = append(out, w)
+			continue
 		}
-		if ch.Replace {
-			w.replace = true
-			clear(w.ops)
+		ops := map[entryKey]eir.Entry{}
+		present := map[entryKey]bool{}
+		for _, ch := range chs {
+			if ch.Replace {
+				w.replace = true
+				clear(ops)
+				clear(present)
+			}
+			for _, e := range ch.Remove {
+				k := keyOf(ds.Target, e)
+				ops[k], present[k] = e, false
+			}
+			for _, e := range ch.Add {
+				k := keyOf(ds.Target, e)
+				ops[k], present[k] = e, true
+			}
 		}
-		for _, e := range ch.Remove {
-			w.ops[keyOf(ch.Dataset.Target, e)] = false
+		var removes []eir.Entry
+		for k, e := range ops {
+			if present[k] {
+				w.adds = append(w.adds, e)
+			} else if !w.replace {
+				removes = append(removes, e)
+			}
 		}
-		for _, e := range ch.Add {
-			w.ops[keyOf(ch.Dataset.Target, e)] = true
+		if len(removes) > 0 {
+			w.removes = [][]eir.Entry{removes}
 		}
+		out = append(out, w)
 	}
 	return out
-}
-
-func (w *work) adds() int {
-	n := 0
-	for _, add := range w.ops {
-		if add {
-			n++
-		}
-	}
-	return n
 }
 
 // Apply writes changes as new versions of their datasets and switches all
@@ -125,7 +174,7 @@ func (s *Store) apply(ctx context.Context, works []*work) (res eir.ApplyResult, 
 	}()
 	for _, w := range works {
 		c, ok := cur[w.name]
-		if !ok && !w.replace && w.adds() == 0 {
+		if !ok && !w.replace && len(w.adds) == 0 {
 			continue // removals from a dataset that does not exist: nothing to do
 		}
 		b, berr := s.build(ctx, w, c, ok)
@@ -184,12 +233,12 @@ func (s *Store) build(ctx context.Context, w *work, cur planEntry, hasCur bool) 
 	var buckets uint64
 	switch {
 	case w.ds.Target == eir.TargetRange:
-	case incremental && (int(cur.Count)+w.adds())/int(cur.Buckets) <= s.maxBucket:
+	case incremental && (int(cur.Count)+len(w.adds))/int(cur.Buckets) <= s.maxBucket:
 		buckets = cur.Buckets
 	case incremental:
-		buckets = s.bucketsFor(int(cur.Count) + w.adds()) // rebucket from a full read
+		buckets = s.bucketsFor(int(cur.Count) + len(w.adds)) // rebucket from a full read
 	default:
-		buckets = s.bucketsFor(w.adds())
+		buckets = s.bucketsFor(len(w.adds))
 	}
 	v, err := s.rdb.Incr(ctx, s.k.seq).Uint64()
 	if err != nil {
@@ -205,53 +254,71 @@ func (s *Store) build(ctx context.Context, w *work, cur planEntry, hasCur bool) 
 		err = s.buildRanges(ctx, pw, b, cur, incremental)
 	case incremental && buckets == cur.Buckets:
 		err = s.buildDelta(ctx, pw, b, cur)
-	default:
+	case incremental:
+		// Rebucket: read the version in force, apply the changes in
+		// memory, write everything into the new buckets.
 		content := map[entryKey]struct{}{}
-		if incremental {
-			if err := s.readAll(ctx, cur, w.ds.Target, content); err != nil {
-				return b, err
-			}
+		if err := s.readAll(ctx, cur, w.ds.Target, content); err != nil {
+			return b, err
 		}
-		before := uint64(len(content))
-		for k, add := range w.ops {
-			if _, ok := content[k]; add && !ok {
-				content[k] = struct{}{}
-				b.added++
-			} else if !add && ok {
+		w.eachRemove(func(k entryKey) {
+			if _, ok := content[k]; ok {
 				delete(content, k)
 				b.removed++
 			}
+		})
+		w.eachAdd(func(k entryKey) {
+			if _, ok := content[k]; !ok {
+				content[k] = struct{}{}
+				b.added++
+			}
+		})
+		keys := make([]entryKey, 0, len(content))
+		for k := range content {
+			keys = append(keys, k)
 		}
-		b.entry.Count = before + b.added - b.removed
-		err = s.writeFresh(pw, b, content)
+		err = s.writeFresh(pw, b, keys)
+	default:
+		keys := make([]entryKey, 0, len(w.adds))
+		w.eachAdd(func(k entryKey) { keys = append(keys, k) })
+		err = s.writeFresh(pw, b, keys)
 	}
 	if err == nil {
-		err = pw.flush()
+		err = pw.flush() // runs the callbacks that count entries
 	}
 	if err != nil {
 		return b, err
+	}
+	if !incremental && w.ds.Target != eir.TargetRange {
+		b.added = b.entry.Count
 	}
 	b.entry.Version, b.entry.Buckets, b.entry.At = v, buckets, unixMilli(s.o.Now())
 	return b, nil
 }
 
-// writeFresh writes content into the empty version b.ref.
-func (s *Store) writeFresh(pw *pipeWriter, b *built, content map[entryKey]struct{}) error {
+// writeFresh writes keys into the empty version b.ref and sets
+// b.entry.Count to the number of distinct entries written.
+func (s *Store) writeFresh(pw *pipeWriter, b *built, keys []entryKey) error {
 	t, name, B := b.w.ds.Target, b.w.name, b.ref.buckets
 	if t == eir.TargetPair {
-		fields := map[uint64]map[uint64][]string{} // bucket → field → IMSIs
-		for k := range content {
+		fields := map[uint64]map[uint64]map[eir.IMSI]struct{}{} // bucket → field → IMSIs
+		for _, k := range keys {
 			bk, f := k.a%B, k.a/B
 			if fields[bk] == nil {
-				fields[bk] = map[uint64][]string{}
+				fields[bk] = map[uint64]map[eir.IMSI]struct{}{}
 			}
-			fields[bk][f] = append(fields[bk][f], string(k.imsi))
+			if fields[bk][f] == nil {
+				fields[bk][f] = map[eir.IMSI]struct{}{}
+			}
+			if _, dup := fields[bk][f][k.imsi]; !dup {
+				fields[bk][f][k.imsi] = struct{}{}
+				b.entry.Count++
+			}
 		}
 		for bk, fs := range fields {
 			args := make([]any, 0, 2*len(fs))
-			for f, imsis := range fs {
-				slices.Sort(imsis)
-				args = append(args, strconv.FormatUint(f, 10), strings.Join(imsis, ","))
+			for f, set := range fs {
+				args = append(args, strconv.FormatUint(f, 10), joinIMSIs(set))
 			}
 			if err := pw.add(pw.pipe.HSet(pw.ctx, s.k.bucketKey(name, bk, b.ref.version), args...), nil); err != nil {
 				return err
@@ -259,21 +326,43 @@ func (s *Store) writeFresh(pw *pipeWriter, b *built, content map[entryKey]struct
 		}
 		return nil
 	}
-	members := map[uint64][]any{}
-	for k := range content {
+	members := map[uint64][]uint64{}
+	for _, k := range keys {
 		members[k.a%B] = append(members[k.a%B], k.a/B)
 	}
+	count := func(c redis.Cmder) { b.entry.Count += uint64(c.(*redis.Cmd).Val().(int64)) }
 	for bk, ms := range members {
-		key := s.k.bucketKey(name, bk, b.ref.version)
-		for len(ms) > 0 {
-			n := min(len(ms), 1024)
-			if err := pw.add(pw.pipe.SAdd(pw.ctx, key, ms[:n]...), nil); err != nil {
-				return err
-			}
-			ms = ms[n:]
+		if err := s.setOp(pw, "sadd", s.k.bucketKey(name, bk, b.ref.version), ms, count); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// setOp queues SADD or SREM of ms to key, 1024 members per command.
+func (s *Store) setOp(pw *pipeWriter, op, key string, ms []uint64, done func(redis.Cmder)) error {
+	for len(ms) > 0 {
+		n := min(len(ms), 1024)
+		args := make([]any, 0, n+2)
+		args = append(args, op, key)
+		for _, m := range ms[:n] {
+			args = append(args, m)
+		}
+		if err := pw.add(pw.pipe.Do(pw.ctx, args...), done); err != nil {
+			return err
+		}
+		ms = ms[n:]
+	}
+	return nil
+}
+
+func joinIMSIs(set map[eir.IMSI]struct{}) string {
+	list := make([]string, 0, len(set))
+	for imsi := range set {
+		list = append(list, string(imsi))
+	}
+	slices.Sort(list)
+	return strings.Join(list, ",")
 }
 
 // buildDelta copies every bucket of the version in force (COPY, inside
@@ -291,17 +380,12 @@ func (s *Store) buildDelta(ctx context.Context, pw *pipeWriter, b *built, cur pl
 	if b.w.ds.Target == eir.TargetPair {
 		return s.pairDelta(ctx, pw, b, cur)
 	}
-	adds, removes := map[uint64][]any{}, map[uint64][]any{}
-	for k, add := range b.w.ops {
-		if add {
-			adds[k.a%B] = append(adds[k.a%B], k.a/B)
-		} else {
-			removes[k.a%B] = append(removes[k.a%B], k.a/B)
-		}
-	}
+	adds, removes := map[uint64][]uint64{}, map[uint64][]uint64{}
+	b.w.eachRemove(func(k entryKey) { removes[k.a%B] = append(removes[k.a%B], k.a/B) })
+	b.w.eachAdd(func(k entryKey) { adds[k.a%B] = append(adds[k.a%B], k.a/B) })
 	for bk, ms := range removes {
-		if err := pw.add(pw.pipe.SRem(ctx, s.k.bucketKey(name, bk, v), ms...), func(c redis.Cmder) {
-			b.removed += uint64(c.(*redis.IntCmd).Val())
+		if err := s.setOp(pw, "srem", s.k.bucketKey(name, bk, v), ms, func(c redis.Cmder) {
+			b.removed += uint64(c.(*redis.Cmd).Val().(int64))
 		}); err != nil {
 			return err
 		}
@@ -310,8 +394,8 @@ func (s *Store) buildDelta(ctx context.Context, pw *pipeWriter, b *built, cur pl
 		return err
 	}
 	for bk, ms := range adds {
-		if err := pw.add(pw.pipe.SAdd(ctx, s.k.bucketKey(name, bk, v), ms...), func(c redis.Cmder) {
-			b.added += uint64(c.(*redis.IntCmd).Val())
+		if err := s.setOp(pw, "sadd", s.k.bucketKey(name, bk, v), ms, func(c redis.Cmder) {
+			b.added += uint64(c.(*redis.Cmd).Val().(int64))
 		}); err != nil {
 			return err
 		}
@@ -328,7 +412,7 @@ func (s *Store) pairDelta(ctx context.Context, pw *pipeWriter, b *built, cur pla
 	name, B, v := b.w.name, b.ref.buckets, b.ref.version
 	type fieldOps map[eir.IMSI]bool
 	touched := map[uint64]map[uint64]fieldOps{} // bucket → field → IMSI → add
-	for k, add := range b.w.ops {
+	touch := func(k entryKey, add bool) {
 		bk, f := k.a%B, k.a/B
 		if touched[bk] == nil {
 			touched[bk] = map[uint64]fieldOps{}
@@ -338,6 +422,8 @@ func (s *Store) pairDelta(ctx context.Context, pw *pipeWriter, b *built, cur pla
 		}
 		touched[bk][f][k.imsi] = add
 	}
+	b.w.eachRemove(func(k entryKey) { touch(k, false) })
+	b.w.eachAdd(func(k entryKey) { touch(k, true) })
 	olds := map[uint64]*redis.SliceCmd{}
 	order := map[uint64][]uint64{}
 	for bk, fs := range touched {
@@ -462,15 +548,18 @@ func (s *Store) buildRanges(ctx context.Context, pw *pipeWriter, b *built, cur p
 			rows[entryKey{a: uint64(from), b: uint64(to)}] = struct{}{}
 		}
 	}
-	for k, add := range b.w.ops {
-		if _, ok := rows[k]; add && !ok {
-			rows[k] = struct{}{}
-			b.added++
-		} else if !add && ok {
+	b.w.eachRemove(func(k entryKey) {
+		if _, ok := rows[k]; ok {
 			delete(rows, k)
 			b.removed++
 		}
-	}
+	})
+	b.w.eachAdd(func(k entryKey) {
+		if _, ok := rows[k]; !ok {
+			rows[k] = struct{}{}
+			b.added++
+		}
+	})
 	b.entry.Count = uint64(len(rows))
 	if len(rows) == 0 {
 		return nil
