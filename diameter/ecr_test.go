@@ -376,3 +376,100 @@ func TestStorePolicy(t *testing.T) {
 		t.Fatalf("fail-open answer %d/%d", got, w.u32(t, avpEquipmentStatus, 10415))
 	}
 }
+
+// TestSpecSheetRows covers the rows of the spec sheet's edge-case table (§4)
+// not exercised by TestECAShape and TestECAErrors. The row number is in the
+// case name.
+func TestSpecSheetRows(t *testing.T) {
+	h := testHandler(t)
+	sv := func(v string) *diam.AVP { return diam.NewAVP(avpSoftwareVersion, avp.Mbit|avp.Vbit, 10415, datatype.UTF8String(v)) }
+	meid := diam.NewAVP(avp3GPP2MEID, avp.Mbit|avp.Vbit, 10415, datatype.OctetString("\x01\x02\x03\x04\x05\x06\x07"))
+	tests := []struct {
+		name   string
+		build  func() ecrBuilder
+		code   uint32
+		status int
+		check  func(t *testing.T, w wire)
+	}{
+		{"row 5: software-version not 2 digits is ignored", func() ecrBuilder {
+			return newECR(1).std("").termInfo(imeiAVP("35209900176148"), sv("1A3"))
+		}, 2001, 1, nil},
+		{"row 5: software-version 2 digits", func() ecrBuilder {
+			return newECR(1).std("").termInfo(imeiAVP("35209900176148"), sv("01"))
+		}, 2001, 1, nil},
+		{"row 12: destination-host is us, realm foreign: processed", func() ecrBuilder {
+			b := newECR(1)
+			b.m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String("s;12"))
+			b.m.NewAVP(avp.AuthSessionState, avp.Mbit, 0, datatype.Enumerated(1))
+			b.m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity("mme.test"))
+			b.m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity("test"))
+			b.m.NewAVP(avp.DestinationHost, avp.Mbit, 0, datatype.DiameterIdentity("EIR.test"))
+			b.m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity("foreign.realm"))
+			return b.termInfo(imeiAVP("35209900176148"))
+		}, 2001, 1, nil},
+		{"row 16: p-bit clear accepted, answer copies it", func() ecrBuilder {
+			b := newECR(1).std("35209900176148")
+			b.m.Header.CommandFlags = diam.RequestFlag
+			return b
+		}, 2001, 1, func(t *testing.T, w wire) {
+			if w.Header.CommandFlags != 0 {
+				t.Errorf("flags %#x, want 0 (P copied from the request)", w.Header.CommandFlags)
+			}
+		}},
+		{"row 17: 3gpp2-meid next to the imei is not 5001", func() ecrBuilder {
+			return newECR(1).std("").termInfo(imeiAVP("35209900176148"), meid)
+		}, 2001, 1, nil},
+		{"row 19: auth-session-state 0 answered with 1", func() ecrBuilder {
+			b := newECR(1)
+			b.m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String("s;19"))
+			b.m.NewAVP(avp.AuthSessionState, avp.Mbit, 0, datatype.Enumerated(0))
+			b.m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity("mme.test"))
+			b.m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity("test"))
+			b.m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity("eir.test"))
+			return b.termInfo(imeiAVP("35209900176148"))
+		}, 2001, 1, nil},
+		{"row 24: retransmission (T-bit) answered again, T cleared", func() ecrBuilder {
+			b := newECR(1).std("35209900176148")
+			b.m.Header.CommandFlags |= diam.RetransmittedFlag
+			return b
+		}, 2001, 1, func(t *testing.T, w wire) {
+			if w.Header.CommandFlags != diam.ProxiableFlag {
+				t.Errorf("flags %#x, want 0x40", w.Header.CommandFlags)
+			}
+		}},
+		{"session-id not first is accepted", func() ecrBuilder {
+			b := newECR(1)
+			b.m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity("mme.test"))
+			b.m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String("s;late"))
+			b.m.NewAVP(avp.AuthSessionState, avp.Mbit, 0, datatype.Enumerated(1))
+			b.m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity("test"))
+			b.m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity("eir.test"))
+			return b.termInfo(imeiAVP("35209900176148"))
+		}, 2001, 1, func(t *testing.T, w wire) {
+			if w.codes[0] != avpSessionID {
+				t.Errorf("answer does not start with Session-Id")
+			}
+		}},
+		{"unknown avp without m-bit is ignored", func() ecrBuilder {
+			return newECR(1).std("35209900176148").add(4242, 0, 0, datatype.Unsigned32(1))
+		}, 2001, 1, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr, body := tc.build().bytes(t)
+			w := decodeWire(t, must(h.answerECR(context.Background(), hdr, body)))
+			if got := w.u32(t, avpResultCode, 0); got != tc.code {
+				t.Fatalf("Result-Code %d, want %d", got, tc.code)
+			}
+			if got := w.u32(t, avpEquipmentStatus, 10415); int(got) != tc.status {
+				t.Fatalf("Equipment-Status %d, want %d", got, tc.status)
+			}
+			if got := w.u32(t, avpAuthSessionState, 0); got != 1 {
+				t.Errorf("Auth-Session-State %d", got)
+			}
+			if tc.check != nil {
+				tc.check(t, w)
+			}
+		})
+	}
+}

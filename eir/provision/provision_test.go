@@ -127,3 +127,20 @@ func TestParseReplace(t *testing.T) {
 		t.Fatalf("black %+v", c)
 	}
 }
+
+func FuzzParse(f *testing.F) {
+	f.Add("imei,status\n35209900176148,black\n")
+	f.Add("tac,status,source\n01001001,grey,x\n")
+	f.Add("from,to,status\n1,2,black\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		r, err := Parse(strings.NewReader(in), Options{})
+		if err != nil && len(r.Changes) > 0 {
+			t.Fatal("changes returned with an error")
+		}
+		if err == nil {
+			if verr := eir.ValidateChanges(r.Changes); verr != nil {
+				t.Fatalf("accepted a file whose changes are invalid: %v", verr)
+			}
+		}
+	})
+}
