@@ -145,33 +145,16 @@ func TestECAErrors(t *testing.T) {
 			return newECR(1).std("").termInfo(imeiAVP("35209900176148"), diam.NewAVP(1499, avp.Mbit|avp.Vbit, 10415, datatype.Unsigned32(1)))
 		}, wantCode: 5001, failed: []uint32{avpTerminalInformation, 1499}},
 		{name: "auth-session-state missing", build: func() ecrBuilder {
-			b := newECR(1)
-			b.m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String("s;1"))
-			b.m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity("mme.test"))
-			b.m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity("test"))
-			b.m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity("eir.test"))
-			return b.termInfo(imeiAVP("35209900176148"))
+			return ecrWith(-1, "", "eir.test")
 		}, wantCode: 5005, failed: []uint32{avpAuthSessionState}},
 		{name: "auth-session-state 7", build: func() ecrBuilder {
-			b := newECR(1)
-			b.m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String("s;1"))
-			b.m.NewAVP(avp.AuthSessionState, avp.Mbit, 0, datatype.Enumerated(7))
-			b.m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity("mme.test"))
-			b.m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity("test"))
-			b.m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity("eir.test"))
-			return b.termInfo(imeiAVP("35209900176148"))
+			return ecrWith(7, "", "eir.test")
 		}, wantCode: 5004, failed: []uint32{avpAuthSessionState}},
 		{name: "destination-host not us", build: func() ecrBuilder {
 			return newECR(1).std("35209900176148").add(avp.DestinationHost, avp.Mbit, 0, datatype.DiameterIdentity("other.eir"))
 		}, wantCode: 3002, wantE: true},
 		{name: "destination-realm not served", build: func() ecrBuilder {
-			b := newECR(1)
-			b.m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String("s;1"))
-			b.m.NewAVP(avp.AuthSessionState, avp.Mbit, 0, datatype.Enumerated(1))
-			b.m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity("mme.test"))
-			b.m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity("test"))
-			b.m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity("elsewhere"))
-			return b.termInfo(imeiAVP("35209900176148"))
+			return ecrWith(1, "", "elsewhere")
 		}, wantCode: 3003, wantE: true},
 		{name: "e-bit on request", build: func() ecrBuilder {
 			b := newECR(1).std("35209900176148")
@@ -222,6 +205,24 @@ func TestECAErrors(t *testing.T) {
 			checkFailed(t, w, tc.failed)
 		})
 	}
+}
+
+// ecrWith builds a valid ECR for 35209900176148 with the given
+// Auth-Session-State (omitted when negative), Destination-Host (omitted when
+// empty) and Destination-Realm.
+func ecrWith(authState int, destHost, destRealm string) ecrBuilder {
+	b := newECR(1)
+	b.m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String("mme.test;2;7"))
+	if authState >= 0 {
+		b.m.NewAVP(avp.AuthSessionState, avp.Mbit, 0, datatype.Enumerated(authState))
+	}
+	b.m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity("mme.test"))
+	b.m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity("test"))
+	if destHost != "" {
+		b.m.NewAVP(avp.DestinationHost, avp.Mbit, 0, datatype.DiameterIdentity(destHost))
+	}
+	b.m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity(destRealm))
+	return b.termInfo(imeiAVP("35209900176148"))
 }
 
 func lastAVPOffset(body []byte) int {
@@ -382,7 +383,9 @@ func TestStorePolicy(t *testing.T) {
 // case name.
 func TestSpecSheetRows(t *testing.T) {
 	h := testHandler(t)
-	sv := func(v string) *diam.AVP { return diam.NewAVP(avpSoftwareVersion, avp.Mbit|avp.Vbit, 10415, datatype.UTF8String(v)) }
+	sv := func(v string) *diam.AVP {
+		return diam.NewAVP(avpSoftwareVersion, avp.Mbit|avp.Vbit, 10415, datatype.UTF8String(v))
+	}
 	meid := diam.NewAVP(avp3GPP2MEID, avp.Mbit|avp.Vbit, 10415, datatype.OctetString("\x01\x02\x03\x04\x05\x06\x07"))
 	tests := []struct {
 		name   string
@@ -398,14 +401,7 @@ func TestSpecSheetRows(t *testing.T) {
 			return newECR(1).std("").termInfo(imeiAVP("35209900176148"), sv("01"))
 		}, 2001, 1, nil},
 		{"row 12: destination-host is us, realm foreign: processed", func() ecrBuilder {
-			b := newECR(1)
-			b.m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String("s;12"))
-			b.m.NewAVP(avp.AuthSessionState, avp.Mbit, 0, datatype.Enumerated(1))
-			b.m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity("mme.test"))
-			b.m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity("test"))
-			b.m.NewAVP(avp.DestinationHost, avp.Mbit, 0, datatype.DiameterIdentity("EIR.test"))
-			b.m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity("foreign.realm"))
-			return b.termInfo(imeiAVP("35209900176148"))
+			return ecrWith(1, "EIR.test", "foreign.realm")
 		}, 2001, 1, nil},
 		{"row 16: p-bit clear accepted, answer copies it", func() ecrBuilder {
 			b := newECR(1).std("35209900176148")
@@ -420,13 +416,7 @@ func TestSpecSheetRows(t *testing.T) {
 			return newECR(1).std("").termInfo(imeiAVP("35209900176148"), meid)
 		}, 2001, 1, nil},
 		{"row 19: auth-session-state 0 answered with 1", func() ecrBuilder {
-			b := newECR(1)
-			b.m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String("s;19"))
-			b.m.NewAVP(avp.AuthSessionState, avp.Mbit, 0, datatype.Enumerated(0))
-			b.m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity("mme.test"))
-			b.m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity("test"))
-			b.m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity("eir.test"))
-			return b.termInfo(imeiAVP("35209900176148"))
+			return ecrWith(0, "", "eir.test")
 		}, 2001, 1, nil},
 		{"row 24: retransmission (T-bit) answered again, T cleared", func() ecrBuilder {
 			b := newECR(1).std("35209900176148")
