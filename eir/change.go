@@ -14,6 +14,11 @@ type Change struct {
 	Replace bool
 	Add     []Entry
 	Remove  []Entry
+	// AddKeys and RemoveKeys give IMEI or TAC entries by value, a compact
+	// form for bulk loads (a registry's full list). They are applied with
+	// Add and Remove. A store may reorder them.
+	AddKeys    []uint64
+	RemoveKeys []uint64
 }
 
 // DatasetResult reports what a change did to one dataset.
@@ -23,6 +28,10 @@ type DatasetResult struct {
 	Added   uint64 // entries that were not there before
 	Removed uint64 // entries that were there before
 	Count   uint64 // entries in the new version
+	Hash    uint64 // XOR of Entry.Hash over the new version
+	// NoopAdds and NoopRemoves count additions of entries already there and
+	// removals of entries that were not (deltas only).
+	NoopAdds, NoopRemoves uint64
 }
 
 // ApplyResult reports a write of several changes, applied together.
@@ -35,8 +44,28 @@ type DatasetInfo struct {
 	Dataset   Dataset
 	Version   uint64
 	Count     uint64
+	Hash      uint64 // XOR of Entry.Hash over the entries
 	UpdatedAt time.Time
 }
+
+// ApplyOptions extends a write for a registry sync.
+type ApplyOptions struct {
+	// State is written to the sync-state record in the same atomic step
+	// as the changes: field → value.
+	State map[string]string
+	// ExpectState makes the write fail with ErrConflict unless every field
+	// of the sync-state record has the given value ("" = absent) when the
+	// write is switched in: a version is applied once, even by several
+	// processes.
+	ExpectState map[string]string
+	// Strict makes the write fail with ErrNoop (and change nothing) when a
+	// delta adds an entry already present or removes an absent one.
+	Strict bool
+}
+
+// ErrNoop reports a strict delta that adds a present entry or removes an
+// absent one.
+var ErrNoop = errors.New("eir: delta adds a present entry or removes an absent one")
 
 // ValidateChanges checks datasets and entries before a store writes
 // anything, and reports every problem found.
@@ -47,7 +76,16 @@ func ValidateChanges(changes []Change) error {
 			errs = append(errs, fmt.Errorf("change %d: %w", i, err))
 			continue
 		}
-		if ch.Replace && len(ch.Remove) > 0 {
+		if (len(ch.AddKeys) > 0 || len(ch.RemoveKeys) > 0) && ch.Dataset.Target != TargetIMEI && ch.Dataset.Target != TargetTAC {
+			errs = append(errs, fmt.Errorf("change %d (%s): %w: keys are for imei and tac datasets", i, ch.Dataset, ErrInvalidEntry))
+		}
+		for _, k := range ch.AddKeys {
+			if (ch.Dataset.Target == TargetIMEI && k > uint64(MaxIMEI)) || (ch.Dataset.Target == TargetTAC && k > uint64(MaxTAC)) {
+				errs = append(errs, fmt.Errorf("change %d (%s): %w: key %d out of range", i, ch.Dataset, ErrInvalidEntry, k))
+				break
+			}
+		}
+		if ch.Replace && (len(ch.Remove) > 0 || len(ch.RemoveKeys) > 0) {
 			errs = append(errs, fmt.Errorf("change %d: %w: a replacement has no removals", i, ErrInvalidEntry))
 		}
 		for _, list := range [][]Entry{ch.Add, ch.Remove} {

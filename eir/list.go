@@ -123,7 +123,7 @@ const (
 	TargetIMEI  Target = iota // one IMEI (TAC+SNR)
 	TargetTAC                 // every IMEI of an 8-digit TAC
 	TargetRange               // every IMEI from From to To, inclusive
-	TargetPair                // one IMEI used with one IMSI (exceptions only)
+	TargetPair                // one IMEI with one IMSI: an exception (matches that IMEI with that IMSI), or a notification (grey: matches the IMEI whatever the IMSI)
 	numTargets
 )
 
@@ -164,8 +164,9 @@ func (d Dataset) String() string {
 }
 
 // Validate reports whether d is a dataset a store can hold: a source name of
-// 1 to 32 characters [a-z0-9_-], pairs only on the exception list and the
-// exception list only for pairs.
+// 1 to 32 characters [a-z0-9_-]; the exception list holds pairs only; pairs
+// are exceptions, or grey notifications (DIRBS notification triplets: the
+// IMEI is grey while any pair is listed).
 func (d Dataset) Validate() error {
 	if err := ValidateSource(d.Source); err != nil {
 		return err
@@ -173,8 +174,11 @@ func (d Dataset) Validate() error {
 	if d.Target >= numTargets || d.List >= numLists {
 		return fmt.Errorf("%w: dataset %s", ErrInvalidEntry, d)
 	}
-	if (d.Target == TargetPair) != (d.List == ListException) {
+	if d.List == ListException && d.Target != TargetPair {
 		return fmt.Errorf("%w: dataset %s: the exception list holds imei-imsi pairs only", ErrInvalidEntry, d)
+	}
+	if d.Target == TargetPair && d.List != ListException && d.List != ListGrey {
+		return fmt.Errorf("%w: dataset %s: imei-imsi pairs are exceptions or grey (notifications)", ErrInvalidEntry, d)
 	}
 	return nil
 }
@@ -247,4 +251,37 @@ func (e Entry) ValidateFor(t Target) error {
 		return fmt.Errorf("%w: target %d", ErrInvalidEntry, t)
 	}
 	return nil
+}
+
+// Hash returns a 64-bit hash of e as an entry of target t. The XOR of the
+// hashes of a set of distinct entries is the set's hash: stores keep it per
+// dataset version so that a registry sync can compare a list in force with a
+// full file without reading either back.
+func (e Entry) Hash(t Target) uint64 {
+	switch t {
+	case TargetTAC:
+		return mix64(uint64(e.TAC) ^ 0x7ac0000000000000)
+	case TargetRange:
+		return mix64(uint64(e.From)^0x4a00000000000000) ^ mix64(uint64(e.To)^0x2b00000000000000)
+	case TargetPair:
+		return mix64(uint64(e.IMEI)^0x9a00000000000000) ^ mix64(imsiKey(e.IMSI))
+	}
+	return mix64(uint64(e.IMEI))
+}
+
+// imsiKey packs an IMSI's digits and length into one integer, so that
+// leading zeros count.
+func imsiKey(imsi IMSI) uint64 {
+	v, _ := parseDigits(string(imsi))
+	return v<<4 | uint64(len(imsi))
+}
+
+// mix64 is the SplitMix64 finaliser.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
 }

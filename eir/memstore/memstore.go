@@ -105,8 +105,8 @@ func (d *dataset) apply(t eir.Target, e eir.Entry, add bool) bool {
 	return had != add
 }
 
-func (d *dataset) match(t eir.Target, q eir.Query) bool {
-	switch t {
+func (d *dataset) match(ds eir.Dataset, q eir.Query) bool {
+	switch ds.Target {
 	case eir.TargetIMEI:
 		_, ok := d.imeis[q.IMEI]
 		return ok
@@ -120,6 +120,9 @@ func (d *dataset) match(t eir.Target, q eir.Query) bool {
 			}
 		}
 	case eir.TargetPair:
+		if ds.List != eir.ListException {
+			return len(d.pairs[q.IMEI]) > 0 // notifications: grey by IMEI
+		}
 		if q.IMSI == "" {
 			return false
 		}
@@ -129,17 +132,39 @@ func (d *dataset) match(t eir.Target, q eir.Query) bool {
 	return false
 }
 
+// hash returns the XOR of eir.Entry.Hash over the dataset.
+func (d *dataset) hash(t eir.Target) uint64 {
+	var h uint64
+	for k := range d.imeis {
+		h ^= eir.Entry{IMEI: k}.Hash(t)
+	}
+	for k := range d.tacs {
+		h ^= eir.Entry{TAC: k}.Hash(t)
+	}
+	for k := range d.ranges {
+		h ^= eir.Entry{From: k[0], To: k[1]}.Hash(t)
+	}
+	for imei, set := range d.pairs {
+		for imsi := range set {
+			h ^= eir.Entry{IMEI: imei, IMSI: imsi}.Hash(t)
+		}
+	}
+	return h
+}
+
 // Store is an in-memory list store. The zero value is not usable; call New.
 type Store struct {
 	mu   sync.RWMutex
 	sets map[eir.Dataset]*dataset
 	seq  uint64
+	// state is the sync-state record (ApplyWith).
+	state map[string]string
 	// Fail, when set, makes Match fail with ErrUnavailable (tests).
 	fail error
 }
 
 // New returns an empty store.
-func New() *Store { return &Store{sets: map[eir.Dataset]*dataset{}} }
+func New() *Store { return &Store{sets: map[eir.Dataset]*dataset{}, state: map[string]string{}} }
 
 // SetFailure makes every Match return an error wrapping eir.ErrUnavailable
 // and err, until called with nil.
@@ -160,7 +185,7 @@ func (s *Store) Match(ctx context.Context, q eir.Query, hits []eir.Hit) ([]eir.H
 		return hits, fmt.Errorf("memstore: match: %w: %w", eir.ErrUnavailable, s.fail)
 	}
 	for id, d := range s.sets {
-		if d.match(id.Target, q) {
+		if d.match(id, q) {
 			hits = append(hits, eir.Hit{Dataset: id})
 		}
 	}
@@ -169,16 +194,27 @@ func (s *Store) Match(ctx context.Context, q eir.Query, hits []eir.Hit) ([]eir.H
 
 // Apply applies every change atomically: a query sees all of them or none.
 func (s *Store) Apply(ctx context.Context, changes []eir.Change) (eir.ApplyResult, error) {
+	return s.ApplyWith(ctx, changes, eir.ApplyOptions{})
+}
+
+// ApplyWith is Apply with the sync-state options of eir.ApplyOptions.
+func (s *Store) ApplyWith(ctx context.Context, changes []eir.Change, o eir.ApplyOptions) (eir.ApplyResult, error) {
 	if err := eir.ValidateChanges(changes); err != nil {
 		return eir.ApplyResult{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for f, want := range o.ExpectState {
+		if s.state[f] != want {
+			return eir.ApplyResult{}, fmt.Errorf("memstore: %w: sync state %s changed", eir.ErrConflict, f)
+		}
+	}
 	next := map[eir.Dataset]*dataset{}
-	var res eir.ApplyResult
+	var order []eir.Dataset
+	results := map[eir.Dataset]*eir.DatasetResult{}
 	for _, ch := range changes {
 		d, ok := next[ch.Dataset]
-		if !ok && s.sets[ch.Dataset] == nil && !ch.Replace && len(ch.Add) == 0 {
+		if !ok && s.sets[ch.Dataset] == nil && !ch.Replace && len(ch.Add) == 0 && len(ch.AddKeys) == 0 {
 			continue // removals from a dataset that does not exist: nothing to do
 		}
 		if !ok {
@@ -188,34 +224,74 @@ func (s *Store) Apply(ctx context.Context, changes []eir.Change) (eir.ApplyResul
 				d = newDataset()
 			}
 			next[ch.Dataset] = d
+			order = append(order, ch.Dataset)
+			results[ch.Dataset] = &eir.DatasetResult{Dataset: ch.Dataset}
 		} else if ch.Replace {
 			d = newDataset()
 			next[ch.Dataset] = d
 		}
-		st := eir.DatasetResult{Dataset: ch.Dataset}
-		for _, e := range ch.Remove {
-			if d.apply(ch.Dataset.Target, e, false) {
+		st := results[ch.Dataset]
+		t := ch.Dataset.Target
+		apply := func(e eir.Entry, add bool) {
+			switch changed := d.apply(t, e, add); {
+			case changed && add:
+				st.Added++
+			case changed:
 				st.Removed++
+			case add && !ch.Replace:
+				st.NoopAdds++
+			case !add:
+				st.NoopRemoves++
 			}
+		}
+		for _, e := range ch.Remove {
+			apply(e, false)
+		}
+		for _, k := range ch.RemoveKeys {
+			apply(keyEntry(t, k), false)
 		}
 		for _, e := range ch.Add {
-			if d.apply(ch.Dataset.Target, e, true) {
-				st.Added++
-			}
+			apply(e, true)
 		}
-		res.Datasets = append(res.Datasets, st)
+		for _, k := range ch.AddKeys {
+			apply(keyEntry(t, k), true)
+		}
+		if o.Strict && (st.NoopAdds > 0 || st.NoopRemoves > 0) {
+			return eir.ApplyResult{}, fmt.Errorf("memstore: %s: %w", ch.Dataset, eir.ErrNoop)
+		}
 	}
-	for id, d := range next {
+	var res eir.ApplyResult
+	for _, id := range order {
+		d := next[id]
 		s.seq++
 		d.version = s.seq
 		s.sets[id] = d
+		r := results[id]
+		r.Version, r.Count, r.Hash = d.version, uint64(d.count()), d.hash(id.Target)
+		res.Datasets = append(res.Datasets, *r)
 	}
-	for i := range res.Datasets {
-		d := next[res.Datasets[i].Dataset]
-		res.Datasets[i].Version = d.version
-		res.Datasets[i].Count = uint64(d.count())
+	for f, v := range o.State {
+		s.state[f] = v
 	}
 	return res, nil
+}
+
+func keyEntry(t eir.Target, k uint64) eir.Entry {
+	if t == eir.TargetTAC {
+		return eir.Entry{TAC: eir.TAC(k)}
+	}
+	return eir.Entry{IMEI: eir.IMEI(k)}
+}
+
+// SyncState returns the sync-state record written by ApplyWith.
+func (s *Store) SyncState(ctx context.Context) (map[string]string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]string, len(s.state))
+	for k, v := range s.state {
+		out[k] = v
+	}
+	return out, nil
 }
 
 // Datasets lists every dataset with its version and entry count.
@@ -224,7 +300,7 @@ func (s *Store) Datasets(ctx context.Context) ([]eir.DatasetInfo, error) {
 	defer s.mu.RUnlock()
 	out := make([]eir.DatasetInfo, 0, len(s.sets))
 	for id, d := range s.sets {
-		out = append(out, eir.DatasetInfo{Dataset: id, Version: d.version, Count: uint64(d.count())})
+		out = append(out, eir.DatasetInfo{Dataset: id, Version: d.version, Count: uint64(d.count()), Hash: d.hash(id.Target)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Dataset.String() < out[j].Dataset.String() })
 	return out, nil

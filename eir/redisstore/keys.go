@@ -18,6 +18,10 @@ type keys struct {
 	seq      string // string counter for version numbers
 	building string // zset: buildRef → lease deadline (unix ms)
 	retired  string // zset: buildRef → deletion time (unix ms)
+	// syncState is the hash written atomically with version switches
+	// (registry sync: which run of which list is applied).
+	syncState string
+	meta      string // prefix of other metadata keys
 }
 
 func newKeys(prefix string) keys {
@@ -29,6 +33,9 @@ func newKeys(prefix string) keys {
 		seq:      meta + "seq",
 		building: meta + "building",
 		retired:  meta + "retired",
+
+		syncState: meta + "sync",
+		meta:      meta,
 	}
 }
 
@@ -55,10 +62,30 @@ func (k keys) rangeKeys(ds string, v uint64) (union, rows string) {
 
 // manifestEntry describes the version of a dataset in force.
 type manifestEntry struct {
-	Version uint64 `json:"v"`
-	Buckets uint64 `json:"b,omitempty"`
-	Count   uint64 `json:"n"`
-	At      int64  `json:"at"` // unix milliseconds of the switch
+	Version uint64    `json:"v"`
+	Buckets uint64    `json:"b,omitempty"`
+	Count   uint64    `json:"n"`
+	Hash    hexUint64 `json:"h"`  // XOR of eir.Entry.Hash over the entries
+	At      int64     `json:"at"` // unix milliseconds of the switch
+}
+
+// hexUint64 is a uint64 in JSON as a hex string: Lua's cjson would round a
+// 64-bit number.
+type hexUint64 uint64
+
+func (h hexUint64) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + strconv.FormatUint(uint64(h), 16) + `"`), nil
+}
+
+func (h *hexUint64) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "" || s == "null" {
+		*h = 0
+		return nil
+	}
+	v, err := strconv.ParseUint(s, 16, 64)
+	*h = hexUint64(v)
+	return err
 }
 
 func parseManifestEntry(s string) (manifestEntry, error) {

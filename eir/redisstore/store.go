@@ -239,11 +239,16 @@ func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, e planEntry, q 
 		x := uint64(q.IMEI.TAC())
 		return pipe.SIsMember(ctx, s.k.bucketKey(e.name, x%e.Buckets, e.Version), x/e.Buckets)
 	case eir.TargetPair:
+		x := uint64(q.IMEI)
+		key, field := s.k.bucketKey(e.name, x%e.Buckets, e.Version), strconv.FormatUint(x/e.Buckets, 10)
+		if e.ds.List != eir.ListException {
+			// Notifications: the IMEI is grey while any pair is listed.
+			return pipe.HExists(ctx, key, field)
+		}
 		if q.IMSI == "" {
 			return nil
 		}
-		x := uint64(q.IMEI)
-		return pipe.HGet(ctx, s.k.bucketKey(e.name, x%e.Buckets, e.Version), strconv.FormatUint(x/e.Buckets, 10))
+		return pipe.HGet(ctx, key, field)
 	case eir.TargetRange:
 		return pipe.ZRangeArgs(ctx, redis.ZRangeArgs{
 			Key: e.union, Start: strconv.FormatUint(uint64(q.IMEI), 10), Stop: "-inf",
@@ -293,7 +298,7 @@ func (s *Store) Datasets(ctx context.Context) ([]eir.DatasetInfo, error) {
 	}
 	out := make([]eir.DatasetInfo, 0, len(p.all))
 	for _, e := range p.all {
-		out = append(out, eir.DatasetInfo{Dataset: e.ds, Version: e.Version, Count: e.Count, UpdatedAt: time.UnixMilli(e.At)})
+		out = append(out, eir.DatasetInfo{Dataset: e.ds, Version: e.Version, Count: e.Count, Hash: uint64(e.Hash), UpdatedAt: time.UnixMilli(e.At)})
 	}
 	return out, nil
 }
@@ -304,4 +309,13 @@ func (s *Store) Ping(ctx context.Context) error {
 		return s.unavailable("ping", err)
 	}
 	return nil
+}
+
+// SyncState returns the sync-state record written atomically by ApplyWith.
+func (s *Store) SyncState(ctx context.Context) (map[string]string, error) {
+	m, err := s.rdb.HGetAll(ctx, s.k.syncState).Result()
+	if err != nil {
+		return nil, s.unavailable("sync_state", err)
+	}
+	return m, nil
 }

@@ -193,7 +193,7 @@ func TestAbandonedBuildCollected(t *testing.T) {
 	if n, err := s.Collect(ctxT(t)); n != 1 || err != nil {
 		t.Fatalf("collect: %d, %v; want the abandoned build deleted", n, err)
 	}
-	if _, err := s.commit(ctxT(t), []*built{b}); err == nil || !strings.Contains(err.Error(), "reclaimed") {
+	if _, err := s.commit(ctxT(t), []*built{b}, eir.ApplyOptions{}); err == nil || !strings.Contains(err.Error(), "reclaimed") {
 		t.Fatalf("commit of a reclaimed build: %v", err)
 	}
 	if !listed(t, s, 7) || listed(t, s, 8) {
@@ -309,4 +309,43 @@ func BenchmarkMatch(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestLock(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	s := newStore(t, rdb, freshPrefix(), nil)
+	l, err := s.TryLock(ctxT(t), "sync:national", time.Minute)
+	if err != nil || l == nil {
+		t.Fatalf("first lock: %v %v", l, err)
+	}
+	if l2, err := s.TryLock(ctxT(t), "sync:national", time.Minute); l2 != nil || err != nil {
+		t.Fatalf("second holder got the lock: %v %v", l2, err)
+	}
+	if err := l.Refresh(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Unlock(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Refresh(ctxT(t)); !errors.Is(err, ErrLockLost) {
+		t.Fatalf("refresh after unlock: %v", err)
+	}
+	l3, err := s.TryLock(ctxT(t), "sync:national", time.Minute)
+	if err != nil || l3 == nil {
+		t.Fatalf("lock after unlock: %v %v", l3, err)
+	}
+	// An expired lock can be taken over; the old holder learns it lost it.
+	rdb.PExpire(ctxT(t), s.k.meta+"lock:sync:national", time.Millisecond)
+	deadline := time.Now().Add(5 * time.Second)
+	var l4 *Lock
+	for l4 == nil && time.Now().Before(deadline) {
+		l4, _ = s.TryLock(ctxT(t), "sync:national", time.Minute)
+	}
+	if l4 == nil {
+		t.Fatal("expired lock not taken over")
+	}
+	if err := l3.Refresh(ctxT(t)); !errors.Is(err, ErrLockLost) {
+		t.Fatalf("old holder: %v", err)
+	}
 }

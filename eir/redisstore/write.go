@@ -34,15 +34,34 @@ func keyOf(t eir.Target, e eir.Entry) entryKey {
 	return entryKey{a: uint64(e.IMEI)}
 }
 
-// work is the net effect of an Apply on one dataset: the removals are
-// applied first, then the additions. The slices are the callers' (no copy).
-type work struct {
-	ds      eir.Dataset
-	name    string
-	replace bool
-	removes [][]eir.Entry
-	adds    []eir.Entry
+// hash returns eir.Entry.Hash of k.
+func (k entryKey) hash(t eir.Target) uint64 {
+	var e eir.Entry
+	switch t {
+	case eir.TargetTAC:
+		e.TAC = eir.TAC(k.a)
+	case eir.TargetRange:
+		e.From, e.To = eir.IMEI(k.a), eir.IMEI(k.b)
+	default:
+		e.IMEI, e.IMSI = eir.IMEI(k.a), k.imsi
+	}
+	return e.Hash(t)
 }
+
+// work is the net effect of an Apply on one dataset: the removals are
+// applied first, then the additions. The slices are the callers' (no copy;
+// AddKeys may be reordered).
+type work struct {
+	ds         eir.Dataset
+	name       string
+	replace    bool
+	removes    [][]eir.Entry
+	removeKeys [][]uint64
+	adds       []eir.Entry
+	addKeys    []uint64
+}
+
+func (w *work) numAdds() int { return len(w.adds) + len(w.addKeys) }
 
 func (w *work) eachRemove(fn func(entryKey)) {
 	for _, list := range w.removes {
@@ -50,11 +69,19 @@ func (w *work) eachRemove(fn func(entryKey)) {
 			fn(keyOf(w.ds.Target, e))
 		}
 	}
+	for _, list := range w.removeKeys {
+		for _, k := range list {
+			fn(entryKey{a: k})
+		}
+	}
 }
 
 func (w *work) eachAdd(fn func(entryKey)) {
 	for _, e := range w.adds {
 		fn(keyOf(w.ds.Target, e))
+	}
+	for _, k := range w.addKeys {
+		fn(entryKey{a: k})
 	}
 }
 
@@ -77,7 +104,7 @@ func groupChanges(changes []eir.Change) []*work {
 		w := &work{ds: ds, name: ds.String()}
 		simple := true
 		for i, ch := range chs {
-			if (ch.Replace && i > 0) || (len(ch.Add) > 0 && i < len(chs)-1) {
+			if (ch.Replace && i > 0) || ((len(ch.Add) > 0 || len(ch.AddKeys) > 0) && i < len(chs)-1) {
 				simple = false
 			}
 		}
@@ -87,30 +114,36 @@ func groupChanges(changes []eir.Change) []*work {
 				if len(ch.Remove) > 0 {
 					w.removes = append(w.removes, ch.Remove)
 				}
+				if len(ch.RemoveKeys) > 0 {
+					w.removeKeys = append(w.removeKeys, ch.RemoveKeys)
+				}
 			}
-			w.adds = chs[len(chs)-1].Add
+			last := chs[len(chs)-1]
+			w.adds, w.addKeys = last.Add, last.AddKeys
 			out = append(out, w)
 			continue
 		}
-		ops := map[entryKey]eir.Entry{}
 		present := map[entryKey]bool{}
+		var order []entryKey
+		set := func(k entryKey, add bool) {
+			if _, ok := present[k]; !ok {
+				order = append(order, k)
+			}
+			present[k] = add
+		}
 		for _, ch := range chs {
 			if ch.Replace {
 				w.replace = true
-				clear(ops)
 				clear(present)
+				order = order[:0]
 			}
-			for _, e := range ch.Remove {
-				k := keyOf(ds.Target, e)
-				ops[k], present[k] = e, false
-			}
-			for _, e := range ch.Add {
-				k := keyOf(ds.Target, e)
-				ops[k], present[k] = e, true
-			}
+			cw := &work{ds: ds, removes: [][]eir.Entry{ch.Remove}, removeKeys: [][]uint64{ch.RemoveKeys}, adds: ch.Add, addKeys: ch.AddKeys}
+			cw.eachRemove(func(k entryKey) { set(k, false) })
+			cw.eachAdd(func(k entryKey) { set(k, true) })
 		}
 		var removes []eir.Entry
-		for k, e := range ops {
+		for _, k := range order {
+			e := keyEntry(ds.Target, k)
 			if present[k] {
 				w.adds = append(w.adds, e)
 			} else if !w.replace {
@@ -125,11 +158,28 @@ func groupChanges(changes []eir.Change) []*work {
 	return out
 }
 
+func keyEntry(t eir.Target, k entryKey) eir.Entry {
+	switch t {
+	case eir.TargetTAC:
+		return eir.Entry{TAC: eir.TAC(k.a)}
+	case eir.TargetRange:
+		return eir.Entry{From: eir.IMEI(k.a), To: eir.IMEI(k.b)}
+	}
+	return eir.Entry{IMEI: eir.IMEI(k.a), IMSI: k.imsi}
+}
+
 // Apply writes changes as new versions of their datasets and switches all
 // of them in at once: a check sees every change or none. A write that races
 // with another writer of the same dataset is rebuilt from the new state (up
 // to three times) and then fails with eir.ErrConflict.
 func (s *Store) Apply(ctx context.Context, changes []eir.Change) (eir.ApplyResult, error) {
+	return s.ApplyWith(ctx, changes, eir.ApplyOptions{})
+}
+
+// ApplyWith is Apply with a sync-state record written in the same switch,
+// optional expectations on that record (a mismatch is eir.ErrConflict and is
+// not retried), and strict deltas (eir.ErrNoop).
+func (s *Store) ApplyWith(ctx context.Context, changes []eir.Change, o eir.ApplyOptions) (eir.ApplyResult, error) {
 	if err := eir.ValidateChanges(changes); err != nil {
 		return eir.ApplyResult{}, err
 	}
@@ -139,8 +189,8 @@ func (s *Store) Apply(ctx context.Context, changes []eir.Change) (eir.ApplyResul
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		var res eir.ApplyResult
-		res, err = s.apply(ctx, works)
-		if !errors.Is(err, eir.ErrConflict) {
+		res, err = s.apply(ctx, works, o)
+		if !errors.Is(err, errDatasetRace) {
 			return res, err
 		}
 		s.log.Info("concurrent write to the same dataset; rebuilding", zap.Error(err))
@@ -148,6 +198,11 @@ func (s *Store) Apply(ctx context.Context, changes []eir.Change) (eir.ApplyResul
 	return eir.ApplyResult{}, err
 }
 
+// errDatasetRace is a conflict on a dataset version (retried), as opposed to
+// one on the sync state (returned).
+var errDatasetRace = fmt.Errorf("%w: dataset changed during the write", eir.ErrConflict)
+
+// built is a version written and not yet switched in.
 type built struct {
 	w        *work
 	ref      buildRef
@@ -155,9 +210,11 @@ type built struct {
 	entry    manifestEntry
 	added    uint64
 	removed  uint64
+	noopAdd  uint64
+	noopRem  uint64
 }
 
-func (s *Store) apply(ctx context.Context, works []*work) (res eir.ApplyResult, err error) {
+func (s *Store) apply(ctx context.Context, works []*work, o eir.ApplyOptions) (res eir.ApplyResult, err error) {
 	p, err := s.loadPlan(ctx)
 	if err != nil {
 		return res, s.unavailable("apply", err)
@@ -174,12 +231,15 @@ func (s *Store) apply(ctx context.Context, works []*work) (res eir.ApplyResult, 
 	}()
 	for _, w := range works {
 		c, ok := cur[w.name]
-		if !ok && !w.replace && len(w.adds) == 0 {
+		if !ok && !w.replace && w.numAdds() == 0 {
 			continue // removals from a dataset that does not exist: nothing to do
 		}
 		b, berr := s.build(ctx, w, c, ok)
 		if b != nil {
 			builds = append(builds, b)
+		}
+		if berr == nil && o.Strict && (b.noopAdd > 0 || b.noopRem > 0) {
+			berr = fmt.Errorf("redisstore: %s: %w (%d adds of present entries, %d removals of absent ones)", w.name, eir.ErrNoop, b.noopAdd, b.noopRem)
 		}
 		if berr != nil {
 			return res, berr
@@ -190,27 +250,31 @@ func (s *Store) apply(ctx context.Context, works []*work) (res eir.ApplyResult, 
 			builds = builds[:len(builds)-1]
 		}
 	}
+	if len(builds) > 0 || len(o.State) > 0 || len(o.ExpectState) > 0 {
+		epoch, err := s.commit(ctx, builds, o)
+		if err != nil {
+			return res, err
+		}
+		if len(builds) > 0 {
+			s.m.switches.Inc()
+			if _, err := s.refreshPlan(ctx, ""); err != nil {
+				s.log.Warn("cannot reload manifest after a switch", zap.Error(err))
+			}
+			s.log.Debug("datasets switched", zap.Int64("epoch", epoch), zap.Int("datasets", len(builds)))
+		}
+	}
 	s.abandon(unchanged)
 	for _, b := range unchanged {
-		res.Datasets = append(res.Datasets, eir.DatasetResult{Dataset: b.w.ds, Version: cur[b.w.name].Version, Count: cur[b.w.name].Count})
-	}
-	if len(builds) == 0 {
-		return res, nil
-	}
-	epoch, err := s.commit(ctx, builds)
-	if err != nil {
-		return res, err
-	}
-	s.m.switches.Inc()
-	if _, err := s.refreshPlan(ctx, ""); err != nil {
-		s.log.Warn("cannot reload manifest after a switch", zap.Error(err))
+		c := cur[b.w.name]
+		res.Datasets = append(res.Datasets, eir.DatasetResult{Dataset: b.w.ds, Version: c.Version, Count: c.Count,
+			Hash: uint64(c.Hash), NoopAdds: b.noopAdd, NoopRemoves: b.noopRem})
 	}
 	for _, b := range builds {
 		res.Datasets = append(res.Datasets, eir.DatasetResult{
 			Dataset: b.w.ds, Version: b.ref.version, Added: b.added, Removed: b.removed, Count: b.entry.Count,
+			Hash: uint64(b.entry.Hash), NoopAdds: b.noopAdd, NoopRemoves: b.noopRem,
 		})
 	}
-	s.log.Debug("datasets switched", zap.Int64("epoch", epoch), zap.Int("datasets", len(builds)))
 	return res, nil
 }
 
@@ -233,12 +297,12 @@ func (s *Store) build(ctx context.Context, w *work, cur planEntry, hasCur bool) 
 	var buckets uint64
 	switch {
 	case w.ds.Target == eir.TargetRange:
-	case incremental && (int(cur.Count)+len(w.adds))/int(cur.Buckets) <= s.maxBucket:
+	case incremental && (int(cur.Count)+w.numAdds())/int(cur.Buckets) <= s.maxBucket:
 		buckets = cur.Buckets
 	case incremental:
-		buckets = s.bucketsFor(int(cur.Count) + len(w.adds)) // rebucket from a full read
+		buckets = s.bucketsFor(int(cur.Count) + w.numAdds()) // rebucket from a full read
 	default:
-		buckets = s.bucketsFor(len(w.adds))
+		buckets = s.bucketsFor(w.numAdds())
 	}
 	v, err := s.rdb.Incr(ctx, s.k.seq).Uint64()
 	if err != nil {
@@ -252,8 +316,10 @@ func (s *Store) build(ctx context.Context, w *work, cur planEntry, hasCur bool) 
 	switch {
 	case w.ds.Target == eir.TargetRange:
 		err = s.buildRanges(ctx, pw, b, cur, incremental)
+	case incremental && buckets == cur.Buckets && w.ds.Target == eir.TargetPair:
+		err = s.pairDelta(ctx, pw, b, cur)
 	case incremental && buckets == cur.Buckets:
-		err = s.buildDelta(ctx, pw, b, cur)
+		err = s.setDelta(ctx, pw, b, cur)
 	case incremental:
 		// Rebucket: read the version in force, apply the changes in
 		// memory, write everything into the new buckets.
@@ -261,78 +327,129 @@ func (s *Store) build(ctx context.Context, w *work, cur planEntry, hasCur bool) 
 		if err := s.readAll(ctx, cur, w.ds.Target, content); err != nil {
 			return b, err
 		}
-		w.eachRemove(func(k entryKey) {
-			if _, ok := content[k]; ok {
-				delete(content, k)
-				b.removed++
-			}
-		})
-		w.eachAdd(func(k entryKey) {
-			if _, ok := content[k]; !ok {
-				content[k] = struct{}{}
-				b.added++
-			}
-		})
+		b.applyInMemory(content)
 		keys := make([]entryKey, 0, len(content))
 		for k := range content {
 			keys = append(keys, k)
 		}
-		err = s.writeFresh(pw, b, keys)
-	default:
-		keys := make([]entryKey, 0, len(w.adds))
+		if w.ds.Target == eir.TargetPair {
+			err = s.writePairs(pw, b, keys)
+		} else {
+			vals := make([]uint64, len(keys))
+			for i, k := range keys {
+				vals[i] = k.a
+			}
+			err = s.writeSets(pw, b, vals)
+		}
+	case w.ds.Target == eir.TargetPair:
+		keys := make([]entryKey, 0, w.numAdds())
 		w.eachAdd(func(k entryKey) { keys = append(keys, k) })
-		err = s.writeFresh(pw, b, keys)
+		err = s.writePairs(pw, b, keys)
+		b.added = b.entry.Count
+	default:
+		vals := w.addKeys
+		if len(w.adds) > 0 {
+			vals = make([]uint64, 0, w.numAdds())
+			w.eachAdd(func(k entryKey) { vals = append(vals, k.a) })
+		}
+		err = s.writeSets(pw, b, vals)
+		b.added = b.entry.Count
 	}
 	if err == nil {
-		err = pw.flush() // runs the callbacks that count entries
+		err = pw.flush()
 	}
 	if err != nil {
 		return b, err
-	}
-	if !incremental && w.ds.Target != eir.TargetRange {
-		b.added = b.entry.Count
 	}
 	b.entry.Version, b.entry.Buckets, b.entry.At = v, buckets, unixMilli(s.o.Now())
 	return b, nil
 }
 
-// writeFresh writes keys into the empty version b.ref and sets
-// b.entry.Count to the number of distinct entries written.
-func (s *Store) writeFresh(pw *pipeWriter, b *built, keys []entryKey) error {
+// applyInMemory applies the work to content, counting effective and no-op
+// changes, and sets the count and hash of the result.
+func (b *built) applyInMemory(content map[entryKey]struct{}) {
+	t := b.w.ds.Target
+	b.w.eachRemove(func(k entryKey) {
+		if _, ok := content[k]; ok {
+			delete(content, k)
+			b.removed++
+		} else {
+			b.noopRem++
+		}
+	})
+	b.w.eachAdd(func(k entryKey) {
+		if _, ok := content[k]; !ok {
+			content[k] = struct{}{}
+			b.added++
+		} else {
+			b.noopAdd++
+		}
+	})
+	b.entry.Count, b.entry.Hash = uint64(len(content)), 0
+	for k := range content {
+		b.entry.Hash ^= hexUint64(k.hash(t))
+	}
+}
+
+// writeSets writes IMEI or TAC values into the empty version b.ref: it sorts
+// them by bucket (in place), drops duplicates, and sends one SADD per bucket
+// (per 1024 members), so that no per-bucket copy is held in memory.
+func (s *Store) writeSets(pw *pipeWriter, b *built, vals []uint64) error {
 	t, name, B := b.w.ds.Target, b.w.name, b.ref.buckets
-	if t == eir.TargetPair {
-		fields := map[uint64]map[uint64]map[eir.IMSI]struct{}{} // bucket → field → IMSIs
-		for _, k := range keys {
-			bk, f := k.a%B, k.a/B
-			if fields[bk] == nil {
-				fields[bk] = map[uint64]map[eir.IMSI]struct{}{}
-			}
-			if fields[bk][f] == nil {
-				fields[bk][f] = map[eir.IMSI]struct{}{}
-			}
-			if _, dup := fields[bk][f][k.imsi]; !dup {
-				fields[bk][f][k.imsi] = struct{}{}
-				b.entry.Count++
-			}
+	slices.SortFunc(vals, func(x, y uint64) int {
+		if bx, by := x%B, y%B; bx != by {
+			return cmpU(bx, by)
 		}
-		for bk, fs := range fields {
-			args := make([]any, 0, 2*len(fs))
-			for f, set := range fs {
-				args = append(args, strconv.FormatUint(f, 10), joinIMSIs(set))
-			}
-			if err := pw.add(pw.pipe.HSet(pw.ctx, s.k.bucketKey(name, bk, b.ref.version), args...), nil); err != nil {
-				return err
-			}
-		}
-		return nil
+		return cmpU(x, y)
+	})
+	vals = slices.Compact(vals)
+	b.entry.Count, b.entry.Hash = uint64(len(vals)), 0
+	for _, v := range vals {
+		b.entry.Hash ^= hexUint64(entryKey{a: v}.hash(t))
 	}
-	members := map[uint64][]uint64{}
+	for start := 0; start < len(vals); {
+		bk := vals[start] % B
+		end := start
+		for end < len(vals) && vals[end]%B == bk {
+			end++
+		}
+		ms := make([]uint64, end-start)
+		for i, v := range vals[start:end] {
+			ms[i] = v / B
+		}
+		if err := s.setOp(pw, "sadd", s.k.bucketKey(name, bk, b.ref.version), ms, nil); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+// writePairs writes pairs into the empty version b.ref.
+func (s *Store) writePairs(pw *pipeWriter, b *built, keys []entryKey) error {
+	name, B := b.w.name, b.ref.buckets
+	fields := map[uint64]map[uint64]map[eir.IMSI]struct{}{} // bucket → field → IMSIs
+	b.entry.Count, b.entry.Hash = 0, 0
 	for _, k := range keys {
-		members[k.a%B] = append(members[k.a%B], k.a/B)
+		bk, f := k.a%B, k.a/B
+		if fields[bk] == nil {
+			fields[bk] = map[uint64]map[eir.IMSI]struct{}{}
+		}
+		if fields[bk][f] == nil {
+			fields[bk][f] = map[eir.IMSI]struct{}{}
+		}
+		if _, dup := fields[bk][f][k.imsi]; !dup {
+			fields[bk][f][k.imsi] = struct{}{}
+			b.entry.Count++
+			b.entry.Hash ^= hexUint64(k.hash(eir.TargetPair))
+		}
 	}
-	count := func(c redis.Cmder) { b.entry.Count += uint64(c.(*redis.Cmd).Val().(int64)) }
-	for bk, ms := range members {
-		if err := s.setOp(pw, "sadd", s.k.bucketKey(name, bk, b.ref.version), ms, count); err != nil {
+	for bk, fs := range fields {
+		args := make([]any, 0, 2*len(fs))
+		for f, set := range fs {
+			args = append(args, strconv.FormatUint(f, 10), joinIMSIs(set))
+		}
+		if err := pw.add(pw.pipe.HSet(pw.ctx, s.k.bucketKey(name, bk, b.ref.version), args...), nil); err != nil {
 			return err
 		}
 	}
@@ -365,10 +482,57 @@ func joinIMSIs(set map[eir.IMSI]struct{}) string {
 	return strings.Join(list, ",")
 }
 
-// buildDelta copies every bucket of the version in force (COPY, inside
-// Redis) and applies the changes to the copy.
-func (s *Store) buildDelta(ctx context.Context, pw *pipeWriter, b *built, cur planEntry) error {
-	name, B, v := b.w.name, b.ref.buckets, b.ref.version
+// setDelta applies a delta to an IMEI or TAC dataset: it reads which of the
+// touched entries the version in force holds (SMISMEMBER), copies every
+// bucket (COPY, inside Redis) and applies only the effective changes, so
+// that counts and the set hash stay exact.
+func (s *Store) setDelta(ctx context.Context, pw *pipeWriter, b *built, cur planEntry) error {
+	t, name, B, v := b.w.ds.Target, b.w.name, b.ref.buckets, b.ref.version
+	type touch struct {
+		final   map[uint64]bool // member → present after the delta
+		order   []uint64
+		removed map[uint64]bool // member named by a removal
+	}
+	touched := map[uint64]*touch{}
+	get := func(bk uint64) *touch {
+		tc := touched[bk]
+		if tc == nil {
+			tc = &touch{final: map[uint64]bool{}, removed: map[uint64]bool{}}
+			touched[bk] = tc
+		}
+		return tc
+	}
+	b.w.eachRemove(func(k entryKey) {
+		tc := get(k.a % B)
+		m := k.a / B
+		if _, ok := tc.final[m]; !ok {
+			tc.order = append(tc.order, m)
+		}
+		tc.final[m] = false
+		tc.removed[m] = true
+	})
+	b.w.eachAdd(func(k entryKey) {
+		tc := get(k.a % B)
+		m := k.a / B
+		if _, ok := tc.final[m]; !ok {
+			tc.order = append(tc.order, m)
+		}
+		if tc.final[m] {
+			b.noopAdd++ // added twice in one delta
+		}
+		tc.final[m] = true
+	})
+	initial := map[uint64][]bool{}
+	for bk, tc := range touched {
+		args := make([]any, len(tc.order))
+		for i, m := range tc.order {
+			args[i] = m
+		}
+		cmd := pw.pipe.SMIsMember(ctx, s.k.bucketKey(name, bk, cur.Version), args...)
+		if err := pw.add(cmd, func(c redis.Cmder) { initial[bk] = c.(*redis.BoolSliceCmd).Val() }); err != nil {
+			return err
+		}
+	}
 	for bk := uint64(0); bk < B; bk++ {
 		if err := pw.add(pw.pipe.Do(ctx, "copy", s.k.bucketKey(name, bk, cur.Version), s.k.bucketKey(name, bk, v)), nil); err != nil {
 			return err
@@ -377,50 +541,69 @@ func (s *Store) buildDelta(ctx context.Context, pw *pipeWriter, b *built, cur pl
 	if err := pw.flush(); err != nil {
 		return err
 	}
-	if b.w.ds.Target == eir.TargetPair {
-		return s.pairDelta(ctx, pw, b, cur)
-	}
-	adds, removes := map[uint64][]uint64{}, map[uint64][]uint64{}
-	b.w.eachRemove(func(k entryKey) { removes[k.a%B] = append(removes[k.a%B], k.a/B) })
-	b.w.eachAdd(func(k entryKey) { adds[k.a%B] = append(adds[k.a%B], k.a/B) })
-	for bk, ms := range removes {
-		if err := s.setOp(pw, "srem", s.k.bucketKey(name, bk, v), ms, func(c redis.Cmder) {
-			b.removed += uint64(c.(*redis.Cmd).Val().(int64))
-		}); err != nil {
+	b.entry.Hash = cur.Hash
+	for bk, tc := range touched {
+		var adds, rems []uint64
+		for i, m := range tc.order {
+			was, now := initial[bk][i], tc.final[m]
+			switch {
+			case was && !now:
+				rems = append(rems, m)
+			case !was && now:
+				adds = append(adds, m)
+			case was && now && !tc.removed[m]:
+				b.noopAdd++
+			case !was && !now:
+				b.noopRem++
+			}
+			if was != now {
+				b.entry.Hash ^= hexUint64(entryKey{a: m*B + bk}.hash(t))
+			}
+		}
+		b.added += uint64(len(adds))
+		b.removed += uint64(len(rems))
+		key := s.k.bucketKey(name, bk, v)
+		if err := s.setOp(pw, "srem", key, rems, nil); err != nil {
 			return err
 		}
-	}
-	if err := pw.flush(); err != nil { // removals before additions
-		return err
-	}
-	for bk, ms := range adds {
-		if err := s.setOp(pw, "sadd", s.k.bucketKey(name, bk, v), ms, func(c redis.Cmder) {
-			b.added += uint64(c.(*redis.Cmd).Val().(int64))
-		}); err != nil {
+		if err := s.setOp(pw, "sadd", key, adds, nil); err != nil {
 			return err
 		}
-	}
-	if err := pw.flush(); err != nil {
-		return err
 	}
 	b.entry.Count = cur.Count + b.added - b.removed
 	return nil
 }
 
-// pairDelta updates the IMSI lists of the fields a delta touches.
+// pairDelta copies the version in force and updates the IMSI lists of the
+// fields a delta touches.
 func (s *Store) pairDelta(ctx context.Context, pw *pipeWriter, b *built, cur planEntry) error {
 	name, B, v := b.w.name, b.ref.buckets, b.ref.version
-	type fieldOps map[eir.IMSI]bool
-	touched := map[uint64]map[uint64]fieldOps{} // bucket → field → IMSI → add
+	for bk := uint64(0); bk < B; bk++ {
+		if err := pw.add(pw.pipe.Do(ctx, "copy", s.k.bucketKey(name, bk, cur.Version), s.k.bucketKey(name, bk, v)), nil); err != nil {
+			return err
+		}
+	}
+	type op struct {
+		add, removed bool
+	}
+	touched := map[uint64]map[uint64]map[eir.IMSI]*op{} // bucket → field → IMSI → final op
 	touch := func(k entryKey, add bool) {
 		bk, f := k.a%B, k.a/B
 		if touched[bk] == nil {
-			touched[bk] = map[uint64]fieldOps{}
+			touched[bk] = map[uint64]map[eir.IMSI]*op{}
 		}
 		if touched[bk][f] == nil {
-			touched[bk][f] = fieldOps{}
+			touched[bk][f] = map[eir.IMSI]*op{}
 		}
-		touched[bk][f][k.imsi] = add
+		o := touched[bk][f][k.imsi]
+		if o == nil {
+			o = &op{}
+			touched[bk][f][k.imsi] = o
+		}
+		o.add = add
+		if !add {
+			o.removed = true
+		}
 	}
 	b.w.eachRemove(func(k entryKey) { touch(k, false) })
 	b.w.eachAdd(func(k entryKey) { touch(k, true) })
@@ -432,7 +615,7 @@ func (s *Store) pairDelta(ctx context.Context, pw *pipeWriter, b *built, cur pla
 			order[bk] = append(order[bk], f)
 			names = append(names, strconv.FormatUint(f, 10))
 		}
-		cmd := pw.pipe.HMGet(ctx, s.k.bucketKey(name, bk, v), names...)
+		cmd := pw.pipe.HMGet(ctx, s.k.bucketKey(name, bk, cur.Version), names...)
 		olds[bk] = cmd
 		if err := pw.add(cmd, nil); err != nil {
 			return err
@@ -441,48 +624,53 @@ func (s *Store) pairDelta(ctx context.Context, pw *pipeWriter, b *built, cur pla
 	if err := pw.flush(); err != nil {
 		return err
 	}
-	var count int64 = int64(cur.Count)
+	b.entry.Hash = cur.Hash
 	for bk, fields := range order {
 		vals := olds[bk].Val()
 		key := s.k.bucketKey(name, bk, v)
 		for i, f := range fields {
-			set := map[string]struct{}{}
+			set := map[eir.IMSI]struct{}{}
 			if sv, ok := vals[i].(string); ok && sv != "" {
 				for _, imsi := range strings.Split(sv, ",") {
-					set[imsi] = struct{}{}
+					set[eir.IMSI(imsi)] = struct{}{}
 				}
 			}
-			for imsi, add := range touched[bk][f] {
-				_, had := set[string(imsi)]
+			changed := false
+			for imsi, o := range touched[bk][f] {
+				_, had := set[imsi]
 				switch {
-				case add && !had:
-					set[string(imsi)] = struct{}{}
+				case o.add && !had:
+					set[imsi] = struct{}{}
 					b.added++
-					count++
-				case !add && had:
-					delete(set, string(imsi))
+				case !o.add && had:
+					delete(set, imsi)
 					b.removed++
-					count--
+				case o.add && had && !o.removed:
+					b.noopAdd++
+				case !o.add && !had:
+					b.noopRem++
 				}
+				if o.add != had {
+					changed = true
+					b.entry.Hash ^= hexUint64(entryKey{a: f*B + bk, imsi: imsi}.hash(eir.TargetPair))
+				}
+			}
+			if !changed {
+				continue
 			}
 			field := strconv.FormatUint(f, 10)
 			var cmd redis.Cmder
 			if len(set) == 0 {
 				cmd = pw.pipe.HDel(ctx, key, field)
 			} else {
-				list := make([]string, 0, len(set))
-				for imsi := range set {
-					list = append(list, imsi)
-				}
-				slices.Sort(list)
-				cmd = pw.pipe.HSet(ctx, key, field, strings.Join(list, ","))
+				cmd = pw.pipe.HSet(ctx, key, field, joinIMSIs(set))
 			}
 			if err := pw.add(cmd, nil); err != nil {
 				return err
 			}
 		}
 	}
-	b.entry.Count = uint64(max(count, 0))
+	b.entry.Count = cur.Count + b.added - b.removed
 	return nil
 }
 
@@ -531,6 +719,7 @@ func (s *Store) readAll(ctx context.Context, cur planEntry, t eir.Target, conten
 }
 
 // buildRanges writes a range version: the hash of ranges as loaded and the
+// buildRanges writes a range version: the hash of ranges as loaded and the
 // sorted set of their union, which lookups read.
 func (s *Store) buildRanges(ctx context.Context, pw *pipeWriter, b *built, cur planEntry, incremental bool) error {
 	rows := map[entryKey]struct{}{}
@@ -548,19 +737,10 @@ func (s *Store) buildRanges(ctx context.Context, pw *pipeWriter, b *built, cur p
 			rows[entryKey{a: uint64(from), b: uint64(to)}] = struct{}{}
 		}
 	}
-	b.w.eachRemove(func(k entryKey) {
-		if _, ok := rows[k]; ok {
-			delete(rows, k)
-			b.removed++
-		}
-	})
-	b.w.eachAdd(func(k entryKey) {
-		if _, ok := rows[k]; !ok {
-			rows[k] = struct{}{}
-			b.added++
-		}
-	})
-	b.entry.Count = uint64(len(rows))
+	b.applyInMemory(rows)
+	if !incremental {
+		b.noopAdd, b.noopRem = 0, 0 // a fresh build has nothing to compare with
+	}
 	if len(rows) == 0 {
 		return nil
 	}
@@ -618,22 +798,34 @@ func cmpU(a, b uint64) int {
 	return 0
 }
 
-// commitScript switches the built versions in: it checks that each build is
-// still registered (the janitor has not reclaimed it) and that the version
-// in force is still the one the build started from, then updates the
-// manifest, retires the replaced versions and increments the epoch.
+// commitScript switches the built versions in: it checks the expected
+// sync-state fields, that each build is still registered (the janitor has
+// not reclaimed it) and that the version in force is still the one the
+// build started from; then it updates the manifest, retires the replaced
+// versions, writes the sync state and increments the epoch.
 //
-// KEYS: manifest, epoch, building, retired.
-// ARGV: retire-at (unix ms), n, then n × (dataset, expected version or "*",
-// manifest entry JSON, build reference).
+// KEYS: manifest, epoch, building, retired, sync state.
+// ARGV: retire-at (unix ms), n builds, n × (dataset, expected version or
+// "*", manifest entry JSON, build reference), m expectations, m × (field,
+// value or "" for absent), k state fields, k × (field, value).
 var commitScript = redis.NewScript(`
 local n = tonumber(ARGV[2])
 local function ver(e)
   if not e then return '0' end
   return string.format('%.0f', cjson.decode(e).v)
 end
-for i = 0, n - 1 do
-  local name, expected, ref = ARGV[3 + i*4], ARGV[4 + i*4], ARGV[6 + i*4]
+local i = 3 + n * 4
+local m = tonumber(ARGV[i])
+for j = 0, m - 1 do
+  local field, want = ARGV[i + 1 + j*2], ARGV[i + 2 + j*2]
+  local got = redis.call('HGET', KEYS[5], field)
+  if (got or '') ~= want then
+    return redis.error_reply('STATE ' .. field .. ' changed')
+  end
+end
+local k0 = i + 1 + m * 2
+for j = 0, n - 1 do
+  local name, expected, ref = ARGV[3 + j*4], ARGV[4 + j*4], ARGV[6 + j*4]
   if not redis.call('ZSCORE', KEYS[3], ref) then
     return redis.error_reply('EXPIRED build ' .. ref .. ' was reclaimed')
   end
@@ -641,8 +833,8 @@ for i = 0, n - 1 do
     return redis.error_reply('CONFLICT ' .. name .. ' changed since version ' .. expected)
   end
 end
-for i = 0, n - 1 do
-  local name, entry, ref = ARGV[3 + i*4], ARGV[5 + i*4], ARGV[6 + i*4]
+for j = 0, n - 1 do
+  local name, entry, ref = ARGV[3 + j*4], ARGV[5 + j*4], ARGV[6 + j*4]
   local cur = redis.call('HGET', KEYS[1], name)
   if cur then
     local c = cjson.decode(cur)
@@ -651,10 +843,17 @@ for i = 0, n - 1 do
   redis.call('HSET', KEYS[1], name, entry)
   redis.call('ZREM', KEYS[3], ref)
 end
-return redis.call('INCR', KEYS[2])
+local k = tonumber(ARGV[k0])
+for j = 0, k - 1 do
+  redis.call('HSET', KEYS[5], ARGV[k0 + 1 + j*2], ARGV[k0 + 2 + j*2])
+end
+if n > 0 then
+  return redis.call('INCR', KEYS[2])
+end
+return tonumber(redis.call('GET', KEYS[2]) or '0')
 `)
 
-func (s *Store) commit(ctx context.Context, builds []*built) (int64, error) {
+func (s *Store) commit(ctx context.Context, builds []*built, o eir.ApplyOptions) (int64, error) {
 	args := []any{unixMilli(s.o.Now().Add(s.o.Grace)), len(builds)}
 	for _, b := range builds {
 		entry, err := json.Marshal(b.entry)
@@ -663,12 +862,22 @@ func (s *Store) commit(ctx context.Context, builds []*built) (int64, error) {
 		}
 		args = append(args, b.w.name, b.expected, string(entry), b.ref.String())
 	}
-	epoch, err := commitScript.Run(ctx, s.rdb, []string{s.k.manifest, s.k.epoch, s.k.building, s.k.retired}, args...).Int64()
+	args = append(args, len(o.ExpectState))
+	for f, v := range o.ExpectState {
+		args = append(args, f, v)
+	}
+	args = append(args, len(o.State))
+	for f, v := range o.State {
+		args = append(args, f, v)
+	}
+	epoch, err := commitScript.Run(ctx, s.rdb, []string{s.k.manifest, s.k.epoch, s.k.building, s.k.retired, s.k.syncState}, args...).Int64()
 	switch {
 	case err == nil:
 		return epoch, nil
 	case strings.HasPrefix(err.Error(), "CONFLICT"):
-		return 0, fmt.Errorf("redisstore: %w: %s", eir.ErrConflict, err.Error())
+		return 0, fmt.Errorf("redisstore: %w: %s", errDatasetRace, err.Error())
+	case strings.HasPrefix(err.Error(), "STATE"):
+		return 0, fmt.Errorf("redisstore: %w: sync state %s", eir.ErrConflict, strings.TrimPrefix(err.Error(), "STATE "))
 	case strings.HasPrefix(err.Error(), "EXPIRED"):
 		return 0, fmt.Errorf("redisstore: apply: %s (the build took longer than build_lease)", err.Error())
 	}
@@ -694,6 +903,7 @@ func (s *Store) abandon(builds []*built) {
 	}
 }
 
+// pipeWriter batches the writes of a build into pipelines of a bounded size
 // pipeWriter batches the writes of a build into pipelines of a bounded size
 // and keeps the build's lease alive.
 type pipeWriter struct {

@@ -22,7 +22,9 @@ import (
 type Store interface {
 	eir.Lookup
 	Apply(ctx context.Context, changes []eir.Change) (eir.ApplyResult, error)
+	ApplyWith(ctx context.Context, changes []eir.Change, o eir.ApplyOptions) (eir.ApplyResult, error)
 	Datasets(ctx context.Context) ([]eir.DatasetInfo, error)
+	SyncState(ctx context.Context) (map[string]string, error)
 }
 
 // Run runs the contract; newStore must return an empty store each call.
@@ -43,6 +45,11 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"InvalidChangeWritesNothing", testInvalid},
 		{"AtomicMove", testAtomicMove},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"SetHash", testSetHash},
+		{"Keys", testKeys},
+		{"SyncState", testSyncState},
+		{"Strict", testStrict},
+		{"Notifications", testNotifications},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -410,4 +417,135 @@ func testConcurrentWriters(t *testing.T, s Store) {
 			expectHits(t, s, eir.IMEI(1000+w*10+i), "", d.String())
 		}
 	}
+}
+
+// setHash is the XOR of eir.Entry.Hash over distinct entries.
+func setHash(t eir.Target, es []eir.Entry) uint64 {
+	seen := map[eir.Entry]bool{}
+	var h uint64
+	for _, e := range es {
+		if !seen[e] {
+			seen[e] = true
+			h ^= e.Hash(t)
+		}
+	}
+	return h
+}
+
+func testSetHash(t *testing.T, s Store) {
+	for _, tc := range []struct {
+		d    eir.Dataset
+		full []eir.Entry
+		add  []eir.Entry
+		rem  []eir.Entry
+	}{
+		{ds("national", eir.TargetIMEI, eir.ListBlack), imeis(1, 2, 3, 3, 35209900176148), imeis(4, 1), imeis(2, 99)},
+		{ds("national", eir.TargetTAC, eir.ListBlack), []eir.Entry{{TAC: 1}, {TAC: 35209900}}, []eir.Entry{{TAC: 2}}, []eir.Entry{{TAC: 1}}},
+		{ds("national", eir.TargetPair, eir.ListException), []eir.Entry{{IMEI: 1, IMSI: "00101"}, {IMEI: 1, IMSI: "001010"}},
+			[]eir.Entry{{IMEI: 2, IMSI: "00101"}}, []eir.Entry{{IMEI: 1, IMSI: "00101"}}},
+		{ds("gsma", eir.TargetRange, eir.ListBlack), []eir.Entry{{From: 1, To: 5}, {From: 3, To: 9}}, []eir.Entry{{From: 20, To: 20}}, []eir.Entry{{From: 1, To: 5}}},
+	} {
+		res := apply(t, s, eir.Change{Dataset: tc.d, Replace: true, Add: tc.full})
+		if want := setHash(tc.d.Target, tc.full); res.Datasets[0].Hash != want {
+			t.Fatalf("%s: hash %x after replace, want %x", tc.d, res.Datasets[0].Hash, want)
+		}
+		res = apply(t, s, eir.Change{Dataset: tc.d, Add: tc.add, Remove: tc.rem})
+		final := map[eir.Entry]bool{}
+		for _, e := range tc.full {
+			final[e] = true
+		}
+		for _, e := range tc.rem {
+			delete(final, e)
+		}
+		for _, e := range tc.add {
+			final[e] = true
+		}
+		var list []eir.Entry
+		for e := range final {
+			list = append(list, e)
+		}
+		if want := setHash(tc.d.Target, list); res.Datasets[0].Hash != want || res.Datasets[0].Count != uint64(len(list)) {
+			t.Fatalf("%s: hash %x count %d after delta, want %x %d", tc.d, res.Datasets[0].Hash, res.Datasets[0].Count, want, len(list))
+		}
+		infos, _ := s.Datasets(ctx(t))
+		for _, in := range infos {
+			if in.Dataset == tc.d && in.Hash != res.Datasets[0].Hash {
+				t.Fatalf("%s: Datasets hash %x, Apply hash %x", tc.d, in.Hash, res.Datasets[0].Hash)
+			}
+		}
+	}
+}
+
+func testKeys(t *testing.T, s Store) {
+	d, tacs := ds("national", eir.TargetIMEI, eir.ListBlack), ds("national", eir.TargetTAC, eir.ListBlack)
+	res := apply(t, s, eir.Change{Dataset: d, Replace: true, AddKeys: []uint64{35209900176148, 7, 7, 8}},
+		eir.Change{Dataset: tacs, AddKeys: []uint64{1001001}})
+	if res.Datasets[0].Count != 3 {
+		t.Fatalf("count %d, want 3", res.Datasets[0].Count)
+	}
+	expectHits(t, s, 35209900176148, "", d.String())
+	expectHits(t, s, 1001001000001, "", tacs.String())
+	res = apply(t, s, eir.Change{Dataset: d, RemoveKeys: []uint64{7}, AddKeys: []uint64{9}})
+	if r := res.Datasets[0]; r.Added != 1 || r.Removed != 1 || r.Count != 3 {
+		t.Fatalf("delta %+v", r)
+	}
+	expectHits(t, s, 7, "")
+	expectHits(t, s, 9, "", d.String())
+	if _, err := s.Apply(ctx(t), []eir.Change{{Dataset: ds("x", eir.TargetRange, eir.ListBlack), AddKeys: []uint64{1}}}); !errors.Is(err, eir.ErrInvalidEntry) {
+		t.Fatalf("keys on a range dataset: %v", err)
+	}
+}
+
+func testSyncState(t *testing.T, s Store) {
+	d := ds("national", eir.TargetIMEI, eir.ListBlack)
+	if _, err := s.ApplyWith(ctx(t), []eir.Change{{Dataset: d, Add: imeis(1)}},
+		eir.ApplyOptions{State: map[string]string{"national/blacklist": "run 42"}, ExpectState: map[string]string{"national/blacklist": ""}}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.SyncState(ctx(t))
+	if st["national/blacklist"] != "run 42" {
+		t.Fatalf("state %v", st)
+	}
+	// A second writer that expects the old state loses and changes nothing.
+	_, err := s.ApplyWith(ctx(t), []eir.Change{{Dataset: d, Add: imeis(2)}},
+		eir.ApplyOptions{State: map[string]string{"national/blacklist": "run 43"}, ExpectState: map[string]string{"national/blacklist": ""}})
+	if !errors.Is(err, eir.ErrConflict) {
+		t.Fatalf("stale expectation: %v", err)
+	}
+	expectHits(t, s, 2, "")
+	if st, _ := s.SyncState(ctx(t)); st["national/blacklist"] != "run 42" {
+		t.Fatalf("state changed by a refused write: %v", st)
+	}
+	// State alone, without a change, is written too.
+	if _, err := s.ApplyWith(ctx(t), nil, eir.ApplyOptions{State: map[string]string{"national/blacklist": "run 44"}}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.SyncState(ctx(t)); st["national/blacklist"] != "run 44" {
+		t.Fatalf("state %v", st)
+	}
+}
+
+func testStrict(t *testing.T, s Store) {
+	d := ds("national", eir.TargetIMEI, eir.ListBlack)
+	apply(t, s, eir.Change{Dataset: d, Add: imeis(1, 2)})
+	res := apply(t, s, eir.Change{Dataset: d, Add: imeis(2, 3), Remove: imeis(4)})
+	if r := res.Datasets[0]; r.NoopAdds != 1 || r.NoopRemoves != 1 || r.Added != 1 {
+		t.Fatalf("result %+v: want 1 added, 1 no-op add, 1 no-op removal", r)
+	}
+	_, err := s.ApplyWith(ctx(t), []eir.Change{{Dataset: d, Add: imeis(5), Remove: imeis(6)}}, eir.ApplyOptions{Strict: true})
+	if !errors.Is(err, eir.ErrNoop) {
+		t.Fatalf("strict: %v", err)
+	}
+	expectHits(t, s, 5, "")
+}
+
+func testNotifications(t *testing.T, s Store) {
+	d := ds("national", eir.TargetPair, eir.ListGrey)
+	apply(t, s, eir.Change{Dataset: d, Add: []eir.Entry{{IMEI: 7, IMSI: "00101"}, {IMEI: 7, IMSI: "00102"}}})
+	expectHits(t, s, 7, "", d.String())
+	expectHits(t, s, 7, "99999", d.String())
+	apply(t, s, eir.Change{Dataset: d, Remove: []eir.Entry{{IMEI: 7, IMSI: "00101"}}})
+	expectHits(t, s, 7, "", d.String())
+	apply(t, s, eir.Change{Dataset: d, Remove: []eir.Entry{{IMEI: 7, IMSI: "00102"}}})
+	expectHits(t, s, 7, "")
 }

@@ -1,0 +1,121 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Lock is a lease on a name, held in Redis with an expiry so that a crashed
+// holder does not block others for longer than its TTL.
+type Lock struct {
+	s     *Store
+	key   string
+	token string
+	ttl   time.Duration
+}
+
+// ErrLockLost reports a lock that expired or was taken over.
+var ErrLockLost = errors.New("redisstore: lock lost")
+
+// TryLock takes the lock name for ttl. It returns nil and no error when
+// another holder has it.
+func (s *Store) TryLock(ctx context.Context, name string, ttl time.Duration) (*Lock, error) {
+	b := make([]byte, 16)
+	rand.Read(b)
+	l := &Lock{s: s, key: s.k.meta + "lock:" + name, token: hex.EncodeToString(b), ttl: ttl}
+	ok, err := s.rdb.SetNX(ctx, l.key, l.token, ttl).Result()
+	if err != nil {
+		return nil, s.unavailable("lock", err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	return l, nil
+}
+
+var refreshScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0`)
+
+var unlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`)
+
+// Refresh extends the lock by its TTL; it fails with ErrLockLost when the
+// lock is no longer held.
+func (l *Lock) Refresh(ctx context.Context) error {
+	n, err := refreshScript.Run(ctx, l.s.rdb, []string{l.key}, l.token, l.ttl.Milliseconds()).Int()
+	if err != nil {
+		return l.s.unavailable("lock", err)
+	}
+	if n == 0 {
+		return ErrLockLost
+	}
+	return nil
+}
+
+// Unlock releases the lock if it is still held.
+func (l *Lock) Unlock(ctx context.Context) error {
+	if err := unlockScript.Run(ctx, l.s.rdb, []string{l.key}, l.token).Err(); err != nil {
+		return l.s.unavailable("lock", err)
+	}
+	return nil
+}
+
+// MetaSet sets field of the metadata hash name (status records that need
+// no atomicity with list versions).
+func (s *Store) MetaSet(ctx context.Context, name, field, value string) error {
+	if err := s.rdb.HSet(ctx, s.k.meta+name, field, value).Err(); err != nil {
+		return s.unavailable("meta", err)
+	}
+	return nil
+}
+
+// MetaGetAll returns the metadata hash name.
+func (s *Store) MetaGetAll(ctx context.Context, name string) (map[string]string, error) {
+	m, err := s.rdb.HGetAll(ctx, s.k.meta+name).Result()
+	if err != nil {
+		return nil, s.unavailable("meta", err)
+	}
+	return m, nil
+}
+
+// MetaDel deletes field of the metadata hash name.
+func (s *Store) MetaDel(ctx context.Context, name, field string) error {
+	if err := s.rdb.HDel(ctx, s.k.meta+name, field).Err(); err != nil {
+		return s.unavailable("meta", err)
+	}
+	return nil
+}
+
+// MetaPush prepends value to the metadata list name and keeps its newest
+// keep elements.
+func (s *Store) MetaPush(ctx context.Context, name, value string, keep int) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.LPush(ctx, s.k.meta+name, value)
+		p.LTrim(ctx, s.k.meta+name, 0, int64(keep-1))
+		return nil
+	})
+	if err != nil {
+		return s.unavailable("meta", err)
+	}
+	return nil
+}
+
+// MetaList returns the newest n elements of the metadata list name.
+func (s *Store) MetaList(ctx context.Context, name string, n int) ([]string, error) {
+	v, err := s.rdb.LRange(ctx, s.k.meta+name, 0, int64(n-1)).Result()
+	if err != nil {
+		return nil, s.unavailable("meta", err)
+	}
+	return v, nil
+}
