@@ -62,7 +62,10 @@
 // the published one (transparent decompression would break checksums and
 // names like .csv.gz). Network errors (including a body cut short), 5xx and
 // 429 are retried with exponential backoff and jitter, honouring
-// Retry-After; other statuses fail at once with a [*StatusError]. The bearer
+// Retry-After; other statuses fail at once with a [*StatusError], and so do
+// errors a retry would only repeat: a server certificate that does not
+// verify, a TLS alert from the server (a refused client certificate), a
+// refused redirect, an oversize body, a local filesystem error. The bearer
 // token is never put in an error: a response body quoted in an error has it
 // replaced by "[redacted]", and URLs in errors carry no query string or user
 // information.

@@ -15,6 +15,9 @@ const bufSize = 64 << 10
 // BadRow.Raw: enough for the read-ahead plus rows up to 64 KiB.
 const winKeep = bufSize + 64<<10
 
+// headLen is how many bytes of the file sniff looks at.
+const headLen = 4
+
 var (
 	errNUL     = errors.New("nul byte: binary data, not csv text")
 	errLongRow = errors.New("row too long")
@@ -30,17 +33,30 @@ type source struct {
 	win    []byte // the last bytes read; win[len(win)-1] is at off-1
 	row    int64  // offset where the row being read starts
 	maxRow int64
+	err    error  // sticky: once the file fails, it stays failed
+	head   []byte // the first bytes of the file, to recognise binary formats
 }
 
 func (s *source) Read(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
 	if s.off-s.row > s.maxRow+bufSize {
-		return 0, errLongRow
+		s.err = errLongRow
+		return 0, s.err
 	}
 	n, err := s.r.Read(p)
+	if err != nil {
+		s.err = err
+	}
 	if n > 0 {
 		chunk := p[:n]
+		if len(s.head) < headLen {
+			s.head = append(s.head, chunk[:min(n, headLen-len(s.head))]...)
+		}
 		if bytes.IndexByte(chunk, 0) >= 0 {
-			return 0, errNUL
+			s.err = errNUL
+			return 0, s.err
 		}
 		s.off += int64(n)
 		s.win = append(s.win, chunk...)
@@ -67,3 +83,6 @@ func (s *source) raw(start, end int64, limit int) []byte {
 	}
 	return b
 }
+
+// fatal reports whether reading the file failed (other than at its end).
+func (s *source) fatal() bool { return s.err != nil && s.err != io.EOF }

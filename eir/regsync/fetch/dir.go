@@ -1,0 +1,563 @@
+package fetch
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultSettle is how long a file must be unmodified before Dir reads it
+// when Dir.Settle is zero.
+const DefaultSettle = 5 * time.Second
+
+// Subfolders of a landing folder.
+const (
+	DoneDir     = "done"
+	RejectedDir = "rejected"
+	HeldDir     = "held"
+)
+
+// Suffixes of the files written next to a moved file.
+const (
+	ResultSuffix = ".result.json"
+	ReasonSuffix = ".reason"
+)
+
+// SidecarSuffixes are the suffixes of the sidecar files that belong to the
+// file whose name they extend, in the form used as keys of File.Sidecars.
+var SidecarSuffixes = []string{".sha256", ".md5", ".manifest.json"}
+
+// partialSuffixes mark a file that is still being uploaded (compared
+// case-insensitively).
+var partialSuffixes = []string{".part", ".partial", ".tmp", ".filepart", ".crdownload", ".lock"}
+
+// collisionSuffix matches the suffix a move adds when its target name is
+// taken.
+var collisionSuffix = regexp.MustCompile(`^(.+)\.[0-9]{8}T[0-9]{6}(\.[0-9]+)?$`)
+
+const (
+	dirMode  = 0o750
+	fileMode = 0o640
+	// maxCollisions bounds the .<n> counter of a taken target name.
+	maxCollisions = 10000
+)
+
+// Dir is a drop directory: a landing folder a registry uploads files into
+// (over SFTP, typically). See the package documentation for the layout.
+//
+// A Dir must not be copied after first use.
+type Dir struct {
+	// Path is the landing folder. Subfolders done/, rejected/ and held/ are
+	// created inside it on demand.
+	Path string
+	// Settle is how long a file must be unmodified before it is read
+	// (DefaultSettle when zero; a negative value reads files at once).
+	Settle time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+
+	mu sync.Mutex // serialises moves
+}
+
+// File is a file in a landing folder (or in its held/ subfolder).
+type File struct {
+	Name    string // base name
+	Path    string // full path
+	Size    int64
+	ModTime time.Time
+	// Sidecars maps a suffix of SidecarSuffixes to the path of the sidecar
+	// file that belongs to this file.
+	Sidecars map[string]string
+}
+
+// Reason says why a file was rejected or held. It is stored as JSON in
+// <name>.reason next to the file.
+type Reason struct {
+	// Code is machine-readable: "header", "conflict", "bad_rows",
+	// "delta_base", "shrink_guard", "zip", "checksum", ...
+	Code    string    `json:"code"`
+	Message string    `json:"message"`
+	Details []string  `json:"details,omitempty"`
+	Time    time.Time `json:"time"` // filled from Dir.Now when zero
+}
+
+func (d *Dir) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+func (d *Dir) settle() time.Duration {
+	if d.Settle == 0 {
+		return DefaultSettle
+	}
+	return d.Settle
+}
+
+// isPartialName reports whether name is hidden or a partial-upload name.
+func isPartialName(name string) bool {
+	if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "~") {
+		return true
+	}
+	lower := strings.ToLower(name)
+	for _, s := range partialSuffixes {
+		if strings.HasSuffix(lower, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// sidecarOf splits a sidecar name into the name of the file it belongs to
+// and its canonical suffix.
+func sidecarOf(name string) (base, suffix string, ok bool) {
+	lower := strings.ToLower(name)
+	for _, s := range SidecarSuffixes {
+		if len(name) > len(s) && strings.HasSuffix(lower, s) {
+			return name[:len(name)-len(s)], s, true
+		}
+	}
+	return "", "", false
+}
+
+// partialSidecarBase returns the file a sidecar being uploaded under a
+// partial name (x.csv.sha256.filepart) belongs to.
+func partialSidecarBase(name string) (string, bool) {
+	lower := strings.ToLower(name)
+	for _, s := range partialSuffixes {
+		if len(name) > len(s) && strings.HasSuffix(lower, s) {
+			base, _, ok := sidecarOf(name[:len(name)-len(s)])
+			return base, ok && base != ""
+		}
+	}
+	return "", false
+}
+
+// checkName accepts a plain base name.
+func checkName(name string) error {
+	switch {
+	case name == "", name == ".", name == "..":
+		return fmt.Errorf("fetch: invalid file name %q", name)
+	case strings.ContainsAny(name, "/\\\x00"):
+		return fmt.Errorf("fetch: invalid file name %q: must be a base name", name)
+	}
+	return nil
+}
+
+type dirEntry struct {
+	name string
+	path string
+	info fs.FileInfo
+}
+
+// listRegular returns the regular files directly in dir (following
+// symlinks), except partial and hidden names. A missing dir is empty when
+// missingOK.
+func listRegular(dir string, missingOK bool, partial func(string)) ([]dirEntry, error) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		if missingOK && errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("fetch: list %s: %w", dir, err)
+	}
+	out := make([]dirEntry, 0, len(des))
+	for _, de := range des {
+		name := de.Name()
+		if isPartialName(name) {
+			if partial != nil {
+				partial(name)
+			}
+			continue
+		}
+		if de.IsDir() {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		info, err := os.Stat(p)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // gone meanwhile, or a dangling symlink
+			}
+			return nil, fmt.Errorf("fetch: stat %s: %w", p, err)
+		}
+		if !info.Mode().IsRegular() {
+			continue
+		}
+		out = append(out, dirEntry{name: name, path: p, info: info})
+	}
+	return out, nil
+}
+
+func sortFiles(files []File) {
+	sort.Slice(files, func(i, j int) bool {
+		if files[i].Name != files[j].Name {
+			return files[i].Name < files[j].Name
+		}
+		return files[i].ModTime.Before(files[j].ModTime)
+	})
+}
+
+// Ready lists the files in the landing folder that can be read now, sorted
+// by name (registry names start with timestamps), ties by ModTime.
+func (d *Dir) Ready() ([]File, error) {
+	if d.Path == "" {
+		return nil, errors.New("fetch: drop directory path is empty")
+	}
+	pending := map[string]bool{} // files with a sidecar still on its way
+	entries, err := listRegular(d.Path, false, func(name string) {
+		if base, ok := partialSidecarBase(name); ok {
+			pending[base] = true
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	now, settle := d.now(), d.settle()
+	settled := func(e dirEntry) bool { return now.Sub(e.info.ModTime()) >= settle }
+
+	files := map[string]*File{}
+	var sidecars []dirEntry
+	for _, e := range entries {
+		if _, _, ok := sidecarOf(e.name); ok {
+			sidecars = append(sidecars, e)
+			continue
+		}
+		if !settled(e) {
+			continue
+		}
+		files[e.name] = &File{Name: e.name, Path: e.path, Size: e.info.Size(), ModTime: e.info.ModTime()}
+	}
+	for _, e := range sidecars {
+		base, suffix, _ := sidecarOf(e.name)
+		f := files[base]
+		if f == nil {
+			continue // no such file (yet): ignored
+		}
+		if !settled(e) {
+			pending[base] = true
+			continue
+		}
+		if f.Sidecars == nil {
+			f.Sidecars = map[string]string{}
+		}
+		f.Sidecars[suffix] = e.path
+	}
+	out := make([]File, 0, len(files))
+	for name, f := range files {
+		if !pending[name] {
+			out = append(out, *f)
+		}
+	}
+	sortFiles(out)
+	return out, nil
+}
+
+// Stable re-stats f and reports whether its size and modification time are
+// unchanged since Ready listed it. A file that is still growing is skipped by
+// the caller until a later pass.
+func (d *Dir) Stable(f File) (bool, error) {
+	info, err := os.Stat(f.Path)
+	if err != nil {
+		return false, fmt.Errorf("fetch: stat %s: %w", f.Path, err)
+	}
+	return info.Size() == f.Size && info.ModTime().Equal(f.ModTime), nil
+}
+
+// Done moves f and its sidecars to done/ and writes done/<name>.result.json
+// with the JSON of result.
+func (d *Dir) Done(f File, result any) error {
+	data, err := json.MarshalIndent(result, "", "  ")
+	if err != nil {
+		return fmt.Errorf("fetch: done %s: encode result: %w", f.Name, err)
+	}
+	_, err = d.file(f, DoneDir, ResultSuffix, append(data, '\n'))
+	return err
+}
+
+// Reject moves f and its sidecars to rejected/ and writes
+// rejected/<name>.reason.
+func (d *Dir) Reject(f File, reason Reason) error {
+	return d.fileReason(f, RejectedDir, reason)
+}
+
+// Hold moves f and its sidecars to held/ and writes held/<name>.reason. An
+// operator's approval releases it (Release).
+func (d *Dir) Hold(f File, reason Reason) error {
+	return d.fileReason(f, HeldDir, reason)
+}
+
+func (d *Dir) fileReason(f File, sub string, reason Reason) error {
+	if reason.Time.IsZero() {
+		reason.Time = d.now()
+	}
+	data, err := json.MarshalIndent(reason, "", "  ")
+	if err != nil {
+		return fmt.Errorf("fetch: %s %s: encode reason: %w", sub, f.Name, err)
+	}
+	_, err = d.file(f, sub, ReasonSuffix, append(data, '\n'))
+	return err
+}
+
+// file moves f and its sidecars into the subfolder sub, next to a metadata
+// file <target><metaSuffix> holding meta. It returns the target name.
+func (d *Dir) file(f File, sub, metaSuffix string, meta []byte) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+
+	src, name := f.Path, f.Name
+	if src == "" {
+		if d.Path == "" {
+			return "", errors.New("fetch: drop directory path is empty")
+		}
+		src = filepath.Join(d.Path, name)
+	}
+	if name == "" {
+		name = filepath.Base(src)
+	}
+	if err := checkName(name); err != nil {
+		return "", err
+	}
+	if d.Path == "" {
+		return "", errors.New("fetch: drop directory path is empty")
+	}
+	if _, err := os.Lstat(src); err != nil {
+		return "", fmt.Errorf("fetch: move %s to %s/: %w", name, sub, err)
+	}
+
+	// The sidecars Ready attached, and any that arrived since.
+	sidecars := map[string]string{}
+	for _, s := range SidecarSuffixes {
+		p := f.Sidecars[s]
+		if p == "" {
+			p = filepath.Join(filepath.Dir(src), name+s)
+		}
+		if _, err := os.Lstat(p); err == nil {
+			sidecars[s] = p
+		}
+	}
+
+	dir := filepath.Join(d.Path, sub)
+	if err := os.MkdirAll(dir, dirMode); err != nil {
+		return "", fmt.Errorf("fetch: create %s: %w", dir, err)
+	}
+	companions := []string{metaSuffix}
+	for s := range sidecars {
+		companions = append(companions, s)
+	}
+	target, err := d.freeName(dir, name, companions)
+	if err != nil {
+		return "", err
+	}
+
+	metaPath := filepath.Join(dir, target+metaSuffix)
+	if err := writeFileAtomic(metaPath, meta); err != nil {
+		return "", fmt.Errorf("fetch: move %s to %s/: %w", name, sub, err)
+	}
+	if err := moveFile(src, filepath.Join(dir, target)); err != nil {
+		_ = os.Remove(metaPath)
+		return "", fmt.Errorf("fetch: move %s to %s/: %w", name, sub, err)
+	}
+	var errs []error
+	for _, s := range SidecarSuffixes {
+		if p, ok := sidecars[s]; ok {
+			if err := moveFile(p, filepath.Join(dir, target+s)); err != nil {
+				errs = append(errs, fmt.Errorf("fetch: move sidecar %s to %s/: %w", filepath.Base(p), sub, err))
+			}
+		}
+	}
+	syncDir(dir)
+	syncDir(filepath.Dir(src))
+	return target, errors.Join(errs...)
+}
+
+// freeName returns name, or name.<YYYYMMDDTHHMMSS>[.<n>], such that neither
+// it nor it with any of the companion suffixes exists in dir.
+func (d *Dir) freeName(dir, name string, companions []string) (string, error) {
+	free := func(n string) (bool, error) {
+		for _, s := range append([]string{""}, companions...) {
+			_, err := os.Lstat(filepath.Join(dir, n+s))
+			if err == nil {
+				return false, nil
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				return false, fmt.Errorf("fetch: stat %s: %w", filepath.Join(dir, n+s), err)
+			}
+		}
+		return true, nil
+	}
+	if ok, err := free(name); ok || err != nil {
+		return name, err
+	}
+	stamp := name + "." + d.now().UTC().Format("20060102T150405")
+	for n := 0; n < maxCollisions; n++ {
+		cand := stamp
+		if n > 0 {
+			cand += "." + strconv.Itoa(n)
+		}
+		if ok, err := free(cand); ok || err != nil {
+			return cand, err
+		}
+	}
+	return "", fmt.Errorf("fetch: no free name for %s in %s", name, dir)
+}
+
+// Held lists the files in held/ (not their .reason files), sorted by name,
+// with their sidecars. A missing held/ folder holds nothing.
+func (d *Dir) Held() ([]File, error) {
+	if d.Path == "" {
+		return nil, errors.New("fetch: drop directory path is empty")
+	}
+	dir := filepath.Join(d.Path, HeldDir)
+	entries, err := listRegular(dir, true, nil)
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		names[e.name] = true
+	}
+	files := map[string]*File{}
+	var sidecars []dirEntry
+	for _, e := range entries {
+		// x.reason is x's reason, unless x.reason.reason exists (a held
+		// file whose own name ends in .reason).
+		if strings.HasSuffix(e.name, ReasonSuffix) && !names[e.name+ReasonSuffix] {
+			continue
+		}
+		if _, _, ok := sidecarOf(e.name); ok {
+			sidecars = append(sidecars, e)
+			continue
+		}
+		files[e.name] = &File{Name: e.name, Path: e.path, Size: e.info.Size(), ModTime: e.info.ModTime()}
+	}
+	for _, e := range sidecars {
+		base, suffix, _ := sidecarOf(e.name)
+		if f := files[base]; f != nil {
+			if f.Sidecars == nil {
+				f.Sidecars = map[string]string{}
+			}
+			f.Sidecars[suffix] = e.path
+		}
+	}
+	out := make([]File, 0, len(files))
+	for _, f := range files {
+		out = append(out, *f)
+	}
+	sortFiles(out)
+	return out, nil
+}
+
+// HeldReason returns the reason a held file (named as Held lists it) was
+// held.
+func (d *Dir) HeldReason(name string) (Reason, error) {
+	if err := checkName(name); err != nil {
+		return Reason{}, err
+	}
+	p := filepath.Join(d.Path, HeldDir, name+ReasonSuffix)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return Reason{}, fmt.Errorf("fetch: held reason of %s: %w", name, err)
+	}
+	var r Reason
+	if err := json.Unmarshal(data, &r); err != nil {
+		return Reason{}, fmt.Errorf("fetch: held reason of %s: %w", name, err)
+	}
+	return r, nil
+}
+
+// Release moves held/<name> (named as Held lists it) and its sidecars back
+// into the landing folder, so that the next pass reads it again, and removes
+// its .reason. A collision suffix that Hold added is stripped, so the file
+// gets its original name back. Release refuses to overwrite a file of that
+// name in the landing folder (the error matches fs.ErrExist). The caller does
+// this after an operator's approval.
+func (d *Dir) Release(name string) (File, error) {
+	if err := checkName(name); err != nil {
+		return File{}, err
+	}
+	if d.Path == "" {
+		return File{}, errors.New("fetch: drop directory path is empty")
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+
+	held := filepath.Join(d.Path, HeldDir)
+	src := filepath.Join(held, name)
+	info, err := os.Stat(src)
+	if err != nil {
+		return File{}, fmt.Errorf("fetch: release %s: %w", name, err)
+	}
+	if !info.Mode().IsRegular() {
+		return File{}, fmt.Errorf("fetch: release %s: not a regular file", name)
+	}
+	orig := name
+	if m := collisionSuffix.FindStringSubmatch(name); m != nil {
+		orig = m[1]
+	}
+	dst := filepath.Join(d.Path, orig)
+
+	sidecars := map[string]string{}
+	for _, s := range SidecarSuffixes {
+		p := filepath.Join(held, name+s)
+		if _, err := os.Lstat(p); err == nil {
+			sidecars[s] = p
+		}
+	}
+	for _, s := range append([]string{""}, SidecarSuffixes...) {
+		if _, ok := sidecars[s]; s != "" && !ok {
+			continue
+		}
+		if _, err := os.Lstat(dst + s); err == nil {
+			return File{}, fmt.Errorf("fetch: release %s: %s is in the landing folder already: %w", name, orig+s, fs.ErrExist)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return File{}, fmt.Errorf("fetch: release %s: %w", name, err)
+		}
+	}
+
+	// Sidecars first: the file must not be visible without them. On a
+	// failure the sidecars already moved go back to held/.
+	f := File{Name: orig, Path: dst}
+	undo := func() {
+		for s, p := range f.Sidecars {
+			_ = moveFile(p, sidecars[s])
+		}
+	}
+	for _, s := range SidecarSuffixes {
+		p, ok := sidecars[s]
+		if !ok {
+			continue
+		}
+		if err := moveFile(p, dst+s); err != nil {
+			undo()
+			return File{}, fmt.Errorf("fetch: release %s: move sidecar: %w", name, err)
+		}
+		if f.Sidecars == nil {
+			f.Sidecars = map[string]string{}
+		}
+		f.Sidecars[s] = dst + s
+	}
+	if err := moveFile(src, dst); err != nil {
+		undo()
+		return File{}, fmt.Errorf("fetch: release %s: %w", name, err)
+	}
+	syncDir(d.Path)
+	if info, err := os.Stat(dst); err == nil {
+		f.Size, f.ModTime = info.Size(), info.ModTime()
+	}
+	if err := os.Remove(filepath.Join(held, name+ReasonSuffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return f, fmt.Errorf("fetch: release %s: remove reason: %w", name, err)
+	}
+	syncDir(held)
+	return f, nil
+}

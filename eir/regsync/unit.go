@@ -1,0 +1,299 @@
+package regsync
+
+import (
+	"archive/zip"
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/eir-sidecar/eir/eir/regsync/fetch"
+	"github.com/eir-sidecar/eir/eir/regsync/regformat"
+)
+
+// member is one list file: a file in the drop directory or a zip member.
+type member struct {
+	info regformat.FileInfo
+	open func() (io.ReadCloser, error)
+}
+
+// job is one list of a unit: its full file, its delta files, or both.
+type job struct {
+	list      regformat.List
+	full      *member
+	deltas    []*member // the change-type files of one delta set, or one combined delta
+	base, run int64     // of the delta set (and of the full file beside it)
+	timestamp string
+	manifest  *manifest
+}
+
+// unit is what is applied in one atomic step and moved as one: a zip
+// package, a loose DIRBS delta set, or a single file.
+type unit struct {
+	name   string
+	files  []fetch.File
+	sha256 string   // of the package or single file (or of the file hashes of a loose delta set)
+	sums   []string // sha256 of each file; approvals name them
+	jobs   []*job
+	zip    *zip.ReadCloser
+	mtime  time.Time
+}
+
+func (u *unit) close() {
+	if u.zip != nil {
+		u.zip.Close()
+	}
+}
+
+// manifest is the optional <file>.manifest.json of the generic formats
+// (REGISTRY.md §5.2): it versions a file that has no run ids in its name.
+type manifest struct {
+	Source    string `json:"source"`
+	List      string `json:"list"`
+	RunID     int64  `json:"run_id"`
+	BaseRunID *int64 `json:"base_run_id"`
+	Rows      *int   `json:"rows"`
+	SHA256    string `json:"sha256"`
+}
+
+func readManifest(path string) (*manifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m manifest
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", path, err)
+	}
+	return &m, nil
+}
+
+// expectedDeltaOps lists the change-type files DIRBS writes for every delta
+// set (an empty type is a header-only file).
+var expectedDeltaOps = map[regformat.List][]string{
+	regformat.Blacklist:     {"blocked", "unblocked", "changed"},
+	regformat.Exceptions:    {"added", "removed"},
+	regformat.Notifications: {"new", "resolved", "blacklisted", "no_longer_seen", "changed"},
+}
+
+// unitsFrom groups the ready files of a pass into units.
+func (s *source) unitsFrom(files []fetch.File) (units []*unit, rejected []rejection) {
+	type setKey struct {
+		list      regformat.List
+		op        string
+		base, run int64
+	}
+	loose := map[setKey]*unit{}
+	for _, f := range files {
+		if regformat.IsPackage(f.Name) {
+			u, err := s.openPackage(f)
+			if err != nil {
+				rejected = append(rejected, rejection{files: []fetch.File{f}, reason: err})
+				continue
+			}
+			units = append(units, u)
+			continue
+		}
+		fi, err := regformat.Identify(f.Name, s.cfg.Format)
+		if err != nil {
+			rejected = append(rejected, rejection{files: []fetch.File{f}, reason: &validationError{code: "name", message: err.Error()}})
+			continue
+		}
+		if skip := s.foreign(fi); skip != "" {
+			rejected = append(rejected, rejection{files: []fetch.File{f}, ignore: true, reason: &validationError{code: "ignored", message: skip}})
+			continue
+		}
+		m := &member{info: fi, open: func() (io.ReadCloser, error) { return os.Open(f.Path) }}
+		if fi.Delta && fi.DeltaOp != 0 {
+			// A change-type file of a DIRBS delta set: gather the set.
+			k := setKey{fi.List, fi.Operator, fi.Base, fi.Run}
+			u := loose[k]
+			if u == nil {
+				u = &unit{name: fi.Timestamp + "_" + string(fi.List) + fmt.Sprintf("_delta_%d_%d", fi.Base, fi.Run), mtime: f.ModTime,
+					jobs: []*job{{list: fi.List, base: fi.Base, run: fi.Run, timestamp: fi.Timestamp}}}
+				loose[k] = u
+				units = append(units, u)
+			}
+			u.files = append(u.files, f)
+			u.jobs[0].deltas = append(u.jobs[0].deltas, m)
+			continue
+		}
+		j := &job{list: fi.List, timestamp: fi.Timestamp, base: fi.Base, run: fi.Run}
+		if !fi.Delta && s.cfg.Format != regformat.FormatDIRBS && hasChangeType(m) {
+			// Generic formats: a change_type column makes a delta,
+			// whatever the name.
+			fi.Delta = true
+			m.info = fi
+		}
+		if fi.Delta {
+			j.deltas = []*member{m}
+		} else {
+			j.full = m
+		}
+		if p, ok := f.Sidecars[".manifest.json"]; ok {
+			mf, err := readManifest(p)
+			if err != nil {
+				rejected = append(rejected, rejection{files: []fetch.File{f}, reason: &validationError{code: "manifest", message: err.Error()}})
+				continue
+			}
+			j.manifest = mf
+		}
+		if j.timestamp == "" {
+			j.timestamp = f.ModTime.UTC().Format("20060102_150405")
+		}
+		units = append(units, &unit{name: f.Name, files: []fetch.File{f}, jobs: []*job{j}, mtime: f.ModTime})
+	}
+	// A loose delta set must be complete: DIRBS writes every change-type
+	// file, even empty ones.
+	var complete []*unit
+	for _, u := range units {
+		if j := u.jobs[0]; len(u.files) > 0 && u.zip == nil && len(j.deltas) > 0 && j.deltas[0].info.DeltaOp != 0 {
+			if missing := missingOps(j); len(missing) > 0 {
+				if s.engine.now().Sub(u.mtime) < s.cfg.IncompleteWait {
+					continue // the other files may still be arriving
+				}
+				rejected = append(rejected, rejection{files: u.files, reason: &validationError{code: "missing_member",
+					message: fmt.Sprintf("delta set %s lacks its %s file(s)", u.name, strings.Join(missing, ", "))}})
+				continue
+			}
+		}
+		complete = append(complete, u)
+	}
+	sort.SliceStable(complete, func(i, k int) bool { return complete[i].sortKey() < complete[k].sortKey() })
+	return complete, rejected
+}
+
+func (u *unit) sortKey() string {
+	j := u.jobs[0]
+	return fmt.Sprintf("%s|%020d|%s", j.timestamp, j.run, u.name)
+}
+
+// missingOps lists the change-type files a delta set lacks. A set from base
+// -1 ("deltas will be entire lists") needs only its addition file: it can
+// remove or change nothing.
+func missingOps(j *job) []string {
+	have := map[string]bool{}
+	for _, d := range j.deltas {
+		have[d.info.ChangeType] = true
+	}
+	var missing []string
+	for i, op := range expectedDeltaOps[j.list] {
+		if !have[op] && (j.deltas[0].info.Base != -1 || i == 0) {
+			missing = append(missing, op)
+		}
+	}
+	return missing
+}
+
+// foreign says why a file is not for this EIR (another operator's list),
+// or "".
+func (s *source) foreign(fi regformat.FileInfo) string {
+	if fi.List == regformat.Exceptions || fi.List == regformat.Notifications {
+		if s.cfg.Operator == "" {
+			return fmt.Sprintf("%s list of operator %q: sync.sources[].operator is not set", fi.List, fi.Operator)
+		}
+		if !strings.EqualFold(fi.Operator, s.cfg.Operator) {
+			return fmt.Sprintf("%s list of operator %q, not %q", fi.List, fi.Operator, s.cfg.Operator)
+		}
+	}
+	return ""
+}
+
+// openPackage opens a zip package and groups its members by list. Every
+// member must be a list file of the source's format, and the deltas of a
+// package must name one (base, run) pair (REGISTRY.md §5.2).
+func (s *source) openPackage(f fetch.File) (*unit, error) {
+	zr, err := zip.OpenReader(f.Path)
+	if err != nil {
+		return nil, &validationError{code: "zip", message: fmt.Sprintf("%s is not a readable zip (truncated or corrupt): %v", f.Name, err)}
+	}
+	u := &unit{name: f.Name, files: []fetch.File{f}, zip: zr, mtime: f.ModTime}
+	fail := func(code, msg string) (*unit, error) {
+		zr.Close()
+		return nil, &validationError{code: code, message: msg}
+	}
+	byList := map[string]*job{}
+	var base, run int64
+	var haveRun bool
+	for _, zf := range zr.File {
+		if zf.FileInfo().IsDir() {
+			continue
+		}
+		name := zf.Name[strings.LastIndex(zf.Name, "/")+1:]
+		fi, err := regformat.Identify(name, s.cfg.Format)
+		if err != nil {
+			return fail("unexpected_member", fmt.Sprintf("%s: member %q is not a %s list file", f.Name, zf.Name, s.cfg.Format))
+		}
+		if s.foreign(fi) != "" {
+			continue // another operator's list in a shared package
+		}
+		if fi.Delta {
+			if haveRun && (fi.Base != base || fi.Run != run) {
+				return fail("mixed_runs", fmt.Sprintf("%s mixes delta sets %d_%d and %d_%d", f.Name, base, run, fi.Base, fi.Run))
+			}
+			base, run, haveRun = fi.Base, fi.Run, true
+		}
+		key := string(fi.List) + "/" + fi.Operator
+		j := byList[key]
+		if j == nil {
+			j = &job{list: fi.List, timestamp: fi.Timestamp}
+			byList[key] = j
+			u.jobs = append(u.jobs, j)
+		}
+		zf := zf
+		m := &member{info: fi, open: func() (io.ReadCloser, error) { return zf.Open() }}
+		if fi.Delta {
+			j.deltas = append(j.deltas, m)
+		} else {
+			if j.full != nil {
+				return fail("unexpected_member", fmt.Sprintf("%s has two full %s files", f.Name, fi.List))
+			}
+			j.full = m
+		}
+	}
+	if len(u.jobs) == 0 {
+		return fail("empty_package", fmt.Sprintf("%s holds no list for this EIR", f.Name))
+	}
+	for _, j := range u.jobs {
+		if haveRun {
+			j.base, j.run = base, run
+		}
+		if len(j.deltas) > 0 && j.deltas[0].info.DeltaOp != 0 {
+			if missing := missingOps(j); len(missing) > 0 {
+				return fail("missing_member", fmt.Sprintf("%s: the %s delta set lacks its %s file(s)", f.Name, j.list, strings.Join(missing, ", ")))
+			}
+		}
+		if j.timestamp == "" {
+			j.timestamp = f.ModTime.UTC().Format("20060102_150405")
+		}
+	}
+	return u, nil
+}
+
+// hasChangeType reports whether a generic list file's header has a
+// change_type column.
+func hasChangeType(m *member) bool {
+	rc, err := m.open()
+	if err != nil {
+		return false
+	}
+	defer rc.Close()
+	line, _ := bufio.NewReaderSize(rc, 4096).ReadString('\n')
+	rec, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(line, "\ufeff"))).Read()
+	if err != nil {
+		return false
+	}
+	for _, h := range rec {
+		if strings.EqualFold(strings.TrimSpace(h), "change_type") {
+			return true
+		}
+	}
+	return false
+}
