@@ -18,6 +18,7 @@ type Config struct {
 	Admin     Admin     `yaml:"admin"`
 	Log       Log       `yaml:"log"`
 	Bootstrap Bootstrap `yaml:"bootstrap"`
+	Sync      Sync      `yaml:"sync"`
 }
 
 // Diameter configures the S13/S13' server.
@@ -117,4 +118,46 @@ type Log struct {
 // of `make run`).
 type Bootstrap struct {
 	Files []string `yaml:"files"` // CSV files in the eirctl import format; loaded only when the store has no dataset yet
+}
+
+// Sync configures registry sync: the sources eird pulls list files from.
+type Sync struct {
+	LockTTL time.Duration `yaml:"lock_ttl"` // a pass holds its source's lock this long, renewed while it runs
+	Sources []SyncSource  `yaml:"sources"`  // registry sources; empty: no sync
+}
+
+// SyncSource is one registry source.
+type SyncSource struct {
+	Name           string        `yaml:"name"`            // the list source the entries belong to ([a-z0-9_-])
+	Format         string        `yaml:"format"`          // dirbs | lsds | stolen | tac | ranges
+	Operator       string        `yaml:"operator"`        // dirbs: the operator whose exceptions and notifications apply here
+	Interval       time.Duration `yaml:"interval"`        // time between passes; 0: 5m
+	Dir            string        `yaml:"dir"`             // drop directory (an SFTP landing folder); done/, rejected/, held/ are created inside
+	Settle         time.Duration `yaml:"settle"`          // a file must be unmodified this long before it is read; 0: 5s
+	IncompleteWait time.Duration `yaml:"incomplete_wait"` // how long a loose DIRBS delta set may wait for its other files; 0: 10m
+	HTTPS          SyncHTTPS     `yaml:"https"`
+	Guards         SyncGuards    `yaml:"guards"`
+}
+
+// SyncHTTPS pulls a source's files over HTTPS.
+type SyncHTTPS struct {
+	URLs            []string      `yaml:"urls"`              // files to pull (conditional GET with ETag/If-Modified-Since); empty: no pull
+	SpoolDir        string        `yaml:"spool_dir"`         // where pulled files land (then handled like a drop directory)
+	BearerToken     string        `yaml:"bearer_token"`      // Authorization: Bearer token (secret)
+	BearerTokenFile string        `yaml:"bearer_token_file"` // file holding the bearer token, instead of bearer_token
+	Timeout         time.Duration `yaml:"timeout"`           // timeout of one download attempt; 0: 60s
+	Retries         int           `yaml:"retries"`           // retries after network errors, 5xx and 429; 0: 3; -1: none
+	Backoff         time.Duration `yaml:"backoff"`           // first retry delay, doubled each time; 0: 1s
+	CAFile          string        `yaml:"ca_file"`           // PEM CA certificates to verify the registry with; empty: the system roots
+	CertFile        string        `yaml:"cert_file"`         // PEM client certificate (mTLS), with key_file
+	KeyFile         string        `yaml:"key_file"`          // PEM client private key, with cert_file
+	ServerName      string        `yaml:"server_name"`       // name to verify the registry's certificate against; empty: the URL's host
+}
+
+// SyncGuards bound what one file may change before an operator approves it.
+type SyncGuards struct {
+	MaxBadRowRatio   float64 `yaml:"max_bad_row_ratio"`  // reject a file with more invalid rows than this share (they are quarantined below it); 0: 0.05; negative: reject on any
+	MinSnapshotRatio float64 `yaml:"min_snapshot_ratio"` // hold a full list smaller than this share of the list in force until approved; 0: 0.75; negative: no check
+	MaxDeltaUnblocks int     `yaml:"max_delta_unblocks"` // hold a delta that unblocks more entries until approved; 0: 100000; negative: no limit
+	Strict           bool    `yaml:"strict"`             // reject a delta that adds a present or removes an absent entry (default: count them as no-ops)
 }

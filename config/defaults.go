@@ -57,5 +57,8 @@ func Default() Config {
 			Level:  "info",
 			Format: "json",
 		},
+		Sync: Sync{
+			LockTTL: 2 * time.Minute,
+		},
 	}
 }

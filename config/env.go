@@ -110,6 +110,12 @@ func setFromEnv(v reflect.Value, s, path string) []problem {
 			return fail("%q is not a valid %s: %v", s, describe(t), numErr(err))
 		}
 		v.SetUint(n)
+	case reflect.Float32, reflect.Float64:
+		f, err := strconv.ParseFloat(s, t.Bits())
+		if err != nil {
+			return fail("%q is not a valid %s: %v", s, describe(t), numErr(err))
+		}
+		v.SetFloat(f)
 	case reflect.Slice:
 		if t.Elem().Kind() != reflect.String {
 			return fail("cannot set a %s from the environment", describe(t))

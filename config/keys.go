@@ -105,6 +105,31 @@ var docs = map[string]string{
 	"log.identity_hash_key": "key of the hash that stands for IMEIs/IMSIs in logs; empty: random per process (secret)",
 
 	"bootstrap.files": "CSV files in the eirctl import format; loaded only when the store has no dataset yet",
+
+	"sync.lock_ttl":                            "a pass holds its source's lock this long, renewed while it runs",
+	"sync.sources":                             "registry sources; empty: no sync",
+	"sync.sources[].name":                      "the list source the entries belong to ([a-z0-9_-])",
+	"sync.sources[].format":                    "dirbs | lsds | stolen | tac | ranges",
+	"sync.sources[].operator":                  "dirbs: the operator whose exceptions and notifications apply here",
+	"sync.sources[].interval":                  "time between passes; 0: 5m",
+	"sync.sources[].dir":                       "drop directory (an SFTP landing folder); done/, rejected/, held/ are created inside",
+	"sync.sources[].settle":                    "a file must be unmodified this long before it is read; 0: 5s",
+	"sync.sources[].incomplete_wait":           "how long a loose DIRBS delta set may wait for its other files; 0: 10m",
+	"sync.sources[].https.urls":                "files to pull (conditional GET with ETag/If-Modified-Since); empty: no pull",
+	"sync.sources[].https.spool_dir":           "where pulled files land (then handled like a drop directory)",
+	"sync.sources[].https.bearer_token":        "Authorization: Bearer token (secret)",
+	"sync.sources[].https.bearer_token_file":   "file holding the bearer token, instead of bearer_token",
+	"sync.sources[].https.timeout":             "timeout of one download attempt; 0: 60s",
+	"sync.sources[].https.retries":             "retries after network errors, 5xx and 429; 0: 3; -1: none",
+	"sync.sources[].https.backoff":             "first retry delay, doubled each time; 0: 1s",
+	"sync.sources[].https.ca_file":             "PEM CA certificates to verify the registry with; empty: the system roots",
+	"sync.sources[].https.cert_file":           "PEM client certificate (mTLS), with key_file",
+	"sync.sources[].https.key_file":            "PEM client private key, with cert_file",
+	"sync.sources[].https.server_name":         "name to verify the registry's certificate against; empty: the URL's host",
+	"sync.sources[].guards.max_bad_row_ratio":  "reject a file with more invalid rows than this share (they are quarantined below it); 0: 0.05; negative: reject on any",
+	"sync.sources[].guards.min_snapshot_ratio": "hold a full list smaller than this share of the list in force until approved; 0: 0.75; negative: no check",
+	"sync.sources[].guards.max_delta_unblocks": "hold a delta that unblocks more entries until approved; 0: 100000; negative: no limit",
+	"sync.sources[].guards.strict":             "reject a delta that adds a present or removes an absent entry (default: count them as no-ops)",
 }
 
 // render writes v as YAML text for Key.Default.
@@ -121,6 +146,8 @@ func render(v reflect.Value) string {
 		return strconv.FormatInt(v.Int(), 10)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		return strconv.FormatUint(v.Uint(), 10)
+	case reflect.Float32, reflect.Float64:
+		return strconv.FormatFloat(v.Float(), 'g', -1, 64)
 	case reflect.Slice:
 		if v.Len() == 0 {
 			return "[]"

@@ -23,6 +23,9 @@ func (c Config) Redacted() Config {
 		hide(&r.Admin.Tokens[i].Token)
 	}
 	hide(&r.Log.IdentityHashKey)
+	for i := range r.Sync.Sources {
+		hide(&r.Sync.Sources[i].HTTPS.BearerToken)
+	}
 	return r
 }
 

@@ -29,7 +29,78 @@ func (c Config) Validate() error {
 	for i, f := range c.Bootstrap.Files {
 		p.file(fmt.Sprintf("bootstrap.files[%d]", i), f)
 	}
+	c.validateSync(&p)
 	return errors.Join(p...)
+}
+
+func (c Config) validateSync(p *problems) {
+	p.positive("sync.lock_ttl", c.Sync.LockTTL)
+	names := map[string]bool{}
+	for i, s := range c.Sync.Sources {
+		at := fmt.Sprintf("sync.sources[%d]", i)
+		if !validSourceName(s.Name) {
+			p.addf(at+".name", "%q: want 1 to 32 characters of [a-z0-9_-]", s.Name)
+		} else if names[s.Name] {
+			p.addf(at+".name", "%q: another source has this name", s.Name)
+		}
+		names[s.Name] = true
+		p.oneOf(at+".format", s.Format, "dirbs", "lsds", "stolen", "tac", "ranges")
+		if s.Operator != "" && s.Format != "dirbs" {
+			p.addf(at+".operator", "only for the dirbs format")
+		}
+		for _, d := range []struct {
+			key string
+			v   time.Duration
+		}{{"interval", s.Interval}, {"settle", s.Settle}, {"incomplete_wait", s.IncompleteWait}, {"https.timeout", s.HTTPS.Timeout}, {"https.backoff", s.HTTPS.Backoff}} {
+			if d.v < 0 {
+				p.addf(at+"."+d.key, "must not be negative")
+			}
+		}
+		h := s.HTTPS
+		switch {
+		case s.Dir == "" && len(h.URLs) == 0:
+			p.addf(at, "set dir (a drop directory) or https.urls")
+		case s.Dir != "" && len(h.URLs) > 0:
+			p.addf(at, "set dir or https.urls, not both")
+		}
+		if len(h.URLs) > 0 {
+			if h.SpoolDir == "" {
+				p.addf(at+".https.spool_dir", "required with https.urls")
+			}
+			for j, u := range h.URLs {
+				if !strings.HasPrefix(u, "https://") {
+					p.addf(fmt.Sprintf("%s.https.urls[%d]", at, j), "%q: want an https:// URL", u)
+				}
+			}
+		}
+		if h.BearerToken != "" && h.BearerTokenFile != "" {
+			p.addf(at+".https.bearer_token", "set bearer_token or bearer_token_file, not both")
+		}
+		for _, f := range []struct{ key, name string }{{"https.bearer_token_file", h.BearerTokenFile}, {"https.ca_file", h.CAFile}, {"https.cert_file", h.CertFile}, {"https.key_file", h.KeyFile}} {
+			if f.name != "" {
+				p.file(at+"."+f.key, f.name)
+			}
+		}
+		if (h.CertFile == "") != (h.KeyFile == "") {
+			p.addf(at+".https.cert_file", "cert_file and key_file go together")
+		}
+		if g := s.Guards; g.MaxBadRowRatio > 1 || g.MinSnapshotRatio > 1 {
+			p.addf(at+".guards", "ratios are shares between 0 and 1")
+		}
+	}
+}
+
+func validSourceName(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 func (c Config) validateDiameter(p *problems) {

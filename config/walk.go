@@ -89,6 +89,8 @@ func describe(t reflect.Type) string {
 		return "integer"
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		return "unsigned integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
 	case reflect.Slice:
 		if isSection(t.Elem()) {
 			return "list of mappings"

@@ -70,13 +70,19 @@ type eird struct {
 // until it logs that it is ready.
 func startEIRD(t *testing.T, config string, env ...string) *eird {
 	t.Helper()
-	dir := t.TempDir()
+	return startEIRDIn(t, t.TempDir(), config, env...)
+}
+
+// startEIRDIn is startEIRD with the directory given (a restart keeps its
+// drop directories).
+func startEIRDIn(t *testing.T, dir, config string, env ...string) *eird {
+	t.Helper()
 	config = strings.ReplaceAll(config, "{{dir}}", dir)
 	cfgPath := filepath.Join(dir, "eird.yaml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := &eird{dir: dir, logPath: filepath.Join(dir, "eird.log"), exited: make(chan struct{})}
+	e := &eird{dir: dir, logPath: filepath.Join(dir, fmt.Sprintf("eird-%d.log", time.Now().UnixNano())), exited: make(chan struct{})}
 	logf, err := os.Create(e.logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -205,4 +211,14 @@ func (e *eird) eirctl(t *testing.T, stdin string, args ...string) (stdout, stder
 		t.Fatalf("eirctl: %v", err)
 	}
 	return out.String(), errb.String(), code
+}
+
+// eirctlAsync starts eirctl without waiting for it.
+func (e *eird) eirctlAsync(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "eirctl"), append([]string{"-server", "http://" + e.admin, "-timeout", "5m"}, args...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
 }

@@ -5,6 +5,7 @@
 //	eirctl import [flags] FILE|-        load list entries from a CSV file
 //	eirctl datasets                     the datasets in force, with versions and counts
 //	eirctl status                       readiness of eird
+//	eirctl sync status|now|approve      registry sync
 //
 // Global flags (before the command): -server (EIRCTL_SERVER, default
 // http://127.0.0.1:9468), -token or -token-file (EIRCTL_TOKEN,
@@ -53,6 +54,9 @@ commands:
   import [flags] FILE|-   load list entries from a CSV file (- reads standard input)
   datasets                list the datasets in force with their versions and entry counts
   status                  show whether eird is ready
+  sync status             registry sync: lists applied (run, file, entries), held files, rejections
+  sync now [-source S]    run a sync pass now and show what it did
+  sync approve SRC FILE   let a file held by a guard (shrunken list, mass unblock) through
 
 global flags:
 `
@@ -95,7 +99,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	cmds := map[string]func([]string) int{"check": c.check, "import": c.importFile, "datasets": c.datasets, "status": c.status}
+	cmds := map[string]func([]string) int{"check": c.check, "import": c.importFile, "datasets": c.datasets, "status": c.status, "sync": c.sync}
 	cmd, ok := cmds[rest[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "eirctl: unknown command %q\n", rest[0])
@@ -331,4 +335,197 @@ func (c *cli) status(args []string) int {
 		return exitOK
 	}
 	return code
+}
+
+func (c *cli) sync(args []string) int {
+	usage := func() {
+		fmt.Fprintln(c.stderr, `usage: eirctl sync status
+       eirctl sync now [-source NAME]
+       eirctl sync approve SOURCE FILE`)
+	}
+	if len(args) == 0 {
+		usage()
+		return exitUsage
+	}
+	switch args[0] {
+	case "status":
+		return c.syncStatus(args[1:])
+	case "now":
+		fs := flag.NewFlagSet("sync now", flag.ContinueOnError)
+		fs.SetOutput(c.stderr)
+		source := fs.String("source", "", "run only this source (default: every source)")
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 {
+			usage()
+			return exitUsage
+		}
+		q := url.Values{}
+		if *source != "" {
+			q.Set("source", *source)
+		}
+		var res struct {
+			Passes []passReport `json:"passes"`
+		}
+		if code := c.call("POST", "/v1/sync/run", q, nil, 10*c.timeout, &res); code >= 0 {
+			return code
+		}
+		for _, p := range res.Passes {
+			c.printPass(p)
+		}
+		return exitOK
+	case "approve":
+		if len(args) != 3 {
+			usage()
+			return exitUsage
+		}
+		var p passReport
+		if code := c.call("POST", "/v1/sync/approve", url.Values{"source": {args[1]}, "file": {args[2]}}, nil, 10*c.timeout, &p); code >= 0 {
+			return code
+		}
+		fmt.Fprintf(c.stdout, "approved %s of %s\n", args[2], args[1])
+		c.printPass(p)
+		return exitOK
+	}
+	usage()
+	return exitUsage
+}
+
+type listReport struct {
+	List                         string
+	Mode                         string
+	Base, Run                    int64
+	Rows                         int
+	BadRows                      int `json:"bad_rows"`
+	Added, Removed, Noops, Count uint64
+	Changed                      int
+	Note                         string
+}
+
+type passReport struct {
+	Source   string
+	Skipped  string
+	Duration int64 `json:"duration_ns"`
+	Fetched  []string
+	Files    []struct {
+		File, Result, Reason, Message string
+		Details                       []string
+		Lists                         []listReport
+	}
+}
+
+func (c *cli) printPass(p passReport) {
+	fmt.Fprintf(c.stdout, "source %s: ", p.Source)
+	if p.Skipped != "" {
+		fmt.Fprintf(c.stdout, "skipped (%s)\n", p.Skipped)
+		return
+	}
+	fmt.Fprintf(c.stdout, "%d file(s) in %s", len(p.Files), time.Duration(p.Duration).Round(time.Millisecond))
+	if len(p.Fetched) > 0 {
+		fmt.Fprintf(c.stdout, ", downloaded %s", strings.Join(p.Fetched, ", "))
+	}
+	fmt.Fprintln(c.stdout)
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FILE\tRESULT\tLIST\tMODE\tRUN\tROWS\tBAD\tADDED\tREMOVED\tCHANGED\tENTRIES")
+	for _, f := range p.Files {
+		if len(f.Lists) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t\t\t\t\t\n", f.File, f.Result)
+		}
+		for _, l := range f.Lists {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", f.File, f.Result, l.List, l.Mode, l.Run, l.Rows, l.BadRows, l.Added, l.Removed, l.Changed, l.Count)
+		}
+	}
+	tw.Flush()
+	for _, f := range p.Files {
+		if f.Message != "" {
+			fmt.Fprintf(c.stdout, "  %s: %s", f.File, f.Message)
+			if f.Reason != "" {
+				fmt.Fprintf(c.stdout, " (%s)", f.Reason)
+			}
+			fmt.Fprintln(c.stdout)
+		}
+		for _, d := range f.Details {
+			fmt.Fprintf(c.stdout, "    %s\n", d)
+		}
+		for _, l := range f.Lists {
+			if l.Note != "" {
+				fmt.Fprintf(c.stdout, "  %s %s: %s\n", f.File, l.List, l.Note)
+			}
+		}
+	}
+}
+
+func (c *cli) syncStatus(args []string) int {
+	if len(args) != 0 {
+		fmt.Fprintln(c.stderr, "usage: eirctl sync status")
+		return exitUsage
+	}
+	var res struct {
+		Sources []struct {
+			Source, Format string
+			Lists          []struct {
+				List, Mode, File, SHA256, Timestamp string
+				Run, Base                           int64
+				Rows                                int
+				BadRows                             int `json:"bad_rows"`
+				Count                               uint64
+				AppliedAt                           time.Time `json:"applied_at"`
+			}
+			LastPass *struct {
+				Time                     time.Time
+				Duration, Error          string
+				Files, Applied, Rejected int
+				Held                     int
+				LastOK                   time.Time `json:"last_success"`
+			} `json:"last_pass"`
+			Held []struct {
+				File, Reason, Message string
+				Since                 time.Time
+			}
+			Resync []string `json:"resync_needed"`
+		}
+		Rejects []struct {
+			Time                        time.Time
+			Source, File, Code, Message string
+		}
+	}
+	if code := c.call("GET", "/v1/sync/status", nil, nil, c.timeout, &res); code >= 0 {
+		return code
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SOURCE\tLIST\tRUN\tMODE\tENTRIES\tAPPLIED\tFILE\tSHA256")
+	for _, s := range res.Sources {
+		if len(s.Lists) == 0 {
+			fmt.Fprintf(tw, "%s\t(none)\t\t\t\t\t\t\n", s.Source)
+		}
+		for _, l := range s.Lists {
+			sum := l.SHA256
+			if len(sum) > 12 {
+				sum = sum[:12]
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\n", s.Source, l.List, l.Run, l.Mode, l.Count, l.AppliedAt.Format(time.RFC3339), l.File, sum)
+		}
+	}
+	tw.Flush()
+	for _, s := range res.Sources {
+		if p := s.LastPass; p != nil {
+			fmt.Fprintf(c.stdout, "%s: last pass %s (%s): %d file(s), %d applied, %d rejected, %d held; last success %s\n",
+				s.Source, p.Time.Format(time.RFC3339), p.Duration, p.Files, p.Applied, p.Rejected, p.Held, p.LastOK.Format(time.RFC3339))
+			if p.Error != "" {
+				fmt.Fprintf(c.stdout, "  error: %s\n", p.Error)
+			}
+		}
+		for _, l := range s.Resync {
+			fmt.Fprintf(c.stdout, "%s: %s needs a full list (delta base mismatch)\n", s.Source, l)
+		}
+		for _, h := range s.Held {
+			fmt.Fprintf(c.stdout, "%s: HELD %s since %s: %s (%s)\n  approve with: eirctl sync approve %s %s\n",
+				s.Source, h.File, h.Since.Format(time.RFC3339), h.Message, h.Reason, s.Source, h.File)
+		}
+	}
+	if len(res.Rejects) > 0 {
+		fmt.Fprintln(c.stdout, "recent rejections:")
+		for _, r := range res.Rejects[:min(len(res.Rejects), 10)] {
+			fmt.Fprintf(c.stdout, "  %s %s %s: %s (%s)\n", r.Time.Format(time.RFC3339), r.Source, r.File, r.Message, r.Code)
+		}
+	}
+	return exitOK
 }

@@ -38,6 +38,8 @@ import (
 	"github.com/eir-sidecar/eir/eir/checkmetrics"
 	"github.com/eir-sidecar/eir/eir/provision"
 	"github.com/eir-sidecar/eir/eir/redisstore"
+	"github.com/eir-sidecar/eir/eir/regsync"
+	"github.com/eir-sidecar/eir/eir/regsync/fetch"
 	"github.com/eir-sidecar/eir/internal/redact"
 )
 
@@ -164,10 +166,26 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	api := admin.New(admin.Options{
+	var syncer *regsync.Engine
+	if len(cfg.Sync.Sources) > 0 {
+		sources, err := syncSources(cfg.Sync.Sources)
+		if err != nil {
+			return err
+		}
+		syncer, err = regsync.New(regsync.Options{LockTTL: cfg.Sync.LockTTL}, sources, store,
+			regsync.CoordinatorFor(store), log.Named("sync"), reg)
+		if err != nil {
+			return err
+		}
+	}
+	aopts := admin.Options{
 		Tokens: tokens, MaxBodyBytes: cfg.Admin.MaxBodyBytes, Gatherer: reg, Decisions: decisions,
 		Describe: func(d eir.Decision, err error) any { return diameter.Describe(d, err) },
-	}, store, checker, log.Named("admin"))
+	}
+	if syncer != nil {
+		aopts.Sync = syncer
+	}
+	api := admin.New(aopts, store, checker, log.Named("admin"))
 
 	dl, err := diameter.Listen(cfg.Diameter.Transport, cfg.Diameter.Listen)
 	if err != nil {
@@ -191,6 +209,13 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 		defer wg.Done()
 		store.RunJanitor(bg, cfg.Store.JanitorInterval)
 	}()
+	if syncer != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			syncer.Run(bg)
+		}()
+	}
 	if len(cfg.Bootstrap.Files) > 0 {
 		wg.Add(1)
 		go func() {
@@ -388,4 +413,56 @@ func bootstrapOnce(ctx context.Context, store *redisstore.Store, files []string,
 	}
 	log.Info("bootstrap lists loaded", zap.Strings("files", files), zap.Int("datasets", len(res.Datasets)))
 	return true, nil
+}
+
+// syncSources turns the sync configuration into regsync sources, with the
+// defaults of zero values (see the README).
+func syncSources(cs []config.SyncSource) ([]regsync.SourceConfig, error) {
+	var out []regsync.SourceConfig
+	for i, c := range cs {
+		g := c.Guards
+		sc := regsync.SourceConfig{
+			Name: c.Name, Format: c.Format, Operator: c.Operator, Interval: c.Interval, Dir: c.Dir,
+			Settle: c.Settle, IncompleteWait: c.IncompleteWait,
+			Guards: regsync.Guards{MaxBadRowRatio: g.MaxBadRowRatio, MinSnapshotRatio: g.MinSnapshotRatio,
+				MaxDeltaUnblocks: g.MaxDeltaUnblocks, Strict: g.Strict},
+		}
+		// Zero takes the default; a negative ratio means "reject on any bad
+		// row" and "no shrink check" (regsync reads them so); a negative
+		// unblock cap means no limit.
+		if g.MaxDeltaUnblocks == 0 {
+			sc.Guards.MaxDeltaUnblocks = 100000
+		} else if g.MaxDeltaUnblocks < 0 {
+			sc.Guards.MaxDeltaUnblocks = 0
+		}
+		if sc.Settle == 0 {
+			sc.Settle = 5 * time.Second
+		}
+		if h := c.HTTPS; len(h.URLs) > 0 {
+			timeout := h.Timeout
+			if timeout == 0 {
+				timeout = time.Minute
+			}
+			var tlsOpts *fetch.TLSOptions
+			if h.CAFile != "" || h.CertFile != "" || h.ServerName != "" {
+				tlsOpts = &fetch.TLSOptions{CAFile: h.CAFile, CertFile: h.CertFile, KeyFile: h.KeyFile, ServerName: h.ServerName}
+			}
+			client, err := fetch.NewClient(timeout, tlsOpts)
+			if err != nil {
+				return nil, fmt.Errorf("sync.sources[%d].https: %w", i, err)
+			}
+			token := h.BearerToken
+			if h.BearerTokenFile != "" {
+				b, err := os.ReadFile(h.BearerTokenFile)
+				if err != nil {
+					return nil, fmt.Errorf("sync.sources[%d].https.bearer_token_file: %w", i, err)
+				}
+				token = strings.TrimSpace(string(b))
+			}
+			sc.HTTP = &regsync.HTTPSource{URLs: h.URLs, Client: client, BearerToken: token,
+				Retries: h.Retries, Backoff: h.Backoff, SpoolDir: h.SpoolDir}
+		}
+		out = append(out, sc)
+	}
+	return out, nil
 }

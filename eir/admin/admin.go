@@ -28,6 +28,7 @@ import (
 
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/provision"
+	"github.com/eir-sidecar/eir/eir/regsync"
 )
 
 // Store is what the admin API needs from the list store.
@@ -47,6 +48,14 @@ type DecisionRecorder interface {
 	Record(iface string, d eir.Decision, err error)
 }
 
+// Syncer runs registry sync passes (regsync.Engine).
+type Syncer interface {
+	Pass(ctx context.Context, source string) (regsync.PassReport, error)
+	Status(ctx context.Context) ([]regsync.SourceStatus, []json.RawMessage, error)
+	Approve(ctx context.Context, source, file, actor string) (regsync.PassReport, error)
+	Sources() []string
+}
+
 // Token is a bearer token and what it may do.
 type Token struct {
 	Name   string
@@ -63,7 +72,8 @@ type Options struct {
 	Gatherer       prometheus.Gatherer
 	Decisions      DecisionRecorder
 	RequestTimeout time.Duration // checks and reads; default 5s
-	ImportTimeout  time.Duration // imports; default 10m
+	ImportTimeout  time.Duration // imports and sync passes; default 10m
+	Sync           Syncer        // nil: no registry sync configured
 }
 
 // Server serves the admin API.
@@ -116,6 +126,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/check", s.auth(false, s.check))
 	mux.HandleFunc("GET /v1/datasets", s.auth(false, s.datasets))
 	mux.HandleFunc("POST /v1/import", s.auth(true, s.importCSV))
+	mux.HandleFunc("GET /v1/sync/status", s.auth(false, s.syncStatus))
+	mux.HandleFunc("POST /v1/sync/run", s.auth(true, s.syncRun))
+	mux.HandleFunc("POST /v1/sync/approve", s.auth(true, s.syncApprove))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -378,4 +391,76 @@ func splitErrors(err error) []string {
 		return out
 	}
 	return []string{err.Error()}
+}
+
+func (s *Server) syncConfigured(w http.ResponseWriter) bool {
+	if s.o.Sync == nil {
+		writeError(w, http.StatusNotFound, "sync_not_configured", "no registry source is configured (sync.sources)")
+		return false
+	}
+	return true
+}
+
+func (s *Server) syncStatus(w http.ResponseWriter, r *http.Request) {
+	if !s.syncConfigured(w) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
+	defer cancel()
+	st, rejects, err := s.o.Sync.Status(ctx)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "store_unavailable", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sources": st, "rejects": rejects})
+}
+
+func (s *Server) syncRun(w http.ResponseWriter, r *http.Request) {
+	if !s.syncConfigured(w) {
+		return
+	}
+	sources := s.o.Sync.Sources()
+	if name := r.URL.Query().Get("source"); name != "" {
+		sources = []string{name}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.o.ImportTimeout)
+	defer cancel()
+	var passes []regsync.PassReport
+	for _, name := range sources {
+		rep, err := s.o.Sync.Pass(ctx, name)
+		if errors.Is(err, regsync.ErrUnknownSource) {
+			writeError(w, http.StatusNotFound, "unknown_source", err.Error())
+			return
+		}
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, "sync_failed", err.Error())
+			return
+		}
+		s.log.Info("sync pass run on request", zap.String("actor", Actor(r.Context())), zap.String("source", name))
+		passes = append(passes, rep)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"passes": passes})
+}
+
+func (s *Server) syncApprove(w http.ResponseWriter, r *http.Request) {
+	if !s.syncConfigured(w) {
+		return
+	}
+	q := r.URL.Query()
+	source, file := q.Get("source"), q.Get("file")
+	if source == "" || file == "" {
+		writeError(w, http.StatusBadRequest, "invalid_parameter", "source and file are required")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.o.ImportTimeout)
+	defer cancel()
+	rep, err := s.o.Sync.Approve(ctx, source, file, Actor(r.Context()))
+	switch {
+	case errors.Is(err, regsync.ErrUnknownSource), errors.Is(err, regsync.ErrNotHeld):
+		writeError(w, http.StatusNotFound, "not_found", err.Error())
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, "sync_failed", err.Error())
+	default:
+		writeJSON(w, http.StatusOK, rep)
+	}
 }

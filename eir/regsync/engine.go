@@ -50,10 +50,12 @@ type Coordinator interface {
 // Guards bound what a file may do before an operator confirms it.
 type Guards struct {
 	// MaxBadRowRatio rejects a file whose unparseable rows exceed this
-	// share of its rows (they are quarantined below it). Default 0.05.
+	// share of its rows (they are quarantined below it). Default 0.05; a
+	// negative value rejects a file with any bad row.
 	MaxBadRowRatio float64
 	// MinSnapshotRatio holds a full list smaller than this share of the
-	// list in force. Default 0.75 (DIRBS's historic check).
+	// list in force. Default 0.75 (DIRBS's historic check); negative: no
+	// check.
 	MinSnapshotRatio float64
 	// MaxDeltaUnblocks holds a delta that unblocks more entries (removals;
 	// for exceptions, additions). 0: no limit. Default 100000.
@@ -164,7 +166,11 @@ func New(o Options, sources []SourceConfig, pub Publisher, coord Coordinator, lo
 		if err := os.MkdirAll(path, 0o750); err != nil {
 			return nil, fmt.Errorf("regsync: source %s: %w", c.Name, err)
 		}
-		s.dir = &fetch.Dir{Path: path, Settle: c.Settle, Now: o.Now}
+		settle := c.Settle
+		if c.HTTP != nil {
+			settle = -1 // downloads are complete when they appear (renamed after fsync)
+		}
+		s.dir = &fetch.Dir{Path: path, Settle: settle, Now: o.Now}
 		e.sources[c.Name] = s
 		e.order = append(e.order, c.Name)
 	}
