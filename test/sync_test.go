@@ -114,7 +114,7 @@ func TestRegistrySyncEndToEnd(t *testing.T) {
 
 	// Run 42: full package with deltas from -1, and operator1's exceptions.
 	writeZip(t, filepath.Join(drop, "20260101_000000_blacklist.zip"), map[string]string{
-		"20260101_000000_blacklist.csv":                         blacklist("35209900176148", "26053179311383"),
+		"20260101_000000_blacklist.csv":                       blacklist("35209900176148", "26053179311383"),
 		"20260101_000000_blacklist_delta_-1_42_blocked.csv":   blacklist("35209900176148", "26053179311383"),
 		"20260101_000000_blacklist_delta_-1_42_unblocked.csv": blacklist(),
 		"20260101_000000_blacklist_delta_-1_42_changed.csv":   blacklist(),
