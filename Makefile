@@ -5,7 +5,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GO      ?= go
 
-.PHONY: all build run test test-short bench verify deps clean
+.PHONY: all build run test test-short bench bench-sync bench-layout verify deps clean
 
 all: build
 
@@ -29,6 +29,16 @@ test-short:
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./eir/... ./diameter/...
+
+## bench-sync: apply a generated 10-million-row DIRBS blacklist through the sync engine (own redis-server); prints rows/s and bytes/IMEI
+bench-sync: build
+	scripts/deps.sh redis-server
+	bin/eirbench sync -n $${ROWS:-10000000}
+
+## bench-layout: Redis bytes per IMEI at 1 million IMEIs (own redis-server)
+bench-layout: build
+	scripts/deps.sh redis-server
+	bin/eirbench layout -n $${IMEIS:-1000000}
 
 verify:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,8 +19,21 @@ import (
 // promtool check metrics does, and checks the series the README promises.
 func TestMetricsLint(t *testing.T) {
 	rds := redistest.Start(t)
-	e := startEIRD(t, fmt.Sprintf(baseConfig, rds.Addr()))
+	e := startEIRD(t, fmt.Sprintf(baseConfig+`
+sync:
+  sources:
+    - {name: national, format: stolen, interval: 1h, settle: 1ms, dir: "{{dir}}/national"}
+`, rds.Addr()))
 	loadLists(t, e)
+	os.MkdirAll(filepath.Join(e.dir, "national"), 0o750)
+	rows := "imei\nbad\n"
+	for i := 0; i < 30; i++ {
+		rows += fmt.Sprintf("860000000000%02d\n", i)
+	}
+	os.WriteFile(filepath.Join(e.dir, "national", "a.csv"), []byte(rows), 0o644)
+	if _, _, code := e.eirctl(t, "", "sync", "now"); code != 0 {
+		t.Fatal("sync pass failed")
+	}
 	c, err := s13client.Dial(ctxT(t), e.diameter, s13client.Options{OriginHost: "mme5.e2e.test", OriginRealm: "e2e.test"})
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +72,13 @@ func TestMetricsLint(t *testing.T) {
 		`eir_check_decisions_total{interface="s13",list_source="",rule="none",status="unknown"} 1`,
 		`eir_check_decisions_total{interface="admin",list_source="national",rule="imei",status="greylisted"} 1`,
 		`eir_store_request_duration_seconds_bucket{op="match"`,
-		`eir_store_version_switches_total 3`,
+		`eir_store_version_switches_total 4`,
+		`eir_sync_passes_total{result="ok",source="national"}`,
+		`eir_sync_files_total{result="applied",source="national"} 1`,
+		`eir_sync_entries{list="stolen",source="national"} 30`,
+		`eir_sync_rejected_rows_total{list="stolen",source="national"} 1`,
+		`eir_sync_last_success_timestamp_seconds{source="national"}`,
+		`eir_sync_pass_duration_seconds_bucket{source="national"`,
 	} {
 		if !strings.Contains(string(body), series) {
 			t.Errorf("no %s in /metrics", series)

@@ -2,14 +2,21 @@
 //
 //	eirbench check [flags] IMEI[,IMSI] ...   connect as a Diameter peer, send one ECR per argument, print each answer
 //	eirbench layout [flags]                  load synthetic IMEIs into Redis and report bytes per IMEI and load rate
+//	eirbench sync [flags]                    apply a generated N-row DIRBS full blacklist through the sync engine: rows/s and bytes per IMEI
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"io"
+	"math/rand"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -21,13 +28,14 @@ import (
 	"github.com/eir-sidecar/eir/diameter/s13client"
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/redisstore"
+	"github.com/eir-sidecar/eir/eir/regsync"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: eirbench check|layout [flags] ...  (eirbench <command> -h for help)")
+		fmt.Fprintln(stderr, "usage: eirbench check|layout|sync [flags] ...  (eirbench <command> -h for help)")
 		return 2
 	}
 	switch args[0] {
@@ -35,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(args[1:], stdout, stderr)
 	case "layout":
 		return layout(args[1:], stdout, stderr)
+	case "sync":
+		return syncBench(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "eirbench: unknown command %q\n", args[0])
 	return 2
@@ -134,7 +144,7 @@ func avpText(a s13client.Answer, code, vendor uint32) string {
 func layout(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("layout", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("redis", "127.0.0.1:6379", "Redis address (use a dedicated instance: used_memory is measured server-wide)")
+	addr := fs.String("redis", "auto", "Redis address; auto starts a throw-away redis-server (used_memory is measured server-wide: use a dedicated instance)")
 	n := fs.Int("n", 1_000_000, "IMEIs to load")
 	prefix := fs.String("prefix", "eirbench:", "key prefix (deleted after the measure)")
 	keep := fs.Bool("keep", false, "keep the data after measuring")
@@ -142,6 +152,15 @@ func layout(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctx := context.Background()
+	if *addr == "auto" {
+		a, stop, err := startRedis(stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "eirbench: %v\n", err)
+			return 1
+		}
+		defer stop()
+		*addr = a
+	}
 	rdb, err := redisstore.NewClient(redisstore.ClientOptions{Addresses: []string{*addr}, DialTimeout: 2 * time.Second,
 		ReadTimeout: time.Minute, WriteTimeout: time.Minute, PoolSize: 4})
 	if err != nil {
@@ -155,18 +174,11 @@ func layout(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	mem := func() int64 {
-		info, err := rdb.Info(ctx, "memory").Result()
+		v, err := s.UsedMemory(ctx)
 		if err != nil {
 			return -1
 		}
-		for _, line := range strings.Split(info, "\n") {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
-				var n int64
-				fmt.Sscan(v, &n)
-				return n
-			}
-		}
-		return -1
+		return v
 	}
 	list := redisstore.SyntheticIMEIs(*n, 1)
 	ds := eir.Dataset{Source: "eirbench", Target: eir.TargetIMEI, List: eir.ListBlack}
@@ -187,4 +199,170 @@ func layout(args []string, stdout, stderr io.Writer) int {
 		rdb.Del(ctx, "{"+*prefix+"meta}:manifest", "{"+*prefix+"meta}:epoch", "{"+*prefix+"meta}:seq")
 	}
 	return 0
+}
+
+// syncBench measures a registry sync of a generated DIRBS full blacklist of
+// n rows through the sync engine into a Redis: rows per second of the whole
+// pass (parse, validate, load, switch) and Redis memory per listed IMEI.
+func syncBench(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("redis", "auto", "Redis address; auto starts a throw-away redis-server (used_memory is measured server-wide: use a dedicated instance)")
+	n := fs.Int("n", 10_000_000, "rows of the generated full blacklist")
+	dir := fs.String("dir", "", "work directory (default: a temporary directory, removed afterwards)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	work := *dir
+	if work == "" {
+		d, err := os.MkdirTemp("", "eirbench-sync")
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(d)
+		work = d
+	}
+	drop := filepath.Join(work, "drop")
+	os.MkdirAll(drop, 0o750)
+	name := filepath.Join(drop, time.Now().UTC().Format("20060102_150405")+"_blacklist.csv")
+	genStart := time.Now()
+	size, err := writeBlacklist(name, *n)
+	if err != nil {
+		fmt.Fprintf(stderr, "eirbench: %v\n", err)
+		return 1
+	}
+	old := time.Now().Add(-time.Minute)
+	os.Chtimes(name, old, old)
+	fmt.Fprintf(stderr, "generated %d rows (%d MB) in %s\n", *n, size>>20, time.Since(genStart).Round(time.Millisecond))
+
+	ctx := context.Background()
+	if *addr == "auto" {
+		a, stop, err := startRedis(stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "eirbench: %v\n", err)
+			return 1
+		}
+		defer stop()
+		*addr = a
+	}
+	rdb, err := redisstore.NewClient(redisstore.ClientOptions{Addresses: []string{*addr}, DialTimeout: 2 * time.Second,
+		ReadTimeout: time.Minute, WriteTimeout: time.Minute, PoolSize: 4})
+	if err != nil {
+		fmt.Fprintf(stderr, "eirbench: %v\n", err)
+		return 1
+	}
+	defer rdb.Close()
+	prefix := fmt.Sprintf("eirbench%d:", time.Now().UnixNano())
+	store, err := redisstore.New(ctx, rdb, redisstore.Options{Prefix: prefix, Grace: time.Millisecond}, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		fmt.Fprintf(stderr, "eirbench: %v\n", err)
+		return 1
+	}
+	engine, err := regsync.New(regsync.Options{}, []regsync.SourceConfig{{Name: "national", Format: "dirbs", Dir: drop, Settle: time.Millisecond}},
+		store, regsync.CoordinatorFor(store), zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		fmt.Fprintf(stderr, "eirbench: %v\n", err)
+		return 1
+	}
+	before, _ := store.UsedMemory(ctx)
+	var ms runtime.MemStats
+	start := time.Now()
+	rep, err := engine.Pass(ctx, "national")
+	took := time.Since(start)
+	runtime.ReadMemStats(&ms)
+	if err != nil || len(rep.Files) != 1 || rep.Files[0].Result != "applied" {
+		fmt.Fprintf(stderr, "eirbench: pass failed: %v %+v\n", err, rep)
+		return 1
+	}
+	after, _ := store.UsedMemory(ctx)
+	entries := rep.Files[0].Lists[0].Count
+	fmt.Fprintf(stdout, "rows\t%d\nentries\t%d\npass_seconds\t%.2f\nrows_per_second\t%.0f\nused_memory_delta_bytes\t%d\nbytes_per_imei\t%.2f\ngo_heap_peak_bytes\t%d\n",
+		*n, entries, took.Seconds(), float64(*n)/took.Seconds(), after-before, float64(after-before)/float64(entries), ms.HeapSys)
+	// Clean up the key space.
+	store.Apply(ctx, []eir.Change{{Dataset: eir.Dataset{Source: "national", Target: eir.TargetIMEI, List: eir.ListBlack}, Replace: true}})
+	time.Sleep(5 * time.Millisecond) // past the 1 ms grace
+	store.Collect(ctx)
+	rdb.Del(ctx, "{"+prefix+"meta}:manifest", "{"+prefix+"meta}:epoch", "{"+prefix+"meta}:seq", "{"+prefix+"meta}:sync",
+		"{"+prefix+"meta}:sync:passes", "{"+prefix+"meta}:retired", "{"+prefix+"meta}:building")
+	return 0
+}
+
+// writeBlacklist writes a DIRBS full blacklist of n distinct synthetic
+// IMEIs (skewed TACs, random serial numbers) and returns its size.
+func writeBlacklist(path string, n int) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	w.WriteString("imei,block_date,reasons\r\n")
+	rng := rand.New(rand.NewSource(1))
+	seen := make(map[uint64]struct{}, n)
+	buf := make([]byte, 0, 64)
+	for len(seen) < n {
+		tac := 35_000_000 + uint64(rng.Intn(5000))*997
+		v := tac*1_000_000 + uint64(rng.Intn(1_000_000))
+		if _, dup := seen[v]; dup {
+			continue
+		}
+		seen[v] = struct{}{}
+		buf = eir.IMEI(v).AppendDigits(buf[:0])
+		buf = append(buf, ",20260101,IMEI found on local stolen list\r\n"...)
+		w.Write(buf)
+	}
+	if err := w.Flush(); err != nil {
+		return 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+// startRedis starts a throw-away redis-server on a free loopback port (for
+// measurements that need a Redis of their own) and returns its address and
+// a stop function.
+func startRedis(stderr io.Writer) (string, func(), error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", nil, fmt.Errorf("redis-server not found: install Debian's redis-server (make deps)")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	dir, err := os.MkdirTemp("", "eirbench-redis")
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", dir)
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	stop := func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		os.RemoveAll(dir)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", nil, fmt.Errorf("redis-server did not start on %s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Fprintf(stderr, "started redis-server on %s\n", addr)
+	return addr, stop, nil
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -118,4 +120,19 @@ func (s *Store) MetaList(ctx context.Context, name string, n int) ([]string, err
 		return nil, s.unavailable("meta", err)
 	}
 	return v, nil
+}
+
+// UsedMemory returns Redis's used_memory (INFO memory), for measuring the
+// layout.
+func (s *Store) UsedMemory(ctx context.Context) (int64, error) {
+	info, err := s.rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, s.unavailable("info", err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, errors.New("redisstore: no used_memory in INFO memory")
 }
