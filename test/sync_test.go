@@ -3,7 +3,6 @@ package test
 import (
 	"archive/zip"
 	"context"
-	"crypto/tls"
 	"encoding/pem"
 	"fmt"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,29 +39,48 @@ sync:
         retries: -1
 `
 
-// registry is an HTTPS server publishing a stolen list with an ETag.
-func registry(t *testing.T, body *string) (url, caFile string, hits *int) {
-	n := 0
+// fakeRegistry is an HTTPS server publishing a stolen list with an ETag.
+type fakeRegistry struct {
+	mu   sync.Mutex
+	body string
+	hits int
+}
+
+func (r *fakeRegistry) set(body string) {
+	r.mu.Lock()
+	r.body = body
+	r.mu.Unlock()
+}
+
+func (r *fakeRegistry) requests() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.hits
+}
+
+func registry(t *testing.T, body string) (reg *fakeRegistry, url, caFile string) {
+	reg = &fakeRegistry{body: body}
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n++
+		reg.mu.Lock()
+		reg.hits++
+		body := reg.body
+		reg.mu.Unlock()
 		if r.Header.Get("Authorization") != "Bearer s3cret" {
 			http.Error(w, "no", http.StatusUnauthorized)
 			return
 		}
-		etag := fmt.Sprintf(`"%x"`, len(*body))
+		etag := fmt.Sprintf(`"%x"`, len(body))
 		if r.Header.Get("If-None-Match") == etag {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
 		w.Header().Set("ETag", etag)
-		w.Write([]byte(*body))
+		w.Write([]byte(body))
 	}))
 	t.Cleanup(srv.Close)
 	caFile = filepath.Join(t.TempDir(), "ca.pem")
-	cert := srv.Certificate()
-	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o644)
-	_ = tls.VersionTLS12
-	return srv.URL, caFile, &n
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644)
+	return reg, srv.URL, caFile
 }
 
 func writeZip(t *testing.T, path string, members map[string]string) {
@@ -93,8 +112,7 @@ func blacklist(imeis ...string) string {
 // answers over S13 after each step.
 func TestRegistrySyncEndToEnd(t *testing.T) {
 	rds := redistest.Start(t)
-	body := "imei,reporting_date,status\n49015420323751,20260101,\n"
-	url, ca, hits := registry(t, &body)
+	reg, url, ca := registry(t, "imei,reporting_date,status\n49015420323751,20260101,\n")
 	e := startEIRD(t, fmt.Sprintf(syncConfig, rds.Addr(), url, ca))
 	drop := filepath.Join(e.dir, "national")
 	os.MkdirAll(drop, 0o750)
@@ -168,13 +186,13 @@ func TestRegistrySyncEndToEnd(t *testing.T) {
 		}
 	}
 	// The HTTPS source answers 304 the second time: no new file.
-	before := *hits
+	before := reg.requests()
 	out, _, _ = e.eirctl(t, "", "sync", "now", "-source", "gsma")
-	if *hits != before+1 || strings.Contains(out, "downloaded") {
-		t.Errorf("second pull: %d requests, output:\n%s", *hits-before, out)
+	if reg.requests() != before+1 || strings.Contains(out, "downloaded") {
+		t.Errorf("second pull: %d requests, output:\n%s", reg.requests()-before, out)
 	}
 	// A shrunken gsma list is held, then approved.
-	body = "imei,reporting_date,status\n"
+	reg.set("imei,reporting_date,status\n")
 	out, _, _ = e.eirctl(t, "", "sync", "now", "-source", "gsma")
 	if !strings.Contains(out, "held") {
 		t.Fatalf("shrunken list not held:\n%s", out)
