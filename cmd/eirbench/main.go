@@ -152,27 +152,12 @@ func layout(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctx := context.Background()
-	if *addr == "auto" {
-		a, stop, err := startRedis(stderr)
-		if err != nil {
-			fmt.Fprintf(stderr, "eirbench: %v\n", err)
-			return 1
-		}
-		defer stop()
-		*addr = a
-	}
-	rdb, err := redisstore.NewClient(redisstore.ClientOptions{Addresses: []string{*addr}, DialTimeout: 2 * time.Second,
-		ReadTimeout: time.Minute, WriteTimeout: time.Minute, PoolSize: 4})
+	s, closeStore, err := benchStore(ctx, *addr, *prefix, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "eirbench: %v\n", err)
 		return 1
 	}
-	defer rdb.Close()
-	s, err := redisstore.New(ctx, rdb, redisstore.Options{Prefix: *prefix, Grace: time.Millisecond}, zap.NewNop(), prometheus.NewRegistry())
-	if err != nil {
-		fmt.Fprintf(stderr, "eirbench: %v\n", err)
-		return 1
-	}
+	defer closeStore()
 	mem := func() int64 {
 		v, err := s.UsedMemory(ctx)
 		if err != nil {
@@ -193,10 +178,9 @@ func layout(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "imeis\t%d\nload_seconds\t%.2f\nimeis_per_second\t%.0f\nused_memory_delta_bytes\t%d\nbytes_per_imei\t%.2f\n",
 		*n, took.Seconds(), float64(*n)/took.Seconds(), after-before, float64(after-before)/float64(*n))
 	if !*keep {
-		s.Apply(ctx, []eir.Change{{Dataset: ds, Replace: true}})
-		time.Sleep(5 * time.Millisecond) // past the 1ms grace
-		s.Collect(ctx)
-		rdb.Del(ctx, "{"+*prefix+"meta}:manifest", "{"+*prefix+"meta}:epoch", "{"+*prefix+"meta}:seq")
+		if err := s.Purge(ctx); err != nil {
+			fmt.Fprintf(stderr, "eirbench: clean-up: %v\n", err)
+		}
 	}
 	return 0
 }
@@ -237,28 +221,13 @@ func syncBench(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "generated %d rows (%d MB) in %s\n", *n, size>>20, time.Since(genStart).Round(time.Millisecond))
 
 	ctx := context.Background()
-	if *addr == "auto" {
-		a, stop, err := startRedis(stderr)
-		if err != nil {
-			fmt.Fprintf(stderr, "eirbench: %v\n", err)
-			return 1
-		}
-		defer stop()
-		*addr = a
-	}
-	rdb, err := redisstore.NewClient(redisstore.ClientOptions{Addresses: []string{*addr}, DialTimeout: 2 * time.Second,
-		ReadTimeout: time.Minute, WriteTimeout: time.Minute, PoolSize: 4})
-	if err != nil {
-		fmt.Fprintf(stderr, "eirbench: %v\n", err)
-		return 1
-	}
-	defer rdb.Close()
 	prefix := fmt.Sprintf("eirbench%d:", time.Now().UnixNano())
-	store, err := redisstore.New(ctx, rdb, redisstore.Options{Prefix: prefix, Grace: time.Millisecond}, zap.NewNop(), prometheus.NewRegistry())
+	store, closeStore, err := benchStore(ctx, *addr, prefix, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "eirbench: %v\n", err)
 		return 1
 	}
+	defer closeStore()
 	engine, err := regsync.New(regsync.Options{}, []regsync.SourceConfig{{Name: "national", Format: "dirbs", Dir: drop, Settle: time.Millisecond}},
 		store, regsync.CoordinatorFor(store), zap.NewNop(), prometheus.NewRegistry())
 	if err != nil {
@@ -279,12 +248,9 @@ func syncBench(args []string, stdout, stderr io.Writer) int {
 	entries := rep.Files[0].Lists[0].Count
 	fmt.Fprintf(stdout, "rows\t%d\nentries\t%d\npass_seconds\t%.2f\nrows_per_second\t%.0f\nused_memory_delta_bytes\t%d\nbytes_per_imei\t%.2f\ngo_heap_peak_bytes\t%d\n",
 		*n, entries, took.Seconds(), float64(*n)/took.Seconds(), after-before, float64(after-before)/float64(entries), ms.HeapSys)
-	// Clean up the key space.
-	store.Apply(ctx, []eir.Change{{Dataset: eir.Dataset{Source: "national", Target: eir.TargetIMEI, List: eir.ListBlack}, Replace: true}})
-	time.Sleep(5 * time.Millisecond) // past the 1 ms grace
-	store.Collect(ctx)
-	rdb.Del(ctx, "{"+prefix+"meta}:manifest", "{"+prefix+"meta}:epoch", "{"+prefix+"meta}:seq", "{"+prefix+"meta}:sync",
-		"{"+prefix+"meta}:sync:passes", "{"+prefix+"meta}:retired", "{"+prefix+"meta}:building")
+	if err := store.Purge(ctx); err != nil {
+		fmt.Fprintf(stderr, "eirbench: clean-up: %v\n", err)
+	}
 	return 0
 }
 
@@ -320,6 +286,32 @@ func writeBlacklist(path string, n int) (int64, error) {
 		return 0, err
 	}
 	return st.Size(), nil
+}
+
+// benchStore opens a store on the Redis at addr ("auto": a throw-away
+// redis-server) under prefix; old versions are deletable after 1 ms.
+func benchStore(ctx context.Context, addr, prefix string, stderr io.Writer) (*redisstore.Store, func(), error) {
+	stop := func() {}
+	if addr == "auto" {
+		a, st, err := startRedis(stderr)
+		if err != nil {
+			return nil, nil, err
+		}
+		addr, stop = a, st
+	}
+	rdb, err := redisstore.NewClient(redisstore.ClientOptions{Addresses: []string{addr}, DialTimeout: 2 * time.Second,
+		ReadTimeout: time.Minute, WriteTimeout: time.Minute, PoolSize: 4})
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	s, err := redisstore.New(ctx, rdb, redisstore.Options{Prefix: prefix, Grace: time.Millisecond}, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		rdb.Close()
+		stop()
+		return nil, nil, err
+	}
+	return s, func() { rdb.Close(); stop() }, nil
 }
 
 // startRedis starts a throw-away redis-server on a free loopback port (for

@@ -136,3 +136,35 @@ func (s *Store) UsedMemory(ctx context.Context) (int64, error) {
 	}
 	return 0, errors.New("redisstore: no used_memory in INFO memory")
 }
+
+// Purge deletes every key under the store's prefix (eirbench's clean-up; not
+// for production use: it scans the key space).
+func (s *Store) Purge(ctx context.Context) error {
+	purge := func(ctx context.Context, c *redis.Client) error {
+		for _, pattern := range []string{s.k.prefix + "*", "{" + s.k.prefix + "meta}*"} {
+			iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+			for iter.Next(ctx) {
+				if err := c.Unlink(ctx, iter.Val()).Err(); err != nil {
+					return err
+				}
+			}
+			if err := iter.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var err error
+	switch c := s.rdb.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, purge)
+	case *redis.Client:
+		err = purge(ctx, c)
+	default:
+		err = errors.New("unsupported client")
+	}
+	if err != nil {
+		return s.unavailable("purge", err)
+	}
+	return nil
+}
