@@ -233,6 +233,9 @@ type ListReport struct {
 	Noops      uint64 `json:"noops"`
 	Count      uint64 `json:"count"`
 	Note       string `json:"note,omitempty"`
+	// Quarantined lists the first bad rows (line, reason, content): they
+	// were not applied. The whole list is in the file's result in done/.
+	Quarantined []string `json:"quarantined,omitempty"`
 }
 
 // PassReport is the result of one pass over a source.

@@ -744,3 +744,32 @@ func TestTwoInstances(t *testing.T) {
 		t.Fatalf("%+v", fr)
 	}
 }
+
+// Case 1: normalisation of list values; bad values are quarantined with
+// their line, and the result in done/ lists them.
+func TestCase01Normalisation(t *testing.T) {
+	e := newEnv(t, func(c *SourceConfig) { c.Guards.MaxBadRowRatio = 0.6 })
+	e.write("20260101_000000_blacklist.csv", blRows("35120030203334f", "52003020863612#", " 64444444444444 ", "1234567890123456", "12345678901234567", "a1234"))
+	fr := e.pass().Files[0]
+	l := fr.Lists[0]
+	if fr.Result != "applied" || l.Count != 4 || l.BadRows != 2 || len(l.Quarantined) != 2 {
+		t.Fatalf("%+v", fr)
+	}
+	for imei, want := range map[eir.IMEI]string{35120030203334: "blacklisted", 52003020863612: "blacklisted", 64444444444444: "blacklisted", 12345678901234: "blacklisted"} {
+		e.expect(imei, "", want)
+	}
+	b, err := os.ReadFile(filepath.Join(e.dir, "done", "20260101_000000_blacklist.csv.result.json"))
+	if err != nil || !strings.Contains(string(b), "a1234") || !strings.Contains(string(b), "line 7") {
+		t.Fatalf("quarantined rows not in the result: %v\n%s", err, b)
+	}
+}
+
+// Case 20: header names in any case and order.
+func TestCase20Headers(t *testing.T) {
+	e := newEnv(t)
+	e.write("20260101_000000_exceptions_operator1.csv", "mSiSdn,iMeI,imSI\n223338000000,35209900176148,111018001111111\n")
+	if fr := e.pass().Files[0]; fr.Result != "applied" || fr.Lists[0].Count != 1 {
+		t.Fatalf("%+v", fr)
+	}
+	e.expect(35209900176148, "111018001111111", "whitelisted")
+}

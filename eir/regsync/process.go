@@ -329,6 +329,9 @@ func (s *source) parsePlan(p *plan) error {
 	}
 	p.report = ListReport{List: string(j.list), Mode: p.mode, Run: p.run, Rows: rows, BadRows: bad, Duplicates: dups,
 		Changed: p.effect.changed, Note: p.note}
+	for _, b := range badRows {
+		p.report.Quarantined = append(p.report.Quarantined, fmt.Sprintf("line %d: %s: %s", b.Line, b.Reason, b.Raw))
+	}
 	if delta && p.base != baseUnknown {
 		p.report.Base = p.base
 	}
