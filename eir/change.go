@@ -28,6 +28,7 @@ type DatasetResult struct {
 	Added   uint64 // entries that were not there before
 	Removed uint64 // entries that were there before
 	Count   uint64 // entries in the new version
+	Updated uint64 // expiring datasets: entries whose expiry changed
 	Hash    uint64 // XOR of Entry.Hash over the new version
 	// NoopAdds and NoopRemoves count additions of entries already there and
 	// removals of entries that were not (deltas only).
@@ -88,6 +89,16 @@ func ValidateChanges(changes []Change) error {
 		if ch.Replace && (len(ch.Remove) > 0 || len(ch.RemoveKeys) > 0) {
 			errs = append(errs, fmt.Errorf("change %d: %w: a replacement has no removals", i, ErrInvalidEntry))
 		}
+		if !ch.Dataset.Expiring {
+			for _, e := range ch.Add {
+				if e.Expires != 0 {
+					errs = append(errs, fmt.Errorf("change %d (%s): %w: an entry with an expiry belongs in an expiring dataset", i, ch.Dataset, ErrInvalidEntry))
+					break
+				}
+			}
+		} else if len(ch.AddKeys) > 0 || len(ch.RemoveKeys) > 0 {
+			errs = append(errs, fmt.Errorf("change %d (%s): %w: keys are for permanent datasets", i, ch.Dataset, ErrInvalidEntry))
+		}
 		for _, list := range [][]Entry{ch.Add, ch.Remove} {
 			for j, e := range list {
 				if err := e.ValidateFor(ch.Dataset.Target); err != nil {
@@ -100,4 +111,10 @@ func ValidateChanges(changes []Change) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ExpiredEntry is an entry removed because its expiry passed.
+type ExpiredEntry struct {
+	Dataset Dataset
+	Entry   Entry
 }

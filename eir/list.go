@@ -156,11 +156,21 @@ type Dataset struct {
 	Source string
 	Target Target
 	List   List
+	// Expiring datasets hold entries that stop applying at their own time
+	// (Entry.Expires), exactly: stores check the expiry at lookup. They
+	// are for manual entries (IMEI, TAC and pair targets) and are kept
+	// apart from the compact permanent datasets.
+	Expiring bool
 }
 
-// String returns "source/target/list", e.g. "national/imei/black".
+// String returns "source/target/list", e.g. "national/imei/black", with
+// "/exp" appended for an expiring dataset.
 func (d Dataset) String() string {
-	return d.Source + "/" + d.Target.String() + "/" + d.List.String()
+	s := d.Source + "/" + d.Target.String() + "/" + d.List.String()
+	if d.Expiring {
+		s += "/exp"
+	}
+	return s
 }
 
 // Validate reports whether d is a dataset a store can hold: a source name of
@@ -180,14 +190,21 @@ func (d Dataset) Validate() error {
 	if d.Target == TargetPair && d.List != ListException && d.List != ListGrey {
 		return fmt.Errorf("%w: dataset %s: imei-imsi pairs are exceptions or grey (notifications)", ErrInvalidEntry, d)
 	}
+	if d.Expiring && d.Target == TargetRange {
+		return fmt.Errorf("%w: dataset %s: ranges cannot expire", ErrInvalidEntry, d)
+	}
 	return nil
 }
 
-// ParseDataset parses "source/target/list".
+// ParseDataset parses "source/target/list" or "source/target/list/exp".
 func ParseDataset(s string) (Dataset, error) {
 	parts := strings.Split(s, "/")
+	expiring := len(parts) == 4 && parts[3] == "exp"
+	if expiring {
+		parts = parts[:3]
+	}
 	if len(parts) != 3 {
-		return Dataset{}, fmt.Errorf("%w: dataset %q: want source/target/list", ErrInvalidEntry, s)
+		return Dataset{}, fmt.Errorf("%w: dataset %q: want source/target/list[/exp]", ErrInvalidEntry, s)
 	}
 	t, err := ParseTarget(parts[1])
 	if err != nil {
@@ -197,7 +214,7 @@ func ParseDataset(s string) (Dataset, error) {
 	if err != nil {
 		return Dataset{}, err
 	}
-	d := Dataset{Source: parts[0], Target: t, List: l}
+	d := Dataset{Source: parts[0], Target: t, List: l, Expiring: expiring}
 	return d, d.Validate()
 }
 
@@ -223,10 +240,22 @@ type Entry struct {
 	From IMEI // TargetRange, inclusive
 	To   IMEI // TargetRange, inclusive
 	IMSI IMSI // TargetPair
+	// Expires is when the entry stops applying, in Unix milliseconds; 0 for
+	// never. Only entries of expiring datasets carry it.
+	Expires int64
+}
+
+// Key returns e without its expiry: what identifies it in a dataset.
+func (e Entry) Key() Entry {
+	e.Expires = 0
+	return e
 }
 
 // ValidateFor reports whether e is a well-formed entry for target t.
 func (e Entry) ValidateFor(t Target) error {
+	if e.Expires < 0 {
+		return fmt.Errorf("%w: negative expiry", ErrInvalidEntry)
+	}
 	switch t {
 	case TargetIMEI:
 		if e.IMEI > MaxIMEI {

@@ -9,16 +9,20 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/eir-sidecar/eir/eir"
 )
 
 type dataset struct {
 	version uint64
-	imeis   map[eir.IMEI]struct{}
-	tacs    map[eir.TAC]struct{}
-	ranges  map[[2]eir.IMEI]struct{}
-	pairs   map[eir.IMEI]map[eir.IMSI]struct{}
+	// expiry holds the expiry of each entry of an expiring dataset (Unix
+	// milliseconds, 0: never), keyed by eir.Entry.Key.
+	expiry map[eir.Entry]int64
+	imeis  map[eir.IMEI]struct{}
+	tacs   map[eir.TAC]struct{}
+	ranges map[[2]eir.IMEI]struct{}
+	pairs  map[eir.IMEI]map[eir.IMSI]struct{}
 }
 
 func newDataset() *dataset {
@@ -27,6 +31,7 @@ func newDataset() *dataset {
 		tacs:   map[eir.TAC]struct{}{},
 		ranges: map[[2]eir.IMEI]struct{}{},
 		pairs:  map[eir.IMEI]map[eir.IMSI]struct{}{},
+		expiry: map[eir.Entry]int64{},
 	}
 }
 
@@ -56,6 +61,9 @@ func (d *dataset) clone() *dataset {
 			m[i] = struct{}{}
 		}
 		c.pairs[k] = m
+	}
+	for k, v := range d.expiry {
+		c.expiry[k] = v
 	}
 	return c
 }
@@ -105,14 +113,21 @@ func (d *dataset) apply(t eir.Target, e eir.Entry, add bool) bool {
 	return had != add
 }
 
-func (d *dataset) match(ds eir.Dataset, q eir.Query) bool {
+func (d *dataset) match(ds eir.Dataset, q eir.Query, now int64) bool {
+	live := func(e eir.Entry) bool {
+		if !ds.Expiring {
+			return true
+		}
+		exp := d.expiry[e]
+		return exp == 0 || exp > now
+	}
 	switch ds.Target {
 	case eir.TargetIMEI:
 		_, ok := d.imeis[q.IMEI]
-		return ok
+		return ok && live(eir.Entry{IMEI: q.IMEI})
 	case eir.TargetTAC:
 		_, ok := d.tacs[q.IMEI.TAC()]
-		return ok
+		return ok && live(eir.Entry{TAC: q.IMEI.TAC()})
 	case eir.TargetRange:
 		for r := range d.ranges {
 			if r[0] <= q.IMEI && q.IMEI <= r[1] {
@@ -120,14 +135,19 @@ func (d *dataset) match(ds eir.Dataset, q eir.Query) bool {
 			}
 		}
 	case eir.TargetPair:
-		if ds.List != eir.ListException {
-			return len(d.pairs[q.IMEI]) > 0 // notifications: grey by IMEI
+		if ds.List != eir.ListException { // notifications: grey by IMEI
+			for imsi := range d.pairs[q.IMEI] {
+				if live(eir.Entry{IMEI: q.IMEI, IMSI: imsi}) {
+					return true
+				}
+			}
+			return false
 		}
 		if q.IMSI == "" {
 			return false
 		}
 		_, ok := d.pairs[q.IMEI][q.IMSI]
-		return ok
+		return ok && live(eir.Entry{IMEI: q.IMEI, IMSI: q.IMSI})
 	}
 	return false
 }
@@ -161,6 +181,16 @@ type Store struct {
 	state map[string]string
 	// Fail, when set, makes Match fail with ErrUnavailable (tests).
 	fail error
+	// Now is the clock expiring entries are checked against; default
+	// time.Now.
+	Now func() time.Time
+}
+
+func (s *Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 // New returns an empty store.
@@ -185,7 +215,7 @@ func (s *Store) Match(ctx context.Context, q eir.Query, hits []eir.Hit) ([]eir.H
 		return hits, fmt.Errorf("memstore: match: %w: %w", eir.ErrUnavailable, s.fail)
 	}
 	for id, d := range s.sets {
-		if d.match(id, q) {
+		if d.match(id, q, s.now().UnixMilli()) {
 			hits = append(hits, eir.Hit{Dataset: id})
 		}
 	}
@@ -204,13 +234,45 @@ func (s *Store) ApplyWith(ctx context.Context, changes []eir.Change, o eir.Apply
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	res, _, err := s.applyLocked(changes, o)
+	return res, err
+}
+
+// SweepExpired removes the entries of expiring datasets whose expiry has
+// passed and returns them.
+func (s *Store) SweepExpired(ctx context.Context) ([]eir.ExpiredEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now().UnixMilli()
+	var changes []eir.Change
+	for id, d := range s.sets {
+		if !id.Expiring {
+			continue
+		}
+		var gone []eir.Entry
+		for k, exp := range d.expiry {
+			if exp != 0 && exp <= now {
+				k.Expires = exp
+				gone = append(gone, k)
+			}
+		}
+		if len(gone) > 0 {
+			changes = append(changes, eir.Change{Dataset: id, Remove: gone})
+		}
+	}
+	_, removed, err := s.applyLocked(changes, eir.ApplyOptions{})
+	return removed, err
+}
+
+func (s *Store) applyLocked(changes []eir.Change, o eir.ApplyOptions) (eir.ApplyResult, []eir.ExpiredEntry, error) {
 	for f, want := range o.ExpectState {
 		if s.state[f] != want {
-			return eir.ApplyResult{}, fmt.Errorf("memstore: %w: sync state %s changed", eir.ErrConflict, f)
+			return eir.ApplyResult{}, nil, fmt.Errorf("memstore: %w: sync state %s changed", eir.ErrConflict, f)
 		}
 	}
 	next := map[eir.Dataset]*dataset{}
 	var order []eir.Dataset
+	var removedEntries []eir.ExpiredEntry
 	results := map[eir.Dataset]*eir.DatasetResult{}
 	for _, ch := range changes {
 		d, ok := next[ch.Dataset]
@@ -233,7 +295,28 @@ func (s *Store) ApplyWith(ctx context.Context, changes []eir.Change, o eir.Apply
 		st := results[ch.Dataset]
 		t := ch.Dataset.Target
 		apply := func(e eir.Entry, add bool) {
-			switch changed := d.apply(t, e, add); {
+			key := e.Key()
+			if ch.Dataset.Expiring {
+				exp, had := d.expiry[key]
+				switch {
+				case !add && had && e.Expires != 0 && exp != e.Expires:
+					st.NoopRemoves++ // changed since the caller looked
+					return
+				case add && had && exp != e.Expires:
+					d.expiry[key] = e.Expires
+					st.Updated++
+					return
+				case add:
+					d.expiry[key] = e.Expires
+				case had:
+					delete(d.expiry, key)
+					if e.Expires == 0 {
+						e.Expires = exp
+					}
+					removedEntries = append(removedEntries, eir.ExpiredEntry{Dataset: ch.Dataset, Entry: e})
+				}
+			}
+			switch changed := d.apply(t, key, add); {
 			case changed && add:
 				st.Added++
 			case changed:
@@ -257,7 +340,7 @@ func (s *Store) ApplyWith(ctx context.Context, changes []eir.Change, o eir.Apply
 			apply(keyEntry(t, k), true)
 		}
 		if o.Strict && (st.NoopAdds > 0 || st.NoopRemoves > 0) {
-			return eir.ApplyResult{}, fmt.Errorf("memstore: %s: %w", ch.Dataset, eir.ErrNoop)
+			return eir.ApplyResult{}, nil, fmt.Errorf("memstore: %s: %w", ch.Dataset, eir.ErrNoop)
 		}
 	}
 	var res eir.ApplyResult
@@ -273,7 +356,7 @@ func (s *Store) ApplyWith(ctx context.Context, changes []eir.Change, o eir.Apply
 	for f, v := range o.State {
 		s.state[f] = v
 	}
-	return res, nil
+	return res, removedEntries, nil
 }
 
 func keyEntry(t eir.Target, k uint64) eir.Entry {

@@ -219,8 +219,9 @@ func (s *Store) Match(ctx context.Context, q eir.Query, hits []eir.Hit) ([]eir.H
 			}
 			continue
 		}
+		now := unixMilli(s.o.Now())
 		for i, e := range p.entries {
-			if cmds[i] != nil && matched(cmds[i], e, q) {
+			if cmds[i] != nil && matched(cmds[i], e, q, now) {
 				hits = append(hits, eir.Hit{Dataset: e.ds})
 			}
 		}
@@ -232,15 +233,25 @@ func (s *Store) Match(ctx context.Context, q eir.Query, hits []eir.Hit) ([]eir.H
 // dataset cannot match (a pair dataset and no IMSI).
 func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, e planEntry, q eir.Query) redis.Cmder {
 	switch e.ds.Target {
-	case eir.TargetIMEI:
+	case eir.TargetIMEI, eir.TargetTAC:
 		x := uint64(q.IMEI)
-		return pipe.SIsMember(ctx, s.k.bucketKey(e.name, x%e.Buckets, e.Version), x/e.Buckets)
-	case eir.TargetTAC:
-		x := uint64(q.IMEI.TAC())
-		return pipe.SIsMember(ctx, s.k.bucketKey(e.name, x%e.Buckets, e.Version), x/e.Buckets)
+		if e.ds.Target == eir.TargetTAC {
+			x = uint64(q.IMEI.TAC())
+		}
+		key := s.k.bucketKey(e.name, x%e.Buckets, e.Version)
+		if e.ds.Expiring {
+			return pipe.HGet(ctx, key, strconv.FormatUint(x/e.Buckets, 10))
+		}
+		return pipe.SIsMember(ctx, key, x/e.Buckets)
 	case eir.TargetPair:
 		x := uint64(q.IMEI)
 		key, field := s.k.bucketKey(e.name, x%e.Buckets, e.Version), strconv.FormatUint(x/e.Buckets, 10)
+		if e.ds.Expiring {
+			if e.ds.List == eir.ListException && q.IMSI == "" {
+				return nil
+			}
+			return pipe.HGet(ctx, key, field)
+		}
 		if e.ds.List != eir.ListException {
 			// Notifications: the IMEI is grey while any pair is listed.
 			return pipe.HExists(ctx, key, field)
@@ -258,11 +269,14 @@ func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, e planEntry, q 
 	return nil
 }
 
-func matched(c redis.Cmder, e planEntry, q eir.Query) bool {
+func matched(c redis.Cmder, e planEntry, q eir.Query, now int64) bool {
 	switch cmd := c.(type) {
 	case *redis.BoolCmd:
 		return cmd.Val()
 	case *redis.StringCmd:
+		if e.ds.Expiring {
+			return expiringMatch(cmd.Val(), e.ds, q.IMSI, now)
+		}
 		return imsiListed(cmd.Val(), q.IMSI)
 	case *redis.StringSliceCmd:
 		v := cmd.Val()

@@ -185,17 +185,32 @@ func (s *Store) ApplyWith(ctx context.Context, changes []eir.Change, o eir.Apply
 	}
 	start := time.Now()
 	defer func() { s.m.duration.WithLabelValues("apply").Observe(time.Since(start).Seconds()) }()
+	res, _, err := s.applyRetrying(ctx, changes, o)
+	return res, err
+}
+
+// applyDetailed is ApplyWith returning what was built (for the sweeper).
+func (s *Store) applyDetailed(ctx context.Context, changes []eir.Change, o eir.ApplyOptions) ([]*built, error) {
+	if err := eir.ValidateChanges(changes); err != nil {
+		return nil, err
+	}
+	_, builds, err := s.applyRetrying(ctx, changes, o)
+	return builds, err
+}
+
+func (s *Store) applyRetrying(ctx context.Context, changes []eir.Change, o eir.ApplyOptions) (eir.ApplyResult, []*built, error) {
 	works := groupChanges(changes)
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		var res eir.ApplyResult
-		res, err = s.apply(ctx, works, o)
+		var builds []*built
+		res, builds, err = s.apply(ctx, works, o)
 		if !errors.Is(err, errDatasetRace) {
-			return res, err
+			return res, builds, err
 		}
 		s.log.Info("concurrent write to the same dataset; rebuilding", zap.Error(err))
 	}
-	return eir.ApplyResult{}, err
+	return eir.ApplyResult{}, nil, err
 }
 
 // errDatasetRace is a conflict on a dataset version (retried), as opposed to
@@ -210,14 +225,17 @@ type built struct {
 	entry    manifestEntry
 	added    uint64
 	removed  uint64
+	updated  uint64 // expiring datasets: entries whose expiry changed
 	noopAdd  uint64
 	noopRem  uint64
+	// removedEntries lists the entries removed (expiring datasets only).
+	removedEntries []eir.Entry
 }
 
-func (s *Store) apply(ctx context.Context, works []*work, o eir.ApplyOptions) (res eir.ApplyResult, err error) {
+func (s *Store) apply(ctx context.Context, works []*work, o eir.ApplyOptions) (res eir.ApplyResult, done []*built, err error) {
 	p, err := s.loadPlan(ctx)
 	if err != nil {
-		return res, s.unavailable("apply", err)
+		return res, nil, s.unavailable("apply", err)
 	}
 	cur := map[string]planEntry{}
 	for _, e := range p.all {
@@ -242,9 +260,9 @@ func (s *Store) apply(ctx context.Context, works []*work, o eir.ApplyOptions) (r
 			berr = fmt.Errorf("redisstore: %s: %w (%d adds of present entries, %d removals of absent ones)", w.name, eir.ErrNoop, b.noopAdd, b.noopRem)
 		}
 		if berr != nil {
-			return res, berr
+			return res, nil, berr
 		}
-		if ok && !w.replace && b.added == 0 && b.removed == 0 {
+		if ok && !w.replace && b.added == 0 && b.removed == 0 && b.updated == 0 {
 			// Nothing changed: keep the version in force.
 			unchanged = append(unchanged, b)
 			builds = builds[:len(builds)-1]
@@ -253,7 +271,7 @@ func (s *Store) apply(ctx context.Context, works []*work, o eir.ApplyOptions) (r
 	if len(builds) > 0 || len(o.State) > 0 || len(o.ExpectState) > 0 {
 		epoch, err := s.commit(ctx, builds, o)
 		if err != nil {
-			return res, err
+			return res, nil, err
 		}
 		if len(builds) > 0 {
 			s.m.switches.Inc()
@@ -271,11 +289,11 @@ func (s *Store) apply(ctx context.Context, works []*work, o eir.ApplyOptions) (r
 	}
 	for _, b := range builds {
 		res.Datasets = append(res.Datasets, eir.DatasetResult{
-			Dataset: b.w.ds, Version: b.ref.version, Added: b.added, Removed: b.removed, Count: b.entry.Count,
+			Dataset: b.w.ds, Version: b.ref.version, Added: b.added, Removed: b.removed, Updated: b.updated, Count: b.entry.Count,
 			Hash: uint64(b.entry.Hash), NoopAdds: b.noopAdd, NoopRemoves: b.noopRem,
 		})
 	}
-	return res, nil
+	return res, append(builds, unchanged...), nil
 }
 
 func (s *Store) bucketsFor(n int) uint64 {
@@ -296,6 +314,8 @@ func (s *Store) build(ctx context.Context, w *work, cur planEntry, hasCur bool) 
 	incremental := hasCur && !w.replace && cur.Count > 0
 	var buckets uint64
 	switch {
+	case w.ds.Expiring:
+		buckets = s.bucketsFor(int(cur.Count) + w.numAdds())
 	case w.ds.Target == eir.TargetRange:
 	case incremental && (int(cur.Count)+w.numAdds())/int(cur.Buckets) <= s.maxBucket:
 		buckets = cur.Buckets
@@ -314,6 +334,8 @@ func (s *Store) build(ctx context.Context, w *work, cur planEntry, hasCur bool) 
 	}
 	pw := s.newPipeWriter(ctx, b.ref)
 	switch {
+	case w.ds.Expiring:
+		err = s.buildExpiring(ctx, pw, b, cur, hasCur && !w.replace)
 	case w.ds.Target == eir.TargetRange:
 		err = s.buildRanges(ctx, pw, b, cur, incremental)
 	case incremental && buckets == cur.Buckets && w.ds.Target == eir.TargetPair:
