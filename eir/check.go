@@ -41,10 +41,11 @@ const (
 	RuleTAC                       // a TAC entry
 	RuleUnknownPolicy             // on no list; the unknown-equipment policy gave a status
 	RuleStoreFallback             // the store failed; the store-error policy gave a status
+	RuleShadow                    // the verdict came from a source in shadow mode: WHITELISTED answered
 	numRules
 )
 
-var ruleNames = [numRules]string{"exception", "override", "imei", "range", "tac", "unknown_policy", "store_fallback"}
+var ruleNames = [numRules]string{"exception", "override", "imei", "range", "tac", "unknown_policy", "store_fallback", "shadow"}
 
 // String returns the rule's snake_case name, as used in metrics and logs.
 func (r Rule) String() string {
@@ -62,6 +63,9 @@ type Decision struct {
 	Source string
 	// Cause is the store error behind a RuleStoreFallback decision.
 	Cause error
+	// Shadow is the verdict that shadow mode kept from being enforced
+	// (this Decision is what is answered), or nil.
+	Shadow *Decision
 }
 
 // Fallback is a policy answer: a fixed Equipment-Status when Set, otherwise
@@ -69,6 +73,25 @@ type Decision struct {
 type Fallback struct {
 	Set    bool
 	Status Status
+}
+
+// Shadow says whose verdicts are only observed: with All, every verdict;
+// otherwise those decided by an entry of one of Sources. A shadowed verdict
+// is logged, counted and published as an event, and the answer is what the
+// other sources decide, or WHITELISTED when none does — for trying a new
+// registry feed on live traffic safely.
+type Shadow struct {
+	All     bool
+	Sources []string
+}
+
+func (s Shadow) has(source string) bool {
+	for _, x := range s.Sources {
+		if x == source {
+			return true
+		}
+	}
+	return false
 }
 
 // Policy holds the answers for cases no list decides.
@@ -79,6 +102,8 @@ type Policy struct {
 	// OnStoreError answers when the store cannot be read. The default
 	// (unset) reports the ErrUnavailable error: S13 Result-Code 5012.
 	OnStoreError Fallback
+	// Shadow is shadow mode.
+	Shadow Shadow
 }
 
 // Checker takes decisions from a Lookup. It is safe for concurrent use.
@@ -118,10 +143,31 @@ func (c *Checker) Check(ctx context.Context, q Query) (Decision, error) {
 		}
 		return Decision{}, err
 	}
-	if d, ok := Decide(hits); ok {
+	d, ok := Decide(hits)
+	switch {
+	case ok && p.Shadow.All:
+		return Decision{Status: Whitelisted, Rule: RuleShadow, Source: d.Source, Shadow: &d}, nil
+	case ok && len(p.Shadow.Sources) > 0 && p.Shadow.has(d.Source):
+		// The answer is what the other sources decide.
+		enforced := hits[:0:0]
+		for _, h := range hits {
+			if !p.Shadow.has(h.Dataset.Source) {
+				enforced = append(enforced, h)
+			}
+		}
+		e, eok := Decide(enforced)
+		if !eok {
+			e = Decision{Status: Whitelisted, Rule: RuleShadow, Source: d.Source}
+		}
+		if e.Status != d.Status || e.Rule != d.Rule {
+			e.Shadow = &d
+		}
+		return e, nil
+	case ok:
 		return d, nil
-	}
-	if p.Unknown.Set {
+	case p.Shadow.All:
+		return Decision{Status: Whitelisted, Rule: RuleShadow}, nil
+	case p.Unknown.Set:
 		return Decision{Status: p.Unknown.Status, Rule: RuleUnknownPolicy}, nil
 	}
 	return Decision{}, ErrUnknown

@@ -124,3 +124,44 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	}
 }
+
+func TestShadow(t *testing.T) {
+	national := hit("national", TargetIMEI, ListGrey)
+	trial := hit("trial", TargetIMEI, ListBlack)
+	tests := []struct {
+		name       string
+		hits       []Hit
+		shadow     Shadow
+		want       Status
+		wantRule   Rule
+		wantShadow *Status
+		wantErr    error
+	}{
+		{"global shadow hides a black verdict", []Hit{trial}, Shadow{All: true}, Whitelisted, RuleShadow, ptr(Blacklisted), nil},
+		{"global shadow answers unknown equipment white", nil, Shadow{All: true}, Whitelisted, RuleShadow, nil, nil},
+		{"shadowed source alone", []Hit{trial}, Shadow{Sources: []string{"trial"}}, Whitelisted, RuleShadow, ptr(Blacklisted), nil},
+		{"other sources still decide", []Hit{trial, national}, Shadow{Sources: []string{"trial"}}, Greylisted, RuleIMEI, ptr(Blacklisted), nil},
+		{"a source not in shadow is enforced", []Hit{trial}, Shadow{Sources: []string{"other"}}, Blacklisted, RuleIMEI, nil, nil},
+		{"no shadow verdict when nothing changes", []Hit{national}, Shadow{Sources: []string{"trial"}}, Greylisted, RuleIMEI, nil, nil},
+		{"unknown stays unknown under a per-source shadow", nil, Shadow{Sources: []string{"trial"}}, 0, 0, nil, ErrUnknown},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := NewChecker(fakeLookup{hits: tc.hits}, Policy{Shadow: tc.shadow}).Check(context.Background(), Query{IMEI: 1})
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err %v", err)
+			}
+			if err != nil {
+				return
+			}
+			if d.Status != tc.want || d.Rule != tc.wantRule {
+				t.Fatalf("answer %v/%v, want %v/%v", d.Status, d.Rule, tc.want, tc.wantRule)
+			}
+			if (d.Shadow == nil) != (tc.wantShadow == nil) || d.Shadow != nil && d.Shadow.Status != *tc.wantShadow {
+				t.Fatalf("shadow verdict %+v, want %v", d.Shadow, tc.wantShadow)
+			}
+		})
+	}
+}
+
+func ptr(s Status) *Status { return &s }

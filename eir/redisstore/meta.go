@@ -168,3 +168,45 @@ func (s *Store) Purge(ctx context.Context) error {
 	}
 	return nil
 }
+
+// AppendStream appends JSON documents to the stream <prefix><name>, keeping
+// about maxLen records (0: no limit) and, when maxAge > 0, none older.
+func (s *Store) AppendStream(ctx context.Context, name string, docs []string, maxLen int64, maxAge time.Duration) error {
+	key := s.k.prefix + name
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, d := range docs {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: key, MaxLen: maxLen, Approx: maxLen > 0, Values: []any{"doc", d}})
+		}
+		if maxAge > 0 {
+			minID := strconv.FormatInt(unixMilli(s.o.Now().Add(-maxAge)), 10)
+			p.XTrimMinIDApprox(ctx, key, minID, 0)
+		}
+		return nil
+	})
+	if err != nil {
+		return s.unavailable("stream", err)
+	}
+	return nil
+}
+
+// ReadStream returns up to count records of the stream <prefix><name> with
+// IDs from start to end ("-", "+", a Unix-millisecond time, a full ID, or
+// "(" and an ID for an exclusive bound), in order, or newest first when rev:
+// their IDs and JSON documents.
+func (s *Store) ReadStream(ctx context.Context, name, start, end string, count int64, rev bool) (ids, docs []string, err error) {
+	key := s.k.prefix + name
+	var msgs []redis.XMessage
+	if rev {
+		msgs, err = s.rdb.XRevRangeN(ctx, key, end, start, count).Result()
+	} else {
+		msgs, err = s.rdb.XRangeN(ctx, key, start, end, count).Result()
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, nil, s.unavailable("stream", err)
+	}
+	for _, m := range msgs {
+		d, _ := m.Values["doc"].(string)
+		ids, docs = append(ids, m.ID), append(docs, d)
+	}
+	return ids, docs, nil
+}
