@@ -113,8 +113,8 @@ func ValidateChanges(changes []Change) error {
 	return errors.Join(errs...)
 }
 
-// ExpiredEntry is an entry removed because its expiry passed.
-type ExpiredEntry struct {
+// DatasetEntry is an entry of a dataset.
+type DatasetEntry struct {
 	Dataset Dataset
 	Entry   Entry
 }

@@ -22,4 +22,7 @@ var (
 	// ErrConflict reports a write that lost a race with another writer of the
 	// same dataset; the caller may retry from fresh state.
 	ErrConflict = errors.New("eir: concurrent update")
+	// ErrCursorStale reports a paging cursor issued for a version of a
+	// dataset that is no longer in force; list again from the start.
+	ErrCursorStale = errors.New("eir: the list changed since the cursor was issued")
 )

@@ -314,3 +314,17 @@ func mix64(x uint64) uint64 {
 	x ^= x >> 31
 	return x
 }
+
+// KeyString identifies e within a dataset of target t: the IMEI, the TAC,
+// "from-to" for a range, "imei/imsi" for a pair.
+func (e Entry) KeyString(t Target) string {
+	switch t {
+	case TargetTAC:
+		return e.TAC.String()
+	case TargetRange:
+		return e.From.String() + "-" + e.To.String()
+	case TargetPair:
+		return e.IMEI.String() + "/" + string(e.IMSI)
+	}
+	return e.IMEI.String()
+}

@@ -240,7 +240,7 @@ func (s *Store) ApplyWith(ctx context.Context, changes []eir.Change, o eir.Apply
 
 // SweepExpired removes the entries of expiring datasets whose expiry has
 // passed and returns them.
-func (s *Store) SweepExpired(ctx context.Context) ([]eir.ExpiredEntry, error) {
+func (s *Store) SweepExpired(ctx context.Context) ([]eir.DatasetEntry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now().UnixMilli()
@@ -264,7 +264,7 @@ func (s *Store) SweepExpired(ctx context.Context) ([]eir.ExpiredEntry, error) {
 	return removed, err
 }
 
-func (s *Store) applyLocked(changes []eir.Change, o eir.ApplyOptions) (eir.ApplyResult, []eir.ExpiredEntry, error) {
+func (s *Store) applyLocked(changes []eir.Change, o eir.ApplyOptions) (eir.ApplyResult, []eir.DatasetEntry, error) {
 	for f, want := range o.ExpectState {
 		if s.state[f] != want {
 			return eir.ApplyResult{}, nil, fmt.Errorf("memstore: %w: sync state %s changed", eir.ErrConflict, f)
@@ -272,7 +272,7 @@ func (s *Store) applyLocked(changes []eir.Change, o eir.ApplyOptions) (eir.Apply
 	}
 	next := map[eir.Dataset]*dataset{}
 	var order []eir.Dataset
-	var removedEntries []eir.ExpiredEntry
+	var removedEntries []eir.DatasetEntry
 	results := map[eir.Dataset]*eir.DatasetResult{}
 	for _, ch := range changes {
 		d, ok := next[ch.Dataset]
@@ -313,7 +313,7 @@ func (s *Store) applyLocked(changes []eir.Change, o eir.ApplyOptions) (eir.Apply
 					if e.Expires == 0 {
 						e.Expires = exp
 					}
-					removedEntries = append(removedEntries, eir.ExpiredEntry{Dataset: ch.Dataset, Entry: e})
+					removedEntries = append(removedEntries, eir.DatasetEntry{Dataset: ch.Dataset, Entry: e})
 				}
 			}
 			switch changed := d.apply(t, key, add); {
@@ -386,5 +386,103 @@ func (s *Store) Datasets(ctx context.Context) ([]eir.DatasetInfo, error) {
 		out = append(out, eir.DatasetInfo{Dataset: id, Version: d.version, Count: uint64(d.count()), Hash: d.hash(id.Target)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Dataset.String() < out[j].Dataset.String() })
+	return out, nil
+}
+
+// entries returns the entries of d sorted by key, with their expiry.
+func (d *dataset) entries(t eir.Target) []eir.Entry {
+	out := make([]eir.Entry, 0, d.count())
+	for k := range d.imeis {
+		out = append(out, eir.Entry{IMEI: k})
+	}
+	for k := range d.tacs {
+		out = append(out, eir.Entry{TAC: k})
+	}
+	for k := range d.ranges {
+		out = append(out, eir.Entry{From: k[0], To: k[1]})
+	}
+	for imei, set := range d.pairs {
+		for imsi := range set {
+			out = append(out, eir.Entry{IMEI: imei, IMSI: imsi})
+		}
+	}
+	for i := range out {
+		out[i].Expires = d.expiry[out[i]]
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].KeyString(t) < out[j].KeyString(t) })
+	return out
+}
+
+// ListEntries returns up to limit entries of a dataset from cursor ("" for
+// the start) and the cursor of the next page ("" at the end). A cursor of
+// an older version of the dataset fails with eir.ErrCursorStale.
+func (s *Store) ListEntries(ctx context.Context, ds eir.Dataset, cursor string, limit int) ([]eir.Entry, string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	d := s.sets[ds]
+	if d == nil {
+		return nil, "", nil
+	}
+	var version uint64
+	var pos int
+	if cursor != "" {
+		if _, err := fmt.Sscanf(cursor, "%d.%d", &version, &pos); err != nil || version != d.version || pos < 0 {
+			return nil, "", eir.ErrCursorStale
+		}
+	}
+	all := d.entries(ds.Target)
+	if pos >= len(all) {
+		return nil, "", nil
+	}
+	end := min(pos+max(limit, 1), len(all))
+	next := ""
+	if end < len(all) {
+		next = fmt.Sprintf("%d.%d", d.version, end)
+	}
+	return all[pos:end], next, nil
+}
+
+// EntriesFor returns every entry of every dataset that concerns q.IMEI: its
+// IMEI entries, the TAC and range entries covering it, and its pairs (only
+// those with q.IMSI when set). Expired entries not yet swept are included.
+func (s *Store) EntriesFor(ctx context.Context, q eir.Query) ([]eir.DatasetEntry, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []eir.DatasetEntry
+	for ds, d := range s.sets {
+		add := func(e eir.Entry) {
+			e.Expires = d.expiry[e]
+			out = append(out, eir.DatasetEntry{Dataset: ds, Entry: e})
+		}
+		switch ds.Target {
+		case eir.TargetIMEI:
+			if _, ok := d.imeis[q.IMEI]; ok {
+				add(eir.Entry{IMEI: q.IMEI})
+			}
+		case eir.TargetTAC:
+			if _, ok := d.tacs[q.IMEI.TAC()]; ok {
+				add(eir.Entry{TAC: q.IMEI.TAC()})
+			}
+		case eir.TargetRange:
+			for r := range d.ranges {
+				if r[0] <= q.IMEI && q.IMEI <= r[1] {
+					add(eir.Entry{From: r[0], To: r[1]})
+				}
+			}
+		case eir.TargetPair:
+			for imsi := range d.pairs[q.IMEI] {
+				if q.IMSI == "" || imsi == q.IMSI {
+					add(eir.Entry{IMEI: q.IMEI, IMSI: imsi})
+				}
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Dataset.String() != b.Dataset.String() {
+			return a.Dataset.String() < b.Dataset.String()
+		}
+		return a.Entry.KeyString(a.Dataset.Target) < b.Entry.KeyString(b.Dataset.Target)
+	})
 	return out, nil
 }

@@ -163,7 +163,7 @@ func entryWithExpiry(t eir.Target, k entryKey, exp int64) eir.Entry {
 // passed and returns them (for the audit trail). Checks already ignore them
 // from their expiry on; this only reclaims the space. Several processes may
 // sweep at once: each expired entry is returned by one of them.
-func (s *Store) SweepExpired(ctx context.Context) ([]eir.ExpiredEntry, error) {
+func (s *Store) SweepExpired(ctx context.Context) ([]eir.DatasetEntry, error) {
 	p, err := s.refreshPlan(ctx, "")
 	if err != nil {
 		return nil, s.unavailable("sweep", err)
@@ -195,10 +195,10 @@ func (s *Store) SweepExpired(ctx context.Context) ([]eir.ExpiredEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []eir.ExpiredEntry
+	var out []eir.DatasetEntry
 	for _, b := range builds {
 		for _, en := range b.removedEntries {
-			out = append(out, eir.ExpiredEntry{Dataset: b.w.ds, Entry: en})
+			out = append(out, eir.DatasetEntry{Dataset: b.w.ds, Entry: en})
 		}
 	}
 	return out, nil
