@@ -18,7 +18,9 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +29,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/eir/audit"
 	"github.com/eir-sidecar/eir/eir/provision"
 	"github.com/eir-sidecar/eir/eir/regsync"
 )
@@ -34,13 +37,18 @@ import (
 // Store is what the admin API needs from the list store.
 type Store interface {
 	Apply(ctx context.Context, changes []eir.Change) (eir.ApplyResult, error)
+	ApplyWith(ctx context.Context, changes []eir.Change, o eir.ApplyOptions) (eir.ApplyResult, error)
+	SyncState(ctx context.Context) (map[string]string, error)
 	Datasets(ctx context.Context) ([]eir.DatasetInfo, error)
+	ListEntries(ctx context.Context, ds eir.Dataset, cursor string, limit int) ([]eir.Entry, string, error)
+	EntriesFor(ctx context.Context, q eir.Query) ([]eir.DatasetEntry, error)
 	Ping(ctx context.Context) error
 }
 
 // Checker decides the status of a query.
 type Checker interface {
 	Check(ctx context.Context, q eir.Query) (eir.Decision, error)
+	Policy() eir.Policy
 }
 
 // DecisionRecorder counts decisions.
@@ -74,6 +82,26 @@ type Options struct {
 	RequestTimeout time.Duration // checks and reads; default 5s
 	ImportTimeout  time.Duration // imports and sync passes; default 10m
 	Sync           Syncer        // nil: no registry sync configured
+	Notes          Notes         // why entries were made; nil: not kept
+	Audit          Auditor       // nil: nothing audited, /v1/audit answers 404
+	Events         StreamReader  // the hit events stream; nil: /v1/events answers 404
+	// Reload re-reads the configuration file and applies what can change
+	// at run time; it returns what was reloaded. nil: /v1/reload answers
+	// 404.
+	Reload func(ctx context.Context, actor string) ([]string, error)
+	// CertRoles maps the subject common names of client certificates
+	// (verified by the TLS listener) to their role: true may write.
+	CertRoles map[string]bool
+	// OpenPeers counts the Diameter peers connected, for /v1/status.
+	OpenPeers       func() int
+	Version, Commit string
+	Redact          func(imei string) string // how IMEIs appear in logs
+	Now             func() time.Time
+}
+
+// StreamReader reads a stream of JSON documents (redisstore.Store).
+type StreamReader interface {
+	ReadStream(ctx context.Context, name, start, end string, count int64, rev bool) (ids, docs []string, err error)
 }
 
 // Server serves the admin API.
@@ -82,8 +110,9 @@ type Server struct {
 	st     Store
 	chk    Checker
 	log    *zap.Logger
-	tokens []hashedToken
+	tokens atomic.Pointer[[]hashedToken]
 	ready  atomic.Bool
+	editMu sync.Mutex // entry edits, one at a time
 }
 
 type hashedToken struct {
@@ -103,13 +132,26 @@ func New(o Options, st Store, chk Checker, log *zap.Logger) *Server {
 	if o.ImportTimeout <= 0 {
 		o.ImportTimeout = 10 * time.Minute
 	}
-	s := &Server{o: o, st: st, chk: chk, log: log}
-	for _, t := range o.Tokens {
-		s.tokens = append(s.tokens, hashedToken{name: t.Name, sum: sha256.Sum256([]byte(t.Secret)), write: t.Write})
+	if o.Now == nil {
+		o.Now = time.Now
 	}
+	s := &Server{o: o, st: st, chk: chk, log: log}
+	s.SetTokens(o.Tokens)
 	s.ready.Store(true)
 	return s
 }
+
+// SetTokens replaces the bearer tokens; requests in flight finish under the
+// old ones.
+func (s *Server) SetTokens(tokens []Token) {
+	hashed := make([]hashedToken, 0, len(tokens))
+	for _, t := range tokens {
+		hashed = append(hashed, hashedToken{name: t.Name, sum: sha256.Sum256([]byte(t.Secret)), write: t.Write})
+	}
+	s.tokens.Store(&hashed)
+}
+
+func (s *Server) now() time.Time { return s.o.Now() }
 
 // SetReady sets what /readyz reports besides the store's health; eird
 // clears it when shutting down.
@@ -118,18 +160,38 @@ func (s *Server) SetReady(ok bool) { s.ready.Store(ok) }
 // Handler returns the HTTP handler of the API.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", s.readyz)
-	if s.o.Gatherer != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(s.o.Gatherer, promhttp.HandlerOpts{}))
+	methods := map[string][]string{}
+	handle := func(method, path string, h http.HandlerFunc) {
+		methods[path] = append(methods[path], method)
+		mux.HandleFunc(method+" "+path, h)
 	}
-	mux.HandleFunc("GET /v1/check", s.auth(false, s.check))
-	mux.HandleFunc("GET /v1/datasets", s.auth(false, s.datasets))
-	mux.HandleFunc("POST /v1/import", s.auth(true, s.importCSV))
-	mux.HandleFunc("GET /v1/sync/status", s.auth(false, s.syncStatus))
-	mux.HandleFunc("POST /v1/sync/run", s.auth(true, s.syncRun))
-	mux.HandleFunc("POST /v1/sync/approve", s.auth(true, s.syncApprove))
+	handle("GET", "/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	handle("GET", "/readyz", s.readyz)
+	if s.o.Gatherer != nil {
+		handle("GET", "/metrics", promhttp.HandlerFor(s.o.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
+	}
+	handle("GET", "/v1/check", s.auth(false, s.check))
+	handle("GET", "/v1/datasets", s.auth(false, s.datasets))
+	handle("POST", "/v1/import", s.auth(true, s.importCSV))
+	handle("GET", "/v1/entries", s.auth(false, s.listEntries))
+	handle("POST", "/v1/entries", s.auth(true, s.addEntry))
+	handle("DELETE", "/v1/entries", s.auth(true, s.removeEntry))
+	handle("GET", "/v1/audit", s.auth(false, s.auditFind))
+	handle("GET", "/v1/events", s.auth(false, s.events))
+	handle("GET", "/v1/status", s.auth(false, s.status))
+	handle("POST", "/v1/reload", s.auth(true, s.reload))
+	handle("GET", "/v1/sync/status", s.auth(false, s.syncStatus))
+	handle("POST", "/v1/sync/run", s.auth(true, s.syncRun))
+	handle("POST", "/v1/sync/approve", s.auth(true, s.syncApprove))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allowed := methods[r.URL.Path]; len(allowed) > 0 {
+			if slices.Contains(allowed, "GET") {
+				allowed = append(allowed, "HEAD")
+			}
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" "+r.URL.Path+": allowed: "+strings.Join(allowed, ", "))
+			return
+		}
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	return mux
@@ -163,25 +225,42 @@ func Actor(ctx context.Context) string {
 	return s
 }
 
-// auth checks the bearer token: 401 when missing or wrong, 403 when the
-// token may only read and the endpoint writes.
+// auth authenticates a request by its client certificate (verified by the
+// TLS listener; its subject common name must have a role in CertRoles) or
+// its bearer token: 401 when neither, 403 when the identity may only read
+// and the endpoint writes. With no token and no TLS client authentication
+// configured, the API is open (the configuration keeps it on loopback).
 func (s *Server) auth(write bool, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if len(s.tokens) == 0 {
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+			cn := r.TLS.VerifiedChains[0][0].Subject.CommonName
+			canWrite, known := s.o.CertRoles[cn]
+			switch {
+			case !known:
+				writeError(w, http.StatusForbidden, "forbidden", "client certificate "+strconv.Quote(cn)+" has no role (admin.tls.readers, admin.tls.writers)")
+			case write && !canWrite:
+				writeError(w, http.StatusForbidden, "forbidden", "client certificate "+strconv.Quote(cn)+" may only read")
+			default:
+				h(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, "cert:"+cn)))
+			}
+			return
+		}
+		tokens := *s.tokens.Load()
+		if len(tokens) == 0 && len(s.o.CertRoles) == 0 {
 			h(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, "anonymous")))
 			return
 		}
 		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || secret == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="eird"`)
-			writeError(w, http.StatusUnauthorized, "unauthenticated", "a bearer token is required")
+			writeError(w, http.StatusUnauthorized, "unauthenticated", "a bearer token or a client certificate is required")
 			return
 		}
 		sum := sha256.Sum256([]byte(secret))
 		var found *hashedToken
-		for i := range s.tokens { // no early exit: constant time over the tokens
-			if subtle.ConstantTimeCompare(sum[:], s.tokens[i].sum[:]) == 1 {
-				found = &s.tokens[i]
+		for i := range tokens { // no early exit: constant time over the tokens
+			if subtle.ConstantTimeCompare(sum[:], tokens[i].sum[:]) == 1 {
+				found = &tokens[i]
 			}
 		}
 		switch {
@@ -197,26 +276,31 @@ func (s *Server) auth(write bool, h http.HandlerFunc) http.HandlerFunc {
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	if !s.ready.Load() {
-		writeError(w, http.StatusServiceUnavailable, "shutting_down", "eird is shutting down")
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.st.Ping(ctx); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "store_unavailable", err.Error())
-		return
-	}
-	ds, err := s.st.Datasets(ctx)
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "store_unavailable", err.Error())
-		return
-	}
-	if len(ds) == 0 {
-		writeError(w, http.StatusServiceUnavailable, "no_lists", "no list version is loaded")
+	if err := s.readiness(ctx); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.code, err.msg)
 		return
 	}
 	w.Write([]byte("ok\n"))
+}
+
+// readiness reports why eird cannot answer checks, or nil.
+func (s *Server) readiness(ctx context.Context) *requestError {
+	if !s.ready.Load() {
+		return &requestError{"shutting_down", "eird is shutting down"}
+	}
+	if err := s.st.Ping(ctx); err != nil {
+		return &requestError{"store_unavailable", err.Error()}
+	}
+	ds, err := s.st.Datasets(ctx)
+	if err != nil {
+		return &requestError{"store_unavailable", err.Error()}
+	}
+	if len(ds) == 0 {
+		return &requestError{"no_lists", "no list version is loaded"}
+	}
+	return nil
 }
 
 // CheckResult is the body of GET /v1/check.
@@ -229,6 +313,16 @@ type CheckResult struct {
 	Source          string `json:"source,omitempty"`
 	Error           string `json:"error,omitempty"`
 	S13             any    `json:"s13,omitempty"`
+	// Shadow is the verdict of a source in shadow mode that was not
+	// enforced (policy.shadow_all, policy.shadow_sources).
+	Shadow *ShadowVerdict `json:"shadow,omitempty"`
+}
+
+// ShadowVerdict is a decision computed but not enforced.
+type ShadowVerdict struct {
+	Status string `json:"status"`
+	Rule   string `json:"rule"`
+	Source string `json:"source"`
 }
 
 func (s *Server) check(w http.ResponseWriter, r *http.Request) {
@@ -261,6 +355,9 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 		st := uint8(d.Status)
 		res.Status, res.EquipmentStatus, res.Rule, res.Source = d.Status.String(), &st, d.Rule.String(), d.Source
 	}
+	if sh := d.Shadow; sh != nil {
+		res.Shadow = &ShadowVerdict{Status: sh.Status.String(), Rule: sh.Rule.String(), Source: sh.Source}
+	}
 	if s.o.Describe != nil {
 		res.S13 = s.o.Describe(d, err)
 	}
@@ -273,6 +370,7 @@ type DatasetInfo struct {
 	Source    string    `json:"source"`
 	Target    string    `json:"target"`
 	List      string    `json:"list"`
+	Expiring  bool      `json:"expiring"` // entries with an expiry (entries added with expires_at)
 	Version   uint64    `json:"version"`
 	Count     uint64    `json:"count"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -289,18 +387,20 @@ func (s *Server) datasets(w http.ResponseWriter, r *http.Request) {
 	out := make([]DatasetInfo, 0, len(ds))
 	for _, d := range ds {
 		out = append(out, DatasetInfo{Dataset: d.Dataset.String(), Source: d.Dataset.Source, Target: d.Dataset.Target.String(),
-			List: d.Dataset.List.String(), Version: d.Version, Count: d.Count, UpdatedAt: d.UpdatedAt.UTC()})
+			List: d.Dataset.List.String(), Expiring: d.Dataset.Expiring, Version: d.Version, Count: d.Count, UpdatedAt: d.UpdatedAt.UTC()})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"datasets": out})
 }
 
 // ImportResult is the body of POST /v1/import.
 type ImportResult struct {
-	Rows     int             `json:"rows"`
-	Sources  []string        `json:"sources"`
-	Replace  bool            `json:"replace"`
-	DryRun   bool            `json:"dry_run"`
-	Datasets []DatasetChange `json:"datasets"`
+	Rows        int             `json:"rows"`
+	Sources     []string        `json:"sources"`
+	Replace     bool            `json:"replace"`
+	DryRun      bool            `json:"dry_run"`
+	SkippedRows int             `json:"skipped_rows"`
+	Skipped     []string        `json:"skipped,omitempty"` // the first 100 skipped rows and why
+	Datasets    []DatasetChange `json:"datasets"`
 }
 
 // DatasetChange reports what an import did to one dataset.
@@ -315,21 +415,18 @@ type DatasetChange struct {
 func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	opts := provision.Options{Source: q.Get("source")}
-	var err error
-	for name, dst := range map[string]*bool{"replace": &opts.Replace} {
+	dryRun := false
+	for name, dst := range map[string]*bool{"replace": &opts.Replace, "dry_run": &dryRun, "skip_invalid": &opts.SkipInvalid} {
 		if v := q.Get(name); v != "" {
+			var err error
 			if *dst, err = strconv.ParseBool(v); err != nil {
 				writeError(w, http.StatusBadRequest, "invalid_parameter", name+": want true or false")
 				return
 			}
 		}
 	}
-	dryRun := false
-	if v := q.Get("dry_run"); v != "" {
-		if dryRun, err = strconv.ParseBool(v); err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_parameter", "dry_run: want true or false")
-			return
-		}
+	if opts.SkipInvalid {
+		opts.MaxErrors = 100
 	}
 	body := http.MaxBytesReader(w, r.Body, s.o.MaxBodyBytes)
 	parsed, err := provision.Parse(body, opts)
@@ -343,7 +440,11 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "invalid_file", "the file was rejected; nothing was changed", splitErrors(err)...)
 		return
 	}
-	res := ImportResult{Rows: parsed.Rows, Sources: parsed.Sources, Replace: opts.Replace, DryRun: dryRun, Datasets: []DatasetChange{}}
+	res := ImportResult{Rows: parsed.Rows, Sources: parsed.Sources, Replace: opts.Replace, DryRun: dryRun, Datasets: []DatasetChange{},
+		SkippedRows: parsed.SkippedRows}
+	for _, e := range parsed.Skipped {
+		res.Skipped = append(res.Skipped, e.Error())
+	}
 	if dryRun || len(parsed.Changes) == 0 {
 		// Entries named by the file, per dataset (not yet compared with
 		// the lists in force).
@@ -377,9 +478,57 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 	for _, d := range applied.Datasets {
 		res.Datasets = append(res.Datasets, DatasetChange{Dataset: d.Dataset.String(), Version: d.Version, Added: d.Added, Removed: d.Removed, Count: d.Count})
 	}
+	s.audit(ctx, importRecords(Actor(r.Context()), q.Get("file"), q.Get("reason"), parsed.Changes, res)...)
 	s.log.Info("import applied", zap.String("actor", Actor(r.Context())), zap.Int("rows", parsed.Rows),
 		zap.Strings("sources", parsed.Sources), zap.Bool("replace", opts.Replace), zap.Int("datasets", len(applied.Datasets)))
 	writeJSON(w, http.StatusOK, res)
+}
+
+// maxImportEntryRecords bounds the per-entry audit records of an import;
+// a larger import is audited by its summary only.
+const maxImportEntryRecords = 1000
+
+// importRecords audits an import: a summary, and one record per entry the
+// file named when there are few enough, so that a search by IMEI finds
+// them.
+func importRecords(actor, file, reason string, changes []eir.Change, res ImportResult) []audit.Record {
+	recs := []audit.Record{{Actor: actor, Action: audit.ActionImport, Target: file, Reason: reason, After: res}}
+	n := 0
+	for _, c := range changes {
+		n += len(c.Add) + len(c.Remove)
+	}
+	if n > maxImportEntryRecords {
+		return recs
+	}
+	// A removal of an entry the file adds to another list of the source is
+	// the move, recorded by the addition.
+	type key struct {
+		source string
+		target eir.Target
+		e      eir.Entry
+	}
+	added := map[key]bool{}
+	for _, c := range changes {
+		for _, e := range c.Add {
+			added[key{c.Dataset.Source, c.Dataset.Target, e.Key()}] = true
+		}
+	}
+	for _, c := range changes {
+		for _, l := range []struct {
+			entries []eir.Entry
+			op      string
+		}{{c.Add, "add"}, {c.Remove, "remove"}} {
+			for _, e := range l.entries {
+				if l.op == "remove" && added[key{c.Dataset.Source, c.Dataset.Target, e.Key()}] {
+					continue
+				}
+				recs = append(recs, audit.Record{Actor: actor, Action: audit.ActionImport, Dataset: c.Dataset.String(),
+					Target: e.KeyString(c.Dataset.Target), IMEI: imeiOf(c.Dataset.Target, e), Source: c.Dataset.Source,
+					Reason: reason, After: l.op})
+			}
+		}
+	}
+	return recs
 }
 
 func splitErrors(err error) []string {

@@ -44,6 +44,10 @@ type Options struct {
 	Replace bool
 	// MaxErrors stops collecting errors after this many (default 50).
 	MaxErrors int
+	// SkipInvalid skips invalid rows instead of rejecting the file; they
+	// are counted in Result.SkippedRows and the first MaxErrors are kept in
+	// Result.Skipped. A file whose header cannot be read is still rejected.
+	SkipInvalid bool
 }
 
 // Result is a parsed file.
@@ -51,6 +55,10 @@ type Result struct {
 	Changes []eir.Change
 	Rows    int // data rows read
 	Sources []string
+	// SkippedRows counts the invalid rows skipped (Options.SkipInvalid);
+	// Skipped holds the first Options.MaxErrors of them.
+	SkippedRows int
+	Skipped     []RowError
 }
 
 // RowError is a rejected row.
@@ -129,6 +137,11 @@ func Parse(r io.Reader, o Options) (Result, error) {
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) && pe.Err != csv.ErrFieldCount {
+				res.Rows++
+				if o.SkipInvalid {
+					res.skip(RowError{Line: pe.Line, Err: pe.Err}, o.MaxErrors)
+					continue
+				}
 				errs = append(errs, RowError{Line: pe.Line, Err: pe.Err})
 				if len(errs) >= o.MaxErrors {
 					break
@@ -143,6 +156,10 @@ func Parse(r io.Reader, o Options) (Result, error) {
 		}
 		res.Rows++
 		ds, e, add, err := row(rec, cols, f, o.Source)
+		if err != nil && o.SkipInvalid {
+			res.skip(RowError{Line: line, Err: err}, o.MaxErrors)
+			continue
+		}
 		if err != nil {
 			errs = append(errs, RowError{Line: line, Err: err})
 			if len(errs) >= o.MaxErrors {
@@ -195,6 +212,13 @@ func Parse(r io.Reader, o Options) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+func (r *Result) skip(e RowError, keep int) {
+	r.SkippedRows++
+	if len(r.Skipped) < keep {
+		r.Skipped = append(r.Skipped, e)
+	}
 }
 
 // AllDatasets lists every dataset a source can have.

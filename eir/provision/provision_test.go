@@ -144,3 +144,34 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseSkipInvalid(t *testing.T) {
+	in := "imei,status\n" +
+		"35209900176148,black\n" +
+		"3520990017614,black\n" + // 13 digits
+		"49015420323751,purple\n" + // unknown list
+		"\"4901542032375\"1,black\n" + // bare quote
+		"86000000123456,grey\n"
+	if _, err := Parse(strings.NewReader(in), Options{}); err == nil {
+		t.Fatal("invalid rows accepted without SkipInvalid")
+	}
+	r, err := Parse(strings.NewReader(in), Options{SkipInvalid: true, MaxErrors: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Rows != 5 || r.SkippedRows != 3 || len(r.Skipped) != 2 {
+		t.Fatalf("rows %d, skipped %d (kept %d), want 5, 3 (2)", r.Rows, r.SkippedRows, len(r.Skipped))
+	}
+	if r.Skipped[0].Line != 3 || !errors.Is(r.Skipped[0].Err, eir.ErrInvalidIMEI) || r.Skipped[1].Line != 4 {
+		t.Fatalf("skipped: %v", r.Skipped)
+	}
+	if got := changeFor(t, r, "manual/imei/black").Add; len(got) != 1 || got[0].IMEI != 35209900176148 {
+		t.Fatalf("black: %v", got)
+	}
+	if got := changeFor(t, r, "manual/imei/grey").Add; len(got) != 1 || got[0].IMEI != 86000000123456 {
+		t.Fatalf("grey: %v", got)
+	}
+	if _, err := Parse(strings.NewReader("nonsense\n1,2\n"), Options{SkipInvalid: true}); err == nil {
+		t.Fatal("a file without a usable header was accepted with SkipInvalid")
+	}
+}

@@ -91,9 +91,28 @@ func (s *Store) MetaGetAll(ctx context.Context, name string) (map[string]string,
 	return m, nil
 }
 
-// MetaDel deletes field of the metadata hash name.
-func (s *Store) MetaDel(ctx context.Context, name, field string) error {
-	if err := s.rdb.HDel(ctx, s.k.meta+name, field).Err(); err != nil {
+// MetaGet returns fields of the metadata hash name, "" for those absent.
+func (s *Store) MetaGet(ctx context.Context, name string, fields ...string) ([]string, error) {
+	out := make([]string, len(fields))
+	if len(fields) == 0 {
+		return out, nil
+	}
+	vals, err := s.rdb.HMGet(ctx, s.k.meta+name, fields...).Result()
+	if err != nil {
+		return nil, s.unavailable("meta", err)
+	}
+	for i, v := range vals {
+		out[i], _ = v.(string)
+	}
+	return out, nil
+}
+
+// MetaDel deletes fields of the metadata hash name.
+func (s *Store) MetaDel(ctx context.Context, name string, fields ...string) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	if err := s.rdb.HDel(ctx, s.k.meta+name, fields...).Err(); err != nil {
 		return s.unavailable("meta", err)
 	}
 	return nil

@@ -14,7 +14,7 @@ type lockingStore[L interface {
 	TryLock(ctx context.Context, name string, ttl time.Duration) (L, error)
 	MetaSet(ctx context.Context, name, field, value string) error
 	MetaGetAll(ctx context.Context, name string) (map[string]string, error)
-	MetaDel(ctx context.Context, name, field string) error
+	MetaDel(ctx context.Context, name string, fields ...string) error
 	MetaPush(ctx context.Context, name, value string, keep int) error
 	MetaList(ctx context.Context, name string, n int) ([]string, error)
 }

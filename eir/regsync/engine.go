@@ -42,7 +42,7 @@ type Coordinator interface {
 	TryLock(ctx context.Context, name string, ttl time.Duration) (Lease, error) // nil, nil when held elsewhere
 	MetaSet(ctx context.Context, name, field, value string) error
 	MetaGetAll(ctx context.Context, name string) (map[string]string, error)
-	MetaDel(ctx context.Context, name, field string) error
+	MetaDel(ctx context.Context, name string, fields ...string) error
 	MetaPush(ctx context.Context, name, value string, keep int) error
 	MetaList(ctx context.Context, name string, n int) ([]string, error)
 }

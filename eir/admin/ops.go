@@ -1,0 +1,253 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/eir/audit"
+)
+
+// EventsStream is the name of the hit events stream (events.StreamName).
+const EventsStream = "events"
+
+func (s *Server) auditFind(w http.ResponseWriter, r *http.Request) {
+	if s.o.Audit == nil {
+		writeError(w, http.StatusNotFound, "audit_not_configured", "no audit trail is kept")
+		return
+	}
+	q := r.URL.Query()
+	f := audit.Query{IMEI: q.Get("imei"), Actor: q.Get("actor"), Action: q.Get("action")}
+	if f.IMEI != "" {
+		imei, err := eir.ParseIMEI(f.IMEI)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_imei", "imei: "+err.Error())
+			return
+		}
+		f.IMEI = imei.String()
+	}
+	for name, dst := range map[string]*time.Time{"since": &f.Since, "until": &f.Until} {
+		if v := q.Get(name); v != "" {
+			t, err := parseTime(v, s.now())
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "invalid_parameter", name+": "+err.Error())
+				return
+			}
+			*dst = t
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "invalid_parameter", "limit: want 1 to 1000")
+			return
+		}
+		f.Limit = n
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
+	defer cancel()
+	recs, truncated, err := s.o.Audit.Find(ctx, f)
+	if err != nil {
+		s.storeError(w, r, "audit not read", err)
+		return
+	}
+	if recs == nil {
+		recs = []audit.Record{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"records": recs, "truncated": truncated})
+}
+
+// parseTime reads RFC 3339, or a duration before now ("24h").
+func parseTime(v string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return time.Time{}, errBadTime
+	}
+	return now.Add(-d), nil
+}
+
+var errBadTime = badRequest("invalid_parameter", "want an RFC 3339 time (2026-11-26T08:00:00Z) or a duration before now (24h)")
+
+// eventOut is an event as the API shows it: the stored document and its
+// id.
+type eventOut map[string]any
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	if s.o.Events == nil {
+		writeError(w, http.StatusNotFound, "events_not_configured", "hit events are not kept")
+		return
+	}
+	q := r.URL.Query()
+	limit := int64(100)
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "invalid_parameter", "limit: want 1 to 1000")
+			return
+		}
+		limit = n
+	}
+	after := q.Get("after")
+	if after != "" && !validStreamID(after) {
+		writeError(w, http.StatusBadRequest, "invalid_parameter", "after: want an event id from a previous answer (1764143000000-0)")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
+	defer cancel()
+	var ids, docs []string
+	var err error
+	if after == "" {
+		ids, docs, err = s.o.Events.ReadStream(ctx, EventsStream, "-", "+", limit, true)
+		slices.Reverse(ids)
+		slices.Reverse(docs)
+	} else {
+		ids, docs, err = s.o.Events.ReadStream(ctx, EventsStream, "("+after, "+", limit, false)
+	}
+	if err != nil {
+		s.storeError(w, r, "events not read", err)
+		return
+	}
+	out := make([]eventOut, 0, len(docs))
+	for i, d := range docs {
+		var ev eventOut
+		if json.Unmarshal([]byte(d), &ev) != nil {
+			continue
+		}
+		ev["id"] = ids[i]
+		out = append(out, ev)
+	}
+	last := after
+	if len(ids) > 0 {
+		last = ids[len(ids)-1]
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": out, "last_id": last})
+}
+
+// validStreamID accepts "ms" or "ms-seq".
+func validStreamID(v string) bool {
+	ms, seq, hasSeq := cutByte(v, '-')
+	if _, err := strconv.ParseUint(ms, 10, 64); err != nil {
+		return false
+	}
+	if hasSeq {
+		if _, err := strconv.ParseUint(seq, 10, 64); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func cutByte(s string, b byte) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == b {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// Status is the body of GET /v1/status.
+type Status struct {
+	Version    string       `json:"version"`
+	Commit     string       `json:"commit,omitempty"`
+	Ready      bool         `json:"ready"`
+	ReadyError string       `json:"ready_error,omitempty"`
+	Datasets   int          `json:"datasets"`
+	Entries    uint64       `json:"entries"`
+	Peers      PeersStatus  `json:"peers"`
+	Policy     PolicyStatus `json:"policy"`
+	Sync       []SyncStatus `json:"sync,omitempty"`
+}
+
+// PeersStatus counts the Diameter peers.
+type PeersStatus struct {
+	Open int `json:"open"`
+}
+
+// PolicyStatus is the decision policy in force.
+type PolicyStatus struct {
+	Unknown       string   `json:"unknown"`
+	OnStoreError  string   `json:"on_store_error"`
+	ShadowAll     bool     `json:"shadow_all"`
+	ShadowSources []string `json:"shadow_sources"`
+}
+
+// SyncStatus is the state of one registry source.
+type SyncStatus struct {
+	Source      string     `json:"source"`
+	LastSuccess *time.Time `json:"last_success,omitempty"`
+	LastError   string     `json:"last_error,omitempty"`
+	Held        int        `json:"held"`
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
+	defer cancel()
+	st := Status{Version: s.o.Version, Commit: s.o.Commit, Ready: true}
+	if err := s.readiness(ctx); err != nil {
+		st.Ready, st.ReadyError = false, err.msg
+	}
+	if infos, err := s.st.Datasets(ctx); err == nil {
+		for _, d := range infos {
+			if d.Count > 0 {
+				st.Datasets++
+			}
+			st.Entries += d.Count
+		}
+	}
+	if s.o.OpenPeers != nil {
+		st.Peers.Open = s.o.OpenPeers()
+	}
+	p := s.chk.Policy()
+	st.Policy = PolicyStatus{Unknown: fallbackName(p.Unknown, "unknown"), OnStoreError: fallbackName(p.OnStoreError, "error"),
+		ShadowAll: p.Shadow.All, ShadowSources: append([]string{}, p.Shadow.Sources...)}
+	if s.o.Sync != nil {
+		if sources, _, err := s.o.Sync.Status(ctx); err == nil {
+			for _, src := range sources {
+				ss := SyncStatus{Source: src.Source, Held: len(src.Held)}
+				if src.LastPass != nil {
+					if !src.LastPass.LastOK.IsZero() {
+						t := src.LastPass.LastOK.UTC()
+						ss.LastSuccess = &t
+					}
+					ss.LastError = src.LastPass.Error
+				}
+				st.Sync = append(st.Sync, ss)
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// fallbackName names a policy fallback as the configuration does.
+func fallbackName(f eir.Fallback, unset string) string {
+	if !f.Set {
+		return unset
+	}
+	return f.Status.String()
+}
+
+func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
+	if s.o.Reload == nil {
+		writeError(w, http.StatusNotFound, "reload_not_configured", "this server has no configuration file to reload")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.o.RequestTimeout)
+	defer cancel()
+	what, err := s.o.Reload(ctx, Actor(r.Context()))
+	if err != nil {
+		s.log.Warn("reload refused", zap.String("actor", Actor(r.Context())), zap.Error(err))
+		writeError(w, http.StatusUnprocessableEntity, "invalid_config", "the configuration was not reloaded; nothing changed", splitErrors(err)...)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"reloaded": what, "time": s.now().UTC()})
+}
