@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/eir/audit"
 	"github.com/eir-sidecar/eir/eir/regsync/fetch"
 	"github.com/eir-sidecar/eir/eir/regsync/regformat"
 )
@@ -94,6 +95,12 @@ type HTTPSource struct {
 type Options struct {
 	LockTTL time.Duration // default 2m
 	Now     func() time.Time
+	Audit   Auditor // nil: applies and approvals are only logged
+}
+
+// Auditor keeps the audit trail (audit.Log).
+type Auditor interface {
+	Record(ctx context.Context, recs ...audit.Record) error
 }
 
 // Engine runs registry sync passes.
@@ -552,6 +559,16 @@ func (e *Engine) recordPass(ctx context.Context, rep PassReport, perr error) {
 	}
 }
 
+// audit records; a failure is logged: the change is made.
+func (e *Engine) audit(ctx context.Context, recs ...audit.Record) {
+	if e.o.Audit == nil {
+		return
+	}
+	if err := e.o.Audit.Record(ctx, recs...); err != nil {
+		e.log.Error("audit record not written", zap.String("action", recs[0].Action), zap.Error(err))
+	}
+}
+
 // Approve lets a held file through its guard: it records the approval
 // (actor, time; audited in the log and in sync:approvals) and moves the
 // file back into the drop directory, then runs a pass.
@@ -597,6 +614,8 @@ func (e *Engine) Approve(ctx context.Context, sourceName, file, actor string) (P
 		if err := e.coord.MetaPush(ctx, "sync:audit", string(b), 1000); err != nil {
 			return PassReport{}, err
 		}
+		e.audit(ctx, audit.Record{Actor: actor, Action: audit.ActionApprove, Target: f.Name, Source: sourceName,
+			Reason: "held by guard " + reason.Code + ": " + reason.Message, After: map[string]string{"sha256": sum}})
 		e.log.Info("held sync file approved", zap.String("actor", actor), zap.String("source", sourceName),
 			zap.String("file", f.Name), zap.String("guard", reason.Code))
 		if _, err := s.dir.Release(f.Name); err != nil {

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/eir/audit"
 	"github.com/eir-sidecar/eir/eir/redisstore"
 	"github.com/eir-sidecar/eir/internal/redistest"
 )
@@ -32,9 +33,12 @@ var shared struct {
 
 var prefixSeq atomic.Int64
 
+type auditQuery = audit.Query
+
 // env is one engine on a fresh key space of a shared redis-server, with a
 // drop directory and a clock the test controls.
 type env struct {
+	trail  *audit.Log
 	t      *testing.T
 	store  *redisstore.Store
 	engine *Engine
@@ -56,6 +60,7 @@ func newEnv(t *testing.T, mods ...func(*SourceConfig)) *env {
 		t.Fatal(err)
 	}
 	e.store = st
+	e.trail = audit.New(st, audit.Options{Now: clock})
 	cfg := SourceConfig{Name: "national", Format: "dirbs", Operator: "operator1", Dir: e.dir, Settle: time.Second}
 	for _, m := range mods {
 		m(&cfg)
@@ -66,7 +71,7 @@ func newEnv(t *testing.T, mods ...func(*SourceConfig)) *env {
 
 func (e *env) newEngine(cfgs ...SourceConfig) *Engine {
 	clock := func() time.Time { return time.Unix(0, e.now.Load()) }
-	eng, err := New(Options{Now: clock}, cfgs, e.store, CoordinatorFor(e.store), zaptest.NewLogger(e.t), prometheus.NewRegistry())
+	eng, err := New(Options{Now: clock, Audit: e.trail}, cfgs, e.store, CoordinatorFor(e.store), zaptest.NewLogger(e.t), prometheus.NewRegistry())
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -464,6 +469,22 @@ func TestCases18and21ShrinkGuard(t *testing.T) {
 	audit, _ := e.store.MetaList(context.Background(), "sync:audit", 10)
 	if len(audit) != 1 || !strings.Contains(audit[0], "noc-alice") {
 		t.Fatalf("audit %v", audit)
+	}
+	recs, _, err := e.trail.Find(context.Background(), auditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trail []string
+	for _, r := range recs {
+		trail = append(trail, r.Action+" "+r.Actor+" "+r.Target+" "+r.Dataset)
+	}
+	want := []string{
+		"sync.apply sync:national b.csv national/imei/black",
+		"sync.approve noc-alice b.csv ",
+		"sync.apply sync:national a.csv national/imei/black",
+	}
+	if strings.Join(trail, "|") != strings.Join(want, "|") {
+		t.Fatalf("audit trail:\n got %q\nwant %q", trail, want)
 	}
 	// Case 21: a header-only snapshot empties the list only once approved.
 	e.write("c.csv", "imei\n")

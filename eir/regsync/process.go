@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/eir/audit"
 	"github.com/eir-sidecar/eir/eir/regsync/fetch"
 	"github.com/eir-sidecar/eir/eir/regsync/regformat"
 )
@@ -138,6 +139,8 @@ func (s *source) process(ctx context.Context, u *unit) (FileReport, error) {
 			s.reconcile(ctx, u, p, r, opts.State[p.key], counts)
 		}
 		fr.Lists = append(fr.Lists, p.report)
+		e.audit(ctx, audit.Record{Actor: "sync:" + s.cfg.Name, Action: audit.ActionSync, Dataset: p.ds.String(), Target: u.name,
+			Source: s.cfg.Name, Reason: p.report.Note, After: p.report})
 		e.m.run.WithLabelValues(s.cfg.Name, string(p.j.list)).Set(float64(p.run))
 		e.m.entries.WithLabelValues(s.cfg.Name, string(p.j.list)).Set(float64(p.report.Count))
 		e.m.rejectedRows.WithLabelValues(s.cfg.Name, string(p.j.list)).Add(float64(p.report.BadRows))
