@@ -19,6 +19,8 @@ type Config struct {
 	Log       Log       `yaml:"log"`
 	Bootstrap Bootstrap `yaml:"bootstrap"`
 	Sync      Sync      `yaml:"sync"`
+	Audit     Audit     `yaml:"audit"`
+	Events    Events    `yaml:"events"`
 }
 
 // Diameter configures the S13/S13' server.
@@ -83,20 +85,34 @@ type Store struct {
 	VersionGrace    time.Duration `yaml:"version_grace"`    // a replaced version stays readable this long
 	JanitorInterval time.Duration `yaml:"janitor_interval"` // how often retired and abandoned versions are deleted
 	BuildLease      time.Duration `yaml:"build_lease"`      // a version being built is abandoned after this long without progress
+	ExpirySweep     time.Duration `yaml:"expiry_sweep"`     // how often expired entries are removed and audited (checks ignore them from their expiry on)
 }
 
 // Policy configures the answers no list decides.
 type Policy struct {
-	UnknownEquipment string `yaml:"unknown_equipment"` // unknown | whitelisted | greylisted | blacklisted
-	OnStoreError     string `yaml:"on_store_error"`    // reject | whitelisted | greylisted | blacklisted
+	UnknownEquipment string   `yaml:"unknown_equipment"` // unknown | whitelisted | greylisted | blacklisted
+	OnStoreError     string   `yaml:"on_store_error"`    // reject | whitelisted | greylisted | blacklisted
+	ShadowAll        bool     `yaml:"shadow_all"`        // shadow mode for every verdict: computed, logged, counted and published, never enforced (answers WHITELISTED)
+	ShadowSources    []string `yaml:"shadow_sources"`    // sources whose verdicts are observed only; the others are enforced
 }
 
 // Admin configures the HTTP admin listener used by eirctl, /metrics and the
 // health endpoints.
 type Admin struct {
-	Listen       string  `yaml:"listen"`         // host:port; empty disables the admin listener
-	Tokens       []Token `yaml:"tokens"`         // bearer tokens; empty: no authentication, loopback listen only
-	MaxBodyBytes int64   `yaml:"max_body_bytes"` // largest accepted request body (CSV imports)
+	Listen       string   `yaml:"listen"`         // host:port; empty disables the admin listener
+	Tokens       []Token  `yaml:"tokens"`         // bearer tokens; empty: no authentication, loopback listen only
+	MaxBodyBytes int64    `yaml:"max_body_bytes"` // largest accepted request body (CSV imports)
+	TLS          AdminTLS `yaml:"tls"`
+}
+
+// AdminTLS serves the admin API over HTTPS, optionally authenticating
+// clients by certificate.
+type AdminTLS struct {
+	CertFile     string   `yaml:"cert_file"`      // PEM server certificate; set with key_file to serve HTTPS
+	KeyFile      string   `yaml:"key_file"`       // PEM server private key
+	ClientCAFile string   `yaml:"client_ca_file"` // PEM CAs of client certificates; empty: no client certificates
+	Writers      []string `yaml:"writers"`        // subject common names of client certificates that may write
+	Readers      []string `yaml:"readers"`        // subject common names of client certificates that may only read
 }
 
 // Token is one admin API bearer token.
@@ -118,6 +134,32 @@ type Log struct {
 // of `make run`).
 type Bootstrap struct {
 	Files []string `yaml:"files"` // CSV files in the eirctl import format; loaded only when the store has no dataset yet
+}
+
+// Audit bounds the audit trail of list changes (a Redis stream).
+type Audit struct {
+	MaxRecords int64         `yaml:"max_records"` // about this many records are kept
+	MaxAge     time.Duration `yaml:"max_age"`     // older records are deleted; 0: kept until max_records
+}
+
+// Events configures hit events: one per BLACKLISTED or GREYLISTED answer
+// (and shadow verdict), kept in a Redis stream and optionally posted to a
+// webhook.
+type Events struct {
+	Enabled        bool    `yaml:"enabled"`         // publish hit events
+	IncludeUnknown bool    `yaml:"include_unknown"` // also publish unknown-equipment answers
+	StreamMaxLen   int64   `yaml:"stream_max_len"`  // about this many events are kept in the stream
+	QueueSize      int     `yaml:"queue_size"`      // events waiting to be written; beyond, events are dropped and counted, never delaying an answer
+	Webhook        Webhook `yaml:"webhook"`
+}
+
+// Webhook posts batches of hit events as a JSON array.
+type Webhook struct {
+	URL             string        `yaml:"url"`               // http(s) URL; empty: no webhook
+	BearerToken     string        `yaml:"bearer_token"`      // Authorization: Bearer token (secret)
+	BearerTokenFile string        `yaml:"bearer_token_file"` // file holding the bearer token, instead of bearer_token
+	Timeout         time.Duration `yaml:"timeout"`           // timeout of one post
+	Retries         int           `yaml:"retries"`           // retries of a failed post (then the batch is dropped and counted)
 }
 
 // Sync configures registry sync: the sources eird pulls list files from.

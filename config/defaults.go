@@ -44,6 +44,7 @@ func Default() Config {
 			VersionGrace:    60 * time.Second,
 			JanitorInterval: 10 * time.Second,
 			BuildLease:      10 * time.Minute,
+			ExpirySweep:     time.Minute,
 		},
 		Policy: Policy{
 			UnknownEquipment: "unknown",
@@ -59,6 +60,15 @@ func Default() Config {
 		},
 		Sync: Sync{
 			LockTTL: 2 * time.Minute,
+		},
+		Audit: Audit{
+			MaxRecords: 1_000_000,
+		},
+		Events: Events{
+			Enabled:      true,
+			StreamMaxLen: 100_000,
+			QueueSize:    10_000,
+			Webhook:      Webhook{Timeout: 5 * time.Second, Retries: 3},
 		},
 	}
 }

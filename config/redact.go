@@ -7,7 +7,8 @@ const redacted = "REDACTED"
 
 // Redacted returns a deep copy of c, safe to print or log: the secrets that
 // are set (redis.password, redis.sentinel_password, admin.tokens[].token,
-// log.identity_hash_key) read "REDACTED". Files holding secrets are left as
+// log.identity_hash_key, sync.sources[].https.bearer_token,
+// events.webhook.bearer_token) read "REDACTED". Files holding secrets are left as
 // they are: their names are not secret. The copy shares no slice with c.
 func (c Config) Redacted() Config {
 	var r Config
@@ -26,6 +27,7 @@ func (c Config) Redacted() Config {
 	for i := range r.Sync.Sources {
 		hide(&r.Sync.Sources[i].HTTPS.BearerToken)
 	}
+	hide(&r.Events.Webhook.BearerToken)
 	return r
 }
 

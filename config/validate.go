@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path"
 	"slices"
@@ -25,6 +26,8 @@ func (c Config) Validate() error {
 	c.validateStore(&p)
 	c.validatePolicy(&p)
 	c.validateAdmin(&p)
+	c.validateAudit(&p)
+	c.validateEvents(&p)
 	c.validateLog(&p)
 	for i, f := range c.Bootstrap.Files {
 		p.file(fmt.Sprintf("bootstrap.files[%d]", i), f)
@@ -204,6 +207,7 @@ func (c Config) validateStore(p *problems) {
 		p.positive("store.version_grace", s.VersionGrace)
 	}
 	p.positive("store.janitor_interval", s.JanitorInterval)
+	p.positive("store.expiry_sweep", s.ExpirySweep)
 	if s.BuildLease < time.Minute {
 		p.addf("store.build_lease", "must be at least 1m, got %s", formatDuration(s.BuildLease))
 	}
@@ -212,15 +216,88 @@ func (c Config) validateStore(p *problems) {
 func (c Config) validatePolicy(p *problems) {
 	p.oneOf("policy.unknown_equipment", c.Policy.UnknownEquipment, "unknown", "whitelisted", "greylisted", "blacklisted")
 	p.oneOf("policy.on_store_error", c.Policy.OnStoreError, "reject", "whitelisted", "greylisted", "blacklisted")
+	seen := map[string]bool{}
+	for i, src := range c.Policy.ShadowSources {
+		at := fmt.Sprintf("policy.shadow_sources[%d]", i)
+		switch {
+		case !validSourceName(src):
+			p.addf(at, "%q: a source name is 1 to 32 characters [a-z0-9_-]", src)
+		case seen[src]:
+			p.addf(at, "%q is listed twice", src)
+		}
+		seen[src] = true
+	}
+}
+
+func (c Config) validateAudit(p *problems) {
+	if c.Audit.MaxRecords < 1000 {
+		p.addf("audit.max_records", "must be at least 1000, got %d", c.Audit.MaxRecords)
+	}
+	if c.Audit.MaxAge < 0 {
+		p.addf("audit.max_age", "must not be negative")
+	}
+}
+
+func (c Config) validateEvents(p *problems) {
+	e := c.Events
+	if e.StreamMaxLen < 1 {
+		p.addf("events.stream_max_len", "must be at least 1, got %d", e.StreamMaxLen)
+	}
+	if e.QueueSize < 1 {
+		p.addf("events.queue_size", "must be at least 1, got %d", e.QueueSize)
+	}
+	w := e.Webhook
+	if w.URL != "" {
+		u, err := url.Parse(w.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.addf("events.webhook.url", "%q: want an http:// or https:// URL", w.URL)
+		}
+		p.positive("events.webhook.timeout", w.Timeout)
+	}
+	if w.BearerToken != "" && w.BearerTokenFile != "" {
+		p.addf("events.webhook", "set bearer_token or bearer_token_file, not both")
+	}
+	p.file("events.webhook.bearer_token_file", w.BearerTokenFile)
+	if w.Retries < 0 {
+		p.addf("events.webhook.retries", "must not be negative")
+	}
 }
 
 func (c Config) validateAdmin(p *problems) {
 	a := c.Admin
-	if a.Listen != "" && p.hostPort("admin.listen", a.Listen, false) && len(a.Tokens) == 0 {
+	if a.Listen != "" && p.hostPort("admin.listen", a.Listen, false) && len(a.Tokens) == 0 && a.TLS.ClientCAFile == "" {
 		host, _, _ := net.SplitHostPort(a.Listen)
 		ip, err := netip.ParseAddr(host)
 		if !strings.EqualFold(host, "localhost") && (err != nil || !ip.IsLoopback()) {
-			p.addf("admin.listen", "%s is not a loopback address: configure admin.tokens to expose the admin API", a.Listen)
+			p.addf("admin.listen", "%s is not a loopback address: configure admin.tokens or admin.tls.client_ca_file to expose the admin API", a.Listen)
+		}
+	}
+	t := a.TLS
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		p.addf("admin.tls", "set cert_file and key_file together")
+	}
+	p.file("admin.tls.cert_file", t.CertFile)
+	p.file("admin.tls.key_file", t.KeyFile)
+	p.file("admin.tls.client_ca_file", t.ClientCAFile)
+	if t.ClientCAFile != "" && t.CertFile == "" {
+		p.addf("admin.tls.client_ca_file", "client certificates need HTTPS: set cert_file and key_file")
+	}
+	if (len(t.Writers) > 0 || len(t.Readers) > 0) && t.ClientCAFile == "" {
+		p.addf("admin.tls", "writers and readers need client_ca_file")
+	}
+	roles := map[string]string{}
+	for _, l := range []struct {
+		key   string
+		names []string
+	}{{"admin.tls.writers", t.Writers}, {"admin.tls.readers", t.Readers}} {
+		for i, n := range l.names {
+			at := fmt.Sprintf("%s[%d]", l.key, i)
+			if strings.TrimSpace(n) == "" {
+				p.addf(at, "empty name")
+			} else if other, dup := roles[n]; dup {
+				p.addf(at, "%q is also in %s", n, other)
+			}
+			roles[n] = l.key
 		}
 	}
 	names := make(map[string]int)

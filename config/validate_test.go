@@ -138,6 +138,38 @@ func TestValidate(t *testing.T) {
 			c.Policy.OnStoreError = "greylisted"
 		}, nil},
 
+		// policy: shadow mode
+		{"shadow sources", func(c *Config) { c.Policy.ShadowSources = []string{"ceir", "Bad!", "ceir"} }, []string{
+			`policy.shadow_sources[1]: "Bad!": a source name is 1 to 32 characters [a-z0-9_-]`,
+			`policy.shadow_sources[2]: "ceir" is listed twice`}},
+		{"shadow all", func(c *Config) { c.Policy.ShadowAll = true; c.Policy.ShadowSources = []string{"ceir"} }, nil},
+		// store: expiry sweep
+		{"expiry sweep", func(c *Config) { c.Store.ExpirySweep = 0 }, []string{"store.expiry_sweep: must be > 0"}},
+		// audit
+		{"audit bounds", func(c *Config) { c.Audit.MaxRecords = 10; c.Audit.MaxAge = -time.Hour }, []string{
+			"audit.max_records: must be at least 1000, got 10", "audit.max_age: must not be negative"}},
+		// events
+		{"events bounds", func(c *Config) { c.Events.StreamMaxLen = 0; c.Events.QueueSize = 0 }, []string{
+			"events.stream_max_len: must be at least 1, got 0", "events.queue_size: must be at least 1, got 0"}},
+		{"webhook", func(c *Config) {
+			c.Events.Webhook = Webhook{URL: "ftp://x", BearerToken: "t", BearerTokenFile: missing, Retries: -1}
+		}, []string{`events.webhook.url: "ftp://x": want an http:// or https:// URL`, "events.webhook.timeout: must be > 0",
+			"events.webhook: set bearer_token or bearer_token_file, not both", "events.webhook.bearer_token_file: open", "events.webhook.retries: must not be negative"}},
+		{"webhook ok", func(c *Config) { c.Events.Webhook.URL = "https://siem.example.org/eir" }, nil},
+		// admin tls
+		{"admin tls halves", func(c *Config) { c.Admin.TLS.CertFile = exists }, []string{"admin.tls: set cert_file and key_file together"}},
+		{"admin tls files", func(c *Config) { c.Admin.TLS = AdminTLS{CertFile: missing, KeyFile: exists, ClientCAFile: missing} }, []string{
+			"admin.tls.cert_file: open", "admin.tls.client_ca_file: open"}},
+		{"admin client CA without https", func(c *Config) { c.Admin.TLS.ClientCAFile = exists }, []string{
+			"admin.tls.client_ca_file: client certificates need HTTPS: set cert_file and key_file"}},
+		{"admin roles without CA", func(c *Config) { c.Admin.TLS.Writers = []string{"noc"} }, []string{"admin.tls: writers and readers need client_ca_file"}},
+		{"admin roles", func(c *Config) {
+			c.Admin.TLS = AdminTLS{CertFile: exists, KeyFile: exists, ClientCAFile: exists, Writers: []string{"noc", ""}, Readers: []string{"noc"}}
+		}, []string{`admin.tls.writers[1]: empty name`, `admin.tls.readers[0]: "noc" is also in admin.tls.writers`}},
+		{"admin mTLS exposes without tokens", func(c *Config) {
+			c.Admin.Listen = "0.0.0.0:9468"
+			c.Admin.TLS = AdminTLS{CertFile: exists, KeyFile: exists, ClientCAFile: exists, Writers: []string{"noc"}}
+		}, nil},
 		// admin
 		{"admin listen", func(c *Config) { c.Admin.Listen = "localhost" }, []string{`admin.listen: "localhost" is not host:port`}},
 		{"admin tokens", func(c *Config) {
@@ -241,7 +273,7 @@ func TestValidateAdminLoopback(t *testing.T) {
 		{"ipv6 loopback", "[::1]:9468", nil, ""},
 		{"localhost", "localhost:9468", nil, ""},
 		{"any port", "127.0.0.1:0", nil, ""},
-		{"all interfaces", "0.0.0.0:9468", nil, "admin.listen: 0.0.0.0:9468 is not a loopback address: configure admin.tokens to expose the admin API"},
+		{"all interfaces", "0.0.0.0:9468", nil, "admin.listen: 0.0.0.0:9468 is not a loopback address: configure admin.tokens or admin.tls.client_ca_file to expose the admin API"},
 		{"empty host", ":9468", nil, "admin.listen: :9468 is not a loopback address"},
 		{"ipv6 any", "[::]:9468", nil, "admin.listen: [::]:9468 is not a loopback address"},
 		{"hostname", "eir1.example.org:9468", nil, "admin.listen: eir1.example.org:9468 is not a loopback address"},

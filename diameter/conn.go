@@ -458,6 +458,19 @@ func (c *conn) serveECR(hdr header, body []byte, start time.Time) {
 		}
 		s.opts.Decisions.Record("s13", d, res.Err)
 	}
+	if res.Checked && s.opts.Events != nil {
+		var d eir.Decision
+		if res.Decision != nil {
+			d = *res.Decision
+		}
+		s.opts.Events.Decision("s13", res.Origin, c.remote.String(), res.Query, d, res.Err)
+	}
+	if res.Decision != nil && res.Decision.Shadow != nil {
+		sh := res.Decision.Shadow
+		s.log.Info("shadow verdict not enforced", s.opts.Redactor.IMEI(res.Query.IMEI),
+			zap.String("origin_host", res.Origin), zap.String("verdict", sh.Status.String()), zap.String("rule", sh.Rule.String()),
+			zap.String("source", sh.Source), zap.String("answered", res.Decision.Status.String()))
+	}
 	if res.Decision != nil && res.Decision.Rule == eir.RuleStoreFallback {
 		s.log.Warn("store unavailable; answered by policy", zap.Error(res.Decision.Cause))
 	} else if res.ResultCode == codeUnableToComply && res.Err != nil {

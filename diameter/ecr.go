@@ -86,6 +86,10 @@ type Answer struct {
 	Err error
 	// Checked is set when the request was valid and reached the Checker.
 	Checked bool
+	// Query is what was checked, and Origin the Origin-Host of the request
+	// (the MME or SGSN, also behind a relay), when Checked.
+	Query  eir.Query
+	Origin string
 }
 
 // checker is what the ECR handler needs from the decision engine.
@@ -126,9 +130,10 @@ func (h *ecrHandler) answerECR(ctx context.Context, hdr header, body []byte) ([]
 		}
 	}
 	d, err := h.checker.Check(ctx, q)
+	origin := string(r.originHost.data)
 	if err != nil {
 		code, experimental := resultFor(err)
-		return h.resultAnswer(hdr, &r, code, experimental), Answer{ResultCode: code, Experimental: experimental, Err: err, Checked: true}
+		return h.resultAnswer(hdr, &r, code, experimental), Answer{ResultCode: code, Experimental: experimental, Err: err, Checked: true, Query: q, Origin: origin}
 	}
 	b := h.start(hdr, &r, false)
 	b.resultCode(codeSuccess)
@@ -136,7 +141,7 @@ func (h *ecrHandler) answerECR(ctx context.Context, hdr header, body []byte) ([]
 	b.origin(h.id)
 	b.add(avpEquipmentStatus, flagM|flagV, vendor3GPP, datatype.Enumerated(d.Status))
 	h.finish(b, &r)
-	return b.bytes(), Answer{ResultCode: codeSuccess, Decision: &d, Checked: true}
+	return b.bytes(), Answer{ResultCode: codeSuccess, Decision: &d, Checked: true, Query: q, Origin: origin}
 }
 
 // start begins an ECA: Session-Id first, then DRMP echoed (RFC 7944 §9 lets

@@ -30,6 +30,12 @@ type DecisionRecorder interface {
 	Record(iface string, d eir.Decision, err error)
 }
 
+// EventSink receives every decision answered, after the answer is sent
+// (events.Publisher). It must not block.
+type EventSink interface {
+	Decision(iface, peer, peerAddr string, q eir.Query, d eir.Decision, err error)
+}
+
 // Options configures a Server. Zero durations and sizes take the defaults
 // noted on each field.
 type Options struct {
@@ -57,6 +63,7 @@ type Options struct {
 	Peers                []PeerRule
 
 	Decisions DecisionRecorder // optional
+	Events    EventSink        // optional
 	Redactor  *redact.Redactor // optional; default: random key
 }
 

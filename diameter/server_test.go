@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -639,5 +642,65 @@ func TestBadVersion(t *testing.T) {
 	}
 	if r.read(t) != nil {
 		t.Fatal("connection open after a version error")
+	}
+}
+
+// eventLog records what the server hands to its EventSink.
+type eventLog struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (l *eventLog) Decision(iface, peer, peerAddr string, q eir.Query, d eir.Decision, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	status := d.Status.String()
+	if err != nil {
+		status = "error:" + err.Error()
+	}
+	l.events = append(l.events, fmt.Sprintf("%s %s %s %s %s %s", iface, peer, peerAddr, q.IMEI, q.IMSI, status))
+}
+
+func (l *eventLog) wait(t *testing.T, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l.mu.Lock()
+		got := append([]string(nil), l.events...)
+		l.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events, want %d: %v", len(got), n, got)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestEventsAfterAnswers(t *testing.T) {
+	_, chk := testLists(t)
+	var log eventLog
+	ts := startServer(t, chk, func(o *Options) { o.Events = &log })
+	c := dial(t, ts.addr, s13client.Options{OriginHost: "mme1.epc.test", OriginRealm: "epc.test"})
+	for _, q := range [][2]string{{"35209900176148", "001010000000002"}, {"49015420323751", ""}, {"123", ""}} {
+		if _, err := c.Check(ctx5(t), q[0], q[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := log.wait(t, 2)
+	slices.Sort(got)
+	want := []string{
+		"s13 mme1.epc.test 127.0.0.1 35209900176148 001010000000002 BLACKLISTED",
+		"s13 mme1.epc.test 127.0.0.1 49015420323751  GREYLISTED",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events:\n got %q\nwant %q", got, want)
+	}
+	// The invalid IMEI reached no decision: no event. (Answers are sent
+	// before events are handed over, so wait for a later one.)
+	c.Check(ctx5(t), "26053179311383", "")
+	if got := log.wait(t, 3); len(got) != 3 || !strings.HasSuffix(got[2], "WHITELISTED") {
+		t.Fatalf("events after a whitelisted check: %q", got)
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/eir-sidecar/eir/eir/audit"
 	"github.com/eir-sidecar/eir/eir/provision"
 	"github.com/eir-sidecar/eir/eir/regsync"
+	"github.com/eir-sidecar/eir/internal/redact"
 )
 
 // Store is what the admin API needs from the list store.
@@ -95,7 +96,7 @@ type Options struct {
 	// OpenPeers counts the Diameter peers connected, for /v1/status.
 	OpenPeers       func() int
 	Version, Commit string
-	Redact          func(imei string) string // how IMEIs appear in logs
+	Redactor        *redact.Redactor // how IMEIs appear in logs; default: a random key
 	Now             func() time.Time
 }
 
@@ -134,6 +135,9 @@ func New(o Options, st Store, chk Checker, log *zap.Logger) *Server {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Redactor == nil {
+		o.Redactor = redact.New(nil)
 	}
 	s := &Server{o: o, st: st, chk: chk, log: log}
 	s.SetTokens(o.Tokens)

@@ -415,7 +415,7 @@ func (s *Server) addEntry(w http.ResponseWriter, r *http.Request) {
 	s.audit(ctx, audit.Record{Actor: actor, Action: act, Dataset: target.String(), Target: key.KeyString(t),
 		IMEI: imeiOf(t, key), Source: source, Reason: req.Reason, Before: res.Before, After: res.Entry})
 	s.log.Info("entry saved", zap.String("actor", actor), zap.String("action", action), zap.String("dataset", target.String()),
-		zap.String("entry", s.redactKey(t, key)))
+		s.entryField(t, key))
 	writeJSON(w, http.StatusOK, res)
 }
 
@@ -486,7 +486,7 @@ func (s *Server) removeEntry(w http.ResponseWriter, r *http.Request) {
 			IMEI: imeiOf(t, key), Source: source, Reason: req.Reason, Before: removed[i]})
 	}
 	s.audit(ctx, recs...)
-	s.log.Info("entry removed", zap.String("actor", actor), zap.Int("datasets", len(before)), zap.String("entry", s.redactKey(t, key)))
+	s.log.Info("entry removed", zap.String("actor", actor), zap.Int("datasets", len(before)), s.entryField(t, key))
 	writeJSON(w, http.StatusOK, map[string]any{"removed": removed})
 }
 
@@ -498,11 +498,13 @@ func imeiOf(t eir.Target, e eir.Entry) string {
 	return ""
 }
 
-func (s *Server) redactKey(t eir.Target, e eir.Entry) string {
-	if s.o.Redact != nil && (t == eir.TargetIMEI || t == eir.TargetPair) {
-		return s.o.Redact(e.IMEI.String())
+// entryField is the log field naming an entry: an IMEI redacted, a TAC or
+// range as it is.
+func (s *Server) entryField(t eir.Target, e eir.Entry) zap.Field {
+	if t == eir.TargetIMEI || t == eir.TargetPair {
+		return s.o.Redactor.IMEI(e.IMEI)
 	}
-	return e.KeyString(t)
+	return zap.String("entry", e.KeyString(t))
 }
 
 // audit records; a failure is logged, not answered: the change is made.

@@ -7,7 +7,10 @@
 // default unknown-equipment policy) or error (the store failed and the
 // policy rejects); rule is the eir.Rule that decided (exception, override,
 // imei, range, tac, unknown_policy, store_fallback) or none; list_source is
-// the source of the deciding entry, empty for policy answers.
+// the source of the deciding entry, empty for policy answers. Verdicts of
+// sources in shadow mode, computed but not enforced, are counted apart:
+//
+//	eir_check_shadow_decisions_total{interface, status, rule, list_source}
 package checkmetrics
 
 import (
@@ -22,6 +25,7 @@ import (
 // Recorder records decisions. It is safe for concurrent use.
 type Recorder struct {
 	decisions *prometheus.CounterVec
+	shadow    *prometheus.CounterVec
 }
 
 // New registers the decision counter on reg.
@@ -29,9 +33,15 @@ func New(reg prometheus.Registerer) (*Recorder, error) {
 	r := &Recorder{decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "eir", Subsystem: "check", Name: "decisions_total",
 		Help: "Equipment checks decided, by interface (s13, n5g, admin), status, deciding rule and source of the deciding entry.",
-	}, []string{"interface", "status", "rule", "list_source"})}
-	if err := reg.Register(r.decisions); err != nil {
-		return nil, err
+	}, []string{"interface", "status", "rule", "list_source"}),
+		shadow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "eir", Subsystem: "check", Name: "shadow_decisions_total",
+			Help: "Verdicts of sources in shadow mode, computed but not enforced, by interface, status, rule and source.",
+		}, []string{"interface", "status", "rule", "list_source"})}
+	for _, c := range []prometheus.Collector{r.decisions, r.shadow} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -45,5 +55,8 @@ func (r *Recorder) Record(iface string, d eir.Decision, err error) {
 		r.decisions.WithLabelValues(iface, "error", "none", "").Inc()
 	default:
 		r.decisions.WithLabelValues(iface, strings.ToLower(d.Status.String()), d.Rule.String(), d.Source).Inc()
+		if sh := d.Shadow; sh != nil {
+			r.shadow.WithLabelValues(iface, strings.ToLower(sh.Status.String()), sh.Rule.String(), sh.Source).Inc()
+		}
 	}
 }

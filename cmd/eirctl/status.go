@@ -1,0 +1,161 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+)
+
+// statusAnswer is the body of GET /v1/status.
+type statusAnswer struct {
+	Version    string `json:"version"`
+	Commit     string `json:"commit"`
+	Ready      bool   `json:"ready"`
+	ReadyError string `json:"ready_error"`
+	Datasets   int64  `json:"datasets"`
+	Entries    int64  `json:"entries"`
+	Peers      struct {
+		Open int64 `json:"open"`
+	} `json:"peers"`
+	Shadow struct {
+		All     bool     `json:"all"`
+		Sources []string `json:"sources"`
+	} `json:"shadow"`
+	Sync []struct {
+		Source      string `json:"source"`
+		LastSuccess text   `json:"last_success"`
+		Held        count  `json:"held"`
+	} `json:"sync"`
+}
+
+func (c *cli) status(args []string) int {
+	f := c.newFlags("status", "", `Shows eird's version, whether it is ready (Redis reachable and lists loaded), its
+dataset and entry counts, its open Diameter peers, shadow mode and the last success
+of each registry source. Exits with 1 when eird is not ready.
+
+Against an eird without GET /v1/status (or with a token that may not read it), only
+readiness (GET /readyz) is shown.`)
+	if code, ok := f.parse(args, 0, 0); !ok {
+		return code
+	}
+	data, err := c.roundTrip(c.ctx, request{method: "GET", path: "/v1/status"})
+	var fl *failure
+	if errors.As(err, &fl) {
+		switch fl.status {
+		case http.StatusNotFound: // an eird older than /v1/status
+			return c.readiness()
+		case http.StatusUnauthorized, http.StatusForbidden:
+			fmt.Fprintf(c.stderr, "eirctl: GET /v1/status: %v; showing readiness only\n", fl)
+			return c.readiness()
+		}
+	}
+	if err != nil {
+		return c.report(err)
+	}
+	var st statusAnswer
+	if err := json.Unmarshal(data, &st); err != nil {
+		fmt.Fprintf(c.stderr, "eirctl: unexpected answer to GET /v1/status: %v\n", err)
+		return exitFailure
+	}
+	if c.jsonOutput() {
+		c.printRaw(data)
+	} else {
+		c.printStatus(st)
+	}
+	if !st.Ready {
+		fmt.Fprintf(c.stderr, "eirctl: eird is not ready: %s\n", dash(clean(st.ReadyError)))
+		return exitFailure
+	}
+	return exitOK
+}
+
+func (c *cli) printStatus(st statusAnswer) {
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	version := dash(st.Version)
+	if st.Commit != "" {
+		version += " (commit " + st.Commit + ")"
+	}
+	fmt.Fprintf(tw, "VERSION\t%s\n", version)
+	ready := "yes"
+	if !st.Ready {
+		ready = "NO"
+		if st.ReadyError != "" {
+			ready += ": " + clean(st.ReadyError)
+		}
+	}
+	fmt.Fprintf(tw, "READY\t%s\n", ready)
+	fmt.Fprintf(tw, "DATASETS\t%d\n", st.Datasets)
+	fmt.Fprintf(tw, "ENTRIES\t%d\n", st.Entries)
+	fmt.Fprintf(tw, "PEERS\t%d open\n", st.Peers.Open)
+	switch {
+	case st.Shadow.All:
+		fmt.Fprint(tw, "SHADOW\tall verdicts observed, none enforced\n")
+	case len(st.Shadow.Sources) > 0:
+		fmt.Fprintf(tw, "SHADOW\tsources %s (observed, not enforced)\n", strings.Join(st.Shadow.Sources, ", "))
+	default:
+		fmt.Fprint(tw, "SHADOW\toff\n")
+	}
+	key := "SYNC"
+	if len(st.Sync) == 0 {
+		fmt.Fprint(tw, "SYNC\t-\n")
+	}
+	for _, s := range st.Sync {
+		last := "never"
+		if s.LastSuccess != "" {
+			last = showTime(string(s.LastSuccess))
+		}
+		line := fmt.Sprintf("%s: last success %s", s.Source, last)
+		if s.Held > 0 {
+			line += fmt.Sprintf(", %d held %s (eirctl sync status)", s.Held, plural(int(s.Held), "file", "files"))
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", key, line)
+		key = ""
+	}
+	tw.Flush()
+}
+
+// readiness is the status of an eird without /v1/status: GET /readyz.
+func (c *cli) readiness() int {
+	if _, code := c.call(request{method: "GET", path: "/readyz"}, nil); code != exitOK {
+		return code
+	}
+	if c.jsonOutput() {
+		fmt.Fprintln(c.stdout, `{"ready": true}`)
+	} else {
+		fmt.Fprintln(c.stdout, "eird is ready")
+	}
+	return exitOK
+}
+
+func (c *cli) reload(args []string) int {
+	f := c.newFlags("reload", "", `Makes eird re-read its configuration file and apply what can change at run time
+(Diameter peers, admin tokens, policy), and prints what was reloaded. When the file on
+disk is invalid, nothing changes: the problems are printed and eirctl exits with 3.`)
+	if code, ok := f.parse(args, 0, 0); !ok {
+		return code
+	}
+	var res struct {
+		Reloaded []string `json:"reloaded"`
+		Time     string   `json:"time"`
+	}
+	data, code := c.call(request{method: "POST", path: "/v1/reload"}, &res)
+	if code != exitOK {
+		return code
+	}
+	if c.jsonOutput() {
+		return c.printRaw(data)
+	}
+	what := "nothing"
+	if len(res.Reloaded) > 0 {
+		what = strings.Join(res.Reloaded, ", ")
+	}
+	fmt.Fprintf(c.stdout, "reloaded %s", what)
+	if res.Time != "" {
+		fmt.Fprintf(c.stdout, " at %s", showTime(res.Time))
+	}
+	fmt.Fprintln(c.stdout)
+	return exitOK
+}
