@@ -144,3 +144,18 @@ func TestRenderNonEmptyListOfMappings(t *testing.T) {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }
+
+func TestChanged(t *testing.T) {
+	a, b := Default(), Default()
+	if got := Changed(a, b); len(got) != 0 {
+		t.Fatalf("equal configurations: %v", got)
+	}
+	b.Diameter.Peers = []Peer{{OriginHost: "mme1"}}
+	b.Admin.Tokens = []Token{{Name: "x", Token: "y", Role: "read"}}
+	b.Policy.ShadowSources = []string{"ceir"}
+	b.Redis.Addresses = nil
+	want := []string{"diameter.peers", "redis.addresses", "policy.shadow_sources", "admin.tokens"}
+	if got := Changed(a, b); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("Changed: %v, want %v", got, want)
+	}
+}

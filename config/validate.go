@@ -265,12 +265,8 @@ func (c Config) validateEvents(p *problems) {
 
 func (c Config) validateAdmin(p *problems) {
 	a := c.Admin
-	if a.Listen != "" && p.hostPort("admin.listen", a.Listen, false) && len(a.Tokens) == 0 && a.TLS.ClientCAFile == "" {
-		host, _, _ := net.SplitHostPort(a.Listen)
-		ip, err := netip.ParseAddr(host)
-		if !strings.EqualFold(host, "localhost") && (err != nil || !ip.IsLoopback()) {
-			p.addf("admin.listen", "%s is not a loopback address: configure admin.tokens or admin.tls.client_ca_file to expose the admin API", a.Listen)
-		}
+	if a.Listen != "" && p.hostPort("admin.listen", a.Listen, false) && len(a.Tokens) == 0 && a.TLS.ClientCAFile == "" && !IsLoopback(a.Listen) {
+		p.addf("admin.listen", "%s is not a loopback address: configure admin.tokens or admin.tls.client_ca_file to expose the admin API", a.Listen)
 	}
 	t := a.TLS
 	if (t.CertFile == "") != (t.KeyFile == "") {
@@ -322,6 +318,17 @@ func (c Config) validateAdmin(p *problems) {
 	if a.MaxBodyBytes < 1024 {
 		p.addf("admin.max_body_bytes", "must be at least 1024, got %d", a.MaxBodyBytes)
 	}
+}
+
+// IsLoopback reports whether the host of the host:port listen is localhost
+// or a loopback address.
+func IsLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return strings.EqualFold(host, "localhost") || (err == nil && ip.IsLoopback())
 }
 
 func (c Config) validateLog(p *problems) {

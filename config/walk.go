@@ -101,3 +101,22 @@ func describe(t reflect.Type) string {
 	}
 	return t.String()
 }
+
+// Changed lists the keys whose values differ between a and b, in
+// declaration order (a list of mappings is one key).
+func Changed(a, b Config) []string {
+	var paths []string
+	var values []reflect.Value
+	eachLeaf(reflect.ValueOf(a), "", func(path string, v reflect.Value) {
+		paths, values = append(paths, path), append(values, v)
+	})
+	var out []string
+	i := 0
+	eachLeaf(reflect.ValueOf(b), "", func(path string, v reflect.Value) {
+		if !reflect.DeepEqual(values[i].Interface(), v.Interface()) {
+			out = append(out, paths[i])
+		}
+		i++
+	})
+	return out
+}

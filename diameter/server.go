@@ -160,6 +160,18 @@ func NewServer(opts Options, c Checker, log *zap.Logger, reg prometheus.Register
 	return s, nil
 }
 
+// OpenPeers counts the connections that completed the capabilities
+// exchange and are open.
+func (s *Server) OpenPeers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.openHosts {
+		n += c
+	}
+	return n
+}
+
 // SetPeers replaces the allow-list. Open connections are not re-checked;
 // the new list applies to the next CER.
 func (s *Server) SetPeers(allowAny bool, rules []PeerRule) error {

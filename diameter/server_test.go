@@ -683,6 +683,9 @@ func TestEventsAfterAnswers(t *testing.T) {
 	var log eventLog
 	ts := startServer(t, chk, func(o *Options) { o.Events = &log })
 	c := dial(t, ts.addr, s13client.Options{OriginHost: "mme1.epc.test", OriginRealm: "epc.test"})
+	if n := ts.OpenPeers(); n != 1 {
+		t.Fatalf("OpenPeers %d after a CER, want 1", n)
+	}
 	for _, q := range [][2]string{{"35209900176148", "001010000000002"}, {"49015420323751", ""}, {"123", ""}} {
 		if _, err := c.Check(ctx5(t), q[0], q[1]); err != nil {
 			t.Fatal(err)

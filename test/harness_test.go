@@ -26,6 +26,10 @@ import (
 
 var binDir string
 
+// noRaceExitSleep stops the race detector of the binaries (built with
+// -race) from sleeping a second at exit.
+const noRaceExitSleep = "GORACE=atexit_sleep_ms=0"
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "eir-e2e-bin")
 	if err != nil {
@@ -89,7 +93,7 @@ func startEIRDIn(t *testing.T, dir, config string, env ...string) *eird {
 	}
 	e.cmd = exec.Command(filepath.Join(binDir, "eird"), "-config", cfgPath)
 	e.cmd.Stdout, e.cmd.Stderr = logf, logf
-	e.cmd.Env = append(os.Environ(), env...)
+	e.cmd.Env = append(append(os.Environ(), noRaceExitSleep), env...)
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := e.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -202,7 +206,7 @@ func (e *eird) eirctl(t *testing.T, stdin string, args ...string) (stdout, stder
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "eirctl"), append([]string{"-server", "http://" + e.admin}, args...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), &out, &errb
-	cmd.Env = os.Environ()
+	cmd.Env = append(os.Environ(), noRaceExitSleep)
 	err := cmd.Run()
 	code = 0
 	if ee, ok := err.(*exec.ExitError); ok {

@@ -79,6 +79,12 @@ sync:
 		`eir_sync_rejected_rows_total{list="stolen",source="national"} 1`,
 		`eir_sync_last_success_timestamp_seconds{source="national"}`,
 		`eir_sync_pass_duration_seconds_bucket{source="national"`,
+		`eir_events_published_total{sink="stream"}`,
+		`eir_events_dropped_total{reason="queue_full"} 0`,
+		`eir_events_queue_length`,
+		`eir_store_dataset_entries{expiring="false",list="black",source="gsma",target="imei"} 1`,
+		`eir_store_dataset_version{expiring="false",list="black",source="national",target="imei"}`,
+		`eir_store_dataset_updated_timestamp_seconds{`,
 	} {
 		if !strings.Contains(string(body), series) {
 			t.Errorf("no %s in /metrics", series)

@@ -239,7 +239,7 @@ func contractRoutes() map[string]http.HandlerFunc {
 		"GET /v1/events": reply(200, `{"events": [{"id": "1-0", "time": "2025-05-01T10:00:00Z", "interface": "s13", "imei": "35209900176148",
 			"imsi": "001010000000001", "status": "BLACKLISTED", "answer": "BLACKLISTED", "rule": "imei", "source": "national",
 			"peer": "mme1.epc", "peer_address": "10.0.0.1"}], "last_id": "1-0"}`),
-		"POST /v1/reload": reply(200, `{"reloaded": ["diameter.peers", "admin.tokens", "policy"], "time": "2025-05-01T10:00:00Z"}`),
+		"POST /v1/reload": reply(200, `{"reloaded": ["diameter.peers", "admin.tokens", "policy"], "restart_needed": ["redis.addresses"], "time": "2025-05-01T10:00:00Z"}`),
 		"GET /v1/status": reply(200, `{"version": "1.4.0", "commit": "abc1234", "ready": true, "datasets": 7, "entries": 123456,
 			"peers": {"open": 2}, "shadow": {"all": false, "sources": ["trial"]},
 			"sync": [{"source": "gsma", "last_success": "2025-05-01T09:00:00Z", "held": 0}, {"source": "national", "last_success": "", "held": 1}]}`),
@@ -470,6 +470,7 @@ func TestReload(t *testing.T) {
 	out, errOut, code := f.ctl("", "reload")
 	wantCode(t, code, exitOK, out, errOut)
 	wantContains(t, "stdout", out, "reloaded diameter.peers, admin.tokens, policy at 2025-05-01T10:00:00Z")
+	wantContains(t, "stdout", out, "changed, applied only after a restart: redis.addresses")
 	if r := f.only(); r.Method != "POST" || r.Path != "/v1/reload" {
 		t.Errorf("request %s %s", r.Method, r.Path)
 	}

@@ -138,8 +138,9 @@ disk is invalid, nothing changes: the problems are printed and eirctl exits with
 		return code
 	}
 	var res struct {
-		Reloaded []string `json:"reloaded"`
-		Time     string   `json:"time"`
+		Reloaded      []string `json:"reloaded"`
+		RestartNeeded []string `json:"restart_needed"`
+		Time          string   `json:"time"`
 	}
 	data, code := c.call(request{method: "POST", path: "/v1/reload"}, &res)
 	if code != exitOK {
@@ -157,5 +158,8 @@ disk is invalid, nothing changes: the problems are printed and eirctl exits with
 		fmt.Fprintf(c.stdout, " at %s", showTime(res.Time))
 	}
 	fmt.Fprintln(c.stdout)
+	if len(res.RestartNeeded) > 0 {
+		fmt.Fprintf(c.stdout, "changed, applied only after a restart: %s\n", strings.Join(res.RestartNeeded, ", "))
+	}
 	return exitOK
 }

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,7 +36,9 @@ import (
 	"github.com/eir-sidecar/eir/diameter"
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/admin"
+	"github.com/eir-sidecar/eir/eir/audit"
 	"github.com/eir-sidecar/eir/eir/checkmetrics"
+	"github.com/eir-sidecar/eir/eir/events"
 	"github.com/eir-sidecar/eir/eir/provision"
 	"github.com/eir-sidecar/eir/eir/redisstore"
 	"github.com/eir-sidecar/eir/eir/regsync"
@@ -91,7 +94,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer log.Sync()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, cfg, log); err != nil {
+	if err := serve(ctx, *path, cfg, log); err != nil {
 		log.Error("eird stopped", zap.Error(err))
 		return 1
 	}
@@ -119,11 +122,12 @@ func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
 	return zap.New(core, zap.AddCaller()), nil
 }
 
-// serve runs eird until ctx is done. Shutdown order: /readyz reports 503;
-// the Diameter server closes its listener, sends DPR (REBOOTING) to every
-// peer and answers requests in flight; the admin server stops; background
-// work stops; the Redis client closes.
-func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
+// serve runs eird until ctx is done. SIGHUP reloads the configuration
+// file (see reloader). Shutdown order: /readyz reports 503; the Diameter
+// server closes its listener, sends DPR (REBOOTING) to every peer and
+// answers requests in flight; the admin server stops; the hit events queued
+// are written; background work stops; the Redis client closes.
+func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger) error {
 	log.Info("starting eird", zap.String("version", version), zap.String("commit", commit),
 		zap.String("diameter_listen", cfg.Diameter.Listen), zap.String("admin_listen", cfg.Admin.Listen),
 		zap.String("redis_mode", cfg.Redis.Mode), zap.Strings("redis_addresses", cfg.Redis.Addresses))
@@ -153,11 +157,26 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	redactor := redact.New([]byte(cfg.Log.IdentityHashKey))
+	trail := audit.New(store, audit.Options{MaxRecords: cfg.Audit.MaxRecords, MaxAge: cfg.Audit.MaxAge})
+	var pub *events.Publisher
+	if cfg.Events.Enabled {
+		eo, err := eventsOptions(cfg.Events)
+		if err != nil {
+			return err
+		}
+		if pub, err = events.New(eo, store, log.Named("events"), reg); err != nil {
+			return err
+		}
+	}
 	dopts, err := diameterOptions(cfg)
 	if err != nil {
 		return err
 	}
-	dopts.Decisions = decisions
+	dopts.Decisions, dopts.Redactor = decisions, redactor
+	if pub != nil {
+		dopts.Events = pub
+	}
 	dsrv, err := diameter.NewServer(dopts, checker, log.Named("diameter"), reg)
 	if err != nil {
 		return err
@@ -172,20 +191,27 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 		if err != nil {
 			return err
 		}
-		syncer, err = regsync.New(regsync.Options{LockTTL: cfg.Sync.LockTTL}, sources, store,
+		syncer, err = regsync.New(regsync.Options{LockTTL: cfg.Sync.LockTTL, Audit: trail}, sources, store,
 			regsync.CoordinatorFor(store), log.Named("sync"), reg)
 		if err != nil {
 			return err
 		}
 	}
+	rl := &reloader{path: path, cfg: cfg, dsrv: dsrv, checker: checker, trail: trail, log: log.Named("reload")}
 	aopts := admin.Options{
 		Tokens: tokens, MaxBodyBytes: cfg.Admin.MaxBodyBytes, Gatherer: reg, Decisions: decisions,
 		Describe: func(d eir.Decision, err error) any { return diameter.Describe(d, err) },
+		Notes:    store, Audit: trail, Reload: rl.reload, CertRoles: certRoles(cfg.Admin.TLS),
+		OpenPeers: dsrv.OpenPeers, Version: version, Commit: commit, Redactor: redactor,
 	}
 	if syncer != nil {
 		aopts.Sync = syncer
 	}
+	if pub != nil {
+		aopts.Events = store
+	}
 	api := admin.New(aopts, store, checker, log.Named("admin"))
+	rl.api = api
 
 	dl, err := diameter.Listen(cfg.Diameter.Transport, cfg.Diameter.Listen)
 	if err != nil {
@@ -199,15 +225,47 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 			return fmt.Errorf("admin listen: %w", err)
 		}
 		hsrv = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		if t := cfg.Admin.TLS; t.CertFile != "" {
+			if hsrv.TLSConfig, err = admin.TLSConfig(t.CertFile, t.KeyFile, t.ClientCAFile); err != nil {
+				dl.Close()
+				al.Close()
+				return err
+			}
+			al = tls.NewListener(al, hsrv.TLSConfig)
+		}
 	}
 
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		store.RunJanitor(bg, cfg.Store.JanitorInterval)
+	}()
+	go func() {
+		defer wg.Done()
+		api.RunExpirySweep(bg, cfg.Store.ExpirySweep)
+	}()
+	if pub != nil {
+		pub.Start()
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case <-hup:
+				rctx, cancel := context.WithTimeout(bg, 30*time.Second)
+				rl.reload(rctx, "SIGHUP")
+				cancel()
+			}
+		}
 	}()
 	if syncer != nil {
 		wg.Add(1)
@@ -260,6 +318,13 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 			log.Warn("admin server shutdown", zap.Error(err))
 		}
 	}
+	if pub != nil {
+		ectx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := pub.Close(ectx); err != nil {
+			log.Warn("hit events not all written", zap.Error(err))
+		}
+		cancel()
+	}
 	stopBG()
 	wg.Wait()
 	log.Info("eird stopped")
@@ -300,6 +365,7 @@ func policyFrom(c config.Policy) (eir.Policy, error) {
 		}
 		p.OnStoreError = eir.Fallback{Set: true, Status: st}
 	}
+	p.Shadow = eir.Shadow{All: c.ShadowAll, Sources: append([]string(nil), c.ShadowSources...)}
 	return p, nil
 }
 
@@ -310,7 +376,7 @@ func diameterOptions(cfg config.Config) (diameter.Options, error) {
 		WatchdogInterval: d.WatchdogInterval, CERTimeout: d.CERTimeout, RequestTimeout: d.RequestTimeout,
 		WriteTimeout: d.WriteTimeout, DisconnectTimeout: d.DisconnectTimeout, MaxMessageSize: d.MaxMessageSize,
 		MaxInflightPerPeer: d.MaxInflightPerPeer, RejectDuplicatePeers: d.DuplicatePeer == "reject",
-		AllowAnyPeer: d.AllowAnyPeer, Redactor: redact.New([]byte(cfg.Log.IdentityHashKey)),
+		AllowAnyPeer: d.AllowAnyPeer,
 	}
 	for _, s := range d.HostIPAddresses {
 		a, err := netip.ParseAddr(s)

@@ -43,6 +43,7 @@ type Store interface {
 	Datasets(ctx context.Context) ([]eir.DatasetInfo, error)
 	ListEntries(ctx context.Context, ds eir.Dataset, cursor string, limit int) ([]eir.Entry, string, error)
 	EntriesFor(ctx context.Context, q eir.Query) ([]eir.DatasetEntry, error)
+	SweepExpired(ctx context.Context) ([]eir.DatasetEntry, error)
 	Ping(ctx context.Context) error
 }
 
@@ -87,9 +88,8 @@ type Options struct {
 	Audit          Auditor       // nil: nothing audited, /v1/audit answers 404
 	Events         StreamReader  // the hit events stream; nil: /v1/events answers 404
 	// Reload re-reads the configuration file and applies what can change
-	// at run time; it returns what was reloaded. nil: /v1/reload answers
-	// 404.
-	Reload func(ctx context.Context, actor string) ([]string, error)
+	// at run time. nil: /v1/reload answers 404.
+	Reload func(ctx context.Context, actor string) (ReloadResult, error)
 	// CertRoles maps the subject common names of client certificates
 	// (verified by the TLS listener) to their role: true may write.
 	CertRoles map[string]bool

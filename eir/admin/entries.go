@@ -671,3 +671,52 @@ func (s *Server) entriesForIMEI(w http.ResponseWriter, r *http.Request, imei, im
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"entries": out, "next_cursor": ""})
 }
+
+// SweepExpired removes the expired entries (the store's SweepExpired),
+// audits each removal (actor "expiry") and deletes their notes. Checks
+// ignore an entry from its expiry on; the sweep reclaims space and keeps
+// the trail. Several eird may sweep: each entry is removed, and audited,
+// once.
+func (s *Server) SweepExpired(ctx context.Context) (int, error) {
+	removed, err := s.st.SweepExpired(ctx)
+	if err != nil || len(removed) == 0 {
+		return 0, err
+	}
+	var recs []audit.Record
+	notes := map[string][]string{}
+	for _, de := range removed {
+		t, e := de.Dataset.Target, de.Entry
+		recs = append(recs, audit.Record{Actor: "expiry", Action: audit.ActionExpire, Dataset: de.Dataset.String(),
+			Target: e.KeyString(t), IMEI: imeiOf(t, e), Source: de.Dataset.Source,
+			Reason: "expired at " + time.UnixMilli(e.Expires).UTC().Format(time.RFC3339), Before: s.entryJSON(de)})
+		notes[de.Dataset.Source] = append(notes[de.Dataset.Source], noteField(t, e.Key()))
+	}
+	s.audit(ctx, recs...)
+	if s.o.Notes != nil {
+		for source, fields := range notes {
+			if err := s.o.Notes.MetaDel(ctx, notesName(source), fields...); err != nil {
+				s.log.Warn("notes of expired entries not deleted", zap.Error(err))
+			}
+		}
+	}
+	s.log.Info("expired entries removed", zap.Int("entries", len(removed)))
+	return len(removed), nil
+}
+
+// RunExpirySweep calls SweepExpired every interval until ctx is done.
+func (s *Server) RunExpirySweep(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sctx, cancel := context.WithTimeout(ctx, max(interval, 10*time.Second))
+		if _, err := s.SweepExpired(sctx); err != nil {
+			s.log.Warn("expired entries not swept", zap.Error(err))
+		}
+		cancel()
+	}
+}

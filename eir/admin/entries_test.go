@@ -465,17 +465,17 @@ func TestStatusAndReload(t *testing.T) {
 	fail := atomic.Bool{}
 	a := newRedisAPI(t, nil, func(o *Options) {
 		o.Version, o.OpenPeers = "1.2.3", func() int { return 2 }
-		o.Reload = func(ctx context.Context, actor string) ([]string, error) {
+		o.Reload = func(ctx context.Context, actor string) (ReloadResult, error) {
 			if fail.Load() {
-				return nil, fmt.Errorf("config: diameter.peers[0]: not a host name")
+				return ReloadResult{}, fmt.Errorf("config: diameter.peers[0]: not a host name")
 			}
 			reloads.Add(1)
-			return []string{"diameter.peers", "admin.tokens"}, nil
+			return ReloadResult{Reloaded: []string{"diameter.peers", "admin.tokens"}, RestartNeeded: []string{"redis.addresses"}}, nil
 		}
 	})
 	_, body := a.call(t, "GET", "/v1/status", "bob", nil)
 	if body["version"] != "1.2.3" || body["ready"] != false || body["ready_error"] != "no list version is loaded" ||
-		body["peers"].(map[string]any)["open"] != 2.0 || body["policy"].(map[string]any)["unknown"] != "unknown" {
+		body["peers"].(map[string]any)["open"] != 2.0 || body["policy"].(map[string]any)["unknown_equipment"] != "unknown" || body["shadow"].(map[string]any)["all"] != false {
 		t.Fatalf("status: %v", body)
 	}
 	a.call(t, "POST", "/v1/entries", "alice", map[string]any{"imei": "35209900176148", "list": "black", "reason": "r"})
@@ -485,7 +485,7 @@ func TestStatusAndReload(t *testing.T) {
 	if status, _ := a.call(t, "POST", "/v1/reload", "bob", nil); status != 403 {
 		t.Fatalf("reload by a reader: %d", status)
 	}
-	if status, body := a.call(t, "POST", "/v1/reload", "alice", nil); status != 200 || len(body["reloaded"].([]any)) != 2 || reloads.Load() != 1 {
+	if status, body := a.call(t, "POST", "/v1/reload", "alice", nil); status != 200 || len(body["reloaded"].([]any)) != 2 || len(body["restart_needed"].([]any)) != 1 || reloads.Load() != 1 {
 		t.Fatalf("reload: %d %v", status, body)
 	}
 	fail.Store(true)
@@ -499,5 +499,37 @@ func TestStatusAndReload(t *testing.T) {
 	}
 	if status, _ := a.call(t, "GET", "/v1/status", "carol", nil); status != 200 {
 		t.Fatalf("the new token does not work: %d", status)
+	}
+}
+
+func TestSweepExpiredAudits(t *testing.T) {
+	a := newRedisAPI(t, nil, nil)
+	exp := time.Now().Add(time.Hour)
+	a.call(t, "POST", "/v1/entries", "alice", map[string]any{"imei": "35209900176148", "list": "black", "reason": "until confirmed", "expires_at": exp})
+	a.call(t, "POST", "/v1/entries", "alice", map[string]any{"imei": "49015420323751", "list": "black", "reason": "permanent"})
+	if n, err := a.api.SweepExpired(context.Background()); err != nil || n != 0 {
+		t.Fatalf("sweep before the expiry: %d %v", n, err)
+	}
+	// The store's clock is real: wait for nothing, move the entry's expiry
+	// into the past instead.
+	past := time.Now().Add(-time.Minute).UnixMilli()
+	d := eir.Dataset{Source: "manual", Target: eir.TargetIMEI, List: eir.ListBlack, Expiring: true}
+	if _, err := a.st.Apply(context.Background(), []eir.Change{{Dataset: d, Add: []eir.Entry{{IMEI: 35209900176148, Expires: past}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.api.SweepExpired(context.Background()); err != nil || n != 1 {
+		t.Fatalf("sweep after the expiry: %d %v", n, err)
+	}
+	_, body := a.call(t, "GET", "/v1/audit?action=entry.expire", "bob", nil)
+	recs := body["records"].([]any)
+	if len(recs) != 1 || recs[0].(map[string]any)["imei"] != "35209900176148" || recs[0].(map[string]any)["actor"] != "expiry" {
+		t.Fatalf("expiry audit: %v", recs)
+	}
+	if _, body := a.call(t, "GET", "/v1/entries?imei=35209900176148", "bob", nil); len(entriesOfBody(t, body)) != 0 {
+		t.Fatalf("swept entry still listed: %v", body)
+	}
+	notes, _ := a.st.MetaGet(context.Background(), "notes:manual", "imei:35209900176148", "imei:49015420323751")
+	if notes[0] != "" || notes[1] == "" {
+		t.Fatalf("notes after the sweep: %q", notes)
 	}
 }

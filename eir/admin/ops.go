@@ -6,9 +6,8 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/audit"
@@ -164,8 +163,15 @@ type Status struct {
 	Datasets   int          `json:"datasets"`
 	Entries    uint64       `json:"entries"`
 	Peers      PeersStatus  `json:"peers"`
+	Shadow     ShadowStatus `json:"shadow"`
 	Policy     PolicyStatus `json:"policy"`
 	Sync       []SyncStatus `json:"sync,omitempty"`
+}
+
+// ShadowStatus is shadow mode: whose verdicts are observed, not enforced.
+type ShadowStatus struct {
+	All     bool     `json:"all"`
+	Sources []string `json:"sources"`
 }
 
 // PeersStatus counts the Diameter peers.
@@ -173,12 +179,10 @@ type PeersStatus struct {
 	Open int `json:"open"`
 }
 
-// PolicyStatus is the decision policy in force.
+// PolicyStatus is the policy for answers no list decides.
 type PolicyStatus struct {
-	Unknown       string   `json:"unknown"`
-	OnStoreError  string   `json:"on_store_error"`
-	ShadowAll     bool     `json:"shadow_all"`
-	ShadowSources []string `json:"shadow_sources"`
+	Unknown      string `json:"unknown_equipment"`
+	OnStoreError string `json:"on_store_error"`
 }
 
 // SyncStatus is the state of one registry source.
@@ -208,8 +212,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		st.Peers.Open = s.o.OpenPeers()
 	}
 	p := s.chk.Policy()
-	st.Policy = PolicyStatus{Unknown: fallbackName(p.Unknown, "unknown"), OnStoreError: fallbackName(p.OnStoreError, "error"),
-		ShadowAll: p.Shadow.All, ShadowSources: append([]string{}, p.Shadow.Sources...)}
+	st.Policy = PolicyStatus{Unknown: fallbackName(p.Unknown, "unknown"), OnStoreError: fallbackName(p.OnStoreError, "reject")}
+	st.Shadow = ShadowStatus{All: p.Shadow.All, Sources: append([]string{}, p.Shadow.Sources...)}
 	if s.o.Sync != nil {
 		if sources, _, err := s.o.Sync.Status(ctx); err == nil {
 			for _, src := range sources {
@@ -233,7 +237,17 @@ func fallbackName(f eir.Fallback, unset string) string {
 	if !f.Set {
 		return unset
 	}
-	return f.Status.String()
+	return strings.ToLower(f.Status.String())
+}
+
+// ReloadResult is the body of POST /v1/reload.
+type ReloadResult struct {
+	// Reloaded lists what was applied: diameter.peers, admin.tokens,
+	// policy (their keys may be unchanged).
+	Reloaded []string `json:"reloaded"`
+	// RestartNeeded lists changed keys that apply only when eird restarts.
+	RestartNeeded []string  `json:"restart_needed,omitempty"`
+	Time          time.Time `json:"time"`
 }
 
 func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
@@ -243,11 +257,14 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.o.RequestTimeout)
 	defer cancel()
-	what, err := s.o.Reload(ctx, Actor(r.Context()))
+	res, err := s.o.Reload(ctx, Actor(r.Context()))
 	if err != nil {
-		s.log.Warn("reload refused", zap.String("actor", Actor(r.Context())), zap.Error(err))
 		writeError(w, http.StatusUnprocessableEntity, "invalid_config", "the configuration was not reloaded; nothing changed", splitErrors(err)...)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"reloaded": what, "time": s.now().UTC()})
+	if res.Time.IsZero() {
+		res.Time = s.now()
+	}
+	res.Time = res.Time.UTC()
+	writeJSON(w, http.StatusOK, res)
 }

@@ -54,7 +54,7 @@ type Webhook struct {
 	URL         string
 	Client      *http.Client
 	BearerToken string
-	Retries     int           // default 3
+	Retries     int           // retries after a failed post; default 3; negative: none
 	Backoff     time.Duration // first retry delay, doubled; default 1s
 	BatchSize   int           // default 100
 }
@@ -100,8 +100,11 @@ func New(o Options, st Store, log *zap.Logger, reg prometheus.Registerer) (*Publ
 		if w.Client == nil {
 			w.Client = &http.Client{Timeout: 10 * time.Second}
 		}
-		if w.Retries == 0 {
+		switch {
+		case w.Retries == 0:
 			w.Retries = 3
+		case w.Retries < 0:
+			w.Retries = 0
 		}
 		if w.Backoff <= 0 {
 			w.Backoff = time.Second
@@ -191,12 +194,20 @@ func (p *Publisher) run() {
 			p.write(batch)
 		case <-p.closed:
 			for {
-				select {
-				case ev := <-p.queue:
-					p.write([]Event{ev})
-				default:
+				batch = batch[:0]
+			rest:
+				for len(batch) < cap(batch) {
+					select {
+					case ev := <-p.queue:
+						batch = append(batch, ev)
+					default:
+						break rest
+					}
+				}
+				if len(batch) == 0 {
 					return
 				}
+				p.write(batch)
 			}
 		}
 	}

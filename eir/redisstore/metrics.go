@@ -1,6 +1,10 @@
 package redisstore
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	errors          *prometheus.CounterVec
@@ -40,4 +44,38 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// datasetCollector reports the datasets in force from the plan this
+// process last read (no Redis round trip at scrape time):
+//
+//	eir_store_dataset_entries{source, target, list, expiring}
+//	eir_store_dataset_version{source, target, list, expiring}
+//	eir_store_dataset_updated_timestamp_seconds{source, target, list, expiring}
+type datasetCollector struct{ s *Store }
+
+var (
+	datasetLabels   = []string{"source", "target", "list", "expiring"}
+	datasetEntries  = prometheus.NewDesc("eir_store_dataset_entries", "Entries of each dataset in force, as last read by this process.", datasetLabels, nil)
+	datasetVersion  = prometheus.NewDesc("eir_store_dataset_version", "Version in force of each dataset.", datasetLabels, nil)
+	datasetSwitched = prometheus.NewDesc("eir_store_dataset_updated_timestamp_seconds", "When the version in force of each dataset was switched to (Unix time).", datasetLabels, nil)
+)
+
+func (c datasetCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- datasetEntries
+	ch <- datasetVersion
+	ch <- datasetSwitched
+}
+
+func (c datasetCollector) Collect(ch chan<- prometheus.Metric) {
+	p := c.s.plan.Load()
+	if p == nil {
+		return
+	}
+	for _, e := range p.all {
+		l := []string{e.ds.Source, e.ds.Target.String(), e.ds.List.String(), strconv.FormatBool(e.ds.Expiring)}
+		ch <- prometheus.MustNewConstMetric(datasetEntries, prometheus.GaugeValue, float64(e.Count), l...)
+		ch <- prometheus.MustNewConstMetric(datasetVersion, prometheus.GaugeValue, float64(e.Version), l...)
+		ch <- prometheus.MustNewConstMetric(datasetSwitched, prometheus.GaugeValue, float64(e.At)/1000, l...)
+	}
 }

@@ -76,6 +76,9 @@ func New(ctx context.Context, rdb redis.UniversalClient, o Options, log *zap.Log
 		return nil, fmt.Errorf("redisstore: register metrics: %w", err)
 	}
 	s := &Store{rdb: rdb, o: o, k: newKeys(o.Prefix), log: log, m: m}
+	if err := reg.Register(datasetCollector{s}); err != nil {
+		return nil, fmt.Errorf("redisstore: register metrics: %w", err)
+	}
 	limit := s.encodingLimit(ctx)
 	if s.o.BucketFill <= 0 {
 		s.o.BucketFill = min(128, max(8, limit/4))

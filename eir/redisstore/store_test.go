@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
@@ -347,5 +348,30 @@ func TestLock(t *testing.T) {
 	}
 	if err := l3.Refresh(ctxT(t)); !errors.Is(err, ErrLockLost) {
 		t.Fatalf("old holder: %v", err)
+	}
+}
+
+func TestDatasetMetrics(t *testing.T) {
+	srv := redistest.Start(t)
+	reg := prometheus.NewRegistry()
+	s, err := New(context.Background(), srv.Client(t), Options{Prefix: freshPrefix()}, zaptest.NewLogger(t), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	black := eir.Dataset{Source: "ceir", Target: eir.TargetIMEI, List: eir.ListBlack}
+	if _, err := s.Apply(ctx, []eir.Change{{Dataset: black, Add: []eir.Entry{{IMEI: 1}, {IMEI: 2}, {IMEI: 3}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Datasets(ctx); err != nil { // reads the plan, as any check does
+		t.Fatal(err)
+	}
+	want := `
+# HELP eir_store_dataset_entries Entries of each dataset in force, as last read by this process.
+# TYPE eir_store_dataset_entries gauge
+eir_store_dataset_entries{expiring="false",list="black",source="ceir",target="imei"} 3
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "eir_store_dataset_entries"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/eir-sidecar/eir/config"
+	"github.com/eir-sidecar/eir/diameter"
+	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/eir/admin"
+	"github.com/eir-sidecar/eir/eir/audit"
+	"github.com/eir-sidecar/eir/eir/events"
+)
+
+// reloadable are the keys a reload applies; a change of any other key is
+// reported as needing a restart.
+var reloadable = []string{"diameter.allow_any_peer", "diameter.peers", "admin.tokens",
+	"policy.unknown_equipment", "policy.on_store_error", "policy.shadow_all", "policy.shadow_sources"}
+
+// reloader re-reads the configuration file (SIGHUP, POST /v1/reload) and
+// applies the Diameter allow-list, the admin tokens and the decision policy
+// without closing a connection: open peers stay; the allow-list applies to
+// the next CER. An invalid file changes nothing.
+type reloader struct {
+	path    string
+	dsrv    *diameter.Server
+	checker *eir.Checker
+	api     *admin.Server
+	trail   *audit.Log
+	log     *zap.Logger
+
+	mu  sync.Mutex
+	cfg config.Config // in force
+}
+
+func (r *reloader) reload(ctx context.Context, actor string) (admin.ReloadResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next, err := r.prepare()
+	if err != nil {
+		r.log.Error("configuration not reloaded; nothing changed", zap.String("actor", actor), zap.Error(err))
+		return admin.ReloadResult{}, err
+	}
+	var res admin.ReloadResult
+	var applied []string
+	for _, k := range config.Changed(r.cfg, next.cfg) {
+		if slices.Contains(reloadable, k) {
+			applied = append(applied, k)
+		} else {
+			res.RestartNeeded = append(res.RestartNeeded, k)
+		}
+	}
+	r.dsrv.SetPeers(next.cfg.Diameter.AllowAnyPeer, next.peers)
+	r.api.SetTokens(next.tokens)
+	r.checker.SetPolicy(next.policy)
+	// The file's values of the keys needing a restart are not in force:
+	// keep the old ones, so that the next reload reports them again.
+	kept := r.cfg
+	kept.Diameter.AllowAnyPeer, kept.Diameter.Peers = next.cfg.Diameter.AllowAnyPeer, next.cfg.Diameter.Peers
+	kept.Admin.Tokens, kept.Policy = next.cfg.Admin.Tokens, next.cfg.Policy
+	r.cfg = kept
+	res.Reloaded = []string{"diameter.peers", "admin.tokens", "policy"}
+	res.Time = time.Now().UTC()
+	r.log.Info("configuration reloaded", zap.String("actor", actor), zap.Strings("changed", applied),
+		zap.Strings("restart_needed", res.RestartNeeded))
+	if len(res.RestartNeeded) > 0 {
+		r.log.Warn("changed keys apply only after a restart", zap.Strings("keys", res.RestartNeeded))
+	}
+	if err := r.trail.Record(ctx, audit.Record{Actor: actor, Action: audit.ActionReload, Target: r.path,
+		After: map[string][]string{"changed": applied, "restart_needed": res.RestartNeeded}}); err != nil {
+		r.log.Error("audit record not written", zap.Error(err))
+	}
+	return res, nil
+}
+
+// prepared is a configuration read, validated and turned into what the
+// servers take, before anything is applied.
+type prepared struct {
+	cfg    config.Config
+	peers  []diameter.PeerRule
+	tokens []admin.Token
+	policy eir.Policy
+}
+
+func (r *reloader) prepare() (prepared, error) {
+	if r.path == "" {
+		return prepared{}, errors.New("eird was started without -config: there is no file to reload")
+	}
+	var p prepared
+	var err error
+	if p.cfg, err = config.Load(r.path); err == nil {
+		err = p.cfg.Validate()
+	}
+	if err != nil {
+		return p, err
+	}
+	dopts, err := diameterOptions(p.cfg)
+	if err != nil {
+		return p, err
+	}
+	p.peers = dopts.Peers
+	if p.tokens, err = adminTokens(p.cfg.Admin.Tokens); err != nil {
+		return p, err
+	}
+	if p.policy, err = policyFrom(p.cfg.Policy); err != nil {
+		return p, err
+	}
+	// A listener bound to a non-loopback address was accepted at start
+	// because tokens or client certificates protect it; a reload must not
+	// remove the last protection.
+	if len(p.tokens) == 0 && r.cfg.Admin.TLS.ClientCAFile == "" && !config.IsLoopback(r.cfg.Admin.Listen) {
+		return p, fmt.Errorf("admin.tokens: the admin API listens on %s, not a loopback address: it cannot lose its tokens", r.cfg.Admin.Listen)
+	}
+	return p, nil
+}
+
+// certRoles maps client certificate names to their role (true: write).
+func certRoles(t config.AdminTLS) map[string]bool {
+	m := map[string]bool{}
+	for _, n := range t.Readers {
+		m[n] = false
+	}
+	for _, n := range t.Writers {
+		m[n] = true
+	}
+	return m
+}
+
+func eventsOptions(c config.Events) (events.Options, error) {
+	o := events.Options{IncludeUnknown: c.IncludeUnknown, StreamMaxLen: c.StreamMaxLen, QueueSize: c.QueueSize}
+	if w := c.Webhook; w.URL != "" {
+		token := w.BearerToken
+		if w.BearerTokenFile != "" {
+			b, err := os.ReadFile(w.BearerTokenFile)
+			if err != nil {
+				return o, fmt.Errorf("events.webhook.bearer_token_file: %w", err)
+			}
+			token = strings.TrimSpace(string(b))
+		}
+		retries := w.Retries
+		if retries == 0 {
+			retries = -1 // none; events.Webhook reads 0 as its default
+		}
+		o.Webhook = &events.Webhook{URL: w.URL, Client: &http.Client{Timeout: w.Timeout}, BearerToken: token, Retries: retries}
+	}
+	return o, nil
+}
