@@ -295,20 +295,8 @@ Columns: DATASET, ENTRY, EXPIRES, REASON, BY (who added it), WHEN.`)
 		if *imsi != "" {
 			q.Set("imsi", *imsi)
 		}
-		var page entriesPage
-		data, code := c.call(request{method: "GET", path: "/v1/entries", query: q}, &page)
-		if code != exitOK {
-			return code
-		}
-		if c.jsonOutput() {
-			return c.printRaw(data)
-		}
-		t := newEntryTable(c)
-		t.write(entryRows(page.Entries)...)
-		if len(page.Entries) == 0 {
-			fmt.Fprintf(c.stdout, "no entry applies to %s\n", *imei)
-		}
-		return exitOK
+		_, code := c.showPage(q, "no entry applies to "+*imei)
+		return code
 	}
 	if *list != "" {
 		if err := oneOf("list", *list, listNames); err != nil {
@@ -342,17 +330,9 @@ Columns: DATASET, ENTRY, EXPIRES, REASON, BY (who added it), WHEN.`)
 		if *cursor != "" {
 			q.Set("cursor", *cursor)
 		}
-		var page entriesPage
-		data, code := c.call(request{method: "GET", path: "/v1/entries", query: q}, &page)
-		if code != exitOK {
+		page, code := c.showPage(q, "no entries")
+		if code != exitOK || c.jsonOutput() {
 			return code
-		}
-		if c.jsonOutput() {
-			return c.printRaw(data)
-		}
-		newEntryTable(c).write(entryRows(page.Entries)...)
-		if len(page.Entries) == 0 {
-			fmt.Fprintln(c.stdout, "no entries")
 		}
 		if page.NextCursor != "" {
 			fmt.Fprintf(c.stderr, "more entries: -all lists them all, -cursor %s the next page\n", page.NextCursor)
@@ -433,4 +413,22 @@ func (c *cli) listAll(q url.Values) int {
 		fmt.Fprintln(c.stdout, "no entries")
 	}
 	return exitOK
+}
+
+// showPage fetches one page of GET /v1/entries and prints it: eird's answer
+// with -o json, else a table, or empty when there is no entry.
+func (c *cli) showPage(q url.Values, empty string) (entriesPage, int) {
+	var page entriesPage
+	data, code := c.call(request{method: "GET", path: "/v1/entries", query: q}, &page)
+	if code != exitOK {
+		return page, code
+	}
+	if c.jsonOutput() {
+		return page, c.printRaw(data)
+	}
+	newEntryTable(c).write(entryRows(page.Entries)...)
+	if len(page.Entries) == 0 {
+		fmt.Fprintln(c.stdout, empty)
+	}
+	return page, exitOK
 }

@@ -181,36 +181,31 @@ func (p *Publisher) run() {
 	for {
 		select {
 		case ev := <-p.queue:
-			batch = append(batch[:0], ev)
-		drain:
-			for len(batch) < cap(batch) {
-				select {
-				case ev := <-p.queue:
-					batch = append(batch, ev)
-				default:
-					break drain
-				}
-			}
-			p.write(batch)
+			p.write(p.drain(append(batch[:0], ev)))
 		case <-p.closed:
 			for {
-				batch = batch[:0]
-			rest:
-				for len(batch) < cap(batch) {
-					select {
-					case ev := <-p.queue:
-						batch = append(batch, ev)
-					default:
-						break rest
-					}
+				if b := p.drain(batch[:0]); len(b) > 0 {
+					p.write(b)
+					continue
 				}
-				if len(batch) == 0 {
-					return
-				}
-				p.write(batch)
+				return
 			}
 		}
 	}
+}
+
+// drain appends queued events to batch, up to its capacity, without
+// waiting.
+func (p *Publisher) drain(batch []Event) []Event {
+	for len(batch) < cap(batch) {
+		select {
+		case ev := <-p.queue:
+			batch = append(batch, ev)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // Close stops accepting events and waits (until ctx) for the queued ones to
