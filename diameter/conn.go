@@ -47,6 +47,7 @@ type conn struct {
 	s        *Server
 	nc       net.Conn
 	remote   netip.Addr
+	remoteIP string // remote, formatted once for events
 	br       *bufio.Reader
 	coalesce bool
 
@@ -87,6 +88,7 @@ func newConn(s *Server, nc net.Conn, coalesce bool) *conn {
 	}
 	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
 		c.remote = ap.Addr().Unmap()
+		c.remoteIP = c.remote.String()
 	}
 	c.hbh.Store(uint32(time.Now().UnixNano()))
 	c.lastRx.Store(c.accepted.UnixNano())
@@ -463,7 +465,7 @@ func (c *conn) serveECR(hdr header, body []byte, start time.Time) {
 		if res.Decision != nil {
 			d = *res.Decision
 		}
-		s.opts.Events.Decision("s13", res.Origin, c.remote.String(), res.Query, d, res.Err)
+		s.opts.Events.Decision("s13", res.Origin, c.remoteIP, res.Query, d, res.Err)
 	}
 	if res.Decision != nil && res.Decision.Shadow != nil {
 		sh := res.Decision.Shadow
