@@ -81,11 +81,14 @@ type TLS struct {
 
 // Store configures the Redis key layout and version housekeeping.
 type Store struct {
-	KeyPrefix       string        `yaml:"key_prefix"`       // prefix of every key; no '{' or '}'
-	VersionGrace    time.Duration `yaml:"version_grace"`    // a replaced version stays readable this long
-	JanitorInterval time.Duration `yaml:"janitor_interval"` // how often retired and abandoned versions are deleted
-	BuildLease      time.Duration `yaml:"build_lease"`      // a version being built is abandoned after this long without progress
-	ExpirySweep     time.Duration `yaml:"expiry_sweep"`     // how often expired entries are removed and audited (checks ignore them from their expiry on)
+	KeyPrefix       string        `yaml:"key_prefix"`          // prefix of every key; no '{' or '}'
+	VersionGrace    time.Duration `yaml:"version_grace"`       // a replaced version stays readable this long
+	JanitorInterval time.Duration `yaml:"janitor_interval"`    // how often retired and abandoned versions are deleted
+	BuildLease      time.Duration `yaml:"build_lease"`         // a version being built is abandoned after this long without progress
+	ExpirySweep     time.Duration `yaml:"expiry_sweep"`        // how often expired entries are removed and audited (checks ignore them from their expiry on)
+	Replica         bool          `yaml:"replica"`             // answer checks from an in-process copy of the lists in force (no Redis round trip per check)
+	ReplicaRefresh  time.Duration `yaml:"replica_refresh"`     // how often the replica reads the epoch: a switch made elsewhere reaches checks within this plus one round trip
+	ReplicaMax      int64         `yaml:"replica_max_entries"` // datasets beyond this many entries in all are read from Redis (about 8 bytes per entry in memory)
 }
 
 // Policy configures the answers no list decides.
@@ -102,6 +105,7 @@ type Admin struct {
 	Listen       string   `yaml:"listen"`         // host:port; empty disables the admin listener
 	Tokens       []Token  `yaml:"tokens"`         // bearer tokens; empty: no authentication, loopback listen only
 	MaxBodyBytes int64    `yaml:"max_body_bytes"` // largest accepted request body (CSV imports)
+	Pprof        bool     `yaml:"pprof"`          // serve the Go profiler under /debug/pprof/ (read role)
 	TLS          AdminTLS `yaml:"tls"`
 }
 

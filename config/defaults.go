@@ -45,6 +45,9 @@ func Default() Config {
 			JanitorInterval: 10 * time.Second,
 			BuildLease:      10 * time.Minute,
 			ExpirySweep:     time.Minute,
+			Replica:         true,
+			ReplicaRefresh:  100 * time.Millisecond,
+			ReplicaMax:      50_000_000,
 		},
 		Policy: Policy{
 			UnknownEquipment: "unknown",

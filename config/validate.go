@@ -208,6 +208,14 @@ func (c Config) validateStore(p *problems) {
 	}
 	p.positive("store.janitor_interval", s.JanitorInterval)
 	p.positive("store.expiry_sweep", s.ExpirySweep)
+	if s.Replica {
+		if s.ReplicaRefresh < 10*time.Millisecond || s.ReplicaRefresh > time.Minute {
+			p.addf("store.replica_refresh", "want 10ms to 1m, got %s", formatDuration(s.ReplicaRefresh))
+		}
+		if s.ReplicaMax < 1 {
+			p.addf("store.replica_max_entries", "must be at least 1, got %d", s.ReplicaMax)
+		}
+	}
 	if s.BuildLease < time.Minute {
 		p.addf("store.build_lease", "must be at least 1m, got %s", formatDuration(s.BuildLease))
 	}

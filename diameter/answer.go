@@ -1,6 +1,8 @@
 package diameter
 
 import (
+	"encoding/binary"
+
 	"github.com/fiorix/go-diameter/v4/diam"
 	"github.com/fiorix/go-diameter/v4/diam/datatype"
 	"github.com/fiorix/go-diameter/v4/diam/dict"
@@ -129,4 +131,51 @@ func exampleIMEI() []byte {
 // just the offending sub-AVP).
 func wrapGrouped(parent rawAVP, child []byte) []byte {
 	return encodeAVP(parent.code, parent.flags, parent.vendor, datatype.Grouped(pad(child)))
+}
+
+// padded is n rounded up to a multiple of four.
+func padded(n int) int { return (n + 3) &^ 3 }
+
+// appendAVP appends an AVP with data, padded (RFC 6733 §4.1).
+func appendAVP(b []byte, code uint32, flags uint8, vendor uint32, data string) []byte {
+	hl := 8
+	if vendor != 0 {
+		flags |= flagV
+		hl = 12
+	}
+	l := hl + len(data)
+	b = binary.BigEndian.AppendUint32(b, code)
+	b = append(b, flags, byte(l>>16), byte(l>>8), byte(l))
+	if vendor != 0 {
+		b = binary.BigEndian.AppendUint32(b, vendor)
+	}
+	b = append(b, data...)
+	return append(b, make([]byte, padded(l)-l)...)
+}
+
+// appendU32AVP appends an Unsigned32 or Enumerated AVP.
+func appendU32AVP(b []byte, code uint32, flags uint8, vendor uint32, v uint32) []byte {
+	var d [4]byte
+	binary.BigEndian.PutUint32(d[:], v)
+	return appendAVP(b, code, flags, vendor, string(d[:]))
+}
+
+// appendRawAVP appends an AVP of a request as it arrived (raw holds its
+// header and payload without padding), padded; nothing when raw is nil.
+func appendRawAVP(b []byte, raw []byte) []byte {
+	b = append(b, raw...)
+	return append(b, make([]byte, padded(len(raw))-len(raw))...)
+}
+
+// putHeader writes the header of the answer to req at the start of b, with
+// the length of b.
+func putHeader(b []byte, flags uint8, req header) {
+	l := len(b)
+	b[0] = 1
+	b[1], b[2], b[3] = byte(l>>16), byte(l>>8), byte(l)
+	b[4] = flags
+	b[5], b[6], b[7] = byte(req.code>>16), byte(req.code>>8), byte(req.code)
+	binary.BigEndian.PutUint32(b[8:], req.app)
+	binary.BigEndian.PutUint32(b[12:], req.hbh)
+	binary.BigEndian.PutUint32(b[16:], req.e2e)
 }

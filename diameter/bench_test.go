@@ -50,3 +50,38 @@ func BenchmarkECRRoundTrip(b *testing.B) {
 	}
 	wg.Wait()
 }
+
+// BenchmarkParseECR measures decoding and validating one ECR.
+func BenchmarkParseECR(b *testing.B) {
+	h := &ecrHandler{id: identity{host: "eir.test", realm: "eir.test"}}
+	hdr, body := newECR(1).std("35209900176148").bytesB(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		r, rerr := parseECR(hdr, body)
+		if rerr == nil {
+			rerr = h.route(&r)
+		}
+		if rerr == nil {
+			rerr = r.validate()
+		}
+		if rerr != nil {
+			b.Fatal(rerr.text)
+		}
+	}
+}
+
+// BenchmarkEncodeECA measures encoding one successful ECA.
+func BenchmarkEncodeECA(b *testing.B) {
+	h := &ecrHandler{id: identity{host: "eir.test", realm: "eir.test"}}
+	hdr, body := newECR(1).std("35209900176148").bytesB(b)
+	r, rerr := parseECR(hdr, body)
+	if rerr != nil {
+		b.Fatal(rerr.text)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(h.successAnswer(hdr, &r, 1)) == 0 {
+			b.Fatal("empty")
+		}
+	}
+}

@@ -463,3 +463,45 @@ func TestSpecSheetRows(t *testing.T) {
 		})
 	}
 }
+
+// TestSuccessAnswerBytes keeps the direct encoder of successful ECAs equal,
+// byte for byte, to go-diameter's encoding of the same answer, and checks
+// that go-diameter decodes it.
+func TestSuccessAnswerBytes(t *testing.T) {
+	h := testHandler(t)
+	proxy := func(host, state string) *diam.AVP {
+		return diam.NewAVP(avp.ProxyInfo, avp.Mbit, 0, &diam.GroupedAVP{AVP: []*diam.AVP{
+			diam.NewAVP(avp.ProxyHost, avp.Mbit, 0, datatype.DiameterIdentity(host)),
+			diam.NewAVP(avp.ProxyState, avp.Mbit, 0, datatype.OctetString(state)),
+		}})
+	}
+	for name, b := range map[string]ecrBuilder{
+		"plain":           newECR(1).std("35209900176148"),
+		"zero ids":        newECR(0).std("35209900176148"),
+		"drmp":            newECR(2).std("35209900176148").add(avpDRMP, 0, 0, datatype.Enumerated(3)),
+		"odd session id":  newECR(3).std("35209900176148").add(avp.UserName, avp.Mbit, 0, datatype.UTF8String("001010000000001")),
+		"two proxy-infos": newECR(4).std("35209900176148").add(avp.ProxyInfo, avp.Mbit, 0, proxy("dra1.test", "x").Data).add(avp.ProxyInfo, avp.Mbit, 0, proxy("dra2.test", "statestate").Data),
+	} {
+		hdr, body := b.bytes(t)
+		r, rerr := parseECR(hdr, body)
+		if rerr != nil {
+			t.Fatalf("%s: %s", name, rerr.text)
+		}
+		for _, st := range []eir.Status{eir.Whitelisted, eir.Blacklisted, eir.Greylisted} {
+			got := h.successAnswer(hdr, &r, st)
+			m := h.start(hdr, &r, false)
+			m.resultCode(codeSuccess)
+			m.u32(avpAuthSessionState, 1)
+			m.origin(h.id)
+			m.add(avpEquipmentStatus, flagM|flagV, vendor3GPP, datatype.Enumerated(st))
+			h.finish(m, &r)
+			if want := m.bytes(); !bytes.Equal(got, want) {
+				t.Fatalf("%s %v:\n got %x\nwant %x", name, st, got, want)
+			}
+			w := decodeWire(t, got)
+			if w.u32(t, avpEquipmentStatus, vendor3GPP) != uint32(st) || w.u32(t, avpResultCode, 0) != codeSuccess {
+				t.Fatalf("%s: decoded %v", name, w)
+			}
+		}
+	}
+}

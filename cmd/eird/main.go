@@ -142,6 +142,7 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 
 	store, err := redisstore.Open(ctx, clientOptions(cfg.Redis), redisstore.Options{
 		Prefix: cfg.Store.KeyPrefix, Grace: cfg.Store.VersionGrace, BuildLease: cfg.Store.BuildLease,
+		Replica: cfg.Store.Replica, ReplicaRefresh: cfg.Store.ReplicaRefresh, ReplicaMaxEntries: cfg.Store.ReplicaMax,
 	}, log.Named("store"), reg)
 	if err != nil {
 		return err
@@ -202,7 +203,7 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 		Tokens: tokens, MaxBodyBytes: cfg.Admin.MaxBodyBytes, Gatherer: reg, Decisions: decisions,
 		Describe: func(d eir.Decision, err error) any { return diameter.Describe(d, err) },
 		Notes:    store, Audit: trail, Reload: rl.reload, CertRoles: certRoles(cfg.Admin.TLS),
-		OpenPeers: dsrv.OpenPeers, Version: version, Commit: commit, Redactor: redactor,
+		OpenPeers: dsrv.OpenPeers, Version: version, Commit: commit, Redactor: redactor, Pprof: cfg.Admin.Pprof,
 	}
 	if syncer != nil {
 		aopts.Sync = syncer
@@ -238,10 +239,14 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		store.RunJanitor(bg, cfg.Store.JanitorInterval)
+	}()
+	go func() {
+		defer wg.Done()
+		store.RunReplica(bg)
 	}()
 	go func() {
 		defer wg.Done()

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,7 +95,9 @@ type Options struct {
 	// (verified by the TLS listener) to their role: true may write.
 	CertRoles map[string]bool
 	// OpenPeers counts the Diameter peers connected, for /v1/status.
-	OpenPeers       func() int
+	OpenPeers func() int
+	// Pprof serves the Go profiler under /debug/pprof/ (read role).
+	Pprof           bool
 	Version, Commit string
 	Redactor        *redact.Redactor // how IMEIs appear in logs; default: a random key
 	Now             func() time.Time
@@ -184,6 +187,13 @@ func (s *Server) Handler() http.Handler {
 	handle("GET", "/v1/events", s.auth(false, s.events))
 	handle("GET", "/v1/status", s.auth(false, s.status))
 	handle("POST", "/v1/reload", s.auth(true, s.reload))
+	if s.o.Pprof {
+		handle("GET", "/debug/pprof/", s.auth(false, pprof.Index))
+		handle("GET", "/debug/pprof/cmdline", s.auth(false, pprof.Cmdline))
+		handle("GET", "/debug/pprof/profile", s.auth(false, pprof.Profile))
+		handle("GET", "/debug/pprof/symbol", s.auth(false, pprof.Symbol))
+		handle("GET", "/debug/pprof/trace", s.auth(false, pprof.Trace))
+	}
 	handle("GET", "/v1/sync/status", s.auth(false, s.syncStatus))
 	handle("POST", "/v1/sync/run", s.auth(true, s.syncRun))
 	handle("POST", "/v1/sync/approve", s.auth(true, s.syncApprove))

@@ -152,3 +152,20 @@ func TestReadyz(t *testing.T) {
 		t.Fatalf("shutting down: %d %v", status, body)
 	}
 }
+
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	st := &store{Store: memstore.New()}
+	for _, on := range []bool{false, true} {
+		api := New(Options{Pprof: on, Tokens: []Token{{Name: "ro", Secret: "r"}}}, st, eir.NewChecker(st, eir.Policy{}), zaptest.NewLogger(t))
+		srv := httptest.NewServer(api.Handler())
+		status, _, _ := do(t, srv, "GET", "/debug/pprof/", "r", "")
+		anon, _, _ := do(t, srv, "GET", "/debug/pprof/", "", "")
+		srv.Close()
+		switch {
+		case on && (status != 200 || anon != 401):
+			t.Fatalf("pprof on: %d with a token, %d without", status, anon)
+		case !on && status != 404:
+			t.Fatalf("pprof off: %d", status)
+		}
+	}
+}

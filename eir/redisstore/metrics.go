@@ -12,6 +12,9 @@ type metrics struct {
 	manifestReloads prometheus.Counter
 	switches        prometheus.Counter
 	deleted         *prometheus.CounterVec
+	matchDuration   prometheus.Observer
+	replicaLoads    prometheus.Counter
+	replicaEntries  prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -23,7 +26,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "eir", Subsystem: "store", Name: "request_duration_seconds",
 			Help:    "Duration of store operations, by operation.",
-			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30},
+			Buckets: []float64{0.000002, 0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30},
 		}, []string{"op"}),
 		manifestReloads: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "eir", Subsystem: "store", Name: "manifest_reloads_total",
@@ -38,7 +41,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Versions deleted by the janitor, by reason (retired, abandoned).",
 		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.errors, m.duration, m.manifestReloads, m.switches, m.deleted} {
+	m.matchDuration = m.duration.WithLabelValues("match")
+	m.replicaLoads = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "eir", Subsystem: "store", Name: "replica_loads_total",
+		Help: "Dataset versions copied into this process's replica.",
+	})
+	m.replicaEntries = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "eir", Subsystem: "store", Name: "replica_entries",
+		Help: "Entries in this process's replica of the lists in force.",
+	})
+	for _, c := range []prometheus.Collector{m.errors, m.duration, m.manifestReloads, m.switches, m.deleted, m.replicaLoads, m.replicaEntries} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

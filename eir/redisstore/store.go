@@ -34,6 +34,16 @@ type Options struct {
 	BucketFill int
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
+	// Replica keeps an in-process copy of the versions in force and
+	// answers checks from it (see RunReplica, which must run): no Redis
+	// round trip per check, and a switch made by another process is seen
+	// within ReplicaRefresh plus one round trip.
+	Replica bool
+	// ReplicaRefresh is how often the epoch is read; default 100ms.
+	ReplicaRefresh time.Duration
+	// ReplicaMaxEntries bounds the entries copied; larger datasets are
+	// read from Redis. Default 50,000,000 (about 8 bytes each).
+	ReplicaMaxEntries int64
 }
 
 // Store is a Redis-backed list store. It is safe for concurrent use.
@@ -46,6 +56,10 @@ type Store struct {
 
 	plan     atomic.Pointer[plan]
 	reloadMu sync.Mutex
+
+	replica   atomic.Pointer[replicaSet]
+	confirmed atomic.Int64 // Unix ns of the start of the last epoch read that confirmed the plan
+	loadReq   chan struct{}
 	// maxBucket is the largest bucket before a version is rebuilt with
 	// more buckets: three quarters of the encoding limits.
 	maxBucket int
@@ -71,13 +85,30 @@ func New(ctx context.Context, rdb redis.UniversalClient, o Options, log *zap.Log
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.ReplicaRefresh <= 0 {
+		o.ReplicaRefresh = 100 * time.Millisecond
+	}
+	if o.ReplicaMaxEntries <= 0 {
+		o.ReplicaMaxEntries = 50_000_000
+	}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: register metrics: %w", err)
 	}
-	s := &Store{rdb: rdb, o: o, k: newKeys(o.Prefix), log: log, m: m}
-	if err := reg.Register(datasetCollector{s}); err != nil {
-		return nil, fmt.Errorf("redisstore: register metrics: %w", err)
+	s := &Store{rdb: rdb, o: o, k: newKeys(o.Prefix), log: log, m: m, loadReq: make(chan struct{}, 1)}
+	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "eir", Subsystem: "store", Name: "replica_epoch_age_seconds",
+		Help: "Time since the replica last confirmed the versions in force (its staleness); 0 without a replica.",
+	}, func() float64 {
+		if at := s.confirmed.Load(); at != 0 {
+			return time.Since(time.Unix(0, at)).Seconds()
+		}
+		return 0
+	})
+	for _, c := range []prometheus.Collector{datasetCollector{s}, age} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("redisstore: register metrics: %w", err)
+		}
 	}
 	limit := s.encodingLimit(ctx)
 	if s.o.BucketFill <= 0 {
@@ -187,6 +218,9 @@ func (s *Store) refreshPlan(ctx context.Context, seen string) (*plan, error) {
 	}
 	s.plan.Store(p)
 	s.m.manifestReloads.Inc()
+	if s.o.Replica {
+		s.nudge()
+	}
 	return p, nil
 }
 
@@ -195,15 +229,27 @@ func (s *Store) unavailable(op string, err error) error {
 	return fmt.Errorf("redisstore: %s: %w: %w", op, eir.ErrUnavailable, err)
 }
 
-// Match implements eir.Lookup with one pipeline: the epoch, then one
-// command per dataset with entries.
+// Match implements eir.Lookup. With the replica fresh, it answers from the
+// copies of the versions in force, reading from Redis (one pipeline) only
+// the datasets not copied yet. Otherwise it sends one pipeline: the epoch,
+// then one command per dataset with entries; when the epoch moved, the
+// manifest is reloaded and the check repeated.
 func (s *Store) Match(ctx context.Context, q eir.Query, hits []eir.Hit) ([]eir.Hit, error) {
 	start := time.Now()
-	defer func() { s.m.duration.WithLabelValues("match").Observe(time.Since(start).Seconds()) }()
+	defer func() { s.m.matchDuration.Observe(time.Since(start).Seconds()) }()
 	p, err := s.currentPlan(ctx)
 	if err != nil {
 		return hits, s.unavailable("match", err)
 	}
+	if s.replicaFresh() {
+		return s.matchLocal(ctx, p, q, hits)
+	}
+	return s.matchExact(ctx, p, q, hits)
+}
+
+// matchExact reads every dataset from Redis in one pipeline with the epoch,
+// and repeats the check when the epoch moved.
+func (s *Store) matchExact(ctx context.Context, p *plan, q eir.Query, hits []eir.Hit) ([]eir.Hit, error) {
 	for attempt := 0; ; attempt++ {
 		cmds := make([]redis.Cmder, len(p.entries))
 		pipe := s.rdb.Pipeline()
@@ -230,6 +276,41 @@ func (s *Store) Match(ctx context.Context, q eir.Query, hits []eir.Hit) ([]eir.H
 		}
 		return hits, nil
 	}
+}
+
+// matchLocal answers from the replica; the datasets whose version in force
+// is not copied yet are read from Redis at that version.
+func (s *Store) matchLocal(ctx context.Context, p *plan, q eir.Query, hits []eir.Hit) ([]eir.Hit, error) {
+	now := unixMilli(s.o.Now())
+	var pipe redis.Pipeliner
+	var cmds []redis.Cmder
+	var remote []planEntry
+	for _, e := range p.entries {
+		if l := s.local(e); l != nil {
+			if l.match(e, q, now) {
+				hits = append(hits, eir.Hit{Dataset: e.ds})
+			}
+			continue
+		}
+		if pipe == nil {
+			pipe = s.rdb.Pipeline()
+		}
+		if c := s.queue(ctx, pipe, e, q); c != nil {
+			cmds, remote = append(cmds, c), append(remote, e)
+		}
+	}
+	if len(cmds) == 0 {
+		return hits, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return hits, s.unavailable("match", err)
+	}
+	for i, e := range remote {
+		if matched(cmds[i], e, q, now) {
+			hits = append(hits, eir.Hit{Dataset: e.ds})
+		}
+	}
+	return hits, nil
 }
 
 // queue adds the lookup of q in dataset e to pipe; it returns nil when the

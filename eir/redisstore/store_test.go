@@ -283,11 +283,11 @@ func TestBytesPerIMEI(t *testing.T) {
 }
 
 // BenchmarkMatch measures one check against a real redis-server holding
-// 100k IMEIs in 4 datasets (one pipeline per check), from parallel callers.
+// 100k IMEIs in 4 datasets, from parallel callers: "exact" sends one
+// pipeline per check, "replica" answers from the in-process copy.
 func BenchmarkMatch(b *testing.B) {
 	srv := redistest.Start(b)
 	rdb := srv.Client(b)
-	s := newStore(b, rdb, "bench:", nil)
 	list := SyntheticIMEIs(100_000, 3)
 	changes := []eir.Change{
 		{Dataset: black("national"), Add: list[:50_000]},
@@ -295,21 +295,38 @@ func BenchmarkMatch(b *testing.B) {
 		{Dataset: eir.Dataset{Source: "national", Target: eir.TargetTAC, List: eir.ListBlack}, Add: []eir.Entry{{TAC: 1001001}}},
 		{Dataset: eir.Dataset{Source: "gsma", Target: eir.TargetRange, List: eir.ListGrey}, Add: []eir.Entry{{From: 86000000000000, To: 86000000999999}}},
 	}
-	if _, err := s.Apply(context.Background(), changes); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	b.SetParallelism(32)
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			i++
-			if _, err := s.Match(context.Background(), eir.Query{IMEI: list[i%len(list)].IMEI}, nil); err != nil {
-				b.Error(err)
-				return
+	for _, mode := range []string{"exact", "replica"} {
+		b.Run(mode, func(b *testing.B) {
+			s := newStore(b, rdb, "bench-"+mode+":", func(o *Options) { o.Replica = mode == "replica" })
+			if _, err := s.Apply(context.Background(), changes); err != nil {
+				b.Fatal(err)
 			}
-		}
-	})
+			if s.o.Replica {
+				runReplica(b, s)
+				for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+					if rs := s.replica.Load(); s.replicaFresh() && rs != nil && len(*rs) == 4 {
+						break
+					}
+					if time.Now().After(deadline) {
+						b.Fatal("replica not loaded")
+					}
+				}
+			}
+			b.ReportAllocs()
+			b.SetParallelism(32)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					i++
+					if _, err := s.Match(context.Background(), eir.Query{IMEI: list[i%len(list)].IMEI}, nil); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }
 
 func TestLock(t *testing.T) {
