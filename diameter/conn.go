@@ -292,9 +292,7 @@ func (c *conn) dispatch(hdr header, body []byte) string {
 
 func (c *conn) reply(hdr header, b []byte, code uint32, start time.Time) {
 	c.send(b)
-	cmd := commandName(hdr)
-	c.s.m.requests.WithLabelValues(cmd, resultLabel(code)).Inc()
-	c.s.m.duration.WithLabelValues(cmd).Observe(time.Since(start).Seconds())
+	c.s.m.answered(commandName(hdr), code, time.Since(start).Seconds())
 }
 
 // handleAnswer consumes answers to the DWR and DPR this node sent.

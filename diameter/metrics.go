@@ -1,6 +1,10 @@
 package diameter
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	requests   *prometheus.CounterVec
@@ -11,6 +15,31 @@ type metrics struct {
 	transport  *prometheus.CounterVec
 	sentDWR    prometheus.Counter
 	unanswered *prometheus.CounterVec
+
+	// counters caches the children of requests, durations those of
+	// duration: resolving labels costs more than counting.
+	counters  sync.Map // requestKey → prometheus.Counter
+	durations sync.Map // command → prometheus.Observer
+}
+
+type requestKey struct {
+	cmd  string
+	code uint32
+}
+
+// answered counts one answer and its time.
+func (m *metrics) answered(cmd string, code uint32, seconds float64) {
+	k := requestKey{cmd, code}
+	c, ok := m.counters.Load(k)
+	if !ok {
+		c, _ = m.counters.LoadOrStore(k, m.requests.WithLabelValues(cmd, resultLabel(code)))
+	}
+	c.(prometheus.Counter).Inc()
+	o, ok := m.durations.Load(cmd)
+	if !ok {
+		o, _ = m.durations.LoadOrStore(cmd, m.duration.WithLabelValues(cmd))
+	}
+	o.(prometheus.Observer).Observe(seconds)
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {

@@ -16,6 +16,7 @@ package checkmetrics
 import (
 	"errors"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -26,6 +27,34 @@ import (
 type Recorder struct {
 	decisions *prometheus.CounterVec
 	shadow    *prometheus.CounterVec
+	// children caches the counters by key: resolving labels (and
+	// lower-casing the status) costs more than counting.
+	children sync.Map // key → prometheus.Counter
+}
+
+// key selects one series.
+type key struct {
+	shadow bool
+	iface  string
+	status string // "unknown" and "error" for those errors
+	st     eir.Status
+	rule   eir.Rule
+	source string
+}
+
+func (r *Recorder) inc(k key) {
+	c, ok := r.children.Load(k)
+	if !ok {
+		vec, status, rule := r.decisions, k.status, "none"
+		if k.shadow {
+			vec = r.shadow
+		}
+		if status == "" {
+			status, rule = strings.ToLower(k.st.String()), k.rule.String()
+		}
+		c, _ = r.children.LoadOrStore(k, vec.WithLabelValues(k.iface, status, rule, k.source))
+	}
+	c.(prometheus.Counter).Inc()
 }
 
 // New registers the decision counter on reg.
@@ -50,13 +79,13 @@ func New(reg prometheus.Registerer) (*Recorder, error) {
 func (r *Recorder) Record(iface string, d eir.Decision, err error) {
 	switch {
 	case errors.Is(err, eir.ErrUnknown):
-		r.decisions.WithLabelValues(iface, "unknown", "none", "").Inc()
+		r.inc(key{iface: iface, status: "unknown"})
 	case err != nil:
-		r.decisions.WithLabelValues(iface, "error", "none", "").Inc()
+		r.inc(key{iface: iface, status: "error"})
 	default:
-		r.decisions.WithLabelValues(iface, strings.ToLower(d.Status.String()), d.Rule.String(), d.Source).Inc()
+		r.inc(key{iface: iface, st: d.Status, rule: d.Rule, source: d.Source})
 		if sh := d.Shadow; sh != nil {
-			r.shadow.WithLabelValues(iface, strings.ToLower(sh.Status.String()), sh.Rule.String(), sh.Source).Inc()
+			r.inc(key{shadow: true, iface: iface, st: sh.Status, rule: sh.Rule, source: sh.Source})
 		}
 	}
 }
