@@ -3,6 +3,7 @@ module github.com/eir-sidecar/eir
 go 1.26.8
 
 require (
+	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/fiorix/go-diameter/v4 v4.3.0
 	github.com/ishidawataru/sctp v0.0.0-20251114114122-19ddcbc6aae2
 	github.com/prometheus/client_golang v1.25.0

@@ -50,8 +50,13 @@ type conn struct {
 	remoteIP string // remote, formatted once for events
 	br       *bufio.Reader
 	coalesce bool
+	// pending holds answers made by the read loop itself, written together
+	// when it has read every message already received (see readLoop).
+	pending []byte
 
 	out      chan []byte   // messages to write; closed by run at teardown
+	wmu      sync.Mutex    // one writer of the socket at a time
+	werr     error         // the first write error; guarded by wmu
 	wrDone   chan struct{} // closed when writeLoop returns
 	wdDone   chan struct{} // closed when watchdog returns
 	quit     chan struct{} // closed when run stops reading
@@ -192,9 +197,54 @@ func (c *conn) readLoop() string {
 			return "read_error"
 		}
 		c.lastRx.Store(time.Now().UnixNano())
-		if reason := c.dispatch(hdr, body); reason != "" {
+		reason := c.dispatch(hdr, body)
+		if reason != "" || !c.nextBuffered() {
+			c.flushPending()
+		}
+		if reason != "" {
 			return reason
 		}
+	}
+}
+
+// nextBuffered reports whether the next message is entirely in the read
+// buffer, so that reading it will not wait on the network.
+func (c *conn) nextBuffered() bool {
+	n := c.br.Buffered()
+	if n < headerLen {
+		return false
+	}
+	b, _ := c.br.Peek(headerLen)
+	return n >= int(decodeHeader(b).length)
+}
+
+// flushPending writes the answers made by the read loop, as one write: at
+// once when no other write is under way (no hand-over to the writer
+// goroutine, which would cost a wake-up), otherwise through the writer.
+func (c *conn) flushPending() {
+	if len(c.pending) == 0 {
+		return
+	}
+	if c.coalesce && c.wmu.TryLock() {
+		c.writeLocked(c.pending)
+		c.wmu.Unlock()
+		c.pending = c.pending[:0]
+		return
+	}
+	c.send(c.pending)
+	c.pending = nil
+}
+
+// writeLocked writes b with a deadline unless a write failed before (then
+// b is dropped: the transport is closing); a failure closes the transport.
+// c.wmu must be held.
+func (c *conn) writeLocked(b []byte) {
+	if c.werr != nil {
+		return
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+	if _, c.werr = c.nc.Write(b); c.werr != nil {
+		c.closeTransport("write_error")
 	}
 }
 
@@ -280,7 +330,7 @@ func (c *conn) dispatch(hdr header, body []byte) string {
 		c.reply(hdr, c.s.plainAnswer(hdr, body, codeCommandUnsupported, "command not supported"), codeCommandUnsupported, time.Now())
 	case appS13:
 		if hdr.code == cmdECR {
-			c.dispatchECR(hdr, body)
+			c.handleECR(hdr, body)
 			return ""
 		}
 		c.reply(hdr, c.s.plainAnswer(hdr, body, codeCommandUnsupported, "command not supported by S13"), codeCommandUnsupported, time.Now())
@@ -431,11 +481,30 @@ func baseCheck(body []byte) (uint32, *reqError) {
 	return codeSuccess, nil
 }
 
+// handleECR answers an ME-Identity-Check in the read loop when that needs
+// no I/O (the lists are in memory): the answer joins the others made from
+// the same read, written together. Otherwise the check runs in its own
+// goroutine (dispatchECR).
+func (c *conn) handleECR(hdr header, body []byte) {
+	start := time.Now()
+	ans, res, ok := c.answerLocal(hdr, body)
+	if !ok {
+		c.dispatchECR(hdr, body, start)
+		return
+	}
+	if !c.coalesce {
+		c.send(ans)
+	} else if c.pending = append(c.pending, ans...); len(c.pending) >= 32<<10 {
+		c.flushPending()
+	}
+	c.answered(hdr, res, start)
+}
+
 // dispatchECR runs one ME-Identity-Check in its own goroutine. When
 // MaxInflightPerPeer requests are in flight, it blocks, and so does reading
 // from this peer (TCP back-pressure).
-func (c *conn) dispatchECR(hdr header, body []byte) {
-	start := time.Now()
+func (c *conn) dispatchECR(hdr header, body []byte, start time.Time) {
+	c.flushPending() // the answers made so far must not wait behind this one
 	c.inflight <- struct{}{}
 	c.handlers.Add(1)
 	c.s.m.inflight.Inc()
@@ -443,14 +512,21 @@ func (c *conn) dispatchECR(hdr header, body []byte) {
 }
 
 func (c *conn) serveECR(hdr header, body []byte, start time.Time) {
-	s := c.s
 	defer func() {
-		s.m.inflight.Dec()
+		c.s.m.inflight.Dec()
 		<-c.inflight
 		c.handlers.Done()
 	}()
 	ans, res := c.answerECR(hdr, body)
-	c.reply(hdr, ans, res.ResultCode, start)
+	c.send(ans)
+	c.answered(hdr, res, start)
+}
+
+// answered records an ECR answered: metrics, the decision's count and hit
+// event, logs.
+func (c *conn) answered(hdr header, res Answer, start time.Time) {
+	s := c.s
+	s.m.answered(cmdNameECR, res.ResultCode, time.Since(start).Seconds())
 	if s.opts.Decisions != nil && res.Checked {
 		var d eir.Decision
 		if res.Decision != nil {
@@ -482,15 +558,29 @@ func (c *conn) serveECR(hdr header, body []byte, start time.Time) {
 	}
 }
 
+// answerLocal is answerECR without I/O, in the caller's goroutine; ok is
+// false when the check needs I/O. A panic becomes a 5012 answer.
+func (c *conn) answerLocal(hdr header, body []byte) (ans []byte, res Answer, ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			ans, res, ok = c.panicAnswer(hdr, body, p), Answer{ResultCode: codeUnableToComply, Err: fmt.Errorf("diameter: panic: %v", p)}, true
+		}
+	}()
+	return c.s.ecr.answerLocal(hdr, body)
+}
+
+func (c *conn) panicAnswer(hdr header, body []byte, p any) []byte {
+	c.s.m.panics.Inc()
+	c.logger().Error("panic while answering ecr", zap.Any("panic", p), zap.Stack("stack"))
+	return c.s.plainAnswer(hdr, body, codeUnableToComply, "internal error")
+}
+
 // answerECR calls the handler with a deadline and turns a panic into a 5012
 // answer, so that one bad request never takes the process down.
 func (c *conn) answerECR(hdr header, body []byte) (ans []byte, res Answer) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.s.m.panics.Inc()
-			c.logger().Error("panic while answering ecr", zap.Any("panic", p), zap.Stack("stack"))
-			ans = c.s.plainAnswer(hdr, body, codeUnableToComply, "internal error")
-			res = Answer{ResultCode: codeUnableToComply, Err: fmt.Errorf("diameter: panic: %v", p)}
+			ans, res = c.panicAnswer(hdr, body, p), Answer{ResultCode: codeUnableToComply, Err: fmt.Errorf("diameter: panic: %v", p)}
 		}
 	}()
 	ctx, cancel := context.WithTimeout(c.s.baseCtx, c.s.opts.RequestTimeout)
@@ -503,36 +593,27 @@ func (c *conn) answerECR(hdr header, body []byte) (ans []byte, res Answer) {
 // message per SCTP user message).
 func (c *conn) writeLoop() {
 	defer close(c.wrDone)
-	bw := bufio.NewWriterSize(c.nc, 32<<10)
-	var werr error
+	var buf []byte
 	for b := range c.out {
-		if werr != nil {
-			continue // drain so that senders never block
-		}
-		c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
-		if !c.coalesce {
-			_, werr = c.nc.Write(b)
-		} else {
-			_, werr = bw.Write(b)
+		c.wmu.Lock()
+		if c.coalesce {
+			buf = append(buf[:0], b...)
 		gather:
-			for werr == nil {
+			for len(buf) < 64<<10 {
 				select {
 				case nb, ok := <-c.out:
 					if !ok {
 						break gather
 					}
-					_, werr = bw.Write(nb)
+					buf = append(buf, nb...)
 				default:
 					break gather
 				}
 			}
-			if werr == nil {
-				werr = bw.Flush()
-			}
+			b = buf
 		}
-		if werr != nil {
-			c.closeTransport("write_error")
-		}
+		c.writeLocked(b)
+		c.wmu.Unlock()
 	}
 }
 
@@ -672,10 +753,12 @@ func commandName(h header) string {
 	case h.app == appBase && h.code == cmdDPR:
 		return "DPR"
 	case h.app == appS13 && h.code == cmdECR:
-		return "ECR"
+		return cmdNameECR
 	}
 	return "other"
 }
+
+const cmdNameECR = "ECR"
 
 var resultLabels = map[uint32]string{}
 

@@ -3,10 +3,9 @@ package diameter
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"unicode/utf8"
-
-	"github.com/fiorix/go-diameter/v4/diam/datatype"
 
 	"github.com/eir-sidecar/eir/eir"
 )
@@ -97,6 +96,12 @@ type checker interface {
 	Check(ctx context.Context, q eir.Query) (eir.Decision, error)
 }
 
+// localChecker is a checker that can often decide without I/O
+// (eir.Checker over an eir.LocalLookup).
+type localChecker interface {
+	CheckLocal(q eir.Query) (eir.Decision, error, bool)
+}
+
 // ecrHandler answers ME-Identity-Check requests.
 type ecrHandler struct {
 	id      identity
@@ -106,6 +111,26 @@ type ecrHandler struct {
 // answerECR validates one ECR and returns the ECA to send. It never fails:
 // every problem becomes an answer (TS 29.272 §7.2.20, RFC 6733 §7).
 func (h *ecrHandler) answerECR(ctx context.Context, hdr header, body []byte) ([]byte, Answer) {
+	ans, res, _ := h.answer(hdr, body, func(q eir.Query) (eir.Decision, error, bool) {
+		d, err := h.checker.Check(ctx, q)
+		return d, err, true
+	})
+	return ans, res
+}
+
+// answerLocal is answerECR when the decision needs no I/O; ok is false
+// when it does (or the checker cannot tell), and nothing was answered.
+func (h *ecrHandler) answerLocal(hdr header, body []byte) (ans []byte, res Answer, ok bool) {
+	lc, isLocal := h.checker.(localChecker)
+	if !isLocal {
+		return nil, Answer{}, false
+	}
+	return h.answer(hdr, body, lc.CheckLocal)
+}
+
+// answer validates the ECR, asks decide, and encodes the answer. It
+// reports false, answering nothing, when decide does.
+func (h *ecrHandler) answer(hdr header, body []byte, decide func(eir.Query) (eir.Decision, error, bool)) ([]byte, Answer, bool) {
 	r, rerr := parseECR(hdr, body)
 	if rerr == nil {
 		rerr = h.route(&r)
@@ -114,12 +139,12 @@ func (h *ecrHandler) answerECR(ctx context.Context, hdr header, body []byte) ([]
 		rerr = r.validate()
 	}
 	if rerr != nil {
-		return h.errorAnswer(hdr, &r, rerr), Answer{ResultCode: rerr.code}
+		return h.errorAnswer(hdr, &r, rerr), Answer{ResultCode: rerr.code}, true
 	}
 	id, err := eir.ParseIdentity(string(r.imei.data))
 	if err != nil {
 		rerr = avpError(codeInvalidAVPValue, wrapGrouped(r.termInfo, r.imei.raw), "invalid IMEI: want 14, 15 or 16 digits")
-		return h.errorAnswer(hdr, &r, rerr), Answer{ResultCode: codeInvalidAVPValue, Err: err}
+		return h.errorAnswer(hdr, &r, rerr), Answer{ResultCode: codeInvalidAVPValue, Err: err}, true
 	}
 	q := eir.Query{IMEI: id.IMEI}
 	if r.userName.raw != nil {
@@ -129,13 +154,16 @@ func (h *ecrHandler) answerECR(ctx context.Context, hdr header, body []byte) ([]
 			q.IMSI = imsi
 		}
 	}
-	d, err := h.checker.Check(ctx, q)
+	d, err, ok := decide(q)
+	if !ok {
+		return nil, Answer{}, false
+	}
 	origin := string(r.originHost.data)
 	if err != nil {
 		code, experimental := resultFor(err)
-		return h.resultAnswer(hdr, &r, code, experimental), Answer{ResultCode: code, Experimental: experimental, Err: err, Checked: true, Query: q, Origin: origin}
+		return h.resultAnswer(hdr, &r, code, experimental), Answer{ResultCode: code, Experimental: experimental, Err: err, Checked: true, Query: q, Origin: origin}, true
 	}
-	return h.successAnswer(hdr, &r, d.Status), Answer{ResultCode: codeSuccess, Decision: &d, Checked: true, Query: q, Origin: origin}
+	return h.successAnswer(hdr, &r, d.Status), Answer{ResultCode: codeSuccess, Decision: &d, Checked: true, Query: q, Origin: origin}, true
 }
 
 // successAnswer encodes the ECA of a decision (Result-Code 2001 and
@@ -192,14 +220,34 @@ func (h *ecrHandler) resultAnswer(hdr header, r *ecrRequest, code uint32, experi
 	if !experimental {
 		return h.errorAnswer(hdr, r, avpError(code, nil, ""))
 	}
-	b := h.start(hdr, r, false)
-	b.add(avpExperimentalResult, flagM, 0, datatype.Grouped(append(
-		encodeAVP(avpVendorID, flagM, 0, datatype.Unsigned32(vendor3GPP)),
-		encodeAVP(avpExperimentalResCode, flagM, 0, datatype.Unsigned32(code))...)))
-	b.u32(avpAuthSessionState, 1)
-	b.origin(h.id)
-	h.finish(b, r)
-	return b.bytes()
+	return h.experimentalAnswer(hdr, r, code)
+}
+
+// experimentalAnswer encodes an ECA with Experimental-Result (5422, the
+// answer for unknown equipment) straight into one buffer, like
+// successAnswer: the same bytes as go-diameter's encoding (a test keeps
+// them equal).
+func (h *ecrHandler) experimentalAnswer(hdr header, r *ecrRequest, code uint32) []byte {
+	n := headerLen + padded(len(r.sessionID.raw)) + padded(len(r.drmp.raw)) + 8 + 12 + 12 + 12 +
+		8 + padded(len(h.id.host)) + 8 + padded(len(h.id.realm))
+	for _, p := range r.proxyInfo {
+		n += padded(len(p.raw))
+	}
+	b := make([]byte, headerLen, n)
+	b = appendRawAVP(b, r.sessionID.raw)
+	b = appendRawAVP(b, r.drmp.raw)
+	b = binary.BigEndian.AppendUint32(b, avpExperimentalResult)
+	b = append(b, flagM, 0, 0, 8+12+12)
+	b = appendU32AVP(b, avpVendorID, flagM, 0, vendor3GPP)
+	b = appendU32AVP(b, avpExperimentalResCode, flagM, 0, code)
+	b = appendU32AVP(b, avpAuthSessionState, flagM, 0, 1)
+	b = appendAVP(b, avpOriginHost, flagM, 0, string(h.id.host))
+	b = appendAVP(b, avpOriginRealm, flagM, 0, string(h.id.realm))
+	for _, p := range r.proxyInfo {
+		b = appendRawAVP(b, p.raw)
+	}
+	putHeader(b, hdr.flags&cmdFlagP, hdr)
+	return b
 }
 
 // errorAnswer builds an error ECA. Protocol errors (3xxx) use the generic

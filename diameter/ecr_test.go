@@ -503,5 +503,25 @@ func TestSuccessAnswerBytes(t *testing.T) {
 				t.Fatalf("%s: decoded %v", name, w)
 			}
 		}
+		got, want := h.experimentalAnswer(hdr, &r, codeEquipmentUnknown), h.experimentalAnswerBuilt(hdr, &r, codeEquipmentUnknown)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s 5422:\n got %x\nwant %x", name, got, want)
+		}
+		if w := decodeWire(t, got); w.has(avpResultCode) || w.has(avpEquipmentStatus) {
+			t.Fatalf("%s: 5422 with Result-Code or Equipment-Status", name)
+		}
 	}
+}
+
+// experimentalAnswerBuilt is experimentalAnswer with go-diameter's encoder,
+// the reference its bytes are tested against.
+func (h *ecrHandler) experimentalAnswerBuilt(hdr header, r *ecrRequest, code uint32) []byte {
+	b := h.start(hdr, r, false)
+	b.add(avpExperimentalResult, flagM, 0, datatype.Grouped(append(
+		encodeAVP(avpVendorID, flagM, 0, datatype.Unsigned32(vendor3GPP)),
+		encodeAVP(avpExperimentalResCode, flagM, 0, datatype.Unsigned32(code))...)))
+	b.u32(avpAuthSessionState, 1)
+	b.origin(h.id)
+	h.finish(b, r)
+	return b.bytes()
 }

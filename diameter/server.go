@@ -219,7 +219,10 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 		l.Close()
 	}()
-	_, coalesce := l.(*net.TCPListener)
+	// A byte stream may carry several messages per write; on SCTP each
+	// message is its own user message.
+	_, isSCTP := l.(*sctp.SCTPListener)
+	coalesce := !isSCTP
 	var delay time.Duration
 	for {
 		nc, err := l.Accept()

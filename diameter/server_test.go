@@ -707,3 +707,131 @@ func TestEventsAfterAnswers(t *testing.T) {
 		t.Fatalf("events after a whitelisted check: %q", got)
 	}
 }
+
+// mixedChecker answers some IMEIs from memory and holds the others until
+// released, as a replica does while a dataset is being copied.
+type mixedChecker struct {
+	release chan struct{}
+	slow    eir.IMEI
+	panicOn eir.IMEI
+}
+
+func (m *mixedChecker) Check(ctx context.Context, q eir.Query) (eir.Decision, error) {
+	select {
+	case <-m.release:
+	case <-ctx.Done():
+		return eir.Decision{}, ctx.Err()
+	}
+	return eir.Decision{Status: eir.Greylisted, Rule: eir.RuleIMEI}, nil
+}
+
+func (m *mixedChecker) CheckLocal(q eir.Query) (eir.Decision, error, bool) {
+	switch q.IMEI {
+	case m.panicOn:
+		panic("boom")
+	case m.slow:
+		return eir.Decision{}, nil, false
+	}
+	return eir.Decision{Status: eir.Blacklisted, Rule: eir.RuleIMEI}, nil, true
+}
+
+// writeCounter counts the writes of the server's side of each connection.
+type writeCounter struct {
+	net.Listener
+	writes atomic.Int64
+}
+
+func (w *writeCounter) Accept() (net.Conn, error) {
+	c, err := w.Listener.Accept()
+	return &countedConn{c, &w.writes}, err
+}
+
+type countedConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c *countedConn) Write(b []byte) (int, error) {
+	c.n.Add(1)
+	return c.Conn.Write(b)
+}
+
+func TestLocalAnswersBatchedAndSlowOnesApart(t *testing.T) {
+	mc := &mixedChecker{release: make(chan struct{}), slow: 49015420323751, panicOn: 11111111111111}
+	s, err := NewServer(Options{OriginHost: "eir.test", OriginRealm: "eir.test", AllowAnyPeer: true}, mc, zaptest.NewLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc := &writeCounter{Listener: l}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(wc) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		<-done
+	})
+	r := dialRaw(t, l.Addr().String())
+	r.send(t, cer("mme.test", true))
+	if w := r.read(t); w == nil || w.u32(t, avpResultCode, 0) != 2001 {
+		t.Fatal("no CEA 2001")
+	}
+	before := wc.writes.Load()
+	// 200 ECRs in one write: the slow one first, a panicking one in the
+	// middle; every other is answered from memory.
+	var all []byte
+	for i := uint32(1); i <= 200; i++ {
+		imei := "35209900176148"
+		switch i {
+		case 1:
+			imei = "49015420323751"
+		case 100:
+			imei = "11111111111111"
+		}
+		hdr, body := newECR(i).std(imei).bytes(t)
+		raw := make([]byte, headerLen, headerLen+len(body))
+		putHeader(raw, hdr.flags, hdr)
+		raw[4] = hdr.flags // a request: keep R
+		raw = append(raw, body...)
+		raw[1], raw[2], raw[3] = byte(len(raw)>>16), byte(len(raw)>>8), byte(len(raw))
+		all = append(all, raw...)
+	}
+	r.write(t, all)
+	got := map[uint32]string{}
+	for len(got) < 199 {
+		w := r.read(t)
+		if w == nil {
+			t.Fatal("connection closed")
+		}
+		es := ""
+		if w.has(avpEquipmentStatus) {
+			es = fmt.Sprint(w.u32(t, avpEquipmentStatus, vendor3GPP))
+		}
+		got[w.Header.HopByHopID] = fmt.Sprintf("%d/%s", w.u32(t, avpResultCode, 0), es)
+	}
+	if _, answered := got[1]; answered {
+		t.Fatal("the held check was answered before its release")
+	}
+	for i := uint32(2); i <= 200; i++ {
+		want := "2001/1"
+		if i == 100 {
+			want = "5012/"
+		}
+		if got[i] != want {
+			t.Fatalf("answer %d: %s, want %s", i, got[i], want)
+		}
+	}
+	t.Logf("%d writes for 199 answers", wc.writes.Load()-before)
+	if n := wc.writes.Load() - before; n > 20 {
+		t.Fatalf("%d writes for 199 answers made from memory: they should be written together", n)
+	}
+	close(mc.release)
+	w := r.read(t)
+	if w == nil || w.Header.HopByHopID != 1 || w.u32(t, avpEquipmentStatus, vendor3GPP) != 2 {
+		t.Fatalf("held check: %v", w)
+	}
+}

@@ -29,6 +29,14 @@ type Lookup interface {
 	Match(ctx context.Context, q Query, hits []Hit) ([]Hit, error)
 }
 
+// LocalLookup is a Lookup that can often answer from memory. MatchLocal
+// appends hits like Match and reports true when it answered without I/O;
+// false means the caller must use Match (which may wait on the network).
+type LocalLookup interface {
+	Lookup
+	MatchLocal(q Query, hits []Hit) ([]Hit, bool)
+}
+
 // Rule names the kind of rule that produced a decision.
 type Rule uint8
 
@@ -136,6 +144,29 @@ func (c *Checker) Policy() Policy { return *c.policy.Load() }
 func (c *Checker) Check(ctx context.Context, q Query) (Decision, error) {
 	var buf [8]Hit
 	hits, err := c.lookup.Match(ctx, q, buf[:0])
+	return c.decide(hits, err)
+}
+
+// CheckLocal is Check when the lookup can answer without I/O (a
+// LocalLookup whose MatchLocal succeeds): then ok is true. Otherwise ok is
+// false and the caller must use Check, which may wait on the network. It
+// lets a caller answer in its own goroutine whenever no wait is needed.
+func (c *Checker) CheckLocal(q Query) (d Decision, err error, ok bool) {
+	l, isLocal := c.lookup.(LocalLookup)
+	if !isLocal {
+		return Decision{}, nil, false
+	}
+	var buf [8]Hit
+	hits, ok := l.MatchLocal(q, buf[:0])
+	if !ok {
+		return Decision{}, nil, false
+	}
+	d, err = c.decide(hits, nil)
+	return d, err, true
+}
+
+// decide applies the policy to the hits of a lookup.
+func (c *Checker) decide(hits []Hit, err error) (Decision, error) {
 	p := c.policy.Load()
 	if err != nil {
 		if p.OnStoreError.Set {

@@ -1,8 +1,15 @@
 // Command eirbench is an MME simulator for testing and measuring an S13 EIR.
 //
 //	eirbench check [flags] IMEI[,IMSI] ...   connect as a Diameter peer, send one ECR per argument, print each answer
+//	eirbench load [flags]                    act as one or several MMEs: closed- or open-loop ECR load, throughput, latency percentiles, answers checked
+//	eirbench ref [flags]                     run a bare reference S13 server (go-diameter defaults, in-memory lists) as a yardstick
+//	eirbench ratio [flags]                   measure eird against the reference server in the same run (own Redis, eird and ref processes)
+//	eirbench lists [flags]                   write the generated lists of load/ref/ratio as a CSV file for eirctl import
 //	eirbench layout [flags]                  load synthetic IMEIs into Redis and report bytes per IMEI and load rate
 //	eirbench sync [flags]                    apply a generated N-row DIRBS full blacklist through the sync engine: rows/s and bytes per IMEI
+//
+// The load engine is internal/loadgen; the messages it patches are
+// serialised here with go-diameter (codec.go).
 package main
 
 import (
@@ -35,12 +42,20 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: eirbench check|layout|sync [flags] ...  (eirbench <command> -h for help)")
+		fmt.Fprintln(stderr, "usage: eirbench check|load|ref|ratio|lists|layout|sync [flags] ...  (eirbench <command> -h for help)")
 		return 2
 	}
 	switch args[0] {
 	case "check":
 		return check(args[1:], stdout, stderr)
+	case "load":
+		return loadCommand(args[1:], stdout, stderr)
+	case "ref":
+		return refCommand(args[1:], stdout, stderr)
+	case "ratio":
+		return ratioCommand(args[1:], stdout, stderr)
+	case "lists":
+		return listsCommand(args[1:], stdout, stderr)
 	case "layout":
 		return layout(args[1:], stdout, stderr)
 	case "sync":
@@ -334,6 +349,7 @@ func startRedis(stderr io.Writer) (string, func(), error) {
 		return "", nil, err
 	}
 	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", dir)
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return "", nil, err

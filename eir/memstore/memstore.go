@@ -222,6 +222,22 @@ func (s *Store) Match(ctx context.Context, q eir.Query, hits []eir.Hit) ([]eir.H
 	return hits, nil
 }
 
+// MatchLocal implements eir.LocalLookup: everything is in memory, so it
+// answers unless a failure is set (then Match reports it).
+func (s *Store) MatchLocal(q eir.Query, hits []eir.Hit) ([]eir.Hit, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.fail != nil {
+		return hits, false
+	}
+	for id, d := range s.sets {
+		if d.match(id, q, s.now().UnixMilli()) {
+			hits = append(hits, eir.Hit{Dataset: id})
+		}
+	}
+	return hits, true
+}
+
 // Apply applies every change atomically: a query sees all of them or none.
 func (s *Store) Apply(ctx context.Context, changes []eir.Change) (eir.ApplyResult, error) {
 	return s.ApplyWith(ctx, changes, eir.ApplyOptions{})

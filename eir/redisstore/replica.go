@@ -86,6 +86,28 @@ func (l *localSet) match(e planEntry, q eir.Query, now int64) bool {
 	return false
 }
 
+// MatchLocal implements eir.LocalLookup: it answers from the replica when
+// the replica is fresh and holds the version in force of every dataset, and
+// reports false otherwise (then Match reads what is missing from Redis).
+func (s *Store) MatchLocal(q eir.Query, hits []eir.Hit) ([]eir.Hit, bool) {
+	p := s.plan.Load()
+	rs := s.replica.Load()
+	if p == nil || rs == nil || !s.replicaFresh() {
+		return hits, false
+	}
+	now, n := unixMilli(s.o.Now()), len(hits)
+	for _, e := range p.entries {
+		l := (*rs)[e.name]
+		if l == nil || l.version != e.Version {
+			return hits[:n], false
+		}
+		if l.match(e, q, now) {
+			hits = append(hits, eir.Hit{Dataset: e.ds})
+		}
+	}
+	return hits, true
+}
+
 // replicaSet is the copies in use, by dataset name; never modified once
 // published.
 type replicaSet map[string]*localSet

@@ -305,6 +305,9 @@ func TestReplicaMatchesRedis(t *testing.T) {
 			if fmt.Sprint(local) != fmt.Sprint(exact) {
 				t.Fatalf("%v: replica %v, Redis %v", q, local, exact)
 			}
+			if fast, ok := s.MatchLocal(q, nil); !ok || fmt.Sprint(fast) != fmt.Sprint(exact) {
+				t.Fatalf("%v: MatchLocal %v (%v), Redis %v", q, fast, ok, exact)
+			}
 			if len(exact) > 0 {
 				checked++
 			}

@@ -99,9 +99,26 @@ func hitsOf(t *testing.T, s Store, imei eir.IMEI, imsi eir.IMSI) map[string]bool
 	return out
 }
 
+// expectHits checks the hits of a query; a store that can answer from
+// memory (eir.LocalLookup) must give the same hits there when it answers.
 func expectHits(t *testing.T, s Store, imei eir.IMEI, imsi eir.IMSI, want ...string) {
 	t.Helper()
 	got := hitsOf(t, s, imei, imsi)
+	if l, ok := s.(eir.LocalLookup); ok {
+		if hits, ok := l.MatchLocal(eir.Query{IMEI: imei, IMSI: imsi}, nil); ok {
+			local := map[string]bool{}
+			for _, h := range hits {
+				local[h.Dataset.String()] = true
+			}
+			same := len(local) == len(got)
+			for k := range got {
+				same = same && local[k]
+			}
+			if !same {
+				t.Fatalf("%s/%q: MatchLocal %v, Match %v", imei, imsi, keys(local), keys(got))
+			}
+		}
+	}
 	if len(got) != len(want) {
 		t.Fatalf("%s/%q: hits %v, want %v", imei, imsi, keys(got), want)
 	}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"net"
+	"time"
+
+	"github.com/fiorix/go-diameter/v4/diam"
+	"github.com/fiorix/go-diameter/v4/diam/avp"
+	"github.com/fiorix/go-diameter/v4/diam/datatype"
+	"github.com/fiorix/go-diameter/v4/diam/dict"
+
+	"github.com/eir-sidecar/eir/internal/loadgen"
+)
+
+// Values eirbench advertises.
+const (
+	vendor3GPP          = 10415
+	productName         = "eirbench"
+	disconnectDoNotTalk = 2 // Disconnect-Cause DO_NOT_WANT_TO_TALK_TO_YOU
+)
+
+// diamCodec serialises the load engine's messages with go-diameter: the
+// same AVPs as diameter/s13client sends.
+type diamCodec struct {
+	stateID uint32 // Origin-State-Id in the CER
+}
+
+func newDiamCodec() diamCodec { return diamCodec{stateID: uint32(time.Now().Unix())} }
+
+// CER advertises S13 as Vendor-Specific-Application-Id {10415, 16777252}
+// with Supported-Vendor-Id 10415 (TS 29.272 §7.1.7).
+func (c diamCodec) CER(p loadgen.Peer) ([]byte, error) {
+	m := diam.NewRequest(diam.CapabilitiesExchange, 0, dict.Default)
+	m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity(p.OriginHost))
+	m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity(p.OriginRealm))
+	ip := p.HostIP
+	if ip == nil {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	m.NewAVP(avp.HostIPAddress, avp.Mbit, 0, datatype.Address(ip))
+	m.NewAVP(avp.VendorID, avp.Mbit, 0, datatype.Unsigned32(0))
+	m.NewAVP(avp.ProductName, 0, 0, datatype.UTF8String(productName))
+	m.NewAVP(avp.OriginStateID, avp.Mbit, 0, datatype.Unsigned32(c.stateID))
+	m.NewAVP(avp.SupportedVendorID, avp.Mbit, 0, datatype.Unsigned32(vendor3GPP))
+	m.NewAVP(avp.VendorSpecificApplicationID, avp.Mbit, 0, &diam.GroupedAVP{AVP: []*diam.AVP{
+		diam.NewAVP(avp.VendorID, avp.Mbit, 0, datatype.Unsigned32(vendor3GPP)),
+		diam.NewAVP(avp.AuthApplicationID, avp.Mbit, 0, datatype.Unsigned32(diam.TGPP_S13_APP_ID)),
+	}})
+	return m.Serialize()
+}
+
+// ECR builds an ME-Identity-Check-Request (TS 29.272 §7.2.19):
+//
+//	< ME-Identity-Check-Request > ::= < Diameter Header: 324, REQ, PXY, 16777252 >
+//	        < Session-Id >
+//	        { Auth-Session-State }          1, NO_STATE_MAINTAINED
+//	        { Origin-Host }
+//	        { Origin-Realm }
+//	        { Destination-Realm }           the EIR's realm, from its CEA
+//	        { Terminal-Information }        { IMEI }
+//	        [ User-Name ]                   the IMSI, when given
+//
+// Vendor-Specific-Application-Id and Destination-Host are optional and not
+// sent, as diameter/s13client does not send them.
+func (c diamCodec) ECR(p loadgen.Peer, f loadgen.ECRFields) ([]byte, error) {
+	m := diam.NewMessage(diam.MEIdentityCheck, diam.RequestFlag|diam.ProxiableFlag, diam.TGPP_S13_APP_ID, 1, 1, dict.Default)
+	m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String(f.SessionID))
+	m.NewAVP(avp.AuthSessionState, avp.Mbit, 0, datatype.Enumerated(1))
+	m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity(p.OriginHost))
+	m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity(p.OriginRealm))
+	m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity(f.DestinationRealm))
+	m.NewAVP(avp.TerminalInformation, avp.Mbit|avp.Vbit, vendor3GPP, &diam.GroupedAVP{AVP: []*diam.AVP{
+		diam.NewAVP(avp.IMEI, avp.Mbit|avp.Vbit, vendor3GPP, datatype.UTF8String(f.IMEI)),
+	}})
+	if f.IMSI != "" {
+		m.NewAVP(avp.UserName, avp.Mbit, 0, datatype.UTF8String(f.IMSI))
+	}
+	return m.Serialize()
+}
+
+// BaseAnswer answers the server's DWR (DWA) or DPR (DPA) with 2001.
+func (c diamCodec) BaseAnswer(p loadgen.Peer, command, hbh, e2e uint32) ([]byte, error) {
+	m := diam.NewMessage(command, 0, 0, hbh, e2e, dict.Default)
+	m.NewAVP(avp.ResultCode, avp.Mbit, 0, datatype.Unsigned32(diam.Success))
+	m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity(p.OriginHost))
+	m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity(p.OriginRealm))
+	if command == diam.DeviceWatchdog {
+		m.NewAVP(avp.OriginStateID, avp.Mbit, 0, datatype.Unsigned32(c.stateID))
+	}
+	return m.Serialize()
+}
+
+// DPR says goodbye: Disconnect-Cause DO_NOT_WANT_TO_TALK_TO_YOU.
+func (c diamCodec) DPR(p loadgen.Peer) ([]byte, error) {
+	m := diam.NewRequest(diam.DisconnectPeer, 0, dict.Default)
+	m.NewAVP(avp.OriginHost, avp.Mbit, 0, datatype.DiameterIdentity(p.OriginHost))
+	m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity(p.OriginRealm))
+	m.NewAVP(avp.DisconnectCause, avp.Mbit, 0, datatype.Enumerated(disconnectDoNotTalk))
+	return m.Serialize()
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// writeMarkdownFile writes res as a BENCHMARKS.md-style report to path.
+func writeMarkdownFile(path string, res *ratioResult) error {
+	var b bytes.Buffer
+	writeMarkdown(&b, res, time.Now())
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("markdown report: %w", err)
+	}
+	return nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// writeMarkdown writes the report: machine, versions, scenario, the
+// per-round table, medians and ratio, open-loop latency, memory.
+func writeMarkdown(w io.Writer, res *ratioResult, now time.Time) {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
+	m, sc := res.Machine, res.Scenario
+	p("# eird against a bare go-diameter S13 server")
+	p("")
+	p("Measured by `eirbench ratio` on %s.", now.UTC().Format("2006-01-02 15:04 MST"))
+	if res.Interrupted {
+		p("")
+		p("**Interrupted: the results are partial.**")
+	}
+	p("")
+	p("## Machine and versions")
+	p("")
+	p("| | |")
+	p("|---|---|")
+	p("| CPU | %s |", m.CPU)
+	p("| Cores | %d |", m.Cores)
+	p("| Kernel | %s |", m.Kernel)
+	p("| Go | %s |", m.Go)
+	p("| Redis | %s |", m.Redis)
+	p("| eird | %s |", res.EIRDVersion)
+	p("")
+	p("eird, the reference server, Redis and the load generator share the machine's cores; all traffic is loopback TCP.")
+	p("")
+	p("## Scenario")
+	p("")
+	p("| Parameter | Value |")
+	p("|---|---|")
+	p("| Load | closed loop, %d connections × %d requests in flight |", sc.Conns, sc.Window)
+	p("| Measure | %gs after %gs warm-up, timeout %gs per request |", sc.Duration, sc.Warmup, sc.Timeout)
+	p("| Rounds | %d, alternating which server goes first |", sc.Rounds)
+	p("| Request mix | `%s` |", sc.Mix)
+	n := thousandsf(float64(sc.Entries))
+	p("| Lists | %s IMEIs each on black, grey, white; %s unknown IMEIs; %s IMEI–IMSI exceptions (on the black IMEIs); seed %d; loaded into Redis in %.2fs |",
+		n, n, n, sc.Seed, res.LoadSeconds)
+	p("| User-Name | on %g %% of the requests (always on exception requests) |", sc.IMSIShare*100)
+	p("| Open loop | %s requests/s |", thousandsf(sc.OpenRate))
+	if sc.Soak > 0 {
+		p("| Soak | %gs at the open-loop rate |", sc.Soak)
+	}
+	p("| eird | `%s`, log level %s, hit events %s |", sc.EIRD, sc.LogLevel, onOff(sc.Events))
+	if len(sc.EIRDEnv) > 0 {
+		p("| eird environment | `%s` |", strings.Join(sc.EIRDEnv, " "))
+	}
+	p("| Reference | %s |", sc.Reference)
+	p("")
+	p("## Closed loop, per round")
+	p("")
+	p("| Round | Order | Reference answers/s | p50 ms | p99 ms | eird answers/s | p50 ms | p99 ms | Ratio | Errors ref/eird | Server CPU %% ref/eird | Client CPU %% |")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range res.Rounds {
+		ref, eird := roundCells(r.Reference), roundCells(r.EIRD)
+		p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s/%s | %s/%s | %s/%s |", r.Round, r.Order,
+			ref.throughput, ref.p50, ref.p99, eird.throughput, eird.p50, eird.p99, ratioCell(r),
+			ref.errors, eird.errors, ref.serverCPU, eird.serverCPU, ref.clientCPU, eird.clientCPU)
+	}
+	if s := res.Summary; s != nil {
+		p("")
+		p("| | Median (min–max) |")
+		p("|---|---|")
+		p("| Reference answers/s | %s (%s–%s) |", thousandsf(s.ReferenceThroughput.Median), thousandsf(s.ReferenceThroughput.Min), thousandsf(s.ReferenceThroughput.Max))
+		p("| eird answers/s | %s (%s–%s) |", thousandsf(s.EIRDThroughput.Median), thousandsf(s.EIRDThroughput.Min), thousandsf(s.EIRDThroughput.Max))
+		p("| **Ratio eird / reference** | **%.3f** (%.3f–%.3f) |", s.Ratio.Median, s.Ratio.Min, s.Ratio.Max)
+		p("| Reference p50 / p99 ms | %.2f / %.2f (p99 %.2f–%.2f) |", s.ReferenceP50.Median, s.ReferenceP99.Median, s.ReferenceP99.Min, s.ReferenceP99.Max)
+		p("| eird p50 / p99 ms | %.2f / %.2f (p99 %.2f–%.2f) |", s.EIRDP50.Median, s.EIRDP99.Median, s.EIRDP99.Min, s.EIRDP99.Max)
+	}
+	if o := res.OpenLoop; o != nil {
+		p("")
+		p("## Open loop at %s requests/s", thousandsf(o.Rate))
+		p("")
+		p("Latency from each request's scheduled send time (no coordinated omission).")
+		p("")
+		p("| Server | Answers/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | Timeouts | Mismatches | Server CPU %% |")
+		p("|---|---|---|---|---|---|---|---|---|---|")
+		for _, m := range []*measurement{o.EIRD, o.Reference} {
+			if m == nil || m.Report == nil {
+				continue
+			}
+			r := m.Report
+			p("| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %d | %d | %.0f |", m.Target, thousandsf(r.Throughput), r.Latency.P50,
+				r.Latency.P90, r.Latency.P99, r.Latency.P999, r.Latency.Max, r.Timeouts, r.Mismatches, m.ServerCPU)
+		}
+	}
+	mem := res.Memory
+	if mem.Start != nil && mem.End != nil {
+		p("")
+		p("## eird memory")
+		p("")
+		p("| | RSS | Go heap in use |")
+		p("|---|---|---|")
+		p("| Before the first round | %s | %s |", mib(mem.Start.RSS), mib(mem.Start.HeapInuse))
+		p("| After the last measured phase | %s | %s |", mib(mem.End.RSS), mib(mem.End.HeapInuse))
+		p("| Largest sample | %s | |", mib(mem.MaxRSS))
+	}
+	if s := res.Soak; s != nil && s.Run != nil && s.Run.Report != nil {
+		p("")
+		p("## Soak: %gs at %s requests/s", s.Duration, thousandsf(s.Rate))
+		p("")
+		p("RSS first minute %s, last minute %s, growth %+.1f MiB; p99 %.2f ms, %d timeouts, %d mismatches.",
+			mib(s.FirstMinuteRSS), mib(s.LastMinuteRSS), float64(s.GrowthBytes)/(1<<20), s.Run.Report.Latency.P99,
+			s.Run.Report.Timeouts, s.Run.Report.Mismatches)
+		p("")
+		p("| t since the soak started (s) | RSS | Go heap in use |")
+		p("|---|---|---|")
+		for _, smp := range s.Samples {
+			p("| %.0f | %s | %s |", smp.At, mib(smp.RSS), mib(smp.HeapInuse))
+		}
+	}
+	if len(res.Problems) > 0 {
+		p("")
+		p("## Problems seen")
+		p("")
+		for _, pr := range res.Problems {
+			p("- %s", pr)
+		}
+	}
+}
