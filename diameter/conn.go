@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,7 @@ type conn struct {
 	// pending holds answers made by the read loop itself, written together
 	// when it has read every message already received (see readLoop).
 	pending []byte
+	rbuf    []byte // the body of the message being handled (readMessage)
 
 	out      chan []byte   // messages to write; closed by run at teardown
 	wmu      sync.Mutex    // one writer of the socket at a time
@@ -277,7 +279,13 @@ func (c *conn) readMessage() (header, []byte, error) {
 		c.answerFraming(hdr, codeInvalidMessageLength, fmt.Sprintf("message longer than %d bytes", c.s.opts.MaxMessageSize))
 		return hdr, nil, errSkip
 	}
-	body := make([]byte, hdr.length-headerLen)
+	// The body is read into a buffer reused for the next message:
+	// handlers that keep it past their call (dispatchECR) copy it.
+	n := int(hdr.length - headerLen)
+	if cap(c.rbuf) < n {
+		c.rbuf = make([]byte, max(n, 4<<10))
+	}
+	body := c.rbuf[:n]
 	if _, err := io.ReadFull(c.br, body); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
@@ -487,15 +495,21 @@ func baseCheck(body []byte) (uint32, *reqError) {
 // goroutine (dispatchECR).
 func (c *conn) handleECR(hdr header, body []byte) {
 	start := time.Now()
-	ans, res, ok := c.answerLocal(hdr, body)
-	if !ok {
-		c.dispatchECR(hdr, body, start)
-		return
+	var dst []byte
+	if c.coalesce {
+		dst = c.pending
 	}
-	if !c.coalesce {
+	ans, res, ok := c.answerLocal(dst, hdr, body)
+	switch {
+	case !ok:
+		c.dispatchECR(hdr, slices.Clone(body), start)
+		return
+	case !c.coalesce:
 		c.send(ans)
-	} else if c.pending = append(c.pending, ans...); len(c.pending) >= 32<<10 {
-		c.flushPending()
+	default:
+		if c.pending = ans; len(c.pending) >= 32<<10 {
+			c.flushPending()
+		}
 	}
 	c.answered(hdr, res, start)
 }
@@ -560,13 +574,13 @@ func (c *conn) answered(hdr header, res Answer, start time.Time) {
 
 // answerLocal is answerECR without I/O, in the caller's goroutine; ok is
 // false when the check needs I/O. A panic becomes a 5012 answer.
-func (c *conn) answerLocal(hdr header, body []byte) (ans []byte, res Answer, ok bool) {
+func (c *conn) answerLocal(dst []byte, hdr header, body []byte) (ans []byte, res Answer, ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			ans, res, ok = c.panicAnswer(hdr, body, p), Answer{ResultCode: codeUnableToComply, Err: fmt.Errorf("diameter: panic: %v", p)}, true
+			ans, res, ok = append(dst, c.panicAnswer(hdr, body, p)...), Answer{ResultCode: codeUnableToComply, Err: fmt.Errorf("diameter: panic: %v", p)}, true
 		}
 	}()
-	return c.s.ecr.answerLocal(hdr, body)
+	return c.s.ecr.answerLocal(dst, hdr, body)
 }
 
 func (c *conn) panicAnswer(hdr header, body []byte, p any) []byte {

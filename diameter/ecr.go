@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"slices"
 	"fmt"
 	"unicode/utf8"
 
@@ -106,31 +107,35 @@ type localChecker interface {
 type ecrHandler struct {
 	id      identity
 	checker checker
+	// keepOrigin fills Answer.Origin for every checked request (hit
+	// events); otherwise only for shadow verdicts (their log line).
+	keepOrigin bool
 }
 
 // answerECR validates one ECR and returns the ECA to send. It never fails:
 // every problem becomes an answer (TS 29.272 §7.2.20, RFC 6733 §7).
 func (h *ecrHandler) answerECR(ctx context.Context, hdr header, body []byte) ([]byte, Answer) {
-	ans, res, _ := h.answer(hdr, body, func(q eir.Query) (eir.Decision, error, bool) {
+	ans, res, _ := h.answer(nil, hdr, body, func(q eir.Query) (eir.Decision, error, bool) {
 		d, err := h.checker.Check(ctx, q)
 		return d, err, true
 	})
 	return ans, res
 }
 
-// answerLocal is answerECR when the decision needs no I/O; ok is false
-// when it does (or the checker cannot tell), and nothing was answered.
-func (h *ecrHandler) answerLocal(hdr header, body []byte) (ans []byte, res Answer, ok bool) {
+// answerLocal is answerECR when the decision needs no I/O, appending the
+// answer to dst; ok is false when it does (or the checker cannot tell),
+// and nothing was answered.
+func (h *ecrHandler) answerLocal(dst []byte, hdr header, body []byte) (ans []byte, res Answer, ok bool) {
 	lc, isLocal := h.checker.(localChecker)
 	if !isLocal {
-		return nil, Answer{}, false
+		return dst, Answer{}, false
 	}
-	return h.answer(hdr, body, lc.CheckLocal)
+	return h.answer(dst, hdr, body, lc.CheckLocal)
 }
 
-// answer validates the ECR, asks decide, and encodes the answer. It
+// answer validates the ECR, asks decide, and appends the answer to dst. It
 // reports false, answering nothing, when decide does.
-func (h *ecrHandler) answer(hdr header, body []byte, decide func(eir.Query) (eir.Decision, error, bool)) ([]byte, Answer, bool) {
+func (h *ecrHandler) answer(dst []byte, hdr header, body []byte, decide func(eir.Query) (eir.Decision, error, bool)) ([]byte, Answer, bool) {
 	r, rerr := parseECR(hdr, body)
 	if rerr == nil {
 		rerr = h.route(&r)
@@ -139,12 +144,12 @@ func (h *ecrHandler) answer(hdr header, body []byte, decide func(eir.Query) (eir
 		rerr = r.validate()
 	}
 	if rerr != nil {
-		return h.errorAnswer(hdr, &r, rerr), Answer{ResultCode: rerr.code}, true
+		return append(dst, h.errorAnswer(hdr, &r, rerr)...), Answer{ResultCode: rerr.code}, true
 	}
 	id, err := eir.ParseIdentity(string(r.imei.data))
 	if err != nil {
 		rerr = avpError(codeInvalidAVPValue, wrapGrouped(r.termInfo, r.imei.raw), "invalid IMEI: want 14, 15 or 16 digits")
-		return h.errorAnswer(hdr, &r, rerr), Answer{ResultCode: codeInvalidAVPValue, Err: err}, true
+		return append(dst, h.errorAnswer(hdr, &r, rerr)...), Answer{ResultCode: codeInvalidAVPValue, Err: err}, true
 	}
 	q := eir.Query{IMEI: id.IMEI}
 	if r.userName.raw != nil {
@@ -156,14 +161,19 @@ func (h *ecrHandler) answer(hdr header, body []byte, decide func(eir.Query) (eir
 	}
 	d, err, ok := decide(q)
 	if !ok {
-		return nil, Answer{}, false
+		return dst, Answer{}, false
 	}
-	origin := string(r.originHost.data)
+	res := Answer{ResultCode: codeSuccess, Checked: true, Query: q}
+	if h.keepOrigin || d.Shadow != nil {
+		res.Origin = string(r.originHost.data)
+	}
 	if err != nil {
-		code, experimental := resultFor(err)
-		return h.resultAnswer(hdr, &r, code, experimental), Answer{ResultCode: code, Experimental: experimental, Err: err, Checked: true, Query: q, Origin: origin}, true
+		res.ResultCode, res.Experimental = resultFor(err)
+		res.Err = err
+		return h.resultAnswer(dst, hdr, &r, res.ResultCode, res.Experimental), res, true
 	}
-	return h.successAnswer(hdr, &r, d.Status), Answer{ResultCode: codeSuccess, Decision: &d, Checked: true, Query: q, Origin: origin}, true
+	res.Decision = &d
+	return h.successAnswer(dst, hdr, &r, d.Status), res, true
 }
 
 // successAnswer encodes the ECA of a decision (Result-Code 2001 and
@@ -171,13 +181,14 @@ func (h *ecrHandler) answer(hdr header, body []byte, decide func(eir.Query) (eir
 // buffer: the same bytes and AVP order as the go-diameter builder used for
 // every other answer (a test keeps them equal), without its allocation per
 // AVP.
-func (h *ecrHandler) successAnswer(hdr header, r *ecrRequest, st eir.Status) []byte {
+func (h *ecrHandler) successAnswer(dst []byte, hdr header, r *ecrRequest, st eir.Status) []byte {
 	n := headerLen + padded(len(r.sessionID.raw)) + padded(len(r.drmp.raw)) + 12 + 12 +
 		8 + padded(len(h.id.host)) + 8 + padded(len(h.id.realm)) + 16
 	for _, p := range r.proxyInfo {
 		n += padded(len(p.raw))
 	}
-	b := make([]byte, headerLen, n)
+	start := len(dst)
+	b := slices.Grow(dst, n)[:start+headerLen]
 	b = appendRawAVP(b, r.sessionID.raw)
 	b = appendRawAVP(b, r.drmp.raw)
 	b = appendU32AVP(b, avpResultCode, flagM, 0, codeSuccess)
@@ -188,7 +199,7 @@ func (h *ecrHandler) successAnswer(hdr header, r *ecrRequest, st eir.Status) []b
 	for _, p := range r.proxyInfo {
 		b = appendRawAVP(b, p.raw)
 	}
-	putHeader(b, hdr.flags&cmdFlagP, hdr)
+	putHeader(b[start:], hdr.flags&cmdFlagP, hdr)
 	return b
 }
 
@@ -216,24 +227,25 @@ func (h *ecrHandler) finish(b msg, r *ecrRequest) {
 // resultAnswer builds an ECA whose result comes from a decision error:
 // Experimental-Result 5422 (vendor 10415, no Result-Code, no
 // Equipment-Status) or a Result-Code.
-func (h *ecrHandler) resultAnswer(hdr header, r *ecrRequest, code uint32, experimental bool) []byte {
+func (h *ecrHandler) resultAnswer(dst []byte, hdr header, r *ecrRequest, code uint32, experimental bool) []byte {
 	if !experimental {
-		return h.errorAnswer(hdr, r, avpError(code, nil, ""))
+		return append(dst, h.errorAnswer(hdr, r, avpError(code, nil, ""))...)
 	}
-	return h.experimentalAnswer(hdr, r, code)
+	return h.experimentalAnswer(dst, hdr, r, code)
 }
 
 // experimentalAnswer encodes an ECA with Experimental-Result (5422, the
 // answer for unknown equipment) straight into one buffer, like
 // successAnswer: the same bytes as go-diameter's encoding (a test keeps
 // them equal).
-func (h *ecrHandler) experimentalAnswer(hdr header, r *ecrRequest, code uint32) []byte {
+func (h *ecrHandler) experimentalAnswer(dst []byte, hdr header, r *ecrRequest, code uint32) []byte {
 	n := headerLen + padded(len(r.sessionID.raw)) + padded(len(r.drmp.raw)) + 8 + 12 + 12 + 12 +
 		8 + padded(len(h.id.host)) + 8 + padded(len(h.id.realm))
 	for _, p := range r.proxyInfo {
 		n += padded(len(p.raw))
 	}
-	b := make([]byte, headerLen, n)
+	start := len(dst)
+	b := slices.Grow(dst, n)[:start+headerLen]
 	b = appendRawAVP(b, r.sessionID.raw)
 	b = appendRawAVP(b, r.drmp.raw)
 	b = binary.BigEndian.AppendUint32(b, avpExperimentalResult)
@@ -246,7 +258,7 @@ func (h *ecrHandler) experimentalAnswer(hdr header, r *ecrRequest, code uint32) 
 	for _, p := range r.proxyInfo {
 		b = appendRawAVP(b, p.raw)
 	}
-	putHeader(b, hdr.flags&cmdFlagP, hdr)
+	putHeader(b[start:], hdr.flags&cmdFlagP, hdr)
 	return b
 }
 

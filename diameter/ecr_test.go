@@ -488,22 +488,28 @@ func TestSuccessAnswerBytes(t *testing.T) {
 			t.Fatalf("%s: %s", name, rerr.text)
 		}
 		for _, st := range []eir.Status{eir.Whitelisted, eir.Blacklisted, eir.Greylisted} {
-			got := h.successAnswer(hdr, &r, st)
+			got := h.successAnswer(nil, hdr, &r, st)
 			m := h.start(hdr, &r, false)
 			m.resultCode(codeSuccess)
 			m.u32(avpAuthSessionState, 1)
 			m.origin(h.id)
 			m.add(avpEquipmentStatus, flagM|flagV, vendor3GPP, datatype.Enumerated(st))
 			h.finish(m, &r)
-			if want := m.bytes(); !bytes.Equal(got, want) {
+			want := m.bytes()
+			if !bytes.Equal(got, want) {
 				t.Fatalf("%s %v:\n got %x\nwant %x", name, st, got, want)
+			}
+			// Appended after other answers, as the read loop does.
+			prev := []byte("earlier answers")
+			if both := h.successAnswer(prev, hdr, &r, st); string(both[:len(prev)]) != "earlier answers" || !bytes.Equal(both[len(prev):], want) {
+				t.Fatalf("%s %v: appended answer %x", name, st, both)
 			}
 			w := decodeWire(t, got)
 			if w.u32(t, avpEquipmentStatus, vendor3GPP) != uint32(st) || w.u32(t, avpResultCode, 0) != codeSuccess {
 				t.Fatalf("%s: decoded %v", name, w)
 			}
 		}
-		got, want := h.experimentalAnswer(hdr, &r, codeEquipmentUnknown), h.experimentalAnswerBuilt(hdr, &r, codeEquipmentUnknown)
+		got, want := h.experimentalAnswer(nil, hdr, &r, codeEquipmentUnknown), h.experimentalAnswerBuilt(hdr, &r, codeEquipmentUnknown)
 		if !bytes.Equal(got, want) {
 			t.Fatalf("%s 5422:\n got %x\nwant %x", name, got, want)
 		}

@@ -145,7 +145,7 @@ func NewServer(opts Options, c Checker, log *zap.Logger, reg prometheus.Register
 		opts:      opts,
 		id:        id,
 		stateID:   opts.OriginStateID,
-		ecr:       &ecrHandler{id: id, checker: c},
+		ecr:       &ecrHandler{id: id, checker: c, keepOrigin: opts.Events != nil},
 		log:       log,
 		m:         m,
 		listeners: map[net.Listener]struct{}{},

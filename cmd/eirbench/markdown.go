@@ -49,6 +49,7 @@ func writeMarkdown(w io.Writer, res *ratioResult, now time.Time) {
 	p("| Go | %s |", m.Go)
 	p("| Redis | %s |", m.Redis)
 	p("| eird | %s |", res.EIRDVersion)
+	p("| Go timer lateness (250 µs timer, idle) | p50 %.2f ms, p99 %.2f ms |", m.TimerLateness[0], m.TimerLateness[1])
 	p("")
 	p("eird, the reference server, Redis and the load generator share the machine's cores; all traffic is loopback TCP.")
 	p("")
@@ -98,17 +99,18 @@ func writeMarkdown(w io.Writer, res *ratioResult, now time.Time) {
 		p("")
 		p("## Open loop at %s requests/s", thousandsf(o.Rate))
 		p("")
-		p("Latency from each request's scheduled send time (no coordinated omission).")
+		p("Latency from each request's scheduled send time (no coordinated omission), and from the moment it was written. The difference is the generator's own lateness: it waits for each send time on a Go timer, which fires late on this machine (see Go timer lateness above); the reference pays it too.")
 		p("")
-		p("| Server | Answers/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | Timeouts | Mismatches | Server CPU %% |")
-		p("|---|---|---|---|---|---|---|---|---|---|")
+		p("| Server | Answers/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | From send p50 / p99 / p99.9 ms | Timeouts | Mismatches | Server CPU %% |")
+		p("|---|---|---|---|---|---|---|---|---|---|---|")
 		for _, m := range []*measurement{o.EIRD, o.Reference} {
 			if m == nil || m.Report == nil {
 				continue
 			}
 			r := m.Report
-			p("| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %d | %d | %.0f |", m.Target, thousandsf(r.Throughput), r.Latency.P50,
-				r.Latency.P90, r.Latency.P99, r.Latency.P999, r.Latency.Max, r.Timeouts, r.Mismatches, m.ServerCPU)
+			sl := r.ServiceLatency
+			p("| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f / %.2f / %.2f | %d | %d | %.0f |", m.Target, thousandsf(r.Throughput), r.Latency.P50,
+				r.Latency.P90, r.Latency.P99, r.Latency.P999, r.Latency.Max, sl.P50, sl.P99, sl.P999, r.Timeouts, r.Mismatches, m.ServerCPU)
 		}
 	}
 	mem := res.Memory

@@ -203,7 +203,8 @@ func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 func (res *ratioResult) writeTable(w io.Writer) error {
 	m := res.Machine
 	sc := res.Scenario
-	fmt.Fprintf(w, "machine   %s, %d cores, %s, %s, %s\n", m.CPU, m.Cores, m.Kernel, m.Go, m.Redis)
+	fmt.Fprintf(w, "machine   %s, %d cores, %s, %s, %s; a 250 µs Go timer fires %.2f ms late (p50), %.2f ms (p99)\n",
+		m.CPU, m.Cores, m.Kernel, m.Go, m.Redis, m.TimerLateness[0], m.TimerLateness[1])
 	fmt.Fprintf(w, "eird      %s (%s)\n", res.EIRDVersion, sc.EIRD)
 	fmt.Fprintf(w, "scenario  closed loop, %d connections × %d in flight, %gs measured after %gs warm-up, timeout %gs; mix %s; %s entries per list, seed %d; User-Name on %g %%; hit events %s; eird log level %s\n",
 		sc.Conns, sc.Window, sc.Duration, sc.Warmup, sc.Timeout, sc.Mix, thousandsf(float64(sc.Entries)), sc.Seed, sc.IMSIShare*100, onOff(sc.Events), sc.LogLevel)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -35,9 +36,11 @@ type localSet struct {
 	// expiring one, the expiry of each (Unix ms, 0: never).
 	keys []uint64
 	exps []int64
-	// pairs maps an IMEI of a pair dataset to its value in Redis (the
-	// IMSIs, with their expiries in an expiring dataset).
-	pairs map[uint64]string
+	// A pair dataset keeps, for each IMEI in keys, its value in Redis (the
+	// IMSIs, with their expiries in an expiring dataset) as
+	// values[offs[i]:offs[i+1]]: no pointer per entry for the GC to scan.
+	values string
+	offs   []uint32
 	// ranges are the disjoint ranges of the union, sorted.
 	ranges [][2]uint64
 }
@@ -56,10 +59,12 @@ func (l *localSet) match(e planEntry, q eir.Query, now int64) bool {
 		}
 		return !e.ds.Expiring || l.exps[i] == 0 || l.exps[i] > now
 	case eir.TargetPair:
-		v, ok := l.pairs[uint64(q.IMEI)]
-		switch {
-		case !ok:
+		i, ok := slices.BinarySearch(l.keys, uint64(q.IMEI))
+		if !ok {
 			return false
+		}
+		v := l.values[l.offs[i]:l.offs[i+1]]
+		switch {
 		case e.ds.Expiring:
 			return (e.ds.List != eir.ListException || q.IMSI != "") && expiringMatch(v, e.ds, q.IMSI, now)
 		case e.ds.List != eir.ListException:
@@ -288,13 +293,13 @@ func (s *Store) loadLocal(ctx context.Context, e planEntry) (*localSet, error) {
 		l.count = len(l.ranges)
 		return l, nil
 	}
-	hashes := e.ds.Target == eir.TargetPair || e.ds.Expiring
-	if e.ds.Target == eir.TargetPair {
-		l.pairs = make(map[uint64]string)
-	} else {
+	pairs := e.ds.Target == eir.TargetPair
+	hashes := pairs || e.ds.Expiring
+	if !pairs {
 		l.keys = make([]uint64, 0, e.Count)
 	}
 	exps := map[uint64]int64{}
+	vals := map[uint64]string{}
 	const chunk = 512
 	for start := uint64(0); start < e.Buckets; start += chunk {
 		end := min(start+chunk, e.Buckets)
@@ -329,8 +334,8 @@ func (s *Store) loadLocal(ctx context.Context, e planEntry) (*localSet, error) {
 					return nil, fmt.Errorf("bucket %d: field %q", b, f)
 				}
 				x := q*e.Buckets + b
-				if l.pairs != nil {
-					l.pairs[x] = v
+				if pairs {
+					vals[x] = v
 					continue
 				}
 				exp, err := strconv.ParseInt(v, 10, 64)
@@ -342,8 +347,24 @@ func (s *Store) loadLocal(ctx context.Context, e planEntry) (*localSet, error) {
 			}
 		}
 	}
-	if l.pairs != nil {
-		l.count = len(l.pairs)
+	if pairs {
+		l.keys = make([]uint64, 0, len(vals))
+		size := 0
+		for x, v := range vals {
+			l.keys = append(l.keys, x)
+			size += len(v)
+		}
+		slices.Sort(l.keys)
+		var sb strings.Builder
+		sb.Grow(size)
+		l.offs = make([]uint32, 0, len(l.keys)+1)
+		for _, x := range l.keys {
+			l.offs = append(l.offs, uint32(sb.Len()))
+			sb.WriteString(vals[x])
+		}
+		l.offs = append(l.offs, uint32(sb.Len()))
+		l.values = sb.String()
+		l.count = len(l.keys)
 		return l, nil
 	}
 	slices.Sort(l.keys)
