@@ -27,8 +27,12 @@ test: deps
 test-short:
 	$(GO) test -race -count=1 ./eir/ ./eir/provision/ ./eir/memstore/ ./diameter/... ./config/ ./internal/redact/
 
-bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem ./eir/... ./diameter/...
+## bench: micro-benchmarks, then eird against a bare go-diameter server in the same run (eirbench ratio); writes BENCHMARKS.md
+bench: build
+	scripts/deps.sh redis-server
+	mkdir -p .run
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./eir/ ./eir/redisstore/ ./diameter/ | tee .run/micro.txt
+	bin/eirbench ratio -rounds $${ROUNDS:-5} $${SOAK:+-soak $$SOAK} -markdown BENCHMARKS.md -micro .run/micro.txt
 
 ## bench-sync: apply a generated 10-million-row DIRBS blacklist through the sync engine (own redis-server); prints rows/s and bytes/IMEI
 bench-sync: build

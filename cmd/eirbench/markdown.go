@@ -10,9 +10,16 @@ import (
 )
 
 // writeMarkdownFile writes res as a BENCHMARKS.md-style report to path.
-func writeMarkdownFile(path string, res *ratioResult) error {
+func writeMarkdownFile(path, micro string, res *ratioResult) error {
 	var b bytes.Buffer
 	writeMarkdown(&b, res, time.Now())
+	if micro != "" {
+		out, err := os.ReadFile(micro)
+		if err != nil {
+			return fmt.Errorf("markdown report: %w", err)
+		}
+		fmt.Fprintf(&b, "\n## Micro-benchmarks\n\n`go test -run '^$' -bench . -benchmem` on the same machine, before the ratio run. ns/op is per call; B/op and allocs/op are what a call allocates.\n\n```\n%s```\n", benchLines(out))
+	}
 	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("markdown report: %w", err)
 	}
@@ -146,4 +153,16 @@ func writeMarkdown(w io.Writer, res *ratioResult, now time.Time) {
 			p("- %s", pr)
 		}
 	}
+}
+
+// benchLines keeps the lines of go test -bench output that matter: the
+// environment and the benchmark results.
+func benchLines(out []byte) string {
+	var b strings.Builder
+	for line := range strings.SplitSeq(string(out), "\n") {
+		if strings.HasPrefix(line, "Benchmark") || strings.HasPrefix(line, "cpu:") || strings.HasPrefix(line, "pkg:") {
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
 }

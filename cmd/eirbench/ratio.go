@@ -30,6 +30,7 @@ type ratioFlags struct {
 	eirdEnv  envList
 	asJSON   bool
 	markdown string
+	micro    string
 	progress bool
 	strict   bool
 }
@@ -63,6 +64,7 @@ func ratioCommand(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&f.eirdEnv, "eird-env", "extra eird setting as EIR_KEY=value (repeatable), e.g. -eird-env EIR_DIAMETER_MAX_INFLIGHT_PER_PEER=512")
 	fs.BoolVar(&f.asJSON, "json", false, "print the result as one JSON object")
 	fs.StringVar(&f.markdown, "markdown", "", "also write a BENCHMARKS.md-style report to this file")
+	fs.StringVar(&f.micro, "micro", "", "with -markdown: add this file's Go benchmark output (go test -bench -benchmem) to the report")
 	fs.BoolVar(&f.progress, "progress", false, "print a progress line on stderr every second (default: when stderr is a terminal)")
 	fs.BoolVar(&f.strict, "strict", false, "exit 3 on any mismatch, timeout, lost or malformed answer")
 	fs.Usage = func() {
@@ -110,7 +112,7 @@ flags:`)
 			res.writeTable(stdout)
 		}
 		if f.markdown != "" {
-			if werr := writeMarkdownFile(f.markdown, res); werr != nil {
+			if werr := writeMarkdownFile(f.markdown, f.micro, res); werr != nil {
 				fmt.Fprintf(stderr, "eirbench: ratio: %v\n", werr)
 				err = errors.Join(err, werr)
 			}

@@ -255,6 +255,10 @@ func (e *engine) control(ctx context.Context, conns []*conn, done <-chan struct{
 	for {
 		select {
 		case <-done:
+			// The connections may drain before the phase timer fires:
+			// report the phases due, so that OnPhase always sees the
+			// end of the measure.
+			advance()
 			return
 		case <-cancelled:
 			cancelled = nil
