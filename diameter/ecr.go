@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"slices"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/eir-sidecar/eir/eir"
