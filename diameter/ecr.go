@@ -182,20 +182,39 @@ func (h *ecrHandler) answer(dst []byte, hdr header, body []byte, decide func(eir
 // every other answer (a test keeps them equal), without its allocation per
 // AVP.
 func (h *ecrHandler) successAnswer(dst []byte, hdr header, r *ecrRequest, st eir.Status) []byte {
-	n := headerLen + padded(len(r.sessionID.raw)) + padded(len(r.drmp.raw)) + 12 + 12 +
-		8 + padded(len(h.id.host)) + 8 + padded(len(h.id.realm)) + 16
+	b, start := h.beginAnswer(dst, r, 12+16)
+	b = appendU32AVP(b, avpResultCode, flagM, 0, codeSuccess)
+	b = h.appendIdentity(b)
+	b = appendU32AVP(b, avpEquipmentStatus, flagM|flagV, vendor3GPP, uint32(st))
+	return h.endAnswer(b, start, hdr, r)
+}
+
+// beginAnswer starts a directly encoded ECA at the end of dst, with room
+// for body bytes of result AVPs: the header's place, then Session-Id and
+// DRMP echoed. It returns where the answer starts.
+func (h *ecrHandler) beginAnswer(dst []byte, r *ecrRequest, body int) ([]byte, int) {
+	n := headerLen + padded(len(r.sessionID.raw)) + padded(len(r.drmp.raw)) + body +
+		12 + 8 + padded(len(h.id.host)) + 8 + padded(len(h.id.realm))
 	for _, p := range r.proxyInfo {
 		n += padded(len(p.raw))
 	}
 	start := len(dst)
 	b := slices.Grow(dst, n)[:start+headerLen]
 	b = appendRawAVP(b, r.sessionID.raw)
-	b = appendRawAVP(b, r.drmp.raw)
-	b = appendU32AVP(b, avpResultCode, flagM, 0, codeSuccess)
+	return appendRawAVP(b, r.drmp.raw), start
+}
+
+// appendIdentity appends Auth-Session-State (NO_STATE_MAINTAINED),
+// Origin-Host and Origin-Realm.
+func (h *ecrHandler) appendIdentity(b []byte) []byte {
 	b = appendU32AVP(b, avpAuthSessionState, flagM, 0, 1)
 	b = appendAVP(b, avpOriginHost, flagM, 0, string(h.id.host))
-	b = appendAVP(b, avpOriginRealm, flagM, 0, string(h.id.realm))
-	b = appendU32AVP(b, avpEquipmentStatus, flagM|flagV, vendor3GPP, uint32(st))
+	return appendAVP(b, avpOriginRealm, flagM, 0, string(h.id.realm))
+}
+
+// endAnswer appends the request's Proxy-Info AVPs and writes the header of
+// the answer starting at start.
+func (h *ecrHandler) endAnswer(b []byte, start int, hdr header, r *ecrRequest) []byte {
 	for _, p := range r.proxyInfo {
 		b = appendRawAVP(b, p.raw)
 	}
@@ -239,27 +258,13 @@ func (h *ecrHandler) resultAnswer(dst []byte, hdr header, r *ecrRequest, code ui
 // successAnswer: the same bytes as go-diameter's encoding (a test keeps
 // them equal).
 func (h *ecrHandler) experimentalAnswer(dst []byte, hdr header, r *ecrRequest, code uint32) []byte {
-	n := headerLen + padded(len(r.sessionID.raw)) + padded(len(r.drmp.raw)) + 8 + 12 + 12 + 12 +
-		8 + padded(len(h.id.host)) + 8 + padded(len(h.id.realm))
-	for _, p := range r.proxyInfo {
-		n += padded(len(p.raw))
-	}
-	start := len(dst)
-	b := slices.Grow(dst, n)[:start+headerLen]
-	b = appendRawAVP(b, r.sessionID.raw)
-	b = appendRawAVP(b, r.drmp.raw)
+	b, start := h.beginAnswer(dst, r, 8+12+12)
 	b = binary.BigEndian.AppendUint32(b, avpExperimentalResult)
 	b = append(b, flagM, 0, 0, 8+12+12)
 	b = appendU32AVP(b, avpVendorID, flagM, 0, vendor3GPP)
 	b = appendU32AVP(b, avpExperimentalResCode, flagM, 0, code)
-	b = appendU32AVP(b, avpAuthSessionState, flagM, 0, 1)
-	b = appendAVP(b, avpOriginHost, flagM, 0, string(h.id.host))
-	b = appendAVP(b, avpOriginRealm, flagM, 0, string(h.id.realm))
-	for _, p := range r.proxyInfo {
-		b = appendRawAVP(b, p.raw)
-	}
-	putHeader(b[start:], hdr.flags&cmdFlagP, hdr)
-	return b
+	b = h.appendIdentity(b)
+	return h.endAnswer(b, start, hdr, r)
 }
 
 // errorAnswer builds an error ECA. Protocol errors (3xxx) use the generic

@@ -88,10 +88,7 @@ and white IMEIs and the IMEI–IMSI exceptions. Unknown IMEIs are on no list.
 flags:`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		if err == nil {
-			fs.Usage()
-		}
+	if !parseNoArgs(fs, args) {
 		return exitUsage
 	}
 	if err := eir.ValidateSource(*source); err != nil {

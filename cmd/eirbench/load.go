@@ -96,10 +96,7 @@ mismatch, timeout, lost or malformed answer.
 flags:`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		if err == nil {
-			fs.Usage()
-		}
+	if !parseNoArgs(fs, args) {
 		return exitUsage
 	}
 	data := loadgen.Generate(lf.seed, lf.entries)

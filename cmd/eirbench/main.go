@@ -374,3 +374,16 @@ func startRedis(stderr io.Writer) (string, func(), error) {
 	fmt.Fprintf(stderr, "started redis-server on %s\n", addr)
 	return addr, stop, nil
 }
+
+// parseNoArgs parses the flags of a command that takes no arguments; on a
+// stray argument it prints the usage. It reports whether to go on.
+func parseNoArgs(fs *flag.FlagSet, args []string) bool {
+	if err := fs.Parse(args); err != nil {
+		return false
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return false
+	}
+	return true
+}

@@ -89,10 +89,7 @@ Exit status: 0 done; 1 a connection failed or a process could not start;
 flags:`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		if err == nil {
-			fs.Usage()
-		}
+	if !parseNoArgs(fs, args) {
 		return exitUsage
 	}
 	if err := f.validate(); err != nil {
