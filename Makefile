@@ -17,7 +17,7 @@ run: build
 	scripts/run.sh
 
 deps:
-	scripts/deps.sh redis-server tshark dumpcap freeDiameterd
+	scripts/deps.sh redis-server tshark dumpcap freeDiameterd curl h2load
 
 ## test: every test, with the race detector; tests start their own Redis, tshark and freeDiameter
 test: deps

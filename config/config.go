@@ -19,6 +19,7 @@ type Config struct {
 	Log       Log       `yaml:"log"`
 	Bootstrap Bootstrap `yaml:"bootstrap"`
 	Sync      Sync      `yaml:"sync"`
+	N5g       N5g       `yaml:"n5g"`
 	Audit     Audit     `yaml:"audit"`
 	Events    Events    `yaml:"events"`
 }
@@ -138,6 +139,22 @@ type Log struct {
 // of `make run`).
 type Bootstrap struct {
 	Files []string `yaml:"files"` // CSV files in the eirctl import format; loaded only when the store has no dataset yet
+}
+
+// N5g configures the 5G-EIR's N5g-eir service (TS 29.511) over HTTP/2.
+type N5g struct {
+	Listen         string        `yaml:"listen"`          // host:port of the N5g-eir listener; empty disables it
+	APIPrefix      string        `yaml:"api_prefix"`      // deployment-specific path before /n5g-eir-eic/v1 (TS 29.501 apiRoot), e.g. /eir
+	RequestTimeout time.Duration `yaml:"request_timeout"` // deadline of a check that must read Redis
+	MaxInflight    int           `yaml:"max_inflight"`    // requests answered at once; beyond, 503 NF_CONGESTION
+	TLS            N5gTLS        `yaml:"tls"`
+}
+
+// N5gTLS serves N5g-eir over TLS (HTTP/2 with ALPN h2) instead of h2c.
+type N5gTLS struct {
+	CertFile     string `yaml:"cert_file"`      // PEM server certificate; set with key_file to serve https (h2); empty: http (h2c, prior knowledge)
+	KeyFile      string `yaml:"key_file"`       // PEM server private key
+	ClientCAFile string `yaml:"client_ca_file"` // PEM CAs of client certificates: mutual TLS (TS 33.501 §13.1), every client must present one
 }
 
 // Audit bounds the audit trail of list changes (a Redis stream).

@@ -64,6 +64,10 @@ func Default() Config {
 		Sync: Sync{
 			LockTTL: 2 * time.Minute,
 		},
+		N5g: N5g{
+			RequestTimeout: time.Second,
+			MaxInflight:    10_000,
+		},
 		Audit: Audit{
 			MaxRecords: 1_000_000,
 		},

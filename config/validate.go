@@ -26,6 +26,7 @@ func (c Config) Validate() error {
 	c.validateStore(&p)
 	c.validatePolicy(&p)
 	c.validateAdmin(&p)
+	c.validateN5g(&p)
 	c.validateAudit(&p)
 	c.validateEvents(&p)
 	c.validateLog(&p)
@@ -234,6 +235,33 @@ func (c Config) validatePolicy(p *problems) {
 			p.addf(at, "%q is listed twice", src)
 		}
 		seen[src] = true
+	}
+}
+
+func (c Config) validateN5g(p *problems) {
+	n := c.N5g
+	if n.Listen == "" {
+		return
+	}
+	if p.hostPort("n5g.listen", n.Listen, false) && n.Listen == c.Admin.Listen && !strings.HasSuffix(n.Listen, ":0") {
+		p.addf("n5g.listen", "%s is also admin.listen", n.Listen)
+	}
+	if n.APIPrefix != "" && (!strings.HasPrefix(n.APIPrefix, "/") || strings.ContainsAny(n.APIPrefix, "?# ")) {
+		p.addf("n5g.api_prefix", "%q: want a path starting with '/'", n.APIPrefix)
+	}
+	p.positive("n5g.request_timeout", n.RequestTimeout)
+	if n.MaxInflight < 1 {
+		p.addf("n5g.max_inflight", "must be at least 1, got %d", n.MaxInflight)
+	}
+	t := n.TLS
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		p.addf("n5g.tls", "set cert_file and key_file together")
+	}
+	p.file("n5g.tls.cert_file", t.CertFile)
+	p.file("n5g.tls.key_file", t.KeyFile)
+	p.file("n5g.tls.client_ca_file", t.ClientCAFile)
+	if t.ClientCAFile != "" && t.CertFile == "" {
+		p.addf("n5g.tls.client_ca_file", "client certificates need TLS: set cert_file and key_file")
 	}
 }
 

@@ -145,6 +145,14 @@ func TestValidate(t *testing.T) {
 		{"shadow all", func(c *Config) { c.Policy.ShadowAll = true; c.Policy.ShadowSources = []string{"ceir"} }, nil},
 		// store: expiry sweep
 		{"expiry sweep", func(c *Config) { c.Store.ExpirySweep = 0 }, []string{"store.expiry_sweep: must be > 0"}},
+		// n5g
+		{"n5g off by default", func(c *Config) { c.N5g.MaxInflight = 0 }, nil},
+		{"n5g", func(c *Config) {
+			c.N5g = N5g{Listen: "127.0.0.1:7777", APIPrefix: "eir", RequestTimeout: 0, MaxInflight: 0, TLS: N5gTLS{KeyFile: exists, ClientCAFile: missing}}
+		}, []string{`n5g.api_prefix: "eir": want a path starting with '/'`, "n5g.request_timeout: must be > 0", "n5g.max_inflight: must be at least 1, got 0",
+			"n5g.tls: set cert_file and key_file together", "n5g.tls.client_ca_file: open", "n5g.tls.client_ca_file: client certificates need TLS"}},
+		{"n5g on the admin port", func(c *Config) { c.N5g.Listen = c.Admin.Listen }, []string{"n5g.listen: 127.0.0.1:9468 is also admin.listen"}},
+		{"n5g ok", func(c *Config) { c.N5g.Listen, c.N5g.APIPrefix = ":7777", "/eir" }, nil},
 		// audit
 		{"audit bounds", func(c *Config) { c.Audit.MaxRecords = 10; c.Audit.MaxAge = -time.Hour }, []string{
 			"audit.max_records: must be at least 1000, got 10", "audit.max_age: must not be negative"}},

@@ -10,6 +10,8 @@ declare -A pkg=(
   [tshark]=tshark
   [dumpcap]=wireshark-common
   [freeDiameterd]="freediameterd freediameter-extensions"
+  [curl]=curl
+  [h2load]=nghttp2-client
 )
 
 missing=()

@@ -64,6 +64,7 @@ type eird struct {
 	logPath  string
 	diameter string // host:port of the Diameter listener
 	admin    string // host:port of the admin API
+	n5g      string // host:port of the N5g-eir listener, when configured
 	exited   chan struct{}
 	exitErr  error
 	stopOnce sync.Once
@@ -110,9 +111,9 @@ func startEIRDIn(t *testing.T, dir, config string, env ...string) *eird {
 		}
 	})
 	ready := e.waitLog(t, "eird ready", 20*time.Second)
-	var fields struct{ Diameter, Admin string }
+	var fields struct{ Diameter, Admin, N5g string }
 	json.Unmarshal([]byte(ready), &fields)
-	e.diameter, e.admin = fields.Diameter, fields.Admin
+	e.diameter, e.admin, e.n5g = fields.Diameter, fields.Admin, fields.N5g
 	if e.diameter == "" {
 		t.Fatalf("no diameter address in %q", ready)
 	}

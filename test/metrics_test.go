@@ -20,6 +20,8 @@ import (
 func TestMetricsLint(t *testing.T) {
 	rds := redistest.Start(t)
 	e := startEIRD(t, fmt.Sprintf(baseConfig+`
+n5g:
+  listen: 127.0.0.1:0
 sync:
   sources:
     - {name: national, format: stolen, interval: 1h, settle: 1ms, dir: "{{dir}}/national"}
@@ -45,6 +47,13 @@ sync:
 	}
 	c.Disconnect(ctxT(t))
 	e.eirctl(t, "", "check", "49015420323751")
+	hc := h2c()
+	if resp, err := hc.Get("http://" + e.n5g + "/n5g-eir-eic/v1/equipment-status?pei=imei-352099001761481"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("n5g: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	hc.CloseIdleConnections()
 
 	resp, err := http.Get("http://" + e.admin + "/metrics")
 	if err != nil {
@@ -80,6 +89,9 @@ sync:
 		`eir_sync_last_success_timestamp_seconds{source="national"}`,
 		`eir_sync_pass_duration_seconds_bucket{source="national"`,
 		`eir_events_published_total{sink="stream"}`,
+		`eir_n5g_requests_total{cause="",code="200"} 1`,
+		`eir_n5g_request_duration_seconds_bucket{`,
+		`eir_check_decisions_total{interface="n5g",list_source="gsma",rule="imei",status="blacklisted"} 1`,
 		`eir_events_dropped_total{reason="queue_full"} 0`,
 		`eir_events_queue_length`,
 		`eir_store_dataset_entries{expiring="false",list="black",source="gsma",target="imei"} 1`,

@@ -44,6 +44,7 @@ import (
 	"github.com/eir-sidecar/eir/eir/regsync"
 	"github.com/eir-sidecar/eir/eir/regsync/fetch"
 	"github.com/eir-sidecar/eir/internal/redact"
+	"github.com/eir-sidecar/eir/n5g"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=...".
@@ -125,7 +126,8 @@ func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
 // serve runs eird until ctx is done. SIGHUP reloads the configuration
 // file (see reloader). Shutdown order: /readyz reports 503; the Diameter
 // server closes its listener, sends DPR (REBOOTING) to every peer and
-// answers requests in flight; the admin server stops; the hit events queued
+// answers requests in flight; the N5g-eir server sends GOAWAY and answers
+// the requests in flight; the admin server stops; the hit events queued
 // are written; background work stops; the Redis client closes.
 func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger) error {
 	log.Info("starting eird", zap.String("version", version), zap.String("commit", commit),
@@ -182,6 +184,10 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 	if err != nil {
 		return err
 	}
+	n5gOpts := n5g.Options{Decisions: decisions, Redactor: redactor}
+	if pub != nil {
+		n5gOpts.Events = pub
+	}
 	tokens, err := adminTokens(cfg.Admin.Tokens)
 	if err != nil {
 		return err
@@ -218,6 +224,11 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 	if err != nil {
 		return err
 	}
+	sbi, err := newN5g(cfg.N5g, n5gOpts, checker, log.Named("n5g"), reg)
+	if err != nil {
+		dl.Close()
+		return err
+	}
 	var hsrv *http.Server
 	var al net.Listener
 	if cfg.Admin.Listen != "" {
@@ -238,7 +249,7 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
@@ -298,11 +309,20 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 			}
 		}()
 	}
+	n5gAddr := ""
+	if sbi != nil {
+		n5gAddr = sbi.l.Addr().String()
+		go func() {
+			if err := sbi.serve(); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("n5g: %w", err)
+			}
+		}()
+	}
 	adminAddr := ""
 	if al != nil {
 		adminAddr = al.Addr().String()
 	}
-	log.Info("eird ready", zap.String("diameter", dl.Addr().String()), zap.String("admin", adminAddr),
+	log.Info("eird ready", zap.String("diameter", dl.Addr().String()), zap.String("admin", adminAddr), zap.String("n5g", n5gAddr),
 		zap.String("origin_host", cfg.Diameter.OriginHost), zap.String("origin_realm", cfg.Diameter.OriginRealm))
 
 	var runErr error
@@ -317,6 +337,11 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 	defer cancel()
 	if err := dsrv.Shutdown(sctx); err != nil {
 		log.Warn("diameter peers did not all disconnect in time", zap.Error(err))
+	}
+	if sbi != nil {
+		if err := sbi.srv.Shutdown(sctx); err != nil {
+			log.Warn("n5g shutdown", zap.Error(err))
+		}
 	}
 	if hsrv != nil {
 		if err := hsrv.Shutdown(sctx); err != nil {
