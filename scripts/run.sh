@@ -43,13 +43,15 @@ fi
 
 cat <<MSG
 
-  eird: S13 Diameter on 127.0.0.1:3868, admin API on http://127.0.0.1:9468
+  eird: S13 Diameter on 127.0.0.1:3868, N5g-eir on http://127.0.0.1:7777 (HTTP/2),
+  admin API on http://127.0.0.1:9468
   Demo lists (demo/*.csv) are loaded into an empty store. In another terminal:
 
     bin/eirbench check 35209900176148 49015420323751 26053179311383 12345678901234
     bin/eirbench check 352099001761481,001010000000001     # IMEI with an exception IMSI
     bin/eirctl check 01001001123456                          # a TAC rule
     bin/eirctl datasets
+    curl --http2-prior-knowledge 'http://127.0.0.1:7777/n5g-eir-eic/v1/equipment-status?pei=imei-352099001761481'
 
   Ctrl-C stops eird (it sends DPR to connected peers).
 
