@@ -20,6 +20,7 @@ type Config struct {
 	Bootstrap Bootstrap `yaml:"bootstrap"`
 	Sync      Sync      `yaml:"sync"`
 	N5g       N5g       `yaml:"n5g"`
+	NRF       NRF       `yaml:"nrf"`
 	Audit     Audit     `yaml:"audit"`
 	Events    Events    `yaml:"events"`
 }
@@ -148,6 +149,18 @@ type N5g struct {
 	RequestTimeout time.Duration `yaml:"request_timeout"` // deadline of a check that must read Redis
 	MaxInflight    int           `yaml:"max_inflight"`    // requests answered at once; beyond, 503 NF_CONGESTION
 	TLS            N5gTLS        `yaml:"tls"`
+	OAuth          OAuth         `yaml:"oauth"`
+}
+
+// OAuth requires an OAuth2 access token (TS 29.510 §6.3, TS 33.501
+// §13.4.1) on every N5g-eir request.
+type OAuth struct {
+	Enabled  bool          `yaml:"enabled"`  // require a bearer token signed by the NRF (401 without, 403 without the scope)
+	KeyFile  string        `yaml:"key_file"` // the NRF's public key(s): PEM (key or certificate) or JWKS; re-read on reload
+	Audience []string      `yaml:"audience"` // accepted aud values (nrf.instance_id is added when set)
+	Scope    string        `yaml:"scope"`    // the scope the token must grant
+	Issuer   string        `yaml:"issuer"`   // required iss (the NRF's nfInstanceId); empty: any
+	Leeway   time.Duration `yaml:"leeway"`   // clock skew allowed on exp, nbf and iat
 }
 
 // N5gTLS serves N5g-eir over TLS (HTTP/2 with ALPN h2) instead of h2c.
@@ -155,6 +168,28 @@ type N5gTLS struct {
 	CertFile     string `yaml:"cert_file"`      // PEM server certificate; set with key_file to serve https (h2); empty: http (h2c, prior knowledge)
 	KeyFile      string `yaml:"key_file"`       // PEM server private key
 	ClientCAFile string `yaml:"client_ca_file"` // PEM CAs of client certificates: mutual TLS (TS 33.501 §13.1), every client must present one
+}
+
+// NRF registers the N5g-eir service with the NRF (TS 29.510): NF type
+// 5G_EIR, service n5g-eir-eic.
+type NRF struct {
+	APIRoot        string        `yaml:"api_root"`         // the NRF's apiRoot, e.g. http://nrf.5gc:8000 (h2c) or https://nrf.5gc (h2); empty: no registration
+	InstanceID     string        `yaml:"instance_id"`      // our nfInstanceId, a UUID v4 (e.g. from /proc/sys/kernel/random/uuid); required with api_root
+	FQDN           string        `yaml:"fqdn"`             // FQDN of our N5g-eir service in the profile
+	IPv4Addresses  []string      `yaml:"ipv4_addresses"`   // IPv4 addresses in the profile; default: n5g.listen's when it is one
+	IPv6Addresses  []string      `yaml:"ipv6_addresses"`   // IPv6 addresses in the profile
+	Port           int           `yaml:"port"`             // port in the profile; 0: n5g.listen's (set it behind NAT or a load balancer)
+	AllowedNFTypes []string      `yaml:"allowed_nf_types"` // NF types allowed to use the service, e.g. [AMF]; empty: any
+	Heartbeat      time.Duration `yaml:"heartbeat"`        // heartBeatTimer proposed; the NRF's answer decides
+	Timeout        time.Duration `yaml:"timeout"`          // per request to the NRF
+	TLS            NRFTLS        `yaml:"tls"`
+}
+
+// NRFTLS configures HTTPS towards the NRF.
+type NRFTLS struct {
+	CAFile   string `yaml:"ca_file"`   // PEM CAs to verify the NRF with; empty: the system roots
+	CertFile string `yaml:"cert_file"` // PEM client certificate (mutual TLS), with key_file
+	KeyFile  string `yaml:"key_file"`  // PEM client private key
 }
 
 // Audit bounds the audit trail of list changes (a Redis stream).

@@ -67,6 +67,11 @@ func Default() Config {
 		N5g: N5g{
 			RequestTimeout: time.Second,
 			MaxInflight:    10_000,
+			OAuth:          OAuth{Audience: []string{"5G_EIR"}, Scope: "n5g-eir-eic", Leeway: 30 * time.Second},
+		},
+		NRF: NRF{
+			Heartbeat: 10 * time.Second,
+			Timeout:   5 * time.Second,
 		},
 		Audit: Audit{
 			MaxRecords: 1_000_000,

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/google/uuid"
 )
 
 // Validate checks the configuration and reports every problem at once (joined
@@ -27,6 +29,7 @@ func (c Config) Validate() error {
 	c.validatePolicy(&p)
 	c.validateAdmin(&p)
 	c.validateN5g(&p)
+	c.validateNRF(&p)
 	c.validateAudit(&p)
 	c.validateEvents(&p)
 	c.validateLog(&p)
@@ -263,6 +266,68 @@ func (c Config) validateN5g(p *problems) {
 	if t.ClientCAFile != "" && t.CertFile == "" {
 		p.addf("n5g.tls.client_ca_file", "client certificates need TLS: set cert_file and key_file")
 	}
+	if o := n.OAuth; o.Enabled {
+		if o.KeyFile == "" {
+			p.addf("n5g.oauth.key_file", "required when n5g.oauth.enabled")
+		}
+		p.file("n5g.oauth.key_file", o.KeyFile)
+		if len(o.Audience) == 0 && c.NRF.InstanceID == "" {
+			p.addf("n5g.oauth.audience", "empty: list 5G_EIR and/or set nrf.instance_id")
+		}
+		if o.Scope == "" || strings.ContainsAny(o.Scope, " \t\"") {
+			p.addf("n5g.oauth.scope", "%q: want one scope token", o.Scope)
+		}
+		if o.Leeway < 0 {
+			p.addf("n5g.oauth.leeway", "must not be negative")
+		}
+	}
+}
+
+func (c Config) validateNRF(p *problems) {
+	n := c.NRF
+	if n.APIRoot == "" {
+		return
+	}
+	u, err := url.Parse(n.APIRoot)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+		p.addf("nrf.api_root", "%q: want http://host[:port][/prefix] or https://…", n.APIRoot)
+	}
+	if c.N5g.Listen == "" {
+		p.addf("nrf.api_root", "registration needs the N5g-eir service: set n5g.listen")
+	}
+	if !validUUIDv4(n.InstanceID) {
+		p.addf("nrf.instance_id", "%q: want a UUID v4 (e.g. the content of /proc/sys/kernel/random/uuid)", n.InstanceID)
+	}
+	for i, a := range n.IPv4Addresses {
+		if ip, err := netip.ParseAddr(a); err != nil || !ip.Is4() {
+			p.addf(fmt.Sprintf("nrf.ipv4_addresses[%d]", i), "%q is not an IPv4 address", a)
+		}
+	}
+	for i, a := range n.IPv6Addresses {
+		if ip, err := netip.ParseAddr(a); err != nil || !ip.Is6() || ip.Is4In6() {
+			p.addf(fmt.Sprintf("nrf.ipv6_addresses[%d]", i), "%q is not an IPv6 address", a)
+		}
+	}
+	if n.FQDN != "" {
+		p.identity("nrf.fqdn", n.FQDN)
+	}
+	p.between("nrf.port", int64(n.Port), 0, 65535)
+	p.positive("nrf.heartbeat", n.Heartbeat)
+	p.positive("nrf.timeout", n.Timeout)
+	t := n.TLS
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		p.addf("nrf.tls", "set cert_file and key_file together")
+	}
+	p.file("nrf.tls.ca_file", t.CAFile)
+	p.file("nrf.tls.cert_file", t.CertFile)
+	p.file("nrf.tls.key_file", t.KeyFile)
+}
+
+// validUUIDv4 reports whether s is a UUID of version 4 (RFC 9562) in its
+// text form, as TS 29.571 NfInstanceId requires.
+func validUUIDv4(s string) bool {
+	u, err := uuid.Parse(s)
+	return err == nil && len(s) == 36 && u.Version() == 4 && u.Variant() == uuid.RFC4122
 }
 
 func (c Config) validateAudit(p *problems) {

@@ -153,6 +153,26 @@ func TestValidate(t *testing.T) {
 			"n5g.tls: set cert_file and key_file together", "n5g.tls.client_ca_file: open", "n5g.tls.client_ca_file: client certificates need TLS"}},
 		{"n5g on the admin port", func(c *Config) { c.N5g.Listen = c.Admin.Listen }, []string{"n5g.listen: 127.0.0.1:9468 is also admin.listen"}},
 		{"n5g ok", func(c *Config) { c.N5g.Listen, c.N5g.APIPrefix = ":7777", "/eir" }, nil},
+		// nrf
+		{"nrf", func(c *Config) {
+			c.NRF = NRF{APIRoot: "ftp://nrf", InstanceID: "not-a-uuid", IPv4Addresses: []string{"::1"}, IPv6Addresses: []string{"10.0.0.1"}, TLS: NRFTLS{CertFile: exists}}
+		}, []string{`nrf.api_root: "ftp://nrf": want http://`, "nrf.api_root: registration needs the N5g-eir service: set n5g.listen",
+			`nrf.instance_id: "not-a-uuid": want a UUID v4`, `nrf.ipv4_addresses[0]: "::1" is not an IPv4 address`,
+			`nrf.ipv6_addresses[0]: "10.0.0.1" is not an IPv6 address`, "nrf.heartbeat: must be > 0", "nrf.timeout: must be > 0",
+			"nrf.tls: set cert_file and key_file together"}},
+		{"nrf uuid v1 refused", func(c *Config) {
+			c.N5g.Listen = "127.0.0.1:7777"
+			c.NRF = NRF{APIRoot: "http://nrf:8000", InstanceID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", Heartbeat: time.Second, Timeout: time.Second}
+		}, []string{`nrf.instance_id: "6ba7b810-9dad-11d1-80b4-00c04fd430c8": want a UUID v4`}},
+		{"nrf ok", func(c *Config) {
+			c.N5g.Listen = "127.0.0.1:7777"
+			c.NRF = NRF{APIRoot: "https://nrf.5gc/prefix", InstanceID: "4b4f5c1e-8d2a-4c1e-9a3e-0e6f2d7b9c10", FQDN: "eir.5gc", Heartbeat: time.Second, Timeout: time.Second}
+		}, nil},
+		// n5g oauth
+		{"oauth", func(c *Config) {
+			c.N5g.Listen = "127.0.0.1:7777"
+			c.N5g.OAuth = OAuth{Enabled: true, Scope: "two words", Leeway: -time.Second}
+		}, []string{"n5g.oauth.key_file: required", "n5g.oauth.audience: empty", `n5g.oauth.scope: "two words": want one scope token`, "n5g.oauth.leeway: must not be negative"}},
 		// audit
 		{"audit bounds", func(c *Config) { c.Audit.MaxRecords = 10; c.Audit.MaxAge = -time.Hour }, []string{
 			"audit.max_records: must be at least 1000, got 10", "audit.max_age: must not be negative"}},

@@ -2,15 +2,26 @@ package test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/eir-sidecar/eir/diameter/s13client"
 	"github.com/eir-sidecar/eir/internal/redistest"
@@ -181,5 +192,148 @@ func TestN5gAndS13SideBySide(t *testing.T) {
 			t.Fatalf("with redis down: %d %s", resp.StatusCode, body)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestN5gOAuth2 runs N5g-eir with OAuth2 on: a token signed by the NRF's
+// key with the n5g-eir-eic scope gets its answer, a missing or forged one
+// 401 with WWW-Authenticate, one without the scope 403; every answer is
+// valid against TS 29.511.
+func TestN5gOAuth2(t *testing.T) {
+	nrfKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&nrfKey.PublicKey)
+	keyFile := filepath.Join(t.TempDir(), "nrf.pem")
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600)
+	rds := redistest.Start(t)
+	e := startEIRD(t, n5gConfig(rds.Addr())+fmt.Sprintf("  oauth:\n    enabled: true\n    key_file: %s\n", keyFile))
+	loadLists(t, e)
+	sign := func(key *rsa.PrivateKey, scope string) string {
+		tok, err := jwt.NewBuilder().Issuer("nrf").Subject("amf-1").Audience([]string{"5G_EIR"}).
+			Expiration(time.Now().Add(time.Hour)).Claim("scope", scope).Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := jwt.Sign(tok, jwt.WithKey(jwa.RS256(), key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	forger, _ := rsa.GenerateKey(rand.Reader, 2048)
+	client := h2c()
+	defer client.CloseIdleConnections()
+	v, _ := sbispec.NewValidator(sbispec.N5gEIR)
+	url := "http://" + e.n5g + "/n5g-eir-eic/v1/equipment-status?pei=imei-352099001761481"
+	for _, tc := range []struct {
+		name, token string
+		status      int
+	}{
+		{"valid", sign(nrfKey, "nnrf-disc n5g-eir-eic"), 200},
+		{"none", "", 401},
+		{"forged", sign(forger, "n5g-eir-eic"), 401},
+		{"other scope", sign(nrfKey, "nudm-sdm"), 403},
+	} {
+		req, _ := http.NewRequest("GET", url, nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Fatalf("%s: %d %s, want %d", tc.name, resp.StatusCode, body, tc.status)
+		}
+		if err := v.Response(req, resp.StatusCode, resp.Header, body); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if tc.status != 200 && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Fatalf("%s: %d without WWW-Authenticate", tc.name, tc.status)
+		}
+	}
+}
+
+// fakeNRF records the NFManagement requests it gets over h2c.
+type fakeNRF struct {
+	mu   sync.Mutex
+	reqs []string // "METHOD path"
+	errs []error
+	puts int
+}
+
+func (f *fakeNRF) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reqs = append(f.reqs, r.Method+" "+r.URL.Path)
+	v, err := sbispec.NewValidator(sbispec.NFManagement)
+	if err == nil {
+		err = v.Request(r, body)
+	}
+	if r.ProtoMajor != 2 {
+		err = fmt.Errorf("HTTP/%d", r.ProtoMajor)
+	}
+	switch r.Method {
+	case "PUT":
+		var profile any
+		json.Unmarshal(body, &profile)
+		if err == nil {
+			err = sbispec.Schema(sbispec.NFManagement, "NFProfile", profile)
+		}
+		f.puts++
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(201)
+		w.Write(body)
+	case "PATCH":
+		w.WriteHeader(204)
+	case "DELETE":
+		w.WriteHeader(204)
+	}
+	if err != nil {
+		f.errs = append(f.errs, err)
+	}
+}
+
+func (f *fakeNRF) seen() ([]string, []error, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.reqs...), append([]error(nil), f.errs...), f.puts
+}
+
+// TestN5gRegistersWithNRF runs eird against a fake NRF: it registers its
+// 5G_EIR profile (valid against TS 29.510), heartbeats, shows the
+// registration in eirctl status, and deregisters at SIGTERM.
+func TestN5gRegistersWithNRF(t *testing.T) {
+	f := &fakeNRF{}
+	srv := httptest.NewUnstartedServer(f)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	defer srv.Close()
+	rds := redistest.Start(t)
+	const id = "4b4f5c1e-8d2a-4c1e-9a3e-0e6f2d7b9c10"
+	e := startEIRD(t, n5gConfig(rds.Addr())+fmt.Sprintf("nrf:\n  api_root: %s\n  instance_id: %s\n  heartbeat: 1s\n", srv.URL, id))
+	loadLists(t, e)
+	poll(t, "a registration and a heartbeat", 10*time.Second, func() bool {
+		reqs, _, _ := f.seen()
+		return len(reqs) >= 2 && reqs[0] == "PUT /nnrf-nfm/v1/nf-instances/"+id && reqs[1] == "PATCH /nnrf-nfm/v1/nf-instances/"+id
+	})
+	if out := ctl(t, e, "", 0, "status"); !strings.Contains(out, "registered as "+id) {
+		t.Fatalf("eirctl status:\n%s", out)
+	}
+	if err := e.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	reqs, errs, _ := f.seen()
+	if len(errs) > 0 {
+		t.Fatalf("requests not valid against TS 29.510: %v", errs)
+	}
+	if last := reqs[len(reqs)-1]; last != "DELETE /nnrf-nfm/v1/nf-instances/"+id {
+		t.Fatalf("no deregistration at shutdown: %v", reqs)
 	}
 }

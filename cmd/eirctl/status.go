@@ -29,6 +29,12 @@ type statusAnswer struct {
 		LastSuccess text   `json:"last_success"`
 		Held        count  `json:"held"`
 	} `json:"sync"`
+	NRF *struct {
+		InstanceID string  `json:"nf_instance_id"`
+		Registered bool    `json:"registered"`
+		Heartbeat  float64 `json:"heartbeat_interval_seconds"`
+		LastError  string  `json:"last_error"`
+	} `json:"nrf"`
 }
 
 func (c *cli) status(args []string) int {
@@ -113,6 +119,16 @@ func (c *cli) printStatus(st statusAnswer) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\n", key, line)
 		key = ""
+	}
+	if n := st.NRF; n != nil {
+		line := "not registered"
+		if n.Registered {
+			line = fmt.Sprintf("registered as %s, heartbeat every %gs", n.InstanceID, n.Heartbeat)
+		}
+		if n.LastError != "" {
+			line += "; last error: " + clean(n.LastError)
+		}
+		fmt.Fprintf(tw, "NRF\t%s\n", line)
 	}
 	tw.Flush()
 }

@@ -45,6 +45,7 @@ import (
 	"github.com/eir-sidecar/eir/eir/regsync/fetch"
 	"github.com/eir-sidecar/eir/internal/redact"
 	"github.com/eir-sidecar/eir/n5g"
+	"github.com/eir-sidecar/eir/n5g/nrf"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=...".
@@ -188,6 +189,13 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 	if pub != nil {
 		n5gOpts.Events = pub
 	}
+	verifier, err := newVerifier(cfg.N5g.OAuth, cfg.NRF.InstanceID)
+	if err != nil {
+		return err
+	}
+	if verifier != nil {
+		n5gOpts.Authorize = authorize(verifier)
+	}
 	tokens, err := adminTokens(cfg.Admin.Tokens)
 	if err != nil {
 		return err
@@ -204,12 +212,19 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 			return err
 		}
 	}
-	rl := &reloader{path: path, cfg: cfg, dsrv: dsrv, checker: checker, trail: trail, log: log.Named("reload")}
+	var registrar *nrf.Client // set before any server starts
+	rl := &reloader{path: path, cfg: cfg, dsrv: dsrv, checker: checker, trail: trail, verifier: verifier, log: log.Named("reload")}
 	aopts := admin.Options{
 		Tokens: tokens, MaxBodyBytes: cfg.Admin.MaxBodyBytes, Gatherer: reg, Decisions: decisions,
 		Describe: func(d eir.Decision, err error) any { return diameter.Describe(d, err) },
 		Notes:    store, Audit: trail, Reload: rl.reload, CertRoles: certRoles(cfg.Admin.TLS),
 		OpenPeers: dsrv.OpenPeers, Version: version, Commit: commit, Redactor: redactor, Pprof: cfg.Admin.Pprof,
+		NRF: func() any {
+			if registrar == nil {
+				return nil
+			}
+			return registrar.Status()
+		},
 	}
 	if syncer != nil {
 		aopts.Sync = syncer
@@ -228,6 +243,13 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 	if err != nil {
 		dl.Close()
 		return err
+	}
+	if sbi != nil {
+		if registrar, err = newNRF(cfg, sbi.l.Addr(), log.Named("nrf"), reg); err != nil {
+			dl.Close()
+			sbi.l.Close()
+			return err
+		}
 	}
 	var hsrv *http.Server
 	var al net.Listener
@@ -310,6 +332,9 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 		}()
 	}
 	n5gAddr := ""
+	nrfCtx, stopNRF := context.WithCancel(context.Background())
+	defer stopNRF()
+	nrfDone := make(chan struct{})
 	if sbi != nil {
 		n5gAddr = sbi.l.Addr().String()
 		go func() {
@@ -317,6 +342,14 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 				errc <- fmt.Errorf("n5g: %w", err)
 			}
 		}()
+	}
+	if registrar != nil {
+		go func() {
+			defer close(nrfDone)
+			registrar.Run(nrfCtx)
+		}()
+	} else {
+		close(nrfDone)
 	}
 	adminAddr := ""
 	if al != nil {
@@ -337,6 +370,17 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 	defer cancel()
 	if err := dsrv.Shutdown(sctx); err != nil {
 		log.Warn("diameter peers did not all disconnect in time", zap.Error(err))
+	}
+	// Deregister first: AMFs stop selecting this EIR while the requests
+	// in flight are still answered.
+	stopNRF()
+	<-nrfDone
+	if registrar != nil {
+		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := registrar.Deregister(dctx); err != nil {
+			log.Warn("NRF deregistration failed", zap.Error(err))
+		}
+		cancel()
 	}
 	if sbi != nil {
 		if err := sbi.srv.Shutdown(sctx); err != nil {

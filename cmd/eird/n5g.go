@@ -7,12 +7,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/eir-sidecar/eir/config"
 	"github.com/eir-sidecar/eir/n5g"
+	"github.com/eir-sidecar/eir/n5g/nrf"
+	"github.com/eir-sidecar/eir/n5g/oauth"
 )
 
 // n5gListener is the N5g-eir service ready to serve.
@@ -74,4 +77,90 @@ func n5gTLS(c config.N5gTLS) (*tls.Config, error) {
 		conf.ClientCAs, conf.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
 	return conf, nil
+}
+
+// newVerifier returns the OAuth2 access-token verifier of N5g-eir, or nil
+// when n5g.oauth.enabled is off. Our nfInstanceId is an accepted audience.
+func newVerifier(c config.OAuth, instanceID string) (*oauth.Verifier, error) {
+	if !c.Enabled {
+		return nil, nil
+	}
+	aud := append([]string(nil), c.Audience...)
+	if instanceID != "" {
+		aud = append(aud, instanceID)
+	}
+	v, err := oauth.New(oauth.Options{KeyFile: c.KeyFile, Audience: aud, Scope: c.Scope, Issuer: c.Issuer, Leeway: c.Leeway})
+	if err != nil {
+		return nil, fmt.Errorf("n5g.oauth: %w", err)
+	}
+	return v, nil
+}
+
+// authorize adapts the verifier to the N5g-eir service: the consumer is
+// the token's subject (the AMF's NF instance).
+func authorize(v *oauth.Verifier) func(string) (string, *n5g.AuthFailure) {
+	return func(h string) (string, *n5g.AuthFailure) {
+		c, e := v.Verify(h)
+		if e != nil {
+			return "", &n5g.AuthFailure{Status: e.Status, WWWAuthenticate: e.WWWAuthenticate, Cause: e.Cause, Detail: e.Detail}
+		}
+		return c.Subject, nil
+	}
+}
+
+// newNRF returns the NRF registration client for the N5g-eir service
+// listening on addr, or nil when nrf.api_root is empty.
+func newNRF(cfg config.Config, addr net.Addr, log *zap.Logger, reg prometheus.Registerer) (*nrf.Client, error) {
+	c := cfg.NRF
+	if c.APIRoot == "" {
+		return nil, nil
+	}
+	o := nrf.Options{
+		NRF: c.APIRoot, InstanceID: c.InstanceID, FQDN: c.FQDN, IPv4: c.IPv4Addresses, IPv6: c.IPv6Addresses,
+		Scheme: "http", Port: c.Port, APIPrefix: cfg.N5g.APIPrefix, OAuth2Required: cfg.N5g.OAuth.Enabled,
+		AllowedNFTypes: c.AllowedNFTypes, Heartbeat: c.Heartbeat, RequestTimeout: c.Timeout,
+	}
+	if cfg.N5g.TLS.CertFile != "" {
+		o.Scheme = "https"
+	}
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		if o.Port == 0 {
+			o.Port = tcp.Port
+		}
+		// Without an address configured, advertise the listener's own
+		// when it is a specific one.
+		if c.FQDN == "" && len(c.IPv4Addresses) == 0 && len(c.IPv6Addresses) == 0 && !tcp.IP.IsUnspecified() {
+			if ip4 := tcp.IP.To4(); ip4 != nil {
+				o.IPv4 = []string{ip4.String()}
+			} else {
+				o.IPv6 = []string{tcp.IP.String()}
+			}
+		}
+	}
+	if strings.HasPrefix(c.APIRoot, "https:") {
+		conf := &tls.Config{MinVersion: tls.VersionTLS12}
+		if c.TLS.CAFile != "" {
+			pem, err := os.ReadFile(c.TLS.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("nrf.tls.ca_file: %w", err)
+			}
+			conf.RootCAs = x509.NewCertPool()
+			if !conf.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("nrf.tls.ca_file %s: no PEM certificate found", c.TLS.CAFile)
+			}
+		}
+		if c.TLS.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("nrf.tls: %w", err)
+			}
+			conf.Certificates = []tls.Certificate{cert}
+		}
+		o.TLS = conf
+	}
+	client, err := nrf.New(o, log, reg)
+	if err != nil {
+		return nil, fmt.Errorf("nrf: %w", err)
+	}
+	return client, nil
 }

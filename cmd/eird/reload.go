@@ -19,6 +19,7 @@ import (
 	"github.com/eir-sidecar/eir/eir/admin"
 	"github.com/eir-sidecar/eir/eir/audit"
 	"github.com/eir-sidecar/eir/eir/events"
+	"github.com/eir-sidecar/eir/n5g/oauth"
 )
 
 // reloadable are the keys a reload applies; a change of any other key is
@@ -31,12 +32,13 @@ var reloadable = []string{"diameter.allow_any_peer", "diameter.peers", "admin.to
 // without closing a connection: open peers stay; the allow-list applies to
 // the next CER. An invalid file changes nothing.
 type reloader struct {
-	path    string
-	dsrv    *diameter.Server
-	checker *eir.Checker
-	api     *admin.Server
-	trail   *audit.Log
-	log     *zap.Logger
+	path     string
+	dsrv     *diameter.Server
+	checker  *eir.Checker
+	api      *admin.Server
+	trail    *audit.Log
+	verifier *oauth.Verifier // nil without OAuth2 on N5g-eir
+	log      *zap.Logger
 
 	mu  sync.Mutex
 	cfg config.Config // in force
@@ -62,13 +64,21 @@ func (r *reloader) reload(ctx context.Context, actor string) (admin.ReloadResult
 	r.dsrv.SetPeers(next.cfg.Diameter.AllowAnyPeer, next.peers)
 	r.api.SetTokens(next.tokens)
 	r.checker.SetPolicy(next.policy)
+	if r.verifier != nil {
+		// The NRF may have rotated its signing key: re-read the file.
+		if err := r.verifier.Reload(); err != nil {
+			r.log.Error("n5g.oauth.key_file not reloaded; the keys in use stay", zap.Error(err))
+		} else {
+			res.Reloaded = append(res.Reloaded, "n5g.oauth keys")
+		}
+	}
 	// The file's values of the keys needing a restart are not in force:
 	// keep the old ones, so that the next reload reports them again.
 	kept := r.cfg
 	kept.Diameter.AllowAnyPeer, kept.Diameter.Peers = next.cfg.Diameter.AllowAnyPeer, next.cfg.Diameter.Peers
 	kept.Admin.Tokens, kept.Policy = next.cfg.Admin.Tokens, next.cfg.Policy
 	r.cfg = kept
-	res.Reloaded = []string{"diameter.peers", "admin.tokens", "policy"}
+	res.Reloaded = append([]string{"diameter.peers", "admin.tokens", "policy"}, res.Reloaded...)
 	res.Time = time.Now().UTC()
 	r.log.Info("configuration reloaded", zap.String("actor", actor), zap.Strings("changed", applied),
 		zap.Strings("restart_needed", res.RestartNeeded))

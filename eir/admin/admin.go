@@ -96,6 +96,9 @@ type Options struct {
 	CertRoles map[string]bool
 	// OpenPeers counts the Diameter peers connected, for /v1/status.
 	OpenPeers func() int
+	// NRF returns the state of the NRF registration for /v1/status, or
+	// nil when there is none.
+	NRF func() any
 	// Pprof serves the Go profiler under /debug/pprof/ (read role).
 	Pprof           bool
 	Version, Commit string

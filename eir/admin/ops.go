@@ -166,6 +166,7 @@ type Status struct {
 	Shadow     ShadowStatus `json:"shadow"`
 	Policy     PolicyStatus `json:"policy"`
 	Sync       []SyncStatus `json:"sync,omitempty"`
+	NRF        any          `json:"nrf,omitempty"` // the NRF registration of N5g-eir
 }
 
 // ShadowStatus is shadow mode: whose verdicts are observed, not enforced.
@@ -210,6 +211,9 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.o.OpenPeers != nil {
 		st.Peers.Open = s.o.OpenPeers()
+	}
+	if s.o.NRF != nil {
+		st.NRF = s.o.NRF()
 	}
 	p := s.chk.Policy()
 	st.Policy = PolicyStatus{Unknown: fallbackName(p.Unknown, "unknown"), OnStoreError: fallbackName(p.OnStoreError, "reject")}
