@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 )
 
 // ProblemDetails is TS 29.571's ProblemDetails (RFC 7807), the members
@@ -25,9 +26,24 @@ type InvalidParam struct {
 
 var problemType = []string{"application/problem+json"}
 
+// unknownBodies caches the bodies of the unknown-equipment answer, the
+// commonest error (its details are constants, never request text).
+var unknownBodies sync.Map // detail → []byte
+
 // problem answers an error as application/problem+json.
 func (s *Server) problem(w http.ResponseWriter, status int, cause, detail string, params ...InvalidParam) (int, string) {
-	body, _ := json.Marshal(ProblemDetails{Title: http.StatusText(status), Status: status, Detail: detail, Cause: cause, InvalidParams: params})
+	var body []byte
+	if cause == "ERROR_EQUIPMENT_UNKNOWN" && status == http.StatusNotFound {
+		if b, ok := unknownBodies.Load(detail); ok {
+			body = b.([]byte)
+		}
+	}
+	if body == nil {
+		body, _ = json.Marshal(ProblemDetails{Title: http.StatusText(status), Status: status, Detail: detail, Cause: cause, InvalidParams: params})
+		if cause == "ERROR_EQUIPMENT_UNKNOWN" && status == http.StatusNotFound {
+			unknownBodies.Store(detail, body)
+		}
+	}
 	h := w.Header()
 	h["Content-Type"] = problemType
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
