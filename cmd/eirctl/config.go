@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/eir-sidecar/eir/internal/pemfile"
 )
 
 const defaultServer = "http://127.0.0.1:9468"
@@ -325,13 +326,9 @@ func (s settings) transport() (*http.Transport, error) {
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if s.cacert != "" {
-		pem, err := os.ReadFile(s.cacert)
+		pool, err := pemfile.CertPool(s.cacert)
 		if err != nil {
 			return nil, configErrorf("cacert: %v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, configErrorf("cacert: %s holds no PEM certificate", s.cacert)
 		}
 		tc.RootCAs = pool
 	}

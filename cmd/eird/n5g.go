@@ -2,17 +2,16 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/eir-sidecar/eir/config"
+	"github.com/eir-sidecar/eir/internal/pemfile"
 	"github.com/eir-sidecar/eir/n5g"
 	"github.com/eir-sidecar/eir/n5g/nrf"
 	"github.com/eir-sidecar/eir/n5g/oauth"
@@ -66,13 +65,9 @@ func n5gTLS(c config.N5gTLS) (*tls.Config, error) {
 	}
 	conf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if c.ClientCAFile != "" {
-		pem, err := os.ReadFile(c.ClientCAFile)
+		pool, err := pemfile.CertPool(c.ClientCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("n5g.tls.client_ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("n5g.tls.client_ca_file %s: no PEM certificate found", c.ClientCAFile)
 		}
 		conf.ClientCAs, conf.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
@@ -140,13 +135,9 @@ func newNRF(cfg config.Config, addr net.Addr, log *zap.Logger, reg prometheus.Re
 	if strings.HasPrefix(c.APIRoot, "https:") {
 		conf := &tls.Config{MinVersion: tls.VersionTLS12}
 		if c.TLS.CAFile != "" {
-			pem, err := os.ReadFile(c.TLS.CAFile)
-			if err != nil {
+			var err error
+			if conf.RootCAs, err = pemfile.CertPool(c.TLS.CAFile); err != nil {
 				return nil, fmt.Errorf("nrf.tls.ca_file: %w", err)
-			}
-			conf.RootCAs = x509.NewCertPool()
-			if !conf.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("nrf.tls.ca_file %s: no PEM certificate found", c.TLS.CAFile)
 			}
 		}
 		if c.TLS.CertFile != "" {

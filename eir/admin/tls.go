@@ -2,9 +2,9 @@ package admin
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"os"
+
+	"github.com/eir-sidecar/eir/internal/pemfile"
 )
 
 // TLSConfig is the configuration of an HTTPS admin listener: its
@@ -20,13 +20,9 @@ func TLSConfig(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
 	}
 	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if clientCAFile != "" {
-		pem, err := os.ReadFile(clientCAFile)
+		pool, err := pemfile.CertPool(clientCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("admin tls: client CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("admin tls: client CA %s: no PEM certificate found", clientCAFile)
 		}
 		c.ClientCAs, c.ClientAuth = pool, tls.VerifyClientCertIfGiven
 	}

@@ -3,16 +3,16 @@ package redisstore
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/eir-sidecar/eir/internal/pemfile"
 )
 
 // ClientOptions describes the Redis deployment.
@@ -43,13 +43,9 @@ func (t *TLSOptions) config() (*tls.Config, error) {
 	}
 	c := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
+		var err error
+		if c.RootCAs, err = pemfile.CertPool(t.CAFile); err != nil {
 			return nil, err
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s: no PEM certificate", t.CAFile)
 		}
 	}
 	if t.CertFile != "" {

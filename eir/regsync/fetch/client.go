@@ -2,12 +2,12 @@ package fetch
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"time"
+
+	"github.com/eir-sidecar/eir/internal/pemfile"
 )
 
 // DefaultTimeout bounds one attempt (connection, headers and body) of a
@@ -51,13 +51,9 @@ func NewClient(timeout time.Duration, tlsOpts *TLSOptions) (*http.Client, error)
 		cfg.ServerName = o.ServerName
 		cfg.InsecureSkipVerify = o.InsecureSkipVerify //nolint:gosec // opt-in, documented as test-only
 		if o.CAFile != "" {
-			pem, err := os.ReadFile(o.CAFile)
+			pool, err := pemfile.CertPool(o.CAFile)
 			if err != nil {
 				return nil, fmt.Errorf("fetch: ca file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("fetch: ca file %s: no PEM certificates", o.CAFile)
 			}
 			cfg.RootCAs = pool
 		}
