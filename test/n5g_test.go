@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -24,6 +25,8 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/eir-sidecar/eir/diameter/s13client"
+	"github.com/eir-sidecar/eir/internal/certtest"
+	"github.com/eir-sidecar/eir/internal/pemfile"
 	"github.com/eir-sidecar/eir/internal/redistest"
 	"github.com/eir-sidecar/eir/internal/sbispec"
 )
@@ -170,6 +173,10 @@ func TestN5gAndS13SideBySide(t *testing.T) {
 	if !strings.Contains(out, `"interface": "n5g"`) {
 		t.Fatalf("no n5g hit event:\n%.2000s", out)
 	}
+	// Every error answer of the operation, from the real listener, valid
+	// against TS 29.511/TS 29.571 and with the cause and parameter named.
+	n5gErrors(t, client, v, "http://"+e.n5g, "")
+
 	// The store fails: 503 ProblemDetails once the replica may no longer
 	// answer (3 × store.replica_refresh).
 	rds.Stop()
@@ -335,5 +342,274 @@ func TestN5gRegistersWithNRF(t *testing.T) {
 	}
 	if last := reqs[len(reqs)-1]; last != "DELETE /nnrf-nfm/v1/nf-instances/"+id {
 		t.Fatalf("no deregistration at shutdown: %v", reqs)
+	}
+}
+
+// n5gErrors sends every malformed request of the equipment-status
+// operation to the listener at root and checks the ProblemDetails: status,
+// cause, invalidParams, the problem+json content type and the schemas.
+// It also asks about MAC and EUI-64 PEIs, which the lists cannot hold:
+// unknown is the status policy.unknown_equipment configures, or "" for 404.
+func n5gErrors(t *testing.T, client *http.Client, v *sbispec.Validator, root, unknown string) {
+	t.Helper()
+	path := "/n5g-eir-eic/v1/equipment-status"
+	for _, pei := range []string{"mac-00-1A-2B-3C-4D-5E", "mac-00-1a-2b-3c-4d-5e-untrusted", "eui-01-23-45-67-89-ab-cd-ef"} {
+		req, _ := http.NewRequest("GET", root+path+"?pei="+pei, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err := v.Response(req, resp.StatusCode, resp.Header, body); err != nil {
+			t.Fatalf("%s: %d %s: not valid against TS 29.511: %v", pei, resp.StatusCode, body, err)
+		}
+		want, code := `"cause":"ERROR_EQUIPMENT_UNKNOWN"`, 404
+		if unknown != "" {
+			want, code = `{"status":"`+unknown+`"}`, 200
+		}
+		if resp.StatusCode != code || !strings.Contains(string(body), want) {
+			t.Fatalf("%s: %d %s, want %d %s", pei, resp.StatusCode, body, code, want)
+		}
+	}
+	for _, c := range []struct {
+		method, target string
+		status         int
+		cause, param   string
+	}{
+		{"GET", path, 400, "MANDATORY_QUERY_PARAM_MISSING", "query pei"},
+		{"GET", path + "?supi=imsi-001010000000001", 400, "MANDATORY_QUERY_PARAM_MISSING", "query pei"},
+		{"GET", path + "?pei=imei-12345", 400, "MANDATORY_QUERY_PARAM_INCORRECT", "query pei"},
+		{"GET", path + "?pei=352099001761481", 400, "MANDATORY_QUERY_PARAM_INCORRECT", "query pei"},
+		{"GET", path + "?pei=imeisv-35209900176148", 400, "MANDATORY_QUERY_PARAM_INCORRECT", "query pei"},
+		{"GET", path + "?pei=imei-352099001761481&pei=imei-490154203237518", 400, "MANDATORY_QUERY_PARAM_INCORRECT", "query pei"},
+		{"GET", path + "?pei=imei-352099001761481&supi=imsi-12", 400, "OPTIONAL_QUERY_PARAM_INCORRECT", "query supi"},
+		{"GET", path + "?pei=imei-352099001761481&supi=001010000000001", 400, "OPTIONAL_QUERY_PARAM_INCORRECT", "query supi"},
+		{"GET", path + "?pei=imei-352099001761481&gpsi=4915123456789", 400, "OPTIONAL_QUERY_PARAM_INCORRECT", "query gpsi"},
+		{"GET", path + "?pei=imei-352099001761481&supported-features=xyz", 400, "OPTIONAL_QUERY_PARAM_INCORRECT", "query supported-features"},
+		{"GET", path + "?pei=imei-352099001761481&colour=red", 400, "INVALID_QUERY_PARAM", "query colour"},
+		{"GET", "/n5g-eir-eic/v2/equipment-status?pei=imei-352099001761481", 400, "INVALID_API", ""},
+		{"GET", "/n5g-eir-xyz/v1/equipment-status?pei=imei-352099001761481", 400, "INVALID_API", ""},
+		{"GET", "/n5g-eir-eic/v1/equipment-state?pei=imei-352099001761481", 404, "RESOURCE_URI_STRUCTURE_NOT_FOUND", ""},
+		{"POST", path + "?pei=imei-352099001761481", 405, "", ""},
+		{"DELETE", path + "?pei=imei-352099001761481", 405, "", ""},
+		{"GET", path + "?pei=mac-00-1A-2B-3C-4D", 400, "MANDATORY_QUERY_PARAM_INCORRECT", "query pei"},
+	} {
+		req, _ := http.NewRequest(c.method, root+c.target, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		what := c.method + " " + c.target
+		if resp.StatusCode != c.status {
+			t.Fatalf("%s: %d %s, want %d", what, resp.StatusCode, body, c.status)
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+			t.Fatalf("%s: Content-Type %q", what, ct)
+		}
+		var p struct {
+			Status        int
+			Cause         string
+			InvalidParams []struct{ Param string }
+		}
+		if err := json.Unmarshal(body, &p); err != nil || p.Status != c.status || p.Cause != c.cause {
+			t.Fatalf("%s: %s: want status %d cause %q (%v)", what, body, c.status, c.cause, err)
+		}
+		if c.param != "" && (len(p.InvalidParams) != 1 || p.InvalidParams[0].Param != c.param) {
+			t.Fatalf("%s: %s: want invalidParams [%s]", what, body, c.param)
+		}
+		if c.status == 405 {
+			if allow := resp.Header.Get("Allow"); allow != "GET" {
+				t.Fatalf("%s: Allow %q", what, allow)
+			}
+		}
+		if c.status == 405 || c.cause == "INVALID_API" || c.cause == "RESOURCE_URI_STRUCTURE_NOT_FOUND" {
+			// No operation of TS 29.511 matches the request: the body is
+			// checked against TS 29.571's ProblemDetails alone.
+			var doc any
+			json.Unmarshal(body, &doc)
+			if err := sbispec.Schema(sbispec.CommonData, "ProblemDetails", doc); err != nil {
+				t.Fatalf("%s: %s: not a TS 29.571 ProblemDetails: %v", what, body, err)
+			}
+			continue
+		}
+		if err := v.Response(req, resp.StatusCode, resp.Header, body); err != nil {
+			t.Fatalf("%s: %d %s: not valid against TS 29.511: %v", what, resp.StatusCode, body, err)
+		}
+	}
+}
+
+// TestN5gOverTLS serves N5g-eir over TLS with client certificates (TS
+// 33.501 §13.1) and a configured unknown-equipment status: an AMF with a
+// certificate gets h2 answers that agree with S13, one without is refused
+// at the handshake, and HTTP/1.1 is not served.
+func TestN5gOverTLS(t *testing.T) {
+	rds := redistest.Start(t)
+	ca := certtest.NewCA(t, "sbi")
+	srvCert, srvKey := ca.Server(t, "eir.5gc.test")
+	cliCert, cliKey := ca.Client(t, "amf-1.5gc.test")
+	e := startEIRD(t, fmt.Sprintf(baseConfig, rds.Addr())+fmt.Sprintf(`policy:
+  unknown_equipment: greylisted
+n5g:
+  listen: 127.0.0.1:0
+  tls:
+    cert_file: %s
+    key_file: %s
+    client_ca_file: %s
+`, srvCert, srvKey, ca.CertFile))
+	loadLists(t, e)
+	roots, err := pemfile.CertPool(ca.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(cliCert, cliKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2 := func(certs ...tls.Certificate) *http.Client {
+		p := new(http.Protocols)
+		p.SetHTTP2(true)
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Protocols: p,
+			TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: certs}}}
+	}
+	amf := h2(pair)
+	defer amf.CloseIdleConnections()
+	mme, err := s13client.Dial(ctxT(t), e.diameter, s13client.Options{OriginHost: "mme1.e2e.test", OriginRealm: "e2e.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mme.Close()
+	v, err := sbispec.NewValidator(sbispec.N5gEIR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "https://" + e.n5g + "/n5g-eir-eic/v1/equipment-status?pei=imei-"
+	for _, c := range []struct{ imei, want string }{
+		{"35209900176148", "BLACKLISTED"},
+		{"26053179311383", "WHITELISTED"},
+		{"12345678901234", "GREYLISTED"}, // unknown: the configured status
+	} {
+		a, err := mme.Check(ctxT(t), c.imei, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s13client.ResultCode(a.Msg) != 2001 || s13client.EquipmentStatus(a.Msg) != map[string]int{"WHITELISTED": 0, "BLACKLISTED": 1, "GREYLISTED": 2}[c.want] {
+			t.Fatalf("%s: S13 answer %v, want %s", c.imei, a.Msg, c.want)
+		}
+		req, _ := http.NewRequest("GET", base+c.imei+"0", nil)
+		resp, err := amf.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || resp.TLS == nil || resp.TLS.NegotiatedProtocol != "h2" {
+			t.Fatalf("%s: HTTP/%d over %+v", c.imei, resp.ProtoMajor, resp.TLS)
+		}
+		if err := v.Response(req, resp.StatusCode, resp.Header, body); err != nil {
+			t.Fatalf("%s: %d %s: not valid against TS 29.511: %v", c.imei, resp.StatusCode, body, err)
+		}
+		if want := `{"status":"` + c.want + `"}`; resp.StatusCode != 200 || string(body) != want {
+			t.Fatalf("%s: %d %s, want 200 %s", c.imei, resp.StatusCode, body, want)
+		}
+	}
+	n5gErrors(t, amf, v, "https://"+e.n5g, "GREYLISTED")
+
+	// No client certificate: refused at the handshake.
+	anon := h2()
+	defer anon.CloseIdleConnections()
+	if resp, err := anon.Get(base + "352099001761481"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("served without a client certificate: %d", resp.StatusCode)
+	}
+	if _, err := exec.LookPath("curl"); err == nil {
+		common := []string{"-s", "--cacert", ca.CertFile, "--cert", cliCert, "--key", cliKey, "-w", "\n%{http_code} %{http_version}"}
+		out, err := exec.Command("curl", append(common, "--http2", base+"352099001761481")...).Output()
+		if err != nil || string(out) != "{\"status\":\"BLACKLISTED\"}\n200 2" {
+			t.Fatalf("curl --http2 over TLS: %v\n%s", err, out)
+		}
+		out, _ = exec.Command("curl", append(common, "--http1.1", base+"352099001761481")...).Output()
+		if strings.HasSuffix(string(out), "200 1.1") {
+			t.Fatalf("HTTP/1.1 over TLS was served:\n%s", out)
+		}
+	} else {
+		t.Log("curl not installed: its checks skipped")
+	}
+}
+
+// TestN5gOverload bounds the requests answered at once to one and holds
+// that one in Redis (CLIENT PAUSE): the others get 503 NF_CONGESTION with
+// Retry-After at once, valid against TS 29.511, and the service answers
+// again when Redis does.
+func TestN5gOverload(t *testing.T) {
+	rds := redistest.Start(t)
+	// Without the replica every check reads Redis.
+	cfg := strings.Replace(fmt.Sprintf(baseConfig, rds.Addr()), "store:\n", "store:\n  replica: false\n", 1)
+	e := startEIRD(t, cfg+`n5g:
+  listen: 127.0.0.1:0
+  request_timeout: 3s
+  max_inflight: 1
+`)
+	loadLists(t, e)
+	client := h2c()
+	defer client.CloseIdleConnections()
+	v, err := sbispec.NewValidator(sbispec.N5gEIR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + e.n5g + "/n5g-eir-eic/v1/equipment-status?pei=imei-490154203237518"
+	get := func() (*http.Request, *http.Response, []byte) {
+		req, _ := http.NewRequest("GET", url, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Error(err)
+			return req, nil, nil
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return req, resp, body
+	}
+	if _, resp, body := get(); resp == nil || resp.StatusCode != 200 {
+		t.Fatalf("before the pause: %s", body)
+	}
+	rdb := rds.Client(t)
+	if err := rdb.Do(ctxT(t), "CLIENT", "PAUSE", "2000", "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// One request holds the only slot until Redis answers again.
+	held := make(chan int, 1)
+	go func() {
+		_, resp, _ := get()
+		if resp == nil {
+			held <- 0
+			return
+		}
+		held <- resp.StatusCode
+	}()
+	poll(t, "an NF_CONGESTION answer", 2*time.Second, func() bool {
+		req, resp, body := get()
+		if resp == nil || resp.StatusCode != 503 {
+			return false // the held request may not have taken the slot yet
+		}
+		var p struct{ Cause string }
+		json.Unmarshal(body, &p)
+		if p.Cause != "NF_CONGESTION" || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("503 %s (Retry-After %q)", body, resp.Header.Get("Retry-After"))
+		}
+		if err := v.Response(req, resp.StatusCode, resp.Header, body); err != nil {
+			t.Fatalf("503 %s: not valid against TS 29.511: %v", body, err)
+		}
+		return true
+	})
+	if code := <-held; code != 200 {
+		t.Fatalf("the held request: %d, want 200 once Redis answers", code)
+	}
+	if _, resp, body := get(); resp == nil || resp.StatusCode != 200 {
+		t.Fatalf("after the pause: %s", body)
+	}
+	if v := e.metric(t, `eir_n5g_requests_total{cause="NF_CONGESTION",code="503"}`); v < 1 {
+		t.Fatalf("NF_CONGESTION answers counted: %v", v)
 	}
 }
