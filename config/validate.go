@@ -256,16 +256,7 @@ func (c Config) validateN5g(p *problems) {
 	if n.MaxInflight < 1 {
 		p.addf("n5g.max_inflight", "must be at least 1, got %d", n.MaxInflight)
 	}
-	t := n.TLS
-	if (t.CertFile == "") != (t.KeyFile == "") {
-		p.addf("n5g.tls", "set cert_file and key_file together")
-	}
-	p.file("n5g.tls.cert_file", t.CertFile)
-	p.file("n5g.tls.key_file", t.KeyFile)
-	p.file("n5g.tls.client_ca_file", t.ClientCAFile)
-	if t.ClientCAFile != "" && t.CertFile == "" {
-		p.addf("n5g.tls.client_ca_file", "client certificates need TLS: set cert_file and key_file")
-	}
+	p.serverTLS("n5g.tls", n.TLS.CertFile, n.TLS.KeyFile, n.TLS.ClientCAFile)
 	if o := n.OAuth; o.Enabled {
 		if o.KeyFile == "" {
 			p.addf("n5g.oauth.key_file", "required when n5g.oauth.enabled")
@@ -370,15 +361,7 @@ func (c Config) validateAdmin(p *problems) {
 		p.addf("admin.listen", "%s is not a loopback address: configure admin.tokens or admin.tls.client_ca_file to expose the admin API", a.Listen)
 	}
 	t := a.TLS
-	if (t.CertFile == "") != (t.KeyFile == "") {
-		p.addf("admin.tls", "set cert_file and key_file together")
-	}
-	p.file("admin.tls.cert_file", t.CertFile)
-	p.file("admin.tls.key_file", t.KeyFile)
-	p.file("admin.tls.client_ca_file", t.ClientCAFile)
-	if t.ClientCAFile != "" && t.CertFile == "" {
-		p.addf("admin.tls.client_ca_file", "client certificates need HTTPS: set cert_file and key_file")
-	}
+	p.serverTLS("admin.tls", t.CertFile, t.KeyFile, t.ClientCAFile)
 	if (len(t.Writers) > 0 || len(t.Readers) > 0) && t.ClientCAFile == "" {
 		p.addf("admin.tls", "writers and readers need client_ca_file")
 	}
@@ -544,5 +527,18 @@ func (p *problems) file(path, name string) {
 		p.addf(path, "%v", err)
 	case fi.IsDir():
 		p.addf(path, "%s is a directory", name)
+	}
+}
+
+// serverTLS checks the TLS files of a listener configured under key.
+func (p *problems) serverTLS(key, certFile, keyFile, clientCAFile string) {
+	if (certFile == "") != (keyFile == "") {
+		p.addf(key, "set cert_file and key_file together")
+	}
+	p.file(key+".cert_file", certFile)
+	p.file(key+".key_file", keyFile)
+	p.file(key+".client_ca_file", clientCAFile)
+	if clientCAFile != "" && certFile == "" {
+		p.addf(key+".client_ca_file", "client certificates need TLS: set cert_file and key_file")
 	}
 }

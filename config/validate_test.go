@@ -189,7 +189,7 @@ func TestValidate(t *testing.T) {
 		{"admin tls files", func(c *Config) { c.Admin.TLS = AdminTLS{CertFile: missing, KeyFile: exists, ClientCAFile: missing} }, []string{
 			"admin.tls.cert_file: open", "admin.tls.client_ca_file: open"}},
 		{"admin client CA without https", func(c *Config) { c.Admin.TLS.ClientCAFile = exists }, []string{
-			"admin.tls.client_ca_file: client certificates need HTTPS: set cert_file and key_file"}},
+			"admin.tls.client_ca_file: client certificates need TLS: set cert_file and key_file"}},
 		{"admin roles without CA", func(c *Config) { c.Admin.TLS.Writers = []string{"noc"} }, []string{"admin.tls: writers and readers need client_ca_file"}},
 		{"admin roles", func(c *Config) {
 			c.Admin.TLS = AdminTLS{CertFile: exists, KeyFile: exists, ClientCAFile: exists, Writers: []string{"noc", ""}, Readers: []string{"noc"}}
