@@ -517,6 +517,27 @@ n5g:
 	}
 	n5gErrors(t, amf, v, "https://"+e.n5g, "GREYLISTED")
 
+	// eirbench amf, as two AMFs with the client certificate, over the
+	// generated lists: every answer as its category expects.
+	bench := func(args ...string) (string, error) {
+		cmd := exec.Command(filepath.Join(binDir, "eirbench"), args...)
+		cmd.Env = append(os.Environ(), noRaceExitSleep)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	csv, err := bench("lists", "-entries", "300", "-seed", "3")
+	if err != nil {
+		t.Fatalf("eirbench lists: %v\n%s", err, csv)
+	}
+	if out, errOut, code := e.eirctl(t, csv, "import", "-"); code != 0 {
+		t.Fatalf("eirctl import: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, err := bench("amf", "-api-root", "https://"+e.n5g, "-cacert", ca.CertFile, "-cert", cliCert, "-key", cliKey,
+		"-entries", "300", "-seed", "3", "-mix", "black=1,grey=1,white=1,exception=1", "-duration", "500ms", "-warmup", "100ms",
+		"-streams", "8", "-strict"); err != nil || !strings.Contains(out, "mismatches 0  timeouts 0  no answer 0") {
+		t.Fatalf("eirbench amf over TLS: %v\n%s", err, out)
+	}
+
 	// No client certificate: refused at the handshake.
 	anon := h2()
 	defer anon.CloseIdleConnections()

@@ -2,7 +2,8 @@
 //
 //	eirbench check [flags] IMEI[,IMSI] ...   connect as a Diameter peer, send one ECR per argument, print each answer
 //	eirbench load [flags]                    act as one or several MMEs: closed- or open-loop ECR load, throughput, latency percentiles, answers checked
-//	eirbench ref [flags]                     run a bare reference S13 server (go-diameter defaults, in-memory lists) as a yardstick
+//	eirbench amf [flags]                     act as one or several AMFs: closed-loop N5g-eir load over HTTP/2, throughput, latency percentiles, answers checked
+//	eirbench ref [flags]                     run a bare reference S13 server (go-diameter defaults, in-memory lists), and N5g-eir server (net/http), as a yardstick
 //	eirbench ratio [flags]                   measure eird against the reference server in the same run (own Redis, eird and ref processes)
 //	eirbench lists [flags]                   write the generated lists of load/ref/ratio as a CSV file for eirctl import
 //	eirbench layout [flags]                  load synthetic IMEIs into Redis and report bytes per IMEI and load rate
@@ -42,7 +43,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: eirbench check|load|ref|ratio|lists|layout|sync [flags] ...  (eirbench <command> -h for help)")
+		fmt.Fprintln(stderr, "usage: eirbench check|load|amf|ref|ratio|lists|layout|sync [flags] ...  (eirbench <command> -h for help)")
 		return 2
 	}
 	switch args[0] {
@@ -50,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(args[1:], stdout, stderr)
 	case "load":
 		return loadCommand(args[1:], stdout, stderr)
+	case "amf":
+		return amfCommand(args[1:], stdout, stderr)
 	case "ref":
 		return refCommand(args[1:], stdout, stderr)
 	case "ratio":

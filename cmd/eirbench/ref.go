@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -229,15 +230,18 @@ func refCommand(args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 1, "seed of the generated lists (as for load and ratio)")
 	host := fs.String("origin-host", "ref.eirbench.localdomain", "Origin-Host")
 	realm := fs.String("origin-realm", "localdomain", "Origin-Realm")
+	n5gListen := fs.String("n5g-listen", "", "also serve a reference N5g-eir (h2c) on this address; port 0 picks a free port")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `usage: eirbench ref [flags]
 
 Runs a bare reference S13 server: go-diameter v4 with its default settings
 (diam.Server, sequential dispatch, the sm state machine for CER/CEA and
 DWR/DWA, one ECR handler, DPR answered), answering from in-memory maps of
-the lists that load and ratio generate from the same -entries and -seed. It
-prints one JSON line {"msg":"ref ready","diameter":ADDR,...} on stdout once
-it listens, and runs until SIGINT or SIGTERM.
+the lists that load and ratio generate from the same -entries and -seed.
+With -n5g-listen it also serves GetEquipmentStatus from the same maps with
+net/http's HTTP/2 server (h2c) and one handler, the yardstick of eirbench
+amf. It prints one JSON line {"msg":"ref ready","diameter":ADDR,"n5g":ADDR,...}
+on stdout once it listens, and runs until SIGINT or SIGTERM.
 
 flags:`)
 		fs.PrintDefaults()
@@ -253,18 +257,40 @@ flags:`)
 		fmt.Fprintf(stderr, "eirbench: ref: %v\n", err)
 		return 1
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- r.Serve(l) }()
-	ready, _ := json.Marshal(map[string]any{"msg": refReadyMsg, "diameter": l.Addr().String(), "entries": *entries,
-		"seed": *seed, "pid": os.Getpid()})
-	fmt.Fprintln(stdout, string(ready))
+	diamErr := make(chan error, 1)
+	go func() { diamErr <- r.Serve(l) }()
+	ready := map[string]any{"msg": refReadyMsg, "diameter": l.Addr().String(), "entries": *entries, "seed": *seed, "pid": os.Getpid()}
+	var hs *http.Server
+	httpErr := make(chan error, 1)
+	if *n5gListen != "" {
+		hl, err := net.Listen("tcp", *n5gListen)
+		if err != nil {
+			r.Close()
+			<-diamErr
+			fmt.Fprintf(stderr, "eirbench: ref: n5g: %v\n", err)
+			return 1
+		}
+		hs = n5gServer(r.n5gHandler())
+		go func() { httpErr <- hs.Serve(hl) }()
+		ready["n5g"] = hl.Addr().String()
+	}
+	line, _ := json.Marshal(ready)
+	fmt.Fprintln(stdout, string(line))
+	err = nil
 	select {
 	case <-ctx.Done():
-		r.Close()
-		<-errc
-		return 0
-	case err := <-errc:
+	case err = <-diamErr:
+		diamErr <- nil
+	case err = <-httpErr:
+	}
+	if hs != nil {
+		hs.Close()
+	}
+	r.Close()
+	<-diamErr
+	if err != nil {
 		fmt.Fprintf(stderr, "eirbench: ref: %v\n", err)
 		return 1
 	}
+	return 0
 }
