@@ -114,4 +114,3 @@ func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	}
 	return conf, nil
 }
-
