@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -213,7 +214,7 @@ func (c *Client) Run(ctx context.Context) {
 				}
 				c.failed(err)
 				failures++
-				wait := c.backoff(failures)
+				wait := max(c.backoff(failures), retryAfter(err))
 				logFailure(log, "registration failed", err, zap.Int(keyFailures, failures), zap.Duration(keyRetryIn, wait))
 				if !c.sleep(ctx, wait) {
 					return
@@ -235,10 +236,17 @@ func (c *Client) Run(ctx context.Context) {
 			}
 			c.failed(err)
 			registered = false
-			if errors.Is(err, errNotRegistered) {
+			wait := retryAfter(err)
+			switch {
+			case errors.Is(err, errNotRegistered):
 				logFailure(log, "registration lost: the nrf does not know the nf instance, registering again", err)
-			} else {
+			case wait > 0:
+				logFailure(log, "heartbeat failed, registering again after the nrf's retry-after", err, zap.Duration(keyRetryIn, wait))
+			default:
 				logFailure(log, "heartbeat failed, registering again", err)
+			}
+			if !c.sleep(ctx, wait) {
+				return
 			}
 			continue
 		}
@@ -443,13 +451,14 @@ type problemDetails struct {
 
 // statusError is an answer of the NRF other than those expected.
 type statusError struct {
-	op      string
-	code    int
-	problem problemDetails // zero unless the answer was a ProblemDetails
+	op         string
+	code       int
+	problem    problemDetails // zero unless the answer was a ProblemDetails
+	retryAfter time.Duration  // the answer's Retry-After; 0 when none
 }
 
 func newStatusError(op string, code int, header http.Header, body []byte) *statusError {
-	e := &statusError{op: op, code: code}
+	e := &statusError{op: op, code: code, retryAfter: parseRetryAfter(header.Get("Retry-After"), time.Now())}
 	if mt, _, err := mime.ParseMediaType(header.Get("Content-Type")); err == nil && (mt == typeProblem || mt == typeJSON) {
 		_ = json.Unmarshal(body, &e.problem) // best effort: the status code stands alone
 	}
@@ -488,4 +497,33 @@ func logFailure(log *zap.Logger, msg string, err error, fields ...zap.Field) {
 		}
 	}
 	log.Warn(msg, append(fields, zap.Error(err))...)
+}
+
+// maxRetryAfter bounds the wait an NRF's Retry-After can impose.
+const maxRetryAfter = time.Hour
+
+// parseRetryAfter reads a Retry-After value (RFC 9110 §10.2.3): delay
+// seconds or an HTTP-date, as a wait from now, at most maxRetryAfter. It
+// returns 0 for none, a past date or a value it cannot read.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), maxRetryAfter)
+}
+
+// retryAfter returns the wait the NRF asked for in the answer that made
+// err, or 0.
+func retryAfter(err error) time.Duration {
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.retryAfter
+	}
+	return 0
 }

@@ -421,3 +421,68 @@ func TestStatusJSON(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", b, want)
 	}
 }
+
+// TestRetryAfter: an NRF answering 503 with Retry-After is not asked again
+// before the time it gave, in seconds or as an HTTP date, after a failed
+// registration or a failed heartbeat; a shorter Retry-After does not cut
+// the backoff.
+func TestRetryAfter(t *testing.T) {
+	f := newFakeNRF(t, false)
+	f.set(func(f *fakeNRF) { f.grant, f.down, f.retryAfter = 1, "503", "7" })
+	c := newTestClient(t, f, Options{})
+	c.run(t)
+	waitFor(t, "2 failed registrations", func() bool {
+		return len(c.logs.FilterMessage("registration failed").AllUntimed()) >= 2
+	})
+	if w := c.recordedWaits(); w[0] != 7*time.Second {
+		t.Fatalf("waits %v: want 7s (Retry-After) first, not the 1s backoff", w)
+	}
+	// An HTTP date, 30 s ahead (1 s resolution).
+	n := len(c.recordedWaits())
+	f.set(func(f *fakeNRF) { f.retryAfter = time.Now().Add(30 * time.Second).UTC().Format(http.TimeFormat) })
+	waitFor(t, "a wait after the date", func() bool {
+		for _, w := range c.recordedWaits()[n:] {
+			if w > 28*time.Second && w <= 30*time.Second {
+				return true
+			}
+		}
+		return false
+	})
+	// Up again; then a heartbeat answered 503 with Retry-After: 5.
+	f.set(func(f *fakeNRF) { f.down, f.retryAfter = "", "" })
+	waitFor(t, "registered", func() bool { return c.Status().Registered })
+	n = len(c.recordedWaits())
+	f.set(func(f *fakeNRF) { f.down, f.retryAfter = "503", "5" })
+	waitFor(t, "the heartbeat's failure", func() bool {
+		return len(c.logs.FilterMessage("heartbeat failed, registering again after the nrf's retry-after").AllUntimed()) >= 1
+	})
+	waitFor(t, "a 5s wait", func() bool {
+		for _, w := range c.recordedWaits()[n:] {
+			if w == 5*time.Second {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		v    string
+		want time.Duration
+	}{
+		{"", 0},
+		{"0", 0},
+		{"120", 2 * time.Minute},
+		{"86400", time.Hour}, // bounded
+		{"Thu, 26 Nov 2026 08:00:30 GMT", 30 * time.Second},
+		{"Thu, 26 Nov 2026 07:59:00 GMT", 0}, // past
+		{"-5", 0},
+		{"soon", 0},
+	} {
+		if got := parseRetryAfter(tc.v, now); got != tc.want {
+			t.Errorf("Retry-After %q: %v, want %v", tc.v, got, tc.want)
+		}
+	}
+}

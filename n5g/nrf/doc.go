@@ -10,7 +10,8 @@
 // heartbeat is a JSON Patch replacing /nfStatus with REGISTERED, sent at the
 // interval the NRF grants in heartBeatTimer. A heartbeat answered 404, or
 // failing for any other reason, means the registration is lost: the client
-// registers again (PUT), retrying with capped exponential backoff and jitter.
+// registers again (PUT), retrying with capped exponential backoff and jitter,
+// and never before the time an answer's Retry-After names (RFC 9110).
 //
 // It speaks HTTP/2 only (TS 29.500 §5): h2c with prior knowledge for an
 // http:// NRF, h2 negotiated by ALPN for an https:// NRF.

@@ -34,6 +34,7 @@ type fakeNRF struct {
 	patchGrant int    // > 0: heartbeats answered 200 with the profile carrying this heartBeatTimer
 	loseNext   bool   // answer the next heartbeat 404 and forget the instance
 	down       string // "": up; "503": answer 503 ProblemDetails; "reset": reset every stream
+	retryAfter string // with down "503": the Retry-After header sent
 	profiles   map[string]map[string]any
 	reqs       []recorded
 }
@@ -170,7 +171,11 @@ func (f *fakeNRF) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // answer answers one request; f.mu is held.
 func (f *fakeNRF) answer(r *http.Request, body []byte) (int, http.Header, []byte) {
 	if f.down == "503" {
-		return problem(http.StatusServiceUnavailable, "NF_CONGESTION", "the NRF is overloaded")
+		code, header, body := problem(http.StatusServiceUnavailable, "NF_CONGESTION", "the NRF is overloaded")
+		if f.retryAfter != "" {
+			header.Set("Retry-After", f.retryAfter)
+		}
+		return code, header, body
 	}
 	id, ok := strings.CutPrefix(r.URL.Path, instancesPath)
 	if !ok || strings.Contains(id, "/") {
