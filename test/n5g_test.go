@@ -142,6 +142,12 @@ func TestN5gAndS13SideBySide(t *testing.T) {
 		if strings.HasSuffix(string(out), "200") {
 			t.Fatalf("HTTP/1.1 was answered 200:\n%s", out)
 		}
+		// The HTTP/1.1 Upgrade to h2c (RFC 7540 §3.2, deprecated by RFC
+		// 9113) is not offered either.
+		out, _ = exec.Command("curl", "-s", "--http2", "-w", "\n%{http_code} %{http_version}", base+"?pei=imei-352099001761481").Output()
+		if strings.HasSuffix(string(out), "200 1.1") || strings.HasSuffix(string(out), "200 2") {
+			t.Fatalf("an h2c Upgrade was answered:\n%s", out)
+		}
 		out, _ = exec.Command("curl", "-s", "--http2-prior-knowledge", "-X", "POST", "-w", "\n%{http_code}", base+"?pei=imei-352099001761481").Output()
 		if !strings.HasSuffix(string(out), "405") {
 			t.Fatalf("curl POST:\n%s", out)
