@@ -31,7 +31,7 @@ test-short:
 bench: build
 	scripts/deps.sh redis-server
 	mkdir -p .run
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./eir/ ./eir/redisstore/ ./diameter/ | tee .run/micro.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./eir/ ./eir/redisstore/ ./diameter/ ./n5g/ | tee .run/micro.txt
 	bin/eirbench ratio -rounds $${ROUNDS:-5} $${SOAK:+-soak $$SOAK} -markdown BENCHMARKS.md -micro .run/micro.txt
 
 ## bench-sync: apply a generated 10-million-row DIRBS blacklist through the sync engine (own redis-server); prints rows/s and bytes/IMEI

@@ -29,7 +29,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // lists holds one IMEI per list, an exception and a TAC.
-func lists(t *testing.T) *memstore.Store {
+func lists(t testing.TB) *memstore.Store {
 	t.Helper()
 	st := memstore.New()
 	ds := func(l eir.List, tg eir.Target) eir.Dataset {

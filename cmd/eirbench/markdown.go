@@ -82,26 +82,9 @@ func writeMarkdown(w io.Writer, res *ratioResult, now time.Time) {
 	}
 	p("| Reference | %s |", sc.Reference)
 	p("")
-	p("## Closed loop, per round")
+	p("## S13, closed loop, per round")
 	p("")
-	p("| Round | Order | Reference answers/s | p50 ms | p99 ms | eird answers/s | p50 ms | p99 ms | Ratio | Errors ref/eird | Server CPU %% ref/eird | Client CPU %% |")
-	p("|---|---|---|---|---|---|---|---|---|---|---|---|")
-	for _, r := range res.Rounds {
-		ref, eird := roundCells(r.Reference), roundCells(r.EIRD)
-		p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s/%s | %s/%s | %s/%s |", r.Round, r.Order,
-			ref.throughput, ref.p50, ref.p99, eird.throughput, eird.p50, eird.p99, ratioCell(r),
-			ref.errors, eird.errors, ref.serverCPU, eird.serverCPU, ref.clientCPU, eird.clientCPU)
-	}
-	if s := res.Summary; s != nil {
-		p("")
-		p("| | Median (min–max) |")
-		p("|---|---|")
-		p("| Reference answers/s | %s (%s–%s) |", thousandsf(s.ReferenceThroughput.Median), thousandsf(s.ReferenceThroughput.Min), thousandsf(s.ReferenceThroughput.Max))
-		p("| eird answers/s | %s (%s–%s) |", thousandsf(s.EIRDThroughput.Median), thousandsf(s.EIRDThroughput.Min), thousandsf(s.EIRDThroughput.Max))
-		p("| **Ratio eird / reference** | **%.3f** (%.3f–%.3f) |", s.Ratio.Median, s.Ratio.Min, s.Ratio.Max)
-		p("| Reference p50 / p99 ms | %.2f / %.2f (p99 %.2f–%.2f) |", s.ReferenceP50.Median, s.ReferenceP99.Median, s.ReferenceP99.Min, s.ReferenceP99.Max)
-		p("| eird p50 / p99 ms | %.2f / %.2f (p99 %.2f–%.2f) |", s.EIRDP50.Median, s.EIRDP99.Median, s.EIRDP99.Min, s.EIRDP99.Max)
-	}
+	markdownRounds(p, res.Rounds, res.Summary)
 	if o := res.OpenLoop; o != nil {
 		p("")
 		p("## Open loop at %s requests/s", thousandsf(o.Rate))
@@ -119,6 +102,14 @@ func writeMarkdown(w io.Writer, res *ratioResult, now time.Time) {
 			p("| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f / %.2f / %.2f | %d | %d | %.0f |", m.Target, thousandsf(r.Throughput), r.Latency.P50,
 				r.Latency.P90, r.Latency.P99, r.Latency.P999, r.Latency.Max, sl.P50, sl.P99, sl.P999, r.Timeouts, r.Mismatches, m.ServerCPU)
 		}
+	}
+	if n := res.N5g; n != nil {
+		p("")
+		p("## N5g-eir, closed loop, per round")
+		p("")
+		p("The same lists and mix as N5g-eir GetEquipmentStatus requests (`eirbench amf`: HTTP/2 with prior knowledge, %d connections × %d streams, `supi` where S13 carries a User-Name), against eird's N5g-eir listener and %s.", sc.Conns, sc.N5gStreams, sc.N5gReference)
+		p("")
+		markdownRounds(p, n.Rounds, n.Summary)
 	}
 	mem := res.Memory
 	if mem.Start != nil && mem.End != nil {
@@ -153,6 +144,30 @@ func writeMarkdown(w io.Writer, res *ratioResult, now time.Time) {
 			p("- %s", pr)
 		}
 	}
+}
+
+// markdownRounds writes the per-round table of a closed-loop comparison and
+// its medians.
+func markdownRounds(p func(string, ...any), rounds []ratioRound, s *ratioSummary) {
+	p("| Round | Order | Reference answers/s | p50 ms | p99 ms | eird answers/s | p50 ms | p99 ms | Ratio | Errors ref/eird | Server CPU %% ref/eird | Client CPU %% |")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rounds {
+		ref, eird := roundCells(r.Reference), roundCells(r.EIRD)
+		p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s/%s | %s/%s | %s/%s |", r.Round, r.Order,
+			ref.throughput, ref.p50, ref.p99, eird.throughput, eird.p50, eird.p99, ratioCell(r),
+			ref.errors, eird.errors, ref.serverCPU, eird.serverCPU, ref.clientCPU, eird.clientCPU)
+	}
+	if s == nil {
+		return
+	}
+	p("")
+	p("| | Median (min–max) |")
+	p("|---|---|")
+	p("| Reference answers/s | %s (%s–%s) |", thousandsf(s.ReferenceThroughput.Median), thousandsf(s.ReferenceThroughput.Min), thousandsf(s.ReferenceThroughput.Max))
+	p("| eird answers/s | %s (%s–%s) |", thousandsf(s.EIRDThroughput.Median), thousandsf(s.EIRDThroughput.Min), thousandsf(s.EIRDThroughput.Max))
+	p("| **Ratio eird / reference** | **%.3f** (%.3f–%.3f) |", s.Ratio.Median, s.Ratio.Min, s.Ratio.Max)
+	p("| Reference p50 / p99 ms | %.2f / %.2f (p99 %.2f–%.2f) |", s.ReferenceP50.Median, s.ReferenceP99.Median, s.ReferenceP99.Min, s.ReferenceP99.Max)
+	p("| eird p50 / p99 ms | %.2f / %.2f (p99 %.2f–%.2f) |", s.EIRDP50.Median, s.EIRDP99.Median, s.EIRDP99.Min, s.EIRDP99.Max)
 }
 
 // benchLines keeps the lines of go test -bench output that matter: the

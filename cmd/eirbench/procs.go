@@ -128,6 +128,8 @@ store:
   key_prefix: "eir:"
 admin:
   listen: 127.0.0.1:0
+n5g:
+  listen: 127.0.0.1:0
 log:
   level: %s
   format: json
@@ -144,6 +146,7 @@ func eirdEnv(redisAddr, logLevel string, events bool) []string {
 		"EIR_REDIS_ADDRESSES=" + redisAddr,
 		"EIR_STORE_KEY_PREFIX=eir:",
 		"EIR_ADMIN_LISTEN=127.0.0.1:0",
+		"EIR_N5G_LISTEN=127.0.0.1:0",
 		"EIR_LOG_LEVEL=" + logLevel,
 		"EIR_LOG_FORMAT=json",
 		"EIR_EVENTS_ENABLED=" + strconv.FormatBool(events),
@@ -156,6 +159,7 @@ type eirdProc struct {
 	*child
 	diameter string
 	admin    string
+	n5g      string
 }
 
 // startEIRD writes the configuration in dir, starts bin, waits for the
@@ -173,15 +177,15 @@ func startEIRD(ctx context.Context, bin, dir, redisAddr, logLevel string, events
 		return nil, err
 	}
 	e := &eirdProc{child: c}
-	var ready struct{ Diameter, Admin string }
+	var ready struct{ Diameter, Admin, N5g string }
 	if err := c.waitLine(ctx, `"eird ready"`, 30*time.Second, &ready); err != nil {
 		c.stop()
 		return nil, err
 	}
-	e.diameter, e.admin = ready.Diameter, ready.Admin
-	if e.diameter == "" || e.admin == "" {
+	e.diameter, e.admin, e.n5g = ready.Diameter, ready.Admin, ready.N5g
+	if e.diameter == "" || e.admin == "" || e.n5g == "" {
 		c.stop()
-		return nil, fmt.Errorf("eird ready line without diameter or admin address")
+		return nil, fmt.Errorf("eird ready line without diameter, admin or n5g address")
 	}
 	if err := waitReady(ctx, "http://"+e.admin+"/readyz", 30*time.Second, c.exited); err != nil {
 		c.stop()
@@ -218,20 +222,23 @@ func waitReady(ctx context.Context, url string, timeout time.Duration, exited <-
 	}
 }
 
-// startRef starts `self ref` on a free loopback port and returns it with
-// its Diameter address.
-func startRef(ctx context.Context, self, dir string, entries int, seed uint64) (*child, string, error) {
-	args := []string{"ref", "-listen", "127.0.0.1:0", "-entries", strconv.Itoa(entries), "-seed", strconv.FormatUint(seed, 10)}
+// refAddrs are the listeners of a reference server.
+type refAddrs struct{ Diameter, N5g string }
+
+// startRef starts `self ref` (S13 and N5g-eir) on free loopback ports and
+// returns it with its addresses.
+func startRef(ctx context.Context, self, dir string, entries int, seed uint64) (*child, refAddrs, error) {
+	args := []string{"ref", "-listen", "127.0.0.1:0", "-n5g-listen", "127.0.0.1:0", "-entries", strconv.Itoa(entries), "-seed", strconv.FormatUint(seed, 10)}
 	c, err := startChild("reference server", self, args, nil, filepath.Join(dir, "ref.log"))
 	if err != nil {
-		return nil, "", err
+		return nil, refAddrs{}, err
 	}
-	var ready struct{ Diameter string }
+	var ready refAddrs
 	if err := c.waitLine(ctx, `"`+refReadyMsg+`"`, 60*time.Second, &ready); err != nil {
 		c.stop()
-		return nil, "", err
+		return nil, refAddrs{}, err
 	}
-	return c, ready.Diameter, nil
+	return c, ready, nil
 }
 
 // commandOutput runs bin with args and returns its first output line.

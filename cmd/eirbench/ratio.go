@@ -33,6 +33,9 @@ type ratioFlags struct {
 	micro    string
 	progress bool
 	strict   bool
+	// N5g-eir rounds (eirbench amf against eird and the reference).
+	n5gRounds  int
+	n5gStreams int
 }
 
 // envList is a repeatable KEY=VALUE flag.
@@ -67,6 +70,8 @@ func ratioCommand(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.micro, "micro", "", "with -markdown: add this file's Go benchmark output (go test -bench -benchmem) to the report")
 	fs.BoolVar(&f.progress, "progress", false, "print a progress line on stderr every second (default: when stderr is a terminal)")
 	fs.BoolVar(&f.strict, "strict", false, "exit 3 on any mismatch, timeout, lost or malformed answer")
+	fs.IntVar(&f.n5gRounds, "n5g-rounds", 3, "N5g-eir rounds after the S13 ones: the same lists and mix over HTTP/2 (-conns connections × -n5g-streams), alternating the order (0: skip)")
+	fs.IntVar(&f.n5gStreams, "n5g-streams", 64, "N5g-eir requests in flight per connection")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `usage: eirbench ratio [flags]
 
@@ -77,9 +82,12 @@ eird (listening on free loopback ports), then runs -rounds rounds of the same
 closed-loop load against each, alternating the order, and reports both
 throughputs, p50/p99, errors and the ratio eird/reference per round, and
 their medians with min–max. An open-loop phase at -open-rate measures both
-servers' latency at a fixed rate; eird's resident memory (VmRSS) and Go heap
-are sampled at the start and end of every measured phase (-soak adds a long
-open-loop run with RSS every 10s). EIR_* variables of the environment reach
+servers' latency at a fixed rate. Then -n5g-rounds rounds of N5g-eir load
+(as eirbench amf, closed loop) against eird's N5g-eir listener and the
+reference's bare net/http one report the same ratio for the 5G interface.
+eird's resident memory (VmRSS) and Go heap are sampled at the start and end
+of every measured S13 phase (-soak adds a long open-loop run with RSS every
+10s). EIR_* variables of the environment reach
 eird as configuration (-eird-env too), except the keys ratio sets itself.
 Every process it starts is stopped on exit, also on error and Ctrl-C.
 
@@ -130,6 +138,9 @@ func (f *ratioFlags) validate() error {
 	if f.rounds < 1 {
 		errs = append(errs, fmt.Errorf("-rounds %d: must be >= 1", f.rounds))
 	}
+	if f.n5gRounds < 0 || f.n5gStreams < 1 || f.n5gStreams > 1000 {
+		errs = append(errs, errors.New("-n5g-rounds must be >= 0, -n5g-streams 1 to 1000"))
+	}
 	if f.openRate < 0 {
 		errs = append(errs, fmt.Errorf("-open-rate %g: must be >= 0", f.openRate))
 	}
@@ -149,7 +160,7 @@ func (f *ratioFlags) validate() error {
 func ratioExit(res *ratioResult, strict bool) int {
 	code := exitOK
 	for _, m := range res.measurements() {
-		if c := loadExit(m.Report, strict); c > code {
+		if c := m.exit(strict); c > code {
 			code = c
 		}
 	}
@@ -171,9 +182,12 @@ func (res *ratioResult) measurements() []*measurement {
 	if s := res.Soak; s != nil {
 		out = append(out, s.Run)
 	}
+	for _, r := range res.N5g.rounds() {
+		out = append(out, r.Reference, r.EIRD)
+	}
 	var live []*measurement
 	for _, m := range out {
-		if m != nil && m.Report != nil {
+		if m.measured() {
 			live = append(live, m)
 		}
 	}
@@ -186,7 +200,7 @@ type ratioRun struct {
 	stderr io.Writer
 	data   *loadgen.Dataset
 	ref    *child
-	refAt  string
+	refAt  refAddrs
 	eird   *eirdProc
 	ready  time.Time // eird ready
 	res    *ratioResult
@@ -234,7 +248,7 @@ func (r *ratioRun) run(ctx context.Context) (*ratioResult, error) {
 		return nil, err
 	}
 	defer r.ref.stop()
-	fmt.Fprintf(r.stderr, "reference server on %s (pid %d)\n", r.refAt, r.ref.pid())
+	fmt.Fprintf(r.stderr, "reference server on %s, N5g-eir %s (pid %d)\n", r.refAt.Diameter, r.refAt.N5g, r.ref.pid())
 
 	r.eird, err = startEIRD(ctx, f.eird, dir, redisAddr, f.logLevel, f.events, f.eirdEnv)
 	if err != nil {
@@ -242,12 +256,15 @@ func (r *ratioRun) run(ctx context.Context) (*ratioResult, error) {
 	}
 	defer r.stopEIRD()
 	r.ready = time.Now()
-	fmt.Fprintf(r.stderr, "eird on %s, admin %s (pid %d)\n", r.eird.diameter, r.eird.admin, r.eird.pid())
+	fmt.Fprintf(r.stderr, "eird on %s, admin %s, N5g-eir %s (pid %d)\n", r.eird.diameter, r.eird.admin, r.eird.n5g, r.eird.pid())
 
 	start := r.memSample("start")
 	res.Memory.Start = &start
 	err = r.measureAll(ctx)
 	res.Summary = summarise(res.Rounds)
+	if res.N5g != nil {
+		res.N5g.Summary = summarise(res.N5g.Rounds)
+	}
 	for _, m := range res.Memory.Samples {
 		res.Memory.MaxRSS = max(res.Memory.MaxRSS, m.RSS)
 	}
@@ -281,8 +298,10 @@ func (r *ratioRun) scenario() scenario {
 		Conns: f.load.conns, Window: f.load.window, Duration: f.load.duration.Seconds(), Warmup: f.load.warmup.Seconds(),
 		Timeout: f.load.timeout.Seconds(), Mix: mix.String(), Entries: f.load.entries, Seed: f.load.seed,
 		IMSIShare: f.load.imsiShare, Rounds: f.rounds, OpenRate: f.openRate, Soak: f.soak.Seconds(),
+		N5gRounds: f.n5gRounds, N5gStreams: f.n5gStreams,
 		Events: f.events, LogLevel: f.logLevel, EIRD: f.eird, EIRDEnv: append(append([]string(nil), f.eirdEnv...), envOverrides()...),
-		Reference: "eirbench ref: go-diameter v4.3.0 diam.Server with default settings (sequential dispatch), sm state machine, map lookups",
+		Reference:    "eirbench ref: go-diameter v4.3.0 diam.Server with default settings (sequential dispatch), sm state machine, map lookups",
+		N5gReference: "eirbench ref -n5g-listen: net/http HTTP/2 server (h2c), one handler, the same map lookups",
 	}
 }
 
@@ -357,10 +376,101 @@ func (r *ratioRun) measureAll(ctx context.Context) error {
 			}
 		}
 	}
+	if f.n5gRounds > 0 {
+		if err := r.measureN5g(ctx); err != nil || ctx.Err() != nil {
+			return err
+		}
+	}
 	if f.soak > 0 {
 		return r.soak(ctx)
 	}
 	return nil
+}
+
+// measureN5g runs the N5g-eir rounds.
+func (r *ratioRun) measureN5g(ctx context.Context) error {
+	f := &r.f
+	res := &n5gResult{}
+	r.res.N5g = res
+	for i := 1; i <= f.n5gRounds; i++ {
+		round := ratioRound{Round: i, Order: "reference,eird"}
+		order := []string{targetReference, targetEIRD}
+		if i%2 == 0 {
+			round.Order = "eird,reference"
+			order = []string{targetEIRD, targetReference}
+		}
+		for _, target := range order {
+			m, err := r.measureSBI(ctx, fmt.Sprintf("n5g round %d/%d %s", i, f.n5gRounds, target), target)
+			if target == targetReference {
+				round.Reference = m
+			} else {
+				round.EIRD = m
+			}
+			if err != nil || ctx.Err() != nil {
+				res.Rounds = append(res.Rounds, round)
+				return err
+			}
+		}
+		if t := round.Reference.SBI.Throughput; t > 0 {
+			round.Ratio = round.EIRD.SBI.Throughput / t
+		}
+		res.Rounds = append(res.Rounds, round)
+		fmt.Fprintf(r.stderr, "n5g round %d/%d: reference %s answers/s, eird %s answers/s, ratio %.3f\n", i, f.n5gRounds,
+			thousandsf(round.Reference.SBI.Throughput), thousandsf(round.EIRD.SBI.Throughput), round.Ratio)
+	}
+	return nil
+}
+
+// measureSBI runs one N5g-eir load against target, sampling CPU at the
+// start and end of the measured window.
+func (r *ratioRun) measureSBI(ctx context.Context, label, target string) (*measurement, error) {
+	f := &r.f
+	addr, pid := r.refAt.N5g, r.ref.pid()
+	if target == targetEIRD {
+		addr, pid = r.eird.n5g, r.eird.pid()
+	}
+	mix, err := loadgen.ParseMix(f.load.mix)
+	if err != nil {
+		return nil, err
+	}
+	m := &measurement{Target: target}
+	o := loadgen.SBIOptions{APIRoot: "http://" + addr, Data: r.data, Mix: mix, Seed: f.load.seed, Conns: f.load.conns,
+		Streams: f.n5gStreams, SUPIShare: f.load.imsiShare, Duration: f.load.duration, Warmup: f.load.warmup,
+		Timeout: f.load.timeout, OnPhase: r.cpuSampler(m, strconv.Itoa(pid))}
+	rep, err := loadgen.RunSBI(ctx, o)
+	m.SBI = rep
+	if rep != nil {
+		r.res.Problems = append(r.res.Problems, problems(label, m)...)
+		fmt.Fprintf(r.stderr, "%s: %s answers/s, p50 %.2f ms, p99 %.2f ms, %d errors\n", label, thousandsf(rep.Throughput),
+			rep.Latency.P50, rep.Latency.P99, errorCount(m))
+	}
+	if err != nil {
+		return m, fmt.Errorf("%s: %w", label, err)
+	}
+	return m, nil
+}
+
+// cpuSampler returns an OnPhase hook recording in m the CPU used by the
+// server (pid) and by eirbench over the measured window, in % of one core.
+func (r *ratioRun) cpuSampler(m *measurement, pid string) func(loadgen.Phase) {
+	var t0 time.Time
+	var srv0, self0 time.Duration
+	return func(p loadgen.Phase) {
+		switch p {
+		case loadgen.PhaseMeasure:
+			t0 = time.Now()
+			srv0, _ = procCPU(pid)
+			self0, _ = procCPU("self")
+		case loadgen.PhaseDrain:
+			wall := time.Since(t0).Seconds()
+			srv1, _ := procCPU(pid)
+			self1, _ := procCPU("self")
+			if wall > 0 {
+				m.ServerCPU = (srv1 - srv0).Seconds() / wall * 100
+				m.ClientCPU = (self1 - self0).Seconds() / wall * 100
+			}
+		}
+	}
 }
 
 // soak runs the long open loop against eird, sampling its memory every 10s.
@@ -423,7 +533,7 @@ func meanRSS(samples []memSample, from, to float64) int64 {
 // measure runs one load against target, sampling CPU (and eird's memory)
 // at the start and end of the measured window.
 func (r *ratioRun) measure(ctx context.Context, label, target string, lf loadFlags) (*measurement, error) {
-	addr, pid := r.refAt, r.ref.pid()
+	addr, pid := r.refAt.Diameter, r.ref.pid()
 	if target == targetEIRD {
 		addr, pid = r.eird.diameter, r.eird.pid()
 	}
@@ -432,31 +542,19 @@ func (r *ratioRun) measure(ctx context.Context, label, target string, lf loadFla
 		return nil, err
 	}
 	m := &measurement{Target: target}
-	var t0 time.Time
-	var srv0, self0 time.Duration
-	spid := strconv.Itoa(pid)
+	cpu := r.cpuSampler(m, strconv.Itoa(pid))
 	o.OnPhase = func(p loadgen.Phase) {
+		cpu(p)
+		if target != targetEIRD {
+			return
+		}
 		switch p {
 		case loadgen.PhaseMeasure:
-			t0 = time.Now()
-			srv0, _ = procCPU(spid)
-			self0, _ = procCPU("self")
-			if target == targetEIRD {
-				s := r.memSample(label + " start")
-				m.MemStart = &s
-			}
+			s := r.memSample(label + " start")
+			m.MemStart = &s
 		case loadgen.PhaseDrain:
-			wall := time.Since(t0).Seconds()
-			srv1, _ := procCPU(spid)
-			self1, _ := procCPU("self")
-			if wall > 0 {
-				m.ServerCPU = (srv1 - srv0).Seconds() / wall * 100
-				m.ClientCPU = (self1 - self0).Seconds() / wall * 100
-			}
-			if target == targetEIRD {
-				s := r.memSample(label + " end")
-				m.MemEnd = &s
-			}
+			s := r.memSample(label + " end")
+			m.MemEnd = &s
 		}
 	}
 	tty := isTerminal(r.stderr)

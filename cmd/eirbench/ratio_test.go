@@ -31,7 +31,7 @@ func TestEIRDConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Redis.Addresses[0] != "127.0.0.1:6391" || cfg.Events.Enabled || cfg.Log.Level != "warn" || !cfg.Diameter.AllowAnyPeer ||
-		cfg.Diameter.Listen != "127.0.0.1:0" || cfg.Store.KeyPrefix != "eir:" || len(cfg.Bootstrap.Files) != 0 {
+		cfg.Diameter.Listen != "127.0.0.1:0" || cfg.Store.KeyPrefix != "eir:" || len(cfg.Bootstrap.Files) != 0 || cfg.N5g.Listen != "127.0.0.1:0" {
 		t.Fatalf("config %+v", cfg)
 	}
 }
@@ -73,18 +73,29 @@ func TestRatioOutputs(t *testing.T) {
 	}
 	res.Summary = summarise(res.Rounds)
 	res.Problems = problems("round 1/2 eird", bad)
+	sbi := func(throughput float64) *measurement {
+		return &measurement{SBI: &loadgen.SBIReport{Throughput: throughput, Latency: loadgen.Latency{P50: 2, P99: 8}}}
+	}
+	badSBI := sbi(30_000)
+	badSBI.SBI.Mismatches = 2
+	badSBI.SBI.MismatchExamples = []loadgen.MismatchSample{{Category: "grey", IMEI: "490154203237518", Got: "503 NF_CONGESTION", Want: "200 GREYLISTED"}}
+	res.Scenario.N5gStreams = 64
+	res.N5g = &n5gResult{Rounds: []ratioRound{{Round: 1, Order: "reference,eird", Reference: sbi(40_000), EIRD: badSBI, Ratio: 0.75}}}
+	res.N5g.Summary = summarise(res.N5g.Rounds)
+	res.Problems = append(res.Problems, problems("n5g round 1/1 eird", badSBI)...)
 	var table bytes.Buffer
 	if err := res.writeTable(&table); err != nil {
 		t.Fatal(err)
 	}
 	var md bytes.Buffer
 	writeMarkdown(&md, res, time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC))
-	for _, want := range []string{"100,000", "70,000", "0.700", "open loop at 20,000", "30.0 MiB", "exception request (IMEI 352099001761481, User-Name 001010000000001): got Result-Code 5012"} {
+	for _, want := range []string{"100,000", "70,000", "0.700", "open loop at 20,000", "30.0 MiB", "exception request (IMEI 352099001761481, User-Name 001010000000001): got Result-Code 5012",
+		"N5g-eir (HTTP/2, h2c), closed loop, 2 connections × 64 streams", "40,000", "0.750", "grey request (pei imei-490154203237518): got 503 NF_CONGESTION, want 200 GREYLISTED"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
 	}
-	for _, want := range []string{"# eird against", "| CPU | Test CPU |", "## Scenario", "| 1 | reference,eird | 100,000 |", "**Ratio eird / reference** | **0.700**", "## Open loop at 20,000", "## eird memory", "## Problems seen"} {
+	for _, want := range []string{"# eird against", "| CPU | Test CPU |", "## Scenario", "| 1 | reference,eird | 100,000 |", "**Ratio eird / reference** | **0.700**", "## Open loop at 20,000", "## eird memory", "## Problems seen", "## N5g-eir, closed loop, per round", "**Ratio eird / reference** | **0.750**"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md.String())
 		}

@@ -27,6 +27,7 @@ type ratioResult struct {
 	OpenLoop    *openLoopResult `json:"open_loop,omitempty"`
 	Memory      memorySummary   `json:"memory"`
 	Soak        *soakResult     `json:"soak,omitempty"`
+	N5g         *n5gResult      `json:"n5g,omitempty"`
 	Problems    []string        `json:"problems,omitempty"`
 	Interrupted bool            `json:"interrupted,omitempty"`
 }
@@ -50,16 +51,75 @@ type scenario struct {
 	EIRD      string   `json:"eird_binary"`
 	EIRDEnv   []string `json:"eird_env,omitempty"`
 	Reference string   `json:"reference"`
+	// N5g-eir rounds.
+	N5gRounds    int    `json:"n5g_rounds"`
+	N5gStreams   int    `json:"n5g_streams"`
+	N5gReference string `json:"n5g_reference"`
 }
 
-// measurement is one load run against one server.
+// n5gResult is the N5g-eir rounds: eirbench amf's load against eird and
+// the reference.
+type n5gResult struct {
+	Rounds  []ratioRound  `json:"rounds"`
+	Summary *ratioSummary `json:"summary,omitempty"`
+}
+
+// rounds returns the rounds of n, none when n is nil.
+func (n *n5gResult) rounds() []ratioRound {
+	if n == nil {
+		return nil
+	}
+	return n.Rounds
+}
+
+// measurement is one load run against one server: S13 (Report) or
+// N5g-eir (SBI).
 type measurement struct {
-	Target    string          `json:"target"`
-	Report    *loadgen.Report `json:"report"`
-	ServerCPU float64         `json:"server_cpu_percent"` // of one core, over the measured window
-	ClientCPU float64         `json:"client_cpu_percent"` // eirbench itself
-	MemStart  *memSample      `json:"memory_start,omitempty"`
-	MemEnd    *memSample      `json:"memory_end,omitempty"`
+	Target    string             `json:"target"`
+	Report    *loadgen.Report    `json:"report,omitempty"`
+	SBI       *loadgen.SBIReport `json:"n5g_report,omitempty"`
+	ServerCPU float64            `json:"server_cpu_percent"` // of one core, over the measured window
+	ClientCPU float64            `json:"client_cpu_percent"` // eirbench itself
+	MemStart  *memSample         `json:"memory_start,omitempty"`
+	MemEnd    *memSample         `json:"memory_end,omitempty"`
+}
+
+// measured reports whether m holds a report.
+func (m *measurement) measured() bool { return m != nil && (m.Report != nil || m.SBI != nil) }
+
+func (m *measurement) throughput() float64 {
+	if m.SBI != nil {
+		return m.SBI.Throughput
+	}
+	return m.Report.Throughput
+}
+
+func (m *measurement) latency() loadgen.Latency {
+	if m.SBI != nil {
+		return m.SBI.Latency
+	}
+	return m.Report.Latency
+}
+
+func (m *measurement) interrupted() bool {
+	if m.SBI != nil {
+		return m.SBI.Interrupted
+	}
+	return m.Report.Interrupted
+}
+
+// exit is the exit status m calls for (as load's or amf's).
+func (m *measurement) exit(strict bool) int {
+	if r := m.SBI; r != nil {
+		switch {
+		case r.ConnErrors > 0:
+			return exitFailure
+		case strict && r.Mismatches+r.Timeouts+r.Errors > 0:
+			return exitMismatch
+		}
+		return exitOK
+	}
+	return loadExit(m.Report, strict)
 }
 
 // memSample is eird's memory at one moment.
@@ -116,10 +176,10 @@ func summarise(rounds []ratioRound) *ratioSummary {
 		if ratioCell(r) == "-" {
 			continue // partial round
 		}
-		rr, er := r.Reference.Report, r.EIRD.Report
-		rt, et, ratio = append(rt, rr.Throughput), append(et, er.Throughput), append(ratio, r.Ratio)
-		rp50, rp99 = append(rp50, rr.Latency.P50), append(rp99, rr.Latency.P99)
-		ep50, ep99 = append(ep50, er.Latency.P50), append(ep99, er.Latency.P99)
+		rl, el := r.Reference.latency(), r.EIRD.latency()
+		rt, et, ratio = append(rt, r.Reference.throughput()), append(et, r.EIRD.throughput()), append(ratio, r.Ratio)
+		rp50, rp99 = append(rp50, rl.P50), append(rp99, rl.P99)
+		ep50, ep99 = append(ep50, el.P50), append(ep99, el.P99)
 	}
 	if len(rt) == 0 {
 		return nil
@@ -158,8 +218,11 @@ type soakResult struct {
 
 // problems lists what went wrong in a measurement, for people.
 func problems(label string, m *measurement) []string {
-	if m == nil || m.Report == nil {
+	if !m.measured() {
 		return nil
+	}
+	if m.SBI != nil {
+		return sbiProblems(label, m.SBI)
 	}
 	r := m.Report
 	var out []string
@@ -188,10 +251,35 @@ func problems(label string, m *measurement) []string {
 	return out
 }
 
+// sbiProblems lists what went wrong in an N5g-eir measurement.
+func sbiProblems(label string, r *loadgen.SBIReport) []string {
+	var out []string
+	for _, e := range r.ErrorText {
+		out = append(out, fmt.Sprintf("%s: error: %s", label, e))
+	}
+	if r.Mismatches > 0 {
+		out = append(out, fmt.Sprintf("%s: %d mismatches", label, r.Mismatches))
+	}
+	for _, s := range r.MismatchExamples {
+		req := "pei imei-" + s.IMEI
+		if s.IMSI != "" {
+			req += ", supi imsi-" + s.IMSI
+		}
+		out = append(out, fmt.Sprintf("%s: %s request (%s): got %s, want %s", label, s.Category, req, s.Got, s.Want))
+	}
+	if r.Timeouts+r.Errors > 0 {
+		out = append(out, fmt.Sprintf("%s: %d timeouts, %d without an answer", label, r.Timeouts, r.Errors))
+	}
+	return out
+}
+
 // errorCount is what the per-round table shows as errors.
 func errorCount(m *measurement) uint64 {
-	if m == nil || m.Report == nil {
+	if !m.measured() {
 		return 0
+	}
+	if r := m.SBI; r != nil {
+		return r.Mismatches + r.Timeouts + r.Errors + uint64(r.ConnErrors)
 	}
 	r := m.Report
 	return r.Mismatches + r.Timeouts + r.Lost + r.Malformed + uint64(r.ConnErrors)
@@ -213,27 +301,8 @@ func (res *ratioResult) writeTable(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "lists     loaded into Redis in %.2fs\n\n", res.LoadSeconds)
 
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "round\torder\tref answers/s\tref p50 ms\tref p99 ms\teird answers/s\teird p50 ms\teird p99 ms\tratio\terrors ref/eird\tCPU% ref/eird\tCPU% client\t")
-	for _, r := range res.Rounds {
-		ref, eird := roundCells(r.Reference), roundCells(r.EIRD)
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s/%s\t%s/%s\t%s/%s\t\n",
-			r.Round, r.Order, ref.throughput, ref.p50, ref.p99, eird.throughput, eird.p50, eird.p99, ratioCell(r),
-			ref.errors, eird.errors, ref.serverCPU, eird.serverCPU, ref.clientCPU, eird.clientCPU)
-	}
-	if s := res.Summary; s != nil {
-		fmt.Fprintf(tw, "median\t\t%s\t%.2f\t%.2f\t%s\t%.2f\t%.2f\t%.3f\t\t\t\t\n",
-			thousandsf(s.ReferenceThroughput.Median), s.ReferenceP50.Median, s.ReferenceP99.Median,
-			thousandsf(s.EIRDThroughput.Median), s.EIRDP50.Median, s.EIRDP99.Median, s.Ratio.Median)
-		fmt.Fprintf(tw, "min–max\t\t%s–%s\t\t%.2f–%.2f\t%s–%s\t\t%.2f–%.2f\t%.3f–%.3f\t\t\t\t\n",
-			thousandsf(s.ReferenceThroughput.Min), thousandsf(s.ReferenceThroughput.Max), s.ReferenceP99.Min, s.ReferenceP99.Max,
-			thousandsf(s.EIRDThroughput.Min), thousandsf(s.EIRDThroughput.Max), s.EIRDP99.Min, s.EIRDP99.Max, s.Ratio.Min, s.Ratio.Max)
-	}
-	if err := tw.Flush(); err != nil {
+	if err := writeRounds(w, res.Rounds, res.Summary); err != nil {
 		return err
-	}
-	if s := res.Summary; s != nil {
-		fmt.Fprintf(w, "\nratio eird/reference: median %.3f (min %.3f, max %.3f) over %d rounds\n", s.Ratio.Median, s.Ratio.Min, s.Ratio.Max, len(res.Rounds))
 	}
 	if o := res.OpenLoop; o != nil {
 		fmt.Fprintf(w, "\nopen loop at %s requests/s (%d connections, window %d):\n", thousandsf(o.Rate), sc.Conns, sc.Window)
@@ -246,6 +315,12 @@ func (res *ratioResult) writeTable(w io.Writer) error {
 				m.Target, thousandsf(r.Throughput), r.Latency.P50, r.Latency.P99, r.Latency.P999, r.Latency.Max, r.Timeouts, r.Mismatches, m.ServerCPU)
 			fmt.Fprintf(w, "  %-9s from send:         p50 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms\n",
 				"", r.ServiceLatency.P50, r.ServiceLatency.P99, r.ServiceLatency.P999, r.ServiceLatency.Max)
+		}
+	}
+	if n := res.N5g; n != nil {
+		fmt.Fprintf(w, "\nN5g-eir (HTTP/2, h2c), closed loop, %d connections × %d streams, same lists and mix:\n", sc.Conns, sc.N5gStreams)
+		if err := writeRounds(w, n.Rounds, n.Summary); err != nil {
+			return err
 		}
 	}
 	mem := res.Memory
@@ -273,22 +348,49 @@ func (res *ratioResult) writeTable(w io.Writer) error {
 	return nil
 }
 
+// writeRounds writes the per-round table of a closed-loop comparison, its
+// medians and the ratio.
+func writeRounds(w io.Writer, rounds []ratioRound, s *ratioSummary) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "round\torder\tref answers/s\tref p50 ms\tref p99 ms\teird answers/s\teird p50 ms\teird p99 ms\tratio\terrors ref/eird\tCPU% ref/eird\tCPU% client\t")
+	for _, r := range rounds {
+		ref, eird := roundCells(r.Reference), roundCells(r.EIRD)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s/%s\t%s/%s\t%s/%s\t\n",
+			r.Round, r.Order, ref.throughput, ref.p50, ref.p99, eird.throughput, eird.p50, eird.p99, ratioCell(r),
+			ref.errors, eird.errors, ref.serverCPU, eird.serverCPU, ref.clientCPU, eird.clientCPU)
+	}
+	if s != nil {
+		fmt.Fprintf(tw, "median\t\t%s\t%.2f\t%.2f\t%s\t%.2f\t%.2f\t%.3f\t\t\t\t\n",
+			thousandsf(s.ReferenceThroughput.Median), s.ReferenceP50.Median, s.ReferenceP99.Median,
+			thousandsf(s.EIRDThroughput.Median), s.EIRDP50.Median, s.EIRDP99.Median, s.Ratio.Median)
+		fmt.Fprintf(tw, "min–max\t\t%s–%s\t\t%.2f–%.2f\t%s–%s\t\t%.2f–%.2f\t%.3f–%.3f\t\t\t\t\n",
+			thousandsf(s.ReferenceThroughput.Min), thousandsf(s.ReferenceThroughput.Max), s.ReferenceP99.Min, s.ReferenceP99.Max,
+			thousandsf(s.EIRDThroughput.Min), thousandsf(s.EIRDThroughput.Max), s.EIRDP99.Min, s.EIRDP99.Max, s.Ratio.Min, s.Ratio.Max)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if s != nil {
+		fmt.Fprintf(w, "\nratio eird/reference: median %.3f (min %.3f, max %.3f) over %d rounds\n", s.Ratio.Median, s.Ratio.Min, s.Ratio.Max, len(rounds))
+	}
+	return nil
+}
+
 // cells are one side of a round, formatted; "-" when not measured.
 type cells struct{ throughput, p50, p99, errors, serverCPU, clientCPU string }
 
 func roundCells(m *measurement) cells {
-	if m == nil || m.Report == nil {
+	if !m.measured() {
 		return cells{"-", "-", "-", "-", "-", "-"}
 	}
-	r := m.Report
-	return cells{thousandsf(r.Throughput), fmt.Sprintf("%.2f", r.Latency.P50), fmt.Sprintf("%.2f", r.Latency.P99),
+	l := m.latency()
+	return cells{thousandsf(m.throughput()), fmt.Sprintf("%.2f", l.P50), fmt.Sprintf("%.2f", l.P99),
 		fmt.Sprint(errorCount(m)), fmt.Sprintf("%.0f", m.ServerCPU), fmt.Sprintf("%.0f", m.ClientCPU)}
 }
 
 // ratioCell is the round's ratio, "-" for a partial round.
 func ratioCell(r ratioRound) string {
-	if r.Reference == nil || r.EIRD == nil || r.Reference.Report == nil || r.EIRD.Report == nil ||
-		r.Reference.Report.Interrupted || r.EIRD.Report.Interrupted {
+	if !r.Reference.measured() || !r.EIRD.measured() || r.Reference.interrupted() || r.EIRD.interrupted() {
 		return "-"
 	}
 	return fmt.Sprintf("%.3f", r.Ratio)

@@ -40,6 +40,10 @@ type SBIOptions struct {
 	Duration  time.Duration // measured window; required
 	Warmup    time.Duration // before the window; its results are discarded
 	Timeout   time.Duration // per request; default 5s
+	// OnPhase, when set, is called as the measured window starts
+	// (PhaseMeasure) and ends (PhaseDrain), e.g. to sample the server's
+	// CPU time.
+	OnPhase func(Phase)
 }
 
 func (o *SBIOptions) setDefaults() error {
@@ -227,6 +231,9 @@ func RunSBI(ctx context.Context, o SBIOptions) (*SBIReport, error) {
 	for _, s := range streams {
 		wg.Go(func() { r.stream(ctx, s) })
 	}
+	if o.OnPhase != nil {
+		r.phases(ctx)
+	}
 	wg.Wait()
 	if elapsed := time.Since(r.base); elapsed < r.stopAt {
 		rep.Interrupted = true
@@ -234,6 +241,21 @@ func RunSBI(ctx context.Context, o SBIOptions) (*SBIReport, error) {
 	}
 	r.merge(rep, streams)
 	return rep, nil
+}
+
+// phases calls OnPhase as the measured window starts and ends (or is cut
+// short).
+func (r *sbiRun) phases(ctx context.Context) {
+	t := time.NewTimer(time.Until(r.base.Add(r.measureStart)))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		r.o.OnPhase(PhaseMeasure)
+	case <-ctx.Done():
+		return
+	}
+	<-ctx.Done() // the window's deadline, or cancelled
+	r.o.OnPhase(PhaseDrain)
 }
 
 // client returns an HTTP/2-only client for the API root's scheme.
