@@ -567,76 +567,87 @@ n5g:
 }
 
 // TestN5gOverload bounds the requests answered at once to one and holds
-// that one in Redis (CLIENT PAUSE): the others get 503 NF_CONGESTION with
-// Retry-After at once, valid against TS 29.511, and the service answers
-// again when Redis does.
+// that one in Redis (CLIENT PAUSE): of four requests sent together, three
+// get 503 NF_CONGESTION with Retry-After at once, valid against TS 29.511,
+// and the held one is answered 200 when Redis answers again.
 func TestN5gOverload(t *testing.T) {
 	rds := redistest.Start(t)
-	// Without the replica every check reads Redis.
-	cfg := strings.Replace(fmt.Sprintf(baseConfig, rds.Addr()), "store:\n", "store:\n  replica: false\n", 1)
+	// Without the replica every check reads Redis; Redis's read timeout is
+	// longer than the pause, so the held request waits for it.
+	cfg := fmt.Sprintf(baseConfig, rds.Addr())
+	cfg = strings.Replace(cfg, "store:\n", "store:\n  replica: false\n", 1)
+	cfg = strings.Replace(cfg, "  read_timeout: 300ms\n", "  read_timeout: 20s\n", 1)
 	e := startEIRD(t, cfg+`n5g:
   listen: 127.0.0.1:0
-  request_timeout: 3s
+  request_timeout: 30s
   max_inflight: 1
 `)
 	loadLists(t, e)
 	client := h2c()
+	client.Timeout = 60 * time.Second
 	defer client.CloseIdleConnections()
 	v, err := sbispec.NewValidator(sbispec.N5gEIR)
 	if err != nil {
 		t.Fatal(err)
 	}
 	url := "http://" + e.n5g + "/n5g-eir-eic/v1/equipment-status?pei=imei-490154203237518"
-	get := func() (*http.Request, *http.Response, []byte) {
+	type answer struct {
+		req  *http.Request
+		resp *http.Response
+		body []byte
+		err  error
+	}
+	get := func() answer {
 		req, _ := http.NewRequest("GET", url, nil)
 		resp, err := client.Do(req)
 		if err != nil {
-			t.Error(err)
-			return req, nil, nil
+			return answer{req: req, err: err}
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		return req, resp, body
+		return answer{req, resp, body, nil}
 	}
-	if _, resp, body := get(); resp == nil || resp.StatusCode != 200 {
-		t.Fatalf("before the pause: %s", body)
+	if a := get(); a.err != nil || a.resp.StatusCode != 200 {
+		t.Fatalf("before the pause: %v %s", a.err, a.body)
 	}
 	rdb := rds.Client(t)
-	if err := rdb.Do(ctxT(t), "CLIENT", "PAUSE", "2000", "ALL").Err(); err != nil {
+	// Three seconds: Redis takes no command meanwhile, not even CLIENT
+	// UNPAUSE from another connection.
+	if err := rdb.Do(ctxT(t), "CLIENT", "PAUSE", "3000", "ALL").Err(); err != nil {
 		t.Fatal(err)
 	}
-	// One request holds the only slot until Redis answers again.
-	held := make(chan int, 1)
-	go func() {
-		_, resp, _ := get()
-		if resp == nil {
-			held <- 0
-			return
-		}
-		held <- resp.StatusCode
-	}()
-	poll(t, "an NF_CONGESTION answer", 2*time.Second, func() bool {
-		req, resp, body := get()
-		if resp == nil || resp.StatusCode != 503 {
-			return false // the held request may not have taken the slot yet
-		}
-		var p struct{ Cause string }
-		json.Unmarshal(body, &p)
-		if p.Cause != "NF_CONGESTION" || resp.Header.Get("Retry-After") == "" {
-			t.Fatalf("503 %s (Retry-After %q)", body, resp.Header.Get("Retry-After"))
-		}
-		if err := v.Response(req, resp.StatusCode, resp.Header, body); err != nil {
-			t.Fatalf("503 %s: not valid against TS 29.511: %v", body, err)
-		}
-		return true
-	})
-	if code := <-held; code != 200 {
-		t.Fatalf("the held request: %d, want 200 once Redis answers", code)
+	answers := make(chan answer, 4)
+	for range 4 {
+		go func() { answers <- get() }()
 	}
-	if _, resp, body := get(); resp == nil || resp.StatusCode != 200 {
-		t.Fatalf("after the pause: %s", body)
+	// The first to arrive holds the slot until Redis answers; the others
+	// are refused at once.
+	deadline := time.After(20 * time.Second)
+	for range 3 {
+		select {
+		case a := <-answers:
+			if a.err != nil {
+				t.Fatal(a.err)
+			}
+			var p struct{ Cause string }
+			json.Unmarshal(a.body, &p)
+			if a.resp.StatusCode != 503 || p.Cause != "NF_CONGESTION" || a.resp.Header.Get("Retry-After") == "" {
+				t.Fatalf("%d %s (Retry-After %q), want 503 NF_CONGESTION", a.resp.StatusCode, a.body, a.resp.Header.Get("Retry-After"))
+			}
+			if err := v.Response(a.req, a.resp.StatusCode, a.resp.Header, a.body); err != nil {
+				t.Fatalf("503 %s: not valid against TS 29.511: %v", a.body, err)
+			}
+		case <-deadline:
+			t.Fatal("no three NF_CONGESTION answers within 20s")
+		}
 	}
-	if v := e.metric(t, `eir_n5g_requests_total{cause="NF_CONGESTION",code="503"}`); v < 1 {
-		t.Fatalf("NF_CONGESTION answers counted: %v", v)
+	if a := <-answers; a.err != nil || a.resp.StatusCode != 200 {
+		t.Fatalf("the held request: %v %d %s, want 200 once Redis answers", a.err, a.resp.StatusCode, a.body)
+	}
+	if a := get(); a.err != nil || a.resp.StatusCode != 200 {
+		t.Fatalf("after the pause: %v %s", a.err, a.body)
+	}
+	if v := e.metric(t, `eir_n5g_requests_total{cause="NF_CONGESTION",code="503"}`); v != 3 {
+		t.Fatalf("NF_CONGESTION answers counted: %v, want 3", v)
 	}
 }
