@@ -334,31 +334,12 @@ func (r *ratioRun) measureAll(ctx context.Context) error {
 	res := r.res
 	closed := f.load
 	closed.rate = 0
-	for i := 1; i <= f.rounds; i++ {
-		round := ratioRound{Round: i, Order: "reference,eird"}
-		order := []string{targetReference, targetEIRD}
-		if i%2 == 0 {
-			round.Order = "eird,reference"
-			order = []string{targetEIRD, targetReference}
-		}
-		for _, target := range order {
-			m, err := r.measure(ctx, fmt.Sprintf("round %d/%d %s", i, f.rounds, target), target, closed)
-			if target == targetReference {
-				round.Reference = m
-			} else {
-				round.EIRD = m
-			}
-			if err != nil || ctx.Err() != nil {
-				res.Rounds = append(res.Rounds, round) // partial: shown, not summarised
-				return err
-			}
-		}
-		if t := round.Reference.Report.Throughput; t > 0 {
-			round.Ratio = round.EIRD.Report.Throughput / t
-		}
-		res.Rounds = append(res.Rounds, round)
-		fmt.Fprintf(r.stderr, "round %d/%d: reference %s answers/s, eird %s answers/s, ratio %.3f\n", i, f.rounds,
-			thousandsf(round.Reference.Report.Throughput), thousandsf(round.EIRD.Report.Throughput), round.Ratio)
+	var err error
+	res.Rounds, err = r.rounds(ctx, "", f.rounds, func(label, target string) (*measurement, error) {
+		return r.measure(ctx, label, target, closed)
+	})
+	if err != nil || ctx.Err() != nil {
+		return err
 	}
 	if f.openRate > 0 {
 		open := f.load
@@ -389,10 +370,21 @@ func (r *ratioRun) measureAll(ctx context.Context) error {
 
 // measureN5g runs the N5g-eir rounds.
 func (r *ratioRun) measureN5g(ctx context.Context) error {
-	f := &r.f
 	res := &n5gResult{}
 	r.res.N5g = res
-	for i := 1; i <= f.n5gRounds; i++ {
+	var err error
+	res.Rounds, err = r.rounds(ctx, "n5g ", r.f.n5gRounds, func(label, target string) (*measurement, error) {
+		return r.measureSBI(ctx, label, target)
+	})
+	return err
+}
+
+// rounds runs n rounds of measure against both targets, alternating which
+// goes first, and returns them with their ratios; a round cut short by an
+// error or ctx is returned too (shown, not summarised).
+func (r *ratioRun) rounds(ctx context.Context, prefix string, n int, measure func(label, target string) (*measurement, error)) ([]ratioRound, error) {
+	var out []ratioRound
+	for i := 1; i <= n; i++ {
 		round := ratioRound{Round: i, Order: "reference,eird"}
 		order := []string{targetReference, targetEIRD}
 		if i%2 == 0 {
@@ -400,25 +392,24 @@ func (r *ratioRun) measureN5g(ctx context.Context) error {
 			order = []string{targetEIRD, targetReference}
 		}
 		for _, target := range order {
-			m, err := r.measureSBI(ctx, fmt.Sprintf("n5g round %d/%d %s", i, f.n5gRounds, target), target)
+			m, err := measure(fmt.Sprintf("%sround %d/%d %s", prefix, i, n, target), target)
 			if target == targetReference {
 				round.Reference = m
 			} else {
 				round.EIRD = m
 			}
 			if err != nil || ctx.Err() != nil {
-				res.Rounds = append(res.Rounds, round)
-				return err
+				return append(out, round), err
 			}
 		}
-		if t := round.Reference.SBI.Throughput; t > 0 {
-			round.Ratio = round.EIRD.SBI.Throughput / t
+		if t := round.Reference.throughput(); t > 0 {
+			round.Ratio = round.EIRD.throughput() / t
 		}
-		res.Rounds = append(res.Rounds, round)
-		fmt.Fprintf(r.stderr, "n5g round %d/%d: reference %s answers/s, eird %s answers/s, ratio %.3f\n", i, f.n5gRounds,
-			thousandsf(round.Reference.SBI.Throughput), thousandsf(round.EIRD.SBI.Throughput), round.Ratio)
+		out = append(out, round)
+		fmt.Fprintf(r.stderr, "%sround %d/%d: reference %s answers/s, eird %s answers/s, ratio %.3f\n", prefix, i, n,
+			thousandsf(round.Reference.throughput()), thousandsf(round.EIRD.throughput()), round.Ratio)
 	}
-	return nil
+	return out, nil
 }
 
 // measureSBI runs one N5g-eir load against target, sampling CPU at the

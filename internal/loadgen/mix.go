@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -95,6 +96,21 @@ func ParseMix(s string) (Mix, error) {
 		return Mix{}, fmt.Errorf("loadgen: mix %q: no positive weight", s)
 	}
 	return m, nil
+}
+
+// check reports a mix that cannot draw: a negative weight, or none positive.
+func (m Mix) check() error {
+	total := 0.0
+	for _, w := range m {
+		if w < 0 {
+			return errors.New("mix: negative weight")
+		}
+		total += w
+	}
+	if total <= 0 {
+		return errors.New("mix: no positive weight")
+	}
+	return nil
 }
 
 // String returns the mix in the form ParseMix reads.

@@ -222,28 +222,37 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	tw.Flush()
 	fmt.Fprintln(tw)
-	p("category\tsent\tanswered\tmismatches\ttimeouts")
-	for c := Category(0); c < numCategories; c++ {
-		s, ok := r.Categories[c.String()]
-		if !ok {
-			continue
-		}
-		p("%s\t%d\t%d\t%d\t%d", c, s.Sent, s.Answered, s.Mismatches, s.Timeouts)
-	}
-	if err := tw.Flush(); err != nil {
+	if err := writeCategories(tw, r.Categories); err != nil {
 		return err
 	}
 	for _, e := range r.ConnErrorText {
 		fmt.Fprintf(w, "connection error: %s\n", e)
 	}
-	for _, m := range r.MismatchExamples {
-		req := "IMEI " + m.IMEI
+	writeMismatches(w, r.MismatchExamples, "IMEI ", "User-Name ")
+	return nil
+}
+
+// writeCategories writes the per-category counts to tw and flushes it.
+func writeCategories(tw *tabwriter.Writer, cats map[string]CategoryStats) error {
+	fmt.Fprintln(tw, "category\tsent\tanswered\tmismatches\ttimeouts")
+	for c := Category(0); c < numCategories; c++ {
+		if s, ok := cats[c.String()]; ok {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", c, s.Sent, s.Answered, s.Mismatches, s.Timeouts)
+		}
+	}
+	return tw.Flush()
+}
+
+// writeMismatches writes the mismatch examples, naming the IMEI and IMSI
+// as the interface does (imei and imsi prefix them).
+func writeMismatches(w io.Writer, samples []MismatchSample, imei, imsi string) {
+	for _, m := range samples {
+		req := imei + m.IMEI
 		if m.IMSI != "" {
-			req += ", User-Name " + m.IMSI
+			req += ", " + imsi + m.IMSI
 		}
 		fmt.Fprintf(w, "mismatch: %s request (%s): got %s, want %s\n", m.Category, req, m.Got, m.Want)
 	}
-	return nil
 }
 
 // thousands formats v rounded to an integer with thousands separators.

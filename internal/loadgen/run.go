@@ -80,15 +80,8 @@ func (o *Options) setDefaults() error {
 	if o.Data == nil {
 		errs = append(errs, errors.New("data: required"))
 	}
-	total := 0.0
-	for _, w := range o.Mix {
-		if w < 0 {
-			errs = append(errs, errors.New("mix: negative weight"))
-		}
-		total += w
-	}
-	if total <= 0 {
-		errs = append(errs, errors.New("mix: no positive weight"))
+	if err := o.Mix.check(); err != nil {
+		errs = append(errs, err)
 	}
 	if o.Conns < 1 {
 		errs = append(errs, fmt.Errorf("conns: %d: must be >= 1", o.Conns))

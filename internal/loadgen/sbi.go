@@ -63,15 +63,8 @@ func (o *SBIOptions) setDefaults() error {
 	if o.Data == nil {
 		errs = append(errs, errors.New("data: required"))
 	}
-	total := 0.0
-	for _, w := range o.Mix {
-		if w < 0 {
-			errs = append(errs, errors.New("mix: negative weight"))
-		}
-		total += w
-	}
-	if total <= 0 {
-		errs = append(errs, errors.New("mix: no positive weight"))
+	if err := o.Mix.check(); err != nil {
+		errs = append(errs, err)
 	}
 	if o.Conns < 1 || o.Conns > 1024 {
 		errs = append(errs, fmt.Errorf("conns: %d: must be 1 to 1024", o.Conns))
@@ -486,24 +479,12 @@ func (r *SBIReport) WriteTable(w io.Writer) error {
 	}
 	tw.Flush()
 	fmt.Fprintln(tw)
-	p("category\tsent\tanswered\tmismatches\ttimeouts")
-	for c := Category(0); c < numCategories; c++ {
-		if s, ok := r.Categories[c.String()]; ok {
-			p("%s\t%d\t%d\t%d\t%d", c, s.Sent, s.Answered, s.Mismatches, s.Timeouts)
-		}
-	}
-	if err := tw.Flush(); err != nil {
+	if err := writeCategories(tw, r.Categories); err != nil {
 		return err
 	}
 	for _, e := range r.ErrorText {
 		fmt.Fprintf(w, "error: %s\n", e)
 	}
-	for _, m := range r.MismatchExamples {
-		req := "pei imei-" + m.IMEI
-		if m.IMSI != "" {
-			req += ", supi imsi-" + m.IMSI
-		}
-		fmt.Fprintf(w, "mismatch: %s request (%s): got %s, want %s\n", m.Category, req, m.Got, m.Want)
-	}
+	writeMismatches(w, r.MismatchExamples, "pei imei-", "supi imsi-")
 	return nil
 }
