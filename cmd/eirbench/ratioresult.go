@@ -233,11 +233,7 @@ func problems(label string, m *measurement) []string {
 		out = append(out, fmt.Sprintf("%s: %d mismatches", label, r.Mismatches))
 	}
 	for _, s := range r.MismatchExamples {
-		req := "IMEI " + s.IMEI
-		if s.IMSI != "" {
-			req += ", User-Name " + s.IMSI
-		}
-		out = append(out, fmt.Sprintf("%s: %s request (%s): got %s, want %s", label, s.Category, req, s.Got, s.Want))
+		out = append(out, label+": "+s.Describe("IMEI ", "User-Name "))
 	}
 	if r.Timeouts+r.Lost > 0 {
 		out = append(out, fmt.Sprintf("%s: %d timeouts, %d lost", label, r.Timeouts, r.Lost))
@@ -261,11 +257,7 @@ func sbiProblems(label string, r *loadgen.SBIReport) []string {
 		out = append(out, fmt.Sprintf("%s: %d mismatches", label, r.Mismatches))
 	}
 	for _, s := range r.MismatchExamples {
-		req := "pei imei-" + s.IMEI
-		if s.IMSI != "" {
-			req += ", supi imsi-" + s.IMSI
-		}
-		out = append(out, fmt.Sprintf("%s: %s request (%s): got %s, want %s", label, s.Category, req, s.Got, s.Want))
+		out = append(out, label+": "+s.Describe("pei imei-", "supi imsi-"))
 	}
 	if r.Timeouts+r.Errors > 0 {
 		out = append(out, fmt.Sprintf("%s: %d timeouts, %d without an answer", label, r.Timeouts, r.Errors))

@@ -203,16 +203,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	p("results\t2001/ES0 %d  2001/ES1 %d  2001/ES2 %d  5422 %d  5004 %d  5012 %d  other %d",
 		res.Status0, res.Status1, res.Status2, res.Unknown, res.Invalid, res.Unable, res.Other)
 	if len(res.OtherCodes) > 0 {
-		keys := make([]string, 0, len(res.OtherCodes))
-		for k := range res.OtherCodes {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var parts []string
-		for _, k := range keys {
-			parts = append(parts, fmt.Sprintf("%s: %d", k, res.OtherCodes[k]))
-		}
-		p("other results\t%s", strings.Join(parts, ", "))
+		p("other results\t%s", countsText(res.OtherCodes))
 	}
 	p("sent/answered\t%d / %d", r.Sent, r.Answers)
 	p("errors\tmismatches %d  timeouts %d  lost %d  unmatched answers %d  malformed %d  connection errors %d",
@@ -244,15 +235,36 @@ func writeCategories(tw *tabwriter.Writer, cats map[string]CategoryStats) error 
 }
 
 // writeMismatches writes the mismatch examples, naming the IMEI and IMSI
-// as the interface does (imei and imsi prefix them).
+// as the interface does (see MismatchSample.Describe).
 func writeMismatches(w io.Writer, samples []MismatchSample, imei, imsi string) {
 	for _, m := range samples {
-		req := imei + m.IMEI
-		if m.IMSI != "" {
-			req += ", " + imsi + m.IMSI
-		}
-		fmt.Fprintf(w, "mismatch: %s request (%s): got %s, want %s\n", m.Category, req, m.Got, m.Want)
+		fmt.Fprintf(w, "mismatch: %s\n", m.Describe(imei, imsi))
 	}
+}
+
+// Describe says what went wrong, naming the IMEI and the IMSI with the
+// prefixes of the interface: "IMEI ", "User-Name " on S13; "pei imei-",
+// "supi imsi-" on N5g-eir.
+func (m MismatchSample) Describe(imei, imsi string) string {
+	req := imei + m.IMEI
+	if m.IMSI != "" {
+		req += ", " + imsi + m.IMSI
+	}
+	return fmt.Sprintf("%s request (%s): got %s, want %s", m.Category, req, m.Got, m.Want)
+}
+
+// countsText is "key: count" for every key of counts, sorted, comma-separated.
+func countsText(counts map[string]uint64) string {
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %d", k, counts[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // thousands formats v rounded to an integer with thousands separators.

@@ -10,7 +10,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -462,16 +461,7 @@ func (r *SBIReport) WriteTable(w io.Writer) error {
 	p("throughput\t%s answers/s (%d answers in %gs)", thousands(r.Throughput), r.AnswersInWindow, r.Duration)
 	l := r.Latency
 	p("latency ms\tp50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (mean %.3f)", l.P50, l.P90, l.P99, l.P999, l.Max, l.Mean)
-	keys := make([]string, 0, len(r.Codes))
-	for k := range r.Codes {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s: %d", k, r.Codes[k]))
-	}
-	p("answers\t%s", strings.Join(parts, ", "))
+	p("answers\t%s", countsText(r.Codes))
 	p("sent/answered\t%d / %d", r.Sent, r.Answers)
 	p("errors\tmismatches %d  timeouts %d  no answer %d  connection errors %d", r.Mismatches, r.Timeouts, r.Errors, r.ConnErrors)
 	if r.Interrupted {
