@@ -9,6 +9,11 @@
 // with a clear message when redis-server or redis-cli is missing: it never
 // skips.
 //
+// A standalone Server (and each cluster node) can also be faulted the way
+// operators' failures happen, keeping its port: Pause/Resume (SIGSTOP and
+// SIGCONT), Kill (SIGKILL), RestartEmpty (data files removed), SaveRDB and
+// RestartFromRDB (back to an older snapshot) and FlushAll.
+//
 //	srv := redistest.Start(t)
 //	rdb := srv.Client(t)
 //	rdb.Set(ctx, "k", "v", 0)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -130,12 +131,17 @@ func (p *process) exited() bool {
 	}
 }
 
-// stop sends SIGTERM, waits up to stopGrace, then SIGKILLs. It returns once
-// the process is gone (and so the Wait goroutine has ended), or with an
-// error if even SIGKILL did not end it within killWait.
+// stop sends SIGCONT (a process paused with SIGSTOP would otherwise leave
+// SIGTERM pending until SIGKILL), then SIGTERM, waits up to stopGrace, then
+// SIGKILLs. It returns once the process is gone (and so the Wait goroutine
+// has ended), or with an error if even SIGKILL did not end it within
+// killWait.
 func (p *process) stop() error {
 	if p.exited() {
 		return nil
+	}
+	if sigCont != nil {
+		_ = p.cmd.Process.Signal(sigCont)
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	grace := time.NewTimer(stopGrace)
@@ -144,6 +150,15 @@ func (p *process) stop() error {
 	case <-p.done:
 		return nil
 	case <-grace.C:
+	}
+	return p.kill()
+}
+
+// kill sends SIGKILL (which also ends a paused process) and returns once
+// the process is gone, or with an error if it did not exit within killWait.
+func (p *process) kill() error {
+	if p.exited() {
+		return nil
 	}
 	_ = p.cmd.Process.Kill()
 	kill := time.NewTimer(killWait)
@@ -154,6 +169,18 @@ func (p *process) stop() error {
 	case <-kill.C:
 		return fmt.Errorf("process %d did not exit %v after SIGKILL", p.pid(), killWait)
 	}
+}
+
+// signal sends sig to the process. It fails if the process has exited or
+// sig is nil (not supported on this platform).
+func (p *process) signal(sig os.Signal) error {
+	if sig == nil {
+		return fmt.Errorf("signal not supported on %s", runtime.GOOS)
+	}
+	if p.exited() {
+		return fmt.Errorf("process %d has exited (%v)", p.pid(), p.waitErr)
+	}
+	return p.cmd.Process.Signal(sig)
 }
 
 // output returns what this run wrote to its log files.

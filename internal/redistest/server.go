@@ -44,7 +44,8 @@ func WithConfig(key, value string) Option {
 }
 
 // WithPersistence turns on the append-only file (appendfsync everysec), so
-// that data written before Stop survives Restart.
+// that data written before Stop or Kill survives Restart (see Restart for
+// exactly what survives).
 func WithPersistence() Option {
 	return func(c *config) { c.persistence = true }
 }
@@ -82,6 +83,7 @@ type Server struct {
 	port    int
 	busPort int      // cluster bus port (cluster mode only)
 	proc    *process // nil while stopped
+	paused  bool     // proc was SIGSTOPped by Pause and not yet resumed
 }
 
 // Start starts a standalone redis-server on 127.0.0.1 with a free port, no
@@ -210,12 +212,15 @@ func (s *Server) args(fresh bool) ([]string, error) {
 }
 
 // launchLocked starts the process on s.port and waits until it answers.
-// On failure nothing is left running. s.mu must be held.
-func (s *Server) launchLocked(fresh bool) error {
+// override is appended after every other argument, so it wins over the
+// harness' settings and WithConfig alike. On failure nothing is left
+// running. s.mu must be held.
+func (s *Server) launchLocked(fresh bool, override ...string) error {
 	args, err := s.args(fresh)
 	if err != nil {
 		return err
 	}
+	args = append(args, override...)
 	p, err := launch(s.bin, args, s.dir, s.stdoutPath, s.logPath)
 	if err != nil {
 		return err
@@ -318,7 +323,8 @@ func infoField(info, key string) string {
 
 func (s *Server) addrLocked() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
 
-// Addr returns "127.0.0.1:port". The address stays the same across Restart.
+// Addr returns "127.0.0.1:port". The address stays the same across Stop,
+// Kill, Pause and every Restart variant, so clients reconnect to it.
 func (s *Server) Addr() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -326,7 +332,8 @@ func (s *Server) Addr() string {
 }
 
 // Pid returns the process id of the running redis-server, or 0 while it is
-// stopped.
+// stopped (after Stop or Kill). A paused server keeps its pid; every
+// Restart variant starts a new process with a new pid.
 func (s *Server) Pid() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -346,9 +353,10 @@ func (s *Server) Client(tb testing.TB) *redis.Client {
 	return c
 }
 
-// Stop stops the server: SIGTERM, then SIGKILL if it has not exited within
-// 10 seconds. It returns once the process is gone. Stop is idempotent and
-// safe to call concurrently; it is also called at cleanup.
+// Stop stops the server: SIGCONT (in case it is paused), SIGTERM, then
+// SIGKILL if it has not exited within 10 seconds. It returns once the
+// process is gone. Stop is idempotent and safe to call concurrently; it is
+// also called at cleanup.
 func (s *Server) Stop() {
 	_ = s.stop()
 }
@@ -361,14 +369,28 @@ func (s *Server) stop() error {
 		return nil
 	}
 	s.proc = nil
+	s.paused = false
 	return p.stop()
 }
 
-// Restart stops the server if it is running and starts it again on the same
-// port and directory, with the same options, and waits until it answers.
-// With WithPersistence the data written before the stop is kept. It fails
-// the test if the server cannot be started again, e.g. because another
-// process took the port meanwhile.
+// Restart stops the server if it is running (as Stop does; a paused server
+// is resumed first) and starts it again on the same port and directory,
+// with the same options, and waits until it answers. It also works after
+// Stop and after Kill.
+//
+// Restart loads whatever the data directory holds, and touches none of it:
+//   - With WithPersistence, what the AOF had when the process ended: after
+//     Stop (SIGTERM, which flushes the AOF) every acknowledged write; after
+//     Kill, every write Redis had written to the AOF, which with appendfsync
+//     everysec is every acknowledged write unless Redis had postponed the
+//     write behind a slow background fsync.
+//   - Without it, nothing: the server comes back empty. The harness leaves
+//     no dump file behind (SaveRDB and RestartFromRDB remove theirs), so
+//     only a test that runs SAVE or BGSAVE itself, or configures save
+//     points with WithConfig, leaves an RDB for Restart to load.
+//
+// It fails the test if the server cannot be started again, e.g. because
+// another process took the port meanwhile.
 func (s *Server) Restart(tb testing.TB) {
 	tb.Helper()
 	if err := s.stop(); err != nil {
