@@ -17,14 +17,18 @@ type PeerRule struct {
 	Prefixes    []netip.Prefix
 }
 
-// allowList is immutable once built; the server swaps it atomically.
+// allowList is immutable once built; the server swaps it atomically, so the
+// accept-time filter and the CER check always judge by the same list.
 type allowList struct {
 	any   bool
 	rules []PeerRule
+	// byAddr: every rule restricts source addresses, so a connection from
+	// an address no rule names can be refused at accept (admits).
+	byAddr bool
 }
 
 func newAllowList(any bool, rules []PeerRule) (*allowList, error) {
-	l := &allowList{any: any}
+	l := &allowList{any: any, byAddr: !any}
 	for i, r := range rules {
 		r.OriginHost = strings.ToLower(r.OriginHost)
 		r.OriginRealm = strings.ToLower(r.OriginRealm)
@@ -37,8 +41,27 @@ func newAllowList(any bool, rules []PeerRule) (*allowList, error) {
 			}
 		}
 		l.rules = append(l.rules, r)
+		if len(r.Prefixes) == 0 {
+			l.byAddr = false
+		}
 	}
 	return l, nil
+}
+
+// admits reports whether a connection from addr may be served at all,
+// before anything is read from it. It is false only when every rule
+// restricts source addresses and none matches addr; with no rules at all
+// (and not any) nothing can pass the CER check, so nothing is admitted.
+func (l *allowList) admits(addr netip.Addr) bool {
+	if !l.byAddr {
+		return true
+	}
+	for i := range l.rules {
+		if l.rules[i].fromAddr(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // allows reports whether a peer may complete the capabilities exchange.
@@ -47,8 +70,8 @@ func (l *allowList) allows(host, realm string, addr netip.Addr) bool {
 		return true
 	}
 	host, realm = strings.ToLower(host), strings.ToLower(realm)
-	addr = addr.Unmap()
-	for _, r := range l.rules {
+	for i := range l.rules {
+		r := &l.rules[i]
 		if ok, _ := path.Match(r.OriginHost, host); !ok {
 			continue
 		}
@@ -57,7 +80,7 @@ func (l *allowList) allows(host, realm string, addr netip.Addr) bool {
 				continue
 			}
 		}
-		if len(r.Prefixes) > 0 && !containsAddr(r.Prefixes, addr) {
+		if !r.fromAddr(addr) {
 			continue
 		}
 		return true
@@ -65,8 +88,16 @@ func (l *allowList) allows(host, realm string, addr netip.Addr) bool {
 	return false
 }
 
-func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
-	for _, p := range ps {
+// fromAddr reports whether a connection from a meets the rule's address
+// restriction (always, when it has none). An IPv4-mapped IPv6 address is
+// matched as the IPv4 address it carries. It is the one address match of
+// the package: the accept-time filter and the CER check both use it.
+func (r *PeerRule) fromAddr(a netip.Addr) bool {
+	if len(r.Prefixes) == 0 {
+		return true
+	}
+	a = a.Unmap()
+	for _, p := range r.Prefixes {
 		if p.Contains(a) {
 			return true
 		}

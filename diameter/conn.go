@@ -47,8 +47,9 @@ func (s peerState) String() string {
 type conn struct {
 	s        *Server
 	nc       net.Conn
-	remote   netip.Addr
-	remoteIP string // remote, formatted once for events
+	remote   netip.Addr // as the allow-list judges it (remoteAddr)
+	remoteIP string     // remote, formatted once for events
+	raddr    string     // the transport's remote address, for logs
 	br       *bufio.Reader
 	coalesce bool
 	// pending holds answers made by the read loop itself, written together
@@ -78,10 +79,11 @@ type conn struct {
 	accepted   time.Time
 }
 
-func newConn(s *Server, nc net.Conn, coalesce bool) *conn {
+func newConn(s *Server, nc net.Conn, remote netip.Addr, coalesce bool) *conn {
 	c := &conn{
 		s:        s,
 		nc:       nc,
+		remote:   remote,
 		br:       bufio.NewReaderSize(nc, 16<<10),
 		coalesce: coalesce,
 		out:      make(chan []byte, s.opts.MaxInflightPerPeer+16),
@@ -93,9 +95,11 @@ func newConn(s *Server, nc net.Conn, coalesce bool) *conn {
 		inflight: make(chan struct{}, s.opts.MaxInflightPerPeer),
 		accepted: time.Now(),
 	}
-	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
-		c.remote = ap.Addr().Unmap()
-		c.remoteIP = c.remote.String()
+	if remote.IsValid() {
+		c.remoteIP = remote.String()
+	}
+	if ra := nc.RemoteAddr(); ra != nil {
+		c.raddr = ra.String()
 	}
 	c.hbh.Store(uint32(time.Now().UnixNano()))
 	c.lastRx.Store(c.accepted.UnixNano())
@@ -104,7 +108,7 @@ func newConn(s *Server, nc net.Conn, coalesce bool) *conn {
 }
 
 func (c *conn) logger() *zap.Logger {
-	l := c.s.log.With(zap.String("remote", c.nc.RemoteAddr().String()))
+	l := c.s.log.With(zap.String("remote", c.raddr))
 	if h := c.peerHost.Load(); h != nil {
 		l = l.With(zap.String("peer", *h))
 	}

@@ -2,10 +2,12 @@
 // (RFC 6733) that answers ME-Identity-Check requests (TS 29.272 §7.2.19) from
 // MMEs and SGSNs with decisions taken by an eir.Checker.
 //
-// It owns the peer layer (CER/CEA with an allow-list, DWR/DWA watchdog,
-// DPR/DPA in both directions), request validation (every Result-Code and
-// Failed-AVP of the answer is decided here) and the mapping of eir errors to
-// the wire (resultFor). It is the only package that imports go-diameter,
+// It owns the peer layer (admission at accept: a bound on open connections
+// and the allow-list's source addresses, checked before anything is read;
+// CER/CEA with an allow-list, DWR/DWA watchdog, DPR/DPA in both
+// directions), request validation (every Result-Code and Failed-AVP of the
+// answer is decided here) and the mapping of eir errors to the wire
+// (resultFor). It is the only package that imports go-diameter,
 // which it uses as the codec: header and AVP types, data types and message
 // serialisation.
 //

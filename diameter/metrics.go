@@ -15,6 +15,7 @@ type metrics struct {
 	transport  *prometheus.CounterVec
 	sentDWR    prometheus.Counter
 	unanswered *prometheus.CounterVec
+	refused    *prometheus.CounterVec
 
 	// counters caches the children of requests, durations those of
 	// duration: resolving labels costs more than counting.
@@ -77,14 +78,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "eir", Subsystem: "diameter", Name: "messages_dropped_total",
 			Help: "Messages received and not answered, by reason (before_cer, unexpected_answer).",
 		}, []string{"reason"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "eir", Subsystem: "diameter", Name: "connections_refused_total",
+			Help: "Transport connections closed at accept, before anything was read, by reason (max_connections, address).",
+		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.peers, m.inflight, m.panics, m.transport, m.sentDWR, m.unanswered} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.peers, m.inflight, m.panics, m.transport, m.sentDWR, m.unanswered, m.refused} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	for _, s := range []string{stateWaitCER.String(), stateOpen.String(), stateClosing.String()} {
 		m.peers.WithLabelValues(s)
+	}
+	for _, r := range []string{refusedMaxConnections, refusedAddress} {
+		m.refused.WithLabelValues(r)
 	}
 	return m, nil
 }

@@ -55,12 +55,23 @@ type Options struct {
 	MaxMessageSize     int           // default 65536
 	MaxInflightPerPeer int           // default 256
 
+	// MaxConnections bounds the transport connections open at once, over
+	// every listener, whatever their state (waiting for CER, open,
+	// closing). A connection accepted beyond it is closed at once, before
+	// anything is read from it (no CEA: the peer is not known yet), and
+	// counted; closing a connection frees its slot. 0: no limit.
+	MaxConnections int
+
 	// RejectDuplicatePeers refuses a CER from an Origin-Host that already has
 	// an open connection (CEA 5012). By default several connections from one
 	// Origin-Host are accepted.
 	RejectDuplicatePeers bool
-	AllowAnyPeer         bool
-	Peers                []PeerRule
+	// AllowAnyPeer accepts every CER; otherwise a CER must match one of
+	// Peers (3010 when it does not). When every rule restricts source
+	// addresses, a connection from an address no rule names is closed at
+	// accept, before anything is read from it, and counted.
+	AllowAnyPeer bool
+	Peers        []PeerRule
 
 	Decisions DecisionRecorder // optional
 	Events    EventSink        // optional
@@ -70,6 +81,9 @@ type Options struct {
 func (o *Options) setDefaults() error {
 	if o.OriginHost == "" || o.OriginRealm == "" {
 		return errors.New("diameter: origin host and realm required")
+	}
+	if o.MaxConnections < 0 {
+		return fmt.Errorf("diameter: max connections %d: want 0 (no limit) or more", o.MaxConnections)
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -112,6 +126,8 @@ type Server struct {
 	allow   atomic.Pointer[allowList]
 	log     *zap.Logger
 	m       *metrics
+	// refusals rate-limits the log of connections refused at accept.
+	refusals refusalLog
 
 	baseCtx    context.Context
 	cancelBase context.CancelFunc
@@ -119,6 +135,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
+	nconns    int // connection slots held (admit), at most MaxConnections
 	openHosts map[string]int
 	closed    bool
 	connWG    sync.WaitGroup
@@ -172,8 +189,9 @@ func (s *Server) OpenPeers() int {
 	return n
 }
 
-// SetPeers replaces the allow-list. Open connections are not re-checked;
-// the new list applies to the next CER.
+// SetPeers replaces the allow-list, atomically for both of its checks: the
+// new list judges every connection accepted and every CER received after
+// SetPeers returns. Open connections are not re-checked.
 func (s *Server) SetPeers(allowAny bool, rules []PeerRule) error {
 	l, err := newAllowList(allowAny, rules)
 	if err != nil {
@@ -239,7 +257,12 @@ func (s *Server) Serve(l net.Listener) error {
 			return fmt.Errorf("diameter: accept: %w", err)
 		}
 		delay = 0
-		c := newConn(s, nc, coalesce)
+		remote := remoteAddr(nc)
+		if reason := s.admit(remote); reason != "" {
+			s.refuse(nc, remote, reason)
+			continue
+		}
+		c := newConn(s, nc, remote, coalesce)
 		if !s.track(c) {
 			nc.Close()
 			continue
@@ -261,10 +284,13 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
+// track registers a connection admitted (admit): Shutdown will see it. When
+// the server is closed it frees the slot and reports false.
 func (s *Server) track(c *conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
+		s.nconns--
 		return false
 	}
 	s.conns[c] = struct{}{}
@@ -276,6 +302,7 @@ func (s *Server) track(c *conn) bool {
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	s.nconns--
 	s.mu.Unlock()
 	s.connWG.Done()
 }

@@ -40,13 +40,19 @@ type testServer struct {
 
 func startServer(t *testing.T, c Checker, mod func(*Options)) *testServer {
 	t.Helper()
+	return startServerLog(t, c, mod, zaptest.NewLogger(t))
+}
+
+// startServerLog is startServer logging to log.
+func startServerLog(t *testing.T, c Checker, mod func(*Options), log *zap.Logger) *testServer {
+	t.Helper()
 	o := Options{OriginHost: "eir.test", OriginRealm: "eir.test", AllowAnyPeer: true,
 		HostIPAddresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}
 	if mod != nil {
 		mod(&o)
 	}
 	reg := prometheus.NewRegistry()
-	s, err := NewServer(o, c, zaptest.NewLogger(t), reg)
+	s, err := NewServer(o, c, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,10 +96,17 @@ func startServerB(b *testing.B, c Checker) string {
 // after the client has seen the effect (e.g. a close).
 func waitCounter(t *testing.T, c prometheus.Collector, want float64) {
 	t.Helper()
+	eventually(t, func() bool { return testutil.ToFloat64(c) == want },
+		func() string { return fmt.Sprintf("counter %v, want %v", testutil.ToFloat64(c), want) })
+}
+
+// eventually polls cond until it holds, and fails with what() after 5s.
+func eventually(t *testing.T, cond func() bool, what func() string) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for testutil.ToFloat64(c) != want {
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("counter %v, want %v", testutil.ToFloat64(c), want)
+			t.Fatal(what())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

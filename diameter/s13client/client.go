@@ -199,6 +199,13 @@ func (c *Client) SendRaw(ctx context.Context, b []byte) (Answer, error) {
 	case a := <-ch:
 		return a, nil
 	case <-c.done:
+		// readLoop queues an answer before it closes done: an answer
+		// followed by a close (a refused CEA) is an answer.
+		select {
+		case a := <-ch:
+			return a, nil
+		default:
+		}
 		return Answer{}, fmt.Errorf("s13client: connection closed: %w", c.err)
 	case <-ctx.Done():
 		return Answer{}, ctx.Err()
