@@ -54,7 +54,8 @@ const (
 // Dir is a drop directory: a landing folder a registry uploads files into
 // (over SFTP, typically). See the package documentation for the layout.
 //
-// A Dir must not be copied after first use.
+// A Dir must not be copied after first use. Its methods are safe for
+// concurrent use. Close stops the watcher Watch may have started.
 type Dir struct {
 	// Path is the landing folder. Subfolders done/, rejected/ and held/ are
 	// created inside it on demand.
@@ -65,7 +66,12 @@ type Dir struct {
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 
-	mu sync.Mutex // serialises moves
+	mu     sync.Mutex      // serialises moves and processing markers
+	active map[string]bool // names between BeginProcessing and EndProcessing; under mu
+
+	lease leaseFunc  // readLease when nil; tests replace it
+	wmu   sync.Mutex // guards watch
+	watch *watcher   // started by Watch, nil when not watching
 }
 
 // File is a file in a landing folder (or in its held/ subfolder).
@@ -209,7 +215,9 @@ func sortFiles(files []File) {
 }
 
 // Ready lists the files in the landing folder that can be read now, sorted
-// by name (registry names start with timestamps), ties by ModTime.
+// by name (registry names start with timestamps), ties by ModTime. A file
+// that a writer may still be writing, or one of whose sidecars may still be
+// written (Writing), is left out like an unsettled one.
 func (d *Dir) Ready() ([]File, error) {
 	if d.Path == "" {
 		return nil, errors.New("fetch: drop directory path is empty")
@@ -255,7 +263,10 @@ func (d *Dir) Ready() ([]File, error) {
 	}
 	out := make([]File, 0, len(files))
 	for name, f := range files {
-		if !pending[name] {
+		if pending[name] {
+			continue
+		}
+		if busy, _ := d.Writing(*f); !busy {
 			out = append(out, *f)
 		}
 	}
@@ -264,18 +275,21 @@ func (d *Dir) Ready() ([]File, error) {
 }
 
 // Stable re-stats f and reports whether its size and modification time are
-// unchanged since Ready listed it. A file that is still growing is skipped by
+// unchanged since Ready listed it and no writer may still be writing it
+// (Complete, without the reason). A file that is still growing is skipped by
 // the caller until a later pass.
 func (d *Dir) Stable(f File) (bool, error) {
-	info, err := os.Stat(f.Path)
-	if err != nil {
-		return false, fmt.Errorf("fetch: stat %s: %w", f.Path, err)
-	}
-	return info.Size() == f.Size && info.ModTime().Equal(f.ModTime), nil
+	ok, _, err := d.Complete(f)
+	return ok, err
 }
 
 // Done moves f and its sidecars to done/ and writes done/<name>.result.json
 // with the JSON of result.
+//
+// Done, Reject and Hold refuse, with an error matching ErrBusy, to move a
+// file that a writer may still be writing (Writing); where a read lease can
+// be taken it is held during the move, so no writer can open the file
+// meanwhile. They remove the file's processing marker (BeginProcessing).
 func (d *Dir) Done(f File, result any) error {
 	data, err := json.MarshalIndent(result, "", "  ")
 	if err != nil {
@@ -337,6 +351,7 @@ func (d *Dir) file(f File, sub, metaSuffix string, meta []byte) (string, error) 
 
 	// The sidecars Ready attached, and any that arrived since.
 	sidecars := map[string]string{}
+	paths := []string{src}
 	for _, s := range SidecarSuffixes {
 		p := f.Sidecars[s]
 		if p == "" {
@@ -344,8 +359,14 @@ func (d *Dir) file(f File, sub, metaSuffix string, meta []byte) (string, error) 
 		}
 		if _, err := os.Lstat(p); err == nil {
 			sidecars[s] = p
+			paths = append(paths, p)
 		}
 	}
+	release, busy := d.hold(paths)
+	if busy != "" {
+		return "", fmt.Errorf("fetch: move %s to %s/: %s: %w", name, sub, busy, ErrBusy)
+	}
+	defer release()
 
 	dir := filepath.Join(d.Path, sub)
 	if err := os.MkdirAll(dir, dirMode); err != nil {
@@ -367,6 +388,10 @@ func (d *Dir) file(f File, sub, metaSuffix string, meta []byte) (string, error) 
 	if err := moveFile(src, filepath.Join(dir, target)); err != nil {
 		_ = os.Remove(metaPath)
 		return "", fmt.Errorf("fetch: move %s to %s/: %w", name, sub, err)
+	}
+	if filepath.Dir(src) == filepath.Clean(d.Path) {
+		// Best effort: a marker whose file is gone is removed by Interrupted.
+		_ = d.removeMarker(name)
 	}
 	var errs []error
 	for _, s := range SidecarSuffixes {

@@ -18,7 +18,8 @@
 // hidden or a partial-upload name (.part, .partial, .tmp, .filepart,
 // .crdownload, .lock, any case; a leading '.' or '~'), and it has not been
 // modified for [Dir.Settle]. A file's mtime in the future counts as "just
-// modified", so such a file waits until the clock passes it.
+// modified", so such a file waits until the clock passes it. A file that a
+// writer may still be writing is not ready either (see below).
 //
 // Sidecars <name>.sha256, <name>.md5 and <name>.manifest.json are never
 // listed themselves; they are attached to <name> ([File.Sidecars]) and travel
@@ -44,6 +45,70 @@
 //
 // A Dir serialises its own moves; one process (one Dir) should own a landing
 // folder.
+//
+// # Writers still at work
+//
+// Size and modification time cannot tell a finished upload from one that
+// stalled for longer than Settle while the uploader still holds the file
+// open (an in-place SFTP upload at 85%). [Dir.Writing] asks two more
+// witnesses, and [Dir.Ready], [Dir.Stable], [Dir.Complete] and the moves
+// all heed it, for the file and for each of its sidecars:
+//
+//   - A read lease (fcntl F_SETLEASE, F_RDLCK on a descriptor opened
+//     O_RDONLY|O_NONBLOCK). The kernel refuses it while any process holds
+//     the file open for writing: "open for writing by another process (read
+//     lease refused)". Granted, it is released at once. Leases need the
+//     process to own the file or to have CAP_LEASE, a local filesystem and
+//     fs.leases-enable=1; without them Writing falls back to the watcher.
+//     A writer that opens the file while the lease lasts waits for its
+//     release (at most /proc/sys/fs/lease-break-time, 45s by default), or
+//     gets EWOULDBLOCK if it opens non-blocking. The lease break signals
+//     this process with SIGIO, which the Go runtime ignores unless the
+//     program asks for it (signal.Notify without arguments would deliver
+//     it).
+//   - An inotify watcher of the landing folder ([Dir.Watch], [Dir.Close]).
+//     A name created afresh or modified after Watch, and not closed for
+//     writing (IN_CLOSE_WRITE) since its last modification, is still being
+//     written: "modified since its last close (inotify)". A name moved in
+//     (IN_MOVED_TO, the <name>.part then rename convention) is complete;
+//     symlinks and hard links created in the folder are not writes. Names
+//     are forgotten when closed, moved away or deleted, and at most 100,000
+//     are tracked. Names the watcher never saw written (they were being
+//     written before Watch, the table was full, the event queue overflowed)
+//     are unknown. One goroutine reads the events; Close stops it.
+//
+// Without either witness, Settle alone guards a file, as before. Neither
+// sees a writer on another host of a network filesystem, nor an uploader
+// that closes the file and reopens it later to resume; the registry's
+// checksum sidecars and manifests are the guard there.
+//
+// [Dir.Done], [Dir.Reject] and [Dir.Hold] refuse to move a file a writer may
+// still be writing, with an error matching [ErrBusy]; the file stays for a
+// later pass. Where a lease can be taken, it is held for the whole move, so
+// no writer can open the file between the check and the rename. The caller
+// calls [Dir.Complete] after parsing a file, just before applying it, and
+// before filing it away.
+//
+// # Processing markers
+//
+// A file whose processing kills the process (an out-of-memory zip bomb, a
+// crash) would otherwise stay in the landing folder and kill every restart.
+// Before processing a unit (files applied together) the caller calls
+// [Dir.BeginProcessing], which durably writes one marker per file:
+//
+//	.processing/<name>.json   {"name","size","mtime","pid","hostname","started"}
+//
+// (a digest of the name stands in for very long names). Markers are
+// written atomically (temporary file, fsync, rename, folder fsync).
+// [Dir.EndProcessing] removes them whatever the outcome, whenever the process
+// survived; Done, Reject and Hold remove the marker of the file they move.
+// After a restart [Dir.Interrupted] lists the landing files that still have
+// a marker recording their current size and modification time: their
+// processing began and never finished. The caller rejects them
+// (crashed_during_processing) instead of trying them again. Markers whose
+// file is gone or changed (a new upload of that name) are removed. Files
+// that this Dir is processing right now are never listed, so Interrupted
+// may be called at any time. Ready never lists .processing, which is hidden.
 //
 // # HTTPS pull
 //
