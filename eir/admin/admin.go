@@ -3,11 +3,25 @@
 // /healthz, /readyz and /metrics. It runs on its own listener, never on the
 // Diameter port.
 //
-// Requests are authenticated with bearer tokens, each with a role (read or
-// write), compared in constant time; with no token configured the API is
-// open and the configuration only lets it listen on loopback. Errors are
-// JSON: {"error": {"status": 400, "code": "...", "message": "...",
-// "details": [...]}}.
+// Requests are authenticated with bearer tokens (Authorization: Bearer,
+// the scheme in any case), each with a role (read or write), compared in
+// constant time, or with client certificates whose subject common name is
+// listed as a reader or a writer. Errors are JSON: {"error": {"status":
+// 400, "code": "...", "message": "...", "details": [...]}}.
+//
+// A writer writes only the list sources it is allowed: those of its token
+// (Token.Sources) or, for a client certificate, Options.CertWriterSources.
+// No sources configured means "manual" only; "*" means every source that
+// is not a registry sync source (Options.ProtectedSources); a registry
+// sync source is written only by a writer that names it. The rule covers
+// every write naming sources: adding and removing entries, and imports
+// (every source the file touches, replace=true included); a request
+// breaking it is refused whole with 403 forbidden_source and changes
+// nothing. Running and approving sync passes need the write role only.
+//
+// With no token and no client certificate role configured the API is open
+// (actor "anonymous") and may write every source, registry sync sources
+// included: the configuration keeps it on loopback, for development.
 package admin
 
 import (
@@ -72,12 +86,18 @@ type Token struct {
 	Name   string
 	Secret string
 	Write  bool
+	// Sources are the list sources a write token may write (entries and
+	// imports). Empty: "manual" only. "*": every source not in
+	// Options.ProtectedSources; a protected source must be named.
+	Sources []string
 }
 
 // Options configures the API.
 type Options struct {
-	Tokens       []Token // empty: no authentication
-	MaxBodyBytes int64   // default 256 MiB
+	// Tokens authenticate requests. With no token and no CertRoles the
+	// API is open and writes every source, protected ones included.
+	Tokens       []Token
+	MaxBodyBytes int64 // default 256 MiB
 	// Describe returns the S13 answer a decision produces (diameter.Describe).
 	Describe       func(eir.Decision, error) any
 	Gatherer       prometheus.Gatherer
@@ -94,6 +114,13 @@ type Options struct {
 	// CertRoles maps the subject common names of client certificates
 	// (verified by the TLS listener) to their role: true may write.
 	CertRoles map[string]bool
+	// CertWriterSources are the list sources client certificate writers
+	// may write, as Token.Sources: empty means "manual" only.
+	CertWriterSources []string
+	// ProtectedSources are the sources registry sync owns (the names of
+	// its sources): a writer may write one only if it names it; "*" does
+	// not cover them.
+	ProtectedSources []string
 	// OpenPeers counts the Diameter peers connected, for /v1/status.
 	OpenPeers func() int
 	// NRF returns the state of the NRF registration for /v1/status, or
@@ -118,14 +145,19 @@ type Server struct {
 	chk    Checker
 	log    *zap.Logger
 	tokens atomic.Pointer[[]hashedToken]
-	ready  atomic.Bool
-	editMu sync.Mutex // entry edits, one at a time
+	// protected are Options.ProtectedSources; certSources are
+	// Options.CertWriterSources (both normalised).
+	protected   map[string]bool
+	certSources []string
+	ready       atomic.Bool
+	editMu      sync.Mutex // entry edits, one at a time
 }
 
 type hashedToken struct {
-	name  string
-	sum   [32]byte
-	write bool
+	name    string
+	sum     [32]byte
+	write   bool
+	sources []string // normalised Token.Sources
 }
 
 // New returns the API; it reports ready until SetReady(false).
@@ -145,18 +177,21 @@ func New(o Options, st Store, chk Checker, log *zap.Logger) *Server {
 	if o.Redactor == nil {
 		o.Redactor = redact.New(nil)
 	}
-	s := &Server{o: o, st: st, chk: chk, log: log}
+	s := &Server{o: o, st: st, chk: chk, log: log, protected: map[string]bool{}, certSources: normSources(o.CertWriterSources)}
+	for _, src := range normSources(o.ProtectedSources) {
+		s.protected[src] = true
+	}
 	s.SetTokens(o.Tokens)
 	s.ready.Store(true)
 	return s
 }
 
-// SetTokens replaces the bearer tokens; requests in flight finish under the
-// old ones.
+// SetTokens replaces the bearer tokens and their sources; requests in
+// flight finish under the old ones.
 func (s *Server) SetTokens(tokens []Token) {
 	hashed := make([]hashedToken, 0, len(tokens))
 	for _, t := range tokens {
-		hashed = append(hashed, hashedToken{name: t.Name, sum: sha256.Sum256([]byte(t.Secret)), write: t.Write})
+		hashed = append(hashed, hashedToken{name: t.Name, sum: sha256.Sum256([]byte(t.Secret)), write: t.Write, sources: normSources(t.Sources)})
 	}
 	s.tokens.Store(&hashed)
 }
@@ -247,6 +282,8 @@ func Actor(ctx context.Context) string {
 // its bearer token: 401 when neither, 403 when the identity may only read
 // and the endpoint writes. With no token and no TLS client authentication
 // configured, the API is open (the configuration keeps it on loopback).
+// The handler finds the actor (Actor) and the sources it may write in the
+// request's context.
 func (s *Server) auth(write bool, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
@@ -258,17 +295,17 @@ func (s *Server) auth(write bool, h http.HandlerFunc) http.HandlerFunc {
 			case write && !canWrite:
 				writeError(w, http.StatusForbidden, "forbidden", "client certificate "+strconv.Quote(cn)+" may only read")
 			default:
-				h(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, "cert:"+cn)))
+				withIdentity(h, w, r, "cert:"+cn, grant{who: "client certificate " + strconv.Quote(cn), sources: s.certSources})
 			}
 			return
 		}
 		tokens := *s.tokens.Load()
 		if len(tokens) == 0 && len(s.o.CertRoles) == 0 {
-			h(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, "anonymous")))
+			withIdentity(h, w, r, "anonymous", grant{who: "anonymous", open: true})
 			return
 		}
-		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || secret == "" {
+		secret, ok := bearerToken(r.Header.Get("Authorization"))
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="eird"`)
 			writeError(w, http.StatusUnauthorized, "unauthenticated", "a bearer token or a client certificate is required")
 			return
@@ -287,9 +324,21 @@ func (s *Server) auth(write bool, h http.HandlerFunc) http.HandlerFunc {
 		case write && !found.write:
 			writeError(w, http.StatusForbidden, "forbidden", "token "+found.name+" may only read")
 		default:
-			h(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, found.name)))
+			withIdentity(h, w, r, found.name, grant{who: "token " + strconv.Quote(found.name), sources: found.sources})
 		}
 	}
+}
+
+// bearerToken returns the token of an Authorization header of the Bearer
+// scheme. The scheme is case-insensitive and separated from the token by
+// one or more spaces (RFC 7235 §2.1, RFC 6750 §2.1).
+func bearerToken(header string) (string, bool) {
+	scheme, rest, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token := strings.TrimLeft(rest, " ")
+	return token, token != ""
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -455,6 +504,17 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeError(w, http.StatusUnprocessableEntity, "invalid_file", "the file was rejected; nothing was changed", splitErrors(err)...)
+		return
+	}
+	// Every source the file touches, as named by its rows and as written
+	// by its changes (with replace=true, all datasets of those sources).
+	touched := slices.Clone(parsed.Sources)
+	for _, c := range parsed.Changes {
+		if !slices.Contains(touched, c.Dataset.Source) {
+			touched = append(touched, c.Dataset.Source)
+		}
+	}
+	if !s.allowSources(w, r, touched, "; the file was rejected, nothing was changed") {
 		return
 	}
 	res := ImportResult{Rows: parsed.Rows, Sources: parsed.Sources, Replace: opts.Replace, DryRun: dryRun, Datasets: []DatasetChange{},

@@ -83,6 +83,51 @@ func TestAuth(t *testing.T) {
 	}
 }
 
+func TestAuthorizationHeader(t *testing.T) {
+	_, _, srv := newAPI(t, Token{Name: "ops", Secret: "w-secret", Write: true})
+	// The auth-scheme is case-insensitive and 1*SP separates it from the
+	// token (RFC 7235 §2.1).
+	tests := []struct {
+		name, header string
+		status       int
+	}{
+		{"canonical", "Bearer w-secret", 200},
+		{"lowercase scheme", "bearer w-secret", 200},
+		{"uppercase scheme", "BEARER w-secret", 200},
+		{"mixed case scheme", "bEaReR w-secret", 200},
+		{"several spaces", "Bearer    w-secret", 200},
+		{"surrounding spaces", "  Bearer w-secret  ", 200},
+		{"no header", "", 401},
+		{"scheme only", "Bearer", 401},
+		{"scheme and spaces", "Bearer    ", 401},
+		{"no separator", "Bearerw-secret", 401},
+		{"tab separator", "Bearer\tw-secret", 401},
+		{"other scheme", "Basic dzpzZWNyZXQ=", 401},
+		{"scheme as prefix", "Bearers w-secret", 401},
+		{"wrong token", "bearer r-secret", 401},
+		{"token with a suffix", "Bearer w-secret extra", 401},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", srv.URL+"/v1/datasets", nil)
+			if tc.header != "" {
+				req.Header.Set("Authorization", tc.header)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("Authorization %q: %d, want %d", tc.header, resp.StatusCode, tc.status)
+			}
+			if resp.StatusCode == 401 && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("401 without WWW-Authenticate: Bearer")
+			}
+		})
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	_, _, srv := newAPI(t)
 	tests := []struct {

@@ -337,6 +337,9 @@ func (s *Server) addEntry(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, err)
 		return
 	}
+	if !s.allowSources(w, r, []string{source}, "") {
+		return
+	}
 	entry := key
 	if req.ExpiresAt != nil {
 		switch {
@@ -432,6 +435,9 @@ func (s *Server) removeEntry(w http.ResponseWriter, r *http.Request) {
 	source, t, key, list, err := req.parse(false)
 	if err != nil {
 		writeRequestError(w, err)
+		return
+	}
+	if !s.allowSources(w, r, []string{source}, "") {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.o.RequestTimeout)

@@ -49,7 +49,8 @@ func newRedisAPI(t *testing.T, rs *redistest.Server, mod func(*Options)) *redisA
 	}
 	a := &redisAPI{st: st}
 	o := Options{Notes: st, Audit: audit.New(st, audit.Options{}), Events: st,
-		Tokens: []Token{{Name: "alice", Secret: "alice-secret", Write: true}, {Name: "bob", Secret: "bob-secret"}},
+		// alice writes manual and ceir, the other source of these tests.
+		Tokens: []Token{{Name: "alice", Secret: "alice-secret", Write: true, Sources: []string{"manual", "ceir"}}, {Name: "bob", Secret: "bob-secret"}},
 		Now: func() time.Time {
 			if t := a.now.Load(); t != nil {
 				return *t
@@ -322,7 +323,9 @@ func TestListEntriesPages(t *testing.T) {
 	if status, body := a.call(t, "POST", "/v1/import", "alice", csv.String()); status != 200 {
 		t.Fatalf("import: %d %v", status, body)
 	}
-	a.call(t, "POST", "/v1/entries", "alice", map[string]any{"imei": "86000000000001", "list": "black", "source": "ceir", "reason": "other source"})
+	if status, body := a.call(t, "POST", "/v1/entries", "alice", map[string]any{"imei": "86000000000001", "list": "black", "source": "ceir", "reason": "other source"}); status != 200 {
+		t.Fatalf("entry of another source: %d %v", status, body)
+	}
 	got := map[string]bool{}
 	cursor, pages := "", 0
 	for {
