@@ -33,6 +33,21 @@ type DatasetResult struct {
 	// NoopAdds and NoopRemoves count additions of entries already there and
 	// removals of entries that were not (deltas only).
 	NoopAdds, NoopRemoves uint64
+	// Previous is the number of entries in force before the write.
+	Previous uint64
+}
+
+// Unblocked is the number of entries that stop keeping equipment out: the
+// removals from a black or grey list, the additions to an exception or
+// override list (they let listed equipment in). White lists never block.
+func (r DatasetResult) Unblocked() uint64 {
+	switch r.Dataset.List {
+	case ListBlack, ListGrey:
+		return r.Removed
+	case ListException, ListOverride:
+		return r.Added
+	}
+	return 0
 }
 
 // ApplyResult reports a write of several changes, applied together.
@@ -62,6 +77,14 @@ type ApplyOptions struct {
 	// Strict makes the write fail with ErrNoop (and change nothing) when a
 	// delta adds an entry already present or removes an absent one.
 	Strict bool
+	// Before, when set, is called once the new versions are built and just
+	// before they are switched in, with what the write does to each
+	// dataset: the exact entries added and removed (compared by content
+	// with the entries in force) and the resulting count. An error
+	// abandons the write (nothing changes) and is returned as it is. Before
+	// may set fields of state, which is written with the switch (State).
+	// A write retried after a race with another writer calls it again.
+	Before func(res []DatasetResult, state map[string]string) error
 }
 
 // ErrNoop reports a strict delta that adds a present entry or removes an

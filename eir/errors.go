@@ -22,6 +22,15 @@ var (
 	// ErrConflict reports a write that lost a race with another writer of the
 	// same dataset; the caller may retry from fresh state.
 	ErrConflict = errors.New("eir: concurrent update")
+	// ErrDiverged reports a store whose backend no longer holds the lists
+	// in force (emptied, rolled back, replaced): checks are answered from
+	// the lists the process holds and writes are refused until the lists
+	// are restored (or the backend's state is accepted) by an operator.
+	ErrDiverged = errors.New("eir: the list store does not hold the lists in force")
+	// ErrHeld reports a write held by a guard: it would unblock more
+	// entries, or shrink a list more, than allowed without an operator's
+	// approval. Nothing was changed.
+	ErrHeld = errors.New("eir: held by a guard")
 	// ErrCursorStale reports a paging cursor issued for a version of a
 	// dataset that is no longer in force; list again from the start.
 	ErrCursorStale = errors.New("eir: the list changed since the cursor was issued")

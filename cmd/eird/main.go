@@ -279,7 +279,7 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 	}()
 	go func() {
 		defer wg.Done()
-		store.RunReplica(bg)
+		store.Run(bg)
 	}()
 	go func() {
 		defer wg.Done()

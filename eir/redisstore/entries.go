@@ -39,11 +39,15 @@ func (s *Store) ListEntries(ctx context.Context, ds eir.Dataset, cursor string, 
 		version, _ = strconv.ParseUint(parts[0], 10, 64)
 		pos, _ = strconv.ParseUint(parts[1], 10, 64)
 		offset, _ = strconv.ParseUint(parts[2], 10, 64)
-		if version != e.Version {
+		if version != e.current() {
 			return nil, "", eir.ErrCursorStale
 		}
 	}
-	next := func(p, o uint64) string { return fmt.Sprintf("%d.%d.%d", e.Version, p, o) }
+	next := func(p, o uint64) string { return fmt.Sprintf("%d.%d.%d", e.current(), p, o) }
+	ov, err := s.overlayEntries(ctx, *e)
+	if err != nil {
+		return nil, "", err
+	}
 	if ds.Target == eir.TargetRange {
 		_, rowsKey := s.k.rangeKeys(e.name, e.Version)
 		rows, err := s.rdb.HKeys(ctx, rowsKey).Result()
@@ -64,7 +68,7 @@ func (s *Store) ListEntries(ctx context.Context, ds eir.Dataset, cursor string, 
 	}
 	var out []eir.Entry
 	for b := pos; b < e.Buckets; b++ {
-		entries, err := s.bucketEntries(ctx, *e, b)
+		entries, err := s.bucketEntries(ctx, *e, b, ov)
 		if err != nil {
 			return nil, "", err
 		}
@@ -85,8 +89,27 @@ func (s *Store) ListEntries(ctx context.Context, ds eir.Dataset, cursor string, 
 	return out, "", nil
 }
 
-// bucketEntries reads one bucket, sorted.
-func (s *Store) bucketEntries(ctx context.Context, e planEntry, b uint64) ([]eir.Entry, error) {
+// overlayEntries reads the overlay of e, by key: the value of every entry
+// it changes (nil without an overlay).
+func (s *Store) overlayEntries(ctx context.Context, e planEntry) (map[uint64]string, error) {
+	if e.overlay == "" {
+		return nil, nil
+	}
+	m, err := s.rdb.HGetAll(ctx, e.overlay).Result()
+	if err != nil {
+		return nil, s.unavailable("list", err)
+	}
+	out := make(map[uint64]string, len(m))
+	for f, v := range m {
+		if x, err := strconv.ParseUint(f, 10, 64); err == nil {
+			out[x] = v
+		}
+	}
+	return out, nil
+}
+
+// bucketEntries reads one bucket with the overlay ov applied, sorted.
+func (s *Store) bucketEntries(ctx context.Context, e planEntry, b uint64, ov map[uint64]string) ([]eir.Entry, error) {
 	key := s.k.bucketKey(e.name, b, e.Version)
 	t := e.ds.Target
 	var out []eir.Entry
@@ -100,7 +123,14 @@ func (s *Store) bucketEntries(ctx context.Context, e planEntry, b uint64) ([]eir
 			if err != nil {
 				continue
 			}
-			out = append(out, keyEntry(t, entryKey{a: q*e.Buckets + b}))
+			if _, changed := ov[q*e.Buckets+b]; !changed {
+				out = append(out, keyEntry(t, entryKey{a: q*e.Buckets + b}))
+			}
+		}
+		for x, v := range ov {
+			if x%e.Buckets == b && v != "" {
+				out = append(out, keyEntry(t, entryKey{a: x}))
+			}
 		}
 	} else {
 		fields, err := s.rdb.HGetAll(ctx, key).Result()
@@ -112,7 +142,14 @@ func (s *Store) bucketEntries(ctx context.Context, e planEntry, b uint64) ([]eir
 			if err != nil {
 				continue
 			}
-			out = append(out, fieldEntries(e.ds, q*e.Buckets+b, v)...)
+			if _, changed := ov[q*e.Buckets+b]; !changed {
+				out = append(out, fieldEntries(e.ds, q*e.Buckets+b, v)...)
+			}
+		}
+		for x, v := range ov {
+			if x%e.Buckets == b && v != "" {
+				out = append(out, fieldEntries(e.ds, x, v)...)
+			}
 		}
 	}
 	slices.SortFunc(out, func(x, y eir.Entry) int {
@@ -158,7 +195,15 @@ func (s *Store) EntriesFor(ctx context.Context, q eir.Query) ([]eir.DatasetEntry
 	}
 	pipe := s.rdb.Pipeline()
 	cmds := make([]redis.Cmder, len(p.entries))
+	ovs := make([]*redis.StringCmd, len(p.entries))
 	for i, e := range p.entries {
+		if e.overlay != "" {
+			x := uint64(q.IMEI)
+			if e.ds.Target == eir.TargetTAC {
+				x = uint64(q.IMEI.TAC())
+			}
+			ovs[i] = pipe.HGet(ctx, e.overlay, strconv.FormatUint(x, 10))
+		}
 		switch e.ds.Target {
 		case eir.TargetRange:
 			_, rowsKey := s.k.rangeKeys(e.name, e.Version)
@@ -184,6 +229,17 @@ func (s *Store) EntriesFor(ctx context.Context, q eir.Query) ([]eir.DatasetEntry
 	}
 	var out []eir.DatasetEntry
 	for i, e := range p.entries {
+		if ov := ovs[i]; ov != nil && ov.Err() == nil {
+			// The overlay holds the entry's value in force.
+			switch {
+			case ov.Val() == "":
+				continue
+			case e.ds.Target == eir.TargetPair:
+				cmds[i] = redis.NewStringResult(ov.Val(), nil)
+			default:
+				cmds[i] = redis.NewBoolResult(true, nil)
+			}
+		}
 		switch c := cmds[i].(type) {
 		case *redis.BoolCmd:
 			if c.Val() {

@@ -89,11 +89,25 @@ func (s *Store) readExpiring(ctx context.Context, cur planEntry) (map[entryKey]i
 // extended meanwhile).
 func (s *Store) buildExpiring(ctx context.Context, pw *pipeWriter, b *built, cur planEntry, incremental bool) error {
 	content := map[entryKey]int64{}
-	if incremental {
+	if cur.Count > 0 {
 		var err error
 		if content, err = s.readExpiring(ctx, cur); err != nil {
 			return err
 		}
+	}
+	if !incremental {
+		inForce := make(map[entryKey]struct{}, len(content))
+		for k := range content {
+			inForce[k] = struct{}{}
+		}
+		content = map[entryKey]int64{}
+		defer func() {
+			next := make(map[entryKey]struct{}, len(content))
+			for k := range content {
+				next[k] = struct{}{}
+			}
+			b.countReplaced(next, inForce)
+		}()
 	}
 	t := b.w.ds.Target
 	for _, list := range b.w.removes {

@@ -66,7 +66,8 @@ func (s *Store) deleteVersion(ctx context.Context, ref buildRef) error {
 	return nil
 }
 
-// RunJanitor calls Collect every interval until ctx is done.
+// RunJanitor compacts the overlays that grew large (Compact) and deletes
+// the versions that are due (Collect) every interval until ctx is done.
 func (s *Store) RunJanitor(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -76,7 +77,10 @@ func (s *Store) RunJanitor(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		cctx, cancel := context.WithTimeout(ctx, interval)
+		cctx, cancel := context.WithTimeout(ctx, max(interval, time.Minute))
+		if _, err := s.Compact(cctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("overlay compaction failed", zap.Error(err))
+		}
 		if _, err := s.Collect(cctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("janitor pass failed", zap.Error(err))
 		}

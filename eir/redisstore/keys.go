@@ -18,6 +18,9 @@ type keys struct {
 	seq      string // string counter for version numbers
 	building string // zset: buildRef → lease deadline (unix ms)
 	retired  string // zset: buildRef → deletion time (unix ms)
+	// identity is the hash naming the data set (see trust.go): its id,
+	// created once, and the marker of the last restore.
+	identity string
 	// syncState is the hash written atomically with version switches
 	// (registry sync: which run of which list is applied).
 	syncState string
@@ -33,6 +36,7 @@ func newKeys(prefix string) keys {
 		seq:      meta + "seq",
 		building: meta + "building",
 		retired:  meta + "retired",
+		identity: meta + "identity",
 
 		syncState: meta + "sync",
 		meta:      meta,
@@ -53,6 +57,14 @@ func (k keys) bucketKey(ds string, b, v uint64) string {
 	return sb.String()
 }
 
+// overlayKey names version v of the overlay of a dataset: one hash whose
+// fields are the entries (IMEI, TAC or, for pairs, IMEI) the overlay
+// changes. Its hash tag names the dataset, so COPY from one overlay version
+// to the next works on Redis Cluster.
+func (k keys) overlayKey(ds string, v uint64) string {
+	return k.prefix + "d:{" + ds + "/o}:" + strconv.FormatUint(v, 10)
+}
+
 // rangeKeys names the sorted set (the union used by lookups) and the hash of
 // loaded ranges of version v of a range dataset.
 func (k keys) rangeKeys(ds string, v uint64) (union, rows string) {
@@ -67,6 +79,27 @@ type manifestEntry struct {
 	Count   uint64    `json:"n"`
 	Hash    hexUint64 `json:"h"`  // XOR of eir.Entry.Hash over the entries
 	At      int64     `json:"at"` // unix milliseconds of the switch
+	// Overlay is the version of the overlay of changes made on top of
+	// version Version (0: none), and OCount its number of fields; Count and
+	// Hash describe the dataset with the overlay applied (see overlay.go).
+	Overlay uint64 `json:"o,omitempty"`
+	OCount  uint64 `json:"oc,omitempty"`
+	// From and FromOverlay name the version and overlay a compaction made
+	// this version from (same content), so that a replica holding them
+	// derives it without reading it.
+	From        uint64 `json:"f,omitempty"`
+	FromOverlay uint64 `json:"fo,omitempty"`
+}
+
+// current is the version of the dataset's content: the version of its
+// overlay when it has one (versions and overlays share one sequence, so it
+// increases with every change).
+func (e manifestEntry) current() uint64 { return max(e.Version, e.Overlay) }
+
+// tag identifies the content of a dataset in force: its version and the
+// version of its overlay. Writes compare it to detect a concurrent writer.
+func (e manifestEntry) tag() string {
+	return strconv.FormatUint(e.Version, 10) + "." + strconv.FormatUint(e.Overlay, 10)
 }
 
 // hexUint64 is a uint64 in JSON as a hex string: Lua's cjson would round a
@@ -97,19 +130,29 @@ func parseManifestEntry(s string) (manifestEntry, error) {
 }
 
 // buildRef names a version for the building and retired sets:
-// "<dataset>|<version>|<buckets>".
+// "<dataset>|<version>|<buckets>", or "<dataset>|<version>|0|o" for an
+// overlay version.
 type buildRef struct {
 	ds      eir.Dataset
 	version uint64
 	buckets uint64
+	overlay bool
 }
 
 func (r buildRef) String() string {
-	return r.ds.String() + "|" + strconv.FormatUint(r.version, 10) + "|" + strconv.FormatUint(r.buckets, 10)
+	s := r.ds.String() + "|" + strconv.FormatUint(r.version, 10) + "|" + strconv.FormatUint(r.buckets, 10)
+	if r.overlay {
+		s += "|o"
+	}
+	return s
 }
 
 func parseBuildRef(s string) (buildRef, error) {
 	parts := strings.Split(s, "|")
+	overlay := len(parts) == 4 && parts[3] == "o"
+	if overlay {
+		parts = parts[:3]
+	}
 	if len(parts) != 3 {
 		return buildRef{}, fmt.Errorf("version reference %q", s)
 	}
@@ -122,12 +165,15 @@ func parseBuildRef(s string) (buildRef, error) {
 	if err1 != nil || err2 != nil {
 		return buildRef{}, fmt.Errorf("version reference %q", s)
 	}
-	return buildRef{ds: ds, version: v, buckets: b}, nil
+	return buildRef{ds: ds, version: v, buckets: b, overlay: overlay}, nil
 }
 
 // dataKeys lists every key of a version.
 func (k keys) dataKeys(r buildRef) []string {
 	name := r.ds.String()
+	if r.overlay {
+		return []string{k.overlayKey(name, r.version)}
+	}
 	if r.ds.Target == eir.TargetRange {
 		u, rows := k.rangeKeys(name, r.version)
 		return []string{u, rows}

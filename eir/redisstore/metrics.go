@@ -15,6 +15,12 @@ type metrics struct {
 	matchDuration   prometheus.Observer
 	replicaLoads    prometheus.Counter
 	replicaEntries  prometheus.Gauge
+	diverged        prometheus.Gauge
+	reachable       prometheus.Gauge
+	restores        *prometheus.CounterVec
+	snapshotWrites  *prometheus.CounterVec
+	snapshotBytes   prometheus.Gauge
+	compactions     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -50,7 +56,33 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Namespace: "eir", Subsystem: "store", Name: "replica_entries",
 		Help: "Entries in this process's replica of the lists in force.",
 	})
-	for _, c := range []prometheus.Collector{m.errors, m.duration, m.manifestReloads, m.switches, m.deleted, m.replicaLoads, m.replicaEntries} {
+	m.diverged = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "eir", Subsystem: "store", Name: "diverged",
+		Help: "1 while Redis does not hold the lists in force (emptied, rolled back or replaced): checks are answered from the lists held, writes are refused until `eirctl store restore`.",
+	})
+	m.reachable = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "eir", Subsystem: "store", Name: "reachable",
+		Help: "1 while Redis answers the replica's epoch reads; 0 during an outage (checks are answered from the lists held, writes fail at once).",
+	})
+	m.reachable.Set(1)
+	m.restores = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "eir", Subsystem: "store", Name: "restores_total",
+		Help: "Restores of the lists in force into Redis and acceptances of Redis's state, by kind (restore, accept) and result (ok, refused, error).",
+	}, []string{"kind", "result"})
+	m.snapshotWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "eir", Subsystem: "store", Name: "snapshot_writes_total",
+		Help: "Local copies of the lists in force written to store.snapshot_dir, by result (ok, error).",
+	}, []string{"result"})
+	m.snapshotBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "eir", Subsystem: "store", Name: "snapshot_bytes",
+		Help: "Size of the local copy of the lists in force in store.snapshot_dir.",
+	})
+	m.compactions = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "eir", Subsystem: "store", Name: "overlay_compactions_total",
+		Help: "Overlays of changes folded into a new version of their dataset by this process.",
+	})
+	for _, c := range []prometheus.Collector{m.errors, m.duration, m.manifestReloads, m.switches, m.deleted, m.replicaLoads, m.replicaEntries,
+		m.diverged, m.reachable, m.restores, m.snapshotWrites, m.snapshotBytes, m.compactions} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -87,7 +119,7 @@ func (c datasetCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, e := range p.all {
 		l := []string{e.ds.Source, e.ds.Target.String(), e.ds.List.String(), strconv.FormatBool(e.ds.Expiring)}
 		ch <- prometheus.MustNewConstMetric(datasetEntries, prometheus.GaugeValue, float64(e.Count), l...)
-		ch <- prometheus.MustNewConstMetric(datasetVersion, prometheus.GaugeValue, float64(e.Version), l...)
+		ch <- prometheus.MustNewConstMetric(datasetVersion, prometheus.GaugeValue, float64(e.current()), l...)
 		ch <- prometheus.MustNewConstMetric(datasetSwitched, prometheus.GaugeValue, float64(e.At)/1000, l...)
 	}
 }

@@ -18,17 +18,19 @@ import (
 // The replica is an in-process copy of the versions in force, kept so that
 // a check needs no Redis round trip. Versions are immutable, so a copy of
 // version v of a dataset is right for as long as v is in force; what may be
-// stale is the knowledge of which versions are in force. RunReplica reads
-// the epoch every Options.ReplicaRefresh and reloads the manifest when it
+// stale is the knowledge of which versions are in force. Run reads the
+// epoch every Options.ReplicaRefresh and reloads the manifest when it
 // moved; a dataset whose new version is not loaded yet is read from Redis,
-// at that version, by the checks meanwhile. Hence the staleness bound: a
-// switch made by another process reaches the checks of this one within
-// ReplicaRefresh plus one Redis round trip. Switches made through this
-// Store are seen by the next check. When the epoch has not been read for
-// 3 × ReplicaRefresh (Redis unreachable), checks fall back to the exact
-// path: one pipeline with the epoch, which fails while Redis is down.
+// at that version, by the checks meanwhile. Hence the staleness bound:
+// while Redis answers, a switch made by another process reaches the checks
+// of this one within ReplicaRefresh plus one Redis round trip. Switches
+// made through this Store are seen by the next check. When the epoch
+// cannot be read (Redis unreachable), the replica keeps answering for up
+// to Options.MaxStale; when Redis diverged (see trust.go), for as long as
+// it lasts. An overlay (see overlay.go) is copied apart from its version,
+// so a small change reloads only the overlay.
 
-// localSet is the copy of one version of one dataset.
+// localSet is the copy of one version of one dataset, or of one overlay.
 type localSet struct {
 	version uint64
 	count   int
@@ -36,16 +38,57 @@ type localSet struct {
 	// expiring one, the expiry of each (Unix ms, 0: never).
 	keys []uint64
 	exps []int64
-	// A pair dataset keeps, for each IMEI in keys, its value in Redis (the
-	// IMSIs, with their expiries in an expiring dataset) as
+	// A pair dataset (and an overlay) keeps, for each key in keys, its
+	// value in Redis (the IMSIs, with their expiries in an expiring
+	// dataset; an overlay's value for the entry) as
 	// values[offs[i]:offs[i+1]]: no pointer per entry for the GC to scan.
 	values string
 	offs   []uint32
-	// ranges are the disjoint ranges of the union, sorted.
+	// ranges are the disjoint ranges of the union, sorted; rows the ranges
+	// as loaded (what a restore writes back).
 	ranges [][2]uint64
+	rows   [][2]uint64
+}
+
+// value returns the value of the i-th key of a pair dataset or overlay.
+func (l *localSet) value(i int) string { return l.values[l.offs[i]:l.offs[i+1]] }
+
+// localDS is the copy of a dataset in force: its version and its overlay.
+type localDS struct {
+	name string
+	base *localSet
+	ov   *localSet // nil when the dataset has no overlay
+}
+
+// holds reports whether d is the copy of e.
+func (d localDS) holds(e planEntry) bool {
+	if d.base == nil || d.base.version != e.Version {
+		return false
+	}
+	if e.Overlay == 0 {
+		return d.ov == nil
+	}
+	return d.ov != nil && d.ov.version == e.Overlay
 }
 
 // match mirrors queue and matched on the copy.
+func (d localDS) match(e planEntry, q eir.Query, now int64) bool {
+	if d.ov != nil {
+		x := uint64(q.IMEI)
+		if e.ds.Target == eir.TargetTAC {
+			x = uint64(q.IMEI.TAC())
+		}
+		if i, ok := slices.BinarySearch(d.ov.keys, x); ok {
+			if e.ds.Target == eir.TargetPair && e.ds.List == eir.ListException && q.IMSI == "" {
+				return false
+			}
+			return overlayMatch(d.ov.value(i), e.ds, q.IMSI)
+		}
+	}
+	return d.base.match(e, q, now)
+}
+
+// match answers q from one version.
 func (l *localSet) match(e planEntry, q eir.Query, now int64) bool {
 	switch e.ds.Target {
 	case eir.TargetIMEI, eir.TargetTAC:
@@ -63,7 +106,7 @@ func (l *localSet) match(e planEntry, q eir.Query, now int64) bool {
 		if !ok {
 			return false
 		}
-		v := l.values[l.offs[i]:l.offs[i+1]]
+		v := l.value(i)
 		switch {
 		case e.ds.Expiring:
 			return (e.ds.List != eir.ListException || q.IMSI != "") && expiringMatch(v, e.ds, q.IMSI, now)
@@ -92,69 +135,77 @@ func (l *localSet) match(e planEntry, q eir.Query, now int64) bool {
 }
 
 // MatchLocal implements eir.LocalLookup: it answers from the replica when
-// the replica is fresh and holds the version in force of every dataset, and
-// reports false otherwise (then Match reads what is missing from Redis).
+// the replica may serve (see replicaServes) and holds the version in force
+// of every dataset, and reports false otherwise (then Match reads what is
+// missing from Redis, or fails at once while Redis is down).
 func (s *Store) MatchLocal(q eir.Query, hits []eir.Hit) ([]eir.Hit, bool) {
 	p := s.plan.Load()
 	rs := s.replica.Load()
-	if p == nil || rs == nil || !s.replicaFresh() {
+	if p == nil || rs == nil || !s.replicaServes() {
 		return hits, false
 	}
 	now, n := unixMilli(s.o.Now()), len(hits)
 	for _, e := range p.entries {
-		l := (*rs)[e.name]
-		if l == nil || l.version != e.Version {
+		d := (*rs)[e.rkey]
+		if !d.holds(e) {
 			return hits[:n], false
 		}
-		if l.match(e, q, now) {
+		if d.match(e, q, now) {
 			hits = append(hits, eir.Hit{Dataset: e.ds})
 		}
 	}
 	return hits, true
 }
 
-// replicaSet is the copies in use, by dataset name; never modified once
-// published.
-type replicaSet map[string]*localSet
+// replicaSet is the copies in use, by planEntry.rkey (dataset, version and
+// overlay: the copies of two plans can be published together while one
+// replaces the other); never modified once published.
+type replicaSet map[string]localDS
 
-// local returns the copy of e's version, or nil.
-func (s *Store) local(e planEntry) *localSet {
+// local returns the copy of e, or false.
+func (s *Store) local(e planEntry) (localDS, bool) {
 	rs := s.replica.Load()
 	if rs == nil {
-		return nil
+		return localDS{}, false
 	}
-	if l := (*rs)[e.name]; l != nil && l.version == e.Version {
-		return l
-	}
-	return nil
+	d := (*rs)[e.rkey]
+	return d, d.holds(e)
 }
 
-// replicaFresh reports whether the epoch was read recently enough for the
-// cached plan to be trusted without reading it again.
-func (s *Store) replicaFresh() bool {
-	if !s.o.Replica {
+// replicaComplete reports whether the replica holds every dataset of p.
+func (s *Store) replicaComplete(p *plan) bool {
+	if p == nil || !s.o.Replica {
 		return false
 	}
-	at := s.confirmed.Load()
-	return at != 0 && time.Since(time.Unix(0, at)) < 3*s.o.ReplicaRefresh
+	rs := s.replica.Load()
+	if rs == nil {
+		return len(p.entries) == 0
+	}
+	for _, e := range p.entries {
+		if !(*rs)[e.rkey].holds(e) {
+			return false
+		}
+	}
+	return true
 }
 
-// RunReplica keeps the replica until ctx is done: it reads the epoch every
-// Options.ReplicaRefresh, reloads the manifest when it moved, and loads the
-// versions the checks need. It returns at once when Options.Replica is off.
-func (s *Store) RunReplica(ctx context.Context) {
-	if !s.o.Replica {
-		return
-	}
+// Run keeps the store's view of Redis until ctx is done: it reads Redis's
+// state every Options.ReplicaRefresh (the circuit breaker and the
+// divergence checks of trust.go), reloads the manifest when it moved and,
+// with Options.Replica, loads the versions the checks need and keeps the
+// local copy (Options.SnapshotDir).
+func (s *Store) Run(ctx context.Context) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.runLoader(ctx)
+		if s.o.Replica {
+			s.runLoader(ctx)
+		}
 	}()
 	t := time.NewTicker(s.o.ReplicaRefresh)
 	defer t.Stop()
 	for {
-		s.pollEpoch(ctx)
+		s.pollState(ctx)
 		select {
 		case <-ctx.Done():
 			<-done
@@ -162,27 +213,6 @@ func (s *Store) RunReplica(ctx context.Context) {
 		case <-t.C:
 		}
 	}
-}
-
-// pollEpoch reads the epoch and, when it moved, the manifest.
-func (s *Store) pollEpoch(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, max(s.o.ReplicaRefresh, time.Second))
-	defer cancel()
-	start := time.Now()
-	seen, err := s.rdb.Get(ctx, s.k.epoch).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		if ctx.Err() == nil {
-			s.unavailable("replica", err)
-		}
-		return
-	}
-	if p := s.plan.Load(); p == nil || p.epoch != seen {
-		if _, err := s.refreshPlan(ctx, seen); err != nil {
-			s.unavailable("replica", err)
-			return
-		}
-	}
-	s.confirmed.Store(start.UnixNano())
 }
 
 // nudge wakes the loader (a new plan was installed).
@@ -222,12 +252,18 @@ func (s *Store) syncReplica(ctx context.Context) error {
 	if rs := s.replica.Load(); rs != nil {
 		cur = *rs
 	}
+	byName := map[string]localDS{} // the copies held, for reuse of a version under a new overlay
+	for _, d := range cur {
+		if prev, ok := byName[d.name]; !ok || d.base.version > prev.base.version {
+			byName[d.name] = d
+		}
+	}
 	next := replicaSet{}
 	var total uint64
 	var todo []planEntry
 	for _, e := range p.entries {
-		if l := cur[e.name]; l != nil && l.version == e.Version {
-			next[e.name] = l
+		if d := cur[e.rkey]; d.holds(e) {
+			next[e.rkey] = d
 			total += e.Count
 		} else {
 			todo = append(todo, e)
@@ -235,14 +271,20 @@ func (s *Store) syncReplica(ctx context.Context) error {
 	}
 	s.publishReplica(next, total)
 	slices.SortFunc(todo, func(a, b planEntry) int { return cmpU(a.Count, b.Count) })
+	complete := true
 	for _, e := range todo {
 		if total+e.Count > uint64(s.o.ReplicaMaxEntries) {
 			s.log.Warn("dataset too large for the replica (store.replica_max_entries); checks read it from Redis",
 				zap.String("dataset", e.name), zap.Uint64("entries", e.Count), zap.Uint64("replicated", total))
+			complete = false
 			continue
 		}
 		start := time.Now()
-		l, err := s.loadLocal(ctx, e)
+		d, err := s.loadDS(ctx, e, byName[e.name])
+		var inc *incompleteError
+		if errors.As(err, &inc) {
+			s.checkIncomplete(ctx, p, e, inc)
+		}
 		if err != nil {
 			return fmt.Errorf("redisstore: replica of %s version %d: %w", e.name, e.Version, err)
 		}
@@ -251,14 +293,59 @@ func (s *Store) syncReplica(ctx context.Context) error {
 			return nil
 		}
 		next = maps(next)
-		next[e.name] = l
+		next[e.rkey] = d
 		total += e.Count
 		s.publishReplica(next, total)
 		s.m.replicaLoads.Inc()
 		s.log.Debug("dataset replicated", zap.String("dataset", e.name), zap.Uint64("version", e.Version),
-			zap.Int("entries", l.count), zap.Duration("duration", time.Since(start)))
+			zap.Uint64("overlay", e.Overlay), zap.Int("entries", d.base.count), zap.Duration("duration", time.Since(start)))
+	}
+	if complete && s.snap != nil && s.div.Load() == nil {
+		s.snap.save(p, next)
 	}
 	return nil
+}
+
+// loadDS loads the copy of e, reusing the copy of its version when only
+// the overlay changed.
+func (s *Store) loadDS(ctx context.Context, e planEntry, have localDS) (localDS, error) {
+	d := localDS{name: e.name, base: have.base}
+	if d.base == nil || d.base.version != e.Version {
+		if derived, ok := have.compacted(e); ok {
+			d.base = derived
+		} else {
+			base, err := s.loadLocal(ctx, e)
+			if err != nil {
+				return localDS{}, err
+			}
+			d.base = base
+		}
+	}
+	if e.Overlay != 0 {
+		ov, err := s.loadOverlay(ctx, e)
+		if err != nil {
+			return localDS{}, err
+		}
+		d.ov = ov
+	}
+	// Versions are immutable: a short read means the version is being
+	// deleted (retired long ago: a newer plan is on its way) or Redis lost
+	// its keys (see incomplete).
+	if n := d.count(e); n != e.Count {
+		return localDS{}, &incompleteError{ds: e.name, version: e.Version, read: n, want: e.Count}
+	}
+	return d, nil
+}
+
+// incompleteError is a version whose content does not match the manifest.
+type incompleteError struct {
+	ds         string
+	version    uint64
+	read, want uint64
+}
+
+func (e *incompleteError) Error() string {
+	return fmt.Sprintf("%s version %d: read %d entries, the manifest says %d", e.ds, e.version, e.read, e.want)
 }
 
 func maps(m replicaSet) replicaSet {
@@ -278,19 +365,19 @@ func (s *Store) publishReplica(rs replicaSet, entries uint64) {
 func (s *Store) loadLocal(ctx context.Context, e planEntry) (*localSet, error) {
 	l := &localSet{version: e.Version}
 	if e.ds.Target == eir.TargetRange {
-		members, err := s.rdb.ZRange(ctx, e.union, 0, -1).Result()
+		_, rowsKey := s.k.rangeKeys(e.name, e.Version)
+		rows, err := s.rdb.HKeys(ctx, rowsKey).Result()
 		if err != nil {
 			return nil, err
 		}
-		for _, m := range members {
+		for _, m := range rows {
 			from, to, ok := parseRangeMember(m)
 			if !ok {
-				return nil, fmt.Errorf("range member %q", m)
+				return nil, fmt.Errorf("range %q", m)
 			}
-			l.ranges = append(l.ranges, [2]uint64{uint64(from), uint64(to)})
+			l.rows = append(l.rows, [2]uint64{uint64(from), uint64(to)})
 		}
-		slices.SortFunc(l.ranges, func(a, b [2]uint64) int { return cmpU(a[0], b[0]) })
-		l.count = len(l.ranges)
+		l.setRows(l.rows)
 		return l, nil
 	}
 	pairs := e.ds.Target == eir.TargetPair
@@ -348,32 +435,11 @@ func (s *Store) loadLocal(ctx context.Context, e planEntry) (*localSet, error) {
 		}
 	}
 	if pairs {
-		l.keys = make([]uint64, 0, len(vals))
-		size := 0
-		for x, v := range vals {
-			l.keys = append(l.keys, x)
-			size += len(v)
-		}
-		slices.Sort(l.keys)
-		var sb strings.Builder
-		sb.Grow(size)
-		l.offs = make([]uint32, 0, len(l.keys)+1)
-		for _, x := range l.keys {
-			l.offs = append(l.offs, uint32(sb.Len()))
-			sb.WriteString(vals[x])
-		}
-		l.offs = append(l.offs, uint32(sb.Len()))
-		l.values = sb.String()
-		l.count = len(l.keys)
+		l.setValues(vals, true)
 		return l, nil
 	}
 	slices.Sort(l.keys)
 	l.count = len(l.keys)
-	if uint64(l.count) != e.Count {
-		// A version is immutable: a short read means it is being deleted
-		// (retired long ago) and a newer plan is on its way.
-		return nil, fmt.Errorf("read %d entries, the manifest says %d", l.count, e.Count)
-	}
 	if e.ds.Expiring {
 		l.exps = make([]int64, len(l.keys))
 		for i, k := range l.keys {
@@ -381,4 +447,68 @@ func (s *Store) loadLocal(ctx context.Context, e planEntry) (*localSet, error) {
 		}
 	}
 	return l, nil
+}
+
+// setValues fills keys, values and offs from a map of values by key; count
+// is the number of keys, or with items the number of entries the values
+// list (pairs: one per IMSI).
+func (l *localSet) setValues(vals map[uint64]string, items bool) {
+	l.keys = make([]uint64, 0, len(vals))
+	size := 0
+	for x, v := range vals {
+		l.keys = append(l.keys, x)
+		size += len(v)
+	}
+	slices.Sort(l.keys)
+	var sb strings.Builder
+	sb.Grow(size)
+	l.offs = make([]uint32, 0, len(l.keys)+1)
+	for _, x := range l.keys {
+		l.offs = append(l.offs, uint32(sb.Len()))
+		sb.WriteString(vals[x])
+	}
+	l.offs = append(l.offs, uint32(sb.Len()))
+	l.values = sb.String()
+	l.count = len(l.keys)
+	if items {
+		l.count = 0
+		for i := range l.keys {
+			l.count += itemCount(l.value(i))
+		}
+	}
+}
+
+// setRows sets the ranges as loaded and computes their union.
+func (l *localSet) setRows(rows [][2]uint64) {
+	l.rows = rows
+	slices.SortFunc(l.rows, func(a, b [2]uint64) int {
+		if a[0] != b[0] {
+			return cmpU(a[0], b[0])
+		}
+		return cmpU(a[1], b[1])
+	})
+	l.ranges = nil
+	for _, r := range l.rows {
+		if n := len(l.ranges); n > 0 && r[0] <= l.ranges[n-1][1]+1 {
+			l.ranges[n-1][1] = max(l.ranges[n-1][1], r[1])
+			continue
+		}
+		l.ranges = append(l.ranges, r)
+	}
+	l.count = len(l.rows)
+}
+
+// checkIncomplete decides what a version that does not match the manifest
+// means: when it is still in force after a fresh read of the manifest,
+// Redis lost keys of the lists in force (an eviction, a manual deletion):
+// the store diverges rather than answer from a partial list.
+func (s *Store) checkIncomplete(ctx context.Context, p *plan, e planEntry, inc *incompleteError) {
+	fresh, err := s.loadPlan(ctx)
+	if err != nil {
+		return
+	}
+	if now, ok := fresh.find(e.name); ok && now.Version == e.Version && now.Overlay == e.Overlay && fresh.ident == p.ident {
+		s.diverge("redis lost entries of the lists in force ("+inc.Error()+"): keys were evicted or deleted",
+			observed{ident: fresh.ident, epoch: fresh.ep, datasets: int64(len(fresh.all))})
+	}
 }

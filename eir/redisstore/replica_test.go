@@ -29,7 +29,7 @@ func runReplica(t testing.TB, s *Store) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.RunReplica(ctx)
+		s.Run(ctx)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -43,9 +43,10 @@ func waitReplicated(t *testing.T, s *Store) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		p := s.plan.Load()
-		all := p != nil && s.replicaFresh()
+		all := p != nil && s.replicaServes()
 		for _, e := range p.entriesOrNil() {
-			all = all && s.local(e) != nil
+			_, held := s.local(e)
+			all = all && held
 		}
 		if all {
 			return
@@ -74,7 +75,8 @@ func TestContractReplica(t *testing.T) {
 	})
 }
 
-// countHook counts the commands sent to Redis.
+// countHook counts the round trips to Redis (a pipeline or transaction is
+// one).
 type countHook struct{ n atomic.Int64 }
 
 func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -86,7 +88,7 @@ func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 }
 func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(int64(len(cmds)))
+		h.n.Add(1)
 		return next(ctx, cmds)
 	}
 }
@@ -142,10 +144,11 @@ func TestReplicaAnswersWithoutRedis(t *testing.T) {
 			}
 		}
 	}
-	// Only the epoch reads of the replica went to Redis: one per refresh.
+	// Only the state reads of the replica went to Redis: one round trip
+	// per refresh.
 	elapsed := time.Since(start)
 	if n, most := hook.n.Load()-before, int64(elapsed/(20*time.Millisecond))+3; n > most {
-		t.Fatalf("%d Redis commands during %d checks in %v; the replica should send at most %d epoch reads", n, 200*len(want), elapsed, most)
+		t.Fatalf("%d Redis round trips during %d checks in %v; the replica should make at most %d state reads", n, 200*len(want), elapsed, most)
 	}
 }
 
@@ -262,7 +265,10 @@ func TestReplicaMatchesRedis(t *testing.T) {
 	// dataset, at the edges: range bounds, notifications, exceptions with
 	// and without an IMSI, expired and live entries.
 	srv := redistest.Start(t)
-	s := newStore(t, srv.Client(t), freshPrefix(), withReplica(t, 20*time.Millisecond))
+	s := newStore(t, srv.Client(t), freshPrefix(), func(o *Options) {
+		withReplica(t, 20*time.Millisecond)(o)
+		o.OverlayMax = 50 // the edits below go into overlays, then are compacted
+	})
 	runReplica(t, s)
 	now := time.Now()
 	past, future := now.Add(-time.Hour).UnixMilli(), now.Add(time.Hour).UnixMilli()
@@ -292,6 +298,46 @@ func TestReplicaMatchesRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitReplicated(t, s)
+	compareReplica(t, s)
+
+	// Single edits into overlays, on every kind that has one.
+	edits := []eir.Dataset{changes[0].Dataset, changes[2].Dataset, changes[3].Dataset}
+	for i := range 300 {
+		d := edits[i%len(edits)]
+		e := eir.Entry{IMEI: imei()}
+		if d.Target == eir.TargetPair {
+			e.IMSI = imsi()
+		}
+		ch := eir.Change{Dataset: d, Add: []eir.Entry{e}}
+		if i%3 == 0 {
+			ch = eir.Change{Dataset: d, Remove: []eir.Entry{e}}
+		}
+		if _, err := s.Apply(ctxT(t), []eir.Change{ch}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	overlays := 0
+	for _, e := range s.plan.Load().all {
+		if e.Overlay != 0 {
+			overlays++
+		}
+	}
+	if overlays != len(edits) {
+		t.Fatalf("%d datasets have an overlay, want %d", overlays, len(edits))
+	}
+	waitReplicated(t, s)
+	compareReplica(t, s)
+	if n, err := s.Compact(ctxT(t)); err != nil || n == 0 {
+		t.Fatalf("compact: %d, %v", n, err)
+	}
+	waitReplicated(t, s)
+	compareReplica(t, s)
+}
+
+// compareReplica compares the replica's answers with Redis's around every
+// entry of the test's lists.
+func compareReplica(t *testing.T, s *Store) {
+	t.Helper()
 	p := s.plan.Load()
 	checked := 0
 	for x := eir.IMEI(35209899999990); x < 35209900002110; x++ {

@@ -44,6 +44,20 @@ type Options struct {
 	// ReplicaMaxEntries bounds the entries copied; larger datasets are
 	// read from Redis. Default 50,000,000 (about 8 bytes each).
 	ReplicaMaxEntries int64
+	// MaxStale is how long the replica keeps answering checks while Redis
+	// is unreachable (since the lists were last confirmed); beyond it, and
+	// for datasets not copied, checks fail at once (the circuit breaker is
+	// open). 0 answers from the replica only while Redis confirms it.
+	MaxStale time.Duration
+	// SnapshotDir keeps a checksummed copy of the lists in force on local
+	// disk (see persist.go): written after each switch the replica loads,
+	// read at start so that checks are answered from the first request even
+	// when Redis is down, empty or older. Empty: no copy.
+	SnapshotDir string
+	// OverlayMax is the number of changed entries an overlay may hold on
+	// top of a large version before it is folded into a new version (by the
+	// janitor, or by a write that would exceed 4× it). Default 10,000.
+	OverlayMax int
 }
 
 // Store is a Redis-backed list store. It is safe for concurrent use.
@@ -54,12 +68,16 @@ type Store struct {
 	log *zap.Logger
 	m   *metrics
 
-	plan     atomic.Pointer[plan]
+	plan     atomic.Pointer[plan] // the lists in force: the plan this process trusts
 	reloadMu sync.Mutex
 
-	replica   atomic.Pointer[replicaSet]
-	confirmed atomic.Int64 // Unix ns of the start of the last epoch read that confirmed the plan
-	loadReq   chan struct{}
+	replica     atomic.Pointer[replicaSet]
+	confirmed   atomic.Int64 // Unix ns of the start of the last epoch read that confirmed the plan
+	down        atomic.Int64 // Unix ns since Redis stopped answering; 0 while it answers (the breaker is closed)
+	staleLogged atomic.Bool  // the end of MaxStale was logged in this outage
+	div         atomic.Pointer[divergence]
+	loadReq     chan struct{}
+	snap        *snapshotter // nil without Options.SnapshotDir
 	// maxBucket is the largest bucket before a version is rebuilt with
 	// more buckets: three quarters of the encoding limits.
 	maxBucket int
@@ -91,6 +109,12 @@ func New(ctx context.Context, rdb redis.UniversalClient, o Options, log *zap.Log
 	if o.ReplicaMaxEntries <= 0 {
 		o.ReplicaMaxEntries = 50_000_000
 	}
+	if o.MaxStale < 0 {
+		o.MaxStale = 0
+	}
+	if o.OverlayMax <= 0 {
+		o.OverlayMax = 10_000
+	}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: register metrics: %w", err)
@@ -105,7 +129,11 @@ func New(ctx context.Context, rdb redis.UniversalClient, o Options, log *zap.Log
 		}
 		return 0
 	})
-	for _, c := range []prometheus.Collector{datasetCollector{s}, age} {
+	stale := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "eir", Subsystem: "store", Name: "stale_seconds",
+		Help: "How long the lists in force have been answered without confirmation from Redis (unreachable or diverged); 0 while Redis confirms them.",
+	}, func() float64 { return s.staleness().Seconds() })
+	for _, c := range []prometheus.Collector{datasetCollector{s}, age, stale} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("redisstore: register metrics: %w", err)
 		}
@@ -115,7 +143,27 @@ func New(ctx context.Context, rdb redis.UniversalClient, o Options, log *zap.Log
 		s.o.BucketFill = min(128, max(8, limit/4))
 	}
 	s.maxBucket = max(s.o.BucketFill*2, limit*3/4)
+	s.checkEviction(ctx)
+	if o.SnapshotDir != "" {
+		s.snap = newSnapshotter(s, o.SnapshotDir)
+		s.loadSnapshot()
+	}
 	return s, nil
+}
+
+// checkEviction warns when Redis may evict keys under memory pressure: an
+// evicted bucket would silently drop list entries.
+func (s *Store) checkEviction(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	v, err := s.rdb.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err != nil {
+		return
+	}
+	if p := v["maxmemory-policy"]; p != "" && p != "noeviction" {
+		s.log.Error("redis may evict keys (maxmemory-policy is not noeviction): list entries could be lost under memory pressure; set maxmemory-policy noeviction",
+			zap.String("maxmemory_policy", p))
+	}
 }
 
 // encodingLimit returns the smaller of set-max-intset-entries and
@@ -144,9 +192,14 @@ func (s *Store) encodingLimit(ctx context.Context) int {
 	return limit
 }
 
-// plan is the manifest as cached by this process.
+// plan is the manifest as cached by this process, with the state read in
+// the same transaction: the epoch, the data set's identity and the
+// sync-state record.
 type plan struct {
 	epoch   string
+	ep      uint64
+	ident   identity
+	sync    map[string]string
 	entries []planEntry // datasets with entries, in a stable order
 	all     []planEntry
 }
@@ -155,22 +208,28 @@ type planEntry struct {
 	ds   eir.Dataset
 	name string
 	manifestEntry
-	union string // range datasets: the union sorted set
+	union   string // range datasets: the union sorted set
+	overlay string // the overlay hash, when the entry has one
+	rkey    string // the replica's key of this content: name, version and overlay
 }
 
-// loadPlan reads the manifest and the epoch atomically.
+// loadPlan reads the manifest, the epoch, the identity and the sync state
+// atomically.
 func (s *Store) loadPlan(ctx context.Context) (*plan, error) {
-	var hm *redis.MapStringStringCmd
+	var hm, id, st *redis.MapStringStringCmd
 	var ep *redis.StringCmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		hm = p.HGetAll(ctx, s.k.manifest)
 		ep = p.Get(ctx, s.k.epoch)
+		id = p.HGetAll(ctx, s.k.identity)
+		st = p.HGetAll(ctx, s.k.syncState)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
-	p := &plan{epoch: ep.Val()}
+	p := &plan{epoch: ep.Val(), ident: identityOf(id.Val()), sync: st.Val()}
+	p.ep, _ = strconv.ParseUint(p.epoch, 10, 64)
 	for name, v := range hm.Val() {
 		ds, err := eir.ParseDataset(name)
 		if err != nil {
@@ -181,19 +240,43 @@ func (s *Store) loadPlan(ctx context.Context) (*plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		e := planEntry{ds: ds, name: name, manifestEntry: me}
-		if ds.Target == eir.TargetRange {
-			e.union, _ = s.k.rangeKeys(name, me.Version)
-		}
-		p.all = append(p.all, e)
+		p.all = append(p.all, s.planEntry(ds, name, me))
 	}
+	p.index()
+	return p, nil
+}
+
+// planEntry completes a manifest entry with its key names.
+func (s *Store) planEntry(ds eir.Dataset, name string, me manifestEntry) planEntry {
+	e := planEntry{ds: ds, name: name, manifestEntry: me, rkey: name + "|" + me.tag()}
+	if ds.Target == eir.TargetRange {
+		e.union, _ = s.k.rangeKeys(name, me.Version)
+	}
+	if me.Overlay != 0 {
+		e.overlay = s.k.overlayKey(name, me.Overlay)
+	}
+	return e
+}
+
+// index sorts the datasets and lists those with entries.
+func (p *plan) index() {
 	slices.SortFunc(p.all, func(a, b planEntry) int { return strings.Compare(a.name, b.name) })
+	p.entries = p.entries[:0]
 	for _, e := range p.all {
 		if e.Count > 0 {
 			p.entries = append(p.entries, e)
 		}
 	}
-	return p, nil
+}
+
+// find returns the entry of a dataset, or false.
+func (p *plan) find(name string) (planEntry, bool) {
+	for _, e := range p.all {
+		if e.name == name {
+			return e, true
+		}
+	}
+	return planEntry{}, false
 }
 
 // currentPlan returns the cached plan, loading it the first time.
@@ -205,23 +288,39 @@ func (s *Store) currentPlan(ctx context.Context) (*plan, error) {
 }
 
 // refreshPlan reloads the manifest unless another goroutine already loaded
-// the epoch seen (seen == "" forces a load).
+// the epoch seen (seen == "" forces a load), and installs it when this
+// process can trust it (see judge). When it cannot, the plan in force is
+// kept and returned with an error wrapping eir.ErrDiverged. A store with
+// no identity gets one when this process trusts no other.
 func (s *Store) refreshPlan(ctx context.Context, seen string) (*plan, error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	if p := s.plan.Load(); p != nil && seen != "" && p.epoch == seen {
-		return p, nil
+	cur := s.plan.Load()
+	if cur != nil && seen != "" && cur.epoch == seen && s.div.Load() == nil {
+		return cur, nil
 	}
-	p, err := s.loadPlan(ctx)
+	next, err := s.loadPlan(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.plan.Store(p)
+	if next.ident.ID == "" && (cur == nil || cur.ident.ID == "") {
+		if err := s.newIdentity(ctx); err != nil {
+			s.log.Warn("cannot create the data set identity; a lost data set will be detected by its epoch only", zap.Error(err))
+		} else if next, err = s.loadPlan(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if why := judgePlan(cur, next); why != "" {
+		s.diverge(why, observed{ident: next.ident, epoch: next.ep, datasets: int64(len(next.all))})
+		return cur, s.errDiverged()
+	}
+	s.converge("redis state matches")
+	s.plan.Store(next)
 	s.m.manifestReloads.Inc()
 	if s.o.Replica {
 		s.nudge()
 	}
-	return p, nil
+	return next, nil
 }
 
 func (s *Store) unavailable(op string, err error) error {
@@ -237,12 +336,21 @@ func (s *Store) unavailable(op string, err error) error {
 func (s *Store) Match(ctx context.Context, q eir.Query, hits []eir.Hit) ([]eir.Hit, error) {
 	start := time.Now()
 	defer func() { s.m.matchDuration.Observe(time.Since(start).Seconds()) }()
+	if s.replicaServes() {
+		if p := s.plan.Load(); p != nil {
+			return s.matchLocal(ctx, p, q, hits)
+		}
+	}
+	if err := s.errDown("match"); err != nil {
+		return hits, err
+	}
+	if err := s.errDiverged(); err != nil {
+		s.m.errors.WithLabelValues("match").Inc()
+		return hits, fmt.Errorf("%w: %w", eir.ErrUnavailable, err)
+	}
 	p, err := s.currentPlan(ctx)
 	if err != nil {
 		return hits, s.unavailable("match", err)
-	}
-	if s.replicaFresh() {
-		return s.matchLocal(ctx, p, q, hits)
 	}
 	return s.matchExact(ctx, p, q, hits)
 }
@@ -251,7 +359,7 @@ func (s *Store) Match(ctx context.Context, q eir.Query, hits []eir.Hit) ([]eir.H
 // and repeats the check when the epoch moved.
 func (s *Store) matchExact(ctx context.Context, p *plan, q eir.Query, hits []eir.Hit) ([]eir.Hit, error) {
 	for attempt := 0; ; attempt++ {
-		cmds := make([]redis.Cmder, len(p.entries))
+		cmds := make([]lookupCmds, len(p.entries))
 		pipe := s.rdb.Pipeline()
 		ep := pipe.Get(ctx, s.k.epoch)
 		for i, e := range p.entries {
@@ -270,7 +378,7 @@ func (s *Store) matchExact(ctx context.Context, p *plan, q eir.Query, hits []eir
 		}
 		now := unixMilli(s.o.Now())
 		for i, e := range p.entries {
-			if cmds[i] != nil && matched(cmds[i], e, q, now) {
+			if cmds[i].matched(e, q, now) {
 				hits = append(hits, eir.Hit{Dataset: e.ds})
 			}
 		}
@@ -279,23 +387,31 @@ func (s *Store) matchExact(ctx context.Context, p *plan, q eir.Query, hits []eir
 }
 
 // matchLocal answers from the replica; the datasets whose version in force
-// is not copied yet are read from Redis at that version.
+// is not copied yet are read from Redis at that version (unless Redis is
+// unreachable or diverged: then the check fails at once).
 func (s *Store) matchLocal(ctx context.Context, p *plan, q eir.Query, hits []eir.Hit) ([]eir.Hit, error) {
 	now := unixMilli(s.o.Now())
 	var pipe redis.Pipeliner
-	var cmds []redis.Cmder
+	var cmds []lookupCmds
 	var remote []planEntry
 	for _, e := range p.entries {
-		if l := s.local(e); l != nil {
+		if l, ok := s.local(e); ok {
 			if l.match(e, q, now) {
 				hits = append(hits, eir.Hit{Dataset: e.ds})
 			}
 			continue
 		}
+		if err := s.errDown("match"); err != nil {
+			return hits, err
+		}
+		if err := s.errDiverged(); err != nil {
+			s.m.errors.WithLabelValues("match").Inc()
+			return hits, fmt.Errorf("%w: %s is not held: %w", eir.ErrUnavailable, e.name, err)
+		}
 		if pipe == nil {
 			pipe = s.rdb.Pipeline()
 		}
-		if c := s.queue(ctx, pipe, e, q); c != nil {
+		if c := s.queue(ctx, pipe, e, q); c.base != nil {
 			cmds, remote = append(cmds, c), append(remote, e)
 		}
 	}
@@ -306,16 +422,24 @@ func (s *Store) matchLocal(ctx context.Context, p *plan, q eir.Query, hits []eir
 		return hits, s.unavailable("match", err)
 	}
 	for i, e := range remote {
-		if matched(cmds[i], e, q, now) {
+		if cmds[i].matched(e, q, now) {
 			hits = append(hits, eir.Hit{Dataset: e.ds})
 		}
 	}
 	return hits, nil
 }
 
-// queue adds the lookup of q in dataset e to pipe; it returns nil when the
+// lookupCmds are the commands that look a query up in one dataset: one on
+// the version, and one on its overlay when it has one.
+type lookupCmds struct {
+	base redis.Cmder
+	ov   *redis.StringCmd
+}
+
+// queue adds the lookup of q in dataset e to pipe; base is nil when the
 // dataset cannot match (a pair dataset and no IMSI).
-func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, e planEntry, q eir.Query) redis.Cmder {
+func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, e planEntry, q eir.Query) lookupCmds {
+	var c lookupCmds
 	switch e.ds.Target {
 	case eir.TargetIMEI, eir.TargetTAC:
 		x := uint64(q.IMEI)
@@ -324,37 +448,53 @@ func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, e planEntry, q 
 		}
 		key := s.k.bucketKey(e.name, x%e.Buckets, e.Version)
 		if e.ds.Expiring {
-			return pipe.HGet(ctx, key, strconv.FormatUint(x/e.Buckets, 10))
+			c.base = pipe.HGet(ctx, key, strconv.FormatUint(x/e.Buckets, 10))
+			return c
 		}
-		return pipe.SIsMember(ctx, key, x/e.Buckets)
+		c.base = pipe.SIsMember(ctx, key, x/e.Buckets)
+		if e.overlay != "" {
+			c.ov = pipe.HGet(ctx, e.overlay, strconv.FormatUint(x, 10))
+		}
 	case eir.TargetPair:
 		x := uint64(q.IMEI)
 		key, field := s.k.bucketKey(e.name, x%e.Buckets, e.Version), strconv.FormatUint(x/e.Buckets, 10)
-		if e.ds.Expiring {
+		switch {
+		case e.ds.Expiring:
 			if e.ds.List == eir.ListException && q.IMSI == "" {
-				return nil
+				return c
 			}
-			return pipe.HGet(ctx, key, field)
-		}
-		if e.ds.List != eir.ListException {
+			c.base = pipe.HGet(ctx, key, field)
+			return c
+		case e.ds.List != eir.ListException:
 			// Notifications: the IMEI is grey while any pair is listed.
-			return pipe.HExists(ctx, key, field)
+			c.base = pipe.HExists(ctx, key, field)
+		case q.IMSI == "":
+			return c
+		default:
+			c.base = pipe.HGet(ctx, key, field)
 		}
-		if q.IMSI == "" {
-			return nil
+		if e.overlay != "" {
+			c.ov = pipe.HGet(ctx, e.overlay, strconv.FormatUint(x, 10))
 		}
-		return pipe.HGet(ctx, key, field)
 	case eir.TargetRange:
-		return pipe.ZRangeArgs(ctx, redis.ZRangeArgs{
+		c.base = pipe.ZRangeArgs(ctx, redis.ZRangeArgs{
 			Key: e.union, Start: strconv.FormatUint(uint64(q.IMEI), 10), Stop: "-inf",
 			ByScore: true, Rev: true, Count: 1,
 		})
 	}
-	return nil
+	return c
 }
 
-func matched(c redis.Cmder, e planEntry, q eir.Query, now int64) bool {
-	switch cmd := c.(type) {
+// matched reads the answers of queue: the overlay's value, when it has
+// one for the entry, decides; otherwise the version's.
+func (c lookupCmds) matched(e planEntry, q eir.Query, now int64) bool {
+	if c.base == nil {
+		return false
+	}
+	if c.ov != nil && c.ov.Err() == nil {
+		return overlayMatch(c.ov.Val(), e.ds, q.IMSI)
+	}
+	switch cmd := c.base.(type) {
 	case *redis.BoolCmd:
 		return cmd.Val()
 	case *redis.StringCmd:
@@ -388,15 +528,22 @@ func imsiListed(v string, imsi eir.IMSI) bool {
 	return false
 }
 
-// Datasets lists the datasets in force, read from Redis.
+// Datasets lists the datasets in force, read from Redis; while Redis does
+// not hold the lists in force (diverged), those this process holds.
 func (s *Store) Datasets(ctx context.Context) ([]eir.DatasetInfo, error) {
+	if err := s.errDown("datasets"); err != nil {
+		return nil, err
+	}
 	p, err := s.refreshPlan(ctx, "")
+	if errors.Is(err, eir.ErrDiverged) && p != nil {
+		err = nil
+	}
 	if err != nil {
 		return nil, s.unavailable("datasets", err)
 	}
 	out := make([]eir.DatasetInfo, 0, len(p.all))
 	for _, e := range p.all {
-		out = append(out, eir.DatasetInfo{Dataset: e.ds, Version: e.Version, Count: e.Count, Hash: uint64(e.Hash), UpdatedAt: time.UnixMilli(e.At)})
+		out = append(out, eir.DatasetInfo{Dataset: e.ds, Version: e.current(), Count: e.Count, Hash: uint64(e.Hash), UpdatedAt: time.UnixMilli(e.At)})
 	}
 	return out, nil
 }
@@ -410,7 +557,15 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // SyncState returns the sync-state record written atomically by ApplyWith.
+// While Redis does not hold the lists in force it fails with
+// eir.ErrDiverged: its record is not the one of the lists in force.
 func (s *Store) SyncState(ctx context.Context) (map[string]string, error) {
+	if err := s.errDown("sync_state"); err != nil {
+		return nil, err
+	}
+	if err := s.errDiverged(); err != nil {
+		return nil, err
+	}
 	m, err := s.rdb.HGetAll(ctx, s.k.syncState).Result()
 	if err != nil {
 		return nil, s.unavailable("sync_state", err)

@@ -63,10 +63,23 @@ func TestContractSmallBuckets(t *testing.T) {
 	})
 }
 
+// TestContractOverlay makes almost every delta go into an overlay, and the
+// janitor's compaction fold them, so that both paths meet the contract.
+func TestContractOverlay(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		return newStore(t, rdb, freshPrefix(), func(o *Options) { o.OverlayMax, o.BucketFill = 1, 4 })
+	})
+}
+
 func TestContractCluster(t *testing.T) {
 	c := redistest.StartCluster(t, 3)
 	rdb := c.Client(t)
-	storetest.Run(t, func(t *testing.T) storetest.Store { return newStore(t, rdb, freshPrefix(), nil) })
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		// Overlays on: their keys must share slots with their copies.
+		return newStore(t, rdb, freshPrefix(), func(o *Options) { o.OverlayMax = 1 })
+	})
 }
 
 func TestContractSentinel(t *testing.T) {
@@ -194,7 +207,7 @@ func TestAbandonedBuildCollected(t *testing.T) {
 	if n, err := s.Collect(ctxT(t)); n != 1 || err != nil {
 		t.Fatalf("collect: %d, %v; want the abandoned build deleted", n, err)
 	}
-	if _, err := s.commit(ctxT(t), []*built{b}, eir.ApplyOptions{}); err == nil || !strings.Contains(err.Error(), "reclaimed") {
+	if _, err := s.commit(ctxT(t), s.plan.Load(), []*built{b}, eir.ApplyOptions{}); err == nil || !strings.Contains(err.Error(), "reclaimed") {
 		t.Fatalf("commit of a reclaimed build: %v", err)
 	}
 	if !listed(t, s, 7) || listed(t, s, 8) {
@@ -304,7 +317,7 @@ func BenchmarkMatch(b *testing.B) {
 			if s.o.Replica {
 				runReplica(b, s)
 				for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-					if rs := s.replica.Load(); s.replicaFresh() && rs != nil && len(*rs) == 4 {
+					if rs := s.replica.Load(); s.replicaServes() && rs != nil && len(*rs) == 4 {
 						break
 					}
 					if time.Now().After(deadline) {

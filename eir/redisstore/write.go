@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -59,6 +58,8 @@ type work struct {
 	removeKeys [][]uint64
 	adds       []eir.Entry
 	addKeys    []uint64
+	// compact folds the dataset's overlay into a new version (no change).
+	compact bool
 }
 
 func (w *work) numAdds() int { return len(w.adds) + len(w.addKeys) }
@@ -233,8 +234,17 @@ type built struct {
 }
 
 func (s *Store) apply(ctx context.Context, works []*work, o eir.ApplyOptions) (res eir.ApplyResult, done []*built, err error) {
-	p, err := s.loadPlan(ctx)
+	if err := s.errDown("apply"); err != nil {
+		return res, nil, err
+	}
+	if err := s.errDiverged(); err != nil {
+		return res, nil, err
+	}
+	p, err := s.refreshPlan(ctx, "")
 	if err != nil {
+		if errors.Is(err, eir.ErrDiverged) {
+			return res, nil, err
+		}
 		return res, nil, s.unavailable("apply", err)
 	}
 	cur := map[string]planEntry{}
@@ -262,16 +272,37 @@ func (s *Store) apply(ctx context.Context, works []*work, o eir.ApplyOptions) (r
 		if berr != nil {
 			return res, nil, berr
 		}
-		if ok && !w.replace && b.added == 0 && b.removed == 0 && b.updated == 0 {
+		if ok && !w.replace && !w.compact && b.added == 0 && b.removed == 0 && b.updated == 0 {
 			// Nothing changed: keep the version in force.
 			unchanged = append(unchanged, b)
 			builds = builds[:len(builds)-1]
 		}
 	}
+	for _, b := range unchanged {
+		c := cur[b.w.name]
+		res.Datasets = append(res.Datasets, eir.DatasetResult{Dataset: b.w.ds, Version: c.current(), Count: c.Count,
+			Hash: uint64(c.Hash), NoopAdds: b.noopAdd, NoopRemoves: b.noopRem, Previous: c.Count})
+	}
+	for _, b := range builds {
+		res.Datasets = append(res.Datasets, eir.DatasetResult{
+			Dataset: b.w.ds, Version: b.ref.version, Added: b.added, Removed: b.removed, Updated: b.updated, Count: b.entry.Count,
+			Hash: uint64(b.entry.Hash), NoopAdds: b.noopAdd, NoopRemoves: b.noopRem, Previous: cur[b.w.name].Count,
+		})
+	}
+	if o.Before != nil {
+		if o.State == nil {
+			o.State = map[string]string{}
+		}
+		if err = o.Before(res.Datasets, o.State); err != nil {
+			s.abandon(unchanged)
+			return eir.ApplyResult{}, nil, err
+		}
+	}
 	if len(builds) > 0 || len(o.State) > 0 || len(o.ExpectState) > 0 {
-		epoch, err := s.commit(ctx, builds, o)
+		epoch, err := s.commit(ctx, p, builds, o)
 		if err != nil {
-			return res, nil, err
+			s.abandon(unchanged)
+			return eir.ApplyResult{}, nil, err
 		}
 		if len(builds) > 0 {
 			s.m.switches.Inc()
@@ -282,17 +313,6 @@ func (s *Store) apply(ctx context.Context, works []*work, o eir.ApplyOptions) (r
 		}
 	}
 	s.abandon(unchanged)
-	for _, b := range unchanged {
-		c := cur[b.w.name]
-		res.Datasets = append(res.Datasets, eir.DatasetResult{Dataset: b.w.ds, Version: c.Version, Count: c.Count,
-			Hash: uint64(c.Hash), NoopAdds: b.noopAdd, NoopRemoves: b.noopRem})
-	}
-	for _, b := range builds {
-		res.Datasets = append(res.Datasets, eir.DatasetResult{
-			Dataset: b.w.ds, Version: b.ref.version, Added: b.added, Removed: b.removed, Updated: b.updated, Count: b.entry.Count,
-			Hash: uint64(b.entry.Hash), NoopAdds: b.noopAdd, NoopRemoves: b.noopRem,
-		})
-	}
 	return res, append(builds, unchanged...), nil
 }
 
@@ -300,50 +320,66 @@ func (s *Store) bucketsFor(n int) uint64 {
 	return uint64(max(1, (n+s.o.BucketFill-1)/s.o.BucketFill))
 }
 
-// build writes the new version of one dataset and returns it registered as
-// being built. The returned *built is non-nil once something may have been
-// written, so that it is cleaned up on failure.
+// bucketsForReplace keeps the bucket count in force for a replacement of a
+// similar size, so that the two versions can be compared bucket by bucket
+// inside Redis (see intersect).
+func (s *Store) bucketsForReplace(n int, cur planEntry, hasCur bool) uint64 {
+	nb := s.bucketsFor(n)
+	if hasCur && cur.Buckets > 0 && cur.Buckets*2 >= nb && cur.Buckets <= nb*2 && n/int(cur.Buckets) <= s.maxBucket {
+		return cur.Buckets
+	}
+	return nb
+}
+
+// build writes the new version of one dataset (or of its overlay) and
+// returns it registered as being built. The returned *built is non-nil
+// once something may have been written, so that it is cleaned up on
+// failure.
 func (s *Store) build(ctx context.Context, w *work, cur planEntry, hasCur bool) (*built, error) {
 	b := &built{w: w, expected: "*"}
 	if !w.replace {
 		b.expected = "0"
 		if hasCur {
-			b.expected = strconv.FormatUint(cur.Version, 10)
+			b.expected = cur.tag()
 		}
 	}
-	incremental := hasCur && !w.replace && cur.Count > 0
+	incremental := hasCur && !w.replace && (cur.Count > 0 || cur.Overlay != 0)
+	overlay := incremental && s.useOverlay(w, cur)
 	var buckets uint64
 	switch {
 	case w.ds.Expiring:
 		buckets = s.bucketsFor(int(cur.Count) + w.numAdds())
 	case w.ds.Target == eir.TargetRange:
+	case overlay:
 	case incremental && (int(cur.Count)+w.numAdds())/int(cur.Buckets) <= s.maxBucket:
 		buckets = cur.Buckets
 	case incremental:
 		buckets = s.bucketsFor(int(cur.Count) + w.numAdds()) // rebucket from a full read
 	default:
-		buckets = s.bucketsFor(w.numAdds())
+		buckets = s.bucketsForReplace(w.numAdds(), cur, hasCur && w.replace && cur.Count > 0)
 	}
 	v, err := s.rdb.Incr(ctx, s.k.seq).Uint64()
 	if err != nil {
 		return nil, s.unavailable("apply", err)
 	}
-	b.ref = buildRef{ds: w.ds, version: v, buckets: buckets}
+	b.ref = buildRef{ds: w.ds, version: v, buckets: buckets, overlay: overlay}
 	if err := s.rdb.ZAdd(ctx, s.k.building, redis.Z{Score: float64(unixMilli(s.o.Now().Add(s.o.BuildLease))), Member: b.ref.String()}).Err(); err != nil {
 		return nil, s.unavailable("apply", err)
 	}
 	pw := s.newPipeWriter(ctx, b.ref)
+	var vals []uint64       // a replacement of an IMEI or TAC dataset: its keys, sorted by bucket
+	var pairKeys []entryKey // a replacement of a pair dataset
 	switch {
 	case w.ds.Expiring:
 		err = s.buildExpiring(ctx, pw, b, cur, hasCur && !w.replace)
 	case w.ds.Target == eir.TargetRange:
 		err = s.buildRanges(ctx, pw, b, cur, incremental)
-	case incremental && buckets == cur.Buckets && w.ds.Target == eir.TargetPair:
-		err = s.pairDelta(ctx, pw, b, cur)
+	case overlay:
+		err = s.overlayDelta(ctx, pw, b, cur)
 	case incremental && buckets == cur.Buckets:
-		err = s.setDelta(ctx, pw, b, cur)
+		err = s.fold(ctx, pw, b, cur)
 	case incremental:
-		// Rebucket: read the version in force, apply the changes in
+		// Rebucket: read the content in force, apply the changes in
 		// memory, write everything into the new buckets.
 		content := map[entryKey]struct{}{}
 		if err := s.readAll(ctx, cur, w.ds.Target, content); err != nil {
@@ -361,30 +397,52 @@ func (s *Store) build(ctx context.Context, w *work, cur planEntry, hasCur bool) 
 			for i, k := range keys {
 				vals[i] = k.a
 			}
-			err = s.writeSets(pw, b, vals)
+			_, err = s.writeSets(pw, b, vals)
 		}
 	case w.ds.Target == eir.TargetPair:
-		keys := make([]entryKey, 0, w.numAdds())
-		w.eachAdd(func(k entryKey) { keys = append(keys, k) })
-		err = s.writePairs(pw, b, keys)
+		pairKeys = make([]entryKey, 0, w.numAdds())
+		w.eachAdd(func(k entryKey) { pairKeys = append(pairKeys, k) })
+		err = s.writePairs(pw, b, pairKeys)
 		b.added = b.entry.Count
 	default:
-		vals := w.addKeys
+		vals = w.addKeys
 		if len(w.adds) > 0 {
 			vals = make([]uint64, 0, w.numAdds())
 			w.eachAdd(func(k entryKey) { vals = append(vals, k.a) })
 		}
-		err = s.writeSets(pw, b, vals)
+		vals, err = s.writeSets(pw, b, vals)
 		b.added = b.entry.Count
 	}
 	if err == nil {
 		err = pw.flush()
 	}
+	if err == nil && w.replace && hasCur && cur.Count > 0 && !w.ds.Expiring && w.ds.Target != eir.TargetRange {
+		// What the replacement keeps, removes and adds, by content.
+		var common uint64
+		if common, err = s.intersect(ctx, b, cur, vals, pairKeys); err == nil {
+			b.added, b.removed = b.entry.Count-common, cur.Count-common
+		}
+	}
 	if err != nil {
 		return b, err
 	}
-	b.entry.Version, b.entry.Buckets, b.entry.At = v, buckets, unixMilli(s.o.Now())
+	b.entry.At = unixMilli(s.o.Now())
+	if !overlay {
+		b.entry.Version, b.entry.Buckets = v, buckets
+	}
 	return b, nil
+}
+
+// countReplaced sets the additions and removals of a replacement by
+// content: next replaces inForce.
+func (b *built) countReplaced(next, inForce map[entryKey]struct{}) {
+	var common uint64
+	for k := range next {
+		if _, ok := inForce[k]; ok {
+			common++
+		}
+	}
+	b.added, b.removed = uint64(len(next))-common, uint64(len(inForce))-common
 }
 
 // applyInMemory applies the work to content, counting effective and no-op
@@ -415,8 +473,9 @@ func (b *built) applyInMemory(content map[entryKey]struct{}) {
 
 // writeSets writes IMEI or TAC values into the empty version b.ref: it sorts
 // them by bucket (in place), drops duplicates, and sends one SADD per bucket
-// (per 1024 members), so that no per-bucket copy is held in memory.
-func (s *Store) writeSets(pw *pipeWriter, b *built, vals []uint64) error {
+// (per 1024 members), so that no per-bucket copy is held in memory. It
+// returns the values sorted and without duplicates.
+func (s *Store) writeSets(pw *pipeWriter, b *built, vals []uint64) ([]uint64, error) {
 	t, name, B := b.w.ds.Target, b.w.name, b.ref.buckets
 	slices.SortFunc(vals, func(x, y uint64) int {
 		if bx, by := x%B, y%B; bx != by {
@@ -440,11 +499,11 @@ func (s *Store) writeSets(pw *pipeWriter, b *built, vals []uint64) error {
 			ms[i] = v / B
 		}
 		if err := s.setOp(pw, "sadd", s.k.bucketKey(name, bk, b.ref.version), ms, nil); err != nil {
-			return err
+			return nil, err
 		}
 		start = end
 	}
-	return nil
+	return vals, nil
 }
 
 // writePairs writes pairs into the empty version b.ref.
@@ -504,199 +563,8 @@ func joinIMSIs(set map[eir.IMSI]struct{}) string {
 	return strings.Join(list, ",")
 }
 
-// setDelta applies a delta to an IMEI or TAC dataset: it reads which of the
-// touched entries the version in force holds (SMISMEMBER), copies every
-// bucket (COPY, inside Redis) and applies only the effective changes, so
-// that counts and the set hash stay exact.
-func (s *Store) setDelta(ctx context.Context, pw *pipeWriter, b *built, cur planEntry) error {
-	t, name, B, v := b.w.ds.Target, b.w.name, b.ref.buckets, b.ref.version
-	type touch struct {
-		final   map[uint64]bool // member → present after the delta
-		order   []uint64
-		removed map[uint64]bool // member named by a removal
-	}
-	touched := map[uint64]*touch{}
-	get := func(bk uint64) *touch {
-		tc := touched[bk]
-		if tc == nil {
-			tc = &touch{final: map[uint64]bool{}, removed: map[uint64]bool{}}
-			touched[bk] = tc
-		}
-		return tc
-	}
-	b.w.eachRemove(func(k entryKey) {
-		tc := get(k.a % B)
-		m := k.a / B
-		if _, ok := tc.final[m]; !ok {
-			tc.order = append(tc.order, m)
-		}
-		tc.final[m] = false
-		tc.removed[m] = true
-	})
-	b.w.eachAdd(func(k entryKey) {
-		tc := get(k.a % B)
-		m := k.a / B
-		if _, ok := tc.final[m]; !ok {
-			tc.order = append(tc.order, m)
-		}
-		if tc.final[m] {
-			b.noopAdd++ // added twice in one delta
-		}
-		tc.final[m] = true
-	})
-	initial := map[uint64][]bool{}
-	for bk, tc := range touched {
-		args := make([]any, len(tc.order))
-		for i, m := range tc.order {
-			args[i] = m
-		}
-		cmd := pw.pipe.SMIsMember(ctx, s.k.bucketKey(name, bk, cur.Version), args...)
-		if err := pw.add(cmd, func(c redis.Cmder) { initial[bk] = c.(*redis.BoolSliceCmd).Val() }); err != nil {
-			return err
-		}
-	}
-	for bk := uint64(0); bk < B; bk++ {
-		if err := pw.add(pw.pipe.Do(ctx, "copy", s.k.bucketKey(name, bk, cur.Version), s.k.bucketKey(name, bk, v)), nil); err != nil {
-			return err
-		}
-	}
-	if err := pw.flush(); err != nil {
-		return err
-	}
-	b.entry.Hash = cur.Hash
-	for bk, tc := range touched {
-		var adds, rems []uint64
-		for i, m := range tc.order {
-			was, now := initial[bk][i], tc.final[m]
-			switch {
-			case was && !now:
-				rems = append(rems, m)
-			case !was && now:
-				adds = append(adds, m)
-			case was && now && !tc.removed[m]:
-				b.noopAdd++
-			case !was && !now:
-				b.noopRem++
-			}
-			if was != now {
-				b.entry.Hash ^= hexUint64(entryKey{a: m*B + bk}.hash(t))
-			}
-		}
-		b.added += uint64(len(adds))
-		b.removed += uint64(len(rems))
-		key := s.k.bucketKey(name, bk, v)
-		if err := s.setOp(pw, "srem", key, rems, nil); err != nil {
-			return err
-		}
-		if err := s.setOp(pw, "sadd", key, adds, nil); err != nil {
-			return err
-		}
-	}
-	b.entry.Count = cur.Count + b.added - b.removed
-	return nil
-}
-
-// pairDelta copies the version in force and updates the IMSI lists of the
-// fields a delta touches.
-func (s *Store) pairDelta(ctx context.Context, pw *pipeWriter, b *built, cur planEntry) error {
-	name, B, v := b.w.name, b.ref.buckets, b.ref.version
-	for bk := uint64(0); bk < B; bk++ {
-		if err := pw.add(pw.pipe.Do(ctx, "copy", s.k.bucketKey(name, bk, cur.Version), s.k.bucketKey(name, bk, v)), nil); err != nil {
-			return err
-		}
-	}
-	type op struct {
-		add, removed bool
-	}
-	touched := map[uint64]map[uint64]map[eir.IMSI]*op{} // bucket → field → IMSI → final op
-	touch := func(k entryKey, add bool) {
-		bk, f := k.a%B, k.a/B
-		if touched[bk] == nil {
-			touched[bk] = map[uint64]map[eir.IMSI]*op{}
-		}
-		if touched[bk][f] == nil {
-			touched[bk][f] = map[eir.IMSI]*op{}
-		}
-		o := touched[bk][f][k.imsi]
-		if o == nil {
-			o = &op{}
-			touched[bk][f][k.imsi] = o
-		}
-		o.add = add
-		if !add {
-			o.removed = true
-		}
-	}
-	b.w.eachRemove(func(k entryKey) { touch(k, false) })
-	b.w.eachAdd(func(k entryKey) { touch(k, true) })
-	olds := map[uint64]*redis.SliceCmd{}
-	order := map[uint64][]uint64{}
-	for bk, fs := range touched {
-		names := make([]string, 0, len(fs))
-		for f := range fs {
-			order[bk] = append(order[bk], f)
-			names = append(names, strconv.FormatUint(f, 10))
-		}
-		cmd := pw.pipe.HMGet(ctx, s.k.bucketKey(name, bk, cur.Version), names...)
-		olds[bk] = cmd
-		if err := pw.add(cmd, nil); err != nil {
-			return err
-		}
-	}
-	if err := pw.flush(); err != nil {
-		return err
-	}
-	b.entry.Hash = cur.Hash
-	for bk, fields := range order {
-		vals := olds[bk].Val()
-		key := s.k.bucketKey(name, bk, v)
-		for i, f := range fields {
-			set := map[eir.IMSI]struct{}{}
-			if sv, ok := vals[i].(string); ok && sv != "" {
-				for _, imsi := range strings.Split(sv, ",") {
-					set[eir.IMSI(imsi)] = struct{}{}
-				}
-			}
-			changed := false
-			for imsi, o := range touched[bk][f] {
-				_, had := set[imsi]
-				switch {
-				case o.add && !had:
-					set[imsi] = struct{}{}
-					b.added++
-				case !o.add && had:
-					delete(set, imsi)
-					b.removed++
-				case o.add && had && !o.removed:
-					b.noopAdd++
-				case !o.add && !had:
-					b.noopRem++
-				}
-				if o.add != had {
-					changed = true
-					b.entry.Hash ^= hexUint64(entryKey{a: f*B + bk, imsi: imsi}.hash(eir.TargetPair))
-				}
-			}
-			if !changed {
-				continue
-			}
-			field := strconv.FormatUint(f, 10)
-			var cmd redis.Cmder
-			if len(set) == 0 {
-				cmd = pw.pipe.HDel(ctx, key, field)
-			} else {
-				cmd = pw.pipe.HSet(ctx, key, field, joinIMSIs(set))
-			}
-			if err := pw.add(cmd, nil); err != nil {
-				return err
-			}
-		}
-	}
-	b.entry.Count = cur.Count + b.added - b.removed
-	return nil
-}
-
-// readAll reads every entry of a bucketed version into content.
+// readAll reads every entry of a bucketed dataset in force into content,
+// its overlay applied.
 func (s *Store) readAll(ctx context.Context, cur planEntry, t eir.Target, content map[entryKey]struct{}) error {
 	for start := uint64(0); start < cur.Buckets; start += 512 {
 		end := min(start+512, cur.Buckets)
@@ -737,15 +605,14 @@ func (s *Store) readAll(ctx context.Context, cur planEntry, t eir.Target, conten
 			}
 		}
 	}
-	return nil
+	return s.applyOverlay(ctx, cur, content)
 }
 
 // buildRanges writes a range version: the hash of ranges as loaded and the
-// buildRanges writes a range version: the hash of ranges as loaded and the
 // sorted set of their union, which lookups read.
 func (s *Store) buildRanges(ctx context.Context, pw *pipeWriter, b *built, cur planEntry, incremental bool) error {
-	rows := map[entryKey]struct{}{}
-	if incremental {
+	inForce := map[entryKey]struct{}{}
+	if cur.Count > 0 {
 		_, curRows := s.k.rangeKeys(cur.name, cur.Version)
 		fields, err := s.rdb.HKeys(ctx, curRows).Result()
 		if err != nil {
@@ -756,12 +623,17 @@ func (s *Store) buildRanges(ctx context.Context, pw *pipeWriter, b *built, cur p
 			if !ok {
 				return fmt.Errorf("redisstore: %s: range %q", cur.name, f)
 			}
-			rows[entryKey{a: uint64(from), b: uint64(to)}] = struct{}{}
+			inForce[entryKey{a: uint64(from), b: uint64(to)}] = struct{}{}
 		}
+	}
+	rows := inForce
+	if !incremental {
+		rows = map[entryKey]struct{}{}
 	}
 	b.applyInMemory(rows)
 	if !incremental {
 		b.noopAdd, b.noopRem = 0, 0 // a fresh build has nothing to compare with
+		b.countReplaced(rows, inForce)
 	}
 	if len(rows) == 0 {
 		return nil
@@ -818,163 +690,4 @@ func cmpU(a, b uint64) int {
 		return 1
 	}
 	return 0
-}
-
-// commitScript switches the built versions in: it checks the expected
-// sync-state fields, that each build is still registered (the janitor has
-// not reclaimed it) and that the version in force is still the one the
-// build started from; then it updates the manifest, retires the replaced
-// versions, writes the sync state and increments the epoch.
-//
-// KEYS: manifest, epoch, building, retired, sync state.
-// ARGV: retire-at (unix ms), n builds, n × (dataset, expected version or
-// "*", manifest entry JSON, build reference), m expectations, m × (field,
-// value or "" for absent), k state fields, k × (field, value).
-var commitScript = redis.NewScript(`
-local n = tonumber(ARGV[2])
-local function ver(e)
-  if not e then return '0' end
-  return string.format('%.0f', cjson.decode(e).v)
-end
-local i = 3 + n * 4
-local m = tonumber(ARGV[i])
-for j = 0, m - 1 do
-  local field, want = ARGV[i + 1 + j*2], ARGV[i + 2 + j*2]
-  local got = redis.call('HGET', KEYS[5], field)
-  if (got or '') ~= want then
-    return redis.error_reply('STATE ' .. field .. ' changed')
-  end
-end
-local k0 = i + 1 + m * 2
-for j = 0, n - 1 do
-  local name, expected, ref = ARGV[3 + j*4], ARGV[4 + j*4], ARGV[6 + j*4]
-  if not redis.call('ZSCORE', KEYS[3], ref) then
-    return redis.error_reply('EXPIRED build ' .. ref .. ' was reclaimed')
-  end
-  if expected ~= '*' and expected ~= ver(redis.call('HGET', KEYS[1], name)) then
-    return redis.error_reply('CONFLICT ' .. name .. ' changed since version ' .. expected)
-  end
-end
-for j = 0, n - 1 do
-  local name, entry, ref = ARGV[3 + j*4], ARGV[5 + j*4], ARGV[6 + j*4]
-  local cur = redis.call('HGET', KEYS[1], name)
-  if cur then
-    local c = cjson.decode(cur)
-    redis.call('ZADD', KEYS[4], ARGV[1], name .. '|' .. string.format('%.0f', c.v) .. '|' .. string.format('%.0f', c.b or 0))
-  end
-  redis.call('HSET', KEYS[1], name, entry)
-  redis.call('ZREM', KEYS[3], ref)
-end
-local k = tonumber(ARGV[k0])
-for j = 0, k - 1 do
-  redis.call('HSET', KEYS[5], ARGV[k0 + 1 + j*2], ARGV[k0 + 2 + j*2])
-end
-if n > 0 then
-  return redis.call('INCR', KEYS[2])
-end
-return tonumber(redis.call('GET', KEYS[2]) or '0')
-`)
-
-func (s *Store) commit(ctx context.Context, builds []*built, o eir.ApplyOptions) (int64, error) {
-	args := []any{unixMilli(s.o.Now().Add(s.o.Grace)), len(builds)}
-	for _, b := range builds {
-		entry, err := json.Marshal(b.entry)
-		if err != nil {
-			return 0, err
-		}
-		args = append(args, b.w.name, b.expected, string(entry), b.ref.String())
-	}
-	args = append(args, len(o.ExpectState))
-	for f, v := range o.ExpectState {
-		args = append(args, f, v)
-	}
-	args = append(args, len(o.State))
-	for f, v := range o.State {
-		args = append(args, f, v)
-	}
-	epoch, err := commitScript.Run(ctx, s.rdb, []string{s.k.manifest, s.k.epoch, s.k.building, s.k.retired, s.k.syncState}, args...).Int64()
-	switch {
-	case err == nil:
-		return epoch, nil
-	case strings.HasPrefix(err.Error(), "CONFLICT"):
-		return 0, fmt.Errorf("redisstore: %w: %s", errDatasetRace, err.Error())
-	case strings.HasPrefix(err.Error(), "STATE"):
-		return 0, fmt.Errorf("redisstore: %w: sync state %s", eir.ErrConflict, strings.TrimPrefix(err.Error(), "STATE "))
-	case strings.HasPrefix(err.Error(), "EXPIRED"):
-		return 0, fmt.Errorf("redisstore: apply: %s (the build took longer than build_lease)", err.Error())
-	}
-	return 0, s.unavailable("apply", err)
-}
-
-// abandon hands versions that were being built to the janitor for deletion.
-func (s *Store) abandon(builds []*built) {
-	if len(builds) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for _, b := range builds {
-			p.ZRem(ctx, s.k.building, b.ref.String())
-			p.ZAdd(ctx, s.k.retired, redis.Z{Score: float64(unixMilli(s.o.Now())), Member: b.ref.String()})
-		}
-		return nil
-	})
-	if err != nil {
-		s.log.Warn("cannot hand failed builds to the janitor; their lease will expire", zap.Error(err))
-	}
-}
-
-// pipeWriter batches the writes of a build into pipelines of a bounded size
-// pipeWriter batches the writes of a build into pipelines of a bounded size
-// and keeps the build's lease alive.
-type pipeWriter struct {
-	s         *Store
-	ctx       context.Context
-	ref       buildRef
-	pipe      redis.Pipeliner
-	cmds      []redis.Cmder
-	done      []func(redis.Cmder)
-	lastTouch time.Time
-}
-
-func (s *Store) newPipeWriter(ctx context.Context, ref buildRef) *pipeWriter {
-	return &pipeWriter{s: s, ctx: ctx, ref: ref, pipe: s.rdb.Pipeline(), lastTouch: s.o.Now()}
-}
-
-func (w *pipeWriter) add(c redis.Cmder, done func(redis.Cmder)) error {
-	w.cmds = append(w.cmds, c)
-	w.done = append(w.done, done)
-	if len(w.cmds) >= 512 {
-		return w.flush()
-	}
-	return nil
-}
-
-func (w *pipeWriter) flush() error {
-	if len(w.cmds) > 0 {
-		_, err := w.pipe.Exec(w.ctx)
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return w.s.unavailable("apply", err)
-		}
-		for i, c := range w.cmds {
-			if w.done[i] != nil {
-				w.done[i](c)
-			}
-		}
-		w.cmds, w.done = w.cmds[:0], w.done[:0]
-	}
-	if now := w.s.o.Now(); now.Sub(w.lastTouch) > w.s.o.BuildLease/4 {
-		n, err := w.s.rdb.ZAddArgs(w.ctx, w.s.k.building, redis.ZAddArgs{XX: true, Ch: true, Members: []redis.Z{{
-			Score: float64(unixMilli(now.Add(w.s.o.BuildLease))), Member: w.ref.String(),
-		}}}).Result()
-		if err != nil {
-			return w.s.unavailable("apply", err)
-		}
-		if n == 0 {
-			return fmt.Errorf("redisstore: apply: build %s was reclaimed by the janitor (slower than build_lease)", w.ref)
-		}
-		w.lastTouch = now
-	}
-	return nil
 }

@@ -1,0 +1,196 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/eir-sidecar/eir/eir"
+)
+
+// commitScript switches the built versions in: it checks that Redis still
+// holds the data set the writer read (its identity, an epoch not older),
+// the expected sync-state fields, that each build is still registered (the
+// janitor has not reclaimed it) and that the content in force (version
+// and overlay) is still the one the build started from; then it updates
+// the manifest, retires the replaced versions and overlays, writes the
+// sync state and increments the epoch.
+//
+// KEYS: manifest, epoch, building, retired, sync state, identity.
+// ARGV: retire-at (unix ms), n builds, n × (dataset, expected tag
+// ("<version>.<overlay>", "0" for none) or "*", manifest entry JSON, build
+// reference), store id ("" for none), minimum epoch, m expectations, m ×
+// (field, value or "" for absent), k state fields, k × (field, value).
+var commitScript = redis.NewScript(`
+local n = tonumber(ARGV[2])
+local function num(x) return string.format('%.0f', x or 0) end
+local function tag(e)
+  if not e then return '0' end
+  local d = cjson.decode(e)
+  return num(d.v) .. '.' .. num(d.o)
+end
+local i = 3 + n * 4
+if (redis.call('HGET', KEYS[6], 'id') or '') ~= ARGV[i] then
+  return redis.error_reply('DIVERGED the data set identity changed')
+end
+if tonumber(redis.call('GET', KEYS[2]) or '0') < tonumber(ARGV[i + 1]) then
+  return redis.error_reply('DIVERGED the epoch went backwards')
+end
+i = i + 2
+local m = tonumber(ARGV[i])
+for j = 0, m - 1 do
+  local field, want = ARGV[i + 1 + j*2], ARGV[i + 2 + j*2]
+  local got = redis.call('HGET', KEYS[5], field)
+  if (got or '') ~= want then
+    return redis.error_reply('STATE ' .. field .. ' changed')
+  end
+end
+local k0 = i + 1 + m * 2
+for j = 0, n - 1 do
+  local name, expected, ref = ARGV[3 + j*4], ARGV[4 + j*4], ARGV[6 + j*4]
+  if not redis.call('ZSCORE', KEYS[3], ref) then
+    return redis.error_reply('EXPIRED build ' .. ref .. ' was reclaimed')
+  end
+  if expected ~= '*' and expected ~= tag(redis.call('HGET', KEYS[1], name)) then
+    return redis.error_reply('CONFLICT ' .. name .. ' changed since ' .. expected)
+  end
+end
+for j = 0, n - 1 do
+  local name, entry, ref = ARGV[3 + j*4], ARGV[5 + j*4], ARGV[6 + j*4]
+  local cur = redis.call('HGET', KEYS[1], name)
+  if cur then
+    local c, e = cjson.decode(cur), cjson.decode(entry)
+    if num(c.v) ~= num(e.v) then
+      redis.call('ZADD', KEYS[4], ARGV[1], name .. '|' .. num(c.v) .. '|' .. num(c.b))
+    end
+    if num(c.o) ~= '0' and num(c.o) ~= num(e.o) then
+      redis.call('ZADD', KEYS[4], ARGV[1], name .. '|' .. num(c.o) .. '|0|o')
+    end
+  end
+  redis.call('HSET', KEYS[1], name, entry)
+  redis.call('ZREM', KEYS[3], ref)
+end
+local k = tonumber(ARGV[k0])
+for j = 0, k - 1 do
+  redis.call('HSET', KEYS[5], ARGV[k0 + 1 + j*2], ARGV[k0 + 2 + j*2])
+end
+if n > 0 then
+  return redis.call('INCR', KEYS[2])
+end
+return tonumber(redis.call('GET', KEYS[2]) or '0')
+`)
+
+// commit switches builds in, as read from plan p.
+func (s *Store) commit(ctx context.Context, p *plan, builds []*built, o eir.ApplyOptions) (int64, error) {
+	args := []any{unixMilli(s.o.Now().Add(s.o.Grace)), len(builds)}
+	for _, b := range builds {
+		entry, err := json.Marshal(b.entry)
+		if err != nil {
+			return 0, err
+		}
+		args = append(args, b.w.name, b.expected, string(entry), b.ref.String())
+	}
+	args = append(args, p.ident.ID, p.ep)
+	args = append(args, len(o.ExpectState))
+	for f, v := range o.ExpectState {
+		args = append(args, f, v)
+	}
+	args = append(args, len(o.State))
+	for f, v := range o.State {
+		args = append(args, f, v)
+	}
+	keys := []string{s.k.manifest, s.k.epoch, s.k.building, s.k.retired, s.k.syncState, s.k.identity}
+	epoch, err := commitScript.Run(ctx, s.rdb, keys, args...).Int64()
+	switch {
+	case err == nil:
+		return epoch, nil
+	case strings.HasPrefix(err.Error(), "CONFLICT"):
+		return 0, fmt.Errorf("redisstore: %w: %s", errDatasetRace, err.Error())
+	case strings.HasPrefix(err.Error(), "STATE"):
+		return 0, fmt.Errorf("redisstore: %w: sync state %s", eir.ErrConflict, strings.TrimPrefix(err.Error(), "STATE "))
+	case strings.HasPrefix(err.Error(), "EXPIRED"):
+		return 0, fmt.Errorf("redisstore: apply: %s (the build took longer than build_lease)", err.Error())
+	case strings.HasPrefix(err.Error(), "DIVERGED"):
+		return 0, fmt.Errorf("redisstore: apply: %w: %s during the write; nothing was changed", eir.ErrDiverged, strings.TrimPrefix(err.Error(), "DIVERGED "))
+	}
+	s.m.errors.WithLabelValues("apply").Inc()
+	return 0, fmt.Errorf("redisstore: apply: %w: the switch may or may not have been made (the answer was lost): %w", eir.ErrUnavailable, err)
+}
+
+// abandon hands versions that were being built to the janitor for deletion.
+func (s *Store) abandon(builds []*built) {
+	if len(builds) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for _, b := range builds {
+			p.ZRem(ctx, s.k.building, b.ref.String())
+			p.ZAdd(ctx, s.k.retired, redis.Z{Score: float64(unixMilli(s.o.Now())), Member: b.ref.String()})
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Warn("cannot hand failed builds to the janitor; their lease will expire", zap.Error(err))
+	}
+}
+
+// pipeWriter batches the writes of a build into pipelines of a bounded size
+// and keeps the build's lease alive.
+type pipeWriter struct {
+	s         *Store
+	ctx       context.Context
+	ref       buildRef
+	pipe      redis.Pipeliner
+	cmds      []redis.Cmder
+	done      []func(redis.Cmder)
+	lastTouch time.Time
+}
+
+func (s *Store) newPipeWriter(ctx context.Context, ref buildRef) *pipeWriter {
+	return &pipeWriter{s: s, ctx: ctx, ref: ref, pipe: s.rdb.Pipeline(), lastTouch: s.o.Now()}
+}
+
+func (w *pipeWriter) add(c redis.Cmder, done func(redis.Cmder)) error {
+	w.cmds = append(w.cmds, c)
+	w.done = append(w.done, done)
+	if len(w.cmds) >= 512 {
+		return w.flush()
+	}
+	return nil
+}
+
+func (w *pipeWriter) flush() error {
+	if len(w.cmds) > 0 {
+		_, err := w.pipe.Exec(w.ctx)
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return w.s.unavailable("apply", err)
+		}
+		for i, c := range w.cmds {
+			if w.done[i] != nil {
+				w.done[i](c)
+			}
+		}
+		w.cmds, w.done = w.cmds[:0], w.done[:0]
+	}
+	if now := w.s.o.Now(); now.Sub(w.lastTouch) > w.s.o.BuildLease/4 {
+		n, err := w.s.rdb.ZAddArgs(w.ctx, w.s.k.building, redis.ZAddArgs{XX: true, Ch: true, Members: []redis.Z{{
+			Score: float64(unixMilli(now.Add(w.s.o.BuildLease))), Member: w.ref.String(),
+		}}}).Result()
+		if err != nil {
+			return w.s.unavailable("apply", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("redisstore: apply: build %s was reclaimed by the janitor (slower than build_lease)", w.ref)
+		}
+		w.lastTouch = now
+	}
+	return nil
+}

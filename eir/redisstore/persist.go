@@ -1,0 +1,220 @@
+package redisstore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/eir/redisstore/snapshot"
+)
+
+// The local copy: after each switch the replica loads completely, the
+// lists in force are written to Options.SnapshotDir (package snapshot: one
+// file per dataset version, reused while the version stays in force, and a
+// checksummed index), with the plan they belong to. At start the copy is
+// read before anything else: the store trusts its plan (see trust.go) and
+// the replica answers from it until Redis confirms or replaces it. So an
+// eird started while Redis is down, empty or older serves the last good
+// lists from its first check, and Restore has a source even when every
+// eird restarted.
+
+// copyMeta is the store's description of a copy.
+type copyMeta struct {
+	Prefix   string            `json:"prefix"`
+	Identity identity          `json:"identity"`
+	Epoch    string            `json:"epoch"`
+	Sync     map[string]string `json:"sync"`
+	Datasets []copyDataset     `json:"datasets"`
+}
+
+// copyDataset is one dataset of a copy: its manifest entry and the keys of
+// the sets holding its version and overlay.
+type copyDataset struct {
+	Name    string        `json:"name"`
+	Entry   manifestEntry `json:"entry"`
+	Base    string        `json:"base,omitempty"`
+	Overlay string        `json:"overlay,omitempty"`
+}
+
+type snapshotter struct {
+	s    *Store
+	dir  string
+	mu   sync.Mutex
+	last string // the plan last written: identity and epoch
+}
+
+func newSnapshotter(s *Store, dir string) *snapshotter { return &snapshotter{s: s, dir: dir} }
+
+// lastWritten names the plan of the copy last written or read.
+func (sn *snapshotter) lastWritten() string {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	return sn.last
+}
+
+// setKey names the content of a dataset version (or overlay) of a data
+// set: versions are never reused within a data set and a restore.
+func setKey(p *plan, name, kind string, version uint64, count int) string {
+	return p.ident.ID + "|" + p.ident.Restore + "|" + name + "|" + kind + strconv.FormatUint(version, 10) + "|" + strconv.Itoa(count)
+}
+
+// save writes the copy of plan p held in rs, unless it is the copy last
+// written. Errors are logged and counted: the lists in force are not
+// affected.
+func (sn *snapshotter) save(p *plan, rs replicaSet) {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	id := p.ident.ID + "|" + p.ident.Restore + "|" + p.epoch
+	if id == sn.last {
+		return
+	}
+	meta := copyMeta{Prefix: sn.s.o.Prefix, Identity: p.ident, Epoch: p.epoch, Sync: p.sync}
+	var sets []*snapshot.Set
+	for _, e := range p.all {
+		cd := copyDataset{Name: e.name, Entry: e.manifestEntry}
+		if e.Count > 0 || e.Overlay != 0 {
+			d, ok := rs[e.rkey]
+			if !ok || !d.holds(e) {
+				return // not complete: the next load writes it
+			}
+			cd.Base = setKey(p, e.name, "v", d.base.version, d.base.count)
+			sets = append(sets, d.base.toSet(cd.Base))
+			if d.ov != nil {
+				cd.Overlay = setKey(p, e.name, "o", d.ov.version, d.ov.count)
+				sets = append(sets, d.ov.toSet(cd.Overlay))
+			}
+		}
+		meta.Datasets = append(meta.Datasets, cd)
+	}
+	raw, err := json.Marshal(meta)
+	if err != nil {
+		sn.s.log.Error("local copy of the lists not written", zap.Error(err))
+		return
+	}
+	st, err := snapshot.Write(sn.dir, &snapshot.Copy{Meta: raw, Sets: sets})
+	if err != nil {
+		sn.s.m.snapshotWrites.WithLabelValues("error").Inc()
+		sn.s.log.Error("local copy of the lists not written (store.snapshot_dir); a restart while redis is down would answer without them",
+			zap.String("dir", sn.dir), zap.Error(err))
+		return
+	}
+	sn.last = id
+	sn.s.m.snapshotWrites.WithLabelValues("ok").Inc()
+	sn.s.m.snapshotBytes.Set(float64(st.Bytes))
+	sn.s.log.Debug("local copy of the lists written", zap.String("epoch", p.epoch), zap.Int64("bytes", st.Bytes),
+		zap.Int("sets", st.Files), zap.Int("written", st.Written), zap.Duration("duration", st.Duration))
+}
+
+func (l *localSet) toSet(key string) *snapshot.Set {
+	s := &snapshot.Set{Key: key, Keys: l.keys, Exps: l.exps, Rows: l.rows}
+	if l.offs != nil {
+		s.Values, s.Offs = l.values, l.offs
+	}
+	return s
+}
+
+// loadSnapshot reads the local copy into the plan and the replica: the
+// lists it holds answer checks from now on (for Options.MaxStale unless
+// Redis confirms them), and they are the lists this process trusts.
+func (s *Store) loadSnapshot() {
+	start := time.Now()
+	c, st, err := snapshot.Read(s.snap.dir)
+	if errors.Is(err, snapshot.ErrNoCopy) {
+		s.log.Info("no local copy of the lists yet", zap.String("dir", s.snap.dir))
+		return
+	}
+	if err == nil {
+		err = s.installCopy(c)
+	}
+	if err != nil {
+		s.log.Error("local copy of the lists not usable; starting without it", zap.String("dir", s.snap.dir), zap.Error(err))
+		return
+	}
+	p := s.plan.Load()
+	s.snap.last = p.ident.ID + "|" + p.ident.Restore + "|" + p.epoch
+	s.m.snapshotBytes.Set(float64(st.Bytes))
+	s.log.Info("lists loaded from the local copy; they answer until redis confirms or replaces them",
+		zap.String("dir", s.snap.dir), zap.String("epoch", p.epoch), zap.Int("datasets", len(p.entries)),
+		zap.Int64("bytes", st.Bytes), zap.Duration("duration", time.Since(start)))
+}
+
+// installCopy makes a copy the plan in force and the replica.
+func (s *Store) installCopy(c *snapshot.Copy) error {
+	var meta copyMeta
+	if err := json.Unmarshal(c.Meta, &meta); err != nil {
+		return fmt.Errorf("copy metadata: %w", err)
+	}
+	if meta.Prefix != s.o.Prefix {
+		return fmt.Errorf("the copy is of key prefix %q, not %q", meta.Prefix, s.o.Prefix)
+	}
+	sets := make(map[string]*snapshot.Set, len(c.Sets))
+	for _, set := range c.Sets {
+		sets[set.Key] = set
+	}
+	p := &plan{epoch: meta.Epoch, ident: meta.Identity, sync: meta.Sync}
+	p.ep, _ = strconv.ParseUint(meta.Epoch, 10, 64)
+	rs := replicaSet{}
+	var total uint64
+	for _, cd := range meta.Datasets {
+		ds, err := eir.ParseDataset(cd.Name)
+		if err != nil {
+			return err
+		}
+		e := s.planEntry(ds, cd.Name, cd.Entry)
+		p.all = append(p.all, e)
+		if cd.Base == "" {
+			continue
+		}
+		d := localDS{name: cd.Name, base: fromSet(sets[cd.Base], e, e.Version, true)}
+		if cd.Overlay != "" {
+			d.ov = fromSet(sets[cd.Overlay], e, e.Overlay, false)
+		}
+		if d.base == nil || (cd.Overlay != "" && d.ov == nil) {
+			return fmt.Errorf("dataset %s: its set is missing from the copy", cd.Name)
+		}
+		if n := d.count(e); n != e.Count {
+			return fmt.Errorf("dataset %s: the copy holds %d entries, its manifest %d", cd.Name, n, e.Count)
+		}
+		rs[e.rkey] = d
+		total += e.Count
+	}
+	p.index()
+	s.plan.Store(p)
+	if s.o.Replica {
+		s.publishReplica(rs, total)
+	}
+	// The copy answers from now on, for MaxStale unless Redis confirms it.
+	s.confirmed.Store(time.Now().UnixNano())
+	return nil
+}
+
+// fromSet rebuilds a copy of one version (items: pairs count by IMSI).
+func fromSet(set *snapshot.Set, e planEntry, version uint64, items bool) *localSet {
+	if set == nil {
+		return nil
+	}
+	l := &localSet{version: version, keys: set.Keys, exps: set.Exps}
+	switch {
+	case len(set.Rows) > 0 || e.ds.Target == eir.TargetRange:
+		l.keys = nil
+		l.setRows(set.Rows)
+	case set.Offs != nil:
+		l.values, l.offs = set.Values, set.Offs
+		l.count = len(l.keys)
+		if items && e.ds.Target == eir.TargetPair {
+			l.count = 0
+			for i := range l.keys {
+				l.count += itemCount(l.value(i))
+			}
+		}
+	default:
+		l.count = len(l.keys)
+	}
+	return l
+}

@@ -1,0 +1,339 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/internal/redistest"
+)
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// fastClient fails fast when Redis does not answer, as eird's does with
+// short timeouts.
+func fastClient(t *testing.T, srv *redistest.Server) *redis.Client {
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1,
+		DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// trustStore is a store with a replica refreshed every 20ms, running.
+func trustStore(t *testing.T, rdb redis.UniversalClient, prefix string, mod func(*Options)) *Store {
+	s := newStore(t, rdb, prefix, func(o *Options) {
+		o.Replica, o.ReplicaRefresh, o.MaxStale = true, 20*time.Millisecond, time.Hour
+		if mod != nil {
+			mod(o)
+		}
+	})
+	runReplica(t, s)
+	return s
+}
+
+var stolen = []eir.IMEI{35209900176148, 35209900176149, 86000000500000}
+
+// loadStolen lists the stolen IMEIs (and more) and waits for the replica.
+func loadStolen(t *testing.T, s *Store) {
+	t.Helper()
+	_, err := s.Apply(ctxT(t), []eir.Change{
+		{Dataset: black("national"), Add: entries(stolen...)},
+		{Dataset: eir.Dataset{Source: "national", Target: eir.TargetPair, List: eir.ListException}, Add: []eir.Entry{{IMEI: stolen[0], IMSI: "001010000000001"}}},
+		{Dataset: eir.Dataset{Source: "manual", Target: eir.TargetRange, List: eir.ListGrey}, Add: []eir.Entry{{From: 49015420000000, To: 49015420009999}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the replica", 10*time.Second, func() bool { _, _, err := s.held(); return err == nil && s.replicaServes() })
+}
+
+// answersBlocked checks, through a Checker as the transports use it, that
+// every stolen IMEI is BLACKLISTED.
+func answersBlocked(t *testing.T, s *Store) {
+	t.Helper()
+	c := eir.NewChecker(s, eir.Policy{})
+	for _, imei := range stolen {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		d, err := c.Check(ctx, eir.Query{IMEI: imei})
+		cancel()
+		if err != nil || d.Status != eir.Blacklisted {
+			t.Fatalf("%s: %v %v, want BLACKLISTED", imei, d.Status, err)
+		}
+	}
+}
+
+func TestEmptiedRedisIsNotBelieved(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	prefix := freshPrefix()
+	s := trustStore(t, rdb, prefix, nil)
+	loadStolen(t, s)
+	before := s.plan.Load()
+
+	srv.FlushAll(t)
+	waitFor(t, "the divergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreDiverged })
+	h := s.Health()
+	if !h.Serving || h.Reason == "" {
+		t.Fatalf("health %+v: want serving from the lists held, with a reason", h)
+	}
+	answersBlocked(t, s)
+	if _, err := s.Apply(ctxT(t), []eir.Change{{Dataset: black("manual"), Add: entries(1)}}); !errors.Is(err, eir.ErrDiverged) {
+		t.Fatalf("write while diverged: %v, want ErrDiverged", err)
+	}
+	if _, err := s.SyncState(ctxT(t)); !errors.Is(err, eir.ErrDiverged) {
+		t.Fatalf("sync state while diverged: %v", err)
+	}
+	if infos, err := s.Datasets(ctxT(t)); err != nil || len(infos) != len(before.all) {
+		t.Fatalf("datasets while diverged: %v %v; want the lists in force", infos, err)
+	}
+
+	// Restore: the lists come back, with their counts and hashes, and a
+	// process that never saw them reads them from Redis.
+	res, err := s.Restore(ctxT(t), RecoverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Reason == "" || res.Epoch <= before.ep {
+		t.Fatalf("restore %+v", res)
+	}
+	waitFor(t, "convergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreOK })
+	fresh := newStore(t, rdb, prefix, nil)
+	infos, err := fresh.Datasets(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range infos {
+		e, ok := before.find(in.Dataset.String())
+		if !ok || in.Count != e.Count || in.Hash != uint64(e.Hash) {
+			t.Fatalf("restored %s: %d entries hash %x; in force %d hash %x", in.Dataset, in.Count, in.Hash, e.Count, uint64(e.Hash))
+		}
+	}
+	answersBlocked(t, fresh)
+	// Writes work again, and the next one applies on the restored state.
+	if _, err := s.Apply(ctxT(t), []eir.Change{{Dataset: black("national"), Remove: entries(stolen[2])}}); err != nil {
+		t.Fatal(err)
+	}
+	if listed(t, fresh, stolen[2]) || !listed(t, fresh, stolen[1]) {
+		t.Fatal("the write after the restore did not apply on the restored list")
+	}
+}
+
+func TestRolledBackRedisIsNotBelieved(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	s := trustStore(t, rdb, freshPrefix(), nil)
+	loadStolen(t, s)
+	rdb2 := srv.Client(t)
+	rdbPath := srv.SaveRDB(t)
+	// Listed after the snapshot: the rollback loses it.
+	late := eir.IMEI(35911111111111)
+	if _, err := s.Apply(ctxT(t), []eir.Change{{Dataset: black("national"), Add: entries(late)}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the replica", 5*time.Second, func() bool { _, _, err := s.held(); return err == nil })
+	srv.RestartFromRDB(t, rdbPath)
+	_ = rdb2
+	waitFor(t, "the divergence", 10*time.Second, func() bool { return s.Health().State == eir.StoreDiverged })
+	if d, err := eir.NewChecker(s, eir.Policy{}).Check(ctxT(t), eir.Query{IMEI: late}); err != nil || d.Status != eir.Blacklisted {
+		t.Fatalf("IMEI listed after the snapshot: %v %v", d.Status, err)
+	}
+	if _, err := s.Restore(ctxT(t), RecoverOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	fresh := newStore(t, srv.Client(t), s.o.Prefix, nil)
+	if !listed(t, fresh, late) {
+		t.Fatal("the restore did not write back the IMEI listed after the snapshot")
+	}
+}
+
+func TestOtherEirdTakesARestore(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := freshPrefix()
+	a := trustStore(t, srv.Client(t), prefix, nil)
+	loadStolen(t, a)
+	b := trustStore(t, srv.Client(t), prefix, nil)
+	waitFor(t, "b's replica", 5*time.Second, func() bool { _, _, err := b.held(); return err == nil })
+	srv.FlushAll(t)
+	waitFor(t, "both diverged", 5*time.Second, func() bool {
+		return a.Health().State == eir.StoreDiverged && b.Health().State == eir.StoreDiverged
+	})
+	if _, err := a.Restore(ctxT(t), RecoverOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b takes a's restore", 5*time.Second, func() bool { return b.Health().State == eir.StoreOK })
+	answersBlocked(t, b)
+	// A second restore is refused: there is nothing to restore.
+	if _, err := b.Restore(ctxT(t), RecoverOptions{}); !errors.Is(err, ErrNothingToRestore) {
+		t.Fatalf("second restore: %v", err)
+	}
+}
+
+func TestRestoreGuard(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	prefix := freshPrefix()
+	s := trustStore(t, rdb, prefix, nil)
+	loadStolen(t, s)
+	// Another data set appears: an operator pointed a restored backup of
+	// another deployment at this Redis.
+	srv.FlushAll(t)
+	other := newStore(t, rdb, prefix, nil)
+	if _, err := other.Apply(ctxT(t), []eir.Change{{Dataset: black("gsma"), Add: entries(11111111111111, 22222222222222)}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the divergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreDiverged })
+	var seen []eir.DatasetResult
+	held := errors.New("held")
+	_, err := s.Restore(ctxT(t), RecoverOptions{Before: func(res []eir.DatasetResult) error { seen = res; return held }})
+	if !errors.Is(err, held) {
+		t.Fatalf("restore: %v", err)
+	}
+	var gsma *eir.DatasetResult
+	for i := range seen {
+		if seen[i].Dataset == black("gsma") {
+			gsma = &seen[i]
+		}
+	}
+	if gsma == nil || gsma.Removed != 2 || gsma.Unblocked() != 2 || gsma.Count != 0 {
+		t.Fatalf("the guard saw %+v; want gsma's 2 entries unblocked", seen)
+	}
+	if !listed(t, other, 11111111111111) {
+		t.Fatal("a refused restore changed Redis")
+	}
+	// Accepting Redis's state makes it the lists in force.
+	if _, err := s.Accept(ctxT(t), RecoverOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "convergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreOK })
+	if !listed(t, s, 11111111111111) || listed(t, s, stolen[0]) {
+		t.Fatal("accepted state not in force")
+	}
+}
+
+func TestOutageAnswersFromTheListsHeld(t *testing.T) {
+	srv := redistest.Start(t)
+	s := trustStore(t, fastClient(t, srv), freshPrefix(), nil)
+	loadStolen(t, s)
+	srv.Pause(t)
+	waitFor(t, "the outage", 5*time.Second, func() bool { return s.Health().State == eir.StoreStale })
+	// Checks do not wait for Redis: each is answered from memory.
+	start := time.Now()
+	for range 50 {
+		answersBlocked(t, s)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("150 checks took %v during the outage", d)
+	}
+	if h := s.Health(); !h.Serving || h.Stale == 0 {
+		t.Fatalf("health %+v", h)
+	}
+	// Writes fail at once with a clear error.
+	start = time.Now()
+	_, err := s.Apply(ctxT(t), []eir.Change{{Dataset: black("manual"), Add: entries(1)}})
+	if !errors.Is(err, eir.ErrUnavailable) || time.Since(start) > 100*time.Millisecond {
+		t.Fatalf("write during the outage: %v after %v", err, time.Since(start))
+	}
+	srv.Resume(t)
+	waitFor(t, "recovery", 5*time.Second, func() bool { return s.Health().State == eir.StoreOK && s.Health().Stale == 0 })
+	if _, err := s.Apply(ctxT(t), []eir.Change{{Dataset: black("manual"), Add: entries(1)}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOutageBeyondMaxStale(t *testing.T) {
+	srv := redistest.Start(t)
+	s := trustStore(t, fastClient(t, srv), freshPrefix(), func(o *Options) { o.MaxStale = 300 * time.Millisecond })
+	loadStolen(t, s)
+	srv.Kill(t)
+	waitFor(t, "the end of max_stale", 5*time.Second, func() bool { return s.Health().State == eir.StoreUnavailable })
+	start := time.Now()
+	_, err := s.Match(ctxT(t), eir.Query{IMEI: stolen[0]}, nil)
+	if !errors.Is(err, eir.ErrUnavailable) || time.Since(start) > 50*time.Millisecond {
+		t.Fatalf("check beyond max_stale: %v after %v; want ErrUnavailable at once (breaker open)", err, time.Since(start))
+	}
+	srv.Restart(t)
+	waitFor(t, "recovery", 10*time.Second, func() bool { return s.Health().State != eir.StoreStale && s.Health().Serving })
+}
+
+func TestStartFromLocalCopy(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix, dir := freshPrefix(), t.TempDir()
+	a := trustStore(t, srv.Client(t), prefix, func(o *Options) { o.SnapshotDir = dir })
+	loadStolen(t, a)
+	waitFor(t, "the local copy", 5*time.Second, func() bool {
+		return a.snap.lastWritten() == a.plan.Load().ident.ID+"|"+a.plan.Load().ident.Restore+"|"+a.plan.Load().epoch
+	})
+	srv.Kill(t)
+
+	// A new eird while Redis is down: its first check is answered.
+	b := newStore(t, fastClient(t, srv), prefix, func(o *Options) {
+		o.Replica, o.ReplicaRefresh, o.MaxStale, o.SnapshotDir = true, 20*time.Millisecond, time.Hour, dir
+	})
+	answersBlocked(t, b)
+	runReplica(t, b)
+	waitFor(t, "the outage seen", 5*time.Second, func() bool { return b.Health().State == eir.StoreStale })
+	answersBlocked(t, b)
+
+	// Redis comes back empty: b does not believe it and restores from
+	// its copy.
+	srv.RestartEmpty(t)
+	waitFor(t, "the divergence", 10*time.Second, func() bool { return b.Health().State == eir.StoreDiverged })
+	answersBlocked(t, b)
+	if _, err := b.Restore(ctxT(t), RecoverOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	answersBlocked(t, newStore(t, srv.Client(t), prefix, nil))
+}
+
+func TestLocalCopyCorruptIsIgnored(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix, dir := freshPrefix(), t.TempDir()
+	a := trustStore(t, srv.Client(t), prefix, func(o *Options) { o.SnapshotDir = dir })
+	loadStolen(t, a)
+	waitFor(t, "the local copy", 5*time.Second, func() bool { return a.snap.lastWritten() != "" })
+	corruptOneSet(t, dir)
+	b := newStore(t, srv.Client(t), prefix, func(o *Options) { o.Replica, o.SnapshotDir = true, dir })
+	if b.plan.Load() != nil {
+		t.Fatal("a corrupt copy was loaded")
+	}
+}
+
+// corruptOneSet flips a byte in the middle of the largest set file.
+func corruptOneSet(t *testing.T, dir string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "set-*.bin"))
+	var biggest string
+	var size int64
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil && fi.Size() > size {
+			biggest, size = f, fi.Size()
+		}
+	}
+	if biggest == "" {
+		t.Fatal("no set file in the copy")
+	}
+	b, err := os.ReadFile(biggest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x40
+	if err := os.WriteFile(biggest, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+}
