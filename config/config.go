@@ -23,6 +23,7 @@ type Config struct {
 	NRF       NRF       `yaml:"nrf"`
 	Audit     Audit     `yaml:"audit"`
 	Events    Events    `yaml:"events"`
+	Guards    Guards    `yaml:"guards"`
 }
 
 // Diameter configures the S13/S13' server.
@@ -41,6 +42,7 @@ type Diameter struct {
 	DisconnectTimeout  time.Duration `yaml:"disconnect_timeout"`    // wait for DPA and in-flight answers at shutdown
 	MaxMessageSize     int           `yaml:"max_message_size"`      // larger messages are answered 5015 and the connection closed
 	MaxInflightPerPeer int           `yaml:"max_inflight_per_peer"` // concurrent requests per connection; reading pauses beyond
+	MaxConnections     int           `yaml:"max_connections"`       // connections open at once (any state); beyond, new ones are closed at accept; 0: no limit
 	DuplicatePeer      string        `yaml:"duplicate_peer"`        // allow | reject a second connection from an open Origin-Host
 	AllowAnyPeer       bool          `yaml:"allow_any_peer"`        // accept every peer (no allow-list)
 	Peers              []Peer        `yaml:"peers"`                 // allow-list
@@ -91,6 +93,10 @@ type Store struct {
 	Replica         bool          `yaml:"replica"`             // answer checks from an in-process copy of the lists in force (no Redis round trip per check)
 	ReplicaRefresh  time.Duration `yaml:"replica_refresh"`     // how often the replica reads the epoch: a switch made elsewhere reaches checks within this plus one round trip
 	ReplicaMax      int64         `yaml:"replica_max_entries"` // datasets beyond this many entries in all are read from Redis (about 8 bytes per entry in memory)
+	MaxStale        time.Duration `yaml:"max_stale"`           // while Redis is unreachable, checks are answered from the lists held for this long after they were last confirmed, then follow policy.on_store_error; 0: only while Redis confirms them
+	SnapshotDir     string        `yaml:"snapshot_dir"`        // checksummed local copy of the lists in force, written after each switch and read at start (answers from the first check even when Redis is down, empty or older); empty: none
+	AutoRestore     bool          `yaml:"auto_restore"`        // when Redis no longer holds the lists in force (emptied, rolled back), write them back at once, under the guards, instead of waiting for eirctl store restore
+	OverlayMax      int           `yaml:"overlay_max"`         // changed entries kept in a dataset's overlay before the janitor folds them into a new version: an edit costs an edit, not a copy of the dataset
 }
 
 // Policy configures the answers no list decides.
@@ -114,19 +120,21 @@ type Admin struct {
 // AdminTLS serves the admin API over HTTPS, optionally authenticating
 // clients by certificate.
 type AdminTLS struct {
-	CertFile     string   `yaml:"cert_file"`      // PEM server certificate; set with key_file to serve HTTPS
-	KeyFile      string   `yaml:"key_file"`       // PEM server private key
-	ClientCAFile string   `yaml:"client_ca_file"` // PEM CAs of client certificates; empty: no client certificates
-	Writers      []string `yaml:"writers"`        // subject common names of client certificates that may write
-	Readers      []string `yaml:"readers"`        // subject common names of client certificates that may only read
+	CertFile      string   `yaml:"cert_file"`      // PEM server certificate; set with key_file to serve HTTPS
+	KeyFile       string   `yaml:"key_file"`       // PEM server private key
+	ClientCAFile  string   `yaml:"client_ca_file"` // PEM CAs of client certificates; empty: no client certificates
+	Writers       []string `yaml:"writers"`        // subject common names of client certificates that may write
+	Readers       []string `yaml:"readers"`        // subject common names of client certificates that may only read
+	WriterSources []string `yaml:"writer_sources"` // sources certificate writers may write; empty: manual; "*": any but the sync sources, which must be named
 }
 
 // Token is one admin API bearer token.
 type Token struct {
-	Name      string `yaml:"name"`       // who uses it; recorded as the actor
-	Token     string `yaml:"token"`      // the secret
-	TokenFile string `yaml:"token_file"` // file holding the secret, instead of token
-	Role      string `yaml:"role"`       // read | write
+	Name      string   `yaml:"name"`       // who uses it; recorded as the actor
+	Token     string   `yaml:"token"`      // the secret
+	TokenFile string   `yaml:"token_file"` // file holding the secret, instead of token
+	Role      string   `yaml:"role"`       // read | write
+	Sources   []string `yaml:"sources"`    // sources a write token may write; empty: manual; "*": any but the sync sources, which must be named
 }
 
 // Log configures logging.
@@ -226,15 +234,17 @@ type Sync struct {
 
 // SyncSource is one registry source.
 type SyncSource struct {
-	Name           string        `yaml:"name"`            // the list source the entries belong to ([a-z0-9_-])
-	Format         string        `yaml:"format"`          // dirbs | lsds | stolen | tac | ranges
-	Operator       string        `yaml:"operator"`        // dirbs: the operator whose exceptions and notifications apply here
-	Interval       time.Duration `yaml:"interval"`        // time between passes; 0: 5m
-	Dir            string        `yaml:"dir"`             // drop directory (an SFTP landing folder); done/, rejected/, held/ are created inside
-	Settle         time.Duration `yaml:"settle"`          // a file must be unmodified this long before it is read; 0: 5s
-	IncompleteWait time.Duration `yaml:"incomplete_wait"` // how long a loose DIRBS delta set may wait for its other files; 0: 10m
-	HTTPS          SyncHTTPS     `yaml:"https"`
-	Guards         SyncGuards    `yaml:"guards"`
+	Name            string        `yaml:"name"`            // the list source the entries belong to ([a-z0-9_-])
+	Format          string        `yaml:"format"`          // dirbs | lsds | stolen | tac | ranges
+	Operator        string        `yaml:"operator"`        // dirbs: the operator whose exceptions and notifications apply here
+	Interval        time.Duration `yaml:"interval"`        // time between passes; 0: 5m
+	Dir             string        `yaml:"dir"`             // drop directory (an SFTP landing folder); done/, rejected/, held/ are created inside
+	Settle          time.Duration `yaml:"settle"`          // a file must be unmodified this long before it is read; 0: 5s
+	IncompleteWait  time.Duration `yaml:"incomplete_wait"` // how long a loose DIRBS delta set may wait for its other files; 0: 10m
+	HTTPS           SyncHTTPS     `yaml:"https"`
+	Guards          SyncGuards    `yaml:"guards"`
+	Limits          SyncLimits    `yaml:"limits"`
+	RequireChecksum bool          `yaml:"require_checksum"` // apply a file only with a .sha256/.md5 sidecar or a manifest sha256 to verify; without one it waits incomplete_wait, then is rejected
 }
 
 // SyncHTTPS pulls a source's files over HTTPS.
@@ -253,9 +263,32 @@ type SyncHTTPS struct {
 }
 
 // SyncGuards bound what one file may change before an operator approves it.
+// Each zero value takes the value of the top-level guards section.
 type SyncGuards struct {
 	MaxBadRowRatio   float64 `yaml:"max_bad_row_ratio"`  // reject a file with more invalid rows than this share (they are quarantined below it); 0: 0.05; negative: reject on any
-	MinSnapshotRatio float64 `yaml:"min_snapshot_ratio"` // hold a full list smaller than this share of the list in force until approved; 0: 0.75; negative: no check
-	MaxDeltaUnblocks int     `yaml:"max_delta_unblocks"` // hold a delta that unblocks more entries until approved; 0: 100000; negative: no limit
+	MinSnapshotRatio float64 `yaml:"min_snapshot_ratio"` // hold a file that leaves a list smaller than this share of the list in force; 0: guards.min_snapshot_ratio; negative: no check
+	MaxUnblocks      int     `yaml:"max_unblocks"`       // hold a file that unblocks more entries (by content, any path); 0: guards.max_unblocks; negative: no limit
+	MaxUnblockRatio  float64 `yaml:"max_unblock_ratio"`  // hold a file that unblocks more than this share of the list in force; 0: guards.max_unblock_ratio; negative: no check
+	RatioFloor       int     `yaml:"ratio_floor"`        // the ratio checks ignore changes of fewer entries; 0: guards.ratio_floor
 	Strict           bool    `yaml:"strict"`             // reject a delta that adds a present or removes an absent entry (default: count them as no-ops)
+}
+
+// SyncLimits bound a file before and while it is read (a zip bomb, a file
+// of a billion rows). Zero takes the default; negative: no limit.
+type SyncLimits struct {
+	MaxFileBytes         int64   `yaml:"max_file_bytes"`         // largest file or package accepted as received; 0: 4 GiB
+	MaxUncompressedBytes int64   `yaml:"max_uncompressed_bytes"` // bytes read from a file or all the members of a package; 0: 16 GiB
+	MaxRatio             float64 `yaml:"max_ratio"`              // largest uncompressed/compressed size of a zip member; 0: 100
+	MaxRows              int     `yaml:"max_rows"`               // rows of one list file; 0: 200000000
+}
+
+// Guards are the limits on what a change may unblock or shrink without an
+// operator's approval: the defaults of every sync source, and the limits
+// of replacing imports and of store restore and accept. They compare the
+// list that would be in force with the list in force by content.
+type Guards struct {
+	MinSnapshotRatio float64 `yaml:"min_snapshot_ratio"` // hold a change that leaves a list smaller than this share of the list in force; negative: no check
+	MaxUnblocks      int     `yaml:"max_unblocks"`       // hold a change that unblocks more entries (removals from black or grey lists, additions to exceptions and overrides); negative: no limit
+	MaxUnblockRatio  float64 `yaml:"max_unblock_ratio"`  // hold a change that unblocks more than this share of the list in force; negative: no check
+	RatioFloor       int     `yaml:"ratio_floor"`        // the ratio checks ignore changes of fewer entries than this (small lists' daily changes)
 }

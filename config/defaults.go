@@ -48,6 +48,9 @@ func Default() Config {
 			Replica:         true,
 			ReplicaRefresh:  100 * time.Millisecond,
 			ReplicaMax:      50_000_000,
+			MaxStale:        time.Hour,
+			SnapshotDir:     "/var/lib/eird",
+			OverlayMax:      10_000,
 		},
 		Policy: Policy{
 			UnknownEquipment: "unknown",
@@ -62,7 +65,13 @@ func Default() Config {
 			Format: "json",
 		},
 		Sync: Sync{
-			LockTTL: 2 * time.Minute,
+			LockTTL: 30 * time.Second,
+		},
+		Guards: Guards{
+			MinSnapshotRatio: 0.75,
+			MaxUnblocks:      10_000,
+			MaxUnblockRatio:  0.01,
+			RatioFloor:       100,
 		},
 		N5g: N5g{
 			RequestTimeout: time.Second,

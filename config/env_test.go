@@ -204,6 +204,7 @@ func TestEveryKeyHasAnEnvironmentVariable(t *testing.T) {
 		"boolean":          "true",
 		"integer":          "7",
 		"unsigned integer": "7",
+		"number":           "0.5",
 		"duration":         "7s",
 		"list of strings":  "a,b",
 		"list of mappings": "[{}]",

@@ -37,7 +37,27 @@ func (c Config) Validate() error {
 		p.file(fmt.Sprintf("bootstrap.files[%d]", i), f)
 	}
 	c.validateSync(&p)
+	c.validateGuards(&p)
 	return errors.Join(p...)
+}
+
+func (c Config) validateGuards(p *problems) {
+	g := c.Guards
+	if g.MinSnapshotRatio > 1 || g.MaxUnblockRatio > 1 {
+		p.addf("guards", "ratios are shares between 0 and 1")
+	}
+	if g.RatioFloor < 0 {
+		p.addf("guards.ratio_floor", "must not be negative")
+	}
+}
+
+// validSourceList checks a list of source names a writer may write.
+func validSourceList(p *problems, key string, sources []string) {
+	for i, s := range sources {
+		if s != "*" && !validSourceName(s) {
+			p.addf(fmt.Sprintf("%s[%d]", key, i), "%q: want \"*\" or a source name of 1 to 32 characters of [a-z0-9_-]", s)
+		}
+	}
 }
 
 func (c Config) validateSync(p *problems) {
@@ -49,6 +69,8 @@ func (c Config) validateSync(p *problems) {
 			p.addf(at+".name", "%q: want 1 to 32 characters of [a-z0-9_-]", s.Name)
 		} else if names[s.Name] {
 			p.addf(at+".name", "%q: another source has this name", s.Name)
+		} else if s.Name == "manual" {
+			p.addf(at+".name", "\"manual\" is the source of the entries people add with eirctl; name the registry")
 		}
 		names[s.Name] = true
 		p.oneOf(at+".format", s.Format, "dirbs", "lsds", "stolen", "tac", "ranges")
@@ -91,8 +113,11 @@ func (c Config) validateSync(p *problems) {
 		if (h.CertFile == "") != (h.KeyFile == "") {
 			p.addf(at+".https.cert_file", "cert_file and key_file go together")
 		}
-		if g := s.Guards; g.MaxBadRowRatio > 1 || g.MinSnapshotRatio > 1 {
+		if g := s.Guards; g.MaxBadRowRatio > 1 || g.MinSnapshotRatio > 1 || g.MaxUnblockRatio > 1 {
 			p.addf(at+".guards", "ratios are shares between 0 and 1")
+		}
+		if l := s.Limits; l.MaxRatio > 0 && l.MaxRatio < 1 {
+			p.addf(at+".limits.max_ratio", "%g: a compression ratio is at least 1", l.MaxRatio)
 		}
 	}
 }
@@ -134,6 +159,9 @@ func (c Config) validateDiameter(p *problems) {
 	}
 	p.between("diameter.max_message_size", int64(d.MaxMessageSize), 1024, 1<<24-1)
 	p.between("diameter.max_inflight_per_peer", int64(d.MaxInflightPerPeer), 1, 65535)
+	if d.MaxConnections < 0 {
+		p.addf("diameter.max_connections", "must not be negative (0: no limit)")
+	}
 	p.oneOf("diameter.duplicate_peer", d.DuplicatePeer, "allow", "reject")
 	if !d.AllowAnyPeer && len(d.Peers) == 0 {
 		p.addf("diameter.peers", "empty: list the allowed peers or set diameter.allow_any_peer")
@@ -222,6 +250,15 @@ func (c Config) validateStore(p *problems) {
 	}
 	if s.BuildLease < time.Minute {
 		p.addf("store.build_lease", "must be at least 1m, got %s", formatDuration(s.BuildLease))
+	}
+	if s.MaxStale < 0 {
+		p.addf("store.max_stale", "must not be negative")
+	}
+	if s.OverlayMax < 1 {
+		p.addf("store.overlay_max", "must be at least 1, got %d", s.OverlayMax)
+	}
+	if s.AutoRestore && !s.Replica {
+		p.addf("store.auto_restore", "restores the lists this eird holds: it needs store.replica")
 	}
 }
 
@@ -398,7 +435,12 @@ func (c Config) validateAdmin(p *problems) {
 		}
 		p.file(at+".token_file", t.TokenFile)
 		p.oneOf(at+".role", t.Role, "read", "write")
+		if len(t.Sources) > 0 && t.Role != "write" {
+			p.addf(at+".sources", "only for write tokens")
+		}
+		validSourceList(p, at+".sources", t.Sources)
 	}
+	validSourceList(p, "admin.tls.writer_sources", a.TLS.WriterSources)
 	if a.MaxBodyBytes < 1024 {
 		p.addf("admin.max_body_bytes", "must be at least 1024, got %d", a.MaxBodyBytes)
 	}

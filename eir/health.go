@@ -1,6 +1,9 @@
 package eir
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // Store states reported by StoreHealth.
 const (
@@ -35,3 +38,28 @@ type StoreHealth struct {
 	Epoch   uint64
 	StoreID string
 }
+
+// RecoverOptions configures the repair of a store that no longer holds the
+// lists in force: a restore (the lists held written back) or an accept
+// (the backend's state taken as the lists in force).
+type RecoverOptions struct {
+	// Before is called with what the repair does, per dataset, compared
+	// by content: a restore to the lists the backend holds now, an accept
+	// to the lists in force. An error refuses the repair (nothing
+	// changes) and is returned as it is: a guard.
+	Before func(res []DatasetResult) error
+	// Always restores even when the backend holds the lists in force.
+	Always bool
+}
+
+// RecoverResult reports a repair.
+type RecoverResult struct {
+	Epoch    uint64 // epoch of the lists in force afterwards
+	StoreID  string // first characters of the data set's identity
+	Reason   string // the divergence repaired
+	Datasets []DatasetResult
+}
+
+// ErrNothingToRecover reports a repair asked while the backend holds the
+// lists in force.
+var ErrNothingToRecover = errors.New("eir: the list store holds the lists in force: nothing to repair")

@@ -17,7 +17,7 @@ import (
 const maxSkippedShown = 20
 
 func (c *cli) importFile(args []string) int {
-	f := c.newFlags("import", "[-replace] [-source NAME] [-dry-run] [-skip-invalid] FILE|-",
+	f := c.newFlags("import", "[-replace] [-source NAME] [-dry-run] [-skip-invalid] [-force] FILE|-",
 		`Loads list entries from a CSV file (- reads standard input). The file has a header:
   imei,status[,imsi][,source][,action]
   tac,status[,source][,action]
@@ -28,11 +28,16 @@ A file with an invalid row is rejected as a whole (nothing changes; every error 
 is printed and eirctl exits with 3), unless -skip-invalid: then the valid rows are
 applied and the summary lists the invalid ones (the first 20) and their count.
 
+An import that would unblock more entries, or shrink a list more, than eird's guards
+allow (guards.*) is refused whole (nothing changes; exit 3); check the file, then
+import it again with -force.
+
 On a terminal, the upload shows a progress bar on standard error.`)
 	replace := f.Bool("replace", false, "the file is the whole content of the sources it names (their other entries are removed)")
 	source := f.String("source", "", "source of rows without a source column (default: manual)")
 	dryRun := f.Bool("dry-run", false, "validate the file and show what would change, without changing anything")
 	skipInvalid := f.Bool("skip-invalid", false, "apply the file without its invalid rows, and list them, instead of rejecting it")
+	force := f.Bool("force", false, "apply the file even when it unblocks or shrinks more than the guards allow (audited)")
 	if code, ok := f.parse(args, 1, 1); !ok {
 		return code
 	}
@@ -58,6 +63,9 @@ On a terminal, the upload shows a progress bar on standard error.`)
 	}
 	if *skipInvalid {
 		q.Set("skip_invalid", "true")
+	}
+	if *force {
+		q.Set("force", "true")
 	}
 	if *source != "" {
 		q.Set("source", *source)

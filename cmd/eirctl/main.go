@@ -13,6 +13,7 @@
 //	eirctl status                     version, readiness, counts, peers, shadow mode, sync
 //	eirctl reload                     make eird re-read its configuration file
 //	eirctl sync status|now|approve    registry sync
+//	eirctl store status|restore|accept  whether Redis holds the lists in force; repair it when it does not
 //
 // ENTRY is an IMEI (14 to 16 digits), a TAC (8 digits), an IMEI range
 // FROM-TO, or an exception pair IMEI,IMSI.
@@ -90,6 +91,7 @@ func commands() []command {
 		{"status", "", "version, readiness, counts, peers, shadow mode and sync; exit 1 when not ready", (*cli).status},
 		{"reload", "", "make eird re-read its configuration file and print what was reloaded", (*cli).reload},
 		{"sync", "status|now|approve", "registry sync: state, run a pass now, approve a held file", (*cli).sync},
+		{"store", "status|restore|accept", "whether Redis holds the lists in force; restore them, or accept Redis's state", (*cli).store},
 	}
 }
 
@@ -114,7 +116,7 @@ The token is never printed.
 
 exit codes:
   0  success
-  1  eird unreachable or failing (5xx), or not ready
+  1  eird unreachable or failing (5xx), not ready, or (status) its store degraded
   2  usage error: bad flag, argument or configuration
   3  request rejected (4xx): invalid input, authentication, authorisation,
      nothing matched

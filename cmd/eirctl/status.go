@@ -29,7 +29,8 @@ type statusAnswer struct {
 		LastSuccess text   `json:"last_success"`
 		Held        count  `json:"held"`
 	} `json:"sync"`
-	NRF *struct {
+	Store *storeAnswer `json:"store"`
+	NRF   *struct {
 		InstanceID string  `json:"nf_instance_id"`
 		Registered bool    `json:"registered"`
 		Heartbeat  float64 `json:"heartbeat_interval_seconds"`
@@ -38,9 +39,10 @@ type statusAnswer struct {
 }
 
 func (c *cli) status(args []string) int {
-	f := c.newFlags("status", "", `Shows eird's version, whether it is ready (Redis reachable and lists loaded), its
-dataset and entry counts, its open Diameter peers, shadow mode and the last success
-of each registry source. Exits with 1 when eird is not ready.
+	f := c.newFlags("status", "", `Shows eird's version, whether it is ready (answering from the lists in force), whether
+Redis holds them (ok, stale, diverged), its dataset and entry counts, its open Diameter
+peers, shadow mode and the last success of each registry source. Exits with 1 when eird
+is not ready or its store is not ok (eirctl store status).
 
 Against an eird without GET /v1/status (or with a token that may not read it), only
 readiness (GET /readyz) is shown.`)
@@ -75,6 +77,10 @@ readiness (GET /readyz) is shown.`)
 		fmt.Fprintf(c.stderr, "eirctl: eird is not ready: %s\n", dash(clean(st.ReadyError)))
 		return exitFailure
 	}
+	if st.Store != nil && st.Store.State != "ok" {
+		fmt.Fprintf(c.stderr, "eirctl: the store is %s: %s\n", st.Store.State, dash(clean(st.Store.Reason)))
+		return exitFailure
+	}
 	return exitOK
 }
 
@@ -93,6 +99,9 @@ func (c *cli) printStatus(st statusAnswer) {
 		}
 	}
 	fmt.Fprintf(tw, "READY\t%s\n", ready)
+	if st.Store != nil {
+		fmt.Fprintf(tw, "STORE\t%s\n", st.Store.line())
+	}
 	fmt.Fprintf(tw, "DATASETS\t%d\n", st.Datasets)
 	fmt.Fprintf(tw, "ENTRIES\t%d\n", st.Entries)
 	fmt.Fprintf(tw, "PEERS\t%d open\n", st.Peers.Open)

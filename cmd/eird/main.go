@@ -143,9 +143,14 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 	buildInfo.WithLabelValues(version, commit, runtime.Version()).Set(1)
 	reg.MustRegister(buildInfo)
 
-	store, err := redisstore.Open(ctx, clientOptions(cfg.Redis), redisstore.Options{
+	ropts, err := clientOptions(cfg.Redis)
+	if err != nil {
+		return err
+	}
+	store, err := redisstore.Open(ctx, ropts, redisstore.Options{
 		Prefix: cfg.Store.KeyPrefix, Grace: cfg.Store.VersionGrace, BuildLease: cfg.Store.BuildLease,
 		Replica: cfg.Store.Replica, ReplicaRefresh: cfg.Store.ReplicaRefresh, ReplicaMaxEntries: cfg.Store.ReplicaMax,
+		MaxStale: cfg.Store.MaxStale, SnapshotDir: cfg.Store.SnapshotDir, OverlayMax: cfg.Store.OverlayMax,
 	}, log.Named("store"), reg)
 	if err != nil {
 		return err
@@ -202,7 +207,7 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 	}
 	var syncer *regsync.Engine
 	if len(cfg.Sync.Sources) > 0 {
-		sources, err := syncSources(cfg.Sync.Sources)
+		sources, err := syncSources(cfg.Sync.Sources, cfg.Guards)
 		if err != nil {
 			return err
 		}
@@ -219,6 +224,7 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 		Describe: func(d eir.Decision, err error) any { return diameter.Describe(d, err) },
 		Notes:    store, Audit: trail, Reload: rl.reload, CertRoles: certRoles(cfg.Admin.TLS),
 		OpenPeers: dsrv.OpenPeers, Version: version, Commit: commit, Redactor: redactor, Pprof: cfg.Admin.Pprof,
+		CertWriterSources: cfg.Admin.TLS.WriterSources, Recoverer: store, Guards: guardsFrom(cfg.Guards),
 		NRF: func() any {
 			if registrar == nil {
 				return nil
@@ -228,6 +234,7 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 	}
 	if syncer != nil {
 		aopts.Sync = syncer
+		aopts.ProtectedSources = syncer.Sources()
 	}
 	if pub != nil {
 		aopts.Events = store
@@ -285,6 +292,13 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 		defer wg.Done()
 		api.RunExpirySweep(bg, cfg.Store.ExpirySweep)
 	}()
+	if cfg.Store.AutoRestore {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			api.RunAutoRestore(bg, time.Second)
+		}()
+	}
 	if pub != nil {
 		pub.Start()
 	}
@@ -401,26 +415,37 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 	}
 	stopBG()
 	wg.Wait()
+	if syncer != nil {
+		syncer.Close()
+	}
 	log.Info("eird stopped")
 	return runErr
 }
 
-func clientOptions(c config.Redis) redisstore.ClientOptions {
+func clientOptions(c config.Redis) (redisstore.ClientOptions, error) {
 	o := redisstore.ClientOptions{
 		Mode: c.Mode, Addresses: c.Addresses, MasterName: c.MasterName, Username: c.Username,
 		Password: c.Password, SentinelPassword: c.SentinelPassword, DB: c.DB,
 		DialTimeout: c.DialTimeout, ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout, PoolSize: c.PoolSize,
 	}
 	if c.PasswordFile != "" {
-		if b, err := os.ReadFile(c.PasswordFile); err == nil {
-			o.Password = strings.TrimSpace(string(b))
+		b, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return o, fmt.Errorf("redis.password_file: %w", err)
 		}
+		o.Password = strings.TrimSpace(string(b))
 	}
 	if c.TLS.Enabled {
 		o.TLS = &redisstore.TLSOptions{CAFile: c.TLS.CAFile, CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile,
 			ServerName: c.TLS.ServerName, InsecureSkipVerify: c.TLS.InsecureSkipVerify}
 	}
-	return o
+	return o, nil
+}
+
+// guardsFrom is the top-level guards section as regsync's guards.
+func guardsFrom(g config.Guards) regsync.Guards {
+	return regsync.Guards{MinSnapshotRatio: g.MinSnapshotRatio, MaxUnblocks: g.MaxUnblocks,
+		MaxUnblockRatio: g.MaxUnblockRatio, RatioFloor: g.RatioFloor}
 }
 
 func policyFrom(c config.Policy) (eir.Policy, error) {
@@ -449,7 +474,7 @@ func diameterOptions(cfg config.Config) (diameter.Options, error) {
 		OriginHost: d.OriginHost, OriginRealm: d.OriginRealm, VendorID: d.VendorID, ProductName: d.ProductName,
 		WatchdogInterval: d.WatchdogInterval, CERTimeout: d.CERTimeout, RequestTimeout: d.RequestTimeout,
 		WriteTimeout: d.WriteTimeout, DisconnectTimeout: d.DisconnectTimeout, MaxMessageSize: d.MaxMessageSize,
-		MaxInflightPerPeer: d.MaxInflightPerPeer, RejectDuplicatePeers: d.DuplicatePeer == "reject",
+		MaxInflightPerPeer: d.MaxInflightPerPeer, RejectDuplicatePeers: d.DuplicatePeer == "reject", MaxConnections: d.MaxConnections,
 		AllowAnyPeer: d.AllowAnyPeer,
 	}
 	for _, s := range d.HostIPAddresses {
@@ -496,7 +521,7 @@ func adminTokens(ts []config.Token) ([]admin.Token, error) {
 			}
 			secret = strings.TrimSpace(string(b))
 		}
-		out = append(out, admin.Token{Name: t.Name, Secret: secret, Write: t.Role == "write"})
+		out = append(out, admin.Token{Name: t.Name, Secret: secret, Write: t.Role == "write", Sources: t.Sources})
 	}
 	return out, nil
 }
@@ -555,25 +580,34 @@ func bootstrapOnce(ctx context.Context, store *redisstore.Store, files []string,
 	return true, nil
 }
 
-// syncSources turns the sync configuration into regsync sources, with the
-// defaults of zero values (see the README).
-func syncSources(cs []config.SyncSource) ([]regsync.SourceConfig, error) {
+// syncSources turns the sync configuration into regsync sources: a zero
+// guard takes the top-level guards section, other zero values regsync's
+// defaults (see the README).
+func syncSources(cs []config.SyncSource, global config.Guards) ([]regsync.SourceConfig, error) {
 	var out []regsync.SourceConfig
+	pick := func(v, def float64) float64 {
+		if v == 0 {
+			return def
+		}
+		return v
+	}
 	for i, c := range cs {
 		g := c.Guards
+		maxUnblocks := g.MaxUnblocks
+		if maxUnblocks == 0 {
+			maxUnblocks = global.MaxUnblocks
+		}
+		floor := g.RatioFloor
+		if floor == 0 {
+			floor = global.RatioFloor
+		}
 		sc := regsync.SourceConfig{
 			Name: c.Name, Format: c.Format, Operator: c.Operator, Interval: c.Interval, Dir: c.Dir,
-			Settle: c.Settle, IncompleteWait: c.IncompleteWait,
-			Guards: regsync.Guards{MaxBadRowRatio: g.MaxBadRowRatio, MinSnapshotRatio: g.MinSnapshotRatio,
-				MaxDeltaUnblocks: g.MaxDeltaUnblocks, Strict: g.Strict},
-		}
-		// Zero takes the default; a negative ratio means "reject on any bad
-		// row" and "no shrink check" (regsync reads them so); a negative
-		// unblock cap means no limit.
-		if g.MaxDeltaUnblocks == 0 {
-			sc.Guards.MaxDeltaUnblocks = 100000
-		} else if g.MaxDeltaUnblocks < 0 {
-			sc.Guards.MaxDeltaUnblocks = 0
+			Settle: c.Settle, IncompleteWait: c.IncompleteWait, RequireChecksum: c.RequireChecksum,
+			Guards: regsync.Guards{MaxBadRowRatio: g.MaxBadRowRatio, MinSnapshotRatio: pick(g.MinSnapshotRatio, global.MinSnapshotRatio),
+				MaxUnblocks: maxUnblocks, MaxUnblockRatio: pick(g.MaxUnblockRatio, global.MaxUnblockRatio), RatioFloor: floor, Strict: g.Strict},
+			Limits: regsync.Limits{MaxFileBytes: c.Limits.MaxFileBytes, MaxUncompressedBytes: c.Limits.MaxUncompressedBytes,
+				MaxRatio: c.Limits.MaxRatio, MaxRows: c.Limits.MaxRows},
 		}
 		if sc.Settle == 0 {
 			sc.Settle = 5 * time.Second

@@ -128,6 +128,13 @@ type Options struct {
 	NRF func() any
 	// Pprof serves the Go profiler under /debug/pprof/ (read role).
 	Pprof           bool
+	// Recoverer reports the store's health (/readyz, /v1/status) and
+	// repairs a store that lost the lists in force (/v1/store/*); nil:
+	// readiness pings the store, and the repairs answer 404.
+	Recoverer Recoverer
+	// Guards bound what an import or a store repair may unblock or
+	// shrink without force (zero values take regsync's defaults).
+	Guards          regsync.Guards
 	Version, Commit string
 	Redactor        *redact.Redactor // how IMEIs appear in logs; default: a random key
 	Now             func() time.Time
@@ -177,6 +184,7 @@ func New(o Options, st Store, chk Checker, log *zap.Logger) *Server {
 	if o.Redactor == nil {
 		o.Redactor = redact.New(nil)
 	}
+	o.Guards = o.Guards.WithDefaults()
 	s := &Server{o: o, st: st, chk: chk, log: log, protected: map[string]bool{}, certSources: normSources(o.CertWriterSources)}
 	for _, src := range normSources(o.ProtectedSources) {
 		s.protected[src] = true
@@ -235,6 +243,9 @@ func (s *Server) Handler() http.Handler {
 	handle("GET", "/v1/sync/status", s.auth(false, s.syncStatus))
 	handle("POST", "/v1/sync/run", s.auth(true, s.syncRun))
 	handle("POST", "/v1/sync/approve", s.auth(true, s.syncApprove))
+	handle("GET", "/v1/store", s.auth(false, s.storeState))
+	handle("POST", "/v1/store/restore", s.auth(true, s.storeRestore))
+	handle("POST", "/v1/store/accept", s.auth(true, s.storeAccept))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if allowed := methods[r.URL.Path]; len(allowed) > 0 {
 			if slices.Contains(allowed, "GET") {
@@ -341,12 +352,21 @@ func bearerToken(header string) (string, bool) {
 	return token, token != ""
 }
 
+// readyz answers 200 while eird answers checks from the lists in force,
+// even from the lists it holds while Redis is unreachable or does not hold
+// them (the body then says so: "ok (degraded: ...)"), and 503 otherwise.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.readiness(ctx); err != nil {
 		writeError(w, http.StatusServiceUnavailable, err.code, err.msg)
 		return
+	}
+	if s.o.Recoverer != nil {
+		if h := s.o.Recoverer.Health(); h.State != eir.StoreOK {
+			w.Write([]byte("ok (degraded: " + h.State + ": " + h.Reason + ")\n"))
+			return
+		}
 	}
 	w.Write([]byte("ok\n"))
 }
@@ -355,6 +375,16 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) readiness(ctx context.Context) *requestError {
 	if !s.ready.Load() {
 		return &requestError{"shutting_down", "eird is shutting down"}
+	}
+	if s.o.Recoverer != nil {
+		h := s.o.Recoverer.Health()
+		switch {
+		case !h.Serving:
+			return &requestError{"store_unavailable", h.State + ": " + h.Reason}
+		case h.Datasets == 0:
+			return &requestError{"no_lists", "no list version is loaded"}
+		}
+		return nil
 	}
 	if err := s.st.Ping(ctx); err != nil {
 		return &requestError{"store_unavailable", err.Error()}
@@ -481,8 +511,8 @@ type DatasetChange struct {
 func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	opts := provision.Options{Source: q.Get("source")}
-	dryRun := false
-	for name, dst := range map[string]*bool{"replace": &opts.Replace, "dry_run": &dryRun, "skip_invalid": &opts.SkipInvalid} {
+	dryRun, force := false, false
+	for name, dst := range map[string]*bool{"replace": &opts.Replace, "dry_run": &dryRun, "skip_invalid": &opts.SkipInvalid, "force": &force} {
 		if v := q.Get(name); v != "" {
 			var err error
 			if *dst, err = strconv.ParseBool(v); err != nil {
@@ -542,9 +572,24 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.o.ImportTimeout)
 	defer cancel()
-	applied, err := s.st.Apply(ctx, parsed.Changes)
+	// The guards judge what the import does by content, unless forced.
+	ao := eir.ApplyOptions{}
+	if !force {
+		ao.Before = func(res []eir.DatasetResult, _ map[string]string) error {
+			if ge := s.o.Guards.JudgeAll(res, func(eir.DatasetResult) (string, bool) { return "the import", opts.Replace }); ge != nil {
+				return ge
+			}
+			return nil
+		}
+	}
+	applied, err := s.st.ApplyWith(ctx, parsed.Changes, ao)
+	var ge *regsync.GuardError
 	if err != nil {
 		s.log.Warn("import failed", zap.String("actor", Actor(r.Context())), zap.Error(err))
+		if errors.As(err, &ge) {
+			writeError(w, http.StatusConflict, "held", ge.Message+"; nothing was changed; check the file, then import it again with force (eirctl import -force)")
+			return
+		}
 		if errors.Is(err, eir.ErrInvalidEntry) || errors.Is(err, eir.ErrInvalidIMSI) {
 			writeError(w, http.StatusUnprocessableEntity, "invalid_file", err.Error())
 			return
@@ -555,7 +600,11 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 	for _, d := range applied.Datasets {
 		res.Datasets = append(res.Datasets, DatasetChange{Dataset: d.Dataset.String(), Version: d.Version, Added: d.Added, Removed: d.Removed, Count: d.Count})
 	}
-	s.audit(ctx, importRecords(Actor(r.Context()), q.Get("file"), q.Get("reason"), parsed.Changes, res)...)
+	reason := q.Get("reason")
+	if force {
+		reason = strings.TrimSpace(reason + " (forced past the guards)")
+	}
+	s.audit(ctx, importRecords(Actor(r.Context()), q.Get("file"), reason, parsed.Changes, res)...)
 	s.log.Info("import applied", zap.String("actor", Actor(r.Context())), zap.Int("rows", parsed.Rows),
 		zap.Strings("sources", parsed.Sources), zap.Bool("replace", opts.Replace), zap.Int("datasets", len(applied.Datasets)))
 	writeJSON(w, http.StatusOK, res)

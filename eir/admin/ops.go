@@ -167,6 +167,8 @@ type Status struct {
 	Policy     PolicyStatus `json:"policy"`
 	Sync       []SyncStatus `json:"sync,omitempty"`
 	NRF        any          `json:"nrf,omitempty"` // the NRF registration of N5g-eir
+	// Store says whether the lists in force are confirmed by Redis.
+	Store *StoreStatus `json:"store,omitempty"`
 }
 
 // ShadowStatus is shadow mode: whose verdicts are observed, not enforced.
@@ -201,7 +203,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	if err := s.readiness(ctx); err != nil {
 		st.Ready, st.ReadyError = false, err.msg
 	}
-	if infos, err := s.st.Datasets(ctx); err == nil {
+	if infos, err := s.st.Datasets(ctx); err == nil && s.o.Recoverer == nil {
 		for _, d := range infos {
 			if d.Count > 0 {
 				st.Datasets++
@@ -211,6 +213,11 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.o.OpenPeers != nil {
 		st.Peers.Open = s.o.OpenPeers()
+	}
+	if s.o.Recoverer != nil {
+		h := s.o.Recoverer.Health()
+		ss := storeStatus(h)
+		st.Store, st.Datasets, st.Entries = &ss, h.Datasets, h.Entries
 	}
 	if s.o.NRF != nil {
 		st.NRF = s.o.NRF()

@@ -24,6 +24,8 @@ const (
 	ActionSync    = "sync.apply"    // a registry list applied
 	ActionApprove = "sync.approve"  // a held registry file approved
 	ActionReload  = "config.reload" // allow-list, tokens and policy reloaded
+	ActionRestore = "store.restore" // the lists in force written back into a store that lost them
+	ActionAccept  = "store.accept"  // the store's state taken as the lists in force
 )
 
 // Record is one audited change.

@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 )
 
 // Lock is a lease on a name, held in Redis with an expiry so that a crashed
@@ -25,19 +27,90 @@ type Lock struct {
 var ErrLockLost = errors.New("redisstore: lock lost")
 
 // TryLock takes the lock name for ttl. It returns nil and no error when
-// another holder has it.
+// another holder has it. A lock held by a process that is gone — on this
+// host, a pid that no longer runs, or an earlier life of this process (a
+// restarted container reuses its pid) — is taken over at once instead of
+// blocking until its TTL ends.
 func (s *Store) TryLock(ctx context.Context, name string, ttl time.Duration) (*Lock, error) {
 	b := make([]byte, 16)
 	rand.Read(b)
-	l := &Lock{s: s, key: s.k.meta + "lock:" + name, token: hex.EncodeToString(b), ttl: ttl}
+	l := &Lock{s: s, key: s.k.meta + "lock:" + name, token: holderSelf.String() + "|" + hex.EncodeToString(b), ttl: ttl}
 	ok, err := s.rdb.SetNX(ctx, l.key, l.token, ttl).Result()
 	if err != nil {
 		return nil, s.unavailable("lock", err)
 	}
-	if !ok {
+	if ok {
+		return l, nil
+	}
+	held, err := s.rdb.Get(ctx, l.key).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil // released meanwhile: the next pass takes it
+	}
+	if err != nil {
+		return nil, s.unavailable("lock", err)
+	}
+	h, ok := parseHolder(held)
+	if !ok || !h.gone() {
 		return nil, nil
 	}
+	n, err := takeOverScript.Run(ctx, s.rdb, []string{l.key}, held, l.token, ttl.Milliseconds()).Int()
+	if err != nil {
+		return nil, s.unavailable("lock", err)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	s.log.Info("lock of a process that is gone taken over", zap.String("lock", name), zap.String("holder", h.String()))
 	return l, nil
+}
+
+var takeOverScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0`)
+
+// holder names the process holding a lock: "host|pid|instance".
+type holder struct {
+	host     string
+	pid      int
+	instance string // random, per process start
+}
+
+func (h holder) String() string { return h.host + "|" + strconv.Itoa(h.pid) + "|" + h.instance }
+
+// holderSelf is this process.
+var holderSelf = func() holder {
+	host, _ := os.Hostname()
+	b := make([]byte, 8)
+	rand.Read(b)
+	return holder{host: host, pid: os.Getpid(), instance: hex.EncodeToString(b)}
+}()
+
+func parseHolder(v string) (holder, bool) {
+	parts := strings.Split(v, "|")
+	if len(parts) != 4 {
+		return holder{}, false
+	}
+	pid, err := strconv.Atoi(parts[1])
+	if err != nil {
+		return holder{}, false
+	}
+	return holder{host: parts[0], pid: pid, instance: parts[2]}, true
+}
+
+// gone reports whether h is known not to run any more: only a holder on
+// this host can be checked.
+func (h holder) gone() bool {
+	self := holderSelf
+	switch {
+	case h.host == "" || h.host != self.host:
+		return false
+	case h.pid == self.pid:
+		return h.instance != self.instance
+	}
+	return !processAlive(h.pid)
 }
 
 var refreshScript = redis.NewScript(`

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -217,4 +218,18 @@ func fromSet(set *snapshot.Set, e planEntry, version uint64, items bool) *localS
 		l.count = len(l.keys)
 	}
 	return l
+}
+
+// usableDir creates dir if needed and checks that a file can be written
+// in it.
+func usableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-probe-")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }

@@ -28,29 +28,6 @@ import (
 // now against what this process holds) and let the caller refuse (a
 // guard); both are one atomic switch.
 
-// RecoverOptions configures Restore and Accept.
-type RecoverOptions struct {
-	// Before is called with what the operation does, per dataset, by
-	// content: for Restore, to the lists Redis holds now; for Accept, to
-	// the lists in force. An error refuses the operation (nothing
-	// changes) and is returned as it is.
-	Before func(res []eir.DatasetResult) error
-	// Always restores even when Redis holds the lists in force.
-	Always bool
-}
-
-// RecoverResult reports a Restore or an Accept.
-type RecoverResult struct {
-	Epoch    uint64              `json:"epoch"`
-	StoreID  string              `json:"store_id"`
-	Reason   string              `json:"reason,omitempty"` // the divergence repaired
-	Datasets []eir.DatasetResult `json:"-"`
-}
-
-// ErrNothingToRestore reports a restore while Redis holds the lists in
-// force.
-var ErrNothingToRestore = errors.New("redisstore: redis holds the lists in force; nothing to restore")
-
 // restoreScript switches a restore in: it checks that Redis's state is
 // still the one the restorer compared with, retires every version in the
 // manifest, writes the restored manifest, sync state and identity, and
@@ -127,11 +104,11 @@ func (s *Store) held() (*plan, replicaSet, error) {
 // o.Always), when this process does not hold every list, when o.Before
 // refuses, or when Redis changed meanwhile (eir.ErrConflict: another eird
 // restored first, or a writer).
-func (s *Store) Restore(ctx context.Context, o RecoverOptions) (res RecoverResult, err error) {
+func (s *Store) Restore(ctx context.Context, o eir.RecoverOptions) (res eir.RecoverResult, err error) {
 	defer func() { s.countRecovery("restore", err) }()
 	d := s.div.Load()
 	if d == nil && !o.Always {
-		return res, ErrNothingToRestore
+		return res, fmt.Errorf("redisstore: restore: %w", eir.ErrNothingToRecover)
 	}
 	if d != nil {
 		res.Reason = d.reason
@@ -275,11 +252,11 @@ func restoreWork(e planEntry, d localDS) *work {
 
 // Accept takes Redis's state as the lists in force, ending a divergence
 // without a restore: the copies held are dropped and Redis's lists loaded.
-func (s *Store) Accept(ctx context.Context, o RecoverOptions) (res RecoverResult, err error) {
+func (s *Store) Accept(ctx context.Context, o eir.RecoverOptions) (res eir.RecoverResult, err error) {
 	defer func() { s.countRecovery("accept", err) }()
 	d := s.div.Load()
 	if d == nil {
-		return res, errors.New("redisstore: redis holds the lists in force; nothing to accept")
+		return res, fmt.Errorf("redisstore: accept: %w", eir.ErrNothingToRecover)
 	}
 	res.Reason = d.reason
 	redisPlan, err := s.loadPlan(ctx)
@@ -327,7 +304,7 @@ func (s *Store) countRecovery(kind string, err error) {
 	switch {
 	case err == nil:
 		s.m.restores.WithLabelValues(kind, "ok").Inc()
-	case errors.Is(err, eir.ErrHeld), errors.Is(err, ErrNothingToRestore):
+	case errors.Is(err, eir.ErrHeld), errors.Is(err, eir.ErrNothingToRecover):
 		s.m.restores.WithLabelValues(kind, "refused").Inc()
 	default:
 		s.m.restores.WithLabelValues(kind, "error").Inc()

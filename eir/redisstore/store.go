@@ -145,8 +145,13 @@ func New(ctx context.Context, rdb redis.UniversalClient, o Options, log *zap.Log
 	s.maxBucket = max(s.o.BucketFill*2, limit*3/4)
 	s.checkEviction(ctx)
 	if o.SnapshotDir != "" {
-		s.snap = newSnapshotter(s, o.SnapshotDir)
-		s.loadSnapshot()
+		if err := usableDir(o.SnapshotDir); err != nil {
+			s.log.Error("store.snapshot_dir is not usable: no local copy of the lists is kept, so a restart while redis is down, empty or older cannot answer from them",
+				zap.String("dir", o.SnapshotDir), zap.Error(err))
+		} else {
+			s.snap = newSnapshotter(s, o.SnapshotDir)
+			s.loadSnapshot()
+		}
 	}
 	return s, nil
 }

@@ -105,7 +105,7 @@ func TestEmptiedRedisIsNotBelieved(t *testing.T) {
 
 	// Restore: the lists come back, with their counts and hashes, and a
 	// process that never saw them reads them from Redis.
-	res, err := s.Restore(ctxT(t), RecoverOptions{})
+	res, err := s.Restore(ctxT(t), eir.RecoverOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestRolledBackRedisIsNotBelieved(t *testing.T) {
 	if d, err := eir.NewChecker(s, eir.Policy{}).Check(ctxT(t), eir.Query{IMEI: late}); err != nil || d.Status != eir.Blacklisted {
 		t.Fatalf("IMEI listed after the snapshot: %v %v", d.Status, err)
 	}
-	if _, err := s.Restore(ctxT(t), RecoverOptions{}); err != nil {
+	if _, err := s.Restore(ctxT(t), eir.RecoverOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	fresh := newStore(t, srv.Client(t), s.o.Prefix, nil)
@@ -173,13 +173,13 @@ func TestOtherEirdTakesARestore(t *testing.T) {
 	waitFor(t, "both diverged", 5*time.Second, func() bool {
 		return a.Health().State == eir.StoreDiverged && b.Health().State == eir.StoreDiverged
 	})
-	if _, err := a.Restore(ctxT(t), RecoverOptions{}); err != nil {
+	if _, err := a.Restore(ctxT(t), eir.RecoverOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "b takes a's restore", 5*time.Second, func() bool { return b.Health().State == eir.StoreOK })
 	answersBlocked(t, b)
 	// A second restore is refused: there is nothing to restore.
-	if _, err := b.Restore(ctxT(t), RecoverOptions{}); !errors.Is(err, ErrNothingToRestore) {
+	if _, err := b.Restore(ctxT(t), eir.RecoverOptions{}); !errors.Is(err, eir.ErrNothingToRecover) {
 		t.Fatalf("second restore: %v", err)
 	}
 }
@@ -200,7 +200,7 @@ func TestRestoreGuard(t *testing.T) {
 	waitFor(t, "the divergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreDiverged })
 	var seen []eir.DatasetResult
 	held := errors.New("held")
-	_, err := s.Restore(ctxT(t), RecoverOptions{Before: func(res []eir.DatasetResult) error { seen = res; return held }})
+	_, err := s.Restore(ctxT(t), eir.RecoverOptions{Before: func(res []eir.DatasetResult) error { seen = res; return held }})
 	if !errors.Is(err, held) {
 		t.Fatalf("restore: %v", err)
 	}
@@ -217,7 +217,7 @@ func TestRestoreGuard(t *testing.T) {
 		t.Fatal("a refused restore changed Redis")
 	}
 	// Accepting Redis's state makes it the lists in force.
-	if _, err := s.Accept(ctxT(t), RecoverOptions{}); err != nil {
+	if _, err := s.Accept(ctxT(t), eir.RecoverOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "convergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreOK })
@@ -295,7 +295,7 @@ func TestStartFromLocalCopy(t *testing.T) {
 	srv.RestartEmpty(t)
 	waitFor(t, "the divergence", 10*time.Second, func() bool { return b.Health().State == eir.StoreDiverged })
 	answersBlocked(t, b)
-	if _, err := b.Restore(ctxT(t), RecoverOptions{}); err != nil {
+	if _, err := b.Restore(ctxT(t), eir.RecoverOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	answersBlocked(t, newStore(t, srv.Client(t), prefix, nil))

@@ -48,24 +48,6 @@ type Coordinator interface {
 	MetaList(ctx context.Context, name string, n int) ([]string, error)
 }
 
-// Guards bound what a file may do before an operator confirms it.
-type Guards struct {
-	// MaxBadRowRatio rejects a file whose unparseable rows exceed this
-	// share of its rows (they are quarantined below it). Default 0.05; a
-	// negative value rejects a file with any bad row.
-	MaxBadRowRatio float64
-	// MinSnapshotRatio holds a full list smaller than this share of the
-	// list in force. Default 0.75 (DIRBS's historic check); negative: no
-	// check.
-	MinSnapshotRatio float64
-	// MaxDeltaUnblocks holds a delta that unblocks more entries (removals;
-	// for exceptions, additions). 0: no limit. Default 100000.
-	MaxDeltaUnblocks int
-	// Strict rejects a delta that adds a present entry or removes an absent
-	// one; by default these are no-ops, counted and logged.
-	Strict bool
-}
-
 // SourceConfig is one registry source.
 type SourceConfig struct {
 	Name     string // the list source the entries belong to
@@ -79,6 +61,12 @@ type SourceConfig struct {
 	// its other files before it is rejected. Default 10m.
 	IncompleteWait time.Duration
 	Guards         Guards
+	Limits         Limits
+	// RequireChecksum applies a file only with a checksum to verify it
+	// against: a .sha256 or .md5 sidecar, or a manifest's sha256 (the
+	// registry writes it last, so the file is complete when it is there).
+	// A file without one waits, and is rejected after IncompleteWait.
+	RequireChecksum bool
 }
 
 // HTTPSource pulls files over HTTPS.
@@ -145,13 +133,7 @@ func New(o Options, sources []SourceConfig, pub Publisher, coord Coordinator, lo
 		if _, err := regformat.Identify("x.csv", c.Format); err != nil && errors.Is(err, regformat.ErrUnknownFormat) {
 			return nil, fmt.Errorf("regsync: source %s: format %q: want dirbs, lsds, stolen, tac or ranges", c.Name, c.Format)
 		}
-		g := &c.Guards
-		if g.MaxBadRowRatio == 0 {
-			g.MaxBadRowRatio = 0.05
-		}
-		if g.MinSnapshotRatio == 0 {
-			g.MinSnapshotRatio = 0.75
-		}
+		c.Guards, c.Limits = c.Guards.WithDefaults(), c.Limits.WithDefaults()
 		if c.IncompleteWait <= 0 {
 			c.IncompleteWait = 10 * time.Minute
 		}
@@ -178,6 +160,10 @@ func New(o Options, sources []SourceConfig, pub Publisher, coord Coordinator, lo
 			settle = -1 // downloads are complete when they appear (renamed after fsync)
 		}
 		s.dir = &fetch.Dir{Path: path, Settle: settle, Now: o.Now}
+		if err := s.dir.Watch(); err != nil {
+			log.Warn("cannot watch the drop directory; a writer still writing a file is seen only by its read lease, its size and its time",
+				zap.String("source", c.Name), zap.String("dir", path), zap.Error(err))
+		}
 		e.sources[c.Name] = s
 		e.order = append(e.order, c.Name)
 	}
@@ -188,6 +174,15 @@ func (e *Engine) now() time.Time { return e.o.Now() }
 
 // Sources lists the configured source names.
 func (e *Engine) Sources() []string { return append([]string(nil), e.order...) }
+
+// Close stops watching the drop directories.
+func (e *Engine) Close() error {
+	var errs []error
+	for _, s := range e.sources {
+		errs = append(errs, s.dir.Close())
+	}
+	return errors.Join(errs...)
+}
 
 // Run runs every source's pass on its schedule until ctx is done.
 func (e *Engine) Run(ctx context.Context) {
@@ -336,15 +331,31 @@ func (s *source) pass(ctx context.Context, rep *PassReport) error {
 	if err != nil {
 		return fmt.Errorf("regsync: %s: %w", s.cfg.Name, err)
 	}
+	// Files whose processing did not finish: the process died (a file
+	// that exhausts memory would crash every eird in turn).
+	crashed, err := s.dir.Interrupted()
+	if err != nil {
+		return fmt.Errorf("regsync: %s: %w", s.cfg.Name, err)
+	}
+	dead := map[string]bool{}
+	for _, f := range crashed {
+		dead[f.Name] = true
+	}
 	var stable []fetch.File
 	for _, f := range files {
+		if dead[f.Name] {
+			rep.Files = append(rep.Files, s.settleRejection(ctx, rejection{files: []fetch.File{f}, reason: &validationError{
+				code: "crashed_during_processing", message: "eird stopped while processing this file (it crashed, ran out of memory or was killed); it is not retried: check it, then drop it again to apply it"}}))
+			continue
+		}
 		if ok, err := s.dir.Stable(f); err == nil && ok {
 			stable = append(stable, f)
 		} else {
 			rep.Files = append(rep.Files, FileReport{File: f.Name, Result: "waiting", Message: "still being written"})
 		}
 	}
-	units, rejected := s.unitsFrom(stable)
+	units, rejected, waiting := s.unitsFrom(stable)
+	rep.Files = append(rep.Files, waiting...)
 	for _, r := range rejected {
 		fr := s.settleRejection(ctx, r)
 		rep.Files = append(rep.Files, fr)
@@ -384,7 +395,12 @@ func (s *source) reject(ctx context.Context, files []fetch.File, ve *validationE
 	e := s.engine
 	reason := fetch.Reason{Code: ve.code, Message: ve.message, Details: ve.details, Time: e.now()}
 	for _, f := range files {
-		if err := s.dir.Reject(f, reason); err != nil {
+		if err := s.dir.Reject(f, reason); errors.Is(err, fetch.ErrBusy) {
+			// Never move a file its writer may still be writing: it is
+			// read again at a later pass.
+			e.log.Info("rejected file left in place: a writer still writes it", zap.String("source", s.cfg.Name), zap.String("file", f.Name))
+			return
+		} else if err != nil {
 			e.log.Error("cannot move rejected file", zap.String("source", s.cfg.Name), zap.String("file", f.Name), zap.Error(err))
 		}
 	}

@@ -75,6 +75,7 @@ func (e *env) newEngine(cfgs ...SourceConfig) *Engine {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.t.Cleanup(func() { eng.Close() })
 	return eng
 }
 
@@ -500,7 +501,7 @@ func TestCases18and21ShrinkGuard(t *testing.T) {
 
 // The unblock cap of deltas.
 func TestUnblockGuard(t *testing.T) {
-	e := stolenEnv(t, func(c *SourceConfig) { c.Guards.MaxDeltaUnblocks = 2 })
+	e := stolenEnv(t, func(c *SourceConfig) { c.Guards.MaxUnblocks = 2 })
 	e.write("a.csv", "imei\n11111111111111\n22222222222222\n33333333333333\n")
 	e.pass()
 	e.write("b.csv", "imei,change_type\n11111111111111,remove\n22222222222222,remove\n33333333333333,remove\n")

@@ -41,8 +41,22 @@ type plan struct {
 const baseUnknown = -2
 
 // process applies one unit. It returns an error only when the store cannot
-// be reached: the unit's files then stay for the next pass.
+// be reached (or does not hold the lists in force): the unit's files then
+// stay for the next pass. The unit is marked as being processed while it
+// is read and applied (see fetch.Dir.BeginProcessing): if the process dies
+// meanwhile, the next pass rejects it instead of retrying it forever.
 func (s *source) process(ctx context.Context, u *unit) (FileReport, error) {
+	if err := s.dir.BeginProcessing(u.files); err != nil {
+		return FileReport{File: u.name, Result: "waiting", Message: "cannot record the processing of the file: " + err.Error()}, nil
+	}
+	fr, err := s.processMarked(ctx, u)
+	if err := s.dir.EndProcessing(u.files); err != nil {
+		s.engine.log.Warn("processing marker not removed", zap.String("file", u.name), zap.Error(err))
+	}
+	return fr, err
+}
+
+func (s *source) processMarked(ctx context.Context, u *unit) (FileReport, error) {
 	e := s.engine
 	fr := FileReport{File: u.name}
 	if err := s.checkIntegrity(u); err != nil {
@@ -51,14 +65,6 @@ func (s *source) process(ctx context.Context, u *unit) (FileReport, error) {
 	states, err := e.pub.SyncState(ctx)
 	if err != nil {
 		return fr, err
-	}
-	infos, err := e.pub.Datasets(ctx)
-	if err != nil {
-		return fr, err
-	}
-	counts := map[eir.Dataset]uint64{}
-	for _, in := range infos {
-		counts[in.Dataset] = in.Count
 	}
 	var plans []*plan
 	pending := 0
@@ -77,10 +83,7 @@ func (s *source) process(ctx context.Context, u *unit) (FileReport, error) {
 		for _, p := range plans {
 			fr.Lists = append(fr.Lists, ListReport{List: string(p.j.list), Mode: p.mode, Run: p.run, Note: p.note})
 		}
-		s.dir.Done(u.files[0], fr)
-		for _, f := range u.files[1:] {
-			s.dir.Done(f, fr)
-		}
+		s.settle(u, fr)
 		e.m.files.WithLabelValues(s.cfg.Name, fr.Result).Inc()
 		return fr, nil
 	}
@@ -89,31 +92,57 @@ func (s *source) process(ctx context.Context, u *unit) (FileReport, error) {
 			continue
 		}
 		p.started = time.Now()
-		if err := s.parsePlan(p); err != nil {
+		if err := s.parsePlan(u, p); err != nil {
 			return s.finishRejected(ctx, u, fr, err), nil
 		}
 	}
 	approved, approval := s.approved(ctx, u)
-	if !approved {
-		for _, p := range plans {
-			if ve := s.guard(p, counts); ve != nil {
-				return s.finishHeld(ctx, u, fr, ve), nil
-			}
-		}
-	}
 	var changes []eir.Change
 	opts := eir.ApplyOptions{State: map[string]string{}, ExpectState: map[string]string{}, Strict: s.cfg.Guards.Strict}
 	now := e.now().UTC()
+	byDS := map[eir.Dataset]*plan{}
 	for _, p := range plans {
 		if p.mode == "already_applied" {
 			continue
 		}
 		changes = append(changes, p.effect.change)
 		opts.ExpectState[p.key] = p.oldRaw
-		opts.State[p.key] = s.newState(p, u, now).json()
+		byDS[p.ds] = p
+	}
+	// Immediately before the switch, with what the switch does by
+	// content: the files must still be complete, and the guards hold.
+	opts.Before = func(res []eir.DatasetResult, state map[string]string) error {
+		if ok, why := s.complete(u); !ok {
+			return &incompleteError{why: why}
+		}
+		if !approved {
+			what := func(r eir.DatasetResult) (string, bool) { return byDS[r.Dataset].describe() }
+			if ge := s.cfg.Guards.JudgeAll(res, what); ge != nil {
+				return ge
+			}
+		}
+		results := map[eir.Dataset]eir.DatasetResult{}
+		for _, r := range res {
+			results[r.Dataset] = r
+		}
+		for ds, p := range byDS {
+			st := s.newState(p, u, now)
+			if r, ok := results[ds]; ok {
+				st.Added, st.Removed, st.Count, st.Hash = r.Added, r.Removed, r.Count, strconv.FormatUint(r.Hash, 16)
+			}
+			state[p.key] = st.json()
+		}
+		return nil
 	}
 	res, err := e.pub.ApplyWith(ctx, changes, opts)
+	var ge *GuardError
+	var inc *incompleteError
 	switch {
+	case errors.As(err, &ge):
+		return s.finishHeld(ctx, u, fr, &validationError{code: ge.Code, message: ge.Message + ": approve it with eirctl sync approve"}), nil
+	case errors.As(err, &inc):
+		fr.Result, fr.Message = "waiting", inc.why+"; not applied, retried at the next pass"
+		return fr, nil
 	case errors.Is(err, eir.ErrNoop):
 		return s.finishRejected(ctx, u, fr, &validationError{code: "strict", message: err.Error()}), nil
 	case errors.Is(err, eir.ErrConflict):
@@ -136,7 +165,7 @@ func (s *source) process(ctx context.Context, u *unit) (FileReport, error) {
 		r := results[p.ds]
 		p.report.Added, p.report.Removed, p.report.Noops, p.report.Count = r.Added, r.Removed, r.NoopAdds+r.NoopRemoves, r.Count
 		if p.mode == "delta" && p.j.full != nil {
-			s.reconcile(ctx, u, p, r, opts.State[p.key], counts)
+			s.reconcile(ctx, u, p, r, approved)
 		}
 		fr.Lists = append(fr.Lists, p.report)
 		e.audit(ctx, audit.Record{Actor: "sync:" + s.cfg.Name, Action: audit.ActionSync, Dataset: p.ds.String(), Target: u.name,
@@ -159,13 +188,62 @@ func (s *source) process(ctx context.Context, u *unit) (FileReport, error) {
 		fr.Message = "applied with the approval of " + approval
 	}
 	fr.Result = "applied"
-	for _, f := range u.files {
-		if err := s.dir.Done(f, fr); err != nil {
-			e.log.Error("cannot move an applied file to done/", zap.String("file", f.Name), zap.Error(err))
-		}
-	}
+	s.settle(u, fr)
 	e.m.files.WithLabelValues(s.cfg.Name, fr.Result).Inc()
 	return fr, nil
+}
+
+// incompleteError is a unit whose files changed, or are being written,
+// since they were read.
+type incompleteError struct{ why string }
+
+func (e *incompleteError) Error() string { return "regsync: " + e.why }
+
+// complete reports whether every file of u is as it was read and no
+// writer holds it (fetch.Dir.Complete), or why not.
+func (s *source) complete(u *unit) (bool, string) {
+	for _, f := range u.files {
+		ok, why, err := s.dir.Complete(f)
+		if err != nil {
+			return false, f.Name + ": " + err.Error()
+		}
+		if !ok {
+			return false, f.Name + ": " + why
+		}
+	}
+	return true, ""
+}
+
+// settle moves an applied unit's files to done/ with its result; a file a
+// writer reopened meanwhile stays (it is read again).
+func (s *source) settle(u *unit, fr FileReport) {
+	for _, f := range u.files {
+		if err := s.dir.Done(f, fr); err != nil {
+			lvl := s.engine.log.Error
+			if errors.Is(err, fetch.ErrBusy) {
+				lvl = s.engine.log.Warn
+			}
+			lvl("cannot move a file to done/", zap.String("file", f.Name), zap.Error(err))
+		}
+	}
+}
+
+// describe names what a plan changes, for guard messages, and whether it
+// replaces a whole list.
+func (p *plan) describe() (string, bool) {
+	if p == nil {
+		return "the file", false
+	}
+	switch p.mode {
+	case "delta":
+		if p.base == baseUnknown {
+			return fmt.Sprintf("the %s delta", p.j.list), false
+		}
+		return fmt.Sprintf("the %s delta %d→%d", p.j.list, p.base, p.run), false
+	case "reconciled":
+		return fmt.Sprintf("replacing the %s delta result by its full file", p.j.list), true
+	}
+	return fmt.Sprintf("the full %s", p.j.list), true
 }
 
 // checkIntegrity verifies the sidecar checksums (.sha256, .md5) and the
@@ -284,7 +362,7 @@ func (s *source) planJob(ctx context.Context, u *unit, j *job, states map[string
 
 // parsePlan parses and validates the files of a plan and computes its
 // effect.
-func (s *source) parsePlan(p *plan) error {
+func (s *source) parsePlan(u *unit, p *plan) error {
 	j := p.j
 	acc := &accumulator{kind: kindOf(j.list)}
 	members := j.deltas
@@ -296,7 +374,7 @@ func (s *source) parsePlan(p *plan) error {
 	var badRows []regformat.BadRow
 	hasChangeType := false
 	for _, m := range members {
-		st, err := parseMember(m, acc)
+		st, err := s.parseMember(u, m, acc)
 		if err != nil {
 			return err
 		}
@@ -341,19 +419,31 @@ func (s *source) parsePlan(p *plan) error {
 	return nil
 }
 
-func parseMember(m *member, acc *accumulator) (regformat.Stats, error) {
+// parseMember parses one list file of u into acc, within the source's
+// limits: at most Limits.MaxRows rows and Limits.MaxUncompressedBytes
+// bytes read.
+func (s *source) parseMember(u *unit, m *member, acc *accumulator) (regformat.Stats, error) {
 	rc, err := m.open()
 	if err != nil {
 		return regformat.Stats{}, &validationError{code: "zip", message: fmt.Sprintf("%s: %v", m.info.Name, err)}
 	}
 	defer rc.Close()
-	st, err := regformat.Parse(rc, m.info, regformat.Options{MaxBadRows: 100}, func(r regformat.Record) error {
+	lim := s.cfg.Limits
+	var r io.Reader = rc
+	if lim.MaxUncompressedBytes > 0 {
+		r = &limitReader{r: rc, left: lim.MaxUncompressedBytes}
+	}
+	st, err := regformat.Parse(r, m.info, regformat.Options{MaxBadRows: 100, MaxRows: max(lim.MaxRows, 0)}, func(r regformat.Record) error {
 		acc.add(r)
 		return nil
 	})
 	switch {
 	case err == nil:
 		return st, nil
+	case errors.Is(err, errTooLarge):
+		return st, &validationError{code: "too_large", message: fmt.Sprintf("%s: more than %d bytes once uncompressed (sync.sources[].limits.max_uncompressed_bytes)", m.info.Name, lim.MaxUncompressedBytes)}
+	case errors.Is(err, regformat.ErrTooManyRows):
+		return st, &validationError{code: "too_many_rows", message: fmt.Sprintf("%s: more than %d rows (sync.sources[].limits.max_rows)", m.info.Name, lim.MaxRows)}
 	case errors.Is(err, zip.ErrChecksum), errors.Is(err, zip.ErrFormat), errors.Is(err, io.ErrUnexpectedEOF):
 		return st, &validationError{code: "zip", message: fmt.Sprintf("%s: %v", m.info.Name, err)}
 	case errors.Is(err, regformat.ErrHeader):
@@ -362,27 +452,22 @@ func parseMember(m *member, acc *accumulator) (regformat.Stats, error) {
 	return st, &validationError{code: "format", message: fmt.Sprintf("%s: %v", m.info.Name, err)}
 }
 
-// guard holds a full list that shrinks below MinSnapshotRatio of the list
-// in force, and a delta that unblocks more than MaxDeltaUnblocks entries.
-func (s *source) guard(p *plan, counts map[eir.Dataset]uint64) *validationError {
-	g := s.cfg.Guards
-	if p.mode == "already_applied" {
-		return nil
+// errTooLarge is a file that yields more bytes than its limit.
+var errTooLarge = errors.New("regsync: file too large")
+
+// limitReader fails with errTooLarge once more than left bytes were read.
+type limitReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return n, errTooLarge
 	}
-	if p.mode == "full" {
-		cur := counts[p.ds]
-		if cur > 0 && float64(p.effect.count) < g.MinSnapshotRatio*float64(cur) {
-			return &validationError{code: "shrink_guard", message: fmt.Sprintf(
-				"the full %s list has %d entries, %.1f%% of the %d in force (minimum %.0f%%): approve it with eirctl sync approve",
-				p.j.list, p.effect.count, 100*float64(p.effect.count)/float64(cur), cur, 100*g.MinSnapshotRatio)}
-		}
-		return nil
-	}
-	if g.MaxDeltaUnblocks > 0 && p.effect.unblock > g.MaxDeltaUnblocks {
-		return &validationError{code: "unblock_guard", message: fmt.Sprintf(
-			"the %s delta unblocks %d entries (limit %d): approve it with eirctl sync approve", p.j.list, p.effect.unblock, g.MaxDeltaUnblocks)}
-	}
-	return nil
+	return n, err
 }
 
 // approved reports whether an operator approved every file of this unit
@@ -421,11 +506,13 @@ func (s *source) newState(p *plan, u *unit, now time.Time) ListState {
 
 // reconcile compares the list produced by a delta with the full file of
 // the same package (count and set hash) and replaces it by the full file
-// when they differ (REGISTRY.md §4.3).
-func (s *source) reconcile(ctx context.Context, u *unit, p *plan, r eir.DatasetResult, stateRaw string, counts map[eir.Dataset]uint64) {
+// when they differ (REGISTRY.md §4.3) — under the guards, unless the unit
+// was approved: a full file that would unblock too much leaves the delta's
+// result in force and the list marked as needing a resync.
+func (s *source) reconcile(ctx context.Context, u *unit, p *plan, r eir.DatasetResult, approved bool) {
 	e := s.engine
 	acc := &accumulator{kind: kindOf(p.j.list)}
-	if _, err := parseMember(p.j.full, acc); err != nil {
+	if _, err := s.parseMember(u, p.j.full, acc); err != nil {
 		p.report.Note = "delta applied; the full file could not be read for reconciliation: " + err.Error()
 		return
 	}
@@ -438,25 +525,52 @@ func (s *source) reconcile(ctx context.Context, u *unit, p *plan, r eir.DatasetR
 		p.report.Note = "reconciled with the full file: same entries"
 		return
 	}
-	if cur := r.Count; cur > 0 && float64(full.count) < s.cfg.Guards.MinSnapshotRatio*float64(cur) {
-		p.report.Note = fmt.Sprintf("the delta result (%d entries) differs from the full file (%d), which is too small to replace it: resync needed", r.Count, full.count)
-		e.coord.MetaSet(ctx, "sync:resync:"+s.cfg.Name, string(p.j.list), p.report.Note)
-		e.m.resync.WithLabelValues(s.cfg.Name, string(p.j.list)).Set(1)
+	states, err := e.pub.SyncState(ctx)
+	if err != nil {
+		p.report.Note = "delta applied; not reconciled: " + err.Error()
 		return
 	}
+	stateRaw := states[p.key]
 	st, _ := parseState(stateRaw)
-	st.Mode, st.Hash, st.Count = "reconciled", strconv.FormatUint(full.hash, 16), full.count
+	p.mode = "reconciled"
 	res, err := e.pub.ApplyWith(ctx, []eir.Change{full.change}, eir.ApplyOptions{
-		State: map[string]string{p.key: st.json()}, ExpectState: map[string]string{p.key: stateRaw}})
-	if err != nil {
+		ExpectState: map[string]string{p.key: stateRaw},
+		Before: func(res []eir.DatasetResult, state map[string]string) error {
+			if !approved {
+				if ge := s.cfg.Guards.JudgeAll(res, func(eir.DatasetResult) (string, bool) { return p.describe() }); ge != nil {
+					return ge
+				}
+			}
+			if len(res) == 1 {
+				st.Mode, st.Hash, st.Count = "reconciled", strconv.FormatUint(res[0].Hash, 16), res[0].Count
+				st.Added, st.Removed = st.Added+res[0].Added, st.Removed+res[0].Removed
+			}
+			state[p.key] = st.json()
+			return nil
+		}})
+	var ge *GuardError
+	switch {
+	case errors.As(err, &ge):
+		p.mode = "delta"
+		p.report.Note = fmt.Sprintf("the delta result (%d entries) differs from the full file (%d), which is held by a guard: %s; resync needed",
+			r.Count, full.count, ge.Message)
+		e.coord.MetaSet(ctx, "sync:resync:"+s.cfg.Name, string(p.j.list), p.report.Note)
+		e.m.resync.WithLabelValues(s.cfg.Name, string(p.j.list)).Set(1)
+		e.log.Warn("sync delta result differs from its full file, which a guard holds; resync needed", zap.String("source", s.cfg.Name),
+			zap.String("list", string(p.j.list)), zap.String("guard", ge.Code), zap.String("message", ge.Message))
+		return
+	case err != nil:
+		p.mode = "delta"
 		p.report.Note = "delta applied; replacing it by the full file failed: " + err.Error()
 		return
 	}
-	p.mode, p.report.Mode = "reconciled", "reconciled"
+	p.report.Mode = "reconciled"
 	p.report.Note = fmt.Sprintf("the delta result (%d entries, hash %x) differed from the full file (%d, %x): replaced by the full file",
 		r.Count, r.Hash, full.count, full.hash)
 	if len(res.Datasets) == 1 {
-		p.report.Count = res.Datasets[0].Count
+		d := res.Datasets[0]
+		p.report.Count = d.Count
+		p.report.Added, p.report.Removed = p.report.Added+d.Added, p.report.Removed+d.Removed
 	}
 	e.log.Warn("sync delta result differed from the full file; replaced", zap.String("source", s.cfg.Name),
 		zap.String("list", string(p.j.list)), zap.Uint64("delta_entries", r.Count), zap.Uint64("full_entries", full.count))

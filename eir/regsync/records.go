@@ -144,11 +144,20 @@ func kindOf(l regformat.List) listKind {
 }
 
 // accumulator collects the rows of one list (a full file or a delta set).
+// Exact duplicates are collapsed while reading (see collapse), so that its
+// memory depends on the distinct rows, not on how often a row repeats.
 type accumulator struct {
 	kind   listKind
 	narrow []rec[uint64]
 	wide   []rec[wideKey]
+	// next is the length at which the records are collapsed again.
+	next int
+	// dups counts the exact duplicates collapsed while reading.
+	dups int
 }
+
+// collapseFrom is the first length at which records are collapsed.
+const collapseFrom = 1 << 16
 
 func (a *accumulator) add(r regformat.Record) {
 	d := dataHash(r.Data)
@@ -162,9 +171,66 @@ func (a *accumulator) add(r regformat.Record) {
 	case kindRange:
 		a.wide = append(a.wide, rec[wideKey]{key: wideKey{a: uint64(r.From), b: uint64(r.To)}, data: d, op: r.Op, blocking: r.Blocking, line: int32(r.Line)})
 	}
+	if n := len(a.narrow) + len(a.wide); n >= max(a.next, collapseFrom) {
+		a.collapse()
+		// Collapse again when the distinct records have doubled: the
+		// cost stays linear, the memory about twice the distinct rows.
+		a.next = 2 * (len(a.narrow) + len(a.wide))
+	}
+}
+
+// collapse sorts the records and drops exact duplicates (same key, data,
+// change and status), keeping the first line; records that conflict stay
+// for validate to report.
+func (a *accumulator) collapse() {
+	if a.kind == kindIMEI || a.kind == kindTAC {
+		var n int
+		a.narrow, n = collapseRecs(a.narrow, cmp.Compare[uint64])
+		a.dups += n
+		return
+	}
+	var n int
+	a.wide, n = collapseRecs(a.wide, cmpWide)
+	a.dups += n
+}
+
+func collapseRecs[K any](recs []rec[K], compare func(K, K) int) ([]rec[K], int) {
+	slices.SortFunc(recs, func(x, y rec[K]) int {
+		if c := compare(x.key, y.key); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.line, y.line)
+	})
+	out := recs[:0]
+	dups := 0
+	for i, r := range recs {
+		if i > 0 {
+			// Compare with the kept records of the key (a few: more
+			// than one is a conflict validate reports); conflicting
+			// records of one key are kept, in line order.
+			dup := false
+			for j := len(out) - 1; j >= max(0, len(out)-8) && compare(out[j].key, r.key) == 0; j-- {
+				if o := out[j]; o.data == r.data && o.op == r.op && o.blocking == r.blocking {
+					dup = true
+					break
+				}
+			}
+			if dup {
+				dups++
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	// Release the memory of a slice that shrank a lot.
+	if cap(out) > 4*len(out) && cap(out) > collapseFrom {
+		out = slices.Clip(slices.Clone(out))
+	}
+	return out, dups
 }
 
 func (a *accumulator) validate(delta bool) (dups int, err error) {
+	defer func() { dups += a.dups }()
 	switch a.kind {
 	case kindIMEI, kindTAC:
 		show := func(k uint64) string { return eir.IMEI(k).String() }

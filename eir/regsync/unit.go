@@ -83,15 +83,23 @@ var expectedDeltaOps = map[regformat.List][]string{
 	regformat.Notifications: {"new", "resolved", "blacklisted", "no_longer_seen", "changed"},
 }
 
-// unitsFrom groups the ready files of a pass into units.
-func (s *source) unitsFrom(files []fetch.File) (units []*unit, rejected []rejection) {
+// unitsFrom groups the ready files of a pass into units; waiting lists the
+// files left for a later pass (an incomplete delta set, a checksum not
+// there yet).
+func (s *source) unitsFrom(files []fetch.File) (units []*unit, rejected []rejection, waiting []FileReport) {
 	type setKey struct {
 		list      regformat.List
 		op        string
 		base, run int64
 	}
 	loose := map[setKey]*unit{}
+	lim := s.cfg.Limits
 	for _, f := range files {
+		if lim.MaxFileBytes > 0 && f.Size > lim.MaxFileBytes {
+			rejected = append(rejected, rejection{files: []fetch.File{f}, reason: &validationError{code: "too_large",
+				message: fmt.Sprintf("%s has %d bytes, more than %d (sync.sources[].limits.max_file_bytes)", f.Name, f.Size, lim.MaxFileBytes)}})
+			continue
+		}
 		if regformat.IsPackage(f.Name) {
 			u, err := s.openPackage(f)
 			if err != nil {
@@ -151,23 +159,52 @@ func (s *source) unitsFrom(files []fetch.File) (units []*unit, rejected []reject
 		units = append(units, &unit{name: f.Name, files: []fetch.File{f}, jobs: []*job{j}, mtime: f.ModTime})
 	}
 	// A loose delta set must be complete: DIRBS writes every change-type
-	// file, even empty ones.
+	// file, even empty ones. With RequireChecksum, every file needs one.
 	var complete []*unit
 	for _, u := range units {
+		why, code := "", ""
 		if j := u.jobs[0]; len(u.files) > 0 && u.zip == nil && len(j.deltas) > 0 && j.deltas[0].info.DeltaOp != 0 {
 			if missing := missingOps(j); len(missing) > 0 {
-				if s.engine.now().Sub(u.mtime) < s.cfg.IncompleteWait {
-					continue // the other files may still be arriving
-				}
-				rejected = append(rejected, rejection{files: u.files, reason: &validationError{code: "missing_member",
-					message: fmt.Sprintf("delta set %s lacks its %s file(s)", u.name, strings.Join(missing, ", "))}})
-				continue
+				why, code = fmt.Sprintf("delta set %s lacks its %s file(s)", u.name, strings.Join(missing, ", ")), "missing_member"
 			}
 		}
-		complete = append(complete, u)
+		if why == "" && s.cfg.RequireChecksum {
+			if f, ok := u.unchecked(); ok {
+				why, code = fmt.Sprintf("%s has no checksum (a .sha256 or .md5 sidecar, or a manifest with sha256), and sync.sources[].require_checksum is set", f), "missing_checksum"
+			}
+		}
+		switch {
+		case why == "":
+			complete = append(complete, u)
+		case s.engine.now().Sub(u.mtime) < s.cfg.IncompleteWait:
+			// The other files may still be arriving.
+			u.close()
+			waiting = append(waiting, FileReport{File: u.name, Result: "waiting", Message: why})
+		default:
+			u.close()
+			rejected = append(rejected, rejection{files: u.files, reason: &validationError{code: code, message: why}})
+		}
 	}
 	sort.SliceStable(complete, func(i, k int) bool { return complete[i].sortKey() < complete[k].sortKey() })
-	return complete, rejected
+	return complete, rejected, waiting
+}
+
+// unchecked names a file of u that has nothing to verify its content
+// against, or false.
+func (u *unit) unchecked() (string, bool) {
+	for _, f := range u.files {
+		if f.Sidecars[".sha256"] != "" || f.Sidecars[".md5"] != "" {
+			continue
+		}
+		manifested := false
+		for _, j := range u.jobs {
+			manifested = manifested || (j.manifest != nil && j.manifest.SHA256 != "")
+		}
+		if !manifested {
+			return f.Name, true
+		}
+	}
+	return "", false
 }
 
 func (u *unit) sortKey() string {
@@ -222,9 +259,23 @@ func (s *source) openPackage(f fetch.File) (*unit, error) {
 	byList := map[string]*job{}
 	var base, run int64
 	var haveRun bool
+	var total uint64
+	lim := s.cfg.Limits
 	for _, zf := range zr.File {
 		if zf.FileInfo().IsDir() {
 			continue
+		}
+		// Bounds declared by the package, checked before anything is
+		// inflated (archive/zip stops a member that yields more than it
+		// declares).
+		if lim.MaxRatio > 0 && zf.UncompressedSize64 > 0 &&
+			(zf.CompressedSize64 == 0 || float64(zf.UncompressedSize64)/float64(zf.CompressedSize64) > lim.MaxRatio) {
+			return fail("compression_ratio", fmt.Sprintf("%s: member %q inflates %d bytes into %d, more than %.0f times (a zip bomb?; sync.sources[].limits.max_ratio)",
+				f.Name, zf.Name, zf.CompressedSize64, zf.UncompressedSize64, lim.MaxRatio))
+		}
+		total += zf.UncompressedSize64
+		if lim.MaxUncompressedBytes > 0 && total > uint64(lim.MaxUncompressedBytes) {
+			return fail("too_large", fmt.Sprintf("%s holds more than %d bytes once uncompressed (sync.sources[].limits.max_uncompressed_bytes)", f.Name, lim.MaxUncompressedBytes))
 		}
 		name := zf.Name[strings.LastIndex(zf.Name, "/")+1:]
 		fi, err := regformat.Identify(name, s.cfg.Format)

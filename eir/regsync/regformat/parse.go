@@ -79,6 +79,9 @@ type Options struct {
 	// row, e.g. an unterminated quoted field, makes the file ErrFormat;
 	// it bounds the memory one row can take.
 	MaxRowBytes int
+	// MaxRows stops the parse with ErrTooManyRows when the file has more
+	// data rows (good or bad); 0: no limit.
+	MaxRows int
 }
 
 // Defaults of Options.
@@ -100,6 +103,8 @@ var (
 	// reader cannot tell where the row ends, so the rest of the file is
 	// suspect).
 	ErrFormat = errors.New("regformat: invalid file")
+	// ErrTooManyRows reports a file with more rows than Options.MaxRows.
+	ErrTooManyRows = errors.New("regformat: too many rows")
 )
 
 const (
@@ -260,6 +265,9 @@ func Parse(r io.Reader, fi FileInfo, o Options, emit func(Record) error) (Stats,
 		}
 		if err == io.EOF {
 			return st, nil
+		}
+		if o.MaxRows > 0 && st.Rows >= o.MaxRows {
+			return st, fmt.Errorf("%w: more than %d", ErrTooManyRows, o.MaxRows)
 		}
 		if err != nil {
 			var pe *csv.ParseError

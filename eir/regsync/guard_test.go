@@ -1,0 +1,416 @@
+package regsync
+
+import (
+	"archive/zip"
+	"bytes"
+	"compress/flate"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/eir/audit"
+	"github.com/eir-sidecar/eir/eir/regsync/fetch"
+)
+
+// imeiSeq returns n distinct IMEIs from first.
+func imeiSeq(first uint64, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = eir.IMEI(first + uint64(i)).String()
+	}
+	return out
+}
+
+func datasetCount(t *testing.T, e *env, ds eir.Dataset) uint64 {
+	t.Helper()
+	infos, err := e.store.Datasets(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range infos {
+		if in.Dataset == ds {
+			return in.Count
+		}
+	}
+	return 0
+}
+
+// The delta of a DIRBS package applies on the base in force, but the
+// package's full file shrinks the list from 2005 to 11 entries: the delta
+// unblocks 1994 stolen IMEIs and is held, whatever path it takes.
+func TestDeltaThatShrinksTheListIsHeld(t *testing.T) {
+	e := newEnv(t)
+	all := imeiSeq(35209900100000, 2005)
+	e.blacklistPackage("20260101_000000", -1, 42, all, all, nil, nil)
+	e.pass()
+	black := eir.Dataset{Source: "national", Target: eir.TargetIMEI, List: eir.ListBlack}
+	if n := datasetCount(t, e, black); n != 2005 {
+		t.Fatalf("%d entries in force, want 2005", n)
+	}
+	name := e.blacklistPackage("20260102_000000", 42, 47, all[:11], nil, all[11:], nil)
+	fr := fileResult(t, e.pass(), name)
+	if fr.Result != "held" || !strings.Contains(fr.Message, "1994") {
+		t.Fatalf("%+v; want held, naming the 1994 unblocked entries", fr)
+	}
+	e.moved("held", name)
+	if n := datasetCount(t, e, black); n != 2005 {
+		t.Fatalf("%d entries in force after the held package, want 2005", n)
+	}
+	e.expect(35209900100000+2004, "", "blacklisted")
+	if st := e.state("blacklist"); st.Run != 42 {
+		t.Fatalf("run %d in force, want 42", st.Run)
+	}
+	// An operator approves: the change is applied, with its true counts.
+	rep, err := e.engine.Approve(context.Background(), "national", name, "noc-alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr = fileResult(t, rep, name)
+	if fr.Result != "applied" || fr.Lists[0].Removed != 1994 || fr.Lists[0].Count != 11 {
+		t.Fatalf("%+v", fr)
+	}
+}
+
+// A full list of the same size with other IMEIs is judged by content.
+func TestSameSizeReplacementIsHeld(t *testing.T) {
+	e := stolenEnv(t, func(c *SourceConfig) { c.Guards.MaxUnblocks = 20 })
+	first := imeiSeq(35209900100000, 2000)
+	e.write("a.csv", "imei\n"+strings.Join(first, "\n")+"\n")
+	e.pass()
+	second := append(imeiSeq(35209900100050, 1950), imeiSeq(35209900900000, 50)...)
+	e.write("b.csv", "imei\n"+strings.Join(second, "\n")+"\n")
+	fr := fileResult(t, e.pass(), "b.csv")
+	if fr.Result != "held" || fr.Reason != "unblock_guard" || !strings.Contains(fr.Message, "unblock 50 entries") {
+		t.Fatalf("%+v", fr)
+	}
+	e.expect(35209900100000, "", "blacklisted")
+	rep, err := e.engine.Approve(context.Background(), "national", "b.csv", "noc-alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr = fileResult(t, rep, "b.csv")
+	if l := fr.Lists[0]; fr.Result != "applied" || l.Added != 50 || l.Removed != 50 || l.Count != 2000 {
+		t.Fatalf("%+v; want 50 added, 50 removed, 2000 in force", fr)
+	}
+	// The same true counts in the sync state, the result file and the
+	// audit trail.
+	if st := e.state("stolen"); st.Added != 50 || st.Removed != 50 {
+		t.Fatalf("sync state %+v", st)
+	}
+	b, err := os.ReadFile(filepath.Join(e.dir, "done", "b.csv.result.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res FileReport
+	json.Unmarshal(b, &res)
+	if res.Lists[0].Removed != 50 || res.Lists[0].Added != 50 {
+		t.Fatalf("result file %s", b)
+	}
+	recs, _, err := e.trail.Find(context.Background(), audit.Query{Action: audit.ActionSync})
+	if err != nil || len(recs) == 0 || !strings.Contains(fmt.Sprint(recs[0].After), "removed:50") {
+		t.Fatalf("audit %+v %v", recs, err)
+	}
+}
+
+// A full list that removes entries reports them removed.
+func TestFullListReportsRemovals(t *testing.T) {
+	e := stolenEnv(t)
+	e.write("a.csv", "imei\n"+strings.Join(imeiSeq(35209900100000, 1000), "\n")+"\n")
+	e.pass()
+	e.write("b.csv", "imei\n"+strings.Join(imeiSeq(35209900100010, 990), "\n")+"\n")
+	fr := fileResult(t, e.pass(), "b.csv")
+	if l := fr.Lists[0]; fr.Result != "applied" || l.Removed != 10 || l.Added != 0 || l.Count != 990 {
+		t.Fatalf("%+v", fr)
+	}
+}
+
+// A writer that stalls in the middle of an in-place upload, longer than
+// settle, with the file still open: the partial file is never applied nor
+// moved; once the writer closes it, the whole file is applied.
+func TestStalledUploadIsNotApplied(t *testing.T) {
+	e := stolenEnv(t)
+	rows := imeiSeq(35209900100000, 1000)
+	p := filepath.Join(e.dir, "stolen.csv")
+	w, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	fmt.Fprintf(w, "imei\n%s\n", strings.Join(rows[:850], "\n"))
+	old := time.Unix(0, e.now.Load()).Add(-time.Hour)
+	os.Chtimes(p, old, old) // long past settle
+	for range 2 {
+		e.pass()
+		e.expect(35209900100000, "", "unknown")
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("the file being written was moved: %v", err)
+		}
+	}
+	fmt.Fprintf(w, "%s\n", strings.Join(rows[850:], "\n"))
+	w.Close()
+	os.Chtimes(p, old, old)
+	fr := fileResult(t, e.pass(), "stolen.csv")
+	if fr.Result != "applied" || fr.Lists[0].Count != 1000 {
+		t.Fatalf("%+v", fr)
+	}
+}
+
+// touchingPublisher changes a file after it was read and before the
+// switch: the file's writer was not done.
+type touchingPublisher struct {
+	Publisher
+	path string
+	once sync.Once
+}
+
+func (p *touchingPublisher) ApplyWith(ctx context.Context, changes []eir.Change, o eir.ApplyOptions) (eir.ApplyResult, error) {
+	p.once.Do(func() {
+		f, _ := os.OpenFile(p.path, os.O_APPEND|os.O_WRONLY, 0)
+		f.WriteString("35209900999999\n")
+		f.Close()
+	})
+	return p.Publisher.ApplyWith(ctx, changes, o)
+}
+
+func TestFileChangedBeforeTheSwitchIsNotApplied(t *testing.T) {
+	e := stolenEnv(t)
+	p := e.write("a.csv", "imei\n35209900176148\n")
+	pub := &touchingPublisher{Publisher: e.store, path: p}
+	clock := func() time.Time { return time.Unix(0, e.now.Load()) }
+	eng, err := New(Options{Now: clock}, []SourceConfig{{Name: "national", Format: "stolen", Dir: e.dir, Settle: time.Second}},
+		pub, CoordinatorFor(e.store), zaptest.NewLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	rep, err := eng.Pass(context.Background(), "national")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fr := fileResult(t, rep, "a.csv"); fr.Result != "waiting" {
+		t.Fatalf("%+v", fr)
+	}
+	e.expect(35209900176148, "", "unknown")
+	e.expect(35209900999999, "", "unknown")
+	// The next pass reads the file as it is now.
+	old := time.Unix(0, e.now.Load()).Add(-time.Hour)
+	os.Chtimes(p, old, old)
+	rep, _ = eng.Pass(context.Background(), "national")
+	if fr := fileResult(t, rep, "a.csv"); fr.Result != "applied" || fr.Lists[0].Count != 2 {
+		t.Fatalf("%+v", fr)
+	}
+}
+
+// peakHeap runs f and returns the largest heap in use seen meanwhile,
+// above what was in use before.
+func peakHeap(f func()) uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	f()
+	close(done)
+	wg.Wait()
+	if peak < base {
+		return 0
+	}
+	return peak - base
+}
+
+// writeZipBomb writes a zip whose one member inflates to a header and n
+// MiB of one repeated row, without compressing n MiB: a deflate block of
+// one MiB made by a fresh compressor refers only to itself, so the stream
+// can repeat it.
+func writeZipBomb(t *testing.T, path string, n int) {
+	t.Helper()
+	deflated := func(b []byte) []byte {
+		var buf bytes.Buffer
+		w, _ := flate.NewWriter(&buf, flate.BestCompression)
+		w.Write(b)
+		w.Flush()
+		return buf.Bytes()
+	}
+	header := []byte("imei\n")
+	chunk := []byte(strings.Repeat("35209900176148\n", (1<<20)/15))
+	var stream bytes.Buffer
+	stream.Write(deflated(header))
+	block := deflated(chunk)
+	crc := crc32.Update(0, crc32.IEEETable, header)
+	for range n {
+		stream.Write(block)
+		crc = crc32.Update(crc, crc32.IEEETable, chunk)
+	}
+	stream.Write([]byte{0x03, 0x00}) // a final empty block
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	w, err := zw.CreateRaw(&zip.FileHeader{Name: "stolen.csv", Method: zip.Deflate, CRC32: crc,
+		CompressedSize64: uint64(stream.Len()), UncompressedSize64: uint64(len(header) + n*len(chunk))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(stream.Bytes())
+	zw.Close()
+	f.Close()
+}
+
+// A zip that inflates a few megabytes into a gigabyte is rejected before
+// it is inflated, with bounded memory, and stays rejected.
+func TestZipBombRejected(t *testing.T) {
+	e := stolenEnv(t)
+	p := filepath.Join(e.dir, "bomb.zip")
+	writeZipBomb(t, p, 1024) // 1 GiB
+	if fi, _ := os.Stat(p); fi.Size() > 4<<20 {
+		t.Fatalf("the bomb is %d bytes", fi.Size())
+	}
+	// It is a real bomb: it inflates.
+	zr, err := zip.OpenReader(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := zr.File[0].Open()
+	if n, err := io.CopyN(io.Discard, rc, 64<<20); n != 64<<20 || err != nil {
+		t.Fatalf("the bomb does not inflate: %d %v", n, err)
+	}
+	rc.Close()
+	zr.Close()
+	old := time.Unix(0, e.now.Load()).Add(-time.Minute)
+	os.Chtimes(p, old, old)
+	var fr FileReport
+	peak := peakHeap(func() { fr = fileResult(t, e.pass(), "bomb.zip") })
+	if fr.Result != "rejected" || fr.Reason != "compression_ratio" {
+		t.Fatalf("%+v", fr)
+	}
+	if peak > 32<<20 {
+		t.Fatalf("heap grew by %d MiB reading a zip bomb", peak>>20)
+	}
+	e.moved("rejected", "bomb.zip")
+}
+
+// A file of more rows than the limit is rejected while it is read.
+func TestRowBombRejected(t *testing.T) {
+	e := stolenEnv(t, func(c *SourceConfig) { c.Limits.MaxRows = 10_000 })
+	e.write("rows.csv", "imei\n"+strings.Join(imeiSeq(35209900100000, 10_001), "\n")+"\n")
+	fr := fileResult(t, e.pass(), "rows.csv")
+	if fr.Result != "rejected" || fr.Reason != "too_many_rows" {
+		t.Fatalf("%+v", fr)
+	}
+	e.write("big.csv", "imei\n"+strings.Join(imeiSeq(35209900100000, 100), "\n")+"\n")
+	e2 := stolenEnv(t, func(c *SourceConfig) { c.Limits.MaxFileBytes = 100 })
+	e2.write("big.csv", "imei\n"+strings.Join(imeiSeq(35209900100000, 100), "\n")+"\n")
+	if fr := fileResult(t, e2.pass(), "big.csv"); fr.Result != "rejected" || fr.Reason != "too_large" {
+		t.Fatalf("%+v", fr)
+	}
+}
+
+// Millions of copies of one row cost the memory of one row: duplicates
+// collapse while the file is read.
+func TestDuplicateRowBombBoundedMemory(t *testing.T) {
+	e := stolenEnv(t)
+	p := filepath.Join(e.dir, "dups.csv")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("imei\n")
+	row := []byte(strings.Repeat("35209900176148\n", 1<<14))
+	for range 128 { // 2,097,152 rows, 31 MB
+		f.Write(row)
+	}
+	f.Close()
+	old := time.Unix(0, e.now.Load()).Add(-time.Minute)
+	os.Chtimes(p, old, old)
+	var fr FileReport
+	peak := peakHeap(func() { fr = fileResult(t, e.pass(), "dups.csv") })
+	if l := fr.Lists; fr.Result != "applied" || l[0].Count != 1 || l[0].Duplicates != 1<<21-1 {
+		t.Fatalf("%+v", fr)
+	}
+	// Without collapsing, the rows alone take 16 bytes each: 32 MiB.
+	if peak > 16<<20 {
+		t.Fatalf("heap grew by %d MiB for one distinct row", peak>>20)
+	}
+}
+
+// A file whose processing did not finish (the process died, e.g. out of
+// memory) is rejected at the next pass, not retried forever.
+func TestCrashedDuringProcessingRejected(t *testing.T) {
+	e := stolenEnv(t)
+	p := e.write("killer.csv", "imei\n35209900176148\n")
+	fi, _ := os.Stat(p)
+	dir := &fetch.Dir{Path: e.dir}
+	if err := dir.BeginProcessing([]fetch.File{{Name: "killer.csv", Path: p, Size: fi.Size(), ModTime: fi.ModTime()}}); err != nil {
+		t.Fatal(err)
+	}
+	// (the process dies here: no EndProcessing)
+	fr := fileResult(t, e.pass(), "killer.csv")
+	if fr.Result != "rejected" || fr.Reason != "crashed_during_processing" {
+		t.Fatalf("%+v", fr)
+	}
+	e.moved("rejected", "killer.csv")
+	e.expect(35209900176148, "", "unknown")
+	// A file that went through normally leaves no marker behind.
+	e.write("ok.csv", "imei\n35209900176148\n")
+	e.pass()
+	if crashed, _ := dir.Interrupted(); len(crashed) != 0 {
+		t.Fatalf("markers left: %v", crashed)
+	}
+}
+
+// With require_checksum a file waits for its checksum, is applied when
+// it matches, and is rejected when none comes.
+func TestRequireChecksum(t *testing.T) {
+	e := stolenEnv(t, func(c *SourceConfig) { c.RequireChecksum, c.IncompleteWait = true, 10*time.Minute })
+	content := "imei\n35209900176148\n"
+	e.write("a.csv", content)
+	if fr := fileResult(t, e.pass(), "a.csv"); fr.Result != "waiting" || !strings.Contains(fr.Message, "checksum") {
+		t.Fatalf("%+v", fr)
+	}
+	e.expect(35209900176148, "", "unknown")
+	sum := sha256.Sum256([]byte(content))
+	e.write("a.csv.sha256", hex.EncodeToString(sum[:])+"  a.csv\n")
+	if fr := fileResult(t, e.pass(), "a.csv"); fr.Result != "applied" {
+		t.Fatalf("%+v", fr)
+	}
+	e.write("b.csv", "imei\n35209900176149\n")
+	e.pass()
+	e.now.Add(int64(15 * time.Minute))
+	if fr := fileResult(t, e.pass(), "b.csv"); fr.Result != "rejected" || fr.Reason != "missing_checksum" {
+		t.Fatalf("%+v", fr)
+	}
+}
