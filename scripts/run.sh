@@ -26,8 +26,8 @@ if reachable; then
 else
   scripts/deps.sh redis-server
   mkdir -p .run/redis
-  echo "run: no Redis at $addr; starting redis-server there (data in .run/redis, stopped with eird)"
-  redis-server --bind "$host" --port "$port" --dir "$PWD/.run/redis" --save "" --appendonly no \
+  echo "run: no Redis at $addr; starting redis-server there (data in .run/redis, kept across runs; stopped with eird)"
+  redis-server --bind "$host" --port "$port" --dir "$PWD/.run/redis" --save "" --appendonly yes \
     --logfile "$PWD/.run/redis/redis.log" &
   redis_pid=$!
   for _ in $(seq 1 100); do

@@ -94,7 +94,13 @@ func startEIRDIn(t *testing.T, dir, config string, env ...string) *eird {
 	}
 	e.cmd = exec.Command(filepath.Join(binDir, "eird"), "-config", cfgPath)
 	e.cmd.Stdout, e.cmd.Stderr = logf, logf
-	e.cmd.Env = append(append(os.Environ(), noRaceExitSleep), env...)
+	e.cmd.Env = append(os.Environ(), noRaceExitSleep)
+	if !strings.Contains(config, "snapshot_dir") {
+		// Each eird keeps its local copy of the lists in its own folder,
+		// never in the default /var/lib/eird shared by every test.
+		e.cmd.Env = append(e.cmd.Env, "EIR_STORE_SNAPSHOT_DIR="+filepath.Join(dir, "snapshot"))
+	}
+	e.cmd.Env = append(e.cmd.Env, env...)
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := e.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -181,6 +187,39 @@ func (e *eird) waitMetric(t *testing.T, series string, min float64, timeout time
 			t.Fatalf("%s did not reach %v within %v", series, min, timeout)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// storeState reads GET /v1/store (no token: the test configurations
+// without admin tokens).
+func (e *eird) storeState(t *testing.T) (state string, held bool) {
+	t.Helper()
+	resp, err := http.Get("http://" + e.admin + "/v1/store")
+	if err != nil {
+		t.Fatalf("GET /v1/store: %v", err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		State   string `json:"state"`
+		Replica bool   `json:"replica"`
+	}
+	json.NewDecoder(resp.Body).Decode(&st)
+	return st.State, st.Replica
+}
+
+// waitHeld polls until eird holds every list in force and Redis confirms
+// them: a fault injected afterwards finds the lists in its memory.
+func (e *eird) waitHeld(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if state, held := e.storeState(t); state == "ok" && held {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("eird did not come to hold the lists in force")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

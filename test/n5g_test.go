@@ -49,7 +49,9 @@ func h2c() *http.Client {
 // clients (curl with prior knowledge, h2load) are served.
 func TestN5gAndS13SideBySide(t *testing.T) {
 	rds := redistest.Start(t)
-	e := startEIRD(t, n5gConfig(rds.Addr()))
+	// A short store.max_stale: the store-failure answer is reached
+	// quickly once Redis is down.
+	e := startEIRD(t, n5gConfig(rds.Addr()), "EIR_STORE_MAX_STALE=300ms")
 	if e.n5g == "" {
 		t.Fatal("no n5g address in the ready line")
 	}
@@ -183,8 +185,8 @@ func TestN5gAndS13SideBySide(t *testing.T) {
 	// against TS 29.511/TS 29.571 and with the cause and parameter named.
 	n5gErrors(t, client, v, "http://"+e.n5g, "")
 
-	// The store fails: 503 ProblemDetails once the replica may no longer
-	// answer (3 × store.replica_refresh).
+	// The store fails: the lists held answer for store.max_stale, then
+	// 503 ProblemDetails.
 	rds.Stop()
 	deadline := time.Now().Add(5 * time.Second)
 	for {

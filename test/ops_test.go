@@ -31,7 +31,7 @@ func opsConfig(redisAddr, shadow string) string {
 	c := fmt.Sprintf(baseConfig, redisAddr)
 	c = strings.Replace(c, "  version_grace: 5s\n", "  version_grace: 5s\n  expiry_sweep: 200ms\n", 1)
 	return c + `  tokens:
-    - {name: alice, token: alice-secret, role: write}
+    - {name: alice, token: alice-secret, role: write, sources: ["*"]}
     - {name: bob, token: bob-secret, role: read}
 policy:
   shadow_sources: [` + shadow + `]
@@ -294,6 +294,7 @@ func TestAdminMutualTLS(t *testing.T) {
     client_ca_file: %s
     writers: [noc-writer]
     readers: [noc-reader]
+    writer_sources: ["*"]
 `, srvCert, srvKey, ca.CertFile)
 	e := startEIRD(t, cfg)
 	run := func(cn string, stdin string, args ...string) (string, int) {

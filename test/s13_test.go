@@ -304,44 +304,55 @@ func TestShutdownDisconnectsPeers(t *testing.T) {
 	}
 }
 
-// TestStoreOutage checks the default store-failure policy (5012) while Redis
-// is down, and recovery once it is back.
+// TestStoreOutage: while Redis is down, checks are answered from the lists
+// held for store.max_stale (here 1s), each at once; then the store-failure
+// policy applies (5012, without waiting for Redis), and eirctl status says
+// so. Once Redis is back, the lists answer again.
 func TestStoreOutage(t *testing.T) {
 	rds := redistest.Start(t, redistest.WithPersistence())
-	e := startEIRD(t, fmt.Sprintf(baseConfig, rds.Addr()))
+	e := startEIRD(t, fmt.Sprintf(baseConfig, rds.Addr()), "EIR_STORE_MAX_STALE=1s")
 	loadLists(t, e)
+	e.waitHeld(t)
 	c, err := s13client.Dial(ctxT(t), e.diameter, s13client.Options{OriginHost: "mme3.e2e.test", OriginRealm: "e2e.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	rds.Stop()
-	// The replica answers from its copy for at most 3 × store.replica_refresh
-	// (300ms) into the outage; then the store-failure policy applies.
 	stopped := time.Now()
+	rds.Stop()
+	answered := 0
 	for {
 		start := time.Now()
 		a, err := c.Check(ctxT(t), "35209900176148", "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := time.Since(start); d > 2*time.Second {
-			t.Fatalf("answer took %v with a 500ms request timeout", d)
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Fatalf("answer took %v during the outage: a check must not wait for Redis", d)
 		}
 		rc := s13client.ResultCode(a.Msg)
 		if rc == 5012 {
 			if a.Msg.Header.CommandFlags&diam.ErrorFlag != 0 {
 				t.Fatal("5012 with the E-bit")
 			}
+			// max_stale counts from the last confirmation: at most one
+			// refresh (100ms) before Redis stopped.
+			if time.Since(stopped) < 900*time.Millisecond {
+				t.Fatalf("5012 after %v, before store.max_stale (1s)", time.Since(stopped))
+			}
 			break
 		}
 		if rc != 2001 || s13client.EquipmentStatus(a.Msg) != 1 {
 			t.Fatalf("with redis down: result %d, want the answer in force (2001, BLACKLISTED) or 5012", rc)
 		}
-		if time.Since(stopped) > 3*time.Second {
-			t.Fatal("still answering from the replica 3s into the outage")
+		answered++
+		if time.Since(stopped) > 5*time.Second {
+			t.Fatal("still answering from the lists held 5s into the outage, with store.max_stale 1s")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if answered < 10 {
+		t.Fatalf("only %d answers from the lists held before max_stale", answered)
 	}
 	_, _, code := e.eirctl(t, "", "status")
 	if code != 1 {
@@ -401,9 +412,17 @@ func TestEirctl(t *testing.T) {
 	if _, _, code := e.eirctl(t, "", "status"); code != 0 {
 		t.Errorf("status: exit %d", code)
 	}
-	// Replacing the national source removes its entries, not gsma's.
-	if _, errOut, code := e.eirctl(t, "imei,status,source\n49015420323751,grey,national\n", "import", "-replace", "-"); code != 0 {
-		t.Fatalf("replace: %d %s", code, errOut)
+	// Replacing the national source removes its entries, not gsma's. It
+	// empties national's black list: held by the guards until forced.
+	replace := "imei,status,source\n49015420323751,grey,national\n"
+	if _, errOut, code := e.eirctl(t, replace, "import", "-replace", "-"); code != 3 || !strings.Contains(errOut, "would leave 0 entries") {
+		t.Fatalf("replace without -force: %d %s; want it held (exit 3)", code, errOut)
+	}
+	if out, _, _ := e.eirctl(t, "", "list", "-imei", "35209900176148"); !strings.Contains(out, "national/imei/black") {
+		t.Fatalf("a held import changed the lists:\n%s", out)
+	}
+	if _, errOut, code := e.eirctl(t, replace, "import", "-replace", "-force", "-"); code != 0 {
+		t.Fatalf("replace -force: %d %s", code, errOut)
 	}
 	if out, _, _ := e.eirctl(t, "", "check", "35209900176148"); !strings.Contains(out, "BLACKLISTED") || !strings.Contains(out, "gsma") {
 		t.Fatalf("after replacing national, gsma's entry must still block:\n%s", out)

@@ -138,8 +138,9 @@ events:
 `, redisAddr, logLevel, events)
 }
 
-func eirdEnv(redisAddr, logLevel string, events bool) []string {
+func eirdEnv(dir, redisAddr, logLevel string, events bool) []string {
 	return []string{
+		"EIR_STORE_SNAPSHOT_DIR=" + filepath.Join(dir, "snapshot"),
 		"EIR_DIAMETER_LISTEN=127.0.0.1:0",
 		"EIR_DIAMETER_ALLOW_ANY_PEER=true",
 		"EIR_REDIS_MODE=standalone",
@@ -171,7 +172,7 @@ func startEIRD(ctx context.Context, bin, dir, redisAddr, logLevel string, events
 	}
 	// The keys ratio depends on come last: they win over -eird-env and
 	// over the EIR_* variables eird inherits.
-	env := append(append([]string(nil), extraEnv...), eirdEnv(redisAddr, logLevel, events)...)
+	env := append(append([]string(nil), extraEnv...), eirdEnv(dir, redisAddr, logLevel, events)...)
 	c, err := startChild("eird", bin, []string{"-config", cfg}, env, filepath.Join(dir, "eird.log"))
 	if err != nil {
 		return nil, err

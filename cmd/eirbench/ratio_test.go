@@ -24,7 +24,7 @@ func TestEIRDConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := config.LoadEnv(&cfg, eirdEnv("127.0.0.1:6391", "warn", false)); err != nil {
+	if err := config.LoadEnv(&cfg, eirdEnv(t.TempDir(), "127.0.0.1:6391", "warn", false)); err != nil {
 		t.Fatal(err)
 	}
 	if err := cfg.Validate(); err != nil {

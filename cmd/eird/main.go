@@ -143,6 +143,7 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 	buildInfo.WithLabelValues(version, commit, runtime.Version()).Set(1)
 	reg.MustRegister(buildInfo)
 
+	redisstore.RouteLibraryLog(log.Named("redis"))
 	ropts, err := clientOptions(cfg.Redis)
 	if err != nil {
 		return err

@@ -189,6 +189,7 @@ func (s *Store) installCopy(c *snapshot.Copy) error {
 	s.plan.Store(p)
 	if s.o.Replica {
 		s.publishReplica(rs, total)
+		s.lastHeld.Store(&heldView{plan: p, rs: rs})
 	}
 	// The copy answers from now on, for MaxStale unless Redis confirms it.
 	s.confirmed.Store(time.Now().UnixNano())

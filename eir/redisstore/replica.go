@@ -73,6 +73,9 @@ func (d localDS) holds(e planEntry) bool {
 
 // match mirrors queue and matched on the copy.
 func (d localDS) match(e planEntry, q eir.Query, now int64) bool {
+	if d.base == nil {
+		return false // an empty dataset
+	}
 	if d.ov != nil {
 		x := uint64(q.IMEI)
 		if e.ds.Target == eir.TargetTAC {
@@ -135,19 +138,18 @@ func (l *localSet) match(e planEntry, q eir.Query, now int64) bool {
 }
 
 // MatchLocal implements eir.LocalLookup: it answers from the replica when
-// the replica may serve (see replicaServes) and holds the version in force
-// of every dataset, and reports false otherwise (then Match reads what is
-// missing from Redis, or fails at once while Redis is down).
+// the replica may serve (see replicaServes) and holds every dataset in
+// force (see heldCopy), and reports false otherwise (then Match reads what
+// is missing from Redis, or fails).
 func (s *Store) MatchLocal(q eir.Query, hits []eir.Hit) ([]eir.Hit, bool) {
-	p := s.plan.Load()
-	rs := s.replica.Load()
+	p, rs := s.plan.Load(), s.replica.Load()
 	if p == nil || rs == nil || !s.replicaServes() {
 		return hits, false
 	}
 	now, n := unixMilli(s.o.Now()), len(hits)
 	for _, e := range p.entries {
-		d := (*rs)[e.rkey]
-		if !d.holds(e) {
+		d, ok := s.heldCopy(e, *rs)
+		if !ok {
 			return hits[:n], false
 		}
 		if d.match(e, q, now) {
@@ -155,6 +157,40 @@ func (s *Store) MatchLocal(q eir.Query, hits []eir.Hit) ([]eir.Hit, bool) {
 		}
 	}
 	return hits, true
+}
+
+// heldView is a plan and the copies of all its datasets: the last lists
+// this process held completely.
+type heldView struct {
+	plan *plan
+	rs   replicaSet
+}
+
+// heldCopy returns the copy of e. When the replica does not hold e's
+// version yet and Redis cannot give it (unreachable or diverged), it
+// returns the copy of e's dataset in the last lists held completely: the
+// version in force until the last switch, rather than no answer. A dataset
+// the last lists did not have is not held.
+func (s *Store) heldCopy(e planEntry, rs replicaSet) (localDS, bool) {
+	if d := rs[e.rkey]; d.holds(e) {
+		return d, true
+	}
+	if s.down.Load() == 0 && s.div.Load() == nil {
+		return localDS{}, false
+	}
+	v := s.lastHeld.Load()
+	if v == nil {
+		return localDS{}, false
+	}
+	le, ok := v.plan.find(e.name)
+	if !ok {
+		return localDS{}, false
+	}
+	if le.Count == 0 && le.Overlay == 0 {
+		return localDS{name: e.name}, true // empty then: matches nothing
+	}
+	d := v.rs[le.rkey]
+	return d, d.holds(le)
 }
 
 // replicaSet is the copies in use, by planEntry.rkey (dataset, version and
@@ -182,7 +218,7 @@ func (s *Store) replicaComplete(p *plan) bool {
 		return len(p.entries) == 0
 	}
 	for _, e := range p.entries {
-		if !(*rs)[e.rkey].holds(e) {
+		if _, ok := s.heldCopy(e, *rs); !ok {
 			return false
 		}
 	}
@@ -288,20 +324,26 @@ func (s *Store) syncReplica(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("redisstore: replica of %s version %d: %w", e.name, e.Version, err)
 		}
-		if np := s.plan.Load(); np != p {
-			s.nudge() // a newer plan: start over with it
-			return nil
-		}
+		// Published even when a newer plan came meanwhile: its version
+		// is reused under the newer plan's overlay (an edit storm must
+		// not make a large copy start over and over).
 		next = maps(next)
 		next[e.rkey] = d
 		total += e.Count
 		s.publishReplica(next, total)
+		if np := s.plan.Load(); np != p {
+			s.nudge() // a newer plan: start over with it
+			return nil
+		}
 		s.m.replicaLoads.Inc()
 		s.log.Debug("dataset replicated", zap.String("dataset", e.name), zap.Uint64("version", e.Version),
 			zap.Uint64("overlay", e.Overlay), zap.Int("entries", d.base.count), zap.Duration("duration", time.Since(start)))
 	}
-	if complete && s.snap != nil && s.div.Load() == nil {
-		s.snap.save(p, next)
+	if complete {
+		s.lastHeld.Store(&heldView{plan: p, rs: next})
+		if s.snap != nil && s.div.Load() == nil {
+			s.snap.save(p, next)
+		}
 	}
 	return nil
 }

@@ -81,7 +81,9 @@ local c = tonumber(redis.call('GET', KEYS[1]) or '0')
 if c < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
 return 0`)
 
-// held returns the plan in force and its complete copy, or why not.
+// held returns the plan in force and its complete copy, or else the last
+// lists held completely (a switch not loaded yet when Redis failed), or
+// why not.
 func (s *Store) held() (*plan, replicaSet, error) {
 	p := s.plan.Load()
 	if p == nil {
@@ -91,12 +93,20 @@ func (s *Store) held() (*plan, replicaSet, error) {
 	if !s.o.Replica || rs == nil {
 		return nil, nil, errors.New("redisstore: this eird keeps no copy of the lists (store.replica is off)")
 	}
+	missing := ""
 	for _, e := range p.entries {
 		if !(*rs)[e.rkey].holds(e) {
-			return nil, nil, fmt.Errorf("redisstore: this eird does not hold dataset %s (not loaded yet, or beyond store.replica_max_entries): restore from an eird that holds every list", e.name)
+			missing = e.name
+			break
 		}
 	}
-	return p, *rs, nil
+	if missing == "" {
+		return p, *rs, nil
+	}
+	if v := s.lastHeld.Load(); v != nil {
+		return v.plan, v.rs, nil
+	}
+	return nil, nil, fmt.Errorf("redisstore: this eird does not hold dataset %s (not loaded yet, or beyond store.replica_max_entries): restore from an eird that holds every list", missing)
 }
 
 // Restore writes the lists in force back into Redis (see the comment

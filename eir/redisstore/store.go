@@ -76,6 +76,7 @@ type Store struct {
 	down        atomic.Int64 // Unix ns since Redis stopped answering; 0 while it answers (the breaker is closed)
 	staleLogged atomic.Bool  // the end of MaxStale was logged in this outage
 	div         atomic.Pointer[divergence]
+	lastHeld    atomic.Pointer[heldView] // the last plan the replica held completely
 	loadReq     chan struct{}
 	snap        *snapshotter // nil without Options.SnapshotDir
 	// maxBucket is the largest bucket before a version is rebuilt with
@@ -396,11 +397,15 @@ func (s *Store) matchExact(ctx context.Context, p *plan, q eir.Query, hits []eir
 // unreachable or diverged: then the check fails at once).
 func (s *Store) matchLocal(ctx context.Context, p *plan, q eir.Query, hits []eir.Hit) ([]eir.Hit, error) {
 	now := unixMilli(s.o.Now())
+	var rs replicaSet
+	if r := s.replica.Load(); r != nil {
+		rs = *r
+	}
 	var pipe redis.Pipeliner
 	var cmds []lookupCmds
 	var remote []planEntry
 	for _, e := range p.entries {
-		if l, ok := s.local(e); ok {
+		if l, ok := s.heldCopy(e, rs); ok {
 			if l.match(e, q, now) {
 				hits = append(hits, eir.Hit{Dataset: e.ds})
 			}

@@ -198,7 +198,9 @@ func (s *Store) newIdentity(ctx context.Context) error {
 // keeps the outage and divergence state. It is the replica's heartbeat:
 // every Options.ReplicaRefresh.
 func (s *Store) pollState(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, max(s.o.ReplicaRefresh, time.Second))
+	// A read that takes longer than three refreshes opens the breaker:
+	// Redis is down or too slow to be waited for by checks.
+	ctx, cancel := context.WithTimeout(ctx, min(max(3*s.o.ReplicaRefresh, 100*time.Millisecond), time.Second))
 	defer cancel()
 	start := time.Now()
 	o, err := s.readState(ctx)

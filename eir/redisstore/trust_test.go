@@ -60,7 +60,7 @@ func loadStolen(t *testing.T, s *Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the replica", 10*time.Second, func() bool { _, _, err := s.held(); return err == nil && s.replicaServes() })
+	waitFor(t, "the replica", 10*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) && s.replicaServes() })
 }
 
 // answersBlocked checks, through a Checker as the transports use it, that
@@ -146,7 +146,7 @@ func TestRolledBackRedisIsNotBelieved(t *testing.T) {
 	if _, err := s.Apply(ctxT(t), []eir.Change{{Dataset: black("national"), Add: entries(late)}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the replica", 5*time.Second, func() bool { _, _, err := s.held(); return err == nil })
+	waitFor(t, "the replica", 5*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) })
 	srv.RestartFromRDB(t, rdbPath)
 	_ = rdb2
 	waitFor(t, "the divergence", 10*time.Second, func() bool { return s.Health().State == eir.StoreDiverged })
@@ -168,7 +168,7 @@ func TestOtherEirdTakesARestore(t *testing.T) {
 	a := trustStore(t, srv.Client(t), prefix, nil)
 	loadStolen(t, a)
 	b := trustStore(t, srv.Client(t), prefix, nil)
-	waitFor(t, "b's replica", 5*time.Second, func() bool { _, _, err := b.held(); return err == nil })
+	waitFor(t, "b's replica", 5*time.Second, func() bool { return b.replicaComplete(b.plan.Load()) })
 	srv.FlushAll(t)
 	waitFor(t, "both diverged", 5*time.Second, func() bool {
 		return a.Health().State == eir.StoreDiverged && b.Health().State == eir.StoreDiverged
@@ -276,9 +276,7 @@ func TestStartFromLocalCopy(t *testing.T) {
 	prefix, dir := freshPrefix(), t.TempDir()
 	a := trustStore(t, srv.Client(t), prefix, func(o *Options) { o.SnapshotDir = dir })
 	loadStolen(t, a)
-	waitFor(t, "the local copy", 5*time.Second, func() bool {
-		return a.snap.lastWritten() == a.plan.Load().ident.ID+"|"+a.plan.Load().ident.Restore+"|"+a.plan.Load().epoch
-	})
+	waitFor(t, "the local copy", 5*time.Second, func() bool { return copyWritten(a) })
 	srv.Kill(t)
 
 	// A new eird while Redis is down: its first check is answered.
@@ -306,7 +304,7 @@ func TestLocalCopyCorruptIsIgnored(t *testing.T) {
 	prefix, dir := freshPrefix(), t.TempDir()
 	a := trustStore(t, srv.Client(t), prefix, func(o *Options) { o.SnapshotDir = dir })
 	loadStolen(t, a)
-	waitFor(t, "the local copy", 5*time.Second, func() bool { return a.snap.lastWritten() != "" })
+	waitFor(t, "the local copy", 5*time.Second, func() bool { return copyWritten(a) })
 	corruptOneSet(t, dir)
 	b := newStore(t, srv.Client(t), prefix, func(o *Options) { o.Replica, o.SnapshotDir = true, dir })
 	if b.plan.Load() != nil {
@@ -336,4 +334,10 @@ func corruptOneSet(t *testing.T, dir string) {
 	if err := os.WriteFile(biggest, b, 0o640); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// copyWritten reports whether s wrote the local copy of its plan.
+func copyWritten(s *Store) bool {
+	p := s.plan.Load()
+	return s.snap.lastWritten() == p.ident.ID+"|"+p.ident.Restore+"|"+p.epoch
 }
