@@ -396,6 +396,12 @@ func (c *conn) handleCER(hdr header, body []byte) string {
 	b := newAnswer(hdr, rerr != nil && rerr.protocol)
 	b.resultCode(code)
 	s.capabilities(b, c.nc.LocalAddr(), rerr, rerr == nil || apps)
+	if rerr == nil && !reopen {
+		// Open before the CEA leaves: a peer that has its CEA is open for
+		// every other goroutine too (a Shutdown right after sends DPR).
+		c.peerHost.Store(&host)
+		c.setState(stateOpen)
+	}
 	c.reply(hdr, b.bytes(), code, start)
 	if rerr != nil {
 		c.logger().Warn("capabilities exchange refused",
@@ -404,8 +410,6 @@ func (c *conn) handleCER(hdr header, body []byte) string {
 		return "cer_refused"
 	}
 	if !reopen {
-		c.peerHost.Store(&host)
-		c.setState(stateOpen)
 		c.logger().Info("peer open", zap.String("origin_realm", realm),
 			zap.String("product_name", string(r.productName.data)))
 	}

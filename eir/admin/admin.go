@@ -127,7 +127,7 @@ type Options struct {
 	// nil when there is none.
 	NRF func() any
 	// Pprof serves the Go profiler under /debug/pprof/ (read role).
-	Pprof           bool
+	Pprof bool
 	// Recoverer reports the store's health (/readyz, /v1/status) and
 	// repairs a store that lost the lists in force (/v1/store/*); nil:
 	// readiness pings the store, and the repairs answer 404.

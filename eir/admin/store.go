@@ -85,8 +85,10 @@ func (s *Server) storeState(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, storeStatus(s.o.Recoverer.Health()))
 }
 
-func (s *Server) storeRestore(w http.ResponseWriter, r *http.Request) { s.storeRecover(w, r, "restore") }
-func (s *Server) storeAccept(w http.ResponseWriter, r *http.Request)  { s.storeRecover(w, r, "accept") }
+func (s *Server) storeRestore(w http.ResponseWriter, r *http.Request) {
+	s.storeRecover(w, r, "restore")
+}
+func (s *Server) storeAccept(w http.ResponseWriter, r *http.Request) { s.storeRecover(w, r, "accept") }
 
 func (s *Server) storeRecover(w http.ResponseWriter, r *http.Request, action string) {
 	if !s.recoverConfigured(w) {

@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 		// that end shortly after Close.
 		goleak.IgnoreTopFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).reaper"),
 		goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9.(*sentinelFailover).listen"),
+		// After a failed dial (tests that stop Redis) the pool retries in
+		// the background, once a second.
+		goleak.IgnoreTopFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"),
 	)
 }
 

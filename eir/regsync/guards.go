@@ -40,11 +40,11 @@ type Guards struct {
 
 // Defaults of Guards.
 const (
-	DefaultMaxBadRowRatio    = 0.05
-	DefaultMinSnapshotRatio  = 0.75
-	DefaultMaxUnblocks       = 10_000
-	DefaultMaxUnblockRatio   = 0.01
-	DefaultRatioFloor        = 100
+	DefaultMaxBadRowRatio   = 0.05
+	DefaultMinSnapshotRatio = 0.75
+	DefaultMaxUnblocks      = 10_000
+	DefaultMaxUnblockRatio  = 0.01
+	DefaultRatioFloor       = 100
 )
 
 // WithDefaults fills the zero values with the defaults.
