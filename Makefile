@@ -5,7 +5,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GO      ?= go
 
-.PHONY: all build run test test-short bench bench-sync bench-layout verify deps clean
+.PHONY: all build run test test-short bench bench-sync bench-layout bench-edits verify deps clean
 
 all: build
 
@@ -27,12 +27,18 @@ test: deps
 test-short:
 	$(GO) test -race -count=1 ./eir/ ./eir/provision/ ./eir/memstore/ ./diameter/... ./config/ ./internal/redact/
 
-## bench: micro-benchmarks, then eird against a bare go-diameter server in the same run (eirbench ratio); writes BENCHMARKS.md
+## bench: micro-benchmarks, edits on a 10-million list and its local copy, then eird against a bare go-diameter server in the same run (eirbench ratio); writes BENCHMARKS.md
 bench: build
 	scripts/deps.sh redis-server
 	mkdir -p .run
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./eir/ ./eir/redisstore/ ./diameter/ ./n5g/ | tee .run/micro.txt
-	bin/eirbench ratio -rounds $${ROUNDS:-5} $${SOAK:+-soak $$SOAK} -markdown BENCHMARKS.md -micro .run/micro.txt
+	bin/eirbench edits -n $${EDIT_ENTRIES:-10000000} -edits 1000 -compare 20 -markdown .run/edits.md
+	bin/eirbench ratio -rounds $${ROUNDS:-5} $${SOAK:+-soak $$SOAK} -markdown BENCHMARKS.md -micro .run/micro.txt -extra .run/edits.md
+
+## bench-edits: 1,000 single edits into a 10-million-entry list while checks run (and 20 with overlays off), and the local copy's size and load time
+bench-edits: build
+	scripts/deps.sh redis-server
+	bin/eirbench edits -n $${EDIT_ENTRIES:-10000000} -edits $${EDITS:-1000} -compare 20
 
 ## bench-sync: apply a generated 10-million-row DIRBS blacklist through the sync engine (own redis-server); prints rows/s and bytes/IMEI
 bench-sync: build
@@ -46,6 +52,8 @@ bench-layout: build
 
 verify:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	@bad=$$(git ls-files -z | xargs -0 -r sh -c 'for f; do [ -f "$$f" ] || continue; if head -c 4 "$$f" | grep -q ELF || [ $$(stat -c %s "$$f") -gt 1048576 ]; then echo "$$f"; fi; done' sh); \
+	  test -z "$$bad" || { echo "build outputs or large files tracked by git (git rm --cached them; .gitignore):"; echo "$$bad"; exit 1; }
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
 

@@ -8,6 +8,7 @@
 //	eirbench lists [flags]                   write the generated lists of load/ref/ratio as a CSV file for eirctl import
 //	eirbench layout [flags]                  load synthetic IMEIs into Redis and report bytes per IMEI and load rate
 //	eirbench sync [flags]                    apply a generated N-row DIRBS full blacklist through the sync engine: rows/s and bytes per IMEI
+//	eirbench edits [flags]                   single edits into an N-entry list while checks run: Redis memory, edit and replica costs, check latency; the local copy's size and load time
 //
 // The load engine is internal/loadgen; the messages it patches are
 // serialised here with go-diameter (codec.go).
@@ -42,8 +43,9 @@ import (
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	redisstore.RouteLibraryLog(zap.NewNop()) // the measures report failures themselves
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: eirbench check|load|amf|ref|ratio|lists|layout|sync [flags] ...  (eirbench <command> -h for help)")
+		fmt.Fprintln(stderr, "usage: eirbench check|load|amf|ref|ratio|lists|layout|sync|edits [flags] ...  (eirbench <command> -h for help)")
 		return 2
 	}
 	switch args[0] {
@@ -63,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return layout(args[1:], stdout, stderr)
 	case "sync":
 		return syncBench(args[1:], stdout, stderr)
+	case "edits":
+		return editsBench(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "eirbench: unknown command %q\n", args[0])
 	return 2

@@ -10,9 +10,16 @@ import (
 )
 
 // writeMarkdownFile writes res as a BENCHMARKS.md-style report to path.
-func writeMarkdownFile(path, micro string, res *ratioResult) error {
+func writeMarkdownFile(path, micro, extra string, res *ratioResult) error {
 	var b bytes.Buffer
 	writeMarkdown(&b, res, time.Now())
+	if extra != "" {
+		out, err := os.ReadFile(extra)
+		if err != nil {
+			return fmt.Errorf("markdown report: %w", err)
+		}
+		fmt.Fprintf(&b, "\n%s", out)
+	}
 	if micro != "" {
 		out, err := os.ReadFile(micro)
 		if err != nil {

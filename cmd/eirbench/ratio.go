@@ -31,6 +31,7 @@ type ratioFlags struct {
 	asJSON   bool
 	markdown string
 	micro    string
+	extra    string
 	progress bool
 	strict   bool
 	// N5g-eir rounds (eirbench amf against eird and the reference).
@@ -68,6 +69,7 @@ func ratioCommand(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&f.asJSON, "json", false, "print the result as one JSON object")
 	fs.StringVar(&f.markdown, "markdown", "", "also write a BENCHMARKS.md-style report to this file")
 	fs.StringVar(&f.micro, "micro", "", "with -markdown: add this file's Go benchmark output (go test -bench -benchmem) to the report")
+	fs.StringVar(&f.extra, "extra", "", "with -markdown: append this markdown file (eirbench edits -markdown) to the report")
 	fs.BoolVar(&f.progress, "progress", false, "print a progress line on stderr every second (default: when stderr is a terminal)")
 	fs.BoolVar(&f.strict, "strict", false, "exit 3 on any mismatch, timeout, lost or malformed answer")
 	fs.IntVar(&f.n5gRounds, "n5g-rounds", 3, "N5g-eir rounds after the S13 ones: the same lists and mix over HTTP/2 (-conns connections × -n5g-streams), alternating the order (0: skip)")
@@ -117,7 +119,7 @@ flags:`)
 			res.writeTable(stdout)
 		}
 		if f.markdown != "" {
-			if werr := writeMarkdownFile(f.markdown, f.micro, res); werr != nil {
+			if werr := writeMarkdownFile(f.markdown, f.micro, f.extra, res); werr != nil {
 				fmt.Fprintf(stderr, "eirbench: ratio: %v\n", werr)
 				err = errors.Join(err, werr)
 			}

@@ -44,13 +44,30 @@ type copyDataset struct {
 }
 
 type snapshotter struct {
-	s    *Store
-	dir  string
-	mu   sync.Mutex
-	last string // the plan last written: identity and epoch
+	s     *Store
+	dir   string
+	mu    sync.Mutex
+	last  string         // the plan last written: identity and epoch
+	stats snapshot.Stats // of the last write
 }
 
 func newSnapshotter(s *Store, dir string) *snapshotter { return &snapshotter{s: s, dir: dir} }
+
+// SnapshotWritten reports the last write of the local copy: its size,
+// how long it took and how many set files it wrote; ok is false until a
+// copy of the plan in force was written.
+func (s *Store) SnapshotWritten() (bytes int64, took time.Duration, written int, ok bool) {
+	if s.snap == nil {
+		return 0, 0, 0, false
+	}
+	p := s.plan.Load()
+	s.snap.mu.Lock()
+	defer s.snap.mu.Unlock()
+	if p == nil || s.snap.last != p.ident.ID+"|"+p.ident.Restore+"|"+p.epoch {
+		return 0, 0, 0, false
+	}
+	return s.snap.stats.Bytes, s.snap.stats.Duration, s.snap.stats.Written, true
+}
 
 // lastWritten names the plan of the copy last written or read.
 func (sn *snapshotter) lastWritten() string {
@@ -105,7 +122,7 @@ func (sn *snapshotter) save(p *plan, rs replicaSet) {
 			zap.String("dir", sn.dir), zap.Error(err))
 		return
 	}
-	sn.last = id
+	sn.last, sn.stats = id, st
 	sn.s.m.snapshotWrites.WithLabelValues("ok").Inc()
 	sn.s.m.snapshotBytes.Set(float64(st.Bytes))
 	sn.s.log.Debug("local copy of the lists written", zap.String("epoch", p.epoch), zap.Int64("bytes", st.Bytes),

@@ -79,6 +79,8 @@ type Store struct {
 	lastHeld    atomic.Pointer[heldView] // the last plan the replica held completely
 	loadReq     chan struct{}
 	snap        *snapshotter // nil without Options.SnapshotDir
+	limitsOnce  sync.Once    // readLimits
+	evictOnce   sync.Once    // checkEviction
 	// maxBucket is the largest bucket before a version is rebuilt with
 	// more buckets: three quarters of the encoding limits.
 	maxBucket int
@@ -139,12 +141,9 @@ func New(ctx context.Context, rdb redis.UniversalClient, o Options, log *zap.Log
 			return nil, fmt.Errorf("redisstore: register metrics: %w", err)
 		}
 	}
-	limit := s.encodingLimit(ctx)
-	if s.o.BucketFill <= 0 {
-		s.o.BucketFill = min(128, max(8, limit/4))
-	}
-	s.maxBucket = max(s.o.BucketFill*2, limit*3/4)
-	s.checkEviction(ctx)
+	// No Redis call here: an eird started while Redis is down answers
+	// from its local copy at once. The encoding limits are read before
+	// the first write, the eviction policy once Redis answers.
 	if o.SnapshotDir != "" {
 		if err := usableDir(o.SnapshotDir); err != nil {
 			s.log.Error("store.snapshot_dir is not usable: no local copy of the lists is kept, so a restart while redis is down, empty or older cannot answer from them",
@@ -170,6 +169,18 @@ func (s *Store) checkEviction(ctx context.Context) {
 		s.log.Error("redis may evict keys (maxmemory-policy is not noeviction): list entries could be lost under memory pressure; set maxmemory-policy noeviction",
 			zap.String("maxmemory_policy", p))
 	}
+}
+
+// readLimits sets the bucket sizes from the server's encoding limits, once,
+// before the first write.
+func (s *Store) readLimits(ctx context.Context) {
+	s.limitsOnce.Do(func() {
+		limit := s.encodingLimit(ctx)
+		if s.o.BucketFill <= 0 {
+			s.o.BucketFill = min(128, max(8, limit/4))
+		}
+		s.maxBucket = max(s.o.BucketFill*2, limit*3/4)
+	})
 }
 
 // encodingLimit returns the smaller of set-max-intset-entries and

@@ -212,6 +212,7 @@ func (s *Store) pollState(ctx context.Context) {
 		return
 	}
 	s.markUp()
+	s.evictOnce.Do(func() { s.checkEviction(ctx) })
 	p := s.plan.Load()
 	if p == nil || o.epoch != p.ep || o.ident != p.ident || s.div.Load() != nil {
 		// refreshPlan judges the manifest it reads.

@@ -336,6 +336,7 @@ func (s *Store) bucketsForReplace(n int, cur planEntry, hasCur bool) uint64 {
 // once something may have been written, so that it is cleaned up on
 // failure.
 func (s *Store) build(ctx context.Context, w *work, cur planEntry, hasCur bool) (*built, error) {
+	s.readLimits(ctx)
 	b := &built{w: w, expected: "*"}
 	if !w.replace {
 		b.expected = "0"

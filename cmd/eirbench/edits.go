@@ -1,0 +1,351 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/eir/redisstore"
+)
+
+// editsBench measures what manual edits cost on a large list: single
+// edits into an n-entry dataset through the store, as eirctl add/remove
+// make them, while checks run; and the local copy of the list (size, time
+// to write, time for a new eird to read it).
+func editsBench(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("edits", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("redis", "auto", "Redis address; auto starts a throw-away redis-server (used_memory is measured server-wide: use a dedicated instance)")
+	n := fs.Int("n", 10_000_000, "entries of the list edited")
+	edits := fs.Int("edits", 1000, "single edits (3 additions for 1 removal)")
+	overlayMax := fs.Int("overlay-max", 10_000, "store.overlay_max")
+	compare := fs.Int("compare", 0, "then this many edits with overlays off, as eird did before them (every edit copies the list)")
+	markdown := fs.String("markdown", "", "also write the results as a markdown section to this file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx := context.Background()
+	if *addr == "auto" {
+		a, stop, err := startRedis(stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "eirbench: %v\n", err)
+			return 1
+		}
+		defer stop()
+		*addr = a
+	}
+	snapDir, err := os.MkdirTemp("", "eirbench-snapshot")
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(snapDir)
+	prefix := fmt.Sprintf("eirbench%d:", time.Now().UnixNano())
+	open := func() (*redisstore.Store, func(), error) {
+		rdb, err := redisstore.NewClient(redisstore.ClientOptions{Addresses: []string{*addr}, DialTimeout: 2 * time.Second,
+			ReadTimeout: time.Minute, WriteTimeout: time.Minute, PoolSize: 8})
+		if err != nil {
+			return nil, nil, err
+		}
+		s, err := redisstore.New(ctx, rdb, redisstore.Options{Prefix: prefix, Grace: time.Second, Replica: true,
+			MaxStale: time.Hour, SnapshotDir: snapDir, OverlayMax: *overlayMax, ReplicaMaxEntries: int64(2 * *n)},
+			zap.NewNop(), prometheus.NewRegistry())
+		if err != nil {
+			rdb.Close()
+			return nil, nil, err
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); s.Run(rctx) }()
+		return s, func() { cancel(); <-done; rdb.Close() }, nil
+	}
+	s, closeStore, err := open()
+	if err != nil {
+		fmt.Fprintf(stderr, "eirbench: %v\n", err)
+		return 1
+	}
+	defer func() { closeStore() }()
+
+	waitHeld := func(s *redisstore.Store, what string) time.Duration {
+		start := time.Now()
+		for !s.Health().Replica {
+			if time.Since(start) > 10*time.Minute {
+				fmt.Fprintf(stderr, "eirbench: the replica did not hold %s\n", what)
+				os.Exit(1)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return time.Since(start)
+	}
+
+	fmt.Fprintf(stderr, "generating %d IMEIs\n", *n)
+	list := redisstore.SyntheticIMEIs(*n, 1)
+	ds := eir.Dataset{Source: "manual", Target: eir.TargetIMEI, List: eir.ListBlack}
+	start := time.Now()
+	if _, err := s.Apply(ctx, []eir.Change{{Dataset: ds, Replace: true, Add: list}}); err != nil {
+		fmt.Fprintf(stderr, "eirbench: load: %v\n", err)
+		return 1
+	}
+	loaded := time.Since(start)
+	replicated := waitHeld(s, "the list")
+	var snapBytes int64
+	var snapTook time.Duration
+	for t0 := time.Now(); ; {
+		b, took, _, ok := s.SnapshotWritten()
+		if ok {
+			snapBytes, snapTook = b, took
+			break
+		}
+		if time.Since(t0) > 10*time.Minute {
+			fmt.Fprintln(stderr, "eirbench: no local copy written")
+			return 1
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	fmt.Fprintf(stderr, "loaded in %s, replicated in %s, local copy %d MB in %s\n", loaded.Round(time.Millisecond),
+		replicated.Round(time.Millisecond), snapBytes>>20, snapTook.Round(time.Millisecond))
+
+	// A second eird starting from the local copy alone (its Redis client
+	// points nowhere): how long until it answers.
+	startCopy := time.Now()
+	rdb2, _ := redisstore.NewClient(redisstore.ClientOptions{Addresses: []string{"127.0.0.1:1"}, DialTimeout: 100 * time.Millisecond})
+	s2, err := redisstore.New(ctx, rdb2, redisstore.Options{Prefix: prefix, Replica: true, MaxStale: time.Hour, SnapshotDir: snapDir,
+		ReplicaMaxEntries: int64(2 * *n)}, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		fmt.Fprintf(stderr, "eirbench: start from the copy: %v\n", err)
+		return 1
+	}
+	copyLoad := time.Since(startCopy)
+	if _, ok := s2.MatchLocal(eir.Query{IMEI: list[0].IMEI}, nil); !ok {
+		fmt.Fprintln(stderr, "eirbench: the eird started from the copy does not answer")
+		return 1
+	}
+	rdb2.Close()
+
+	overlayUsed := *overlayMax
+	a := measureEdits(ctx, s, ds, list, *edits, 2, waitHeld, stderr)
+	if a == nil {
+		return 1
+	}
+	closeStore()
+	// The same edits without overlays (as eird did before them): every
+	// edit copies the list, inside Redis and into every replica.
+	var b *editStats
+	if *compare > 0 {
+		*overlayMax = 2 * *n
+		s, closeStore, err = open()
+		if err != nil {
+			fmt.Fprintf(stderr, "eirbench: %v\n", err)
+			return 1
+		}
+		defer closeStore()
+		waitHeld(s, "the list")
+		if b = measureEdits(ctx, s, ds, list, *compare, 3, waitHeld, stderr); b == nil {
+			return 1
+		}
+	}
+	r := editsReport{Entries: *n, LoadSeconds: loaded.Seconds(), ReplicaSeconds: replicated.Seconds(), SnapshotBytes: snapBytes,
+		SnapshotWrite: snapTook, SnapshotStart: copyLoad, WithOverlay: *a, OverlayMax: overlayUsed, WithoutOverlay: b}
+	r.print(stdout)
+	if *markdown != "" {
+		var buf strings.Builder
+		r.markdown(&buf)
+		if err := os.WriteFile(*markdown, []byte(buf.String()), 0o644); err != nil {
+			fmt.Fprintf(stderr, "eirbench: %v\n", err)
+			return 1
+		}
+	}
+	s.Purge(ctx)
+	return 0
+}
+
+// editStats is what single edits cost.
+type editStats struct {
+	Edits                      int
+	Seconds                    float64
+	EditP50, EditP99           time.Duration
+	ReplicaP50, ReplicaP99     time.Duration
+	MemDuring, MemAfter        int64 // Redis used_memory growth, during the edits and after the janitor
+	ChecksBefore, ChecksDuring int
+	CheckBefore, CheckDuring   [2]time.Duration // p50, p99
+}
+
+// measureEdits makes edits single edits (3 additions for 1 removal) while
+// checks run in a loop, and measures them.
+func measureEdits(ctx context.Context, s *redisstore.Store, ds eir.Dataset, list []eir.Entry, edits int, seed int64,
+	waitHeld func(*redisstore.Store, string) time.Duration, stderr io.Writer) *editStats {
+	collect := func() {
+		time.Sleep(1100 * time.Millisecond) // past the grace period
+		for {
+			if k, err := s.Collect(ctx); err != nil || k == 0 {
+				return
+			}
+		}
+	}
+	collect()
+	memBefore, _ := s.UsedMemory(ctx)
+	rng := rand.New(rand.NewSource(seed)) // each run edits other entries
+	probes := make([]eir.IMEI, 4096)
+	for i := range probes {
+		if i%2 == 0 {
+			probes[i] = list[rng.Intn(len(list))].IMEI
+		} else {
+			probes[i] = eir.IMEI(35000000000000 + uint64(rng.Int63n(6e13)))
+		}
+	}
+	// Checks as the Diameter read loop makes them: from the replica, from
+	// Redis when the replica cannot answer.
+	measure := func(d time.Duration) []time.Duration {
+		var lat []time.Duration
+		for end, i := time.Now().Add(d), 0; time.Now().Before(end); i++ {
+			t0 := time.Now()
+			q := eir.Query{IMEI: probes[i%len(probes)]}
+			if _, ok := s.MatchLocal(q, nil); !ok {
+				if _, err := s.Match(ctx, q, nil); err != nil {
+					fmt.Fprintf(stderr, "eirbench: check: %v\n", err)
+				}
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		return lat
+	}
+	st := &editStats{Edits: edits}
+	before := measure(3 * time.Second)
+	var during []time.Duration
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for !stop.Load() {
+			during = append(during, measure(100*time.Millisecond)...)
+		}
+	}()
+	var editLat, replicaLat []time.Duration
+	start := time.Now()
+	for i := range edits {
+		// Additions outside the list's TACs (35000000-95000000): new.
+		ch := eir.Change{Dataset: ds, Add: []eir.Entry{{IMEI: eir.IMEI(96000000000000 + uint64(rng.Int63n(1e12)))}}}
+		if i%4 == 3 {
+			ch = eir.Change{Dataset: ds, Remove: []eir.Entry{list[rng.Intn(len(list))]}}
+		}
+		t0 := time.Now()
+		if _, err := s.Apply(ctx, []eir.Change{ch}); err != nil {
+			fmt.Fprintf(stderr, "eirbench: edit: %v\n", err)
+			stop.Store(true)
+			<-done
+			return nil
+		}
+		editLat = append(editLat, time.Since(t0))
+		replicaLat = append(replicaLat, waitHeld(s, "an edit"))
+	}
+	st.Seconds = time.Since(start).Seconds()
+	stop.Store(true)
+	<-done
+	memEdits, _ := s.UsedMemory(ctx)
+	collect()
+	memAfter, _ := s.UsedMemory(ctx)
+	st.EditP50, st.EditP99 = pct(editLat, 0.5), pct(editLat, 0.99)
+	st.ReplicaP50, st.ReplicaP99 = pct(replicaLat, 0.5), pct(replicaLat, 0.99)
+	st.MemDuring, st.MemAfter = memEdits-memBefore, memAfter-memBefore
+	st.ChecksBefore, st.ChecksDuring = len(before), len(during)
+	st.CheckBefore = [2]time.Duration{pct(before, 0.5), pct(before, 0.99)}
+	st.CheckDuring = [2]time.Duration{pct(during, 0.5), pct(during, 0.99)}
+	return st
+}
+
+func pct(l []time.Duration, p float64) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	c := slices.Clone(l)
+	slices.Sort(c)
+	return c[min(len(c)-1, int(p*float64(len(c))))]
+}
+
+// editsReport is the result of eirbench edits.
+type editsReport struct {
+	Entries                      int
+	LoadSeconds, ReplicaSeconds  float64
+	SnapshotBytes                int64
+	SnapshotWrite, SnapshotStart time.Duration
+	OverlayMax                   int
+	WithOverlay                  editStats
+	WithoutOverlay               *editStats
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+func (r editsReport) print(w io.Writer) {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
+	p("entries\t%d", r.Entries)
+	p("load_seconds\t%.2f\nreplica_load_seconds\t%.2f", r.LoadSeconds, r.ReplicaSeconds)
+	p("snapshot_bytes\t%d\nsnapshot_bytes_per_entry\t%.2f", r.SnapshotBytes, float64(r.SnapshotBytes)/float64(r.Entries))
+	p("snapshot_write_seconds\t%.3f\nsnapshot_start_seconds\t%.3f", r.SnapshotWrite.Seconds(), r.SnapshotStart.Seconds())
+	for _, x := range []struct {
+		name string
+		st   *editStats
+	}{{"overlay", &r.WithOverlay}, {"no_overlay", r.WithoutOverlay}} {
+		if x.st == nil {
+			continue
+		}
+		st := x.st
+		p("%s_edits\t%d\n%s_edits_seconds\t%.2f", x.name, st.Edits, x.name, st.Seconds)
+		p("%s_edit_p50_ms\t%.3f\n%s_edit_p99_ms\t%.3f", x.name, ms(st.EditP50), x.name, ms(st.EditP99))
+		p("%s_replica_update_p50_ms\t%.3f\n%s_replica_update_p99_ms\t%.3f", x.name, ms(st.ReplicaP50), x.name, ms(st.ReplicaP99))
+		p("%s_redis_memory_growth_during_bytes\t%d\n%s_redis_memory_growth_after_janitor_bytes\t%d", x.name, st.MemDuring, x.name, st.MemAfter)
+		p("%s_check_p50_us_before\t%.2f\n%s_check_p99_us_before\t%.2f", x.name, us(st.CheckBefore[0]), x.name, us(st.CheckBefore[1]))
+		p("%s_check_p50_us_during\t%.2f\n%s_check_p99_us_during\t%.2f", x.name, us(st.CheckDuring[0]), x.name, us(st.CheckDuring[1]))
+	}
+}
+
+func (r editsReport) markdown(w io.Writer) {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
+	mb := func(b int64) string { return fmt.Sprintf("%+.1f MB", float64(b)/1e6) }
+	p("## Edits on a large list, and the local copy")
+	p("")
+	p("`eirbench edits -n %d`: one list of %s synthetic IMEIs (`manual/imei/black`) loaded through the store with its replica and local copy (own redis-server), then single edits (3 additions for 1 removal, as `eirctl add`/`remove` make them) while checks run in a loop as the Diameter read loop makes them (from the replica; from Redis when it cannot answer). Redis memory is `used_memory` growth; \"after the janitor\" is after the grace period and the janitor's pass. The replica update is the time from an edit's return until the replica holds it.", r.Entries, commas(r.Entries))
+	p("")
+	p("| | Overlays (`store.overlay_max` %d) |%s", r.OverlayMax, map[bool]string{true: " Overlays off (every edit copies the list) |", false: ""}[r.WithoutOverlay != nil])
+	p("|---|---|%s", map[bool]string{true: "---|", false: ""}[r.WithoutOverlay != nil])
+	row := func(name string, f func(*editStats) string) {
+		line := "| " + name + " | " + f(&r.WithOverlay) + " |"
+		if r.WithoutOverlay != nil {
+			line += " " + f(r.WithoutOverlay) + " |"
+		}
+		p("%s", line)
+	}
+	row("Edits", func(s *editStats) string { return fmt.Sprintf("%d in %.1f s", s.Edits, s.Seconds) })
+	row("Edit p50 / p99", func(s *editStats) string { return fmt.Sprintf("%.2f / %.2f ms", ms(s.EditP50), ms(s.EditP99)) })
+	row("Replica update p50 / p99", func(s *editStats) string { return fmt.Sprintf("%.1f / %.1f ms", ms(s.ReplicaP50), ms(s.ReplicaP99)) })
+	row("Redis memory during the edits", func(s *editStats) string { return mb(s.MemDuring) })
+	row("Redis memory after the janitor", func(s *editStats) string { return mb(s.MemAfter) })
+	row("Check p50 / p99 before", func(s *editStats) string {
+		return fmt.Sprintf("%.2f / %.2f µs", us(s.CheckBefore[0]), us(s.CheckBefore[1]))
+	})
+	row("Check p50 / p99 during the edits", func(s *editStats) string {
+		return fmt.Sprintf("%.2f / %.2f µs", us(s.CheckDuring[0]), us(s.CheckDuring[1]))
+	})
+	p("")
+	p("Local copy of the list (`store.snapshot_dir`): %.1f MB, %.2f bytes per entry, written in %.0f ms after the replica loaded the list (%.1f s from Redis); an eird started from it alone (Redis unreachable) answers its first check %.0f ms after it starts reading it.",
+		float64(r.SnapshotBytes)/1e6, float64(r.SnapshotBytes)/float64(r.Entries), ms(r.SnapshotWrite), r.ReplicaSeconds, ms(r.SnapshotStart))
+}
+
+func commas(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
