@@ -292,3 +292,30 @@ func TestStartWhileRedisDown(t *testing.T) {
 		t.Fatal("the restore wrote no manifest into Redis")
 	}
 }
+
+// TestAutoRestore: with store.auto_restore, an eird restores the lists in
+// force by itself when Redis lost them, and audits it.
+func TestAutoRestore(t *testing.T) {
+	rds := redistest.Start(t)
+	e := startEIRD(t, fmt.Sprintf(baseConfig, rds.Addr()), "EIR_STORE_AUTO_RESTORE=true")
+	list, imeis := stolenList(50)
+	if out, errOut, code := e.eirctl(t, list, "import", "-"); code != 0 {
+		t.Fatalf("import: %d %s%s", code, out, errOut)
+	}
+	e.waitHeld(t)
+	p := startProber(t, e.diameter, imeis, 1)
+	defer p.close()
+	rds.FlushAll(t)
+	deadline := time.Now().Add(15 * time.Second)
+	for rds.Client(t).Exists(context.Background(), "{eir:meta}:manifest").Val() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the lists were not restored automatically")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.waitState(t, "ok", 10*time.Second)
+	p.check("automatic restore")
+	if out := e.ctl(t, 0, "audit", "-action", "store.restore"); !strings.Contains(out, "auto_restore") {
+		t.Fatalf("the automatic restore is not in the audit trail:\n%s", out)
+	}
+}

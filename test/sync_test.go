@@ -178,9 +178,14 @@ func TestRegistrySyncEndToEnd(t *testing.T) {
 			t.Errorf("%s not rejected with a reason: %v\n%s", name, err, out)
 		}
 	}
-	// The status shows the runs, the resync need and the rejections.
+	// The status shows the runs, the true counts of the last apply (run
+	// 47 removed one entry), the resync need and the rejections.
+	out, _, code = e.eirctl(t, "", "-o", "json", "sync", "status")
+	if code != 0 || !strings.Contains(out, `"run": 47`) || !strings.Contains(out, `"removed": 1`) {
+		t.Errorf("sync status does not show run 47 removing 1 entry:\n%s", out)
+	}
 	out, _, code = e.eirctl(t, "", "sync", "status")
-	for _, want := range []string{"national  blacklist", "47", "gsma", "needs a full list", "recent rejections"} {
+	for _, want := range []string{"national  blacklist", "47", "gsma", "needs a full list", "recent rejections", "REMOVED"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("sync status lacks %q:\n%s", want, out)
 		}

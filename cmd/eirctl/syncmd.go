@@ -159,7 +159,7 @@ func (c *cli) syncStatus(args []string) int {
 				Run, Base                           int64
 				Rows                                int
 				BadRows                             int `json:"bad_rows"`
-				Count                               uint64
+				Added, Removed, Count               uint64
 				AppliedAt                           time.Time `json:"applied_at"`
 			}
 			LastPass *struct {
@@ -188,17 +188,18 @@ func (c *cli) syncStatus(args []string) int {
 		return c.printRaw(data)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SOURCE\tLIST\tRUN\tMODE\tENTRIES\tAPPLIED\tFILE\tSHA256")
+	fmt.Fprintln(tw, "SOURCE\tLIST\tRUN\tMODE\tENTRIES\tADDED\tREMOVED\tAPPLIED\tFILE\tSHA256")
 	for _, s := range res.Sources {
 		if len(s.Lists) == 0 {
-			fmt.Fprintf(tw, "%s\t(none)\t\t\t\t\t\t\n", s.Source)
+			fmt.Fprintf(tw, "%s\t(none)\t\t\t\t\t\t\t\t\n", s.Source)
 		}
 		for _, l := range s.Lists {
 			sum := l.SHA256
 			if len(sum) > 12 {
 				sum = sum[:12]
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\n", s.Source, l.List, l.Run, l.Mode, l.Count, l.AppliedAt.Format(time.RFC3339), l.File, sum)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", s.Source, l.List, l.Run, l.Mode, l.Count, l.Added, l.Removed,
+				l.AppliedAt.Format(time.RFC3339), l.File, sum)
 		}
 	}
 	tw.Flush()
