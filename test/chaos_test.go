@@ -27,6 +27,18 @@ func stolenList(n int) (csv string, imeis []string) {
 	return b.String(), imeis
 }
 
+// importStolen lists n stolen IMEIs through eirctl and waits until eird
+// holds them.
+func importStolen(t *testing.T, e *eird, n int) []string {
+	t.Helper()
+	list, imeis := stolenList(n)
+	if out, errOut, code := e.eirctl(t, list, "import", "-"); code != 0 {
+		t.Fatalf("import: %d %s%s", code, out, errOut)
+	}
+	e.waitHeld(t)
+	return imeis
+}
+
 // prober checks blacklisted IMEIs over S13 without a pause, from several
 // connections, and counts every answer that is not BLACKLISTED.
 type prober struct {
@@ -145,11 +157,7 @@ func (e *eird) ctl(t *testing.T, want int, args ...string) string {
 func TestChaosListsInForce(t *testing.T) {
 	rds := redistest.Start(t, redistest.WithPersistence())
 	e := startEIRD(t, fmt.Sprintf(baseConfig, rds.Addr()))
-	list, imeis := stolenList(200)
-	if out, errOut, code := e.eirctl(t, list, "import", "-"); code != 0 {
-		t.Fatalf("import: %d %s%s", code, out, errOut)
-	}
-	e.waitHeld(t)
+	imeis := importStolen(t, e, 200)
 	p := startProber(t, e.diameter, imeis, 3)
 	defer p.close()
 	time.Sleep(100 * time.Millisecond) // let probes run before the first fault
@@ -254,11 +262,7 @@ func TestStartWhileRedisDown(t *testing.T) {
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(baseConfig, rds.Addr())
 	e := startEIRDIn(t, dir, cfg)
-	list, imeis := stolenList(50)
-	if out, errOut, code := e.eirctl(t, list, "import", "-"); code != 0 {
-		t.Fatalf("import: %d %s%s", code, out, errOut)
-	}
-	e.waitHeld(t)
+	imeis := importStolen(t, e, 50)
 	e.waitLog(t, "local copy", 10*time.Second)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -298,11 +302,7 @@ func TestStartWhileRedisDown(t *testing.T) {
 func TestAutoRestore(t *testing.T) {
 	rds := redistest.Start(t)
 	e := startEIRD(t, fmt.Sprintf(baseConfig, rds.Addr()), "EIR_STORE_AUTO_RESTORE=true")
-	list, imeis := stolenList(50)
-	if out, errOut, code := e.eirctl(t, list, "import", "-"); code != 0 {
-		t.Fatalf("import: %d %s%s", code, out, errOut)
-	}
-	e.waitHeld(t)
+	imeis := importStolen(t, e, 50)
 	p := startProber(t, e.diameter, imeis, 1)
 	defer p.close()
 	rds.FlushAll(t)

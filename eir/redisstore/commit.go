@@ -97,16 +97,9 @@ func (s *Store) commit(ctx context.Context, p *plan, builds []*built, o eir.Appl
 		args = append(args, b.w.name, b.expected, string(entry), b.ref.String())
 	}
 	args = append(args, p.ident.ID, p.ep)
-	args = append(args, len(o.ExpectState))
-	for f, v := range o.ExpectState {
-		args = append(args, f, v)
-	}
-	args = append(args, len(o.State))
-	for f, v := range o.State {
-		args = append(args, f, v)
-	}
-	keys := []string{s.k.manifest, s.k.epoch, s.k.building, s.k.retired, s.k.syncState, s.k.identity}
-	epoch, err := commitScript.Run(ctx, s.rdb, keys, args...).Int64()
+	args = appendFields(args, o.ExpectState)
+	args = appendFields(args, o.State)
+	epoch, err := commitScript.Run(ctx, s.rdb, s.k.switchKeys(), args...).Int64()
 	switch {
 	case err == nil:
 		return epoch, nil

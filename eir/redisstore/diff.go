@@ -117,40 +117,22 @@ func (s *Store) members(ctx context.Context, name string, v, B uint64, keys []ui
 	for i, k := range keys {
 		byBucket[k%B] = append(byBucket[k%B], i)
 	}
-	pipe := s.rdb.Pipeline()
-	type q struct {
-		idx []int
-		cmd *redis.BoolSliceCmd
-	}
-	var qs []q
-	exec := func() error {
-		if len(qs) == 0 {
-			return nil
-		}
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			return s.unavailable("apply", err)
-		}
-		for _, x := range qs {
-			for j, in := range x.cmd.Val() {
-				out[x.idx[j]] = in
-			}
-		}
-		qs = qs[:0]
-		return nil
-	}
+	rb := s.newReadBatch(ctx)
 	for bk, idx := range byBucket {
 		ms := make([]any, len(idx))
 		for j, i := range idx {
 			ms[j] = keys[i] / B
 		}
-		qs = append(qs, q{idx: idx, cmd: pipe.SMIsMember(ctx, s.k.bucketKey(name, bk, v), ms...)})
-		if len(qs) >= 512 {
-			if err := exec(); err != nil {
-				return nil, err
+		cmd := rb.pipe.SMIsMember(ctx, s.k.bucketKey(name, bk, v), ms...)
+		if err := rb.add(func() {
+			for j, in := range cmd.Val() {
+				out[idx[j]] = in
 			}
+		}); err != nil {
+			return nil, err
 		}
 	}
-	return out, exec()
+	return out, rb.flush()
 }
 
 // intersectPairs counts the pairs of a replacement that are in force.

@@ -43,6 +43,23 @@ func newKeys(prefix string) keys {
 	}
 }
 
+// switchKeys are the keys the switch scripts (commit, restore) touch, all
+// in the metadata slot: manifest, epoch, building, retired, sync state,
+// identity.
+func (k keys) switchKeys() []string {
+	return []string{k.manifest, k.epoch, k.building, k.retired, k.syncState, k.identity}
+}
+
+// appendFields appends the number of fields of m, then each field and
+// value, to the arguments of a script.
+func appendFields(args []any, m map[string]string) []any {
+	args = append(args, len(m))
+	for f, v := range m {
+		args = append(args, f, v)
+	}
+	return args
+}
+
 // bucketKey names bucket b of version v of a bucketed dataset.
 func (k keys) bucketKey(ds string, b, v uint64) string {
 	var sb strings.Builder

@@ -261,28 +261,8 @@ func (s *Store) readFields(ctx context.Context, cur planEntry, keys []uint64) ([
 		}
 	}
 	pairs := cur.ds.Target == eir.TargetPair
-	pipe := s.rdb.Pipeline()
-	var pending []func()
-	flush := func() error {
-		if len(pending) == 0 {
-			return nil
-		}
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			return s.unavailable("apply", err)
-		}
-		for _, f := range pending {
-			f()
-		}
-		pending = pending[:0]
-		return nil
-	}
-	queue := func(f func()) error {
-		pending = append(pending, f)
-		if len(pending) >= 512 {
-			return flush()
-		}
-		return nil
-	}
+	rb := s.newReadBatch(ctx)
+	pipe, queue := rb.pipe, rb.add
 	for bk, idx := range byBucket {
 		key := s.k.bucketKey(cur.name, bk, cur.Version)
 		if pairs {
@@ -334,7 +314,45 @@ func (s *Store) readFields(ctx context.Context, cur planEntry, keys []uint64) ([
 			}
 		}
 	}
-	return out, flush()
+	return out, rb.flush()
+}
+
+// readBatch sends read commands in pipelines of at most 512 and hands each
+// answer to the function queued with its command.
+type readBatch struct {
+	s       *Store
+	ctx     context.Context
+	pipe    redis.Pipeliner
+	pending []func()
+}
+
+func (s *Store) newReadBatch(ctx context.Context) *readBatch {
+	return &readBatch{s: s, ctx: ctx, pipe: s.rdb.Pipeline()}
+}
+
+// add queues done, run with the answer of the command just queued on
+// rb.pipe; it sends the pipeline when it is full.
+func (rb *readBatch) add(done func()) error {
+	rb.pending = append(rb.pending, done)
+	if len(rb.pending) >= 512 {
+		return rb.flush()
+	}
+	return nil
+}
+
+// flush sends the commands queued and runs their functions.
+func (rb *readBatch) flush() error {
+	if len(rb.pending) == 0 {
+		return nil
+	}
+	if _, err := rb.pipe.Exec(rb.ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return rb.s.unavailable("apply", err)
+	}
+	for _, f := range rb.pending {
+		f()
+	}
+	rb.pending = rb.pending[:0]
+	return nil
 }
 
 // plan computes the value of every field after the delta w, with the

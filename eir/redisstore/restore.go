@@ -187,13 +187,8 @@ func (s *Store) Restore(ctx context.Context, o eir.RecoverOptions) (res eir.Reco
 	marker := randomID()
 	head := []any{unixMilli(s.o.Now().Add(s.o.Grace)), redisPlan.ident.ID, redisPlan.ident.Restore, redisPlan.ep,
 		id, marker, p.ep, len(p.all)}
-	args = append(head, args...)
-	args = append(args, len(p.sync))
-	for f, v := range p.sync {
-		args = append(args, f, v)
-	}
-	keys := []string{s.k.manifest, s.k.epoch, s.k.building, s.k.retired, s.k.syncState, s.k.identity}
-	epoch, err := restoreScript.Run(ctx, s.rdb, keys, args...).Uint64()
+	args = appendFields(append(head, args...), p.sync)
+	epoch, err := restoreScript.Run(ctx, s.rdb, s.k.switchKeys(), args...).Uint64()
 	switch {
 	case err != nil && strings.HasPrefix(err.Error(), "CONFLICT"):
 		return res, fmt.Errorf("redisstore: restore: %w: %s; look again with eirctl status", eir.ErrConflict, strings.TrimPrefix(err.Error(), "CONFLICT "))

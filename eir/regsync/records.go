@@ -80,12 +80,7 @@ func (e *validationError) Error() string { return e.code + ": " + e.message }
 // data) is a conflict: DIRBS puts a key in at most one change-type file of a
 // delta set (REGISTRY.md §1.3).
 func validate[K any](recs []rec[K], compare func(K, K) int, delta bool, show func(K) string) ([]rec[K], int, error) {
-	slices.SortFunc(recs, func(x, y rec[K]) int {
-		if c := compare(x.key, y.key); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.line, y.line)
-	})
+	sortRecs(recs, compare)
 	out := recs[:0]
 	dups := 0
 	var conflicts []string
@@ -119,6 +114,16 @@ func validate[K any](recs []rec[K], compare func(K, K) int, delta bool, show fun
 		return nil, dups, &validationError{code: "conflict", message: fmt.Sprintf("%d conflicting rows: %s", len(conflicts), what), details: conflicts}
 	}
 	return out, dups, nil
+}
+
+// sortRecs sorts records by key, then by line.
+func sortRecs[K any](recs []rec[K], compare func(K, K) int) {
+	slices.SortFunc(recs, func(x, y rec[K]) int {
+		if c := compare(x.key, y.key); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.line, y.line)
+	})
 }
 
 // listKind says how a list's rows become entries.
@@ -195,12 +200,7 @@ func (a *accumulator) collapse() {
 }
 
 func collapseRecs[K any](recs []rec[K], compare func(K, K) int) ([]rec[K], int) {
-	slices.SortFunc(recs, func(x, y rec[K]) int {
-		if c := compare(x.key, y.key); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.line, y.line)
-	})
+	sortRecs(recs, compare)
 	out := recs[:0]
 	dups := 0
 	for i, r := range recs {
