@@ -27,25 +27,28 @@ test: deps
 test-short:
 	$(GO) test -race -count=1 ./eir/ ./eir/provision/ ./eir/memstore/ ./diameter/... ./config/ ./internal/redact/
 
-## bench: micro-benchmarks, edits on a 10-million list and its local copy, then eird against a bare go-diameter server in the same run (eirbench ratio); writes BENCHMARKS.md
+## bench: micro-benchmarks, Redis memory per IMEI, a 10-million-row registry sync, edits on a 10-million list and its local copy, then eird against a bare go-diameter server in the same run (eirbench ratio); writes BENCHMARKS.md
 bench: build
 	scripts/deps.sh redis-server
 	mkdir -p .run
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./eir/ ./eir/redisstore/ ./diameter/ ./n5g/ | tee .run/micro.txt
+	bin/eirbench layout -n 1000000,10000000 -markdown .run/layout.md
+	bin/eirbench sync -n $${ROWS:-10000000} -markdown .run/sync.md
 	bin/eirbench edits -n $${EDIT_ENTRIES:-10000000} -edits 1000 -compare 20 -markdown .run/edits.md
-	bin/eirbench ratio -rounds $${ROUNDS:-5} $${SOAK:+-soak $$SOAK} -markdown BENCHMARKS.md -micro .run/micro.txt -extra .run/edits.md
+	cat .run/layout.md .run/sync.md .run/edits.md > .run/extra.md
+	bin/eirbench ratio -rounds $${ROUNDS:-5} $${SOAK:+-soak $$SOAK} -markdown BENCHMARKS.md -micro .run/micro.txt -extra .run/extra.md
 
 ## bench-edits: 1,000 single edits into a 10-million-entry list while checks run (and 20 with overlays off), and the local copy's size and load time
 bench-edits: build
 	scripts/deps.sh redis-server
 	bin/eirbench edits -n $${EDIT_ENTRIES:-10000000} -edits $${EDITS:-1000} -compare 20
 
-## bench-sync: apply a generated 10-million-row DIRBS blacklist through the sync engine (own redis-server); prints rows/s and bytes/IMEI
+## bench-sync: apply a generated 10-million-row DIRBS blacklist through the sync engine (own redis-server), then the same list with 50,000 other IMEIs (held by the guards); prints rows/s and bytes/IMEI
 bench-sync: build
 	scripts/deps.sh redis-server
 	bin/eirbench sync -n $${ROWS:-10000000}
 
-## bench-layout: Redis bytes per IMEI at 1 million IMEIs (own redis-server)
+## bench-layout: Redis bytes per IMEI at 1 million IMEIs, or at each size of IMEIS=1000000,10000000 (own redis-server)
 bench-layout: build
 	scripts/deps.sh redis-server
 	bin/eirbench layout -n $${IMEIS:-1000000}

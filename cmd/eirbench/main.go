@@ -15,17 +15,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"io"
-	"math/rand"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -35,9 +31,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/eir-sidecar/eir/diameter/s13client"
-	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/redisstore"
-	"github.com/eir-sidecar/eir/eir/regsync"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -163,155 +157,6 @@ func avpText(a s13client.Answer, code, vendor uint32) string {
 	return fmt.Sprint(v.Data)
 }
 
-func layout(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("layout", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("redis", "auto", "Redis address; auto starts a throw-away redis-server (used_memory is measured server-wide: use a dedicated instance)")
-	n := fs.Int("n", 1_000_000, "IMEIs to load")
-	prefix := fs.String("prefix", "eirbench:", "key prefix (deleted after the measure)")
-	keep := fs.Bool("keep", false, "keep the data after measuring")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	ctx := context.Background()
-	s, closeStore, err := benchStore(ctx, *addr, *prefix, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "eirbench: %v\n", err)
-		return 1
-	}
-	defer closeStore()
-	mem := func() int64 {
-		v, err := s.UsedMemory(ctx)
-		if err != nil {
-			return -1
-		}
-		return v
-	}
-	list := redisstore.SyntheticIMEIs(*n, 1)
-	ds := eir.Dataset{Source: "eirbench", Target: eir.TargetIMEI, List: eir.ListBlack}
-	before := mem()
-	start := time.Now()
-	if _, err := s.Apply(ctx, []eir.Change{{Dataset: ds, Replace: true, Add: list}}); err != nil {
-		fmt.Fprintf(stderr, "eirbench: load: %v\n", err)
-		return 1
-	}
-	took := time.Since(start)
-	after := mem()
-	fmt.Fprintf(stdout, "imeis\t%d\nload_seconds\t%.2f\nimeis_per_second\t%.0f\nused_memory_delta_bytes\t%d\nbytes_per_imei\t%.2f\n",
-		*n, took.Seconds(), float64(*n)/took.Seconds(), after-before, float64(after-before)/float64(*n))
-	if !*keep {
-		if err := s.Purge(ctx); err != nil {
-			fmt.Fprintf(stderr, "eirbench: clean-up: %v\n", err)
-		}
-	}
-	return 0
-}
-
-// syncBench measures a registry sync of a generated DIRBS full blacklist of
-// n rows through the sync engine into a Redis: rows per second of the whole
-// pass (parse, validate, load, switch) and Redis memory per listed IMEI.
-func syncBench(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("redis", "auto", "Redis address; auto starts a throw-away redis-server (used_memory is measured server-wide: use a dedicated instance)")
-	n := fs.Int("n", 10_000_000, "rows of the generated full blacklist")
-	dir := fs.String("dir", "", "work directory (default: a temporary directory, removed afterwards)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	work := *dir
-	if work == "" {
-		d, err := os.MkdirTemp("", "eirbench-sync")
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(d)
-		work = d
-	}
-	drop := filepath.Join(work, "drop")
-	os.MkdirAll(drop, 0o750)
-	name := filepath.Join(drop, time.Now().UTC().Format("20060102_150405")+"_blacklist.csv")
-	genStart := time.Now()
-	size, err := writeBlacklist(name, *n)
-	if err != nil {
-		fmt.Fprintf(stderr, "eirbench: %v\n", err)
-		return 1
-	}
-	old := time.Now().Add(-time.Minute)
-	os.Chtimes(name, old, old)
-	fmt.Fprintf(stderr, "generated %d rows (%d MB) in %s\n", *n, size>>20, time.Since(genStart).Round(time.Millisecond))
-
-	ctx := context.Background()
-	prefix := fmt.Sprintf("eirbench%d:", time.Now().UnixNano())
-	store, closeStore, err := benchStore(ctx, *addr, prefix, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "eirbench: %v\n", err)
-		return 1
-	}
-	defer closeStore()
-	engine, err := regsync.New(regsync.Options{}, []regsync.SourceConfig{{Name: "national", Format: "dirbs", Dir: drop, Settle: time.Millisecond}},
-		store, regsync.CoordinatorFor(store), zap.NewNop(), prometheus.NewRegistry())
-	if err != nil {
-		fmt.Fprintf(stderr, "eirbench: %v\n", err)
-		return 1
-	}
-	before, _ := store.UsedMemory(ctx)
-	var ms runtime.MemStats
-	start := time.Now()
-	rep, err := engine.Pass(ctx, "national")
-	took := time.Since(start)
-	runtime.ReadMemStats(&ms)
-	if err != nil || len(rep.Files) != 1 || rep.Files[0].Result != "applied" {
-		fmt.Fprintf(stderr, "eirbench: pass failed: %v %+v\n", err, rep)
-		return 1
-	}
-	after, _ := store.UsedMemory(ctx)
-	entries := rep.Files[0].Lists[0].Count
-	fmt.Fprintf(stdout, "rows\t%d\nentries\t%d\npass_seconds\t%.2f\nrows_per_second\t%.0f\nused_memory_delta_bytes\t%d\nbytes_per_imei\t%.2f\ngo_heap_peak_bytes\t%d\n",
-		*n, entries, took.Seconds(), float64(*n)/took.Seconds(), after-before, float64(after-before)/float64(entries), ms.HeapSys)
-	if err := store.Purge(ctx); err != nil {
-		fmt.Fprintf(stderr, "eirbench: clean-up: %v\n", err)
-	}
-	return 0
-}
-
-// writeBlacklist writes a DIRBS full blacklist of n distinct synthetic
-// IMEIs (skewed TACs, random serial numbers) and returns its size.
-func writeBlacklist(path string, n int) (int64, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
-	w.WriteString("imei,block_date,reasons\r\n")
-	rng := rand.New(rand.NewSource(1))
-	seen := make(map[uint64]struct{}, n)
-	buf := make([]byte, 0, 64)
-	for len(seen) < n {
-		tac := 35_000_000 + uint64(rng.Intn(5000))*997
-		v := tac*1_000_000 + uint64(rng.Intn(1_000_000))
-		if _, dup := seen[v]; dup {
-			continue
-		}
-		seen[v] = struct{}{}
-		buf = eir.IMEI(v).AppendDigits(buf[:0])
-		buf = append(buf, ",20260101,IMEI found on local stolen list\r\n"...)
-		w.Write(buf)
-	}
-	if err := w.Flush(); err != nil {
-		return 0, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	return st.Size(), nil
-}
-
-// benchStore opens a store on the Redis at addr ("auto": a throw-away
-// redis-server) under prefix; old versions are deletable after 1 ms.
 func benchStore(ctx context.Context, addr, prefix string, stderr io.Writer) (*redisstore.Store, func(), error) {
 	stop := func() {}
 	if addr == "auto" {

@@ -31,6 +31,7 @@ type copyMeta struct {
 	Identity identity          `json:"identity"`
 	Epoch    string            `json:"epoch"`
 	Sync     map[string]string `json:"sync"`
+	Fields   int               `json:"fields"` // of the manifest
 	Datasets []copyDataset     `json:"datasets"`
 }
 
@@ -92,7 +93,7 @@ func (sn *snapshotter) save(p *plan, rs replicaSet) {
 	if id == sn.last {
 		return
 	}
-	meta := copyMeta{Prefix: sn.s.o.Prefix, Identity: p.ident, Epoch: p.epoch, Sync: p.sync}
+	meta := copyMeta{Prefix: sn.s.o.Prefix, Identity: p.ident, Epoch: p.epoch, Sync: p.sync, Fields: p.fields}
 	var sets []*snapshot.Set
 	for _, e := range p.all {
 		cd := copyDataset{Name: e.name, Entry: e.manifestEntry}
@@ -175,7 +176,7 @@ func (s *Store) installCopy(c *snapshot.Copy) error {
 	for _, set := range c.Sets {
 		sets[set.Key] = set
 	}
-	p := &plan{epoch: meta.Epoch, ident: meta.Identity, sync: meta.Sync}
+	p := &plan{epoch: meta.Epoch, ident: meta.Identity, sync: meta.Sync, fields: meta.Fields}
 	p.ep, _ = strconv.ParseUint(meta.Epoch, 10, 64)
 	rs := replicaSet{}
 	var total uint64

@@ -551,6 +551,6 @@ func (s *Store) checkIncomplete(ctx context.Context, p *plan, e planEntry, inc *
 	}
 	if now, ok := fresh.find(e.name); ok && now.Version == e.Version && now.Overlay == e.Overlay && fresh.ident == p.ident {
 		s.diverge("redis lost entries of the lists in force ("+inc.Error()+"): keys were evicted or deleted",
-			observed{ident: fresh.ident, epoch: fresh.ep, datasets: int64(len(fresh.all))})
+			observed{ident: fresh.ident, epoch: fresh.ep, datasets: int64(fresh.fields)})
 	}
 }

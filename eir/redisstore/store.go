@@ -219,6 +219,7 @@ type plan struct {
 	sync    map[string]string
 	entries []planEntry // datasets with entries, in a stable order
 	all     []planEntry
+	fields  int // fields of the manifest (datasets this version of eird does not know included)
 }
 
 type planEntry struct {
@@ -245,7 +246,7 @@ func (s *Store) loadPlan(ctx context.Context) (*plan, error) {
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
-	p := &plan{epoch: ep.Val(), ident: identityOf(id.Val()), sync: st.Val()}
+	p := &plan{epoch: ep.Val(), ident: identityOf(id.Val()), sync: st.Val(), fields: len(hm.Val())}
 	p.ep, _ = strconv.ParseUint(p.epoch, 10, 64)
 	for name, v := range hm.Val() {
 		ds, err := eir.ParseDataset(name)
@@ -328,7 +329,7 @@ func (s *Store) refreshPlan(ctx context.Context, seen string) (*plan, error) {
 		}
 	}
 	if why := judgePlan(cur, next); why != "" {
-		s.diverge(why, observed{ident: next.ident, epoch: next.ep, datasets: int64(len(next.all))})
+		s.diverge(why, observed{ident: next.ident, epoch: next.ep, datasets: int64(next.fields)})
 		return cur, s.errDiverged()
 	}
 	s.converge("redis state matches")

@@ -103,8 +103,8 @@ func judge(p *plan, o observed) string {
 		return fmt.Sprintf("redis holds another data set (id %s; the lists in force are from %s)", short(o.ident.ID), short(p.ident.ID))
 	case o.epoch < p.ep:
 		return fmt.Sprintf("the epoch went backwards from %d to %d: redis was restored from an older snapshot or lost writes in a failover", p.ep, o.epoch)
-	case o.epoch == p.ep && o.datasets != int64(len(p.all)):
-		return fmt.Sprintf("the manifest of versions in force changed without a switch (%d datasets, %d in force)", o.datasets, len(p.all))
+	case o.epoch == p.ep && o.datasets != int64(p.fields):
+		return fmt.Sprintf("the manifest of versions in force changed without a switch (%d datasets, %d in force)", o.datasets, p.fields)
 	}
 	return ""
 }
@@ -112,7 +112,7 @@ func judge(p *plan, o observed) string {
 // judgePlan is judge for a whole manifest read: besides the state, a
 // manifest never loses a dataset (switches add or update, never delete).
 func judgePlan(p, next *plan) string {
-	if why := judge(p, observed{ident: next.ident, epoch: next.ep, datasets: int64(len(next.all))}); why != "" || p == nil {
+	if why := judge(p, observed{ident: next.ident, epoch: next.ep, datasets: int64(next.fields)}); why != "" || p == nil {
 		return why
 	}
 	if next.ident.Restore != p.ident.Restore {

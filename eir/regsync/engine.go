@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
@@ -108,6 +109,14 @@ type source struct {
 	dir    *fetch.Dir
 	http   []*fetch.HTTP
 	mu     sync.Mutex // one pass at a time in this process
+	// spillAt is the number of rows of an IMEI or TAC list validated in
+	// memory before they are written to runs (see spill.go).
+	spillAt int
+}
+
+// newAccumulator returns the accumulator of a list of this source.
+func (s *source) newAccumulator(l regformat.List) *accumulator {
+	return &accumulator{kind: kindOf(l), spillDir: filepath.Join(s.dir.Path, spillDirName), spillAt: s.spillAt}
 }
 
 // New returns an engine for sources.
@@ -140,7 +149,7 @@ func New(o Options, sources []SourceConfig, pub Publisher, coord Coordinator, lo
 		if c.Interval <= 0 {
 			c.Interval = 5 * time.Minute
 		}
-		s := &source{cfg: c, engine: e}
+		s := &source{cfg: c, engine: e, spillAt: defaultSpillAt}
 		path := c.Dir
 		if c.HTTP != nil {
 			path = c.HTTP.SpoolDir
@@ -318,6 +327,7 @@ type rejection struct {
 }
 
 func (s *source) pass(ctx context.Context, rep *PassReport) error {
+	clearSpill(filepath.Join(s.dir.Path, spillDirName)) // runs of a pass that did not finish
 	for _, h := range s.http {
 		res, err := h.Fetch(ctx)
 		if err != nil {

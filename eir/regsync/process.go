@@ -364,7 +364,7 @@ func (s *source) planJob(ctx context.Context, u *unit, j *job, states map[string
 // effect.
 func (s *source) parsePlan(u *unit, p *plan) error {
 	j := p.j
-	acc := &accumulator{kind: kindOf(j.list)}
+	acc := s.newAccumulator(j.list)
 	members := j.deltas
 	delta := p.mode == "delta"
 	if !delta {
@@ -433,10 +433,7 @@ func (s *source) parseMember(u *unit, m *member, acc *accumulator) (regformat.St
 	if lim.MaxUncompressedBytes > 0 {
 		r = &limitReader{r: rc, left: lim.MaxUncompressedBytes}
 	}
-	st, err := regformat.Parse(r, m.info, regformat.Options{MaxBadRows: 100, MaxRows: max(lim.MaxRows, 0)}, func(r regformat.Record) error {
-		acc.add(r)
-		return nil
-	})
+	st, err := regformat.Parse(r, m.info, regformat.Options{MaxBadRows: 100, MaxRows: max(lim.MaxRows, 0)}, acc.add)
 	switch {
 	case err == nil:
 		return st, nil
@@ -511,7 +508,7 @@ func (s *source) newState(p *plan, u *unit, now time.Time) ListState {
 // result in force and the list marked as needing a resync.
 func (s *source) reconcile(ctx context.Context, u *unit, p *plan, r eir.DatasetResult, approved bool) {
 	e := s.engine
-	acc := &accumulator{kind: kindOf(p.j.list)}
+	acc := s.newAccumulator(p.j.list)
 	if _, err := s.parseMember(u, p.j.full, acc); err != nil {
 		p.report.Note = "delta applied; the full file could not be read for reconciliation: " + err.Error()
 		return

@@ -126,6 +126,67 @@ func sortRecs[K any](recs []rec[K], compare func(K, K) int) {
 	})
 }
 
+// flagsOf packs what validation keeps of a record besides its key.
+func flagsOf[K any](r rec[K]) uint8 {
+	f := uint8(r.op) << 1
+	if r.blocking {
+		f |= 1
+	}
+	return f
+}
+
+func opOf(f uint8) regformat.Op { return regformat.Op(f >> 1) }
+func blockingOf(f uint8) bool   { return f&1 != 0 }
+
+// validateStream is validate for records that stream in (key, line)
+// order (from memory or merged from runs): it keeps one key and its change
+// per entry, and reports duplicates and conflicts the same way.
+func validateStream(each func(func(rec[uint64])) error, size int, delta bool, show func(uint64) string) (keys []uint64, flags []uint8, dups int, err error) {
+	keys, flags = make([]uint64, 0, size), make([]uint8, 0, size) // no growth: no copy
+	var first rec[uint64]
+	have, conflicts, nconflicts := false, []string(nil), 0
+	conflict := func(msg string) {
+		nconflicts++
+		if len(conflicts) < 20 {
+			conflicts = append(conflicts, msg)
+		}
+	}
+	err = each(func(r rec[uint64]) {
+		if have && r.key == first.key {
+			switch {
+			case r.op != first.op:
+				conflict(fmt.Sprintf("%s: lines %d and %d have different changes (%s, %s)", show(first.key), first.line, r.line, first.op, r.op))
+			case r.data != first.data || r.blocking != first.blocking:
+				conflict(fmt.Sprintf("%s: lines %d and %d have different data", show(first.key), first.line, r.line))
+			default:
+				dups++
+			}
+			return
+		}
+		if have {
+			keys, flags = append(keys, first.key), append(flags, flagsOf(first))
+		}
+		first, have = r, true
+	})
+	if err != nil {
+		return nil, nil, dups, err
+	}
+	if have {
+		keys, flags = append(keys, first.key), append(flags, flagsOf(first))
+	}
+	if nconflicts > 0 {
+		what := "the same key with different data"
+		if delta {
+			what = "a key with more than one change in one delta set, or different data"
+		}
+		if nconflicts > len(conflicts) {
+			conflicts = append(conflicts, fmt.Sprintf("… %d more", nconflicts-len(conflicts)))
+		}
+		return nil, nil, dups, &validationError{code: "conflict", message: fmt.Sprintf("%d conflicting rows: %s", nconflicts, what), details: conflicts}
+	}
+	return keys, flags, dups, nil
+}
+
 // listKind says how a list's rows become entries.
 type listKind int
 
@@ -159,12 +220,21 @@ type accumulator struct {
 	next int
 	// dups counts the exact duplicates collapsed while reading.
 	dups int
+	// An IMEI or TAC list beyond spillAt records (collapsed) is written
+	// to sorted runs in spillDir (see spill.go); "" keeps it in memory.
+	spillDir string
+	spillAt  int
+	runs     []string
+	// The validated IMEI or TAC list: its keys, sorted and distinct, and
+	// the change of each (see flagsOf).
+	keys  []uint64
+	flags []uint8
 }
 
 // collapseFrom is the first length at which records are collapsed.
 const collapseFrom = 1 << 16
 
-func (a *accumulator) add(r regformat.Record) {
+func (a *accumulator) add(r regformat.Record) error {
 	d := dataHash(r.Data)
 	switch a.kind {
 	case kindIMEI:
@@ -176,12 +246,27 @@ func (a *accumulator) add(r regformat.Record) {
 	case kindRange:
 		a.wide = append(a.wide, rec[wideKey]{key: wideKey{a: uint64(r.From), b: uint64(r.To)}, data: d, op: r.Op, blocking: r.Blocking, line: int32(r.Line)})
 	}
+	if a.spillDir != "" && a.spillAt > 0 && len(a.narrow) >= a.spillAt {
+		// Bounded memory: collapse, and write the batch to a run unless
+		// it was mostly duplicates.
+		a.collapse()
+		if len(a.narrow) >= a.spillAt/2 {
+			run, err := spillRun(a.spillDir, a.narrow)
+			if err != nil {
+				return err
+			}
+			a.runs = append(a.runs, run)
+			a.narrow = a.narrow[:0]
+		}
+		return nil
+	}
 	if n := len(a.narrow) + len(a.wide); n >= max(a.next, collapseFrom) {
 		a.collapse()
 		// Collapse again when the distinct records have doubled: the
 		// cost stays linear, the memory about twice the distinct rows.
 		a.next = 2 * (len(a.narrow) + len(a.wide))
 	}
+	return nil
 }
 
 // collapse sorts the records and drops exact duplicates (same key, data,
@@ -237,7 +322,33 @@ func (a *accumulator) validate(delta bool) (dups int, err error) {
 		if a.kind == kindTAC {
 			show = func(k uint64) string { return eir.TAC(k).String() }
 		}
-		a.narrow, dups, err = validate(a.narrow, cmp.Compare[uint64], delta, show)
+		each := func(fn func(rec[uint64])) error {
+			for _, r := range a.narrow {
+				fn(r)
+			}
+			return nil
+		}
+		size := len(a.narrow) // at most this many entries
+		if len(a.runs) > 0 {
+			defer func() { removeRuns(a.runs); a.runs = nil }()
+			if len(a.narrow) > 0 {
+				sortRecs(a.narrow, cmp.Compare[uint64])
+				run, err := spillRun(a.spillDir, a.narrow)
+				if err != nil {
+					return 0, err
+				}
+				a.runs = append(a.runs, run)
+			}
+			a.narrow = nil
+			if size, err = runRecords(a.runs); err != nil {
+				return 0, err
+			}
+			each = func(fn func(rec[uint64])) error { return mergeRuns(a.runs, fn) }
+		} else {
+			sortRecs(a.narrow, cmp.Compare[uint64])
+		}
+		a.keys, a.flags, dups, err = validateStream(each, size, delta, show)
+		a.narrow = nil
 	default:
 		show := func(k wideKey) string {
 			if a.kind == kindRange {
@@ -273,16 +384,14 @@ func (a *accumulator) full(ds eir.Dataset) effect {
 	t := ds.Target
 	switch a.kind {
 	case kindIMEI, kindTAC:
-		keys := make([]uint64, 0, len(a.narrow))
-		for _, r := range a.narrow {
-			if r.blocking {
-				keys = append(keys, r.key)
+		keys := a.keys[:0] // in place: the keys that block
+		for i, k := range a.keys {
+			if blockingOf(a.flags[i]) {
+				keys = append(keys, k)
+				ef.hash ^= keyEntry(t, k).Hash(t) // distinct after validate
 			}
 		}
-		a.narrow = nil
-		for _, k := range keys { // distinct after validate
-			ef.hash ^= keyEntry(t, k).Hash(t)
-		}
+		a.keys, a.flags = nil, nil
 		ef.count = uint64(len(keys))
 		ef.change.AddKeys = keys
 	default:
@@ -319,13 +428,14 @@ func (a *accumulator) delta(ds eir.Dataset, exception bool) effect {
 	}
 	switch a.kind {
 	case kindIMEI, kindTAC:
-		for _, r := range a.narrow {
-			if addOrRemove(r.op, r.blocking) {
-				ef.change.AddKeys = append(ef.change.AddKeys, r.key)
+		for i, k := range a.keys {
+			if addOrRemove(opOf(a.flags[i]), blockingOf(a.flags[i])) {
+				ef.change.AddKeys = append(ef.change.AddKeys, k)
 			} else {
-				ef.change.RemoveKeys = append(ef.change.RemoveKeys, r.key)
+				ef.change.RemoveKeys = append(ef.change.RemoveKeys, k)
 			}
 		}
+		a.keys, a.flags = nil, nil
 		ef.unblock = len(ef.change.RemoveKeys)
 	default:
 		for _, r := range a.wide {
