@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strconv"
@@ -294,7 +295,7 @@ func (s *Server) edit(ctx context.Context, source string, plan func(before []eir
 	read func(ctx context.Context) ([]eir.DatasetEntry, error)) (before []eir.DatasetEntry, res eir.ApplyResult, err error) {
 	s.editMu.Lock()
 	defer s.editMu.Unlock()
-	for attempt := 0; attempt < 5; attempt++ {
+	for attempt := 0; attempt < 10; attempt++ {
 		state, err := s.st.SyncState(ctx)
 		if err != nil {
 			return nil, res, err
@@ -314,6 +315,13 @@ func (s *Server) edit(ctx context.Context, source string, plan func(before []eir
 		})
 		if !errors.Is(err, eir.ErrConflict) {
 			return before, res, err
+		}
+		// Another eird edited the source: let it finish, with jitter so
+		// that the eird retrying do not meet again.
+		select {
+		case <-ctx.Done():
+			return before, res, err
+		case <-time.After(time.Duration(attempt+1)*5*time.Millisecond + time.Duration(rand.Int64N(int64(10*time.Millisecond)))):
 		}
 	}
 	return before, res, fmt.Errorf("%w: the entries of source %s kept changing; try again", eir.ErrConflict, source)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -626,4 +627,39 @@ func (s *Store) Compact(ctx context.Context) (int, error) {
 		s.m.compactions.Inc()
 	}
 	return n, nil
+}
+
+// serializeFold keeps folds of a large dataset from racing with its
+// edits: a fold (the janitor's compaction, or a delta too large for the
+// overlay) copies the whole dataset, which takes seconds at millions of
+// entries, and an edit switched meanwhile would make it start over, for
+// ever under a storm of edits from several eird. A fold holds the
+// dataset's fold lock (it is returned, to release after the switch); an
+// edit into the overlay waits while another process folds.
+func (s *Store) serializeFold(ctx context.Context, w *work, cur planEntry) (*Lock, error) {
+	if !overlayable(w.ds) || w.replace || cur.Count < uint64(s.o.OverlayMax) {
+		return nil, nil
+	}
+	name := "fold:" + w.name
+	for {
+		if !s.useOverlay(w, cur) {
+			l, err := s.TryLock(ctx, name, s.o.BuildLease)
+			if err != nil || l != nil {
+				return l, err
+			}
+		} else {
+			held, err := s.rdb.Exists(ctx, s.k.meta+"lock:"+name).Result()
+			if err != nil {
+				return nil, s.unavailable("apply", err)
+			}
+			if held == 0 {
+				return nil, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("redisstore: %s: %w: waited for a fold of the dataset: %w", w.name, eir.ErrUnavailable, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"math/rand"
 	"strings"
 	"sync/atomic"
@@ -179,4 +180,104 @@ func TestEditsCostAnEdit(t *testing.T) {
 func slicesHas(s *Store, imei eir.IMEI) bool {
 	hits, err := s.matchExact(context.Background(), s.plan.Load(), eir.Query{IMEI: imei}, nil)
 	return err == nil && len(hits) > 0
+}
+
+// TestEditStormWithCompaction: two processes edit one large dataset at
+// once while their janitors compact it: every acknowledged edit is in
+// force at the end, the overlay stays bounded, nothing livelocks.
+func TestEditStormWithCompaction(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := freshPrefix()
+	mod := func(o *Options) { o.OverlayMax = 100 }
+	a := trustStore(t, srv.Client(t), prefix, mod)
+	b := trustStore(t, srv.Client(t), prefix, mod)
+	list := SyntheticIMEIs(20_000, 3)
+	if _, err := a.Apply(ctxT(t), []eir.Change{{Dataset: black("national"), Replace: true, Add: list}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var compactions atomic.Int64
+	for _, s := range []*Store{a, b} {
+		go func() {
+			for ctx.Err() == nil {
+				if n, err := s.Compact(ctx); err == nil {
+					compactions.Add(int64(n))
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+	}
+	type result struct {
+		added   []eir.IMEI
+		removed []eir.IMEI
+		err     error
+	}
+	results := make(chan result, 2)
+	for i, s := range []*Store{a, b} {
+		go func() {
+			var r result
+			rng := rand.New(rand.NewSource(int64(i)))
+			for j := range 300 {
+				ch := eir.Change{Dataset: black("national")}
+				var x eir.IMEI
+				if j%4 == 3 {
+					x = list[rng.Intn(len(list))].IMEI
+					ch.Remove = []eir.Entry{{IMEI: x}}
+				} else {
+					x = eir.IMEI(96000000000000 + uint64(i)*1e9 + uint64(j))
+					ch.Add = []eir.Entry{{IMEI: x}}
+				}
+				var err error
+				for attempt := 0; attempt < 20; attempt++ {
+					if _, err = s.Apply(ctxT(t), []eir.Change{ch}); !errors.Is(err, eir.ErrConflict) {
+						break
+					}
+				}
+				if err != nil {
+					r.err = err
+					break
+				}
+				if ch.Add != nil {
+					r.added = append(r.added, x)
+				} else {
+					r.removed = append(r.removed, x)
+				}
+			}
+			results <- r
+		}()
+	}
+	var added, removed []eir.IMEI
+	for range 2 {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("edit failed: %v", r.err)
+		}
+		added, removed = append(added, r.added...), append(removed, r.removed...)
+	}
+	cancel()
+	if compactions.Load() == 0 {
+		t.Fatal("no compaction ran during the storm")
+	}
+	gone := map[eir.IMEI]bool{}
+	for _, x := range removed {
+		gone[x] = true
+	}
+	fresh := newStore(t, srv.Client(t), prefix, nil)
+	for _, x := range added {
+		if !listed(t, fresh, x) {
+			t.Fatalf("acknowledged addition %s is not in force", x)
+		}
+	}
+	for x := range gone {
+		if listed(t, fresh, x) {
+			t.Fatalf("acknowledged removal %s is in force", x)
+		}
+	}
+	e, _ := fresh.refreshPlan(ctxT(t), "")
+	ds, _ := e.find(black("national").String())
+	if ds.OCount > 4*100 {
+		t.Fatalf("overlay of %d entries, beyond 4 × overlay_max", ds.OCount)
+	}
+	t.Logf("%d additions, %d removals, %d compactions; overlay %d entries", len(added), len(removed), compactions.Load(), ds.OCount)
 }

@@ -252,15 +252,30 @@ func (s *Store) apply(ctx context.Context, works []*work, o eir.ApplyOptions) (r
 		cur[e.name] = e
 	}
 	var builds, unchanged []*built
+	var folds []*Lock
 	defer func() {
 		if err != nil {
 			s.abandon(builds)
+		}
+		for _, l := range folds {
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			l.Unlock(uctx)
+			cancel()
 		}
 	}()
 	for _, w := range works {
 		c, ok := cur[w.name]
 		if !ok && !w.replace && w.numAdds() == 0 {
 			continue // removals from a dataset that does not exist: nothing to do
+		}
+		if ok {
+			l, ferr := s.serializeFold(ctx, w, c)
+			if ferr != nil {
+				return res, nil, ferr
+			}
+			if l != nil {
+				folds = append(folds, l)
+			}
 		}
 		b, berr := s.build(ctx, w, c, ok)
 		if b != nil {
