@@ -84,6 +84,15 @@ func TestEmptiedRedisIsNotBelieved(t *testing.T) {
 	prefix := freshPrefix()
 	s := trustStore(t, rdb, prefix, nil)
 	loadStolen(t, s)
+	// The registry sync's record of what it applied, written with a
+	// switch: a restore must bring it back with the lists, or the next
+	// sync would re-apply (or skip) deltas on the wrong base.
+	state := map[string]string{"national.version": "2026-12-01", "national.sha256": "ab12"}
+	if _, err := s.ApplyWith(ctxT(t), []eir.Change{{Dataset: black("national"), Add: entries(35911111111112)}},
+		eir.ApplyOptions{State: state}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the replica", 5*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) })
 	before := s.plan.Load()
 
 	srv.FlushAll(t)
@@ -125,6 +134,20 @@ func TestEmptiedRedisIsNotBelieved(t *testing.T) {
 		}
 	}
 	answersBlocked(t, fresh)
+	got, err := fresh.SyncState(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range state {
+		if got[k] != v {
+			t.Fatalf("restored sync state %v, want %v", got, state)
+		}
+	}
+	// A sync expecting the restored state applies on it.
+	if _, err := s.ApplyWith(ctxT(t), []eir.Change{{Dataset: black("national"), Add: entries(35911111111113)}},
+		eir.ApplyOptions{ExpectState: state, State: map[string]string{"national.version": "2026-12-02"}}); err != nil {
+		t.Fatalf("sync after the restore: %v", err)
+	}
 	// Writes work again, and the next one applies on the restored state.
 	if _, err := s.Apply(ctxT(t), []eir.Change{{Dataset: black("national"), Remove: entries(stolen[2])}}); err != nil {
 		t.Fatal(err)

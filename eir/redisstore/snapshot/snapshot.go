@@ -79,6 +79,8 @@ type index struct {
 	Time   time.Time       `json:"time"`
 	Meta   json.RawMessage `json:"meta"`
 	Sets   []indexSet      `json:"sets"`
+
+	size int64 // of the index file, when read
 }
 
 type indexSet struct {
@@ -161,6 +163,7 @@ func Read(dir string) (*Copy, Stats, error) {
 	if err != nil {
 		return nil, st, err
 	}
+	st.Bytes = ix.size
 	c := &Copy{Meta: ix.Meta}
 	for _, is := range ix.Sets {
 		s, err := readSet(filepath.Join(dir, is.File), is.SHA256)
@@ -201,6 +204,7 @@ func readIndex(dir string) (*index, error) {
 	if ix.Format != format {
 		return nil, fmt.Errorf("snapshot: %s: format %d, want %d", indexName, ix.Format, format)
 	}
+	ix.size = int64(len(data))
 	return &ix, nil
 }
 
