@@ -394,6 +394,7 @@ func (s *Store) matchExact(ctx context.Context, p *plan, q eir.Query, hits []eir
 			}
 			continue
 		}
+		s.answered()
 		now := unixMilli(s.o.Now())
 		for i, e := range p.entries {
 			if cmds[i].matched(e, q, now) {
@@ -443,6 +444,7 @@ func (s *Store) matchLocal(ctx context.Context, p *plan, q eir.Query, hits []eir
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return hits, s.unavailable("match", err)
 	}
+	s.answered()
 	for i, e := range remote {
 		if cmds[i].matched(e, q, now) {
 			hits = append(hits, eir.Hit{Dataset: e.ds})

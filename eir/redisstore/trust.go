@@ -248,6 +248,16 @@ func (s *Store) markUp() {
 	}
 }
 
+// answered closes the breaker after a check Redis answered: a check
+// that was waiting in Redis when the breaker opened (a slow, not a dead,
+// Redis) proves it answers again before the next heartbeat does. Only a
+// load while the breaker is closed: no shared write per check.
+func (s *Store) answered() {
+	if s.down.Load() != 0 {
+		s.markUp()
+	}
+}
+
 // errDown fails fast while the breaker is open.
 func (s *Store) errDown(op string) error {
 	at := s.down.Load()
