@@ -26,7 +26,7 @@ import (
 func editsBench(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("edits", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("redis", "auto", "Redis address; auto starts a throw-away redis-server (used_memory is measured server-wide: use a dedicated instance)")
+	addr := redisFlag(fs)
 	n := fs.Int("n", 10_000_000, "entries of the list edited")
 	edits := fs.Int("edits", 1000, "single edits (3 additions for 1 removal)")
 	overlayMax := fs.Int("overlay-max", 10_000, "store.overlay_max")
@@ -36,15 +36,13 @@ func editsBench(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctx := context.Background()
-	if *addr == "auto" {
-		a, stop, err := startRedis(stderr)
-		if err != nil {
-			fmt.Fprintf(stderr, "eirbench: %v\n", err)
-			return 1
-		}
-		defer stop()
-		*addr = a
+	resolved, stop, err := resolveRedis(*addr, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "eirbench: %v\n", err)
+		return 1
 	}
+	defer stop()
+	*addr = resolved
 	snapDir, err := os.MkdirTemp("", "eirbench-snapshot")
 	if err != nil {
 		fmt.Fprintln(stderr, err)

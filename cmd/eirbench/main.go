@@ -157,14 +157,24 @@ func avpText(a s13client.Answer, code, vendor uint32) string {
 	return fmt.Sprint(v.Data)
 }
 
+// redisFlag declares -redis, the Redis the store measures use.
+func redisFlag(fs *flag.FlagSet) *string {
+	return fs.String("redis", "auto", "Redis address; auto starts a throw-away redis-server (used_memory is measured server-wide: use a dedicated instance)")
+}
+
+// resolveRedis starts a throw-away redis-server when addr is auto, and
+// returns the address to use and what stops it.
+func resolveRedis(addr string, stderr io.Writer) (string, func(), error) {
+	if addr != "auto" {
+		return addr, func() {}, nil
+	}
+	return startRedis(stderr)
+}
+
 func benchStore(ctx context.Context, addr, prefix string, stderr io.Writer) (*redisstore.Store, func(), error) {
-	stop := func() {}
-	if addr == "auto" {
-		a, st, err := startRedis(stderr)
-		if err != nil {
-			return nil, nil, err
-		}
-		addr, stop = a, st
+	addr, stop, err := resolveRedis(addr, stderr)
+	if err != nil {
+		return nil, nil, err
 	}
 	rdb, err := redisstore.NewClient(redisstore.ClientOptions{Addresses: []string{addr}, DialTimeout: 2 * time.Second,
 		ReadTimeout: time.Minute, WriteTimeout: time.Minute, PoolSize: 4})

@@ -27,7 +27,7 @@ import (
 func layout(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("layout", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("redis", "auto", "Redis address; auto starts a throw-away redis-server (used_memory is measured server-wide: use a dedicated instance)")
+	addr := redisFlag(fs)
 	sizes := fs.String("n", "1000000", "IMEIs to load; several sizes separated by commas are measured one after the other")
 	prefix := fs.String("prefix", "eirbench:", "key prefix (deleted after the measure)")
 	keep := fs.Bool("keep", false, "keep the data after measuring (the last size)")
@@ -45,15 +45,13 @@ func layout(args []string, stdout, stderr io.Writer) int {
 		ns = append(ns, n)
 	}
 	ctx := context.Background()
-	if *addr == "auto" {
-		a, stop, err := startRedis(stderr)
-		if err != nil {
-			fmt.Fprintf(stderr, "eirbench: %v\n", err)
-			return 1
-		}
-		defer stop()
-		*addr = a
+	resolved, stop, err := resolveRedis(*addr, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "eirbench: %v\n", err)
+		return 1
 	}
+	defer stop()
+	*addr = resolved
 	type result struct {
 		n          int
 		took       time.Duration
@@ -114,7 +112,7 @@ func layout(args []string, stdout, stderr io.Writer) int {
 func syncBench(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("redis", "auto", "Redis address; auto starts a throw-away redis-server (used_memory is measured server-wide: use a dedicated instance)")
+	addr := redisFlag(fs)
 	n := fs.Int("n", 10_000_000, "rows of the generated full blacklist")
 	swap := fs.Int("swap", 50_000, "IMEIs the second full list has instead of as many of the first (0: no second pass)")
 	dir := fs.String("dir", "", "work directory (default: a temporary directory, removed afterwards)")

@@ -1,6 +1,7 @@
 package regsync
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -49,21 +50,11 @@ const (
 
 // WithDefaults fills the zero values with the defaults.
 func (g Guards) WithDefaults() Guards {
-	if g.MaxBadRowRatio == 0 {
-		g.MaxBadRowRatio = DefaultMaxBadRowRatio
-	}
-	if g.MinSnapshotRatio == 0 {
-		g.MinSnapshotRatio = DefaultMinSnapshotRatio
-	}
-	if g.MaxUnblocks == 0 {
-		g.MaxUnblocks = DefaultMaxUnblocks
-	}
-	if g.MaxUnblockRatio == 0 {
-		g.MaxUnblockRatio = DefaultMaxUnblockRatio
-	}
-	if g.RatioFloor == 0 {
-		g.RatioFloor = DefaultRatioFloor
-	}
+	g.MaxBadRowRatio = cmp.Or(g.MaxBadRowRatio, DefaultMaxBadRowRatio)
+	g.MinSnapshotRatio = cmp.Or(g.MinSnapshotRatio, DefaultMinSnapshotRatio)
+	g.MaxUnblocks = cmp.Or(g.MaxUnblocks, DefaultMaxUnblocks)
+	g.MaxUnblockRatio = cmp.Or(g.MaxUnblockRatio, DefaultMaxUnblockRatio)
+	g.RatioFloor = cmp.Or(g.RatioFloor, DefaultRatioFloor)
 	return g
 }
 
@@ -161,17 +152,9 @@ const (
 
 // WithDefaults fills the zero values with the defaults.
 func (l Limits) WithDefaults() Limits {
-	if l.MaxFileBytes == 0 {
-		l.MaxFileBytes = DefaultMaxFileBytes
-	}
-	if l.MaxUncompressedBytes == 0 {
-		l.MaxUncompressedBytes = DefaultMaxUncompressedBytes
-	}
-	if l.MaxRatio == 0 {
-		l.MaxRatio = DefaultMaxRatio
-	}
-	if l.MaxRows == 0 {
-		l.MaxRows = DefaultMaxRows
-	}
+	l.MaxFileBytes = cmp.Or(l.MaxFileBytes, DefaultMaxFileBytes)
+	l.MaxUncompressedBytes = cmp.Or(l.MaxUncompressedBytes, DefaultMaxUncompressedBytes)
+	l.MaxRatio = cmp.Or(l.MaxRatio, DefaultMaxRatio)
+	l.MaxRows = cmp.Or(l.MaxRows, DefaultMaxRows)
 	return l
 }
