@@ -98,7 +98,7 @@ func writeMarkdown(w io.Writer, res *ratioResult, now time.Time) {
 		p("")
 		p("Latency from each request's scheduled send time (no coordinated omission), and from the moment it was written. The difference is the generator's own lateness: it waits for each send time on a Go timer, which fires late on this machine (see Go timer lateness above); the reference pays it too.")
 		p("")
-		p("| Server | Answers/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | From send p50 / p99 / p99.9 ms | Timeouts | Mismatches | Server CPU %% |")
+		p("| Server | Answers/s | From the scheduled send: p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | From the write: p50 / p99 / p99.9 ms | Timeouts | Mismatches | Server CPU %% |")
 		p("|---|---|---|---|---|---|---|---|---|---|---|")
 		for _, m := range []*measurement{o.EIRD, o.Reference} {
 			if m == nil || m.Report == nil {
@@ -133,7 +133,7 @@ func writeMarkdown(w io.Writer, res *ratioResult, now time.Time) {
 		p("")
 		p("## Soak: %gs at %s requests/s", s.Duration, thousandsf(s.Rate))
 		p("")
-		p("RSS first minute %s, last minute %s, growth %+.1f MiB; p99 %.2f ms, %d timeouts, %d mismatches.",
+		p("RSS first minute %s, last minute %s, growth %+.1f MiB; p99 %.2f ms from the scheduled send, %d timeouts, %d mismatches.",
 			mib(s.FirstMinuteRSS), mib(s.LastMinuteRSS), float64(s.GrowthBytes)/(1<<20), s.Run.Report.Latency.P99,
 			s.Run.Report.Timeouts, s.Run.Report.Mismatches)
 		p("")
