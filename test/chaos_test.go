@@ -118,6 +118,20 @@ func (p *prober) check(phase string) {
 	p.t.Logf("%s: %d probes, all BLACKLISTED; slowest %v", phase, p.total.Load(), time.Duration(p.slowest.Load()))
 }
 
+// waitProbes polls until n more probes have been answered (whatever the
+// answer): the probes ran through the phase being checked.
+func (p *prober) waitProbes(n int64) {
+	p.t.Helper()
+	want := p.total.Load() + n
+	deadline := time.Now().Add(10 * time.Second)
+	for p.total.Load() < want {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%d probes within 10s, want %d", p.total.Load(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (p *prober) close() {
 	close(p.stop)
 	p.wg.Wait()
@@ -160,7 +174,7 @@ func TestChaosListsInForce(t *testing.T) {
 	imeis := importStolen(t, e, 200)
 	p := startProber(t, e.diameter, imeis, 3)
 	defer p.close()
-	time.Sleep(100 * time.Millisecond) // let probes run before the first fault
+	p.waitProbes(50)
 	p.check("before the faults")
 
 	// 1. Redis restarts with an empty database.
@@ -200,7 +214,7 @@ func TestChaosListsInForce(t *testing.T) {
 	e.waitHeld(t)
 	p.check("after the second restore")
 
-	// 3. Redis frozen (SIGSTOP) for 3 seconds: checks do not wait for it;
+	// 3. Redis frozen (SIGSTOP) for a thousand probes: checks do not wait for it;
 	// writes fail at once with a clear error.
 	rds.Pause(t)
 	e.waitState(t, "stale", 5*time.Second)
@@ -209,10 +223,10 @@ func TestChaosListsInForce(t *testing.T) {
 	if time.Since(start) > 3*time.Second || !strings.Contains(out, "unreachable") {
 		t.Fatalf("a write during the outage took %v:\n%s", time.Since(start), out)
 	}
-	time.Sleep(3 * time.Second) // the outage lasts
+	p.waitProbes(1000) // the outage lasts while a thousand probes are answered
 	rds.Resume(t)
 	e.waitState(t, "ok", 10*time.Second)
-	p.check("Redis frozen 3s")
+	p.check("Redis frozen")
 	if p.slowest.Load() > int64(200*time.Millisecond) {
 		t.Fatalf("a check waited %v: checks must not wait for a frozen Redis", time.Duration(p.slowest.Load()))
 	}
@@ -220,7 +234,7 @@ func TestChaosListsInForce(t *testing.T) {
 	// 4. Redis killed (kill -9) and restarted from its AOF.
 	rds.Kill(t)
 	e.waitState(t, "stale", 5*time.Second)
-	time.Sleep(time.Second)
+	p.waitProbes(100) // Redis stays dead while probes run
 	rds.Restart(t)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -280,7 +294,7 @@ func TestStartWhileRedisDown(t *testing.T) {
 	e2 := startEIRDIn(t, dir, cfg)
 	p := startProber(t, e2.diameter, imeis, 2)
 	defer p.close()
-	time.Sleep(500 * time.Millisecond)
+	p.waitProbes(100)
 	p.check("eird started while Redis is down")
 	if out := e2.ctl(t, 1, "status"); !strings.Contains(out, "STALE") {
 		t.Fatalf("status while Redis is down:\n%s", out)
