@@ -27,6 +27,7 @@ import (
 	"github.com/eir-sidecar/eir/diameter/s13client"
 	"github.com/eir-sidecar/eir/internal/certtest"
 	"github.com/eir-sidecar/eir/internal/pemfile"
+	"github.com/eir-sidecar/eir/internal/poll"
 	"github.com/eir-sidecar/eir/internal/redistest"
 	"github.com/eir-sidecar/eir/internal/sbispec"
 )
@@ -334,7 +335,7 @@ func TestN5gRegistersWithNRF(t *testing.T) {
 	const id = "4b4f5c1e-8d2a-4c1e-9a3e-0e6f2d7b9c10"
 	e := startEIRD(t, n5gConfig(rds.Addr())+fmt.Sprintf("nrf:\n  api_root: %s\n  instance_id: %s\n  heartbeat: 1s\n", srv.URL, id))
 	loadLists(t, e)
-	poll(t, "a registration and a heartbeat", 10*time.Second, func() bool {
+	poll.Until(t, "a registration and a heartbeat", 10*time.Second, func() bool {
 		reqs, _, _ := f.seen()
 		return len(reqs) >= 2 && reqs[0] == "PUT /nnrf-nfm/v1/nf-instances/"+id && reqs[1] == "PATCH /nnrf-nfm/v1/nf-instances/"+id
 	})

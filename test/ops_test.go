@@ -22,6 +22,7 @@ import (
 
 	"github.com/eir-sidecar/eir/diameter/s13client"
 	"github.com/eir-sidecar/eir/internal/certtest"
+	"github.com/eir-sidecar/eir/internal/poll"
 	"github.com/eir-sidecar/eir/internal/redistest"
 )
 
@@ -73,18 +74,6 @@ func ctl(t *testing.T, e *eird, who string, wantCode int, args ...string) string
 	return out + errOut
 }
 
-// poll runs f until it reports true or the deadline passes.
-func poll(t *testing.T, what string, timeout time.Duration, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestOperatorDay is a day of operations through eirctl against a running
 // eird: a stolen phone is blocked and seen on S13, the hit shows up in
 // the events, the entry is removed with a reason and everything is in the
@@ -127,7 +116,7 @@ func TestOperatorDay(t *testing.T) {
 		t.Fatalf("after the block: %s", got)
 	}
 	// The MME's check is a hit event.
-	poll(t, "the hit in eirctl events", 10*time.Second, func() bool {
+	poll.Until(t, "the hit in eirctl events", 10*time.Second, func() bool {
 		out := ctl(t, e, "bob", 0, "events")
 		return strings.Contains(out, stolen) && strings.Contains(out, "BLACKLISTED") && strings.Contains(out, "mme1.e2e.test")
 	})
@@ -164,8 +153,8 @@ func TestOperatorDay(t *testing.T) {
 	if got := check(temp); got != "2001 es=1" {
 		t.Fatalf("temporary block: %s", got)
 	}
-	poll(t, "the temporary block to expire", 10*time.Second, func() bool { return check(temp) == "2001 es=2" })
-	poll(t, "the expiry in the audit trail", 10*time.Second, func() bool {
+	poll.Until(t, "the temporary block to expire", 10*time.Second, func() bool { return check(temp) == "2001 es=2" })
+	poll.Until(t, "the expiry in the audit trail", 10*time.Second, func() bool {
 		return strings.Contains(ctl(t, e, "bob", 0, "audit", "-action", "entry.expire"), temp)
 	})
 
@@ -185,7 +174,7 @@ func TestOperatorDay(t *testing.T) {
 	if !strings.Contains(out, "SHADOW VERDICT") || !strings.Contains(out, "trial") {
 		t.Fatalf("check in shadow mode:\n%s", out)
 	}
-	poll(t, "the shadow verdict event", 10*time.Second, func() bool {
+	poll.Until(t, "the shadow verdict event", 10*time.Second, func() bool {
 		out := ctl(t, e, "bob", 0, "-o", "json", "events", "-limit", "1000")
 		return strings.Contains(out, `"shadow": true`) && strings.Contains(out, trial)
 	})
@@ -246,7 +235,7 @@ func TestOperatorDay(t *testing.T) {
 			}
 		}()
 	}
-	poll(t, "checks under load", 10*time.Second, func() bool { return answered.Load() >= 300 })
+	poll.Until(t, "checks under load", 10*time.Second, func() bool { return answered.Load() >= 300 })
 	if err := e.stop(t); err != nil {
 		t.Fatalf("eird exit: %v", err)
 	}

@@ -11,20 +11,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/internal/poll"
 	"github.com/eir-sidecar/eir/internal/redistest"
 )
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // fastClient fails fast when Redis does not answer, as eird's does with
 // short timeouts.
@@ -60,7 +49,7 @@ func loadStolen(t *testing.T, s *Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the replica", 10*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) && s.replicaServes() })
+	poll.Until(t, "the replica", 10*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) && s.replicaServes() })
 }
 
 // answersBlocked checks, through a Checker as the transports use it, that
@@ -92,11 +81,11 @@ func TestEmptiedRedisIsNotBelieved(t *testing.T) {
 		eir.ApplyOptions{State: state}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the replica", 5*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) })
+	poll.Until(t, "the replica", 5*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) })
 	before := s.plan.Load()
 
 	srv.FlushAll(t)
-	waitFor(t, "the divergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreDiverged })
+	poll.Until(t, "the divergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreDiverged })
 	h := s.Health()
 	if !h.Serving || h.Reason == "" {
 		t.Fatalf("health %+v: want serving from the lists held, with a reason", h)
@@ -121,7 +110,7 @@ func TestEmptiedRedisIsNotBelieved(t *testing.T) {
 	if res.Reason == "" || res.Epoch <= before.ep {
 		t.Fatalf("restore %+v", res)
 	}
-	waitFor(t, "convergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreOK })
+	poll.Until(t, "convergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreOK })
 	fresh := newStore(t, rdb, prefix, nil)
 	infos, err := fresh.Datasets(ctxT(t))
 	if err != nil {
@@ -169,10 +158,10 @@ func TestRolledBackRedisIsNotBelieved(t *testing.T) {
 	if _, err := s.Apply(ctxT(t), []eir.Change{{Dataset: black("national"), Add: entries(late)}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the replica", 5*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) })
+	poll.Until(t, "the replica", 5*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) })
 	srv.RestartFromRDB(t, rdbPath)
 	_ = rdb2
-	waitFor(t, "the divergence", 10*time.Second, func() bool { return s.Health().State == eir.StoreDiverged })
+	poll.Until(t, "the divergence", 10*time.Second, func() bool { return s.Health().State == eir.StoreDiverged })
 	if d, err := eir.NewChecker(s, eir.Policy{}).Check(ctxT(t), eir.Query{IMEI: late}); err != nil || d.Status != eir.Blacklisted {
 		t.Fatalf("IMEI listed after the snapshot: %v %v", d.Status, err)
 	}
@@ -191,15 +180,15 @@ func TestOtherEirdTakesARestore(t *testing.T) {
 	a := trustStore(t, srv.Client(t), prefix, nil)
 	loadStolen(t, a)
 	b := trustStore(t, srv.Client(t), prefix, nil)
-	waitFor(t, "b's replica", 5*time.Second, func() bool { return b.replicaComplete(b.plan.Load()) })
+	poll.Until(t, "b's replica", 5*time.Second, func() bool { return b.replicaComplete(b.plan.Load()) })
 	srv.FlushAll(t)
-	waitFor(t, "both diverged", 5*time.Second, func() bool {
+	poll.Until(t, "both diverged", 5*time.Second, func() bool {
 		return a.Health().State == eir.StoreDiverged && b.Health().State == eir.StoreDiverged
 	})
 	if _, err := a.Restore(ctxT(t), eir.RecoverOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "b takes a's restore", 5*time.Second, func() bool { return b.Health().State == eir.StoreOK })
+	poll.Until(t, "b takes a's restore", 5*time.Second, func() bool { return b.Health().State == eir.StoreOK })
 	answersBlocked(t, b)
 	// A second restore is refused: there is nothing to restore.
 	if _, err := b.Restore(ctxT(t), eir.RecoverOptions{}); !errors.Is(err, eir.ErrNothingToRecover) {
@@ -220,7 +209,7 @@ func TestRestoreGuard(t *testing.T) {
 	if _, err := other.Apply(ctxT(t), []eir.Change{{Dataset: black("gsma"), Add: entries(11111111111111, 22222222222222)}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the divergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreDiverged })
+	poll.Until(t, "the divergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreDiverged })
 	var seen []eir.DatasetResult
 	held := errors.New("held")
 	_, err := s.Restore(ctxT(t), eir.RecoverOptions{Before: func(res []eir.DatasetResult) error { seen = res; return held }})
@@ -243,7 +232,7 @@ func TestRestoreGuard(t *testing.T) {
 	if _, err := s.Accept(ctxT(t), eir.RecoverOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "convergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreOK })
+	poll.Until(t, "convergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreOK })
 	if !listed(t, s, 11111111111111) || listed(t, s, stolen[0]) {
 		t.Fatal("accepted state not in force")
 	}
@@ -254,7 +243,7 @@ func TestOutageAnswersFromTheListsHeld(t *testing.T) {
 	s := trustStore(t, fastClient(t, srv), freshPrefix(), nil)
 	loadStolen(t, s)
 	srv.Pause(t)
-	waitFor(t, "the outage", 5*time.Second, func() bool { return s.Health().State == eir.StoreStale })
+	poll.Until(t, "the outage", 5*time.Second, func() bool { return s.Health().State == eir.StoreStale })
 	// Checks do not wait for Redis: each is answered from memory.
 	start := time.Now()
 	for range 50 {
@@ -273,7 +262,7 @@ func TestOutageAnswersFromTheListsHeld(t *testing.T) {
 		t.Fatalf("write during the outage: %v after %v", err, time.Since(start))
 	}
 	srv.Resume(t)
-	waitFor(t, "recovery", 5*time.Second, func() bool { return s.Health().State == eir.StoreOK && s.Health().Stale == 0 })
+	poll.Until(t, "recovery", 5*time.Second, func() bool { return s.Health().State == eir.StoreOK && s.Health().Stale == 0 })
 	if _, err := s.Apply(ctxT(t), []eir.Change{{Dataset: black("manual"), Add: entries(1)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -284,14 +273,14 @@ func TestOutageBeyondMaxStale(t *testing.T) {
 	s := trustStore(t, fastClient(t, srv), freshPrefix(), func(o *Options) { o.MaxStale = 300 * time.Millisecond })
 	loadStolen(t, s)
 	srv.Kill(t)
-	waitFor(t, "the end of max_stale", 5*time.Second, func() bool { return s.Health().State == eir.StoreUnavailable })
+	poll.Until(t, "the end of max_stale", 5*time.Second, func() bool { return s.Health().State == eir.StoreUnavailable })
 	start := time.Now()
 	_, err := s.Match(ctxT(t), eir.Query{IMEI: stolen[0]}, nil)
 	if !errors.Is(err, eir.ErrUnavailable) || time.Since(start) > 50*time.Millisecond {
 		t.Fatalf("check beyond max_stale: %v after %v; want ErrUnavailable at once (breaker open)", err, time.Since(start))
 	}
 	srv.Restart(t)
-	waitFor(t, "recovery", 10*time.Second, func() bool { return s.Health().State != eir.StoreStale && s.Health().Serving })
+	poll.Until(t, "recovery", 10*time.Second, func() bool { return s.Health().State != eir.StoreStale && s.Health().Serving })
 }
 
 func TestStartFromLocalCopy(t *testing.T) {
@@ -299,7 +288,7 @@ func TestStartFromLocalCopy(t *testing.T) {
 	prefix, dir := freshPrefix(), t.TempDir()
 	a := trustStore(t, srv.Client(t), prefix, func(o *Options) { o.SnapshotDir = dir })
 	loadStolen(t, a)
-	waitFor(t, "the local copy", 5*time.Second, func() bool { return copyWritten(a) })
+	poll.Until(t, "the local copy", 5*time.Second, func() bool { return copyWritten(a) })
 	srv.Kill(t)
 
 	// A new eird while Redis is down: its first check is answered.
@@ -308,13 +297,13 @@ func TestStartFromLocalCopy(t *testing.T) {
 	})
 	answersBlocked(t, b)
 	runReplica(t, b)
-	waitFor(t, "the outage seen", 5*time.Second, func() bool { return b.Health().State == eir.StoreStale })
+	poll.Until(t, "the outage seen", 5*time.Second, func() bool { return b.Health().State == eir.StoreStale })
 	answersBlocked(t, b)
 
 	// Redis comes back empty: b does not believe it and restores from
 	// its copy.
 	srv.RestartEmpty(t)
-	waitFor(t, "the divergence", 10*time.Second, func() bool { return b.Health().State == eir.StoreDiverged })
+	poll.Until(t, "the divergence", 10*time.Second, func() bool { return b.Health().State == eir.StoreDiverged })
 	answersBlocked(t, b)
 	if _, err := b.Restore(ctxT(t), eir.RecoverOptions{}); err != nil {
 		t.Fatal(err)
@@ -327,7 +316,7 @@ func TestLocalCopyCorruptIsIgnored(t *testing.T) {
 	prefix, dir := freshPrefix(), t.TempDir()
 	a := trustStore(t, srv.Client(t), prefix, func(o *Options) { o.SnapshotDir = dir })
 	loadStolen(t, a)
-	waitFor(t, "the local copy", 5*time.Second, func() bool { return copyWritten(a) })
+	poll.Until(t, "the local copy", 5*time.Second, func() bool { return copyWritten(a) })
 	corruptOneSet(t, dir)
 	b := newStore(t, srv.Client(t), prefix, func(o *Options) { o.Replica, o.SnapshotDir = true, dir })
 	if b.plan.Load() != nil {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/eir-sidecar/eir/internal/poll"
 )
 
 // later is a clock an hour ahead: every file written now has settled.
@@ -203,7 +205,7 @@ func TestWatcherHoldsBackStalledUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := statFile(t, p("stalled.csv"))
-	eventually(t, "the watcher sees the write", func() bool { busy, _ := d.Writing(f); return busy })
+	poll.Until(t, "the watcher sees the write", 10*time.Second, func() bool { busy, _ := d.Writing(f); return busy })
 	if _, why := d.Writing(f); why != reasonInotify {
 		t.Errorf("reason = %q, want %q", why, reasonInotify)
 	}
@@ -225,7 +227,7 @@ func TestWatcherHoldsBackStalledUpload(t *testing.T) {
 	if err := stalled.Close(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the closed upload is ready", func() bool {
+	poll.Until(t, "the closed upload is ready", 10*time.Second, func() bool {
 		got, _ := d.Ready()
 		return reflect.DeepEqual(names(got), []string{"old.csv", "stalled.csv"})
 	})
@@ -252,7 +254,7 @@ func TestWatcherRenamedUploadIsComplete(t *testing.T) {
 	if _, err := old.WriteString("imei,status\n"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the watcher sees the write", func() bool { busy, _ := d.Writing(statFile(t, p("list.csv"))); return busy })
+	poll.Until(t, "the watcher sees the write", 10*time.Second, func() bool { busy, _ := d.Writing(statFile(t, p("list.csv"))); return busy })
 
 	// ...and the registry sends the list again as list.csv.part, renamed
 	// over the stalled one when complete.
@@ -260,7 +262,7 @@ func TestWatcherRenamedUploadIsComplete(t *testing.T) {
 	if err := os.Rename(p("list.csv.part"), p("list.csv")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the renamed upload is ready", func() bool {
+	poll.Until(t, "the renamed upload is ready", 10*time.Second, func() bool {
 		got, _ := d.Ready()
 		return reflect.DeepEqual(names(got), []string{"list.csv"})
 	})
@@ -279,7 +281,7 @@ func TestWatcherRenamedUploadIsComplete(t *testing.T) {
 	if _, err := probe.WriteString("x"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the watcher sees the probe", func() bool { busy, _ := d.Writing(statFile(t, p("probe.csv"))); return busy })
+	poll.Until(t, "the watcher sees the probe", 10*time.Second, func() bool { busy, _ := d.Writing(statFile(t, p("probe.csv"))); return busy })
 	if busy, why := d.Writing(statFile(t, p("list.csv"))); busy {
 		t.Errorf("renamed upload: writing = %q", why)
 	}
@@ -323,7 +325,7 @@ func TestWatchErrorsAndRestart(t *testing.T) {
 	if err := os.Remove(d.Path); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the watcher stops", func() bool { return !first.running() })
+	poll.Until(t, "the watcher stops", 10*time.Second, func() bool { return !first.running() })
 	if err := os.Mkdir(d.Path, dirMode); err != nil {
 		t.Fatal(err)
 	}
