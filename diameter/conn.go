@@ -73,6 +73,11 @@ type conn struct {
 	stateSince atomic.Int64
 	peerHost   atomic.Pointer[string]
 	dprSent    atomic.Bool
+	// opening orders the CEA and a DPR: the peer becomes open and its CEA
+	// is queued in one step, and the watchdog decides on a DPR (open) or a
+	// close (not yet open) in one step, so a DPR never leaves before the
+	// CEA and a peer that has its CEA always gets the DPR.
+	opening sync.Mutex
 	hbh        atomic.Uint32
 	closeOnce  sync.Once
 	reason     atomic.Pointer[string]
@@ -397,12 +402,14 @@ func (c *conn) handleCER(hdr header, body []byte) string {
 	b.resultCode(code)
 	s.capabilities(b, c.nc.LocalAddr(), rerr, rerr == nil || apps)
 	if rerr == nil && !reopen {
-		// Open before the CEA leaves: a peer that has its CEA is open for
-		// every other goroutine too (a Shutdown right after sends DPR).
+		c.opening.Lock()
 		c.peerHost.Store(&host)
 		c.setState(stateOpen)
+		c.reply(hdr, b.bytes(), code, start)
+		c.opening.Unlock()
+	} else {
+		c.reply(hdr, b.bytes(), code, start)
 	}
-	c.reply(hdr, b.bytes(), code, start)
 	if rerr != nil {
 		c.logger().Warn("capabilities exchange refused",
 			zap.String("origin_host", host), zap.String("origin_realm", realm),
@@ -694,14 +701,9 @@ func (c *conn) watchdog() {
 		case <-c.quit:
 			return
 		case <-c.discReq:
-			if c.getState() != stateOpen {
-				c.closeTransport("shutdown")
+			if c.disconnect() {
 				return
 			}
-			cause := datatype.Enumerated(disconnectCauseRebooting)
-			c.dprSent.Store(true)
-			c.send(c.s.request(cmdDPR, c.hbh.Add(1), &cause))
-			c.setState(stateClosing)
 		}
 		if !t.Stop() {
 			select {
@@ -710,6 +712,23 @@ func (c *conn) watchdog() {
 			}
 		}
 	}
+}
+
+// disconnect answers Shutdown: a DPR (REBOOTING) when the peer is open,
+// else the socket is closed at once (before any CEA can be queued). It
+// reports whether it closed the socket.
+func (c *conn) disconnect() (closed bool) {
+	c.opening.Lock()
+	defer c.opening.Unlock()
+	if c.getState() != stateOpen {
+		c.closeTransport("shutdown")
+		return true
+	}
+	cause := datatype.Enumerated(disconnectCauseRebooting)
+	c.dprSent.Store(true)
+	c.send(c.s.request(cmdDPR, c.hbh.Add(1), &cause))
+	c.setState(stateClosing)
+	return false
 }
 
 // request builds a DWR or DPR sent by this node.

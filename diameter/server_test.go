@@ -626,6 +626,39 @@ func TestShutdownSendsDPR(t *testing.T) {
 	waitCounter(t, ts.m.transport.WithLabelValues("disconnected"), 1)
 }
 
+// TestShutdownRacesCER shuts the server down while a CER is on its way:
+// whichever wins, the wire shows either no CEA (closed before the peer
+// opened) or the CEA followed by a DPR; never a DPR before the CEA, never
+// a CEA and then a close without DPR.
+func TestShutdownRacesCER(t *testing.T) {
+	_, chk := testLists(t)
+	seen := map[string]int{}
+	for i := range 40 {
+		ts := startServer(t, chk, func(o *Options) { o.DisconnectTimeout = 20 * time.Millisecond })
+		r := dialRaw(t, ts.addr)
+		r.send(t, cer(fmt.Sprintf("mme%d.race", i), true))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			ts.Shutdown(ctx)
+		}()
+		var got []string
+		for w := r.read(t); w != nil; w = r.read(t) {
+			got = append(got, fmt.Sprint(w.Header.CommandCode))
+		}
+		<-done
+		switch seq := strings.Join(got, ","); seq {
+		case "", "257,282":
+			seen[seq]++
+		default:
+			t.Fatalf("round %d: the server sent %q before closing; want nothing, or CEA then DPR", i, seq)
+		}
+	}
+	t.Logf("outcomes: %v", seen)
+}
+
 func TestDuplicatePeerRejected(t *testing.T) {
 	_, chk := testLists(t)
 	ts := startServer(t, chk, func(o *Options) { o.RejectDuplicatePeers = true })
