@@ -14,7 +14,8 @@
 // the sets it lacks, then deletes the sets no longer named: a change of
 // one small dataset writes one small file and the index.
 //
-// Package snapshot imports only the standard library.
+// Package snapshot imports only the standard library and
+// internal/atomicfile.
 package snapshot
 
 import (
@@ -31,6 +32,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/eir-sidecar/eir/internal/atomicfile"
 )
 
 // Set is the content of one dataset version as a process holds it.
@@ -69,6 +72,7 @@ type Stats struct {
 var ErrNoCopy = errors.New("snapshot: no copy")
 
 const (
+	fileMode  = 0o600
 	indexName = "copy.json"
 	setMagic  = "EIRSET1\n"
 	format    = 1
@@ -113,7 +117,7 @@ func Write(dir string, c *Copy) (Stats, error) {
 	keep := map[string]bool{indexName: true}
 	for _, s := range c.Sets {
 		is, ok := prev[s.Key]
-		if !ok || !fileMatches(filepath.Join(dir, is.File), is.Size) {
+		if !ok || !fileMatches(filepath.Join(dir, is.File), is) {
 			var err error
 			if is, err = writeSet(dir, s); err != nil {
 				return st, err
@@ -140,7 +144,7 @@ func Write(dir string, c *Copy) (Stats, error) {
 	if des, err := os.ReadDir(dir); err == nil {
 		for _, de := range des {
 			name := de.Name()
-			if !keep[name] && (strings.HasPrefix(name, "set-") || strings.HasPrefix(name, ".tmp-")) {
+			if !keep[name] && (strings.HasPrefix(name, "set-") || strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp")) {
 				os.Remove(filepath.Join(dir, name))
 			}
 		}
@@ -149,9 +153,28 @@ func Write(dir string, c *Copy) (Stats, error) {
 	return st, nil
 }
 
-func fileMatches(path string, size int64) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Size() == size
+// fileMatches reports whether the set file at path is the one is names,
+// by size and by the SHA-256 of its content: a file damaged since it was
+// written is written again, never reused into a copy that cannot be read.
+func fileMatches(path string, is indexSet) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.Size() != is.Size || is.Size < sha256.Size {
+		return false
+	}
+	h := sha256.New()
+	if _, err := io.CopyN(h, f, is.Size-sha256.Size); err != nil {
+		return false
+	}
+	var trailer [sha256.Size]byte
+	if _, err := io.ReadFull(f, trailer[:]); err != nil {
+		return false
+	}
+	sum := h.Sum(nil)
+	return bytes.Equal(sum, trailer[:]) && hex.EncodeToString(sum) == is.SHA256
 }
 
 // Read reads the copy in dir and verifies every checksum. It returns
@@ -222,12 +245,11 @@ func writeSet(dir string, s *Set) (indexSet, error) {
 	if len(s.Exps) > 0 && len(s.Exps) != len(s.Keys) || len(s.Offs) > 0 && len(s.Offs) != len(s.Keys)+1 {
 		return is, fmt.Errorf("snapshot: set %q: values do not match its keys", s.Key)
 	}
-	f, err := os.CreateTemp(dir, ".tmp-set-")
+	f, err := atomicfile.Create(filepath.Join(dir, is.File), fileMode)
 	if err != nil {
 		return is, fmt.Errorf("snapshot: %w", err)
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
+	defer f.Abort()
 	h := sha256.New()
 	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
 	w := &encoder{w: bw}
@@ -279,17 +301,11 @@ func writeSet(dir string, s *Set) (indexSet, error) {
 	if _, err := f.Write(sum); err != nil {
 		return is, fmt.Errorf("snapshot: write set: %w", err)
 	}
-	if err := f.Sync(); err != nil {
-		return is, fmt.Errorf("snapshot: write set: %w", err)
-	}
 	fi, err := f.Stat()
 	if err != nil {
 		return is, fmt.Errorf("snapshot: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		return is, fmt.Errorf("snapshot: %w", err)
-	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, is.File)); err != nil {
+	if err := f.Commit(); err != nil {
 		return is, fmt.Errorf("snapshot: %w", err)
 	}
 	is.SHA256, is.Size = hex.EncodeToString(sum), fi.Size()
@@ -369,31 +385,10 @@ func readSet(path, want string) (*Set, error) {
 	return s, nil
 }
 
-// writeAtomic writes dir/name through a temporary file, fsync and rename,
-// then fsyncs the directory.
+// writeAtomic writes dir/name atomically.
 func writeAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, ".tmp-"+name+"-")
-	if err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, name), data, fileMode); err != nil {
 		return fmt.Errorf("snapshot: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("snapshot: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("snapshot: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("snapshot: %w", err)
-	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("snapshot: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

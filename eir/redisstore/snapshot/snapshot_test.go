@@ -91,6 +91,35 @@ func TestWriteReusesAndPrunes(t *testing.T) {
 	}
 }
 
+// A set file damaged after it was written is written again by the next
+// Write, not reused.
+func TestWriteReplacesDamagedSet(t *testing.T) {
+	dir := t.TempDir()
+	c := testCopy()
+	if _, err := Write(dir, c); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, fileName("black|v1"))
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(setMagic)+3] ^= 0xff // same size, other content
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Write(dir, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Written != 1 {
+		t.Fatalf("second write wrote %d sets, want the damaged one", st.Written)
+	}
+	if _, _, err := Read(dir); err != nil {
+		t.Fatalf("the copy after the second write: %v", err)
+	}
+}
+
 // A copy whose index or set does not verify is not read.
 func TestCorruptCopyRefused(t *testing.T) {
 	for _, tc := range []struct {

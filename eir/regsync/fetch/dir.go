@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/eir-sidecar/eir/internal/atomicfile"
 )
 
 // DefaultSettle is how long a file must be unmodified before Dir reads it
@@ -382,7 +384,7 @@ func (d *Dir) file(f File, sub, metaSuffix string, meta []byte) (string, error) 
 	}
 
 	metaPath := filepath.Join(dir, target+metaSuffix)
-	if err := writeFileAtomic(metaPath, meta); err != nil {
+	if err := atomicfile.WriteFile(metaPath, meta, fileMode); err != nil {
 		return "", fmt.Errorf("fetch: move %s to %s/: %w", name, sub, err)
 	}
 	if err := moveFile(src, filepath.Join(dir, target)); err != nil {
@@ -401,8 +403,8 @@ func (d *Dir) file(f File, sub, metaSuffix string, meta []byte) (string, error) 
 			}
 		}
 	}
-	syncDir(dir)
-	syncDir(filepath.Dir(src))
+	atomicfile.SyncDir(dir)
+	atomicfile.SyncDir(filepath.Dir(src))
 	return target, errors.Join(errs...)
 }
 
@@ -576,13 +578,13 @@ func (d *Dir) Release(name string) (File, error) {
 		undo()
 		return File{}, fmt.Errorf("fetch: release %s: %w", name, err)
 	}
-	syncDir(d.Path)
+	atomicfile.SyncDir(d.Path)
 	if info, err := os.Stat(dst); err == nil {
 		f.Size, f.ModTime = info.Size(), info.ModTime()
 	}
 	if err := os.Remove(filepath.Join(held, name+ReasonSuffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return f, fmt.Errorf("fetch: release %s: remove reason: %w", name, err)
 	}
-	syncDir(held)
+	atomicfile.SyncDir(held)
 	return f, nil
 }

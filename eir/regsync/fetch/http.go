@@ -24,6 +24,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/eir-sidecar/eir/internal/atomicfile"
 )
 
 // Defaults of HTTP.
@@ -407,13 +409,13 @@ func (h *HTTP) save(u *url.URL, resp *http.Response, res *Result) (wait time.Dur
 		return fail(false, "%w", err)
 	}
 	done = true
-	syncDir(h.SpoolDir)
+	atomicfile.SyncDir(h.SpoolDir)
 
 	res.Fetched, res.File, res.Name = true, dst, final
 	val := validators{URL: safeURL(u), ETag: res.ETag, LastModified: res.LastModified, Name: final, Fetched: time.Now().UTC()}
 	data, err := json.MarshalIndent(val, "", "  ")
 	if err == nil {
-		err = writeFileAtomic(h.ValidatorsPath(), append(data, '\n'))
+		err = atomicfile.WriteFile(h.ValidatorsPath(), append(data, '\n'), fileMode)
 	}
 	if err != nil {
 		return fail(false, "spooled %s but could not save its validators: %w", final, err)

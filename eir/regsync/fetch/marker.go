@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/eir-sidecar/eir/internal/atomicfile"
 )
 
 // ProcessingDir is the hidden subfolder of a landing folder that holds one
@@ -21,7 +23,7 @@ const ProcessingDir = ".processing"
 const (
 	markerSuffix = ".json"
 	// maxMarkerName keeps <marker>.json, and the temporary name
-	// writeFileAtomic derives from it, under NAME_MAX (255).
+	// atomicfile derives from it, under NAME_MAX (255).
 	maxMarkerName = 200
 )
 
@@ -54,7 +56,7 @@ func (d *Dir) BeginProcessing(files []File) error {
 	if err := os.MkdirAll(dir, dirMode); err != nil {
 		return fmt.Errorf("fetch: begin processing: %w", err)
 	}
-	syncDir(d.Path)
+	atomicfile.SyncDir(d.Path)
 	host, _ := os.Hostname()
 	m := processingMarker{PID: os.Getpid(), Hostname: host, Started: d.now()}
 	var written []string
@@ -98,7 +100,7 @@ func (d *Dir) EndProcessing(files []File) error {
 			errs = append(errs, fmt.Errorf("fetch: end processing %s: %w", name, err))
 		}
 	}
-	syncDir(filepath.Join(d.Path, ProcessingDir))
+	atomicfile.SyncDir(filepath.Join(d.Path, ProcessingDir))
 	return errors.Join(errs...)
 }
 
@@ -137,7 +139,7 @@ func (d *Dir) Interrupted() ([]File, error) {
 			out = append(out, f)
 		}
 	}
-	syncDir(dir)
+	atomicfile.SyncDir(dir)
 	sortFiles(out)
 	return out, errors.Join(errs...)
 }
@@ -220,7 +222,7 @@ func (d *Dir) writeMarker(m processingMarker) error {
 	if err != nil {
 		return fmt.Errorf("encode marker: %w", err)
 	}
-	return writeFileAtomic(d.markerPath(m.Name), append(data, '\n'))
+	return atomicfile.WriteFile(d.markerPath(m.Name), append(data, '\n'), fileMode)
 }
 
 // removeMarker removes the marker of name, if any. d.mu must be held.
@@ -237,5 +239,5 @@ func (d *Dir) removeMarkers(names []string) {
 	for _, name := range names {
 		_ = d.removeMarker(name)
 	}
-	syncDir(filepath.Join(d.Path, ProcessingDir))
+	atomicfile.SyncDir(filepath.Join(d.Path, ProcessingDir))
 }
