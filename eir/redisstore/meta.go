@@ -2,8 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"strconv"
@@ -27,14 +25,14 @@ type Lock struct {
 var ErrLockLost = errors.New("redisstore: lock lost")
 
 // TryLock takes the lock name for ttl. It returns nil and no error when
-// another holder has it. A lock held by a process that is gone — on this
-// host, a pid that no longer runs, or an earlier life of this process (a
-// restarted container reuses its pid) — is taken over at once instead of
-// blocking until its TTL ends.
+// another holder has it. A lock held by a process that is gone — in this
+// pid namespace on this boot of this host, a pid that no longer runs, or
+// an earlier life of this process — is taken over at once instead of
+// blocking until its TTL ends. A holder whose pids this process cannot
+// compare with its own (another host, container or boot) keeps the lock
+// until its TTL ends: a live holder is never taken over.
 func (s *Store) TryLock(ctx context.Context, name string, ttl time.Duration) (*Lock, error) {
-	b := make([]byte, 16)
-	rand.Read(b)
-	l := &Lock{s: s, key: s.k.meta + "lock:" + name, token: holderSelf.String() + "|" + hex.EncodeToString(b), ttl: ttl}
+	l := &Lock{s: s, key: s.k.meta + "lock:" + name, token: holderSelf.String() + "|" + randomID(), ttl: ttl}
 	ok, err := s.rdb.SetNX(ctx, l.key, l.token, ttl).Result()
 	if err != nil {
 		return nil, s.unavailable("lock", err)
@@ -50,7 +48,7 @@ func (s *Store) TryLock(ctx context.Context, name string, ttl time.Duration) (*L
 		return nil, s.unavailable("lock", err)
 	}
 	h, ok := parseHolder(held)
-	if !ok || !h.gone() {
+	if !ok || !h.gone(holderSelf) {
 		return nil, nil
 	}
 	n, err := takeOverScript.Run(ctx, s.rdb, []string{l.key}, held, l.token, ttl.Milliseconds()).Int()
@@ -71,44 +69,45 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0`)
 
-// holder names the process holding a lock: "host|pid|instance".
+// holder names the process holding a lock: "host|scope|pid|instance".
 type holder struct {
 	host     string
+	scope    string // the pid namespace and boot (pidScope); "" when unknown
 	pid      int
 	instance string // random, per process start
 }
 
-func (h holder) String() string { return h.host + "|" + strconv.Itoa(h.pid) + "|" + h.instance }
+func (h holder) String() string {
+	return h.host + "|" + h.scope + "|" + strconv.Itoa(h.pid) + "|" + h.instance
+}
 
 // holderSelf is this process.
 var holderSelf = func() holder {
 	host, _ := os.Hostname()
-	b := make([]byte, 8)
-	rand.Read(b)
-	return holder{host: host, pid: os.Getpid(), instance: hex.EncodeToString(b)}
+	return holder{host: host, scope: pidScope(), pid: os.Getpid(), instance: randomID()}
 }()
 
 func parseHolder(v string) (holder, bool) {
 	parts := strings.Split(v, "|")
-	if len(parts) != 4 {
+	if len(parts) != 5 {
 		return holder{}, false
 	}
-	pid, err := strconv.Atoi(parts[1])
+	pid, err := strconv.Atoi(parts[2])
 	if err != nil {
 		return holder{}, false
 	}
-	return holder{host: parts[0], pid: pid, instance: parts[2]}, true
+	return holder{host: parts[0], scope: parts[1], pid: pid, instance: parts[3]}, true
 }
 
-// gone reports whether h is known not to run any more: only a holder on
-// this host can be checked.
-func (h holder) gone() bool {
-	self := holderSelf
+// gone reports whether h is known not to run any more, judged by self:
+// only a holder whose pids self can compare with its own (same host, pid
+// namespace and boot) can be.
+func (h holder) gone(self holder) bool {
 	switch {
-	case h.host == "" || h.host != self.host:
+	case h.host == "" || h.host != self.host || h.scope == "" || h.scope != self.scope:
 		return false
 	case h.pid == self.pid:
-		return h.instance != self.instance
+		return h.instance != self.instance // an earlier life of this process
 	}
 	return !processAlive(h.pid)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -352,4 +354,70 @@ func corruptOneSet(t *testing.T, dir string) {
 func copyWritten(s *Store) bool {
 	p := s.plan.Load()
 	return s.snap.lastWritten() == p.ident.ID+"|"+p.ident.Restore+"|"+p.epoch
+}
+
+// deadPid is the pid of a process that ran and was reaped.
+func deadPid(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skip("cannot run true:", err)
+	}
+	return cmd.Process.Pid
+}
+
+// A lock is taken over only from a holder known to be gone: in the same
+// pid namespace on the same boot of the same host, a pid that no longer
+// runs or an earlier life of this process. Any other holder keeps it
+// until its TTL ends.
+func TestLockTakeover(t *testing.T) {
+	self := holderSelf
+	if self.scope == "" {
+		t.Skip("no pid scope on this platform: locks are never taken over")
+	}
+	dead := deadPid(t)
+	for _, tc := range []struct {
+		name string
+		h    holder
+		gone bool
+	}{
+		{"dead pid, same scope", holder{self.host, self.scope, dead, "x"}, true},
+		{"earlier life of this process", holder{self.host, self.scope, self.pid, "earlier"}, true},
+		{"this process", self, false},
+		{"live pid, same scope", holder{self.host, self.scope, os.Getppid(), "x"}, false},
+		{"dead pid, other pid namespace", holder{self.host, self.scope + "x", dead, "x"}, false},
+		{"same pid, other pid namespace", holder{self.host, "other", self.pid, "x"}, false},
+		{"dead pid, unknown scope", holder{self.host, "", dead, "x"}, false},
+		{"dead pid, other host", holder{"elsewhere", self.scope, dead, "x"}, false},
+	} {
+		if got := tc.h.gone(self); got != tc.gone {
+			t.Errorf("%s: gone = %v, want %v", tc.name, got, tc.gone)
+		}
+	}
+
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	s := newStore(t, rdb, freshPrefix(), nil)
+	key := s.k.meta + "lock:sync:national"
+	for _, tc := range []struct {
+		name  string
+		token string
+		taken bool
+	}{
+		{"dead holder", holder{self.host, self.scope, dead, "x"}.String() + "|t", true},
+		{"live holder", holder{self.host, self.scope, os.Getppid(), "x"}.String() + "|t", false},
+		{"holder in another container", holder{self.host, "other", dead, "x"}.String() + "|t", false},
+		{"holder of an older eird (no scope)", self.host + "|" + strconv.Itoa(dead) + "|x|t", false},
+	} {
+		if err := rdb.Set(ctxT(t), key, tc.token, time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		l, err := s.TryLock(ctxT(t), "sync:national", time.Minute)
+		if err != nil || (l != nil) != tc.taken {
+			t.Fatalf("%s: lock %v, err %v; want taken %v", tc.name, l != nil, err, tc.taken)
+		}
+		if got := rdb.Get(ctxT(t), key).Val(); tc.taken == (got == tc.token) {
+			t.Fatalf("%s: the lock holds %q", tc.name, got)
+		}
+	}
 }
