@@ -2,12 +2,9 @@ package regsync
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -424,19 +421,6 @@ func (s *source) reject(ctx context.Context, files []fetch.File, ve *validationE
 		zap.String("reason", ve.code), zap.String("message", ve.message))
 }
 
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 func redactURL(u string) string {
 	if i := indexAny(u, "?#"); i >= 0 {
 		return u[:i]
@@ -628,7 +612,7 @@ func (e *Engine) Approve(ctx context.Context, sourceName, file, actor string) (P
 	}
 	reason, _ := s.dir.HeldReason(file)
 	for _, f := range release {
-		sum, err := fileSHA256(f.Path)
+		sum, err := fetch.FileSHA256(f.Path)
 		if err != nil {
 			return PassReport{}, err
 		}

@@ -3,13 +3,11 @@ package regsync
 import (
 	"archive/zip"
 	"context"
-	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -251,7 +249,7 @@ func (p *plan) describe() (string, bool) {
 func (s *source) checkIntegrity(u *unit) error {
 	h := sha256.New()
 	for _, f := range u.files {
-		sum, err := fileSHA256(f.Path)
+		sum, err := fetch.FileSHA256(f.Path)
 		if err != nil {
 			return &validationError{code: "read", message: err.Error()}
 		}
@@ -266,8 +264,8 @@ func (s *source) checkIntegrity(u *unit) error {
 				return &validationError{code: "checksum", message: fmt.Sprintf("%s: %v", f.Name, err)}
 			}
 			got := sum
-			if algo == "md5" {
-				got, err = fileMD5(f.Path)
+			if algo != fetch.SHA256 {
+				got, err = fetch.FileChecksum(f.Path, algo)
 				if err != nil {
 					return &validationError{code: "read", message: err.Error()}
 				}
@@ -288,19 +286,6 @@ func (s *source) checkIntegrity(u *unit) error {
 		u.sha256 = hex.EncodeToString(h.Sum(nil))
 	}
 	return nil
-}
-
-func fileMD5(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := md5.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // planJob decides how a job is applied: a delta only on the exact base in

@@ -192,15 +192,12 @@ func (s *source) unitsFrom(files []fetch.File) (units []*unit, rejected []reject
 // unchecked names a file of u that has nothing to verify its content
 // against, or false.
 func (u *unit) unchecked() (string, bool) {
+	manifested := false
+	for _, j := range u.jobs {
+		manifested = manifested || (j.manifest != nil && j.manifest.SHA256 != "")
+	}
 	for _, f := range u.files {
-		if f.Sidecars[".sha256"] != "" || f.Sidecars[".md5"] != "" {
-			continue
-		}
-		manifested := false
-		for _, j := range u.jobs {
-			manifested = manifested || (j.manifest != nil && j.manifest.SHA256 != "")
-		}
-		if !manifested {
+		if !manifested && f.Sidecars[".sha256"] == "" && f.Sidecars[".md5"] == "" {
 			return f.Name, true
 		}
 	}
