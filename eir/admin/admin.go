@@ -32,6 +32,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -512,14 +513,8 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	opts := provision.Options{Source: q.Get("source")}
 	dryRun, force := false, false
-	for name, dst := range map[string]*bool{"replace": &opts.Replace, "dry_run": &dryRun, "skip_invalid": &opts.SkipInvalid, "force": &force} {
-		if v := q.Get(name); v != "" {
-			var err error
-			if *dst, err = strconv.ParseBool(v); err != nil {
-				writeError(w, http.StatusBadRequest, "invalid_parameter", name+": want true or false")
-				return
-			}
-		}
+	if !boolParams(w, q, map[string]*bool{"replace": &opts.Replace, "dry_run": &dryRun, "skip_invalid": &opts.SkipInvalid, "force": &force}) {
+		return
 	}
 	if opts.SkipInvalid {
 		opts.MaxErrors = 100
@@ -576,10 +571,7 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 	ao := eir.ApplyOptions{}
 	if !force {
 		ao.Before = func(res []eir.DatasetResult, _ map[string]string) error {
-			if ge := s.o.Guards.JudgeAll(res, func(eir.DatasetResult) (string, bool) { return "the import", opts.Replace }); ge != nil {
-				return ge
-			}
-			return nil
+			return s.judge(res, "the import", opts.Replace)
 		}
 	}
 	applied, err := s.st.ApplyWith(ctx, parsed.Changes, ao)
@@ -608,6 +600,33 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("import applied", zap.String("actor", Actor(r.Context())), zap.Int("rows", parsed.Rows),
 		zap.Strings("sources", parsed.Sources), zap.Bool("replace", opts.Replace), zap.Int("datasets", len(applied.Datasets)))
 	writeJSON(w, http.StatusOK, res)
+}
+
+// boolParams reads the boolean query parameters named by params into
+// their values (an absent one leaves its value as it is). On a value that
+// is not a boolean it answers 400 invalid_parameter and returns false.
+func boolParams(w http.ResponseWriter, q url.Values, params map[string]*bool) bool {
+	for name, dst := range params {
+		if v := q.Get(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "invalid_parameter", name+": want true or false")
+				return false
+			}
+			*dst = b
+		}
+	}
+	return true
+}
+
+// judge applies the guards to what a write does (what names it in the
+// message; full: a whole list), and returns the *regsync.GuardError of
+// those tripped, or a nil error.
+func (s *Server) judge(res []eir.DatasetResult, what string, full bool) error {
+	if ge := s.o.Guards.JudgeAll(res, func(eir.DatasetResult) (string, bool) { return what, full }); ge != nil {
+		return ge
+	}
+	return nil
 }
 
 // maxImportEntryRecords bounds the per-entry audit records of an import;

@@ -203,7 +203,14 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	if err := s.readiness(ctx); err != nil {
 		st.Ready, st.ReadyError = false, err.msg
 	}
-	if infos, err := s.st.Datasets(ctx); err == nil && s.o.Recoverer == nil {
+	// With a Recoverer the counts are those of the lists in force, held in
+	// memory: no Redis call (an outage must not make status a failed store
+	// operation).
+	if s.o.Recoverer != nil {
+		h := s.o.Recoverer.Health()
+		ss := storeStatus(h)
+		st.Store, st.Datasets, st.Entries = &ss, h.Datasets, h.Entries
+	} else if infos, err := s.st.Datasets(ctx); err == nil {
 		for _, d := range infos {
 			if d.Count > 0 {
 				st.Datasets++
@@ -213,11 +220,6 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.o.OpenPeers != nil {
 		st.Peers.Open = s.o.OpenPeers()
-	}
-	if s.o.Recoverer != nil {
-		h := s.o.Recoverer.Health()
-		ss := storeStatus(h)
-		st.Store, st.Datasets, st.Entries = &ss, h.Datasets, h.Entries
 	}
 	if s.o.NRF != nil {
 		st.NRF = s.o.NRF()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -96,12 +95,8 @@ func (s *Server) storeRecover(w http.ResponseWriter, r *http.Request, action str
 	}
 	q := r.URL.Query()
 	force := false
-	if v := q.Get("force"); v != "" {
-		var err error
-		if force, err = strconv.ParseBool(v); err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_parameter", "force: want true or false")
-			return
-		}
+	if !boolParams(w, q, map[string]*bool{"force": &force}) {
+		return
 	}
 	reason := strings.TrimSpace(q.Get("reason"))
 	if reason == "" {
@@ -132,12 +127,7 @@ func (s *Server) storeRecover(w http.ResponseWriter, r *http.Request, action str
 func (s *Server) Recover(ctx context.Context, action, actor, reason string, force bool) (RecoverResult, error) {
 	o := eir.RecoverOptions{}
 	if !force {
-		o.Before = func(res []eir.DatasetResult) error {
-			if ge := s.o.Guards.JudgeAll(res, func(eir.DatasetResult) (string, bool) { return "the " + action, true }); ge != nil {
-				return ge
-			}
-			return nil
-		}
+		o.Before = func(res []eir.DatasetResult) error { return s.judge(res, "the "+action, true) }
 	}
 	var res eir.RecoverResult
 	var err error
@@ -168,10 +158,14 @@ func (s *Server) Recover(ctx context.Context, action, actor, reason string, forc
 	return out, nil
 }
 
+// autoRestoreBackoff is how long RunAutoRestore waits after a refused
+// restore before it tries again.
+const autoRestoreBackoff = time.Minute
+
 // RunAutoRestore restores the lists in force, under the guards, whenever
 // the store no longer holds them (store.auto_restore), checking every
 // interval, until ctx is done. A refusal (a guard, a conflict) is logged
-// and retried after a minute.
+// and retried after autoRestoreBackoff (by Options.Now's clock).
 func (s *Server) RunAutoRestore(ctx context.Context, interval time.Duration) {
 	if s.o.Recoverer == nil {
 		return
@@ -186,7 +180,7 @@ func (s *Server) RunAutoRestore(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		h := s.o.Recoverer.Health()
-		if h.State != eir.StoreDiverged || time.Now().Before(next) {
+		if h.State != eir.StoreDiverged || s.now().Before(next) {
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, s.o.ImportTimeout)
@@ -194,7 +188,7 @@ func (s *Server) RunAutoRestore(ctx context.Context, interval time.Duration) {
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("automatic restore refused; restore with eirctl store restore", zap.Error(err))
-			next = time.Now().Add(time.Minute)
+			next = s.now().Add(autoRestoreBackoff)
 		}
 	}
 }
