@@ -158,7 +158,9 @@ type Server struct {
 	protected   map[string]bool
 	certSources []string
 	ready       atomic.Bool
-	editMu      sync.Mutex // entry edits, one at a time
+	editMu      sync.Mutex // entry edits, one attempt at a time
+	// wait sleeps between the attempts of an edit (sleep; tests replace it).
+	wait func(ctx context.Context, d time.Duration) error
 }
 
 type hashedToken struct {
@@ -186,7 +188,7 @@ func New(o Options, st Store, chk Checker, log *zap.Logger) *Server {
 		o.Redactor = redact.New(nil)
 	}
 	o.Guards = o.Guards.WithDefaults()
-	s := &Server{o: o, st: st, chk: chk, log: log, protected: map[string]bool{}, certSources: normSources(o.CertWriterSources)}
+	s := &Server{o: o, st: st, chk: chk, log: log, protected: map[string]bool{}, certSources: normSources(o.CertWriterSources), wait: sleep}
 	for _, src := range normSources(o.ProtectedSources) {
 		s.protected[src] = true
 	}

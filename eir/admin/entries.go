@@ -288,43 +288,75 @@ func (s *Server) entriesOf(ctx context.Context, source string, t eir.Target, key
 // several eird processes cannot interleave.
 func editField(source string) string { return "edits:" + source }
 
+// editAttempts bounds the attempts of one edit: an edit refused because
+// another eird edited the source since it read is retried from fresh
+// state, after editBackoff.
+const editAttempts = 10
+
+// editBackoff is the wait before retry attempt+1 of an edit: it grows by
+// 5 ms per attempt, plus up to 10 ms of jitter so that the eird retrying
+// do not meet again (225 to 315 ms over the nine waits of an edit).
+func editBackoff(attempt int) time.Duration {
+	return time.Duration(attempt+1)*5*time.Millisecond + rand.N(10*time.Millisecond)
+}
+
+// sleep waits d, or until ctx is done (ctx's error).
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 // edit reads the entries concerned, plans the changes and applies them
 // unless the source was edited since (by another eird: the edits of this
-// one are serialised); it retries a few times from fresh state.
+// one are serialised); it retries from fresh state, up to editAttempts
+// times. The wait between attempts holds no lock: other edits of this
+// eird go on meanwhile.
 func (s *Server) edit(ctx context.Context, source string, plan func(before []eir.DatasetEntry) ([]eir.Change, error),
 	read func(ctx context.Context) ([]eir.DatasetEntry, error)) (before []eir.DatasetEntry, res eir.ApplyResult, err error) {
-	s.editMu.Lock()
-	defer s.editMu.Unlock()
-	for attempt := 0; attempt < 10; attempt++ {
-		state, err := s.st.SyncState(ctx)
-		if err != nil {
-			return nil, res, err
+	for attempt := range editAttempts {
+		if attempt > 0 {
+			if s.wait(ctx, editBackoff(attempt-1)) != nil {
+				return before, res, err
+			}
 		}
-		cur := state[editField(source)]
-		if before, err = read(ctx); err != nil {
-			return nil, res, err
-		}
-		changes, err := plan(before)
-		if err != nil || len(changes) == 0 {
-			return before, res, err
-		}
-		n, _ := strconv.ParseUint(cur, 10, 64)
-		res, err = s.st.ApplyWith(ctx, changes, eir.ApplyOptions{
-			ExpectState: map[string]string{editField(source): cur},
-			State:       map[string]string{editField(source): strconv.FormatUint(n+1, 10)},
-		})
+		before, res, err = s.editOnce(ctx, source, plan, read)
 		if !errors.Is(err, eir.ErrConflict) {
 			return before, res, err
 		}
-		// Another eird edited the source: let it finish, with jitter so
-		// that the eird retrying do not meet again.
-		select {
-		case <-ctx.Done():
-			return before, res, err
-		case <-time.After(time.Duration(attempt+1)*5*time.Millisecond + time.Duration(rand.Int64N(int64(10*time.Millisecond)))):
-		}
 	}
 	return before, res, fmt.Errorf("%w: the entries of source %s kept changing; try again", eir.ErrConflict, source)
+}
+
+// editOnce is one attempt of edit, under editMu: it fails with
+// eir.ErrConflict when another eird edited the source since it read.
+func (s *Server) editOnce(ctx context.Context, source string, plan func(before []eir.DatasetEntry) ([]eir.Change, error),
+	read func(ctx context.Context) ([]eir.DatasetEntry, error)) (before []eir.DatasetEntry, res eir.ApplyResult, err error) {
+	s.editMu.Lock()
+	defer s.editMu.Unlock()
+	state, err := s.st.SyncState(ctx)
+	if err != nil {
+		return nil, res, err
+	}
+	cur := state[editField(source)]
+	if before, err = read(ctx); err != nil {
+		return nil, res, err
+	}
+	changes, err := plan(before)
+	if err != nil || len(changes) == 0 {
+		return before, res, err
+	}
+	n, _ := strconv.ParseUint(cur, 10, 64)
+	res, err = s.st.ApplyWith(ctx, changes, eir.ApplyOptions{
+		ExpectState: map[string]string{editField(source): cur},
+		State:       map[string]string{editField(source): strconv.FormatUint(n+1, 10)},
+	})
+	return before, res, err
 }
 
 // EntryResult is the body of POST /v1/entries.
