@@ -9,13 +9,15 @@ import (
 
 func (c *cli) audit(args []string) int {
 	f := c.newFlags("audit", "[-imei IMEI] [-actor NAME] [-action ACTION] [-since WHEN] [-until WHEN] [-limit N]",
-		`Shows the audit trail, newest first: who (the token's name) changed what, when and why.
+		`Shows the audit trail, newest first: who changed what, when and why.
 Actions: entry.add, entry.update, entry.remove, entry.expire, import, sync.apply,
-sync.approve, config.reload.
+sync.approve, config.reload, store.restore, store.accept.
+Actors: a token's name, cert:<common name>, sync:<source>, expiry, SIGHUP,
+auto_restore (store.auto_restore).
 
 WHEN is an RFC 3339 time (2006-01-02T15:04:05Z) or a duration before now (24h, 90m, 7d).`)
 	imei := f.String("imei", "", "only records about this `IMEI`")
-	actor := f.String("actor", "", "only records of this `actor` (a token's name)")
+	actor := f.String("actor", "", "only records of this `actor` (a token's name, sync:national, auto_restore, ...)")
 	action := f.String("action", "", "only records of this `action` (entry.add, import, ...)")
 	since := f.String("since", "", "only records from this `time` on (RFC 3339, or a duration: 24h means the last day)")
 	until := f.String("until", "", "only records up to this `time` (RFC 3339 or a duration before now)")

@@ -62,7 +62,7 @@ func (g *globalFlags) flagSet() *flag.FlagSet {
 		g.vals[k.key] = fs.String(k.flag, "", help[k.key])
 	}
 	fs.StringVar(&g.config, "config", "", "config `file` (EIRCTL_CONFIG; default $XDG_CONFIG_HOME/eirctl/config.yaml when it exists)")
-	fs.DurationVar(&g.timeout, "timeout", 30*time.Second, "request timeout, a `duration` (imports and sync passes: 10× this)")
+	fs.DurationVar(&g.timeout, "timeout", 30*time.Second, "request timeout, a `duration` (imports, sync passes, store restore and accept: 10× this)")
 	return fs
 }
 

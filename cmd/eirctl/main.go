@@ -10,7 +10,7 @@
 //	eirctl datasets                   the datasets in force, with versions and counts
 //	eirctl audit [flags]              the audit trail: who changed what, when and why
 //	eirctl events [-follow]           hit events: listed IMEIs seen on the network
-//	eirctl status                     version, readiness, counts, peers, shadow mode, sync
+//	eirctl status                     version, readiness, store, counts, peers, shadow mode, sync
 //	eirctl reload                     make eird re-read its configuration file
 //	eirctl sync status|now|approve    registry sync
 //	eirctl store status|restore|accept  whether Redis holds the lists in force; repair it when it does not
@@ -30,7 +30,8 @@
 //
 // Every command takes -h and prints its usage on standard output.
 //
-// Exit codes: 0 success; 1 eird unreachable or failing (5xx) or not ready;
+// Exit codes: 0 success; 1 eird unreachable or failing (5xx), not ready, or
+// (status, store status) its store not ok;
 // 2 usage error (bad flag, argument or configuration); 3 request rejected
 // (4xx: invalid input, authentication, authorisation, nothing matched).
 package main
@@ -88,7 +89,7 @@ func commands() []command {
 		{"datasets", "", "the datasets in force with their versions and entry counts", (*cli).datasets},
 		{"audit", "[flags]", "the audit trail (-imei, -actor, -action, -since, -until, -limit)", (*cli).audit},
 		{"events", "[flags]", "hit events: listed IMEIs seen on the network (-follow to keep watching)", (*cli).events},
-		{"status", "", "version, readiness, counts, peers, shadow mode and sync; exit 1 when not ready", (*cli).status},
+		{"status", "", "version, readiness, store, counts, peers, shadow mode and sync; exit 1 when not ready or store not ok", (*cli).status},
 		{"reload", "", "make eird re-read its configuration file and print what was reloaded", (*cli).reload},
 		{"sync", "status|now|approve", "registry sync: state, run a pass now, approve a held file", (*cli).sync},
 		{"store", "status|restore|accept", "whether Redis holds the lists in force; restore them, or accept Redis's state", (*cli).store},
@@ -254,6 +255,43 @@ func (f *cmdFlags) parse(args []string, minArgs, maxArgs int) (code int, ok bool
 func isGlobalFlag(name string) bool {
 	var g globalFlags
 	return g.flagSet().Lookup(name) != nil
+}
+
+// subcommand is one sub-command of a command ("status" of sync).
+type subcommand struct {
+	name string
+	run  func(args []string) int
+}
+
+// dispatch runs the sub-command named by args[0] with the rest of args.
+// Without one it parses args (-h prints the command's usage) and reports a
+// usage error naming the sub-commands; an unknown one is a usage error.
+func (f *cmdFlags) dispatch(args []string, subs []subcommand) int {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		for _, s := range subs {
+			if s.name == args[0] {
+				return s.run(args[1:])
+			}
+		}
+		return f.usageError("unknown %s command %q", f.Name(), args[0])
+	}
+	if code, ok := f.parse(args, 0, 0); !ok {
+		return code
+	}
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.name
+	}
+	last := len(names) - 1
+	return f.usageError("want %s or %s", strings.Join(names[:last], ", "), names[last])
+}
+
+// yesNo shows a yes/no field, the answer that needs attention in capitals.
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
 }
 
 // usageError prints msg and the command's synopsis on standard error and

@@ -91,12 +91,9 @@ func (c *cli) printStatus(st statusAnswer) {
 		version += " (commit " + st.Commit + ")"
 	}
 	fmt.Fprintf(tw, "VERSION\t%s\n", version)
-	ready := "yes"
-	if !st.Ready {
-		ready = "NO"
-		if st.ReadyError != "" {
-			ready += ": " + clean(st.ReadyError)
-		}
+	ready := yesNo(st.Ready)
+	if !st.Ready && st.ReadyError != "" {
+		ready += ": " + clean(st.ReadyError)
 	}
 	fmt.Fprintf(tw, "READY\t%s\n", ready)
 	if st.Store != nil {

@@ -56,20 +56,11 @@ func (s storeAnswer) since() string {
 }
 
 func (c *cli) store(args []string) int {
-	f := c.newFlags("store", storeSynopsis, storeHelp)
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		switch args[0] {
-		case "status":
-			return c.storeStatus(args[1:])
-		case "restore", "accept":
-			return c.storeRecover(args[0], args[1:])
-		}
-		return f.usageError("unknown store command %q", args[0])
-	}
-	if code, ok := f.parse(args, 0, 0); !ok {
-		return code
-	}
-	return f.usageError("want status, restore or accept")
+	return c.newFlags("store", storeSynopsis, storeHelp).dispatch(args, []subcommand{
+		{"status", c.storeStatus},
+		{"restore", func(args []string) int { return c.storeRecover("restore", args) }},
+		{"accept", func(args []string) int { return c.storeRecover("accept", args) }},
+	})
 }
 
 func (c *cli) storeStatus(args []string) int {
@@ -97,13 +88,6 @@ func (c *cli) storeStatus(args []string) int {
 		return exitFailure
 	}
 	return exitOK
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "NO"
 }
 
 func (c *cli) storeRecover(action string, args []string) int {

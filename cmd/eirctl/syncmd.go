@@ -19,22 +19,11 @@ const syncHelp = `Registry sync:
                                      through; recorded with the token's name`
 
 func (c *cli) sync(args []string) int {
-	f := c.newFlags("sync", syncSynopsis, syncHelp)
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		switch args[0] {
-		case "status":
-			return c.syncStatus(args[1:])
-		case "now":
-			return c.syncNow(args[1:])
-		case "approve":
-			return c.syncApprove(args[1:])
-		}
-		return f.usageError("unknown sync command %q", args[0])
-	}
-	if code, ok := f.parse(args, 0, 0); !ok {
-		return code
-	}
-	return f.usageError("want status, now or approve")
+	return c.newFlags("sync", syncSynopsis, syncHelp).dispatch(args, []subcommand{
+		{"status", c.syncStatus},
+		{"now", c.syncNow},
+		{"approve", c.syncApprove},
+	})
 }
 
 func (c *cli) syncNow(args []string) int {
