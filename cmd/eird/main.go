@@ -10,6 +10,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -586,43 +587,23 @@ func bootstrapOnce(ctx context.Context, store *redisstore.Store, files []string,
 // defaults (see the README).
 func syncSources(cs []config.SyncSource, global config.Guards) ([]regsync.SourceConfig, error) {
 	var out []regsync.SourceConfig
-	pick := func(v, def float64) float64 {
-		if v == 0 {
-			return def
-		}
-		return v
-	}
 	for i, c := range cs {
 		g := c.Guards
-		maxUnblocks := g.MaxUnblocks
-		if maxUnblocks == 0 {
-			maxUnblocks = global.MaxUnblocks
-		}
-		floor := g.RatioFloor
-		if floor == 0 {
-			floor = global.RatioFloor
-		}
 		sc := regsync.SourceConfig{
 			Name: c.Name, Format: c.Format, Operator: c.Operator, Interval: c.Interval, Dir: c.Dir,
-			Settle: c.Settle, IncompleteWait: c.IncompleteWait, RequireChecksum: c.RequireChecksum,
-			Guards: regsync.Guards{MaxBadRowRatio: g.MaxBadRowRatio, MinSnapshotRatio: pick(g.MinSnapshotRatio, global.MinSnapshotRatio),
-				MaxUnblocks: maxUnblocks, MaxUnblockRatio: pick(g.MaxUnblockRatio, global.MaxUnblockRatio), RatioFloor: floor, Strict: g.Strict},
+			Settle: cmp.Or(c.Settle, 5*time.Second), IncompleteWait: c.IncompleteWait, RequireChecksum: c.RequireChecksum,
+			Guards: regsync.Guards{MaxBadRowRatio: g.MaxBadRowRatio, MinSnapshotRatio: cmp.Or(g.MinSnapshotRatio, global.MinSnapshotRatio),
+				MaxUnblocks: cmp.Or(g.MaxUnblocks, global.MaxUnblocks), MaxUnblockRatio: cmp.Or(g.MaxUnblockRatio, global.MaxUnblockRatio),
+				RatioFloor: cmp.Or(g.RatioFloor, global.RatioFloor), Strict: g.Strict},
 			Limits: regsync.Limits{MaxFileBytes: c.Limits.MaxFileBytes, MaxUncompressedBytes: c.Limits.MaxUncompressedBytes,
 				MaxRatio: c.Limits.MaxRatio, MaxRows: c.Limits.MaxRows},
 		}
-		if sc.Settle == 0 {
-			sc.Settle = 5 * time.Second
-		}
 		if h := c.HTTPS; len(h.URLs) > 0 {
-			timeout := h.Timeout
-			if timeout == 0 {
-				timeout = time.Minute
-			}
 			var tlsOpts *fetch.TLSOptions
 			if h.CAFile != "" || h.CertFile != "" || h.ServerName != "" {
 				tlsOpts = &fetch.TLSOptions{CAFile: h.CAFile, CertFile: h.CertFile, KeyFile: h.KeyFile, ServerName: h.ServerName}
 			}
-			client, err := fetch.NewClient(timeout, tlsOpts)
+			client, err := fetch.NewClient(cmp.Or(h.Timeout, time.Minute), tlsOpts)
 			if err != nil {
 				return nil, fmt.Errorf("sync.sources[%d].https: %w", i, err)
 			}
