@@ -27,12 +27,16 @@ import (
 
 // copyMeta is the store's description of a copy.
 type copyMeta struct {
-	Prefix   string            `json:"prefix"`
-	Identity identity          `json:"identity"`
-	Epoch    string            `json:"epoch"`
-	Sync     map[string]string `json:"sync"`
-	Fields   int               `json:"fields"` // of the manifest
-	Datasets []copyDataset     `json:"datasets"`
+	Prefix string `json:"prefix"`
+	// Confirmed is when Redis last confirmed these lists before the copy
+	// was written: a process started from the copy serves them for
+	// Options.MaxStale from then, not from its start.
+	Confirmed time.Time         `json:"confirmed"`
+	Identity  identity          `json:"identity"`
+	Epoch     string            `json:"epoch"`
+	Sync      map[string]string `json:"sync"`
+	Fields    int               `json:"fields"` // of the manifest
+	Datasets  []copyDataset     `json:"datasets"`
 }
 
 // copyDataset is one dataset of a copy: its manifest entry and the keys of
@@ -64,18 +68,15 @@ func (s *Store) SnapshotWritten() (bytes int64, took time.Duration, written int,
 	p := s.plan.Load()
 	s.snap.mu.Lock()
 	defer s.snap.mu.Unlock()
-	if p == nil || s.snap.last != p.ident.ID+"|"+p.ident.Restore+"|"+p.epoch {
+	if p == nil || s.snap.last != p.copyID() {
 		return 0, 0, 0, false
 	}
 	return s.snap.stats.Bytes, s.snap.stats.Duration, s.snap.stats.Written, true
 }
 
-// lastWritten names the plan of the copy last written or read.
-func (sn *snapshotter) lastWritten() string {
-	sn.mu.Lock()
-	defer sn.mu.Unlock()
-	return sn.last
-}
+// copyID names the lists of a plan in a copy: its data set, restore and
+// epoch.
+func (p *plan) copyID() string { return p.ident.ID + "|" + p.ident.Restore + "|" + p.epoch }
 
 // setKey names the content of a dataset version (or overlay) of a data
 // set: versions are never reused within a data set and a restore.
@@ -89,11 +90,16 @@ func setKey(p *plan, name, kind string, version uint64, count int) string {
 func (sn *snapshotter) save(p *plan, rs replicaSet) {
 	sn.mu.Lock()
 	defer sn.mu.Unlock()
-	id := p.ident.ID + "|" + p.ident.Restore + "|" + p.epoch
+	id := p.copyID()
 	if id == sn.last {
 		return
 	}
-	meta := copyMeta{Prefix: sn.s.o.Prefix, Identity: p.ident, Epoch: p.epoch, Sync: p.sync, Fields: p.fields}
+	confirmed := sn.s.confirmed.Load()
+	if confirmed == 0 {
+		confirmed = time.Now().UnixNano() // p was read from Redis just now; its poll has not ended yet
+	}
+	meta := copyMeta{Prefix: sn.s.o.Prefix, Identity: p.ident, Epoch: p.epoch, Sync: p.sync, Fields: p.fields,
+		Confirmed: time.Unix(0, confirmed).UTC()}
 	var sets []*snapshot.Set
 	for _, e := range p.all {
 		cd := copyDataset{Name: e.name, Entry: e.manifestEntry}
@@ -156,7 +162,7 @@ func (s *Store) loadSnapshot() {
 		return
 	}
 	p := s.plan.Load()
-	s.snap.last = p.ident.ID + "|" + p.ident.Restore + "|" + p.epoch
+	s.snap.last = p.copyID()
 	s.m.snapshotBytes.Set(float64(st.Bytes))
 	s.log.Info("lists loaded from the local copy; they answer until redis confirms or replaces them",
 		zap.String("dir", s.snap.dir), zap.String("epoch", p.epoch), zap.Int("datasets", len(p.entries)),
@@ -209,8 +215,13 @@ func (s *Store) installCopy(c *snapshot.Copy) error {
 		s.publishReplica(rs, total)
 		s.lastHeld.Store(&heldView{plan: p, rs: rs})
 	}
-	// The copy answers from now on, for MaxStale unless Redis confirms it.
-	s.confirmed.Store(time.Now().UnixNano())
+	// The copy answers from now on, until MaxStale after Redis last
+	// confirmed it (unless Redis confirms it again).
+	confirmed := meta.Confirmed
+	if confirmed.IsZero() || confirmed.After(time.Now()) {
+		confirmed = time.Now()
+	}
+	s.confirmed.Store(confirmed.UnixNano())
 	return nil
 }
 
@@ -226,13 +237,7 @@ func fromSet(set *snapshot.Set, e planEntry, version uint64, items bool) *localS
 		l.setRows(set.Rows)
 	case set.Offs != nil:
 		l.values, l.offs = set.Values, set.Offs
-		l.count = len(l.keys)
-		if items && e.ds.Target == eir.TargetPair {
-			l.count = 0
-			for i := range l.keys {
-				l.count += itemCount(l.value(i))
-			}
-		}
+		l.countValues(items && e.ds.Target == eir.TargetPair)
 	default:
 		l.count = len(l.keys)
 	}

@@ -231,20 +231,20 @@ func (s *Store) replicaComplete(p *plan) bool {
 // with Options.Replica, loads the versions the checks need and keeps the
 // local copy (Options.SnapshotDir).
 func (s *Store) Run(ctx context.Context) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if s.o.Replica {
+	if s.o.Replica {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
 			s.runLoader(ctx)
-		}
-	}()
+		}()
+		defer func() { <-done }()
+	}
 	t := time.NewTicker(s.o.ReplicaRefresh)
 	defer t.Stop()
 	for {
 		s.pollState(ctx)
 		select {
 		case <-ctx.Done():
-			<-done
 			return
 		case <-t.C:
 		}
@@ -308,18 +308,27 @@ func (s *Store) syncReplica(ctx context.Context) error {
 	s.publishReplica(next, total)
 	slices.SortFunc(todo, func(a, b planEntry) int { return cmpU(a.Count, b.Count) })
 	complete := true
+	var tooLarge []string
 	for _, e := range todo {
 		if total+e.Count > uint64(s.o.ReplicaMaxEntries) {
 			s.log.Warn("dataset too large for the replica (store.replica_max_entries); checks read it from Redis",
 				zap.String("dataset", e.name), zap.Uint64("entries", e.Count), zap.Uint64("replicated", total))
+			complete = false
+			tooLarge = append(tooLarge, e.name)
+			continue
+		}
+		if s.div.Load().lostVersion(e) {
+			// Redis lost keys of this version: reading it again gives
+			// the same partial list; the lists held answer for it.
 			complete = false
 			continue
 		}
 		start := time.Now()
 		d, err := s.loadDS(ctx, e, byName[e.name])
 		var inc *incompleteError
-		if errors.As(err, &inc) {
-			s.checkIncomplete(ctx, p, e, inc)
+		if errors.As(err, &inc) && s.checkIncomplete(ctx, p, e, inc) {
+			complete = false
+			continue
 		}
 		if err != nil {
 			return fmt.Errorf("redisstore: replica of %s version %d: %w", e.name, e.Version, err)
@@ -344,8 +353,27 @@ func (s *Store) syncReplica(ctx context.Context) error {
 		if s.snap != nil && s.div.Load() == nil {
 			s.snap.save(p, next)
 		}
+	} else if len(tooLarge) > 0 {
+		s.forgetHeld(tooLarge)
 	}
 	return nil
+}
+
+// forgetHeld drops the datasets named from the last lists held: the plan
+// in force cannot hold them (store.replica_max_entries), so an outage must
+// not answer for them from an older copy.
+func (s *Store) forgetHeld(names []string) {
+	v := s.lastHeld.Load()
+	if v == nil {
+		return
+	}
+	rs := maps(v.rs)
+	for _, name := range names {
+		if e, ok := v.plan.find(name); ok {
+			delete(rs, e.rkey)
+		}
+	}
+	s.lastHeld.Store(&heldView{plan: v.plan, rs: rs})
 }
 
 // loadDS loads the copy of e, reusing the copy of its version when only
@@ -511,6 +539,12 @@ func (l *localSet) setValues(vals map[uint64]string, items bool) {
 	}
 	l.offs = append(l.offs, uint32(sb.Len()))
 	l.values = sb.String()
+	l.countValues(items)
+}
+
+// countValues sets the count of a set of values: its keys, or with items
+// the items of its values (pairs: one per IMSI).
+func (l *localSet) countValues(items bool) {
 	l.count = len(l.keys)
 	if items {
 		l.count = 0
@@ -543,14 +577,18 @@ func (l *localSet) setRows(rows [][2]uint64) {
 // checkIncomplete decides what a version that does not match the manifest
 // means: when it is still in force after a fresh read of the manifest,
 // Redis lost keys of the lists in force (an eviction, a manual deletion):
-// the store diverges rather than answer from a partial list.
-func (s *Store) checkIncomplete(ctx context.Context, p *plan, e planEntry, inc *incompleteError) {
+// the store diverges rather than answer from a partial list, until that
+// dataset is switched (a restore) or Redis's state accepted. It reports
+// whether it diverged.
+func (s *Store) checkIncomplete(ctx context.Context, p *plan, e planEntry, inc *incompleteError) bool {
 	fresh, err := s.loadPlan(ctx)
 	if err != nil {
-		return
+		return false
 	}
 	if now, ok := fresh.find(e.name); ok && now.Version == e.Version && now.Overlay == e.Overlay && fresh.ident == p.ident {
 		s.diverge("redis lost entries of the lists in force ("+inc.Error()+"): keys were evicted or deleted",
-			observed{ident: fresh.ident, epoch: fresh.ep, datasets: int64(fresh.fields)})
+			observed{ident: fresh.ident, epoch: fresh.ep, datasets: int64(fresh.fields)}, &e)
+		return true
 	}
+	return false
 }

@@ -23,7 +23,7 @@ func withReplica(t *testing.T, refresh time.Duration) func(*Options) {
 	return func(o *Options) { o.Replica, o.ReplicaRefresh = true, refresh }
 }
 
-// runReplica starts RunReplica for the life of the test.
+// runReplica starts Run for the life of the test.
 func runReplica(t testing.TB, s *Store) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -35,7 +35,7 @@ type Options struct {
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
 	// Replica keeps an in-process copy of the versions in force and
-	// answers checks from it (see RunReplica, which must run): no Redis
+	// answers checks from it (see Run, which must run): no Redis
 	// round trip per check, and a switch made by another process is seen
 	// within ReplicaRefresh plus one round trip.
 	Replica bool
@@ -75,21 +75,26 @@ type Store struct {
 	confirmed   atomic.Int64 // Unix ns of the start of the last epoch read that confirmed the plan
 	down        atomic.Int64 // Unix ns since Redis stopped answering; 0 while it answers (the breaker is closed)
 	staleLogged atomic.Bool  // the end of MaxStale was logged in this outage
-	div         atomic.Pointer[divergence]
-	lastHeld    atomic.Pointer[heldView] // the last plan the replica held completely
-	loadReq     chan struct{}
-	snap        *snapshotter // nil without Options.SnapshotDir
-	limitsOnce  sync.Once    // readLimits
-	evictOnce   sync.Once    // checkEviction
+	// unconfirmable: the last poll found Redis answering but could not
+	// read the manifest: the lists held are not served beyond 3 refreshes.
+	unconfirmable atomic.Bool
+	pollErrLogged atomic.Int64 // Unix ns of the last logPollError
+	div           atomic.Pointer[divergence]
+	lastHeld      atomic.Pointer[heldView] // the last plan the replica held completely
+	loadReq       chan struct{}
+	snap          *snapshotter // nil without Options.SnapshotDir
+	limitsOnce    sync.Once    // readLimits
+	evictChecked  atomic.Bool  // checkEviction got an answer
 	// maxBucket is the largest bucket before a version is rebuilt with
 	// more buckets: three quarters of the encoding limits.
 	maxBucket int
 	owned     bool // Close closes rdb
 }
 
-// New returns a store on rdb. It reads the server's encoding limits when
-// CONFIG GET is allowed; it does not fail when Redis is down (checks then
-// fail until it is back).
+// New returns a store on rdb. It makes no Redis call (Redis may be down):
+// it reads the local copy (Options.SnapshotDir) if there is one; the
+// encoding limits are read before the first write, the eviction policy
+// when Redis first answers (Run).
 func New(ctx context.Context, rdb redis.UniversalClient, o Options, log *zap.Logger, reg prometheus.Registerer) (*Store, error) {
 	if o.Prefix == "" {
 		o.Prefix = "eir:"
@@ -141,9 +146,6 @@ func New(ctx context.Context, rdb redis.UniversalClient, o Options, log *zap.Log
 			return nil, fmt.Errorf("redisstore: register metrics: %w", err)
 		}
 	}
-	// No Redis call here: an eird started while Redis is down answers
-	// from its local copy at once. The encoding limits are read before
-	// the first write, the eviction policy once Redis answers.
 	if o.SnapshotDir != "" {
 		if err := usableDir(o.SnapshotDir); err != nil {
 			s.log.Error("store.snapshot_dir is not usable: no local copy of the lists is kept, so a restart while redis is down, empty or older cannot answer from them",
@@ -162,6 +164,10 @@ func (s *Store) checkEviction(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	v, err := s.rdb.ConfigGet(ctx, "maxmemory-policy").Result()
+	var rerr redis.Error
+	if err == nil || errors.As(err, &rerr) {
+		s.evictChecked.Store(true) // an answer, even a refusal (CONFIG not allowed), is final
+	}
 	if err != nil {
 		return
 	}
@@ -289,12 +295,11 @@ func (p *plan) index() {
 
 // find returns the entry of a dataset, or false.
 func (p *plan) find(name string) (planEntry, bool) {
-	for _, e := range p.all {
-		if e.name == name {
-			return e, true
-		}
+	i, ok := slices.BinarySearchFunc(p.all, name, func(e planEntry, name string) int { return strings.Compare(e.name, name) })
+	if !ok {
+		return planEntry{}, false
 	}
-	return planEntry{}, false
+	return p.all[i], true
 }
 
 // currentPlan returns the cached plan, loading it the first time.
@@ -329,7 +334,10 @@ func (s *Store) refreshPlan(ctx context.Context, seen string) (*plan, error) {
 		}
 	}
 	if why := judgePlan(cur, next); why != "" {
-		s.diverge(why, observed{ident: next.ident, epoch: next.ep, datasets: int64(next.fields)})
+		s.diverge(why, observed{ident: next.ident, epoch: next.ep, datasets: int64(next.fields)}, nil)
+		return cur, s.errDiverged()
+	}
+	if lostStillInForce(s.div.Load(), next) {
 		return cur, s.errDiverged()
 	}
 	s.converge("redis state matches")

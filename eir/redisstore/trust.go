@@ -2,8 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -52,9 +50,11 @@ func identityOf(m map[string]string) identity {
 // divergence is why the lists in Redis are not the lists in force.
 type divergence struct {
 	reason string
-	since  time.Time
-	seen   identity // what Redis holds
-	epoch  uint64   // Redis's epoch
+	since  time.Time // when Redis was first found diverged
+	// lost, when set, is the dataset version (and overlay) whose keys
+	// Redis lost: its manifest still names it, so only a switch of that
+	// dataset (a restore) or an explicit accept ends the divergence.
+	lost *planEntry
 }
 
 // observed is what one reading of Redis's state found.
@@ -94,13 +94,15 @@ func judge(p *plan, o observed) string {
 	switch {
 	case o.ident.ID == "" && p.ident.ID != "":
 		return "redis holds no data set identity: it lost its data (an empty restart, a failover to an empty replica or a FLUSHALL)"
+	case p.ident.ID != "" && o.ident.ID != p.ident.ID:
+		// Before the restore marker: a restore keeps the id, so a marker
+		// on another data set is not a restore of this one.
+		return fmt.Sprintf("redis holds another data set (id %s; the lists in force are from %s)", short(o.ident.ID), short(p.ident.ID))
 	case o.ident.Restore != p.ident.Restore:
 		if o.ident.RestoredFrom < p.ep {
 			return fmt.Sprintf("redis was restored from an older copy (epoch %d; the lists in force are at epoch %d)", o.ident.RestoredFrom, p.ep)
 		}
 		return ""
-	case p.ident.ID != "" && o.ident.ID != p.ident.ID:
-		return fmt.Sprintf("redis holds another data set (id %s; the lists in force are from %s)", short(o.ident.ID), short(p.ident.ID))
 	case o.epoch < p.ep:
 		return fmt.Sprintf("the epoch went backwards from %d to %d: redis was restored from an older snapshot or lost writes in a failover", p.ep, o.epoch)
 	case o.epoch == p.ep && o.datasets != int64(p.fields):
@@ -140,21 +142,51 @@ func short(id string) string {
 	return id
 }
 
-// diverge records that Redis's data is not the lists in force; the first
-// time, it logs an error.
-func (s *Store) diverge(why string, o observed) {
-	if d := s.div.Load(); d != nil && d.reason == why {
+// diverge records that Redis's data is not the lists in force (lost: the
+// version whose keys Redis lost, if that is why). The divergence keeps the
+// time it began while its reason changes; the first time, it logs an
+// error, and a warning when the reason changes.
+func (s *Store) diverge(why string, o observed, lost *planEntry) {
+	for {
+		old := s.div.Load()
+		if old != nil && old.reason == why {
+			return
+		}
+		d := &divergence{reason: why, since: time.Now(), lost: lost}
+		if old != nil {
+			d.since = old.since
+			if lost == nil {
+				d.lost = old.lost
+			}
+		}
+		if !s.div.CompareAndSwap(old, d) {
+			continue
+		}
+		s.m.diverged.Set(1)
+		if old == nil {
+			s.log.Error("redis does not hold the lists in force; answering from the lists held and refusing writes until `eirctl store restore` (or `eirctl store accept`)",
+				zap.String("reason", why), zap.Uint64("redis_epoch", o.epoch), zap.String("redis_store_id", short(o.ident.ID)))
+		} else {
+			s.log.Warn("redis still does not hold the lists in force", zap.String("reason", why))
+		}
 		return
 	}
-	first := s.div.Load() == nil
-	s.div.Store(&divergence{reason: why, since: time.Now(), seen: o.ident, epoch: o.epoch})
-	s.m.diverged.Set(1)
-	if first {
-		s.log.Error("redis does not hold the lists in force; answering from the lists held and refusing writes until `eirctl store restore` (or `eirctl store accept`)",
-			zap.String("reason", why), zap.Uint64("redis_epoch", o.epoch), zap.String("redis_store_id", short(o.ident.ID)))
-	} else {
-		s.log.Warn("redis still does not hold the lists in force", zap.String("reason", why))
+}
+
+// lostVersion reports whether d is keys lost of e's version and overlay.
+func (d *divergence) lostVersion(e planEntry) bool {
+	return d != nil && d.lost != nil && d.lost.name == e.name && d.lost.Version == e.Version && d.lost.Overlay == e.Overlay
+}
+
+// lostStillInForce reports whether the divergence is keys lost of a
+// version that next still has in force: a fresh manifest that agrees with
+// the plan does not end it.
+func lostStillInForce(d *divergence, next *plan) bool {
+	if d == nil || d.lost == nil {
+		return false
 	}
+	e, ok := next.find(d.lost.name)
+	return ok && d.lostVersion(e)
 }
 
 // converge clears a divergence once Redis holds the lists in force again.
@@ -180,16 +212,13 @@ func (s *Store) errDiverged() error {
 // process trusts no other: a new store, or one written by a version of
 // eird that kept no identity.
 func (s *Store) newIdentity(ctx context.Context) error {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return err
-	}
-	created, err := s.rdb.HSetNX(ctx, s.k.identity, "id", hex.EncodeToString(b)).Result()
+	id := randomID()
+	created, err := s.rdb.HSetNX(ctx, s.k.identity, "id", id).Result()
 	if err != nil {
 		return err
 	}
 	if created {
-		s.log.Info("data set identity created", zap.String("store_id", short(hex.EncodeToString(b))))
+		s.log.Info("data set identity created", zap.String("store_id", short(id)))
 	}
 	return nil
 }
@@ -212,21 +241,39 @@ func (s *Store) pollState(ctx context.Context) {
 		return
 	}
 	s.markUp()
-	s.evictOnce.Do(func() { s.checkEviction(ctx) })
+	if !s.evictChecked.Load() {
+		s.checkEviction(ctx)
+	}
 	p := s.plan.Load()
 	if p == nil || o.epoch != p.ep || o.ident != p.ident || s.div.Load() != nil {
 		// refreshPlan judges the manifest it reads.
 		if _, err := s.refreshPlan(ctx, ""); err != nil {
 			if !errors.Is(err, eir.ErrDiverged) {
 				s.unavailable("replica", err)
+				s.unconfirmable.Store(true)
+				s.logPollError(err)
 			}
 			return
 		}
 	} else if why := judge(p, o); why != "" {
-		s.diverge(why, o)
+		s.diverge(why, o, nil)
 		return
 	}
+	s.unconfirmable.Store(false)
 	s.confirmed.Store(start.UnixNano())
+}
+
+// logPollError logs, at most once a minute, why the manifest Redis
+// holds could not be read while Redis answers: the lists in force stay
+// unconfirmed meanwhile, and checks stop being answered from them after
+// three refreshes.
+func (s *Store) logPollError(err error) {
+	now := time.Now().UnixNano()
+	last := s.pollErrLogged.Load()
+	if now-last < int64(time.Minute) || !s.pollErrLogged.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Warn("the manifest of the lists in force cannot be read; checks read redis until it can", zap.Error(err))
 }
 
 // markDown opens the circuit breaker: Redis did not answer.
@@ -284,9 +331,11 @@ func (s *Store) staleness() time.Duration {
 }
 
 // replicaServes reports whether checks may be answered from the replica:
-// the lists were confirmed recently (within 3 refreshes, or within
-// MaxStale while Redis is unreachable or slow), or Redis diverged (the
-// replica holds the lists in force).
+// the lists were confirmed recently (within 3 refreshes), or within
+// MaxStale while Redis is unreachable or slow (or not asked yet, for lists
+// read from the local copy), or Redis diverged (the replica holds the
+// lists in force). When Redis answers but the lists cannot be confirmed
+// (a manifest that cannot be read), checks read Redis.
 func (s *Store) replicaServes() bool {
 	if !s.o.Replica {
 		return false
@@ -302,10 +351,13 @@ func (s *Store) replicaServes() bool {
 	if age < 3*s.o.ReplicaRefresh {
 		return true
 	}
+	if s.unconfirmable.Load() {
+		return false
+	}
 	if age < s.o.MaxStale {
 		return true
 	}
-	if s.o.MaxStale > 0 && s.staleLogged.CompareAndSwap(false, true) {
+	if s.o.MaxStale > 0 && !s.staleLogged.Load() && s.staleLogged.CompareAndSwap(false, true) {
 		s.log.Error("the lists held are older than store.max_stale and redis is unreachable; checks now follow policy.on_store_error",
 			zap.Duration("max_stale", s.o.MaxStale), zap.Duration("unconfirmed_for", age))
 	}
@@ -339,6 +391,8 @@ func (s *Store) Health() eir.StoreHealth {
 		if !h.Serving {
 			h.State, h.Reason = eir.StoreUnavailable, "redis is unreachable and the lists held are not complete or older than store.max_stale"
 		}
+	case p != nil && s.unconfirmable.Load() && !s.replicaServes():
+		h.State, h.Reason = eir.StoreUnavailable, "redis answers but the lists in force cannot be confirmed (its manifest cannot be read; see the log): checks read redis"
 	default:
 		h.Serving = p != nil
 	}

@@ -2,17 +2,21 @@ package redisstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/eir/redisstore/snapshot"
 	"github.com/eir-sidecar/eir/internal/poll"
 	"github.com/eir-sidecar/eir/internal/redistest"
 )
@@ -353,7 +357,9 @@ func corruptOneSet(t *testing.T, dir string) {
 // copyWritten reports whether s wrote the local copy of its plan.
 func copyWritten(s *Store) bool {
 	p := s.plan.Load()
-	return s.snap.lastWritten() == p.ident.ID+"|"+p.ident.Restore+"|"+p.epoch
+	s.snap.mu.Lock()
+	defer s.snap.mu.Unlock()
+	return s.snap.last == p.copyID()
 }
 
 // deadPid is the pid of a process that ran and was reaped.
@@ -419,5 +425,177 @@ func TestLockTakeover(t *testing.T) {
 		if got := rdb.Get(ctxT(t), key).Val(); tc.taken == (got == tc.token) {
 			t.Fatalf("%s: the lock holds %q", tc.name, got)
 		}
+	}
+}
+
+// deleteOneBucket deletes a bucket key of the version in force of name,
+// as an eviction or a careless DEL would.
+func deleteOneBucket(t *testing.T, rdb redis.UniversalClient, s *Store, name string) {
+	t.Helper()
+	e, ok := s.plan.Load().find(name)
+	if !ok {
+		t.Fatalf("%s not in force", name)
+	}
+	for b := range max(e.Buckets, 1) {
+		if n := rdb.Del(ctxT(t), s.k.bucketKey(name, b, e.Version)).Val(); n == 1 {
+			return
+		}
+	}
+	t.Fatalf("no bucket of %s found", name)
+}
+
+// Redis lost keys of a version in force: a process that reads it keeps
+// the store diverged (no re-read, no write accepted) poll after poll, with
+// the time it began, until the dataset is switched by a restore.
+func TestLostKeysStayDiverged(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	prefix := freshPrefix()
+	a := trustStore(t, rdb, prefix, nil)
+	loadStolen(t, a)
+	deleteOneBucket(t, rdb, a, black("national").String())
+
+	// b is driven by hand: every poll and load is one step.
+	b := newStore(t, rdb, prefix, func(o *Options) { o.Replica, o.ReplicaRefresh, o.MaxStale = true, 20*time.Millisecond, time.Hour })
+	ctx := ctxT(t)
+	b.pollState(ctx)
+	b.syncReplica(ctx)
+	h := b.Health()
+	if h.State != eir.StoreDiverged || !strings.Contains(h.Reason, "lost entries") {
+		t.Fatalf("after loading a version with lost keys: %+v", h)
+	}
+	reloads := testutil.ToFloat64(b.m.manifestReloads)
+	for i := range 10 {
+		b.pollState(ctx)
+		b.syncReplica(ctx)
+		got := b.Health()
+		if got.State != eir.StoreDiverged || !got.Since.Equal(h.Since) {
+			t.Fatalf("poll %d: %+v; want still diverged since %v", i, got, h.Since)
+		}
+		if _, err := b.Apply(ctx, []eir.Change{{Dataset: black("manual"), Add: entries(7)}}); !errors.Is(err, eir.ErrDiverged) {
+			t.Fatalf("poll %d: write %v, want ErrDiverged", i, err)
+		}
+	}
+	if n := testutil.ToFloat64(b.m.manifestReloads) - reloads; n != 0 {
+		t.Fatalf("%v plans installed while diverged, want none", n)
+	}
+
+	// A restore switches the dataset: b takes it and holds the lists.
+	if _, err := a.Restore(ctx, eir.RecoverOptions{Always: true}); err != nil {
+		t.Fatal(err)
+	}
+	b.pollState(ctx)
+	if err := b.syncReplica(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h := b.Health(); h.State != eir.StoreOK || !h.Replica {
+		t.Fatalf("after the restore: %+v", h)
+	}
+	answersBlocked(t, b)
+}
+
+// A divergence whose reason changes keeps the time it began.
+func TestDivergenceKeepsItsStart(t *testing.T) {
+	s := newStore(t, nil, freshPrefix(), nil)
+	s.diverge("first reason", observed{}, nil)
+	since := s.div.Load().since
+	s.diverge("second reason (epoch 7)", observed{}, nil)
+	d := s.div.Load()
+	if d.reason != "second reason (epoch 7)" || !d.since.Equal(since) {
+		t.Fatalf("divergence %+v; want the new reason since %v", d, since)
+	}
+}
+
+// While Redis answers but its manifest cannot be read, the lists held are
+// not served beyond three refreshes: checks read Redis (and fail), and the
+// health says so, instead of answering from an old plan for max_stale.
+func TestUnreadableManifestIsNotServedStale(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	s := trustStore(t, rdb, freshPrefix(), nil)
+	loadStolen(t, s)
+	if err := rdb.HSet(ctxT(t), s.k.manifest, black("national").String(), "not json").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rdb.Incr(ctxT(t), s.k.epoch)
+	poll.Until(t, "the lists unconfirmed", 5*time.Second, func() bool { return s.Health().State == eir.StoreUnavailable })
+	if _, err := s.Match(ctxT(t), eir.Query{IMEI: stolen[0]}, nil); !errors.Is(err, eir.ErrUnavailable) {
+		t.Fatalf("check with an unreadable manifest: %v, want ErrUnavailable", err)
+	}
+}
+
+// judge, case by case: what Redis's state must look like for a process
+// that trusts plan p.
+func TestJudge(t *testing.T) {
+	p := &plan{ep: 10, ident: identity{ID: "aaaa"}, fields: 3}
+	for _, tc := range []struct {
+		name string
+		o    observed
+		want string // a word of the reason; "" trusts
+	}{
+		{"same state", observed{ident: identity{ID: "aaaa"}, epoch: 10, datasets: 3}, ""},
+		{"a newer switch", observed{ident: identity{ID: "aaaa"}, epoch: 11, datasets: 4}, ""},
+		{"identity gone", observed{epoch: 0}, "lost its data"},
+		{"another data set", observed{ident: identity{ID: "bbbb"}, epoch: 12, datasets: 3}, "another data set"},
+		{"another data set with a restore marker", observed{ident: identity{ID: "bbbb", Restore: "r", RestoredFrom: 50}, epoch: 60, datasets: 3}, "another data set"},
+		{"a restore of this data set, as new", observed{ident: identity{ID: "aaaa", Restore: "r", RestoredFrom: 10}, epoch: 12, datasets: 3}, ""},
+		{"a restore from an older copy", observed{ident: identity{ID: "aaaa", Restore: "r", RestoredFrom: 9}, epoch: 12, datasets: 3}, "older copy"},
+		{"epoch backwards", observed{ident: identity{ID: "aaaa"}, epoch: 9, datasets: 3}, "backwards"},
+		{"manifest changed without a switch", observed{ident: identity{ID: "aaaa"}, epoch: 10, datasets: 2}, "without a switch"},
+	} {
+		got := judge(p, tc.o)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if got := judge(nil, observed{}); got != "" {
+		t.Errorf("no plan: %q", got)
+	}
+}
+
+// A process started from a local copy while Redis is down serves it until
+// max_stale after Redis last confirmed it, not after the process started.
+func TestLocalCopyAgeCounts(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix, dir := freshPrefix(), t.TempDir()
+	a := trustStore(t, srv.Client(t), prefix, func(o *Options) { o.SnapshotDir = dir })
+	loadStolen(t, a)
+	poll.Until(t, "the local copy", 5*time.Second, func() bool { return copyWritten(a) })
+	srv.Kill(t)
+	for _, tc := range []struct {
+		age    time.Duration
+		serves bool
+	}{{10 * time.Minute, true}, {2 * time.Hour, false}} {
+		ageCopy(t, dir, tc.age)
+		b := newStore(t, fastClient(t, srv), prefix, func(o *Options) {
+			o.Replica, o.ReplicaRefresh, o.MaxStale, o.SnapshotDir = true, 20*time.Millisecond, time.Hour, dir
+		})
+		if got := b.replicaServes(); got != tc.serves {
+			t.Fatalf("copy confirmed %v ago, max_stale 1h: serves %v, want %v", tc.age, got, tc.serves)
+		}
+		if st := b.staleness(); st < tc.age-time.Minute {
+			t.Fatalf("copy confirmed %v ago: staleness %v", tc.age, st)
+		}
+	}
+}
+
+// ageCopy rewrites the local copy in dir as if Redis last confirmed it age
+// ago.
+func ageCopy(t *testing.T, dir string, age time.Duration) {
+	t.Helper()
+	c, _, err := snapshot.Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta copyMeta
+	if err := json.Unmarshal(c.Meta, &meta); err != nil {
+		t.Fatal(err)
+	}
+	meta.Confirmed = time.Now().Add(-age)
+	if c.Meta, err = json.Marshal(meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snapshot.Write(dir, c); err != nil {
+		t.Fatal(err)
 	}
 }
