@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,23 +51,18 @@ func editsBench(args []string, stdout, stderr io.Writer) int {
 	}
 	defer os.RemoveAll(snapDir)
 	prefix := fmt.Sprintf("eirbench%d:", time.Now().UnixNano())
+	// open opens the store with its replica, local copy and janitor
+	// running; what it returns closes it, once.
 	open := func() (*redisstore.Store, func(), error) {
-		rdb, err := redisstore.NewClient(redisstore.ClientOptions{Addresses: []string{*addr}, DialTimeout: 2 * time.Second,
-			ReadTimeout: time.Minute, WriteTimeout: time.Minute, PoolSize: 8})
+		s, closeStore, err := benchStore(ctx, *addr, redisstore.Options{Prefix: prefix, Grace: time.Second, Replica: true,
+			MaxStale: time.Hour, SnapshotDir: snapDir, OverlayMax: *overlayMax, ReplicaMaxEntries: int64(2 * *n)}, stderr)
 		if err != nil {
-			return nil, nil, err
-		}
-		s, err := redisstore.New(ctx, rdb, redisstore.Options{Prefix: prefix, Grace: time.Second, Replica: true,
-			MaxStale: time.Hour, SnapshotDir: snapDir, OverlayMax: *overlayMax, ReplicaMaxEntries: int64(2 * *n)},
-			zap.NewNop(), prometheus.NewRegistry())
-		if err != nil {
-			rdb.Close()
 			return nil, nil, err
 		}
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); s.Run(rctx) }()
-		return s, func() { cancel(); <-done; rdb.Close() }, nil
+		return s, sync.OnceFunc(func() { cancel(); <-done; closeStore() }), nil
 	}
 	s, closeStore, err := open()
 	if err != nil {
@@ -74,18 +70,6 @@ func editsBench(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer func() { closeStore() }()
-
-	waitHeld := func(s *redisstore.Store, what string) time.Duration {
-		start := time.Now()
-		for !s.Health().Replica {
-			if time.Since(start) > 10*time.Minute {
-				fmt.Fprintf(stderr, "eirbench: the replica did not hold %s\n", what)
-				os.Exit(1)
-			}
-			time.Sleep(time.Millisecond)
-		}
-		return time.Since(start)
-	}
 
 	fmt.Fprintf(stderr, "generating %d IMEIs\n", *n)
 	list := redisstore.SyntheticIMEIs(*n, 1)
@@ -96,7 +80,11 @@ func editsBench(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	loaded := time.Since(start)
-	replicated := waitHeld(s, "the list")
+	replicated, err := waitHeld(s, "the list", waitLimit)
+	if err != nil {
+		fmt.Fprintf(stderr, "eirbench: %v\n", err)
+		return 1
+	}
 	var snapBytes int64
 	var snapTook time.Duration
 	for t0 := time.Now(); ; {
@@ -105,7 +93,7 @@ func editsBench(args []string, stdout, stderr io.Writer) int {
 			snapBytes, snapTook = b, took
 			break
 		}
-		if time.Since(t0) > 10*time.Minute {
+		if time.Since(t0) > waitLimit {
 			fmt.Fprintln(stderr, "eirbench: no local copy written")
 			return 1
 		}
@@ -132,24 +120,27 @@ func editsBench(args []string, stdout, stderr io.Writer) int {
 	rdb2.Close()
 
 	overlayUsed := *overlayMax
-	a := measureEdits(ctx, s, ds, list, *edits, 2, waitHeld, stderr)
-	if a == nil {
+	a, err := measureEdits(ctx, s, ds, list, *edits, 2, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "eirbench: %v\n", err)
 		return 1
 	}
-	closeStore()
 	// The same edits without overlays (as eird did before them): every
 	// edit copies the list, inside Redis and into every replica.
 	var b *editStats
 	if *compare > 0 {
+		closeStore()
 		*overlayMax = 2 * *n
-		s, closeStore, err = open()
-		if err != nil {
+		if s, closeStore, err = open(); err != nil {
 			fmt.Fprintf(stderr, "eirbench: %v\n", err)
 			return 1
 		}
-		defer closeStore()
-		waitHeld(s, "the list")
-		if b = measureEdits(ctx, s, ds, list, *compare, 3, waitHeld, stderr); b == nil {
+		if _, err := waitHeld(s, "the list", waitLimit); err != nil {
+			fmt.Fprintf(stderr, "eirbench: %v\n", err)
+			return 1
+		}
+		if b, err = measureEdits(ctx, s, ds, list, *compare, 3, stderr); err != nil {
+			fmt.Fprintf(stderr, "eirbench: %v\n", err)
 			return 1
 		}
 	}
@@ -164,8 +155,26 @@ func editsBench(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	s.Purge(ctx)
+	if err := s.Purge(ctx); err != nil {
+		fmt.Fprintf(stderr, "eirbench: clean-up: %v\n", err)
+	}
 	return 0
+}
+
+// waitLimit bounds each wait of eirbench edits for the store.
+const waitLimit = 10 * time.Minute
+
+// waitHeld waits up to limit until the replica of s holds every list in
+// force (what names what it waits for), and returns how long it took.
+func waitHeld(s *redisstore.Store, what string, limit time.Duration) (time.Duration, error) {
+	start := time.Now()
+	for !s.Health().Replica {
+		if time.Since(start) > limit {
+			return 0, fmt.Errorf("the replica did not hold %s within %v", what, limit)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return time.Since(start), nil
 }
 
 // editStats is what single edits cost.
@@ -182,7 +191,7 @@ type editStats struct {
 // measureEdits makes edits single edits (3 additions for 1 removal) while
 // checks run in a loop, and measures them.
 func measureEdits(ctx context.Context, s *redisstore.Store, ds eir.Dataset, list []eir.Entry, edits int, seed int64,
-	waitHeld func(*redisstore.Store, string) time.Duration, stderr io.Writer) *editStats {
+	stderr io.Writer) (*editStats, error) {
 	collect := func() {
 		time.Sleep(1100 * time.Millisecond) // past the grace period
 		for {
@@ -239,13 +248,18 @@ func measureEdits(ctx context.Context, s *redisstore.Store, ds eir.Dataset, list
 		}
 		t0 := time.Now()
 		if _, err := s.Apply(ctx, []eir.Change{ch}); err != nil {
-			fmt.Fprintf(stderr, "eirbench: edit: %v\n", err)
 			stop.Store(true)
 			<-done
-			return nil
+			return nil, fmt.Errorf("edit: %w", err)
 		}
 		editLat = append(editLat, time.Since(t0))
-		replicaLat = append(replicaLat, waitHeld(s, "an edit"))
+		held, err := waitHeld(s, "an edit", waitLimit)
+		if err != nil {
+			stop.Store(true)
+			<-done
+			return nil, err
+		}
+		replicaLat = append(replicaLat, held)
 	}
 	st.Seconds = time.Since(start).Seconds()
 	stop.Store(true)
@@ -259,7 +273,7 @@ func measureEdits(ctx context.Context, s *redisstore.Store, ds eir.Dataset, list
 	st.ChecksBefore, st.ChecksDuring = len(before), len(during)
 	st.CheckBefore = [2]time.Duration{pct(before, 0.5), pct(before, 0.99)}
 	st.CheckDuring = [2]time.Duration{pct(during, 0.5), pct(during, 0.99)}
-	return st
+	return st, nil
 }
 
 func pct(l []time.Duration, p float64) time.Duration {
@@ -313,7 +327,7 @@ func (r editsReport) markdown(w io.Writer) {
 	mb := func(b int64) string { return fmt.Sprintf("%+.1f MB", float64(b)/1e6) }
 	p("## Edits on a large list, and the local copy")
 	p("")
-	p("`eirbench edits -n %d`: one list of %s synthetic IMEIs (`manual/imei/black`) loaded through the store with its replica and local copy (own redis-server), then single edits (3 additions for 1 removal, as `eirctl add`/`remove` make them) while checks run in a loop as the Diameter read loop makes them (from the replica; from Redis when it cannot answer). Redis memory is `used_memory` growth; \"after the janitor\" is after the grace period and the janitor's pass. The replica update is the time from an edit's return until the replica holds it.", r.Entries, commas(r.Entries))
+	p("`eirbench edits -n %d`: one list of %s synthetic IMEIs (`manual/imei/black`) loaded through the store with its replica and local copy (own redis-server), then single edits (3 additions for 1 removal, as `eirctl add`/`remove` make them) while checks run in a loop as the Diameter read loop makes them (from the replica; from Redis when it cannot answer). Redis memory is `used_memory` growth; \"after the janitor\" is after the grace period and the janitor's pass. The replica update is the time from an edit's return until the replica holds it.", r.Entries, thousandsf(float64(r.Entries)))
 	p("")
 	p("| | Overlays (`store.overlay_max` %d) |%s", r.OverlayMax, map[bool]string{true: " Overlays off (every edit copies the list) |", false: ""}[r.WithoutOverlay != nil])
 	p("|---|---|%s", map[bool]string{true: "---|", false: ""}[r.WithoutOverlay != nil])
@@ -338,12 +352,4 @@ func (r editsReport) markdown(w io.Writer) {
 	p("")
 	p("Local copy of the list (`store.snapshot_dir`): %.1f MB, %.2f bytes per entry, written in %.0f ms after the replica loaded the list (%.1f s from Redis); an eird started from it alone (Redis unreachable) answers its first check %.0f ms after it starts reading it.",
 		float64(r.SnapshotBytes)/1e6, float64(r.SnapshotBytes)/float64(r.Entries), ms(r.SnapshotWrite), r.ReplicaSeconds, ms(r.SnapshotStart))
-}
-
-func commas(n int) string {
-	s := fmt.Sprint(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }

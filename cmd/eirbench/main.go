@@ -171,18 +171,21 @@ func resolveRedis(addr string, stderr io.Writer) (string, func(), error) {
 	return startRedis(stderr)
 }
 
-func benchStore(ctx context.Context, addr, prefix string, stderr io.Writer) (*redisstore.Store, func(), error) {
+// benchStore opens a store with o on the Redis at addr (auto: a
+// throw-away redis-server), and returns what closes it (and stops that
+// server).
+func benchStore(ctx context.Context, addr string, o redisstore.Options, stderr io.Writer) (*redisstore.Store, func(), error) {
 	addr, stop, err := resolveRedis(addr, stderr)
 	if err != nil {
 		return nil, nil, err
 	}
 	rdb, err := redisstore.NewClient(redisstore.ClientOptions{Addresses: []string{addr}, DialTimeout: 2 * time.Second,
-		ReadTimeout: time.Minute, WriteTimeout: time.Minute, PoolSize: 4})
+		ReadTimeout: time.Minute, WriteTimeout: time.Minute, PoolSize: 8})
 	if err != nil {
 		stop()
 		return nil, nil, err
 	}
-	s, err := redisstore.New(ctx, rdb, redisstore.Options{Prefix: prefix, Grace: time.Millisecond}, zap.NewNop(), prometheus.NewRegistry())
+	s, err := redisstore.New(ctx, rdb, o, zap.NewNop(), prometheus.NewRegistry())
 	if err != nil {
 		rdb.Close()
 		stop()

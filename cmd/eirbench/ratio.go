@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/eir-sidecar/eir/eir/redisstore"
 	"github.com/eir-sidecar/eir/internal/loadgen"
 )
 
@@ -318,7 +319,7 @@ func (r *ratioRun) stopEIRD() {
 // loadLists writes the generated lists into the Redis at addr through
 // redisstore, under source "bench" and eird's default key prefix.
 func (r *ratioRun) loadLists(ctx context.Context, addr string) (float64, error) {
-	s, closeStore, err := benchStore(ctx, addr, "eir:", r.stderr)
+	s, closeStore, err := benchStore(ctx, addr, redisstore.Options{Prefix: "eir:", Grace: time.Millisecond}, r.stderr)
 	if err != nil {
 		return 0, fmt.Errorf("lists: %w", err)
 	}

@@ -62,7 +62,7 @@ func layout(args []string, stdout, stderr io.Writer) int {
 	var results []result
 	for i, n := range ns {
 		// A store of its own per size: the previous one is purged.
-		s, closeStore, err := benchStore(ctx, *addr, fmt.Sprintf("%s%d:", strings.TrimSuffix(*prefix, ":"), i), stderr)
+		s, closeStore, err := benchStore(ctx, *addr, redisstore.Options{Prefix: fmt.Sprintf("%s%d:", strings.TrimSuffix(*prefix, ":"), i), Grace: time.Millisecond}, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "eirbench: %v\n", err)
 			return 1
@@ -93,7 +93,7 @@ func layout(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(&b, "## Redis memory per IMEI\n\n`eirbench layout -n %s`: a synthetic stolen-phone list (5,000 TACs with Zipf-skewed popularity, random serial numbers) loaded through the store as one replacement, into an own redis-server; memory is `used_memory` growth.\n\n", *sizes)
 		b.WriteString("| IMEIs | Bytes of Redis memory per IMEI | Load time | IMEIs/s |\n|---|---|---|---|\n")
 		for _, r := range results {
-			fmt.Fprintf(&b, "| %s | %.2f | %.2f s | %.1f M |\n", commas(r.n), r.perIMEI, r.took.Seconds(), r.imeiPerSec/1e6)
+			fmt.Fprintf(&b, "| %s | %.2f | %.2f s | %.1f M |\n", thousandsf(float64(r.n)), r.perIMEI, r.took.Seconds(), r.imeiPerSec/1e6)
 		}
 		b.WriteString("\n")
 		if err := os.WriteFile(*markdown, []byte(b.String()), 0o644); err != nil {
@@ -145,7 +145,7 @@ func syncBench(args []string, stdout, stderr io.Writer) int {
 
 	ctx := context.Background()
 	prefix := fmt.Sprintf("eirbench%d:", time.Now().UnixNano())
-	store, closeStore, err := benchStore(ctx, *addr, prefix, stderr)
+	store, closeStore, err := benchStore(ctx, *addr, redisstore.Options{Prefix: prefix, Grace: time.Millisecond}, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "eirbench: %v\n", err)
 		return 1
@@ -199,12 +199,12 @@ func syncBench(args []string, stdout, stderr io.Writer) int {
 	if *markdown != "" {
 		var b strings.Builder
 		fmt.Fprintf(&b, "## Registry sync of a %s-row list\n\n`eirbench sync -n %d -swap %d`: a generated DIRBS full blacklist (%d MB of CSV) applied by one pass of the sync engine (parse, validate through sorted runs on disk, load, switch) into an own redis-server, on the same cores.\n\n",
-			commas(*n), *n, *swap, size>>20)
+			thousandsf(float64(*n)), *n, *swap, size>>20)
 		b.WriteString("| Pass time | Rows/s | Bytes of Redis memory per IMEI | Go heap obtained from the system |\n|---|---|---|---|\n")
-		fmt.Fprintf(&b, "| %.2f s | %s | %.2f | %d MB |\n\n", took.Seconds(), commas(int(float64(*n)/took.Seconds())), float64(after-before)/float64(entries), ms.HeapSys>>20)
+		fmt.Fprintf(&b, "| %.2f s | %s | %.2f | %d MB |\n\n", took.Seconds(), thousandsf(float64(*n)/took.Seconds()), float64(after-before)/float64(entries), ms.HeapSys>>20)
 		if *swap > 0 {
 			fmt.Fprintf(&b, "Then a full list of the same size in which %s IMEIs are others: %s (%s) in %.2f s, compared by content with the list in force: %s\n\n",
-				commas(*swap), held.Result, held.Reason, heldTook.Seconds(), held.Message)
+				thousandsf(float64(*swap)), held.Result, held.Reason, heldTook.Seconds(), held.Message)
 		}
 		if err := os.WriteFile(*markdown, []byte(b.String()), 0o644); err != nil {
 			fmt.Fprintf(stderr, "eirbench: %v\n", err)
