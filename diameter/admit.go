@@ -18,26 +18,34 @@ const (
 )
 
 // admit decides, before anything is read, whether a connection just
-// accepted from addr is served. It returns "" and holds a connection slot,
-// which track keeps and untrack frees, or the reason for refusing it.
-func (s *Server) admit(addr netip.Addr) string {
+// accepted from addr is served. When it is, admit returns it tracked
+// (Shutdown sees it; untrack forgets it); otherwise the reason for
+// refusing it, or "" when the server is shutting down. The connection
+// limit is checked where the connection is tracked, under one lock.
+func (s *Server) admit(nc net.Conn, addr netip.Addr, coalesce bool) (*conn, string) {
 	if !s.allow.Load().admits(addr) {
-		return refusedAddress
+		return nil, refusedAddress
 	}
+	c := newConn(s, nc, addr, coalesce)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n := s.opts.MaxConnections; n > 0 && s.nconns >= n {
-		return refusedMaxConnections
+	switch {
+	case s.closed:
+		return nil, ""
+	case s.opts.MaxConnections > 0 && len(s.conns) >= s.opts.MaxConnections:
+		return nil, refusedMaxConnections
 	}
-	s.nconns++
-	return ""
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
+	s.m.peers.WithLabelValues(stateWaitCER.String()).Inc()
+	return c, ""
 }
 
 // refuse closes a connection refused at accept, counts it and logs it,
 // rate-limited: a flood of connections must not become a flood of logs.
 func (s *Server) refuse(nc net.Conn, addr netip.Addr, reason string) {
 	nc.Close()
-	s.m.refused.WithLabelValues(reason).Inc()
+	s.refused[reason].Inc()
 	if n, ok := s.refusals.allow(time.Now()); ok {
 		s.log.Warn("connection refused at accept", zap.String("reason", reason),
 			zap.String("remote_ip", addr.String()), zap.Int64("refused_unlogged", n))

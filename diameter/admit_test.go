@@ -1,11 +1,13 @@
 package diameter
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -75,7 +77,7 @@ func waitRefused(t *testing.T, reg prometheus.Gatherer, want map[string]float64)
 func slotsHeld(s *Server) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.nconns
+	return len(s.conns)
 }
 
 func checkOK(t *testing.T, c *s13client.Client) {
@@ -289,5 +291,64 @@ func TestMaxConnectionsNegative(t *testing.T) {
 	_, err := NewServer(Options{OriginHost: "eir.test", OriginRealm: "eir.test", MaxConnections: -1}, nil, zap.NewNop(), prometheus.NewRegistry())
 	if err == nil {
 		t.Fatal("MaxConnections -1 accepted")
+	}
+}
+
+// TestAdmitHoldsTheLimit: connections admitted at once never exceed
+// MaxConnections, a closed slot is reused, and nothing is admitted once the
+// server is shut down.
+func TestAdmitHoldsTheLimit(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s, err := NewServer(Options{OriginHost: "eir.test", OriginRealm: "eir.test", AllowAnyPeer: true, MaxConnections: 3}, nil, zap.NewNop(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := netip.MustParseAddr("127.0.0.1")
+	var mu sync.Mutex
+	var admitted []*conn
+	reasons := map[string]int{}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nc, peer := net.Pipe()
+			defer peer.Close()
+			c, reason := s.admit(nc, local, true)
+			mu.Lock()
+			defer mu.Unlock()
+			if c != nil {
+				admitted = append(admitted, c)
+			} else {
+				reasons[reason]++
+				nc.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(admitted) != 3 || reasons[refusedMaxConnections] != 17 || slotsHeld(s) != 3 {
+		t.Fatalf("%d admitted, refused %v, %d slots held; want 3, 17 max_connections, 3", len(admitted), reasons, slotsHeld(s))
+	}
+	s.untrack(admitted[0])
+	nc, peer := net.Pipe()
+	defer peer.Close()
+	c, reason := s.admit(nc, local, true)
+	if c == nil {
+		t.Fatalf("a freed slot was not reused: %q", reason)
+	}
+	for _, c := range append(admitted[1:], c) {
+		s.untrack(c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c, reason := s.admit(nc, local, true); c != nil || reason != "" {
+		t.Fatalf("admitted after Shutdown: %v %q", c, reason)
+	}
+	s.refuse(nc, local, refusedMaxConnections)
+	if got := refusedCounts(t, reg); got[refusedMaxConnections] != 1 || got[refusedAddress] != 0 {
+		t.Fatalf("refusals counted %v", got)
 	}
 }

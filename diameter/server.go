@@ -126,16 +126,17 @@ type Server struct {
 	allow   atomic.Pointer[allowList]
 	log     *zap.Logger
 	m       *metrics
-	// refusals rate-limits the log of connections refused at accept.
+	// refusals rate-limits the log of connections refused at accept;
+	// refused counts them, by reason (the label resolved once).
 	refusals refusalLog
+	refused  map[string]prometheus.Counter
 
 	baseCtx    context.Context
 	cancelBase context.CancelFunc
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
-	nconns    int // connection slots held (admit), at most MaxConnections
+	conns     map[*conn]struct{} // at most MaxConnections (admit)
 	openHosts map[string]int
 	closed    bool
 	connWG    sync.WaitGroup
@@ -168,6 +169,10 @@ func NewServer(opts Options, c Checker, log *zap.Logger, reg prometheus.Register
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*conn]struct{}{},
 		openHosts: map[string]int{},
+		refused: map[string]prometheus.Counter{
+			refusedMaxConnections: m.refused.WithLabelValues(refusedMaxConnections),
+			refusedAddress:        m.refused.WithLabelValues(refusedAddress),
+		},
 	}
 	s.allow.Store(allow)
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
@@ -258,16 +263,15 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		delay = 0
 		remote := remoteAddr(nc)
-		if reason := s.admit(remote); reason != "" {
+		c, reason := s.admit(nc, remote, coalesce)
+		switch {
+		case c != nil:
+			go c.run()
+		case reason != "":
 			s.refuse(nc, remote, reason)
-			continue
-		}
-		c := newConn(s, nc, remote, coalesce)
-		if !s.track(c) {
+		default: // shutting down
 			nc.Close()
-			continue
 		}
-		go c.run()
 	}
 }
 
@@ -284,25 +288,9 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
-// track registers a connection admitted (admit): Shutdown will see it. When
-// the server is closed it frees the slot and reports false.
-func (s *Server) track(c *conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		s.nconns--
-		return false
-	}
-	s.conns[c] = struct{}{}
-	s.connWG.Add(1)
-	s.m.peers.WithLabelValues(stateWaitCER.String()).Inc()
-	return true
-}
-
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
-	s.nconns--
 	s.mu.Unlock()
 	s.connWG.Done()
 }
