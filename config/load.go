@@ -152,6 +152,10 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, ps *[]problem) {
 			}
 			ft, ok := fields[k.Value]
 			if !ok {
+				if msg, removed := removedKeys[t][k.Value]; removed {
+					add(k.Line, joinPath(path, k.Value), "%s", msg)
+					continue
+				}
 				add(k.Line, joinPath(path, k.Value), "unknown key")
 				continue
 			}
@@ -177,6 +181,17 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, ps *[]problem) {
 			add(n.Line, path, "%q is not a valid %s", n.Value, describe(t))
 		}
 	}
+}
+
+// removedKeys are keys earlier versions accepted, by the section type that
+// held them: a configuration that still sets one is refused with what
+// replaced it rather than a bare "unknown key" (see the README's
+// Upgrading).
+var removedKeys = map[reflect.Type]map[string]string{
+	reflect.TypeFor[SyncGuards](): {
+		"max_delta_unblocks": "removed: use max_unblocks, which holds any file (full list, delta or reconciliation) unblocking more entries, by content; " +
+			"its default is guards.max_unblocks (10000), where max_delta_unblocks held deltas only, beyond 100000",
+	},
 }
 
 // checkMerge checks the value of a "<<" merge key: a mapping or a list of

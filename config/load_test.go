@@ -272,3 +272,18 @@ func TestLoadReportsEachProblemSeparately(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadRemovedKeyNamesItsReplacement(t *testing.T) {
+	content := "sync:\n  sources:\n    - name: national\n      format: dirbs\n      dir: /srv/drop\n      guards:\n        max_delta_unblocks: 50000\n"
+	_, err := load(writeFile(t, "eird.yaml", content), nil)
+	wantErr(t, err, "eird.yaml:7: sync.sources[0].guards.max_delta_unblocks: removed: use max_unblocks", "guards.max_unblocks (10000)")
+	if strings.Contains(err.Error(), "unknown key") {
+		t.Errorf("a removed key reported as unknown: %v", err)
+	}
+	// The same in EIR_SYNC_SOURCES.
+	_, err = load("", []string{`EIR_SYNC_SOURCES=[{"name": "national", "format": "dirbs", "dir": "/srv/drop", "guards": {"max_delta_unblocks": 1}}]`})
+	wantErr(t, err, "EIR_SYNC_SOURCES: sync.sources[0].guards.max_delta_unblocks: removed: use max_unblocks")
+	// Elsewhere the name is just unknown.
+	_, err = load(writeFile(t, "eird.yaml", "guards:\n  max_delta_unblocks: 1\n"), nil)
+	wantErr(t, err, "guards.max_delta_unblocks: unknown key")
+}

@@ -43,9 +43,8 @@ func (c Config) Validate() error {
 
 func (c Config) validateGuards(p *problems) {
 	g := c.Guards
-	if g.MinSnapshotRatio > 1 || g.MaxUnblockRatio > 1 {
-		p.addf("guards", "ratios are shares between 0 and 1")
-	}
+	p.share("guards.min_snapshot_ratio", g.MinSnapshotRatio)
+	p.share("guards.max_unblock_ratio", g.MaxUnblockRatio)
 	if g.RatioFloor < 0 {
 		p.addf("guards.ratio_floor", "must not be negative")
 	}
@@ -113,8 +112,12 @@ func (c Config) validateSync(p *problems) {
 		if (h.CertFile == "") != (h.KeyFile == "") {
 			p.addf(at+".https.cert_file", "cert_file and key_file go together")
 		}
-		if g := s.Guards; g.MaxBadRowRatio > 1 || g.MinSnapshotRatio > 1 || g.MaxUnblockRatio > 1 {
-			p.addf(at+".guards", "ratios are shares between 0 and 1")
+		g := s.Guards
+		p.share(at+".guards.max_bad_row_ratio", g.MaxBadRowRatio)
+		p.share(at+".guards.min_snapshot_ratio", g.MinSnapshotRatio)
+		p.share(at+".guards.max_unblock_ratio", g.MaxUnblockRatio)
+		if g.RatioFloor < 0 {
+			p.addf(at+".guards.ratio_floor", "must not be negative (0: guards.ratio_floor)")
 		}
 		if l := s.Limits; l.MaxRatio > 0 && l.MaxRatio < 1 {
 			p.addf(at+".limits.max_ratio", "%g: a compression ratio is at least 1", l.MaxRatio)
@@ -478,6 +481,14 @@ func (p *problems) oneOf(path, v string, allowed ...string) {
 func (p *problems) positive(path string, d time.Duration) {
 	if d <= 0 {
 		p.addf(path, "must be > 0, got %s", formatDuration(d))
+	}
+}
+
+// share checks a ratio that is a share of a list: at most 1 (0 takes the
+// default, a negative value turns its check off).
+func (p *problems) share(path string, v float64) {
+	if v > 1 {
+		p.addf(path, "%g: a share of the list, at most 1 (negative: no check)", v)
 	}
 }
 

@@ -322,3 +322,96 @@ func TestValidateAdminLoopback(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateListsInForce covers the rules that keep the lists in force
+// safe: guards, limits, sync source names, write rights, the store's
+// recovery settings and the connection limit. Each problem names its key.
+func TestValidateListsInForce(t *testing.T) {
+	drop := t.TempDir()
+	source := func(name string) SyncSource { return SyncSource{Name: name, Format: "dirbs", Dir: drop} }
+	for _, tc := range []struct {
+		name   string
+		mutate func(c *Config)
+		wants  []string // empty: valid
+	}{
+		// guards
+		{"guards ratios above 1", func(c *Config) { c.Guards.MinSnapshotRatio, c.Guards.MaxUnblockRatio = 1.5, 2 }, []string{
+			"guards.min_snapshot_ratio: 1.5: a share of the list, at most 1", "guards.max_unblock_ratio: 2: a share of the list, at most 1"}},
+		{"guards ratios at 1 and off", func(c *Config) { c.Guards.MinSnapshotRatio, c.Guards.MaxUnblockRatio = 1, -1 }, nil},
+		{"guards ratio_floor negative", func(c *Config) { c.Guards.RatioFloor = -1 }, []string{"guards.ratio_floor: must not be negative"}},
+		{"guards ratio_floor zero", func(c *Config) { c.Guards.RatioFloor = 0 }, nil},
+		{"source guards ratios above 1", func(c *Config) {
+			s := source("national")
+			s.Guards = SyncGuards{MaxBadRowRatio: 1.1, MinSnapshotRatio: 3, MaxUnblockRatio: 1.01}
+			c.Sync.Sources = []SyncSource{s}
+		}, []string{
+			"sync.sources[0].guards.max_bad_row_ratio: 1.1: a share of the list, at most 1",
+			"sync.sources[0].guards.min_snapshot_ratio: 3: a share",
+			"sync.sources[0].guards.max_unblock_ratio: 1.01: a share"}},
+		{"source guards ratio_floor negative", func(c *Config) {
+			s := source("national")
+			s.Guards.RatioFloor = -5
+			c.Sync.Sources = []SyncSource{s}
+		}, []string{"sync.sources[0].guards.ratio_floor: must not be negative"}},
+		{"source guards turned off", func(c *Config) {
+			s := source("national")
+			s.Guards = SyncGuards{MaxBadRowRatio: -1, MinSnapshotRatio: -1, MaxUnblocks: -1, MaxUnblockRatio: -1, RatioFloor: 1}
+			c.Sync.Sources = []SyncSource{s}
+		}, nil},
+		// limits
+		{"limits max_ratio below 1", func(c *Config) {
+			s := source("national")
+			s.Limits.MaxRatio = 0.5
+			c.Sync.Sources = []SyncSource{s}
+		}, []string{"sync.sources[0].limits.max_ratio: 0.5: a compression ratio is at least 1"}},
+		{"limits max_ratio off", func(c *Config) {
+			s := source("national")
+			s.Limits.MaxRatio = -1
+			c.Sync.Sources = []SyncSource{s}
+		}, nil},
+		// sync sources
+		{"source named manual", func(c *Config) { c.Sync.Sources = []SyncSource{source("manual")} }, []string{
+			`sync.sources[0].name: "manual" is the source of the entries people add with eirctl; name the registry`}},
+		{"sources named twice", func(c *Config) { c.Sync.Sources = []SyncSource{source("national"), source("national")} }, []string{
+			`sync.sources[1].name: "national": another source has this name`}},
+		{"lock_ttl", func(c *Config) { c.Sync.LockTTL = 0 }, []string{"sync.lock_ttl: must be > 0"}},
+		// write rights
+		{"sources on a read token", func(c *Config) {
+			c.Admin.Tokens = []Token{{Name: "grafana", Token: "t", Role: "read", Sources: []string{"manual"}}}
+		}, []string{"admin.tokens[0].sources: only for write tokens"}},
+		{"sources of a write token", func(c *Config) {
+			c.Admin.Tokens = []Token{{Name: "noc", Token: "t", Role: "write", Sources: []string{"manual", "*", "Bad Name"}}}
+		}, []string{`admin.tokens[0].sources[2]: "Bad Name": want "*" or a source name`}},
+		{"writer_sources", func(c *Config) { c.Admin.TLS.WriterSources = []string{"ceir", ""} }, []string{
+			`admin.tls.writer_sources[1]: "": want "*" or a source name`}},
+		// store
+		{"max_stale negative", func(c *Config) { c.Store.MaxStale = -time.Second }, []string{"store.max_stale: must not be negative"}},
+		{"max_stale zero", func(c *Config) { c.Store.MaxStale = 0 }, nil},
+		{"overlay_max zero", func(c *Config) { c.Store.OverlayMax = 0 }, []string{"store.overlay_max: must be at least 1, got 0"}},
+		{"overlay_max one", func(c *Config) { c.Store.OverlayMax = 1 }, nil},
+		{"auto_restore without replica", func(c *Config) { c.Store.AutoRestore, c.Store.Replica = true, false }, []string{
+			"store.auto_restore: restores the lists this eird holds: it needs store.replica"}},
+		{"auto_restore with replica", func(c *Config) { c.Store.AutoRestore = true }, nil},
+		{"snapshot_dir off", func(c *Config) { c.Store.SnapshotDir = "" }, nil},
+		// diameter
+		{"max_connections negative", func(c *Config) { c.Diameter.MaxConnections = -1 }, []string{
+			"diameter.max_connections: must not be negative (0: no limit)"}},
+		{"max_connections", func(c *Config) { c.Diameter.MaxConnections = 1000 }, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := valid()
+			tc.mutate(&c)
+			err := c.Validate()
+			if len(tc.wants) == 0 {
+				if err != nil {
+					t.Errorf("got %v, want no error", err)
+				}
+				return
+			}
+			wantErr(t, err, tc.wants...)
+			if n := len(err.(interface{ Unwrap() []error }).Unwrap()); n != len(tc.wants) {
+				t.Errorf("got %d problems, want %d:\n%v", n, len(tc.wants), err)
+			}
+		})
+	}
+}
