@@ -106,14 +106,15 @@ type source struct {
 	dir    *fetch.Dir
 	http   []*fetch.HTTP
 	mu     sync.Mutex // one pass at a time in this process
-	// spillAt is the number of rows of an IMEI or TAC list validated in
-	// memory before they are written to runs (see spill.go).
-	spillAt int
+	// spillBytes is the memory the rows of a list may take before they
+	// are written to runs (see spill.go).
+	spillBytes int
 }
 
-// newAccumulator returns the accumulator of a list of this source.
-func (s *source) newAccumulator(l regformat.List) *accumulator {
-	return &accumulator{kind: kindOf(l), spillDir: filepath.Join(s.dir.Path, spillDirName), spillAt: s.spillAt}
+// newAccumulator returns the accumulator of a list of this source. The
+// caller releases it.
+func (s *source) newAccumulator(l regformat.List) listAccumulator {
+	return newAccumulator(l, filepath.Join(s.dir.Path, spillDirName), s.spillBytes)
 }
 
 // New returns an engine for sources.
@@ -146,7 +147,7 @@ func New(o Options, sources []SourceConfig, pub Publisher, coord Coordinator, lo
 		if c.Interval <= 0 {
 			c.Interval = 5 * time.Minute
 		}
-		s := &source{cfg: c, engine: e, spillAt: defaultSpillAt}
+		s := &source{cfg: c, engine: e, spillBytes: defaultSpillBytes}
 		path := c.Dir
 		if c.HTTP != nil {
 			path = c.HTTP.SpoolDir

@@ -350,6 +350,7 @@ func (s *source) planJob(ctx context.Context, u *unit, j *job, states map[string
 func (s *source) parsePlan(u *unit, p *plan) error {
 	j := p.j
 	acc := s.newAccumulator(j.list)
+	defer acc.release() // its runs, whatever happens
 	members := j.deltas
 	delta := p.mode == "delta"
 	if !delta {
@@ -359,7 +360,7 @@ func (s *source) parsePlan(u *unit, p *plan) error {
 	var badRows []regformat.BadRow
 	hasChangeType := false
 	for _, m := range members {
-		st, err := s.parseMember(u, m, acc)
+		st, err := s.parseMember(u, m, acc, rows)
 		if err != nil {
 			return err
 		}
@@ -384,15 +385,11 @@ func (s *source) parsePlan(u *unit, p *plan) error {
 	if m := j.manifest; m != nil && m.Rows != nil && *m.Rows != rows {
 		return &validationError{code: "manifest", message: fmt.Sprintf("%d rows read, the manifest says %d", rows, *m.Rows)}
 	}
-	dups, err := acc.validate(delta)
+	ef, dups, err := acc.finish(p.ds, delta, j.list == regformat.Exceptions)
 	if err != nil {
 		return err
 	}
-	if delta {
-		p.effect = acc.delta(p.ds, j.list == regformat.Exceptions)
-	} else {
-		p.effect = acc.full(p.ds)
-	}
+	p.effect = ef
 	p.report = ListReport{List: string(j.list), Mode: p.mode, Run: p.run, Rows: rows, BadRows: bad, Duplicates: dups,
 		Changed: p.effect.changed, Note: p.note}
 	for _, b := range badRows {
@@ -405,9 +402,10 @@ func (s *source) parsePlan(u *unit, p *plan) error {
 }
 
 // parseMember parses one list file of u into acc, within the source's
-// limits: at most Limits.MaxRows rows and Limits.MaxUncompressedBytes
-// bytes read.
-func (s *source) parseMember(u *unit, m *member, acc *accumulator) (regformat.Stats, error) {
+// limits: Limits.MaxRows rows for the files of a list together (rows were
+// read from the list's other files already), and Limits.MaxUncompressedBytes
+// bytes read from the files of u together.
+func (s *source) parseMember(u *unit, m *member, acc listAccumulator, rows int) (regformat.Stats, error) {
 	rc, err := m.open()
 	if err != nil {
 		return regformat.Stats{}, &validationError{code: "zip", message: fmt.Sprintf("%s: %v", m.info.Name, err)}
@@ -416,16 +414,24 @@ func (s *source) parseMember(u *unit, m *member, acc *accumulator) (regformat.St
 	lim := s.cfg.Limits
 	var r io.Reader = rc
 	if lim.MaxUncompressedBytes > 0 {
-		r = &limitReader{r: rc, left: lim.MaxUncompressedBytes}
+		r = &limitReader{r: rc, read: &u.inflated, limit: lim.MaxUncompressedBytes}
 	}
-	st, err := regformat.Parse(r, m.info, regformat.Options{MaxBadRows: 100, MaxRows: max(lim.MaxRows, 0)}, acc.add)
+	o := regformat.Options{MaxBadRows: 100}
+	if lim.MaxRows > 0 {
+		o.MaxRows = max(lim.MaxRows-rows, 1) // one more is found below
+	}
+	st, err := regformat.Parse(r, m.info, o, acc.add)
+	if err == nil && lim.MaxRows > 0 && rows+st.Rows > lim.MaxRows {
+		err = regformat.ErrTooManyRows
+	}
 	switch {
 	case err == nil:
 		return st, nil
 	case errors.Is(err, errTooLarge):
-		return st, &validationError{code: "too_large", message: fmt.Sprintf("%s: more than %d bytes once uncompressed (sync.sources[].limits.max_uncompressed_bytes)", m.info.Name, lim.MaxUncompressedBytes)}
+		return st, &validationError{code: "too_large", message: fmt.Sprintf("%s: %s yields more than %d bytes once uncompressed (sync.sources[].limits.max_uncompressed_bytes, for the files of a package or delta set together)",
+			m.info.Name, u.name, lim.MaxUncompressedBytes)}
 	case errors.Is(err, regformat.ErrTooManyRows):
-		return st, &validationError{code: "too_many_rows", message: fmt.Sprintf("%s: more than %d rows (sync.sources[].limits.max_rows)", m.info.Name, lim.MaxRows)}
+		return st, &validationError{code: "too_many_rows", message: fmt.Sprintf("%s: more than %d rows (sync.sources[].limits.max_rows, for the files of a list together)", m.info.Name, lim.MaxRows)}
 	case errors.Is(err, zip.ErrChecksum), errors.Is(err, zip.ErrFormat), errors.Is(err, io.ErrUnexpectedEOF):
 		return st, &validationError{code: "zip", message: fmt.Sprintf("%s: %v", m.info.Name, err)}
 	case errors.Is(err, regformat.ErrHeader):
@@ -434,19 +440,21 @@ func (s *source) parseMember(u *unit, m *member, acc *accumulator) (regformat.St
 	return st, &validationError{code: "format", message: fmt.Sprintf("%s: %v", m.info.Name, err)}
 }
 
-// errTooLarge is a file that yields more bytes than its limit.
+// errTooLarge is a unit that yields more bytes than its limit.
 var errTooLarge = errors.New("regsync: file too large")
 
-// limitReader fails with errTooLarge once more than left bytes were read.
+// limitReader fails with errTooLarge once more than limit bytes were read
+// through it and the other limitReaders sharing read.
 type limitReader struct {
-	r    io.Reader
-	left int64
+	r     io.Reader
+	read  *int64
+	limit int64
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
-	l.left -= int64(n)
-	if l.left < 0 {
+	*l.read += int64(n)
+	if *l.read > l.limit {
 		return n, errTooLarge
 	}
 	return n, err
@@ -494,15 +502,16 @@ func (s *source) newState(p *plan, u *unit, now time.Time) ListState {
 func (s *source) reconcile(ctx context.Context, u *unit, p *plan, r eir.DatasetResult, approved bool) {
 	e := s.engine
 	acc := s.newAccumulator(p.j.list)
-	if _, err := s.parseMember(u, p.j.full, acc); err != nil {
+	defer acc.release()
+	if _, err := s.parseMember(u, p.j.full, acc, 0); err != nil {
 		p.report.Note = "delta applied; the full file could not be read for reconciliation: " + err.Error()
 		return
 	}
-	if _, err := acc.validate(false); err != nil {
+	full, _, err := acc.finish(p.ds, false, false)
+	if err != nil {
 		p.report.Note = "delta applied; the full file is invalid, not reconciled: " + err.Error()
 		return
 	}
-	full := acc.full(p.ds)
 	if full.count == r.Count && full.hash == r.Hash {
 		p.report.Note = "reconciled with the full file: same entries"
 		return

@@ -2,9 +2,11 @@ package regsync
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"unsafe"
 
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/regsync/regformat"
@@ -25,8 +27,8 @@ func cmpWide(x, y wideKey) int {
 	return cmp.Compare(x.c, y.c)
 }
 
-// rec is one parsed row, reduced to what validation needs: 16 bytes for
-// IMEI and TAC lists, so that a 10-million-row list fits in memory.
+// rec is one parsed row, reduced to what validation needs: 24 bytes in
+// memory for an IMEI or TAC list, 40 for a pair or range list.
 type rec[K any] struct {
 	key      K
 	data     uint32 // hash of the row's non-key data
@@ -74,76 +76,235 @@ type validationError struct {
 
 func (e *validationError) Error() string { return e.code + ": " + e.message }
 
-// validate sorts recs by key and reduces them to one row per key. Exact
-// duplicates collapse. In a full list the same key with other data is a
-// conflict; in a delta set, the same key with two operations (or with other
-// data) is a conflict: DIRBS puts a key in at most one change-type file of a
-// delta set (REGISTRY.md §1.3).
-func validate[K any](recs []rec[K], compare func(K, K) int, delta bool, show func(K) string) ([]rec[K], int, error) {
-	sortRecs(recs, compare)
-	out := recs[:0]
-	dups := 0
-	var conflicts []string
-	for i := 0; i < len(recs); {
-		j := i + 1
-		for j < len(recs) && compare(recs[j].key, recs[i].key) == 0 {
-			j++
-		}
-		first := recs[i]
-		for _, r := range recs[i+1 : j] {
-			switch {
-			case r.op != first.op:
-				conflicts = append(conflicts, fmt.Sprintf("%s: lines %d and %d have different changes (%s, %s)", show(first.key), first.line, r.line, first.op, r.op))
-			case r.data != first.data || r.blocking != first.blocking:
-				conflicts = append(conflicts, fmt.Sprintf("%s: lines %d and %d have different data", show(first.key), first.line, r.line))
-			default:
-				dups++
-			}
-		}
-		out = append(out, first)
-		i = j
-	}
-	if len(conflicts) > 0 {
-		what := "the same key with different data"
-		if delta {
-			what = "a key with more than one change in one delta set, or different data"
-		}
-		if len(conflicts) > 20 {
-			conflicts = append(conflicts[:20], fmt.Sprintf("… %d more", len(conflicts)-20))
-		}
-		return nil, dups, &validationError{code: "conflict", message: fmt.Sprintf("%d conflicting rows: %s", len(conflicts), what), details: conflicts}
-	}
-	return out, dups, nil
+// keyOps is what validation knows of the key of one kind of list: how a
+// row becomes a key, how keys sort, how they are written to runs (see
+// spill.go), and which entry a key stands for.
+type keyOps[K any] struct {
+	// of returns the key of a row and whether the row blocks.
+	of      func(regformat.Record) (K, bool)
+	compare func(K, K) int
+	// size is the size of a key in a run file; put and get encode it.
+	size int
+	put  func([]byte, K)
+	get  func([]byte) K
+	show func(K) string // for conflict messages
+	// entry is the entry a key stands for. Keys that sort next to each
+	// other may stand for one entry: the MSISDNs of an (IMEI, IMSI) pair.
+	entry func(K) eir.Entry
+	// value, when set, gives the entries to the store by value
+	// (Change.AddKeys, Change.RemoveKeys) rather than as entries.
+	value func(K) uint64
 }
 
-// sortRecs sorts records by key, then by line.
-func sortRecs[K any](recs []rec[K], compare func(K, K) int) {
-	slices.SortFunc(recs, func(x, y rec[K]) int {
+func putNarrow(b []byte, k uint64) { binary.LittleEndian.PutUint64(b, k) }
+func getNarrow(b []byte) uint64    { return binary.LittleEndian.Uint64(b) }
+func self(k uint64) uint64         { return k }
+
+func putWide(b []byte, k wideKey) {
+	binary.LittleEndian.PutUint64(b, k.a)
+	binary.LittleEndian.PutUint64(b[8:], k.b)
+	binary.LittleEndian.PutUint64(b[16:], k.c)
+}
+
+func getWide(b []byte) wideKey {
+	return wideKey{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:]), binary.LittleEndian.Uint64(b[16:])}
+}
+
+// The key of each kind of list.
+var (
+	imeiKeys = &keyOps[uint64]{
+		of:      func(r regformat.Record) (uint64, bool) { return uint64(r.IMEI), r.Blocking },
+		compare: cmp.Compare[uint64], size: 8, put: putNarrow, get: getNarrow, value: self,
+		show:  func(k uint64) string { return eir.IMEI(k).String() },
+		entry: func(k uint64) eir.Entry { return eir.Entry{IMEI: eir.IMEI(k)} },
+	}
+	tacKeys = &keyOps[uint64]{
+		of:      func(r regformat.Record) (uint64, bool) { return uint64(r.TAC), r.Blocking },
+		compare: cmp.Compare[uint64], size: 8, put: putNarrow, get: getNarrow, value: self,
+		show:  func(k uint64) string { return eir.TAC(k).String() },
+		entry: func(k uint64) eir.Entry { return eir.Entry{TAC: eir.TAC(k)} },
+	}
+	// Exceptions and notifications: every row is listed (the list, not
+	// the row, says whether it blocks).
+	pairKeys = &keyOps[wideKey]{
+		of: func(r regformat.Record) (wideKey, bool) {
+			return wideKey{uint64(r.IMEI), packDigits(string(r.IMSI)), packDigits(r.MSISDN)}, true
+		},
+		compare: cmpWide, size: 24, put: putWide, get: getWide,
+		show:  func(k wideKey) string { return eir.IMEI(k.a).String() + "/" + unpackDigits(k.b) },
+		entry: func(k wideKey) eir.Entry { return eir.Entry{IMEI: eir.IMEI(k.a), IMSI: eir.IMSI(unpackDigits(k.b))} },
+	}
+	rangeKeys = &keyOps[wideKey]{
+		of: func(r regformat.Record) (wideKey, bool) {
+			return wideKey{a: uint64(r.From), b: uint64(r.To)}, r.Blocking
+		},
+		compare: cmpWide, size: 24, put: putWide, get: getWide,
+		show:  func(k wideKey) string { return eir.IMEI(k.a).String() + "-" + eir.IMEI(k.b).String() },
+		entry: func(k wideKey) eir.Entry { return eir.Entry{From: eir.IMEI(k.a), To: eir.IMEI(k.b)} },
+	}
+)
+
+// listAccumulator collects the rows of one list (a full file or a delta
+// set) and validates them.
+type listAccumulator interface {
+	add(regformat.Record) error
+	// finish validates the rows and returns what they do to ds: a full
+	// list replaces it by its blocking entries; a delta set adds and
+	// removes entries (an exception list unblocks what it adds). It
+	// releases the accumulator.
+	finish(ds eir.Dataset, delta, exception bool) (ef effect, dups int, err error)
+	// release removes the runs written so far; it is safe to call more
+	// than once, and after finish.
+	release()
+}
+
+// newAccumulator returns the accumulator of list l, spilling to runs in
+// dir beyond about spillBytes of rows in memory.
+func newAccumulator(l regformat.List, dir string, spillBytes int) listAccumulator {
+	switch l {
+	case regformat.BarredTAC:
+		return newAcc(tacKeys, dir, spillBytes)
+	case regformat.Exceptions, regformat.Notifications:
+		return newAcc(pairKeys, dir, spillBytes)
+	case regformat.Ranges:
+		return newAcc(rangeKeys, dir, spillBytes)
+	}
+	return newAcc(imeiKeys, dir, spillBytes)
+}
+
+func newAcc[K any](ops *keyOps[K], dir string, spillBytes int) *accumulator[K] {
+	return &accumulator[K]{ops: ops, spillDir: dir, spillAt: max(spillBytes/int(unsafe.Sizeof(rec[K]{})), 2)}
+}
+
+// accumulator is the listAccumulator of one key type. Every list goes the
+// same way, in bounded memory: rows are kept in memory, sorted and rid of
+// exact duplicates (collapse) each time they double, so that a row
+// repeated a million times costs one row; beyond spillAt records a batch
+// is written to a sorted run in spillDir (see spill.go). finish merges the
+// runs (or streams what stayed in memory), checks duplicates and conflicts
+// as the rows stream by, and keeps only the change the list makes.
+type accumulator[K any] struct {
+	ops  *keyOps[K]
+	recs []rec[K]
+	// next is the length at which the records are collapsed again.
+	next int
+	// dups counts the exact duplicates collapse dropped.
+	dups     int
+	spillDir string
+	spillAt  int
+	runs     []string
+}
+
+// collapseFrom is the first length at which records are collapsed.
+const collapseFrom = 1 << 16
+
+func (a *accumulator[K]) add(r regformat.Record) error {
+	k, blocking := a.ops.of(r)
+	a.recs = append(a.recs, rec[K]{key: k, data: dataHash(r.Data), op: r.Op, blocking: blocking, line: int32(r.Line)})
+	if n := len(a.recs); n < a.spillAt && n < max(a.next, collapseFrom) {
+		return nil
+	}
+	// Collapse, so that a row repeated a million times costs one row;
+	// again when the distinct records have doubled (the cost stays
+	// linear). A batch that stays large is written to a run.
+	a.collapse()
+	a.next = 2 * len(a.recs)
+	if len(a.recs) < a.spillAt/2 {
+		return nil
+	}
+	a.next = 0
+	return a.spill()
+}
+
+// spill writes the records, sorted, to a new run.
+func (a *accumulator[K]) spill() error {
+	run, err := spillRun(a.spillDir, a.recs, a.ops)
+	if err != nil {
+		return err
+	}
+	a.runs = append(a.runs, run)
+	a.recs = a.recs[:0]
+	return nil
+}
+
+func (a *accumulator[K]) release() {
+	removeRuns(a.runs)
+	a.runs, a.recs = nil, nil
+}
+
+// collapse sorts the records by (key, line) and drops exact duplicates
+// (same key, data, change and status), keeping the first line; records
+// that conflict stay for finish to report.
+func (a *accumulator[K]) collapse() {
+	compare := a.ops.compare
+	slices.SortFunc(a.recs, func(x, y rec[K]) int {
 		if c := compare(x.key, y.key); c != 0 {
 			return c
 		}
 		return cmp.Compare(x.line, y.line)
 	})
-}
-
-// flagsOf packs what validation keeps of a record besides its key.
-func flagsOf[K any](r rec[K]) uint8 {
-	f := uint8(r.op) << 1
-	if r.blocking {
-		f |= 1
+	out := a.recs[:0]
+	for _, r := range a.recs {
+		// Compare with the kept records of the key (a few: more than one
+		// is a conflict finish reports).
+		dup := false
+		for j := len(out) - 1; j >= max(0, len(out)-8) && compare(out[j].key, r.key) == 0; j-- {
+			if o := out[j]; o.data == r.data && o.op == r.op && o.blocking == r.blocking {
+				dup = true
+				break
+			}
+		}
+		if dup {
+			a.dups++
+			continue
+		}
+		out = append(out, r)
 	}
-	return f
+	a.recs = out
 }
 
-func opOf(f uint8) regformat.Op { return regformat.Op(f >> 1) }
-func blockingOf(f uint8) bool   { return f&1 != 0 }
+func (a *accumulator[K]) finish(ds eir.Dataset, delta, exception bool) (effect, int, error) {
+	defer a.release()
+	a.collapse()
+	each := func(fn func(rec[K])) error {
+		for _, r := range a.recs {
+			fn(r)
+		}
+		return nil
+	}
+	if len(a.runs) > 0 {
+		if len(a.recs) > 0 {
+			if err := a.spill(); err != nil {
+				return effect{}, 0, err
+			}
+		}
+		a.recs = nil
+		each = func(fn func(rec[K])) error { return mergeRuns(a.runs, a.ops, fn) }
+	}
+	ef := effect{change: eir.Change{Dataset: ds, Replace: !delta}}
+	dups, err := validateStream(each, a.ops, delta, a.keeper(&ef, delta))
+	dups += a.dups
+	if err != nil {
+		return effect{}, dups, err
+	}
+	if delta {
+		ef.unblock = len(ef.change.Remove) + len(ef.change.RemoveKeys)
+		if exception {
+			ef.unblock = len(ef.change.Add) // an exception lets a blocked IMEI in
+		}
+	}
+	return ef, dups, nil
+}
 
-// validateStream is validate for records that stream in (key, line)
-// order (from memory or merged from runs): it keeps one key and its change
-// per entry, and reports duplicates and conflicts the same way.
-func validateStream(each func(func(rec[uint64])) error, size int, delta bool, show func(uint64) string) (keys []uint64, flags []uint8, dups int, err error) {
-	keys, flags = make([]uint64, 0, size), make([]uint8, 0, size) // no growth: no copy
-	var first rec[uint64]
+// validateStream reads records in (key, line) order (from memory or
+// merged from runs) and passes the first record of each key to keep. In a
+// full list the same key with other data is a conflict; in a delta set, the
+// same key with two operations (or with other data) is a conflict: DIRBS
+// puts a key in at most one change-type file of a delta set (REGISTRY.md
+// §1.3). Exact duplicates are counted. After a conflict, what keep was
+// given is to be discarded.
+func validateStream[K any](each func(func(rec[K])) error, ops *keyOps[K], delta bool, keep func(rec[K])) (dups int, err error) {
+	var first rec[K]
 	have, conflicts, nconflicts := false, []string(nil), 0
 	conflict := func(msg string) {
 		nconflicts++
@@ -151,28 +312,28 @@ func validateStream(each func(func(rec[uint64])) error, size int, delta bool, sh
 			conflicts = append(conflicts, msg)
 		}
 	}
-	err = each(func(r rec[uint64]) {
-		if have && r.key == first.key {
+	err = each(func(r rec[K]) {
+		if have && ops.compare(r.key, first.key) == 0 {
 			switch {
 			case r.op != first.op:
-				conflict(fmt.Sprintf("%s: lines %d and %d have different changes (%s, %s)", show(first.key), first.line, r.line, first.op, r.op))
+				conflict(fmt.Sprintf("%s: lines %d and %d have different changes (%s, %s)", ops.show(first.key), first.line, r.line, first.op, r.op))
 			case r.data != first.data || r.blocking != first.blocking:
-				conflict(fmt.Sprintf("%s: lines %d and %d have different data", show(first.key), first.line, r.line))
+				conflict(fmt.Sprintf("%s: lines %d and %d have different data", ops.show(first.key), first.line, r.line))
 			default:
 				dups++
 			}
 			return
 		}
-		if have {
-			keys, flags = append(keys, first.key), append(flags, flagsOf(first))
+		if have && nconflicts == 0 {
+			keep(first)
 		}
 		first, have = r, true
 	})
 	if err != nil {
-		return nil, nil, dups, err
+		return dups, err
 	}
-	if have {
-		keys, flags = append(keys, first.key), append(flags, flagsOf(first))
+	if have && nconflicts == 0 {
+		keep(first)
 	}
 	if nconflicts > 0 {
 		what := "the same key with different data"
@@ -182,183 +343,9 @@ func validateStream(each func(func(rec[uint64])) error, size int, delta bool, sh
 		if nconflicts > len(conflicts) {
 			conflicts = append(conflicts, fmt.Sprintf("… %d more", nconflicts-len(conflicts)))
 		}
-		return nil, nil, dups, &validationError{code: "conflict", message: fmt.Sprintf("%d conflicting rows: %s", nconflicts, what), details: conflicts}
+		return dups, &validationError{code: "conflict", message: fmt.Sprintf("%d conflicting rows: %s", nconflicts, what), details: conflicts}
 	}
-	return keys, flags, dups, nil
-}
-
-// listKind says how a list's rows become entries.
-type listKind int
-
-const (
-	kindIMEI  listKind = iota // key = IMEI
-	kindTAC                   // key = TAC
-	kindPair                  // key = (IMEI, IMSI, MSISDN); entry = (IMEI, IMSI)
-	kindRange                 // key = (from, to)
-)
-
-func kindOf(l regformat.List) listKind {
-	switch l {
-	case regformat.BarredTAC:
-		return kindTAC
-	case regformat.Exceptions, regformat.Notifications:
-		return kindPair
-	case regformat.Ranges:
-		return kindRange
-	}
-	return kindIMEI
-}
-
-// accumulator collects the rows of one list (a full file or a delta set).
-// Exact duplicates are collapsed while reading (see collapse), so that its
-// memory depends on the distinct rows, not on how often a row repeats.
-type accumulator struct {
-	kind   listKind
-	narrow []rec[uint64]
-	wide   []rec[wideKey]
-	// next is the length at which the records are collapsed again.
-	next int
-	// dups counts the exact duplicates collapsed while reading.
-	dups int
-	// An IMEI or TAC list beyond spillAt records (collapsed) is written
-	// to sorted runs in spillDir (see spill.go); "" keeps it in memory.
-	spillDir string
-	spillAt  int
-	runs     []string
-	// The validated IMEI or TAC list: its keys, sorted and distinct, and
-	// the change of each (see flagsOf).
-	keys  []uint64
-	flags []uint8
-}
-
-// collapseFrom is the first length at which records are collapsed.
-const collapseFrom = 1 << 16
-
-func (a *accumulator) add(r regformat.Record) error {
-	d := dataHash(r.Data)
-	switch a.kind {
-	case kindIMEI:
-		a.narrow = append(a.narrow, rec[uint64]{key: uint64(r.IMEI), data: d, op: r.Op, blocking: r.Blocking, line: int32(r.Line)})
-	case kindTAC:
-		a.narrow = append(a.narrow, rec[uint64]{key: uint64(r.TAC), data: d, op: r.Op, blocking: r.Blocking, line: int32(r.Line)})
-	case kindPair:
-		a.wide = append(a.wide, rec[wideKey]{key: wideKey{uint64(r.IMEI), packDigits(string(r.IMSI)), packDigits(r.MSISDN)}, data: d, op: r.Op, blocking: true, line: int32(r.Line)})
-	case kindRange:
-		a.wide = append(a.wide, rec[wideKey]{key: wideKey{a: uint64(r.From), b: uint64(r.To)}, data: d, op: r.Op, blocking: r.Blocking, line: int32(r.Line)})
-	}
-	if a.spillDir != "" && a.spillAt > 0 && len(a.narrow) >= a.spillAt {
-		// Bounded memory: collapse, and write the batch to a run unless
-		// it was mostly duplicates.
-		a.collapse()
-		if len(a.narrow) >= a.spillAt/2 {
-			run, err := spillRun(a.spillDir, a.narrow)
-			if err != nil {
-				return err
-			}
-			a.runs = append(a.runs, run)
-			a.narrow = a.narrow[:0]
-		}
-		return nil
-	}
-	if n := len(a.narrow) + len(a.wide); n >= max(a.next, collapseFrom) {
-		a.collapse()
-		// Collapse again when the distinct records have doubled: the
-		// cost stays linear, the memory about twice the distinct rows.
-		a.next = 2 * (len(a.narrow) + len(a.wide))
-	}
-	return nil
-}
-
-// collapse sorts the records and drops exact duplicates (same key, data,
-// change and status), keeping the first line; records that conflict stay
-// for validate to report.
-func (a *accumulator) collapse() {
-	if a.kind == kindIMEI || a.kind == kindTAC {
-		var n int
-		a.narrow, n = collapseRecs(a.narrow, cmp.Compare[uint64])
-		a.dups += n
-		return
-	}
-	var n int
-	a.wide, n = collapseRecs(a.wide, cmpWide)
-	a.dups += n
-}
-
-func collapseRecs[K any](recs []rec[K], compare func(K, K) int) ([]rec[K], int) {
-	sortRecs(recs, compare)
-	out := recs[:0]
-	dups := 0
-	for i, r := range recs {
-		if i > 0 {
-			// Compare with the kept records of the key (a few: more
-			// than one is a conflict validate reports); conflicting
-			// records of one key are kept, in line order.
-			dup := false
-			for j := len(out) - 1; j >= max(0, len(out)-8) && compare(out[j].key, r.key) == 0; j-- {
-				if o := out[j]; o.data == r.data && o.op == r.op && o.blocking == r.blocking {
-					dup = true
-					break
-				}
-			}
-			if dup {
-				dups++
-				continue
-			}
-		}
-		out = append(out, r)
-	}
-	// Release the memory of a slice that shrank a lot.
-	if cap(out) > 4*len(out) && cap(out) > collapseFrom {
-		out = slices.Clip(slices.Clone(out))
-	}
-	return out, dups
-}
-
-func (a *accumulator) validate(delta bool) (dups int, err error) {
-	defer func() { dups += a.dups }()
-	switch a.kind {
-	case kindIMEI, kindTAC:
-		show := func(k uint64) string { return eir.IMEI(k).String() }
-		if a.kind == kindTAC {
-			show = func(k uint64) string { return eir.TAC(k).String() }
-		}
-		each := func(fn func(rec[uint64])) error {
-			for _, r := range a.narrow {
-				fn(r)
-			}
-			return nil
-		}
-		size := len(a.narrow) // at most this many entries
-		if len(a.runs) > 0 {
-			defer func() { removeRuns(a.runs); a.runs = nil }()
-			if len(a.narrow) > 0 {
-				sortRecs(a.narrow, cmp.Compare[uint64])
-				run, err := spillRun(a.spillDir, a.narrow)
-				if err != nil {
-					return 0, err
-				}
-				a.runs = append(a.runs, run)
-			}
-			a.narrow = nil
-			if size, err = runRecords(a.runs); err != nil {
-				return 0, err
-			}
-			each = func(fn func(rec[uint64])) error { return mergeRuns(a.runs, fn) }
-		} else {
-			sortRecs(a.narrow, cmp.Compare[uint64])
-		}
-		a.keys, a.flags, dups, err = validateStream(each, size, delta, show)
-		a.narrow = nil
-	default:
-		show := func(k wideKey) string {
-			if a.kind == kindRange {
-				return eir.IMEI(k.a).String() + "-" + eir.IMEI(k.b).String()
-			}
-			return eir.IMEI(k.a).String() + "/" + unpackDigits(k.b)
-		}
-		a.wide, dups, err = validate(a.wide, cmpWide, delta, show)
-	}
-	return dups, err
+	return dups, nil
 }
 
 // effect is what a validated list does to its dataset.
@@ -370,93 +357,47 @@ type effect struct {
 	hash    uint64
 }
 
-func (a *accumulator) entryOf(k wideKey) eir.Entry {
-	if a.kind == kindRange {
-		return eir.Entry{From: eir.IMEI(k.a), To: eir.IMEI(k.b)}
-	}
-	return eir.Entry{IMEI: eir.IMEI(k.a), IMSI: eir.IMSI(unpackDigits(k.b))}
-}
-
-// full returns the replacement of ds by the list's blocking entries, with
-// their count and set hash.
-func (a *accumulator) full(ds eir.Dataset) effect {
-	ef := effect{change: eir.Change{Dataset: ds, Replace: true}}
-	t := ds.Target
-	switch a.kind {
-	case kindIMEI, kindTAC:
-		keys := a.keys[:0] // in place: the keys that block
-		for i, k := range a.keys {
-			if blockingOf(a.flags[i]) {
-				keys = append(keys, k)
-				ef.hash ^= keyEntry(t, k).Hash(t) // distinct after validate
+// keeper returns the function that adds each validated key to ef: a full
+// list keeps the entries that block, with their count and set hash; a
+// delta set adds (add and update rows that block) and removes (remove
+// rows, and rows whose status no longer blocks, e.g. a stolen report back
+// to "pending"). What is kept is the change itself: 8 bytes per entry of
+// an IMEI or TAC list, an eir.Entry per entry of a pair or range list.
+func (a *accumulator[K]) keeper(ef *effect, delta bool) func(rec[K]) {
+	t := ef.change.Dataset.Target
+	c := &ef.change
+	var last eir.Entry
+	lastAdd, have := false, false
+	return func(r rec[K]) {
+		add := r.blocking
+		if delta {
+			switch r.op {
+			case regformat.OpRemove:
+				add = false
+			case regformat.OpUpdate:
+				ef.changed++
 			}
+		} else if !add {
+			return
 		}
-		a.keys, a.flags = nil, nil
-		ef.count = uint64(len(keys))
-		ef.change.AddKeys = keys
-	default:
-		seen := map[eir.Entry]bool{}
-		for _, r := range a.wide {
-			if !r.blocking {
-				continue
-			}
-			e := a.entryOf(r.key)
-			if !seen[e] { // (IMEI, IMSI) pairs of several MSISDNs are one entry
-				seen[e] = true
-				ef.change.Add = append(ef.change.Add, e)
-				ef.hash ^= e.Hash(t)
-			}
+		e := a.ops.entry(r.key)
+		if have && add == lastAdd && e == last {
+			return // (IMEI, IMSI) pairs of several MSISDNs are one entry
 		}
-		ef.count = uint64(len(ef.change.Add))
-	}
-	return ef
-}
-
-// delta returns the changes of a delta set: additions (add and update rows
-// that block), removals (remove rows, and rows whose status no longer
-// blocks, e.g. a stolen report back to "pending").
-func (a *accumulator) delta(ds eir.Dataset, exception bool) effect {
-	ef := effect{change: eir.Change{Dataset: ds}}
-	addOrRemove := func(op regformat.Op, blocking bool) (add bool) {
+		last, lastAdd, have = e, add, true
 		switch {
-		case op == regformat.OpRemove:
-			return false
-		case op == regformat.OpUpdate:
-			ef.changed++
+		case a.ops.value != nil && add:
+			c.AddKeys = append(c.AddKeys, a.ops.value(r.key))
+		case a.ops.value != nil:
+			c.RemoveKeys = append(c.RemoveKeys, a.ops.value(r.key))
+		case add:
+			c.Add = append(c.Add, e)
+		default:
+			c.Remove = append(c.Remove, e)
 		}
-		return blocking
-	}
-	switch a.kind {
-	case kindIMEI, kindTAC:
-		for i, k := range a.keys {
-			if addOrRemove(opOf(a.flags[i]), blockingOf(a.flags[i])) {
-				ef.change.AddKeys = append(ef.change.AddKeys, k)
-			} else {
-				ef.change.RemoveKeys = append(ef.change.RemoveKeys, k)
-			}
-		}
-		a.keys, a.flags = nil, nil
-		ef.unblock = len(ef.change.RemoveKeys)
-	default:
-		for _, r := range a.wide {
-			e := a.entryOf(r.key)
-			if addOrRemove(r.op, r.blocking) {
-				ef.change.Add = append(ef.change.Add, e)
-			} else {
-				ef.change.Remove = append(ef.change.Remove, e)
-			}
-		}
-		ef.unblock = len(ef.change.Remove)
-		if exception {
-			ef.unblock = len(ef.change.Add) // an exception lets a blocked IMEI in
+		if !delta {
+			ef.count++
+			ef.hash ^= e.Hash(t)
 		}
 	}
-	return ef
-}
-
-func keyEntry(t eir.Target, k uint64) eir.Entry {
-	if t == eir.TargetTAC {
-		return eir.Entry{TAC: eir.TAC(k)}
-	}
-	return eir.Entry{IMEI: eir.IMEI(k)}
 }

@@ -12,28 +12,32 @@ import (
 	"github.com/eir-sidecar/eir/eir/regsync/regformat"
 )
 
-// Validation in bounded memory. An IMEI or TAC list keeps its rows in
-// memory only up to spillAt records (collapsed); beyond, each batch is
-// sorted and written to a run file, and validation merges the runs (a
-// k-way merge), checking duplicates and conflicts as the rows stream by.
-// What remains in memory is the validated list: 9 bytes per distinct entry
-// (its key and its change), whatever the number of rows.
+// Validation in bounded memory, for every kind of list. An accumulator
+// keeps rows in memory only up to about defaultSpillBytes (collapsed);
+// beyond, each batch is sorted and written to a run file, and validation
+// merges the runs (a k-way merge), checking duplicates and conflicts as the
+// rows stream by. What remains in memory is the change the list makes: 8
+// bytes per distinct entry of an IMEI or TAC list, an eir.Entry (56 bytes
+// and the IMSI) per distinct entry of a pair or range list, whatever the
+// number of rows (up to twice that for a moment while a slice grows).
 
 // spillDirName is the folder, in a source's drop (or spool) directory,
-// that holds the runs of the lists being validated. It is emptied at the
-// start of each pass.
+// that holds the runs of the lists being validated. Runs are removed when
+// their list is validated or refused; the folder is emptied at the start
+// of each pass (runs of a process that died).
 const spillDirName = ".spill"
 
-// defaultSpillAt is the number of rows (24 bytes each) kept in memory
-// before they are written to a run: 96 MiB.
-const defaultSpillAt = 4 << 20
+// defaultSpillBytes is the memory the rows of one list may take before
+// they are written to a run: 96 MiB (4 Mi rows of an IMEI or TAC list, 24
+// bytes each; 2.4 Mi rows of a pair or range list, 40 bytes each).
+const defaultSpillBytes = 96 << 20
 
-// recSize is the size of a record in a run file: key, data, op, blocking,
-// line.
-const recSize = 8 + 4 + 1 + 1 + 4
+// recTail is the size, in a run file, of a record besides its key: data,
+// op, blocking, line.
+const recTail = 4 + 1 + 1 + 4
 
 // spillRun writes recs (sorted) to a new run file in dir.
-func spillRun(dir string, recs []rec[uint64]) (string, error) {
+func spillRun[K any](dir string, recs []rec[K], ops *keyOps[K]) (string, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return "", fmt.Errorf("regsync: spill: %w", err)
 	}
@@ -42,17 +46,18 @@ func spillRun(dir string, recs []rec[uint64]) (string, error) {
 		return "", fmt.Errorf("regsync: spill: %w", err)
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	var b [recSize]byte
+	b := make([]byte, ops.size+recTail)
 	for _, r := range recs {
-		binary.LittleEndian.PutUint64(b[0:], r.key)
-		binary.LittleEndian.PutUint32(b[8:], r.data)
-		b[12] = byte(r.op)
-		b[13] = 0
+		ops.put(b, r.key)
+		t := b[ops.size:]
+		binary.LittleEndian.PutUint32(t[0:], r.data)
+		t[4] = byte(r.op)
+		t[5] = 0
 		if r.blocking {
-			b[13] = 1
+			t[5] = 1
 		}
-		binary.LittleEndian.PutUint32(b[14:], uint32(r.line))
-		w.Write(b[:])
+		binary.LittleEndian.PutUint32(t[6:], uint32(r.line))
+		w.Write(b)
 	}
 	err = w.Flush()
 	if cerr := f.Close(); err == nil {
@@ -66,49 +71,52 @@ func spillRun(dir string, recs []rec[uint64]) (string, error) {
 }
 
 // runReader reads the records of a run file in order.
-type runReader struct {
+type runReader[K any] struct {
 	f   *os.File
 	r   *bufio.Reader
-	cur rec[uint64]
+	ops *keyOps[K]
+	buf []byte
+	cur rec[K]
 	err error
 }
 
-func openRun(path string) (*runReader, error) {
+func openRun[K any](path string, ops *keyOps[K]) (*runReader[K], error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("regsync: spill: %w", err)
 	}
-	return &runReader{f: f, r: bufio.NewReaderSize(f, 256<<10)}, nil
+	return &runReader[K]{f: f, r: bufio.NewReaderSize(f, 256<<10), ops: ops, buf: make([]byte, ops.size+recTail)}, nil
 }
 
 // next reads the next record into cur; false at the end.
-func (rr *runReader) next() bool {
-	var b [recSize]byte
-	if _, err := io.ReadFull(rr.r, b[:]); err != nil {
+func (rr *runReader[K]) next() bool {
+	b := rr.buf
+	if _, err := io.ReadFull(rr.r, b); err != nil {
 		if err != io.EOF {
 			rr.err = fmt.Errorf("regsync: spill: %w", err)
 		}
 		return false
 	}
-	rr.cur = rec[uint64]{key: binary.LittleEndian.Uint64(b[0:]), data: binary.LittleEndian.Uint32(b[8:]),
-		op: regformat.Op(b[12]), blocking: b[13] == 1, line: int32(binary.LittleEndian.Uint32(b[14:]))}
+	t := b[rr.ops.size:]
+	rr.cur = rec[K]{key: rr.ops.get(b), data: binary.LittleEndian.Uint32(t[0:]),
+		op: regformat.Op(t[4]), blocking: t[5] == 1, line: int32(binary.LittleEndian.Uint32(t[6:]))}
 	return true
 }
 
 // runHeap orders the runs by their current record (key, then line).
-type runHeap []*runReader
+type runHeap[K any] []*runReader[K]
 
-func (h runHeap) Len() int { return len(h) }
-func (h runHeap) Less(i, j int) bool {
+func (h runHeap[K]) Len() int { return len(h) }
+func (h runHeap[K]) Less(i, j int) bool {
 	a, b := h[i].cur, h[j].cur
-	if a.key != b.key {
-		return a.key < b.key
+	if c := h[i].ops.compare(a.key, b.key); c != 0 {
+		return c < 0
 	}
 	return a.line < b.line
 }
-func (h runHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *runHeap) Push(x any)   { *h = append(*h, x.(*runReader)) }
-func (h *runHeap) Pop() any {
+func (h runHeap[K]) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *runHeap[K]) Push(x any)   { *h = append(*h, x.(*runReader[K])) }
+func (h *runHeap[K]) Pop() any {
 	old := *h
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
@@ -116,15 +124,15 @@ func (h *runHeap) Pop() any {
 }
 
 // mergeRuns calls fn with every record of the runs, in (key, line) order.
-func mergeRuns(paths []string, fn func(rec[uint64])) error {
-	h := make(runHeap, 0, len(paths))
+func mergeRuns[K any](paths []string, ops *keyOps[K], fn func(rec[K])) error {
+	h := make(runHeap[K], 0, len(paths))
 	defer func() {
 		for _, rr := range h {
 			rr.f.Close()
 		}
 	}()
 	for _, p := range paths {
-		rr, err := openRun(p)
+		rr, err := openRun(p, ops)
 		if err != nil {
 			return err
 		}
@@ -170,17 +178,4 @@ func clearSpill(dir string) {
 	for _, e := range entries {
 		os.Remove(filepath.Join(dir, e.Name()))
 	}
-}
-
-// runRecords counts the records of run files (from their sizes).
-func runRecords(paths []string) (int, error) {
-	n := 0
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return 0, fmt.Errorf("regsync: spill: %w", err)
-		}
-		n += int(fi.Size() / recSize)
-	}
-	return n, nil
 }

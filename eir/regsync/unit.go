@@ -42,6 +42,9 @@ type unit struct {
 	jobs   []*job
 	zip    *zip.ReadCloser
 	mtime  time.Time
+	// inflated counts the bytes read from the unit's list files, against
+	// Limits.MaxUncompressedBytes.
+	inflated int64
 }
 
 func (u *unit) close() {
