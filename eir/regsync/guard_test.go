@@ -492,3 +492,82 @@ func TestMaxRowsDeltaSet(t *testing.T) {
 		t.Fatalf("%+v", fr)
 	}
 }
+
+// writeZip writes a zip of n empty members named by name.
+func writeZip(t *testing.T, path string, n int, name func(i int) string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	for i := range n {
+		if _, err := zw.CreateHeader(&zip.FileHeader{Name: name(i), Method: zip.Store}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
+// What is read of a file to group it into a unit, before its list is
+// parsed under the limits, is bounded: a package's central directory (its
+// members, their names), a generic list's header, a manifest.
+func TestGroupingReadsBounded(t *testing.T) {
+	e := stolenEnv(t)
+	old := time.Unix(0, e.now.Load()).Add(-time.Minute)
+	many := filepath.Join(e.dir, "many.zip")
+	writeZip(t, many, 2000, func(i int) string { return fmt.Sprintf("m%d.csv", i) })
+	long := filepath.Join(e.dir, "long.zip")
+	writeZip(t, long, 600, func(i int) string { return fmt.Sprintf("%02000d.csv", i) })
+	line := filepath.Join(e.dir, "line.csv")
+	f, err := os.Create(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("imei")
+	chunk := []byte(strings.Repeat("1", 1<<20))
+	for range 64 { // 64 MiB without a newline
+		f.Write(chunk)
+	}
+	f.Close()
+	for _, p := range []string{many, long, line} {
+		os.Chtimes(p, old, old)
+	}
+	e.write("m.csv", "imei\n35209900176148\n")
+	e.write("m.csv.manifest.json", `{"run_id": 1`+strings.Repeat(" ", 1<<20)+"}")
+	var rep PassReport
+	n := allocated(func() { rep = e.pass() })
+	for name, reason := range map[string]string{"many.zip": "too_many_members", "long.zip": "too_many_members", "line.csv": "format", "m.csv": "manifest"} {
+		if fr := fileResult(t, rep, name); fr.Result != "rejected" || fr.Reason != reason {
+			t.Fatalf("%s: %+v, want rejected %s", name, fr, reason)
+		}
+	}
+	// A header is read up to a row's length (1 MiB; the CSV reader takes
+	// several times that); read whole, the 64 MiB line would cost more
+	// than twice its size.
+	if n > 32<<20 {
+		t.Fatalf("%d MiB allocated reading them", n>>20)
+	}
+	e.expect(35209900176148, "", "unknown")
+}
+
+// What is read to group a file into a unit is read under its processing
+// marker: a process that died meanwhile leaves the file marked.
+func TestGroupingReadsMarked(t *testing.T) {
+	e := stolenEnv(t)
+	p := e.write("a.csv", "imei\n35209900176148\n")
+	fi, _ := os.Stat(p)
+	f := fetch.File{Name: "a.csv", Path: p, Size: fi.Size(), ModTime: fi.ModTime()}
+	var during, after []fetch.File
+	restarted := &fetch.Dir{Path: e.dir} // what the next process sees
+	if why := e.engine.sources["national"].opening(f, func() { during, _ = restarted.Interrupted() }); why != "" {
+		t.Fatal(why)
+	}
+	after, _ = restarted.Interrupted()
+	if len(during) != 1 || during[0].Name != "a.csv" || len(after) != 0 {
+		t.Fatalf("marked while read: %v; after: %v", during, after)
+	}
+}

@@ -3,14 +3,20 @@ package regsync
 import (
 	"archive/zip"
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/eir-sidecar/eir/eir/regsync/fetch"
 	"github.com/eir-sidecar/eir/eir/regsync/regformat"
@@ -40,7 +46,7 @@ type unit struct {
 	sha256 string   // of the package or single file (or of the file hashes of a loose delta set)
 	sums   []string // sha256 of each file; approvals name them
 	jobs   []*job
-	zip    *zip.ReadCloser
+	zip    *os.File // the package, when u is one
 	mtime  time.Time
 	// inflated counts the bytes read from the unit's list files, against
 	// Limits.MaxUncompressedBytes.
@@ -64,13 +70,37 @@ type manifest struct {
 	SHA256    string `json:"sha256"`
 }
 
+// Bounds of what is read of a file to group it into a unit, before its
+// list is parsed (under Limits).
+const (
+	// maxPackageMembers bounds the members of a zip package: a DIRBS
+	// package holds a full list and the change-type files of a delta set
+	// (per operator in a shared package).
+	maxPackageMembers = 1024
+	// maxDirectoryBytes bounds what archive/zip reads of a package before
+	// any member is opened (the end record and the central directory): it
+	// keeps a File per member it lists, and a 4 GiB zip can list 90
+	// million.
+	maxDirectoryBytes = 1 << 20
+	// maxManifestBytes bounds a .manifest.json (a few fields).
+	maxManifestBytes = 64 << 10
+)
+
 func readManifest(path string) (*manifest, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxManifestBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxManifestBytes {
+		return nil, fmt.Errorf("manifest %s: larger than %d bytes", filepath.Base(path), maxManifestBytes)
+	}
 	var m manifest
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", path, err)
@@ -104,7 +134,12 @@ func (s *source) unitsFrom(files []fetch.File) (units []*unit, rejected []reject
 			continue
 		}
 		if regformat.IsPackage(f.Name) {
-			u, err := s.openPackage(f)
+			var u *unit
+			var err error
+			if why := s.opening(f, func() { u, err = s.openPackage(f) }); why != "" {
+				waiting = append(waiting, FileReport{File: f.Name, Result: "waiting", Message: why})
+				continue
+			}
 			if err != nil {
 				rejected = append(rejected, rejection{files: []fetch.File{f}, reason: err})
 				continue
@@ -137,24 +172,35 @@ func (s *source) unitsFrom(files []fetch.File) (units []*unit, rejected []reject
 			continue
 		}
 		j := &job{list: fi.List, timestamp: fi.Timestamp, base: fi.Base, run: fi.Run}
-		if !fi.Delta && s.cfg.Format != regformat.FormatDIRBS && hasChangeType(m) {
-			// Generic formats: a change_type column makes a delta,
-			// whatever the name.
-			fi.Delta = true
-			m.info = fi
+		// Generic formats: a change_type column makes a delta, whatever
+		// the name.
+		sniff := !fi.Delta && s.cfg.Format != regformat.FormatDIRBS
+		mpath, manifested := f.Sidecars[".manifest.json"]
+		var why string
+		var merr error
+		if sniff || manifested {
+			why = s.opening(f, func() {
+				if sniff && hasChangeType(m) {
+					fi.Delta = true
+					m.info = fi
+				}
+				if manifested {
+					j.manifest, merr = readManifest(mpath)
+				}
+			})
+		}
+		switch {
+		case why != "":
+			waiting = append(waiting, FileReport{File: f.Name, Result: "waiting", Message: why})
+			continue
+		case merr != nil:
+			rejected = append(rejected, rejection{files: []fetch.File{f}, reason: &validationError{code: "manifest", message: merr.Error()}})
+			continue
 		}
 		if fi.Delta {
 			j.deltas = []*member{m}
 		} else {
 			j.full = m
-		}
-		if p, ok := f.Sidecars[".manifest.json"]; ok {
-			mf, err := readManifest(p)
-			if err != nil {
-				rejected = append(rejected, rejection{files: []fetch.File{f}, reason: &validationError{code: "manifest", message: err.Error()}})
-				continue
-			}
-			j.manifest = mf
 		}
 		if j.timestamp == "" {
 			j.timestamp = f.ModTime.UTC().Format("20060102_150405")
@@ -190,6 +236,24 @@ func (s *source) unitsFrom(files []fetch.File) (units []*unit, rejected []reject
 	}
 	sort.SliceStable(complete, func(i, k int) bool { return complete[i].sortKey() < complete[k].sortKey() })
 	return complete, rejected, waiting
+}
+
+// opening runs open, which reads f to group it into a unit (a package's
+// directory, a list's header, a manifest), under f's processing marker
+// (fetch.Dir.BeginProcessing): were the process to die meanwhile, the next
+// pass would reject f (crashed_during_processing) rather than die again.
+// When the marker cannot be written it returns why, and f waits.
+func (s *source) opening(f fetch.File, open func()) (why string) {
+	if err := s.dir.BeginProcessing([]fetch.File{f}); err != nil {
+		return "cannot record the processing of the file: " + err.Error()
+	}
+	defer func() {
+		if err := s.dir.EndProcessing([]fetch.File{f}); err != nil {
+			s.engine.log.Warn("processing marker not removed", zap.String("file", f.Name), zap.Error(err))
+		}
+	}()
+	open()
+	return ""
 }
 
 // unchecked names a file of u that has nothing to verify its content
@@ -247,15 +311,32 @@ func (s *source) foreign(fi regformat.FileInfo) string {
 // member must be a list file of the source's format, and the deltas of a
 // package must name one (base, run) pair (REGISTRY.md §5.2).
 func (s *source) openPackage(f fetch.File) (*unit, error) {
-	zr, err := zip.OpenReader(f.Path)
+	pf, err := os.Open(f.Path)
 	if err != nil {
-		return nil, &validationError{code: "zip", message: fmt.Sprintf("%s is not a readable zip (truncated or corrupt): %v", f.Name, err)}
+		return nil, &validationError{code: "read", message: err.Error()}
 	}
-	u := &unit{name: f.Name, files: []fetch.File{f}, zip: zr, mtime: f.ModTime}
 	fail := func(code, msg string) (*unit, error) {
-		zr.Close()
+		pf.Close()
 		return nil, &validationError{code: code, message: msg}
 	}
+	st, err := pf.Stat()
+	if err != nil {
+		return fail("read", err.Error())
+	}
+	// archive/zip reads the whole central directory, however long, before
+	// it returns: let it read a bounded part only (and the end record).
+	br := &budgetReaderAt{r: pf, left: maxDirectoryBytes + 66<<10}
+	zr, err := zip.NewReader(br, st.Size())
+	switch {
+	case errors.Is(err, errBudget):
+		return fail("too_many_members", fmt.Sprintf("%s: a central directory of more than %d bytes (a package holds a few list files)", f.Name, maxDirectoryBytes))
+	case err != nil:
+		return fail("zip", fmt.Sprintf("%s is not a readable zip (truncated or corrupt): %v", f.Name, err))
+	case len(zr.File) > maxPackageMembers:
+		return fail("too_many_members", fmt.Sprintf("%s: %d members, more than %d (a package holds a few list files)", f.Name, len(zr.File), maxPackageMembers))
+	}
+	br.left = math.MaxInt64 // the members are bounded by Limits
+	u := &unit{name: f.Name, files: []fetch.File{f}, zip: pf, mtime: f.ModTime}
 	byList := map[string]*job{}
 	var base, run int64
 	var haveRun bool
@@ -336,7 +417,8 @@ func hasChangeType(m *member) bool {
 		return false
 	}
 	defer rc.Close()
-	line, _ := bufio.NewReaderSize(rc, 4096).ReadString('\n')
+	// At most a row's length: a file without a newline is not read whole.
+	line, _ := bufio.NewReaderSize(io.LimitReader(rc, regformat.DefaultMaxRowBytes), 4096).ReadString('\n')
 	rec, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(line, "\ufeff"))).Read()
 	if err != nil {
 		return false
@@ -347,4 +429,24 @@ func hasChangeType(m *member) bool {
 		}
 	}
 	return false
+}
+
+// errBudget is a read beyond what a budgetReaderAt allows.
+var errBudget = errors.New("regsync: read budget exhausted")
+
+// budgetReaderAt reads at most left bytes from r, then fails with
+// errBudget.
+type budgetReaderAt struct {
+	r    io.ReaderAt
+	left int64
+}
+
+func (b *budgetReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if int64(len(p)) > b.left {
+		n, _ := b.r.ReadAt(p[:b.left], off)
+		b.left = 0
+		return n, errBudget
+	}
+	b.left -= int64(len(p))
+	return b.r.ReadAt(p, off)
 }
