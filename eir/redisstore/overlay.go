@@ -107,35 +107,40 @@ func (d localDS) count(e planEntry) uint64 {
 }
 
 // merged returns the version d's content describes, the overlay applied:
-// a new version numbered version.
+// a new version numbered version. A copy without a version (an empty
+// dataset, not held) is empty.
 func (d localDS) merged(e planEntry, version uint64) *localSet {
+	base := d.base
+	if base == nil {
+		base = &localSet{}
+	}
 	out := &localSet{version: version}
 	if d.ov == nil {
-		*out = *d.base
+		*out = *base
 		out.version = version
 		return out
 	}
 	pairs := e.ds.Target == eir.TargetPair
 	var vals map[uint64]string
 	if pairs {
-		vals = make(map[uint64]string, len(d.base.keys)+len(d.ov.keys))
-		for i, x := range d.base.keys {
-			vals[x] = d.base.value(i)
+		vals = make(map[uint64]string, len(base.keys)+len(d.ov.keys))
+		for i, x := range base.keys {
+			vals[x] = base.value(i)
 		}
 	} else {
-		out.keys = make([]uint64, 0, len(d.base.keys)+len(d.ov.keys))
+		out.keys = make([]uint64, 0, len(base.keys)+len(d.ov.keys))
 	}
 	i, j := 0, 0
-	for i < len(d.base.keys) || j < len(d.ov.keys) {
+	for i < len(base.keys) || j < len(d.ov.keys) {
 		switch {
-		case j == len(d.ov.keys) || (i < len(d.base.keys) && d.base.keys[i] < d.ov.keys[j]):
+		case j == len(d.ov.keys) || (i < len(base.keys) && base.keys[i] < d.ov.keys[j]):
 			if !pairs {
-				out.keys = append(out.keys, d.base.keys[i])
+				out.keys = append(out.keys, base.keys[i])
 			}
 			i++
 		default:
 			x, v := d.ov.keys[j], d.ov.value(j)
-			if i < len(d.base.keys) && d.base.keys[i] == x {
+			if i < len(base.keys) && base.keys[i] == x {
 				i++
 			}
 			j++

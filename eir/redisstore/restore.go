@@ -195,11 +195,10 @@ func (s *Store) Restore(ctx context.Context, o eir.RecoverOptions) (res eir.Reco
 	case err != nil:
 		return res, s.unavailable("restore", err)
 	}
-	// The copies held answer the restored versions at once.
-	for _, e := range p.all {
-		if e.Count == 0 && e.Overlay == 0 {
-			continue
-		}
+	// The copies held answer the restored versions at once: those of the
+	// datasets with entries (held checked them all; an empty dataset has no
+	// copy, whether it never had entries or lost them through its overlay).
+	for _, e := range p.entries {
 		ne := s.planEntry(e.ds, e.name, entries[e.name])
 		next[ne.rkey] = localDS{name: e.name, base: rs[e.rkey].merged(e, ne.Version)}
 	}
