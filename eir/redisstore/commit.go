@@ -14,6 +14,43 @@ import (
 	"github.com/eir-sidecar/eir/eir"
 )
 
+// switchLua is the Lua the switch scripts (commitScript, restoreScript)
+// share. KEYS are those of keys.switchKeys (3: building, 4: retired).
+// num prints a number of a decoded manifest entry; tag mirrors
+// manifestEntry.tag ("0" for no entry) and ref buildRef.String (see
+// TestSwitchLuaMirrorsGo); unleased returns the first of refs whose build
+// is no longer registered (the janitor reclaimed it), or nil; retire
+// retires, at time at, the version and the overlay of the manifest entry
+// c (decoded) of dataset name that e, the entry replacing it (decoded; nil
+// for none), does not keep.
+const switchLua = `
+local function num(x) return string.format('%.0f', x or 0) end
+local function tag(raw)
+  if not raw then return '0' end
+  local d = cjson.decode(raw)
+  return num(d.v) .. '.' .. num(d.o)
+end
+local function ref(name, v, b, overlay)
+  local s = name .. '|' .. num(v) .. '|' .. num(b)
+  if overlay then s = s .. '|o' end
+  return s
+end
+local function unleased(refs)
+  for _, r in ipairs(refs) do
+    if not redis.call('ZSCORE', KEYS[3], r) then return r end
+  end
+  return nil
+end
+local function retire(at, name, c, e)
+  if not e or num(c.v) ~= num(e.v) then
+    redis.call('ZADD', KEYS[4], at, ref(name, c.v, c.b, false))
+  end
+  if num(c.o) ~= '0' and (not e or num(c.o) ~= num(e.o)) then
+    redis.call('ZADD', KEYS[4], at, ref(name, c.o, 0, true))
+  end
+end
+`
+
 // commitScript switches the built versions in: it checks that Redis still
 // holds the data set the writer read (its identity, an epoch not older),
 // the expected sync-state fields, that each build is still registered (the
@@ -27,14 +64,8 @@ import (
 // ("<version>.<overlay>", "0" for none) or "*", manifest entry JSON, build
 // reference), store id ("" for none), minimum epoch, m expectations, m ×
 // (field, value or "" for absent), k state fields, k × (field, value).
-var commitScript = redis.NewScript(`
+var commitScript = redis.NewScript(switchLua + `
 local n = tonumber(ARGV[2])
-local function num(x) return string.format('%.0f', x or 0) end
-local function tag(e)
-  if not e then return '0' end
-  local d = cjson.decode(e)
-  return num(d.v) .. '.' .. num(d.o)
-end
 local i = 3 + n * 4
 if (redis.call('HGET', KEYS[6], 'id') or '') ~= ARGV[i] then
   return redis.error_reply('DIVERGED the data set identity changed')
@@ -52,11 +83,14 @@ for j = 0, m - 1 do
   end
 end
 local k0 = i + 1 + m * 2
+local refs = {}
+for j = 0, n - 1 do refs[#refs + 1] = ARGV[6 + j*4] end
+local gone = unleased(refs)
+if gone then
+  return redis.error_reply('EXPIRED build ' .. gone .. ' was reclaimed')
+end
 for j = 0, n - 1 do
-  local name, expected, ref = ARGV[3 + j*4], ARGV[4 + j*4], ARGV[6 + j*4]
-  if not redis.call('ZSCORE', KEYS[3], ref) then
-    return redis.error_reply('EXPIRED build ' .. ref .. ' was reclaimed')
-  end
+  local name, expected = ARGV[3 + j*4], ARGV[4 + j*4]
   if expected ~= '*' and expected ~= tag(redis.call('HGET', KEYS[1], name)) then
     return redis.error_reply('CONFLICT ' .. name .. ' changed since ' .. expected)
   end
@@ -65,13 +99,7 @@ for j = 0, n - 1 do
   local name, entry, ref = ARGV[3 + j*4], ARGV[5 + j*4], ARGV[6 + j*4]
   local cur = redis.call('HGET', KEYS[1], name)
   if cur then
-    local c, e = cjson.decode(cur), cjson.decode(entry)
-    if num(c.v) ~= num(e.v) then
-      redis.call('ZADD', KEYS[4], ARGV[1], name .. '|' .. num(c.v) .. '|' .. num(c.b))
-    end
-    if num(c.o) ~= '0' and num(c.o) ~= num(e.o) then
-      redis.call('ZADD', KEYS[4], ARGV[1], name .. '|' .. num(c.o) .. '|0|o')
-    end
+    retire(ARGV[1], name, cjson.decode(cur), cjson.decode(entry))
   end
   redis.call('HSET', KEYS[1], name, entry)
   redis.call('ZREM', KEYS[3], ref)

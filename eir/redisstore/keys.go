@@ -114,7 +114,8 @@ type manifestEntry struct {
 func (e manifestEntry) current() uint64 { return max(e.Version, e.Overlay) }
 
 // tag identifies the content of a dataset in force: its version and the
-// version of its overlay. Writes compare it to detect a concurrent writer.
+// version of its overlay. Writes compare it to detect a concurrent writer
+// (the switch scripts' tag, in switchLua, mirrors it).
 func (e manifestEntry) tag() string {
 	return strconv.FormatUint(e.Version, 10) + "." + strconv.FormatUint(e.Overlay, 10)
 }
@@ -148,7 +149,7 @@ func parseManifestEntry(s string) (manifestEntry, error) {
 
 // buildRef names a version for the building and retired sets:
 // "<dataset>|<version>|<buckets>", or "<dataset>|<version>|0|o" for an
-// overlay version.
+// overlay version. The switch scripts' ref (switchLua) mirrors String.
 type buildRef struct {
 	ds      eir.Dataset
 	version uint64

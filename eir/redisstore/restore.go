@@ -37,25 +37,21 @@ import (
 // ARGV: retire-at, expected id, expected restore marker, expected epoch,
 // new id, new restore marker, restored-from epoch, n, n × (dataset, entry
 // JSON, build reference), k, k × (field, value).
-var restoreScript = redis.NewScript(`
-local function num(x) return string.format('%.0f', x or 0) end
+var restoreScript = redis.NewScript(switchLua + `
 local ep = tonumber(redis.call('GET', KEYS[2]) or '0')
 if (redis.call('HGET', KEYS[6], 'id') or '') ~= ARGV[2] or (redis.call('HGET', KEYS[6], 'restore') or '') ~= ARGV[3] or ep ~= tonumber(ARGV[4]) then
   return redis.error_reply('CONFLICT redis changed during the restore')
 end
 local n = tonumber(ARGV[8])
-for j = 0, n - 1 do
-  if not redis.call('ZSCORE', KEYS[3], ARGV[11 + j*3]) then
-    return redis.error_reply('EXPIRED build ' .. ARGV[11 + j*3] .. ' was reclaimed')
-  end
+local refs = {}
+for j = 0, n - 1 do refs[#refs + 1] = ARGV[11 + j*3] end
+local gone = unleased(refs)
+if gone then
+  return redis.error_reply('EXPIRED build ' .. gone .. ' was reclaimed')
 end
 local cur = redis.call('HGETALL', KEYS[1])
 for j = 1, #cur, 2 do
-  local c = cjson.decode(cur[j+1])
-  redis.call('ZADD', KEYS[4], ARGV[1], cur[j] .. '|' .. num(c.v) .. '|' .. num(c.b))
-  if num(c.o) ~= '0' then
-    redis.call('ZADD', KEYS[4], ARGV[1], cur[j] .. '|' .. num(c.o) .. '|0|o')
-  end
+  retire(ARGV[1], cur[j], cjson.decode(cur[j+1]), nil)
 end
 redis.call('DEL', KEYS[1])
 for j = 0, n - 1 do
