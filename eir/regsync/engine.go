@@ -56,7 +56,10 @@ type SourceConfig struct {
 	HTTP     *HTTPSource // or pull these URLs into SpoolDir
 	Settle   time.Duration
 	// IncompleteWait is how long an incomplete loose delta set may wait for
-	// its other files before it is rejected. Default 10m.
+	// its other files, and a file for its checksum (RequireChecksum),
+	// before it is rejected. It is measured from when this eird first
+	// listed the files, not from their modification times (uploads may
+	// keep old ones); a restart starts it again. Default 10m.
 	IncompleteWait time.Duration
 	Guards         Guards
 	Limits         Limits
@@ -109,6 +112,9 @@ type source struct {
 	// spillBytes is the memory the rows of a list may take before they
 	// are written to runs (see spill.go).
 	spillBytes int
+	// seen holds when this process first listed each file of the
+	// landing folder (see since); under mu.
+	seen map[string]time.Time
 }
 
 // newAccumulator returns the accumulator of a list of this source. The
@@ -339,6 +345,7 @@ func (s *source) pass(ctx context.Context, rep *PassReport) error {
 	if err != nil {
 		return fmt.Errorf("regsync: %s: %w", s.cfg.Name, err)
 	}
+	s.see(files)
 	// Files whose processing did not finish: the process died (a file
 	// that exhausts memory would crash every eird in turn).
 	crashed, err := s.dir.Interrupted()

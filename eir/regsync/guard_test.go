@@ -571,3 +571,43 @@ func TestGroupingReadsMarked(t *testing.T) {
 		t.Fatalf("marked while read: %v; after: %v", during, after)
 	}
 }
+
+// An upload that keeps the file's old modification time (sftp put -p,
+// rsync -t) waits for its checksum, and a loose delta set for its other
+// files, from when eird first saw them, not from that time.
+func TestWaitFromFirstSeen(t *testing.T) {
+	e := stolenEnv(t, func(c *SourceConfig) { c.RequireChecksum, c.IncompleteWait = true, 10*time.Minute })
+	content := "imei\n35209900176148\n"
+	p := e.write("a.csv", content)
+	lastYear := time.Unix(0, e.now.Load()).AddDate(-1, 0, 0)
+	os.Chtimes(p, lastYear, lastYear)
+	if fr := fileResult(t, e.pass(), "a.csv"); fr.Result != "waiting" || !strings.Contains(fr.Message, "checksum") {
+		t.Fatalf("%+v", fr)
+	}
+	e.now.Add(int64(5 * time.Minute))
+	sum := sha256.Sum256([]byte(content))
+	p = e.write("a.csv.sha256", hex.EncodeToString(sum[:])+"  a.csv\n")
+	os.Chtimes(p, lastYear, lastYear)
+	if fr := fileResult(t, e.pass(), "a.csv"); fr.Result != "applied" {
+		t.Fatalf("%+v", fr)
+	}
+	// Ten minutes after it was first seen, it is rejected.
+	p = e.write("b.csv", "imei\n35209900176149\n")
+	os.Chtimes(p, lastYear, lastYear)
+	e.pass()
+	e.now.Add(int64(9 * time.Minute)) // and a minute each pass
+	if fr := fileResult(t, e.pass(), "b.csv"); fr.Result != "rejected" || fr.Reason != "missing_checksum" {
+		t.Fatalf("%+v", fr)
+	}
+
+	d := newEnv(t)
+	p = d.write("20260102_000000_blacklist_delta_42_47_blocked.csv", blRows("35209900176148"))
+	os.Chtimes(p, lastYear, lastYear)
+	if fr := d.pass().Files[0]; fr.Result != "waiting" || !strings.Contains(fr.Message, "unblocked") {
+		t.Fatalf("%+v", fr)
+	}
+	d.now.Add(int64(15 * time.Minute))
+	if fr := d.pass().Files[0]; fr.Result != "rejected" || fr.Reason != "missing_member" {
+		t.Fatalf("%+v", fr)
+	}
+}

@@ -47,7 +47,6 @@ type unit struct {
 	sums   []string // sha256 of each file; approvals name them
 	jobs   []*job
 	zip    *os.File // the package, when u is one
-	mtime  time.Time
 	// inflated counts the bytes read from the unit's list files, against
 	// Limits.MaxUncompressedBytes.
 	inflated int64
@@ -162,7 +161,7 @@ func (s *source) unitsFrom(files []fetch.File) (units []*unit, rejected []reject
 			k := setKey{fi.List, fi.Operator, fi.Base, fi.Run}
 			u := loose[k]
 			if u == nil {
-				u = &unit{name: fi.Timestamp + "_" + string(fi.List) + fmt.Sprintf("_delta_%d_%d", fi.Base, fi.Run), mtime: f.ModTime,
+				u = &unit{name: fi.Timestamp + "_" + string(fi.List) + fmt.Sprintf("_delta_%d_%d", fi.Base, fi.Run),
 					jobs: []*job{{list: fi.List, base: fi.Base, run: fi.Run, timestamp: fi.Timestamp}}}
 				loose[k] = u
 				units = append(units, u)
@@ -205,7 +204,7 @@ func (s *source) unitsFrom(files []fetch.File) (units []*unit, rejected []reject
 		if j.timestamp == "" {
 			j.timestamp = f.ModTime.UTC().Format("20060102_150405")
 		}
-		units = append(units, &unit{name: f.Name, files: []fetch.File{f}, jobs: []*job{j}, mtime: f.ModTime})
+		units = append(units, &unit{name: f.Name, files: []fetch.File{f}, jobs: []*job{j}})
 	}
 	// A loose delta set must be complete: DIRBS writes every change-type
 	// file, even empty ones. With RequireChecksum, every file needs one.
@@ -225,7 +224,7 @@ func (s *source) unitsFrom(files []fetch.File) (units []*unit, rejected []reject
 		switch {
 		case why == "":
 			complete = append(complete, u)
-		case s.engine.now().Sub(u.mtime) < s.cfg.IncompleteWait:
+		case s.engine.now().Sub(s.since(u)) < s.cfg.IncompleteWait:
 			// The other files may still be arriving.
 			u.close()
 			waiting = append(waiting, FileReport{File: u.name, Result: "waiting", Message: why})
@@ -236,6 +235,34 @@ func (s *source) unitsFrom(files []fetch.File) (units []*unit, rejected []reject
 	}
 	sort.SliceStable(complete, func(i, k int) bool { return complete[i].sortKey() < complete[k].sortKey() })
 	return complete, rejected, waiting
+}
+
+// see records when this process first listed each file of files, and
+// forgets the files no longer listed.
+func (s *source) see(files []fetch.File) {
+	now := s.engine.now()
+	listed := make(map[string]time.Time, len(files))
+	for _, f := range files {
+		first, ok := s.seen[f.Name]
+		if !ok {
+			first = now
+		}
+		listed[f.Name] = first
+	}
+	s.seen = listed
+}
+
+// since is when this process first listed a file of u: what an incomplete
+// unit waits from. Not the files' modification times, which uploads that
+// keep them (sftp put -p, rsync -t, WinSCP) set in the past.
+func (s *source) since(u *unit) time.Time {
+	first := s.engine.now()
+	for _, f := range u.files {
+		if t, ok := s.seen[f.Name]; ok && t.Before(first) {
+			first = t
+		}
+	}
+	return first
 }
 
 // opening runs open, which reads f to group it into a unit (a package's
@@ -336,7 +363,7 @@ func (s *source) openPackage(f fetch.File) (*unit, error) {
 		return fail("too_many_members", fmt.Sprintf("%s: %d members, more than %d (a package holds a few list files)", f.Name, len(zr.File), maxPackageMembers))
 	}
 	br.left = math.MaxInt64 // the members are bounded by Limits
-	u := &unit{name: f.Name, files: []fetch.File{f}, zip: pf, mtime: f.ModTime}
+	u := &unit{name: f.Name, files: []fetch.File{f}, zip: pf}
 	byList := map[string]*job{}
 	var base, run int64
 	var haveRun bool
