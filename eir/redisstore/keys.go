@@ -50,6 +50,12 @@ func (k keys) switchKeys() []string {
 	return []string{k.manifest, k.epoch, k.building, k.retired, k.syncState, k.identity}
 }
 
+// lockKey names the key of the lock name (see TryLock).
+func (k keys) lockKey(name string) string { return k.meta + "lock:" + name }
+
+// foldLock is the name of the fold lock of a dataset (see serializeFold).
+func foldLock(ds string) string { return "fold:" + ds }
+
 // appendFields appends the number of fields of m, then each field and
 // value, to the arguments of a script.
 func appendFields(args []any, m map[string]string) []any {

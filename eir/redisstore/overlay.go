@@ -467,6 +467,8 @@ func (s *Store) overlayDelta(ctx context.Context, pw *pipeWriter, b *built, cur 
 		return err
 	}
 	b.entry = cur.manifestEntry
+	// Made by an edit, not by a compaction (see localDS.compacted).
+	b.entry.From, b.entry.FromOverlay = 0, 0
 	b.planFields(fields, sets, pairs)
 	ovKey := s.k.overlayKey(b.w.name, b.ref.version)
 	if cur.overlay != "" {
@@ -607,7 +609,7 @@ func (s *Store) applyOverlay(ctx context.Context, cur planEntry, content map[ent
 
 // Compact folds the overlays that reached Options.OverlayMax entries into
 // new versions (the janitor calls it). Several processes may compact at
-// once: the commit's check on the version in force lets one win.
+// once: one folds a dataset while the others skip it (see compact).
 func (s *Store) Compact(ctx context.Context) (int, error) {
 	if err := s.errDiverged(); err != nil {
 		return 0, nil
@@ -621,17 +623,66 @@ func (s *Store) Compact(ctx context.Context) (int, error) {
 		if e.Overlay == 0 || e.OCount < uint64(s.o.OverlayMax) {
 			continue
 		}
-		w := &work{ds: e.ds, name: e.name, compact: true}
-		if _, _, err := s.apply(ctx, []*work{w}, eir.ApplyOptions{}); err != nil {
-			if errors.Is(err, errDatasetRace) {
-				continue // a writer got there first; the next pass looks again
-			}
+		done, err := s.compact(ctx, e)
+		if err != nil {
 			return n, err
 		}
-		n++
-		s.m.compactions.Inc()
+		if done {
+			n++
+			s.m.compactions.Inc()
+		}
 	}
 	return n, nil
+}
+
+// compact folds the overlay of e's dataset, and reports whether it did. It
+// tries the dataset's fold lock once: while another process folds the
+// dataset it does nothing (waiting would only copy the dataset again, from
+// the content the other fold replaces). With the lock held, apply reads
+// the manifest again and skips the dataset when its overlay was folded
+// meanwhile.
+func (s *Store) compact(ctx context.Context, e planEntry) (bool, error) {
+	l, err := s.TryLock(ctx, foldLock(e.name), s.o.BuildLease)
+	if err != nil || l == nil {
+		return false, err
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		l.Unlock(uctx)
+		cancel()
+	}()
+	res, _, err := s.apply(ctx, []*work{{ds: e.ds, name: e.name, compact: true}}, eir.ApplyOptions{})
+	if errors.Is(err, errDatasetRace) {
+		return false, nil // a writer got there first; the next pass looks again
+	}
+	return err == nil && len(res.Datasets) > 0, err
+}
+
+// foldLocks serializes the folds of the datasets of works with their edits
+// (see serializeFold), dataset by dataset in the order of their names:
+// two writes never wait on each other, whatever the order of their
+// changes. It returns the locks taken, to release after the switch (also
+// when it fails), and whether it waited for another process's fold (the
+// content in force changed meanwhile). A compaction's lock is held by its
+// caller (compact).
+func (s *Store) foldLocks(ctx context.Context, works []*work, cur map[string]planEntry) (held []*Lock, waited bool, err error) {
+	sorted := slices.Clone(works)
+	slices.SortFunc(sorted, func(a, b *work) int { return strings.Compare(a.name, b.name) })
+	for _, w := range sorted {
+		c, ok := cur[w.name]
+		if !ok || w.compact {
+			continue
+		}
+		l, wt, err := s.serializeFold(ctx, w, c)
+		waited = waited || wt
+		if err != nil {
+			return held, waited, err
+		}
+		if l != nil {
+			held = append(held, l)
+		}
+	}
+	return held, waited, nil
 }
 
 // serializeFold keeps folds of a large dataset from racing with its
@@ -640,30 +691,31 @@ func (s *Store) Compact(ctx context.Context) (int, error) {
 // entries, and an edit switched meanwhile would make it start over, for
 // ever under a storm of edits from several eird. A fold holds the
 // dataset's fold lock (it is returned, to release after the switch); an
-// edit into the overlay waits while another process folds.
-func (s *Store) serializeFold(ctx context.Context, w *work, cur planEntry) (*Lock, error) {
+// edit into the overlay waits while another process folds. It reports
+// whether it waited.
+func (s *Store) serializeFold(ctx context.Context, w *work, cur planEntry) (*Lock, bool, error) {
 	if !overlayable(w.ds) || w.replace || cur.Count < uint64(s.o.OverlayMax) {
-		return nil, nil
+		return nil, false, nil
 	}
-	name := "fold:" + w.name
-	for {
+	name := foldLock(w.name)
+	for waited := false; ; waited = true {
 		if !s.useOverlay(w, cur) {
 			l, err := s.TryLock(ctx, name, s.o.BuildLease)
 			if err != nil || l != nil {
-				return l, err
+				return l, waited, err
 			}
 		} else {
-			held, err := s.rdb.Exists(ctx, s.k.meta+"lock:"+name).Result()
+			held, err := s.rdb.Exists(ctx, s.k.lockKey(name)).Result()
 			if err != nil {
-				return nil, s.unavailable("apply", err)
+				return nil, waited, s.unavailable("apply", err)
 			}
 			if held == 0 {
-				return nil, nil
+				return nil, waited, nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("redisstore: %s: %w: waited for a fold of the dataset: %w", w.name, eir.ErrUnavailable, ctx.Err())
+			return nil, waited, fmt.Errorf("redisstore: %s: %w: waited for a fold of the dataset: %w", w.name, eir.ErrUnavailable, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

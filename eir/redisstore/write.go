@@ -240,16 +240,9 @@ func (s *Store) apply(ctx context.Context, works []*work, o eir.ApplyOptions) (r
 	if err := s.errDiverged(); err != nil {
 		return res, nil, err
 	}
-	p, err := s.refreshPlan(ctx, "")
+	p, cur, err := s.inForce(ctx)
 	if err != nil {
-		if errors.Is(err, eir.ErrDiverged) {
-			return res, nil, err
-		}
-		return res, nil, s.unavailable("apply", err)
-	}
-	cur := map[string]planEntry{}
-	for _, e := range p.all {
-		cur[e.name] = e
+		return res, nil, err
 	}
 	var builds, unchanged []*built
 	var folds []*Lock
@@ -257,25 +250,32 @@ func (s *Store) apply(ctx context.Context, works []*work, o eir.ApplyOptions) (r
 		if err != nil {
 			s.abandon(builds)
 		}
+		s.abandon(unchanged)
 		for _, l := range folds {
 			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			l.Unlock(uctx)
 			cancel()
 		}
 	}()
+	// Every fold lock is taken before anything is built: none is waited
+	// for while holding a dataset being built.
+	var waited bool
+	if folds, waited, err = s.foldLocks(ctx, works, cur); err != nil {
+		return res, nil, err
+	}
+	if waited {
+		// A fold switched meanwhile: build on what it switched in.
+		if p, cur, err = s.inForce(ctx); err != nil {
+			return res, nil, err
+		}
+	}
 	for _, w := range works {
 		c, ok := cur[w.name]
-		if !ok && !w.replace && w.numAdds() == 0 {
+		switch {
+		case !ok && !w.replace && w.numAdds() == 0:
 			continue // removals from a dataset that does not exist: nothing to do
-		}
-		if ok {
-			l, ferr := s.serializeFold(ctx, w, c)
-			if ferr != nil {
-				return res, nil, ferr
-			}
-			if l != nil {
-				folds = append(folds, l)
-			}
+		case w.compact && (c.Overlay == 0 || c.OCount < uint64(s.o.OverlayMax)):
+			continue // folded meanwhile by another process
 		}
 		b, berr := s.build(ctx, w, c, ok)
 		if b != nil {
@@ -309,14 +309,12 @@ func (s *Store) apply(ctx context.Context, works []*work, o eir.ApplyOptions) (r
 			o.State = map[string]string{}
 		}
 		if err = o.Before(res.Datasets, o.State); err != nil {
-			s.abandon(unchanged)
 			return eir.ApplyResult{}, nil, err
 		}
 	}
 	if len(builds) > 0 || len(o.State) > 0 || len(o.ExpectState) > 0 {
-		epoch, err := s.commit(ctx, p, builds, o)
-		if err != nil {
-			s.abandon(unchanged)
+		var epoch int64
+		if epoch, err = s.commit(ctx, p, builds, o); err != nil {
 			return eir.ApplyResult{}, nil, err
 		}
 		if len(builds) > 0 {
@@ -327,8 +325,23 @@ func (s *Store) apply(ctx context.Context, works []*work, o eir.ApplyOptions) (r
 			s.log.Debug("datasets switched", zap.Int64("epoch", epoch), zap.Int("datasets", len(builds)))
 		}
 	}
-	s.abandon(unchanged)
 	return res, append(builds, unchanged...), nil
+}
+
+// inForce reads the plan in force and its datasets by name.
+func (s *Store) inForce(ctx context.Context) (*plan, map[string]planEntry, error) {
+	p, err := s.refreshPlan(ctx, "")
+	if err != nil {
+		if errors.Is(err, eir.ErrDiverged) {
+			return nil, nil, err
+		}
+		return nil, nil, s.unavailable("apply", err)
+	}
+	cur := make(map[string]planEntry, len(p.all))
+	for _, e := range p.all {
+		cur[e.name] = e
+	}
+	return p, cur, nil
 }
 
 func (s *Store) bucketsFor(n int) uint64 {
