@@ -12,6 +12,7 @@ import (
 
 	"github.com/eir-sidecar/eir/diameter/s13client"
 	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/internal/poll"
 	"github.com/eir-sidecar/eir/internal/redistest"
 )
 
@@ -123,13 +124,7 @@ func (p *prober) check(phase string) {
 func (p *prober) waitProbes(n int64) {
 	p.t.Helper()
 	want := p.total.Load() + n
-	deadline := time.Now().Add(10 * time.Second)
-	for p.total.Load() < want {
-		if time.Now().After(deadline) {
-			p.t.Fatalf("%d probes within 10s, want %d", p.total.Load(), want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(p.t, fmt.Sprintf("%d more probes answered", n), 10*time.Second, func() bool { return p.total.Load() >= want })
 }
 
 func (p *prober) close() {
@@ -137,20 +132,19 @@ func (p *prober) close() {
 	p.wg.Wait()
 }
 
-// waitState polls GET /v1/store until it reports state.
+// waitState polls GET /v1/store until it reports state; the states seen on
+// the way are logged.
 func (e *eird) waitState(t *testing.T, want string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if state, _ := e.storeState(t); state == want {
-			return
+	last := ""
+	poll.Until(t, "the store to become "+want, timeout, func() bool {
+		state, _ := e.storeState(t)
+		if state != last && state != want {
+			t.Logf("store %s, waiting for %s", state, want)
 		}
-		if time.Now().After(deadline) {
-			state, _ := e.storeState(t)
-			t.Fatalf("the store did not become %s within %v (it is %s)", want, timeout, state)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		last = state
+		return state == want
+	})
 }
 
 // ctl runs eirctl and fails the test unless it exits with want.
@@ -236,21 +230,15 @@ func TestChaosListsInForce(t *testing.T) {
 	e.waitState(t, "stale", 5*time.Second)
 	p.waitProbes(100) // Redis stays dead while probes run
 	rds.Restart(t)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	// The loop acts between polls: the AOF (fsync every second) may have
+	// lost the last switch, which a restore repairs.
+	poll.Until(t, "recovery after the kill", 15*time.Second, func() bool {
 		state, _ := e.storeState(t)
-		if state == "ok" {
-			break
-		}
 		if state == "diverged" {
-			// The AOF (fsync every second) lost the last switch.
 			e.ctl(t, 0, "store", "restore", "-reason", "redis lost its last writes")
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no recovery after the kill: %s", state)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return state == "ok"
+	})
 	p.check("Redis killed and restarted")
 
 	// 5. An operator's FLUSHALL, repaired by another eird restored from
@@ -278,16 +266,10 @@ func TestStartWhileRedisDown(t *testing.T) {
 	e := startEIRDIn(t, dir, cfg)
 	imeis := importStolen(t, e, 50)
 	e.waitLog(t, "local copy", 10*time.Second)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if entries, err := os.ReadDir(dir + "/snapshot"); err == nil && len(entries) >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no local copy written")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, "the local copy written", 10*time.Second, func() bool {
+		entries, err := os.ReadDir(dir + "/snapshot")
+		return err == nil && len(entries) >= 2
+	})
 	e.stop(t)
 	rds.Kill(t)
 
@@ -296,6 +278,9 @@ func TestStartWhileRedisDown(t *testing.T) {
 	defer p.close()
 	p.waitProbes(100)
 	p.check("eird started while Redis is down")
+	// The outage is seen within three refreshes of the state (until then
+	// the lists read from the copy are reported ok).
+	e2.waitState(t, "stale", 5*time.Second)
 	if out := e2.ctl(t, 1, "status"); !strings.Contains(out, "STALE") {
 		t.Fatalf("status while Redis is down:\n%s", out)
 	}
@@ -320,13 +305,10 @@ func TestAutoRestore(t *testing.T) {
 	p := startProber(t, e.diameter, imeis, 1)
 	defer p.close()
 	rds.FlushAll(t)
-	deadline := time.Now().Add(15 * time.Second)
-	for rds.Client(t).Exists(context.Background(), "{eir:meta}:manifest").Val() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the lists were not restored automatically")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	rdb := rds.Client(t)
+	poll.Until(t, "the lists restored automatically", 15*time.Second, func() bool {
+		return rdb.Exists(context.Background(), "{eir:meta}:manifest").Val() == 1
+	})
 	e.waitState(t, "ok", 10*time.Second)
 	p.check("automatic restore")
 	if out := e.ctl(t, 0, "audit", "-action", "store.restore"); !strings.Contains(out, "auto_restore") {

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/eir-sidecar/eir/internal/poll"
 )
 
 var binDir string
@@ -131,16 +133,18 @@ func (e *eird) log() string {
 	return string(b)
 }
 
-// waitLog polls the log for a line containing s and returns it.
+// waitLog polls the log for a line containing s and returns it; it fails
+// at once when eird exits first.
 func (e *eird) waitLog(t *testing.T, s string, timeout time.Duration) string {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	var line string
+	poll.Until(t, fmt.Sprintf("eird to log %q", s), timeout, func() bool {
 		sc := bufio.NewScanner(strings.NewReader(e.log()))
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			if strings.Contains(sc.Text(), s) {
-				return sc.Text()
+				line = sc.Text()
+				return true
 			}
 		}
 		select {
@@ -148,11 +152,9 @@ func (e *eird) waitLog(t *testing.T, s string, timeout time.Duration) string {
 			t.Fatalf("eird exited (%v) before logging %q:\n%s", e.exitErr, s, e.log())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("eird did not log %q within %v:\n%s", s, timeout, e.log())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false
+	})
+	return line
 }
 
 func (e *eird) hasLog(s string) bool { return strings.Contains(e.log(), s) }
@@ -181,13 +183,7 @@ func (e *eird) metric(t *testing.T, series string) float64 {
 // waitMetric polls /metrics until series reaches at least min.
 func (e *eird) waitMetric(t *testing.T, series string, min float64, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for e.metric(t, series) < min {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not reach %v within %v", series, min, timeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.Until(t, fmt.Sprintf("%s to reach %v", series, min), timeout, func() bool { return e.metric(t, series) >= min })
 }
 
 // storeState reads GET /v1/store (no token: the test configurations
@@ -211,16 +207,10 @@ func (e *eird) storeState(t *testing.T) (state string, held bool) {
 // them: a fault injected afterwards finds the lists in its memory.
 func (e *eird) waitHeld(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if state, held := e.storeState(t); state == "ok" && held {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("eird did not come to hold the lists in force")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, "eird to hold the lists in force, confirmed by Redis", 20*time.Second, func() bool {
+		state, held := e.storeState(t)
+		return state == "ok" && held
+	})
 }
 
 // stop sends SIGTERM and waits for the exit; it returns the exit error.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/eir-sidecar/eir/diameter/s13client"
 	"github.com/eir-sidecar/eir/internal/capture"
+	"github.com/eir-sidecar/eir/internal/poll"
 	"github.com/eir-sidecar/eir/internal/redistest"
 )
 
@@ -359,17 +360,10 @@ func TestStoreOutage(t *testing.T) {
 		t.Errorf("eirctl status with redis down: exit %d, want 1", code)
 	}
 	rds.Restart(t)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	poll.Until(t, "BLACKLISTED again after the Redis restart", 15*time.Second, func() bool {
 		a, err := c.Check(ctxT(t), "35209900176148", "")
-		if err == nil && s13client.ResultCode(a.Msg) == 2001 && s13client.EquipmentStatus(a.Msg) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no recovery after redis restart: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil && s13client.ResultCode(a.Msg) == 2001 && s13client.EquipmentStatus(a.Msg) == 1
+	})
 }
 
 // TestEirctl checks the operator's commands and their exit codes.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/eir-sidecar/eir/diameter/s13client"
+	"github.com/eir-sidecar/eir/internal/poll"
 	"github.com/eir-sidecar/eir/internal/redistest"
 )
 
@@ -254,17 +255,10 @@ sync:
 	os.WriteFile(filepath.Join(drop, "b.csv"), []byte(b.String()), 0o644)
 	cmd := e.eirctlAsync(t, "sync", "now")
 	rdb := rds.Client(t)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	poll.Until(t, "the build to start", 60*time.Second, func() bool {
 		n, _ := rdb.ZCard(context.Background(), "{eir:meta}:building").Result()
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the build never started")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return n > 0
+	})
 	e.cmd.Process.Signal(syscall.SIGKILL)
 	<-e.exited
 	cmd.Wait()
@@ -293,17 +287,10 @@ sync:
 	// rejected, not retried forever (a file that crashes eird would crash
 	// every restart).
 	// (The pass eird runs at start does it.)
-	deadline = time.Now().Add(20 * time.Second)
-	for {
+	poll.Until(t, "b.csv rejected crashed_during_processing after the restart", 20*time.Second, func() bool {
 		out, _, _ := e2.eirctl(t, "", "sync", "status")
-		if strings.Contains(out, "crashed_during_processing") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("b.csv not rejected after the restart:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return strings.Contains(out, "crashed_during_processing")
+	})
 	if _, err := os.Stat(filepath.Join(drop, "rejected", "b.csv")); err != nil {
 		t.Fatalf("b.csv not in rejected/: %v", err)
 	}
