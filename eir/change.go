@@ -79,11 +79,14 @@ type ApplyOptions struct {
 	Strict bool
 	// Before, when set, is called once the new versions are built and just
 	// before they are switched in, with what the write does to each
-	// dataset: the exact entries added and removed (compared by content
-	// with the entries in force) and the resulting count. An error
-	// abandons the write (nothing changes) and is returned as it is. Before
-	// may set fields of state, which is written with the switch (State).
-	// A write retried after a race with another writer calls it again.
+	// dataset: the exact numbers of entries added and removed (compared by
+	// content with the entries in force), the count before and the
+	// resulting count. The write switches in only over the content those
+	// numbers were computed against: when another writer changed a dataset
+	// meanwhile, the write is rebuilt and Before is called again, with a
+	// fresh copy of State. An error abandons the write (nothing changes)
+	// and is returned as it is. Before may set fields of state, which is
+	// written with the switch (State).
 	Before func(res []DatasetResult, state map[string]string) error
 }
 

@@ -220,9 +220,12 @@ var errDatasetRace = fmt.Errorf("%w: dataset changed during the write", eir.ErrC
 
 // built is a version written and not yet switched in.
 type built struct {
-	w        *work
-	ref      buildRef
-	expected string // version the build was based on, "*" for replacements
+	w   *work
+	ref buildRef
+	// expected is the tag of the content in force the build is based on
+	// (manifestEntry.tag; "0": no dataset), checked at the switch; "*" for
+	// a replacement nothing was judged on (no ApplyOptions.Before).
+	expected string
 	entry    manifestEntry
 	added    uint64
 	removed  uint64
@@ -287,6 +290,10 @@ func (s *Store) apply(ctx context.Context, works []*work, o eir.ApplyOptions) (r
 		if berr != nil {
 			return res, nil, berr
 		}
+		if w.replace && o.Before != nil {
+			// Before judges the counts against c: switch only over c.
+			b.expected = inForceTag(c, ok)
+		}
 		if ok && !w.replace && !w.compact && b.added == 0 && b.removed == 0 && b.updated == 0 {
 			// Nothing changed: keep the version in force.
 			unchanged = append(unchanged, b)
@@ -305,9 +312,13 @@ func (s *Store) apply(ctx context.Context, works []*work, o eir.ApplyOptions) (r
 		})
 	}
 	if o.Before != nil {
-		if o.State == nil {
-			o.State = map[string]string{}
+		// Each attempt starts from the caller's state: a write retried
+		// after a race calls Before again.
+		state := make(map[string]string, len(o.State))
+		for f, v := range o.State {
+			state[f] = v
 		}
+		o.State = state
 		if err = o.Before(res.Datasets, o.State); err != nil {
 			return eir.ApplyResult{}, nil, err
 		}
@@ -344,6 +355,15 @@ func (s *Store) inForce(ctx context.Context) (*plan, map[string]planEntry, error
 	return p, cur, nil
 }
 
+// inForceTag is the tag a build based on cur expects at its switch
+// (hasCur false: no dataset).
+func inForceTag(cur planEntry, hasCur bool) string {
+	if !hasCur {
+		return "0"
+	}
+	return cur.tag()
+}
+
 func (s *Store) bucketsFor(n int) uint64 {
 	return uint64(max(1, (n+s.o.BucketFill-1)/s.o.BucketFill))
 }
@@ -367,10 +387,7 @@ func (s *Store) build(ctx context.Context, w *work, cur planEntry, hasCur bool) 
 	s.readLimits(ctx)
 	b := &built{w: w, expected: "*"}
 	if !w.replace {
-		b.expected = "0"
-		if hasCur {
-			b.expected = cur.tag()
-		}
+		b.expected = inForceTag(cur, hasCur)
 	}
 	incremental := hasCur && !w.replace && (cur.Count > 0 || cur.Overlay != 0)
 	overlay := incremental && s.useOverlay(w, cur)
@@ -501,9 +518,11 @@ func (b *built) applyInMemory(content map[entryKey]struct{}) {
 }
 
 // writeSets writes IMEI or TAC values into the empty version b.ref: it sorts
-// them by bucket (in place), drops duplicates, and sends one SADD per bucket
-// (per 1024 members), so that no per-bucket copy is held in memory. It
-// returns the values sorted and without duplicates.
+// them by bucket, in place, and skips duplicates (they may be the caller's
+// AddKeys, which must stay a permutation of themselves: a write retried
+// after a race reads them again), then sends one SADD per bucket (per 1024
+// members), so that no per-bucket copy is held in memory. It returns the
+// distinct values.
 func (s *Store) writeSets(pw *pipeWriter, b *built, vals []uint64) ([]uint64, error) {
 	t, name, B := b.w.ds.Target, b.w.name, b.ref.buckets
 	slices.SortFunc(vals, func(x, y uint64) int {
@@ -512,7 +531,14 @@ func (s *Store) writeSets(pw *pipeWriter, b *built, vals []uint64) ([]uint64, er
 		}
 		return cmpU(x, y)
 	})
-	vals = slices.Compact(vals)
+	n := 0 // the distinct values first, the duplicates swapped behind them
+	for i, v := range vals {
+		if n == 0 || v != vals[n-1] {
+			vals[n], vals[i] = vals[i], vals[n]
+			n++
+		}
+	}
+	vals = vals[:n]
 	b.entry.Count, b.entry.Hash = uint64(len(vals)), 0
 	for _, v := range vals {
 		b.entry.Hash ^= hexUint64(entryKey{a: v}.hash(t))
