@@ -391,42 +391,50 @@ func (s *source) pass(ctx context.Context, rep *PassReport) error {
 }
 
 func (s *source) settleRejection(ctx context.Context, r rejection) FileReport {
-	var ve *validationError
-	if !errors.As(r.reason, &ve) {
-		ve = &validationError{code: "error", message: r.reason.Error()}
-	}
+	ve := asValidationError(r.reason)
 	name := r.files[0].Name
 	if r.ignore {
-		for _, f := range r.files {
-			s.dir.Done(f, map[string]string{"result": "ignored", "reason": ve.message})
+		if err := s.dir.Done(map[string]string{"result": "ignored", "reason": ve.message}, r.files...); err != nil {
+			s.engine.log.Warn("cannot move an ignored file to done/", zap.String("source", s.cfg.Name), zap.String("file", name), zap.Error(err))
 		}
 		return FileReport{File: name, Result: "ignored", Message: ve.message}
 	}
-	s.reject(ctx, r.files, ve)
-	return FileReport{File: name, Result: "rejected", Reason: ve.code, Message: ve.message, Details: ve.details}
+	return s.reject(ctx, name, r.files, ve)
 }
 
-func (s *source) reject(ctx context.Context, files []fetch.File, ve *validationError) {
+// asValidationError returns err as a validation error.
+func asValidationError(err error) *validationError {
+	var ve *validationError
+	if !errors.As(err, &ve) {
+		ve = &validationError{code: "error", message: err.Error()}
+	}
+	return ve
+}
+
+// reject moves files (one unit, reported as name) to rejected/ with ve,
+// and records the rejection. The files move together or not at all: when a
+// writer may still be writing one (fetch.ErrBusy) none moves, and the
+// report says waiting; a later pass judges them again.
+func (s *source) reject(ctx context.Context, name string, files []fetch.File, ve *validationError) FileReport {
 	e := s.engine
 	reason := fetch.Reason{Code: ve.code, Message: ve.message, Details: ve.details, Time: e.now()}
-	for _, f := range files {
-		if err := s.dir.Reject(f, reason); errors.Is(err, fetch.ErrBusy) {
-			// Never move a file its writer may still be writing: it is
-			// read again at a later pass.
-			e.log.Info("rejected file left in place: a writer still writes it", zap.String("source", s.cfg.Name), zap.String("file", f.Name))
-			return
-		} else if err != nil {
-			e.log.Error("cannot move rejected file", zap.String("source", s.cfg.Name), zap.String("file", f.Name), zap.Error(err))
-		}
+	if err := s.dir.Reject(reason, files...); errors.Is(err, fetch.ErrBusy) {
+		// Never move a file its writer may still be writing.
+		e.log.Info("rejected file left in place: a writer still writes it", zap.String("source", s.cfg.Name), zap.String("file", name), zap.Error(err))
+		return FileReport{File: name, Result: "waiting", Reason: ve.code, Details: ve.details,
+			Message: ve.message + "; left in place, not rejected yet: " + err.Error()}
+	} else if err != nil {
+		e.log.Error("cannot move rejected file", zap.String("source", s.cfg.Name), zap.String("file", name), zap.Error(err))
 	}
 	e.m.rejectedFiles.WithLabelValues(s.cfg.Name, ve.code).Inc()
-	b, _ := json.Marshal(map[string]any{"time": e.now().UTC(), "source": s.cfg.Name, "file": files[0].Name,
+	b, _ := json.Marshal(map[string]any{"time": e.now().UTC(), "source": s.cfg.Name, "file": name,
 		"code": ve.code, "message": ve.message, "details": ve.details})
 	if err := e.coord.MetaPush(ctx, "sync:rejects", string(b), 200); err != nil {
 		e.log.Warn("cannot record a rejected file", zap.Error(err))
 	}
-	e.log.Warn("sync file rejected", zap.String("source", s.cfg.Name), zap.String("file", files[0].Name),
+	e.log.Warn("sync file rejected", zap.String("source", s.cfg.Name), zap.String("file", name),
 		zap.String("reason", ve.code), zap.String("message", ve.message))
+	return FileReport{File: name, Result: "rejected", Reason: ve.code, Message: ve.message, Details: ve.details}
 }
 
 func redactURL(u string) string {

@@ -71,7 +71,12 @@ func newEnv(t *testing.T, mods ...func(*SourceConfig)) *env {
 
 func (e *env) newEngine(cfgs ...SourceConfig) *Engine {
 	clock := func() time.Time { return time.Unix(0, e.now.Load()) }
-	eng, err := New(Options{Now: clock, Audit: e.trail}, cfgs, e.store, CoordinatorFor(e.store), zaptest.NewLogger(e.t), prometheus.NewRegistry())
+	return e.newEngineWith(e.store, Options{Now: clock, Audit: e.trail}, cfgs...)
+}
+
+// newEngineWith is newEngine with another publisher and options.
+func (e *env) newEngineWith(pub Publisher, o Options, cfgs ...SourceConfig) *Engine {
+	eng, err := New(o, cfgs, pub, CoordinatorFor(e.store), zaptest.NewLogger(e.t), prometheus.NewRegistry())
 	if err != nil {
 		e.t.Fatal(err)
 	}

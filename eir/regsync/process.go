@@ -212,17 +212,16 @@ func (s *source) complete(u *unit) (bool, string) {
 	return true, ""
 }
 
-// settle moves an applied unit's files to done/ with its result; a file a
-// writer reopened meanwhile stays (it is read again).
+// settle moves an applied unit's files to done/ with its result; when a
+// writer reopened one meanwhile, none moves (they are read again, and found
+// already applied).
 func (s *source) settle(u *unit, fr FileReport) {
-	for _, f := range u.files {
-		if err := s.dir.Done(f, fr); err != nil {
-			lvl := s.engine.log.Error
-			if errors.Is(err, fetch.ErrBusy) {
-				lvl = s.engine.log.Warn
-			}
-			lvl("cannot move a file to done/", zap.String("file", f.Name), zap.Error(err))
+	if err := s.dir.Done(fr, u.files...); err != nil {
+		lvl := s.engine.log.Error
+		if errors.Is(err, fetch.ErrBusy) {
+			lvl = s.engine.log.Warn
 		}
+		lvl("cannot move a file to done/", zap.String("file", u.name), zap.Error(err))
 	}
 }
 
@@ -568,27 +567,31 @@ func (s *source) reconcile(ctx context.Context, u *unit, p *plan, r eir.DatasetR
 }
 
 func (s *source) finishRejected(ctx context.Context, u *unit, fr FileReport, err error) FileReport {
-	var ve *validationError
-	if !errors.As(err, &ve) {
-		ve = &validationError{code: "error", message: err.Error()}
+	r := s.reject(ctx, u.name, u.files, asValidationError(err))
+	fr.Result, fr.Reason, fr.Message, fr.Details = r.Result, r.Reason, r.Message, r.Details
+	if r.Result == "rejected" {
+		s.engine.m.files.WithLabelValues(s.cfg.Name, fr.Result).Inc()
 	}
-	s.reject(ctx, u.files, ve)
-	fr.Result, fr.Reason, fr.Message, fr.Details = "rejected", ve.code, ve.message, ve.details
-	s.engine.m.files.WithLabelValues(s.cfg.Name, fr.Result).Inc()
 	return fr
 }
 
+// finishHeld moves the files of u to held/ until an operator approves
+// them; when a writer may still be writing one, none moves and the report
+// says waiting.
 func (s *source) finishHeld(ctx context.Context, u *unit, fr FileReport, ve *validationError) FileReport {
 	e := s.engine
 	reason := fetch.Reason{Code: ve.code, Message: ve.message, Time: e.now()}
-	for _, f := range u.files {
-		if err := s.dir.Hold(f, reason); err != nil {
-			e.log.Error("cannot move a held file", zap.String("file", f.Name), zap.Error(err))
-		}
+	fr.Reason = ve.code
+	if err := s.dir.Hold(reason, u.files...); errors.Is(err, fetch.ErrBusy) {
+		e.log.Info("held file left in place: a writer still writes it", zap.String("source", s.cfg.Name), zap.String("file", u.name), zap.Error(err))
+		fr.Result, fr.Message = "waiting", ve.message+"; left in place, not held yet: "+err.Error()
+		return fr
+	} else if err != nil {
+		e.log.Error("cannot move a held file", zap.String("file", u.name), zap.Error(err))
 	}
 	e.log.Warn("sync file held until approved", zap.String("source", s.cfg.Name), zap.String("file", u.name),
 		zap.String("guard", ve.code), zap.String("message", ve.message))
-	fr.Result, fr.Reason, fr.Message = "held", ve.code, ve.message
+	fr.Result, fr.Message = "held", ve.message
 	e.m.files.WithLabelValues(s.cfg.Name, fr.Result).Inc()
 	return fr
 }

@@ -285,127 +285,182 @@ func (d *Dir) Stable(f File) (bool, error) {
 	return ok, err
 }
 
-// Done moves f and its sidecars to done/ and writes done/<name>.result.json
-// with the JSON of result.
+// Done moves files (the files of one unit, applied together; usually one)
+// and their sidecars to done/, and writes done/<name>.result.json with the
+// JSON of result next to each.
 //
-// Done, Reject and Hold refuse, with an error matching ErrBusy, to move a
-// file that a writer may still be writing (Writing); where a read lease can
-// be taken it is held during the move, so no writer can open the file
-// meanwhile. They remove the file's processing marker (BeginProcessing).
-func (d *Dir) Done(f File, result any) error {
+// Done, Reject and Hold move all the files or none: they refuse, with an
+// error matching ErrBusy, when a writer may still be writing any of them
+// or of their sidecars (Writing), and where a read lease can be taken it is
+// held on every file during the move, so no writer can open one meanwhile.
+// When a move fails, the files already moved are put back (best effort).
+// They remove the files' processing markers (BeginProcessing).
+func (d *Dir) Done(result any, files ...File) error {
 	data, err := json.MarshalIndent(result, "", "  ")
 	if err != nil {
-		return fmt.Errorf("fetch: done %s: encode result: %w", f.Name, err)
+		return fmt.Errorf("fetch: done %s: encode result: %w", fileNames(files), err)
 	}
-	_, err = d.file(f, DoneDir, ResultSuffix, append(data, '\n'))
-	return err
+	return d.file(files, DoneDir, ResultSuffix, append(data, '\n'))
 }
 
-// Reject moves f and its sidecars to rejected/ and writes
-// rejected/<name>.reason.
-func (d *Dir) Reject(f File, reason Reason) error {
-	return d.fileReason(f, RejectedDir, reason)
+// Reject moves files and their sidecars to rejected/ and writes
+// rejected/<name>.reason next to each.
+func (d *Dir) Reject(reason Reason, files ...File) error {
+	return d.fileReason(files, RejectedDir, reason)
 }
 
-// Hold moves f and its sidecars to held/ and writes held/<name>.reason. An
-// operator's approval releases it (Release).
-func (d *Dir) Hold(f File, reason Reason) error {
-	return d.fileReason(f, HeldDir, reason)
+// Hold moves files and their sidecars to held/ and writes held/<name>.reason
+// next to each. An operator's approval releases them (Release).
+func (d *Dir) Hold(reason Reason, files ...File) error {
+	return d.fileReason(files, HeldDir, reason)
 }
 
-func (d *Dir) fileReason(f File, sub string, reason Reason) error {
+func (d *Dir) fileReason(files []File, sub string, reason Reason) error {
 	if reason.Time.IsZero() {
 		reason.Time = d.now()
 	}
 	data, err := json.MarshalIndent(reason, "", "  ")
 	if err != nil {
-		return fmt.Errorf("fetch: %s %s: encode reason: %w", sub, f.Name, err)
+		return fmt.Errorf("fetch: %s %s: encode reason: %w", sub, fileNames(files), err)
 	}
-	_, err = d.file(f, sub, ReasonSuffix, append(data, '\n'))
-	return err
+	return d.file(files, sub, ReasonSuffix, append(data, '\n'))
 }
 
-// file moves f and its sidecars into the subfolder sub, next to a metadata
-// file <target><metaSuffix> holding meta. It returns the target name.
-func (d *Dir) file(f File, sub, metaSuffix string, meta []byte) (string, error) {
+// fileNames joins the names of files, for messages.
+func fileNames(files []File) string {
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = f.Name
+		if out[i] == "" {
+			out[i] = filepath.Base(f.Path)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// moving is one file of a move: where it is, its sidecars, and where it
+// went.
+type moving struct {
+	name, src string
+	sidecars  map[string]string // suffix → path
+	target    string            // name in the subfolder, once moved
+}
+
+// file moves files and their sidecars into the subfolder sub, each next to
+// a metadata file <target><metaSuffix> holding meta: all of them, or none.
+func (d *Dir) file(files []File, sub, metaSuffix string, meta []byte) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 
-	src, name := f.Path, f.Name
-	if src == "" {
-		if d.Path == "" {
-			return "", errors.New("fetch: drop directory path is empty")
-		}
-		src = filepath.Join(d.Path, name)
-	}
-	if name == "" {
-		name = filepath.Base(src)
-	}
-	if err := checkName(name); err != nil {
-		return "", err
-	}
 	if d.Path == "" {
-		return "", errors.New("fetch: drop directory path is empty")
+		return errors.New("fetch: drop directory path is empty")
 	}
-	if _, err := os.Lstat(src); err != nil {
-		return "", fmt.Errorf("fetch: move %s to %s/: %w", name, sub, err)
+	if len(files) == 0 {
+		return nil
 	}
-
-	// The sidecars Ready attached, and any that arrived since.
-	sidecars := map[string]string{}
-	paths := []string{src}
-	for _, s := range SidecarSuffixes {
-		p := f.Sidecars[s]
-		if p == "" {
-			p = filepath.Join(filepath.Dir(src), name+s)
+	moves := make([]*moving, 0, len(files))
+	var paths []string
+	for _, f := range files {
+		src, name := f.Path, f.Name
+		if src == "" {
+			src = filepath.Join(d.Path, name)
 		}
-		if _, err := os.Lstat(p); err == nil {
-			sidecars[s] = p
-			paths = append(paths, p)
+		if name == "" {
+			name = filepath.Base(src)
 		}
+		if err := checkName(name); err != nil {
+			return err
+		}
+		if _, err := os.Lstat(src); err != nil {
+			return fmt.Errorf("fetch: move %s to %s/: %w", name, sub, err)
+		}
+		// The sidecars Ready attached, and any that arrived since.
+		m := &moving{name: name, src: src, sidecars: map[string]string{}}
+		paths = append(paths, src)
+		for _, s := range SidecarSuffixes {
+			p := f.Sidecars[s]
+			if p == "" {
+				p = filepath.Join(filepath.Dir(src), name+s)
+			}
+			if _, err := os.Lstat(p); err == nil {
+				m.sidecars[s] = p
+				paths = append(paths, p)
+			}
+		}
+		moves = append(moves, m)
 	}
 	release, busy := d.hold(paths)
 	if busy != "" {
-		return "", fmt.Errorf("fetch: move %s to %s/: %s: %w", name, sub, busy, ErrBusy)
+		return fmt.Errorf("fetch: move %s to %s/: %s: %w", fileNames(files), sub, busy, ErrBusy)
 	}
 	defer release()
 
 	dir := filepath.Join(d.Path, sub)
 	if err := os.MkdirAll(dir, dirMode); err != nil {
-		return "", fmt.Errorf("fetch: create %s: %w", dir, err)
-	}
-	companions := []string{metaSuffix}
-	for s := range sidecars {
-		companions = append(companions, s)
-	}
-	target, err := d.freeName(dir, name, companions)
-	if err != nil {
-		return "", err
-	}
-
-	metaPath := filepath.Join(dir, target+metaSuffix)
-	if err := atomicfile.WriteFile(metaPath, meta, fileMode); err != nil {
-		return "", fmt.Errorf("fetch: move %s to %s/: %w", name, sub, err)
-	}
-	if err := moveFile(src, filepath.Join(dir, target)); err != nil {
-		_ = os.Remove(metaPath)
-		return "", fmt.Errorf("fetch: move %s to %s/: %w", name, sub, err)
-	}
-	if filepath.Dir(src) == filepath.Clean(d.Path) {
-		// Best effort: a marker whose file is gone is removed by Interrupted.
-		_ = d.removeMarker(name)
+		return fmt.Errorf("fetch: create %s: %w", dir, err)
 	}
 	var errs []error
-	for _, s := range SidecarSuffixes {
-		if p, ok := sidecars[s]; ok {
-			if err := moveFile(p, filepath.Join(dir, target+s)); err != nil {
-				errs = append(errs, fmt.Errorf("fetch: move sidecar %s to %s/: %w", filepath.Base(p), sub, err))
+	for i, m := range moves {
+		if err := d.moveOne(m, dir, sub, metaSuffix, meta); err != nil {
+			for _, done := range moves[:i] {
+				d.moveBack(done, dir, metaSuffix)
+			}
+			atomicfile.SyncDir(dir)
+			atomicfile.SyncDir(d.Path)
+			return err
+		}
+	}
+	for _, m := range moves {
+		if filepath.Dir(m.src) == filepath.Clean(d.Path) {
+			// Best effort: a marker whose file is gone is removed by
+			// Interrupted.
+			_ = d.removeMarker(m.name)
+		}
+		// Sidecars follow the files they belong to: a failure leaves a
+		// sidecar behind, not a file.
+		for _, s := range SidecarSuffixes {
+			if p, ok := m.sidecars[s]; ok {
+				if err := moveFile(p, filepath.Join(dir, m.target+s)); err != nil {
+					errs = append(errs, fmt.Errorf("fetch: move sidecar %s to %s/: %w", filepath.Base(p), sub, err))
+				}
 			}
 		}
 	}
 	atomicfile.SyncDir(dir)
-	atomicfile.SyncDir(filepath.Dir(src))
-	return target, errors.Join(errs...)
+	for _, m := range moves {
+		atomicfile.SyncDir(filepath.Dir(m.src))
+	}
+	return errors.Join(errs...)
+}
+
+// moveOne writes the metadata of m, then moves the file m into dir. On an
+// error nothing of m has moved.
+func (d *Dir) moveOne(m *moving, dir, sub, metaSuffix string, meta []byte) error {
+	companions := []string{metaSuffix}
+	for s := range m.sidecars {
+		companions = append(companions, s)
+	}
+	target, err := d.freeName(dir, m.name, companions)
+	if err != nil {
+		return err
+	}
+	metaPath := filepath.Join(dir, target+metaSuffix)
+	if err := atomicfile.WriteFile(metaPath, meta, fileMode); err != nil {
+		return fmt.Errorf("fetch: move %s to %s/: %w", m.name, sub, err)
+	}
+	if err := moveFile(m.src, filepath.Join(dir, target)); err != nil {
+		_ = os.Remove(metaPath)
+		return fmt.Errorf("fetch: move %s to %s/: %w", m.name, sub, err)
+	}
+	m.target = target
+	return nil
+}
+
+// moveBack undoes moveOne (best effort).
+func (d *Dir) moveBack(m *moving, dir, metaSuffix string) {
+	if err := moveFile(filepath.Join(dir, m.target), m.src); err == nil {
+		_ = os.Remove(filepath.Join(dir, m.target+metaSuffix))
+	}
 }
 
 // freeName returns name, or name.<YYYYMMDDTHHMMSS>[.<n>], such that neither

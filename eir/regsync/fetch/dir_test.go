@@ -272,7 +272,7 @@ func TestDoneMovesWithResultAndSuffixesDuplicates(t *testing.T) {
 	}
 
 	f := arrive(t, d, clk, name, "first")
-	if err := d.Done(f, result{Rows: 3, Batch: "b1"}); err != nil {
+	if err := d.Done(result{Rows: 3, Batch: "b1"}, f); err != nil {
 		t.Fatal(err)
 	}
 	done := filepath.Join(d.Path, DoneDir)
@@ -298,7 +298,7 @@ func TestDoneMovesWithResultAndSuffixesDuplicates(t *testing.T) {
 	clk.t = t0.Add(time.Hour)
 	for i, content := range []string{"second", "third"} {
 		f := arrive(t, d, clk, name, content)
-		if err := d.Done(f, result{Rows: i}); err != nil {
+		if err := d.Done(result{Rows: i}, f); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -326,7 +326,7 @@ func TestRejectWritesReason(t *testing.T) {
 	t.Parallel()
 	d, clk := newDir(t)
 	f := arrive(t, d, clk, "20250314_full.csv", "imei\n")
-	err := d.Reject(f, Reason{Code: "header", Message: "unknown column", Details: []string{"line 1: column \"foo\""}})
+	err := d.Reject(Reason{Code: "header", Message: "unknown column", Details: []string{"line 1: column \"foo\""}}, f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +352,7 @@ func TestRejectWritesReason(t *testing.T) {
 	// A given time is kept; details are omitted when empty.
 	f = arrive(t, d, clk, "b.csv", "b")
 	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	if err := d.Reject(f, Reason{Code: "checksum", Message: "sha256 mismatch", Time: at}); err != nil {
+	if err := d.Reject(Reason{Code: "checksum", Message: "sha256 mismatch", Time: at}, f); err != nil {
 		t.Fatal(err)
 	}
 	got := readFile(t, filepath.Join(rej, "b.csv.reason"))
@@ -361,7 +361,7 @@ func TestRejectWritesReason(t *testing.T) {
 	}
 
 	// A file that is gone cannot be rejected, and nothing is written.
-	if err := d.Reject(File{Name: "gone.csv", Path: filepath.Join(d.Path, "gone.csv")}, Reason{Code: "zip"}); !errors.Is(err, fs.ErrNotExist) {
+	if err := d.Reject(Reason{Code: "zip"}, File{Name: "gone.csv", Path: filepath.Join(d.Path, "gone.csv")}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("reject of a missing file = %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(rej, "gone.csv.reason")); !errors.Is(err, fs.ErrNotExist) {
@@ -374,10 +374,10 @@ func TestHoldHeldRelease(t *testing.T) {
 	d, clk := newDir(t)
 	a := arrive(t, d, clk, "20250314_a.csv", "a")
 	b := arrive(t, d, clk, "20250314_b.csv", "b")
-	if err := d.Hold(b, Reason{Code: "shrink_guard", Message: "list shrank by 60%", Details: []string{"before 1000", "after 400"}}); err != nil {
+	if err := d.Hold(Reason{Code: "shrink_guard", Message: "list shrank by 60%", Details: []string{"before 1000", "after 400"}}, b); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Hold(a, Reason{Code: "delta_base", Message: "base unknown"}); err != nil {
+	if err := d.Hold(Reason{Code: "delta_base", Message: "base unknown"}, a); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := d.Ready(); len(got) != 0 {
@@ -436,11 +436,11 @@ func TestReleaseRestoresNameAndRefusesOverwrite(t *testing.T) {
 	t.Parallel()
 	d, clk := newDir(t)
 	const name = "20250314_full.csv"
-	if err := d.Hold(arrive(t, d, clk, name, "one"), Reason{Code: "conflict"}); err != nil {
+	if err := d.Hold(Reason{Code: "conflict"}, arrive(t, d, clk, name, "one")); err != nil {
 		t.Fatal(err)
 	}
 	clk.t = t0.Add(time.Minute)
-	if err := d.Hold(arrive(t, d, clk, name, "two"), Reason{Code: "conflict", Message: "again"}); err != nil {
+	if err := d.Hold(Reason{Code: "conflict", Message: "again"}, arrive(t, d, clk, name, "two")); err != nil {
 		t.Fatal(err)
 	}
 	held, err := d.Held()
@@ -486,10 +486,10 @@ func TestHeldEmptyAndBadNames(t *testing.T) {
 			t.Errorf("held reason %q: no error", n)
 		}
 	}
-	if err := d.Done(File{Name: "../x", Path: filepath.Join(d.Path, "x")}, nil); err == nil {
+	if err := d.Done(nil, File{Name: "../x", Path: filepath.Join(d.Path, "x")}); err == nil {
 		t.Error("done with a bad name: no error")
 	}
-	if err := d.Done(File{Name: "x"}, func() {}); err == nil {
+	if err := d.Done(func() {}, File{Name: "x"}); err == nil {
 		t.Error("done with an unencodable result: no error")
 	}
 }
@@ -497,7 +497,7 @@ func TestHeldEmptyAndBadNames(t *testing.T) {
 func TestHeldNameEndingInReason(t *testing.T) {
 	t.Parallel()
 	d, clk := newDir(t)
-	if err := d.Hold(arrive(t, d, clk, "odd.reason", "x"), Reason{Code: "zip"}); err != nil {
+	if err := d.Hold(Reason{Code: "zip"}, arrive(t, d, clk, "odd.reason", "x")); err != nil {
 		t.Fatal(err)
 	}
 	held, err := d.Held()
@@ -520,7 +520,7 @@ func TestMoveAcrossFilesystems(t *testing.T) {
 	if err := os.Chmod(f.Path, 0o604); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Hold(f, Reason{Code: "zip"}); err != nil {
+	if err := d.Hold(Reason{Code: "zip"}, f); err != nil {
 		t.Fatal(err)
 	}
 	if calls != 2 {
@@ -570,5 +570,31 @@ func TestMoveAcrossFilesystems(t *testing.T) {
 	rename = os.Rename
 	if _, err := d.Release(f.Name); err != nil {
 		t.Errorf("release after the failure = %v", err)
+	}
+}
+
+// A unit whose second file cannot be moved puts the first one back: all
+// the files move, or none.
+func TestUnitMoveRollsBack(t *testing.T) {
+	// Not parallel: replaces the package's rename.
+	d, clk := newDir(t)
+	a := arrive(t, d, clk, "a.csv", "a")
+	b := arrive(t, d, clk, "b.csv", "b")
+	before := listDir(t, d.Path)
+	rename = func(oldpath, newpath string) error {
+		if oldpath == b.Path {
+			return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: syscall.EIO}
+		}
+		return os.Rename(oldpath, newpath)
+	}
+	t.Cleanup(func() { rename = os.Rename })
+	if err := d.Done(nil, a, b); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("done = %v, want EIO", err)
+	}
+	if after := listDir(t, d.Path); !reflect.DeepEqual(after, append(before, DoneDir)) {
+		t.Fatalf("landing folder = %v, want %v and done/", after, before)
+	}
+	if got := listDir(t, filepath.Join(d.Path, DoneDir)); len(got) != 0 {
+		t.Fatalf("done/ = %v, want empty", got)
 	}
 }

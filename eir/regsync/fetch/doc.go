@@ -82,10 +82,13 @@
 // that closes the file and reopens it later to resume; the registry's
 // checksum sidecars and manifests are the guard there.
 //
-// [Dir.Done], [Dir.Reject] and [Dir.Hold] refuse to move a file a writer may
-// still be writing, with an error matching [ErrBusy]; the file stays for a
-// later pass. Where a lease can be taken, it is held for the whole move, so
-// no writer can open the file between the check and the rename. The caller
+// [Dir.Done], [Dir.Reject] and [Dir.Hold] take the files of one unit (the
+// files applied together, often one) and move all of them or none: they
+// refuse, with an error matching [ErrBusy], when a writer may still be
+// writing any of them, and the files stay for a later pass; a move that
+// fails half-way puts the files already moved back. Where a lease can be
+// taken, it is held on every file for the whole move, so no writer can
+// open one between the check and the rename. The caller
 // calls [Dir.Complete] after parsing a file, just before applying it, and
 // before filing it away.
 //

@@ -87,7 +87,7 @@ func TestInterruptedAfterDeath(t *testing.T) {
 			}
 		}},
 		{name: "rejected by the restarted process", want: false, change: func(t *testing.T, d *Dir, f File) {
-			if err := restart(d).Reject(f, Reason{Code: "crashed_during_processing"}); err != nil {
+			if err := restart(d).Reject(Reason{Code: "crashed_during_processing"}, f); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -153,7 +153,7 @@ func TestMarkersSurviveAndAreCleaned(t *testing.T) {
 		t.Errorf("%s = %v", ProcessingDir, got)
 	}
 	// Done removes the marker with the file.
-	if err := restart(d).Done(f, nil); err != nil {
+	if err := restart(d).Done(nil, f); err != nil {
 		t.Fatal(err)
 	}
 	if got := listDir(t, dir); !reflect.DeepEqual(got, []string{"README"}) {

@@ -122,7 +122,7 @@ func TestWriterProcessHoldsFileBack(t *testing.T) {
 			if ok, why, err := d.Complete(f); !ok || why != "" || err != nil {
 				t.Fatalf("complete once closed = %v, %q, %v", ok, why, err)
 			}
-			if err := d.Done(f, nil); err != nil {
+			if err := d.Done(nil, f); err != nil {
 				t.Fatalf("done once closed = %v", err)
 			}
 		})
@@ -135,9 +135,9 @@ func assertBusy(t *testing.T, d *Dir, f File) {
 	t.Helper()
 	before := listDir(t, d.Path)
 	moves := map[string]func() error{
-		"done":   func() error { return d.Done(f, map[string]int{"rows": 1}) },
-		"reject": func() error { return d.Reject(f, Reason{Code: "header"}) },
-		"hold":   func() error { return d.Hold(f, Reason{Code: "shrink_guard"}) },
+		"done":   func() error { return d.Done(map[string]int{"rows": 1}, f) },
+		"reject": func() error { return d.Reject(Reason{Code: "header"}, f) },
+		"hold":   func() error { return d.Hold(Reason{Code: "shrink_guard"}, f) },
 	}
 	for name, move := range moves {
 		if err := move(); !errors.Is(err, ErrBusy) {
@@ -167,7 +167,7 @@ func TestMoveKeepsWritersOut(t *testing.T) {
 		return os.Rename(oldpath, newpath)
 	}
 	t.Cleanup(func() { rename = os.Rename })
-	if err := d.Done(f, nil); err != nil {
+	if err := d.Done(nil, f); err != nil {
 		t.Fatal(err)
 	}
 	if !errors.Is(openErr, unix.EWOULDBLOCK) {
@@ -334,5 +334,42 @@ func TestWatchErrorsAndRestart(t *testing.T) {
 	}
 	if w := d.watcher(); w == first || !w.running() {
 		t.Fatal("watch did not start a new watcher")
+	}
+}
+
+// The files of one unit move together: while a writer holds one of them
+// open, none moves; once it is done, all do.
+func TestUnitMovesTogether(t *testing.T) {
+	t.Parallel()
+	d, clk := newDir(t)
+	var files []File
+	for _, name := range []string{"a.csv", "b.csv", "c.csv"} {
+		files = append(files, arrive(t, d, clk, name, name))
+	}
+	w, err := os.OpenFile(files[1].Path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := listDir(t, d.Path)
+	moves := map[string]func() error{
+		DoneDir:     func() error { return d.Done(map[string]int{"rows": 1}, files...) },
+		RejectedDir: func() error { return d.Reject(Reason{Code: "conflict"}, files...) },
+		HeldDir:     func() error { return d.Hold(Reason{Code: "shrink_guard"}, files...) },
+	}
+	for sub, move := range moves {
+		if err := move(); !errors.Is(err, ErrBusy) {
+			t.Fatalf("%s of a unit with a busy file = %v, want ErrBusy", sub, err)
+		}
+		if after := listDir(t, d.Path); !reflect.DeepEqual(after, before) {
+			t.Fatalf("after a refused move to %s/: %v, want %v", sub, after, before)
+		}
+	}
+	w.Close()
+	if err := d.Reject(Reason{Code: "conflict"}, files...); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a.csv", "a.csv.reason", "a.csv.sha256", "b.csv", "b.csv.reason", "b.csv.sha256", "c.csv", "c.csv.reason", "c.csv.sha256"}
+	if got := listDir(t, filepath.Join(d.Path, RejectedDir)); !reflect.DeepEqual(got, want) {
+		t.Fatalf("rejected/ = %v, want %v", got, want)
 	}
 }
