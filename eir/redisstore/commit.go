@@ -163,23 +163,34 @@ func (s *Store) abandon(builds []*built) {
 	}
 }
 
-// pipeWriter batches the writes of a build into pipelines of a bounded size
-// and keeps the build's lease alive.
+// pipeWriter sends the commands of a build, writes and reads, in
+// pipelines of at most 512 commands, runs the function queued with each
+// command once it is answered, and keeps the build's lease alive (a long
+// read too). A reader (newPipeReader) batches reads outside a build: it has
+// no lease.
 type pipeWriter struct {
 	s         *Store
 	ctx       context.Context
+	op        string // of the errors reported (see Store.unavailable)
 	ref       buildRef
+	lease     bool
 	pipe      redis.Pipeliner
 	cmds      []redis.Cmder
-	done      []func(redis.Cmder)
+	done      []func() error
 	lastTouch time.Time
 }
 
 func (s *Store) newPipeWriter(ctx context.Context, ref buildRef) *pipeWriter {
-	return &pipeWriter{s: s, ctx: ctx, ref: ref, pipe: s.rdb.Pipeline(), lastTouch: s.o.Now()}
+	return &pipeWriter{s: s, ctx: ctx, op: "apply", ref: ref, lease: true, pipe: s.rdb.Pipeline(), lastTouch: s.o.Now()}
 }
 
-func (w *pipeWriter) add(c redis.Cmder, done func(redis.Cmder)) error {
+func (s *Store) newPipeReader(ctx context.Context, op string) *pipeWriter {
+	return &pipeWriter{s: s, ctx: ctx, op: op, pipe: s.rdb.Pipeline()}
+}
+
+// add queues c, just added to w.pipe, and done (nil: none), run with c
+// answered; it sends the pipeline when it is full.
+func (w *pipeWriter) add(c redis.Cmder, done func() error) error {
 	w.cmds = append(w.cmds, c)
 	w.done = append(w.done, done)
 	if len(w.cmds) >= 512 {
@@ -188,18 +199,27 @@ func (w *pipeWriter) add(c redis.Cmder, done func(redis.Cmder)) error {
 	return nil
 }
 
+// flush sends the commands queued, runs their functions (the first error
+// is returned) and, in a build, extends the lease when a quarter of it
+// went by.
 func (w *pipeWriter) flush() error {
 	if len(w.cmds) > 0 {
 		_, err := w.pipe.Exec(w.ctx)
+		done := w.done
+		w.cmds, w.done = w.cmds[:0], nil
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return w.s.unavailable("apply", err)
+			return w.s.unavailable(w.op, err)
 		}
-		for i, c := range w.cmds {
-			if w.done[i] != nil {
-				w.done[i](c)
+		for _, f := range done {
+			if f != nil {
+				if err := f(); err != nil {
+					return err
+				}
 			}
 		}
-		w.cmds, w.done = w.cmds[:0], w.done[:0]
+	}
+	if !w.lease {
+		return nil
 	}
 	if now := w.s.o.Now(); now.Sub(w.lastTouch) > w.s.o.BuildLease/4 {
 		n, err := w.s.rdb.ZAddArgs(w.ctx, w.s.k.building, redis.ZAddArgs{XX: true, Ch: true, Members: []redis.Z{{

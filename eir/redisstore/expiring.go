@@ -2,13 +2,10 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/eir-sidecar/eir/eir"
 )
@@ -45,25 +42,17 @@ func expiringMatch(v string, ds eir.Dataset, imsi eir.IMSI, now int64) bool {
 	return false
 }
 
-// readExpiring reads every entry of a version of an expiring dataset.
-func (s *Store) readExpiring(ctx context.Context, cur planEntry) (map[entryKey]int64, error) {
+// readExpiring reads, through pw, every entry of a version of an expiring
+// dataset.
+func (s *Store) readExpiring(pw *pipeWriter, cur planEntry) (map[entryKey]int64, error) {
 	content := map[entryKey]int64{}
-	for start := uint64(0); start < cur.Buckets; start += 512 {
-		end := min(start+512, cur.Buckets)
-		pipe := s.rdb.Pipeline()
-		cmds := make([]*redis.MapStringStringCmd, 0, end-start)
-		for bk := start; bk < end; bk++ {
-			cmds = append(cmds, pipe.HGetAll(ctx, s.k.bucketKey(cur.name, bk, cur.Version)))
-		}
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			return nil, s.unavailable("apply", err)
-		}
-		for i, c := range cmds {
-			bk := start + uint64(i)
-			for f, v := range c.Val() {
+	for bk := range cur.Buckets {
+		cmd := pw.pipe.HGetAll(pw.ctx, s.k.bucketKey(cur.name, bk, cur.Version))
+		if err := pw.add(cmd, func() error {
+			for f, v := range cmd.Val() {
 				q, err := strconv.ParseUint(f, 10, 64)
 				if err != nil {
-					return nil, fmt.Errorf("redisstore: %s bucket %d: field %q: %w", cur.name, bk, f, err)
+					return fmt.Errorf("redisstore: %s bucket %d: field %q: %w", cur.name, bk, f, err)
 				}
 				x := q*cur.Buckets + bk
 				if cur.ds.Target != eir.TargetPair {
@@ -77,9 +66,12 @@ func (s *Store) readExpiring(ctx context.Context, cur planEntry) (map[entryKey]i
 					content[entryKey{a: x, imsi: eir.IMSI(imsi)}] = exp
 				}
 			}
+			return nil
+		}); err != nil {
+			return nil, err
 		}
 	}
-	return content, nil
+	return content, pw.flush()
 }
 
 // buildExpiring writes a new version of an expiring dataset: the version in
@@ -87,27 +79,21 @@ func (s *Store) readExpiring(ctx context.Context, cur planEntry) (map[entryKey]i
 // everything written. A removal that names an expiry removes the entry only
 // while it still has that expiry (the sweeper must not remove an entry
 // extended meanwhile).
-func (s *Store) buildExpiring(ctx context.Context, pw *pipeWriter, b *built, cur planEntry, incremental bool) error {
+func (s *Store) buildExpiring(pw *pipeWriter, b *built, cur planEntry, incremental bool) error {
 	content := map[entryKey]int64{}
 	if cur.Count > 0 {
 		var err error
-		if content, err = s.readExpiring(ctx, cur); err != nil {
+		if content, err = s.readExpiring(pw, cur); err != nil {
 			return err
 		}
 	}
 	if !incremental {
-		inForce := make(map[entryKey]struct{}, len(content))
+		// Written afresh: countReplaced compares with what is in force.
+		b.inForce = make(map[entryKey]struct{}, len(content))
 		for k := range content {
-			inForce[k] = struct{}{}
+			b.inForce[k] = struct{}{}
 		}
 		content = map[entryKey]int64{}
-		defer func() {
-			next := make(map[entryKey]struct{}, len(content))
-			for k := range content {
-				next[k] = struct{}{}
-			}
-			b.countReplaced(next, inForce)
-		}()
 	}
 	t := b.w.ds.Target
 	for _, list := range b.w.removes {
@@ -188,7 +174,7 @@ func (s *Store) SweepExpired(ctx context.Context) ([]eir.DatasetEntry, error) {
 		if !e.ds.Expiring {
 			continue
 		}
-		content, err := s.readExpiring(ctx, e)
+		content, err := s.readExpiring(s.newPipeReader(ctx, "sweep"), e)
 		if err != nil {
 			return nil, err
 		}

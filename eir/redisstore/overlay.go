@@ -50,19 +50,33 @@ func overlayable(ds eir.Dataset) bool {
 // presentValue is an IMEI or TAC entry's value in an overlay.
 const presentValue = "1"
 
-// loadOverlay reads one overlay version.
-func (s *Store) loadOverlay(ctx context.Context, e planEntry) (*localSet, error) {
+// readOverlay reads the overlay of e, by key: the value in force of every
+// entry it changes ("" absent; nil without an overlay). A field that is
+// not a key is an error: the overlay cannot be applied.
+func (s *Store) readOverlay(ctx context.Context, e planEntry) (map[uint64]string, error) {
+	if e.overlay == "" {
+		return nil, nil
+	}
 	m, err := s.rdb.HGetAll(ctx, e.overlay).Result()
 	if err != nil {
-		return nil, err
+		return nil, s.unavailable("overlay", err)
 	}
 	vals := make(map[uint64]string, len(m))
 	for f, v := range m {
 		x, err := strconv.ParseUint(f, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("overlay %s: field %q", e.overlay, f)
+			return nil, fmt.Errorf("redisstore: overlay %s: field %q is not a key", e.overlay, f)
 		}
 		vals[x] = v
+	}
+	return vals, nil
+}
+
+// loadOverlay reads one overlay version.
+func (s *Store) loadOverlay(ctx context.Context, e planEntry) (*localSet, error) {
+	vals, err := s.readOverlay(ctx, e)
+	if err != nil {
+		return nil, err
 	}
 	l := &localSet{version: e.Overlay}
 	l.setValues(vals, false)
@@ -255,51 +269,16 @@ func (f *fieldState) effective() string {
 	return f.base
 }
 
-// readFields reads the state of keys in the version in force of cur and in
-// its overlay, in pipelines of bounded size.
-func (s *Store) readFields(ctx context.Context, cur planEntry, keys []uint64) ([]*fieldState, error) {
+// readFields reads, through pw, the state of keys in the version in force
+// of cur and in its overlay.
+func (s *Store) readFields(pw *pipeWriter, cur planEntry, keys []uint64) ([]*fieldState, error) {
+	base := make([]string, len(keys))
+	if err := s.readBase(pw, cur.name, cur.Version, cur.Buckets, cur.ds.Target == eir.TargetPair, keys, base); err != nil {
+		return nil, err
+	}
 	out := make([]*fieldState, len(keys))
-	byBucket := map[uint64][]int{}
 	for i, k := range keys {
 		out[i] = &fieldState{key: k}
-		if cur.Buckets > 0 {
-			byBucket[k%cur.Buckets] = append(byBucket[k%cur.Buckets], i)
-		}
-	}
-	pairs := cur.ds.Target == eir.TargetPair
-	rb := s.newReadBatch(ctx)
-	pipe, queue := rb.pipe, rb.add
-	for bk, idx := range byBucket {
-		key := s.k.bucketKey(cur.name, bk, cur.Version)
-		if pairs {
-			fields := make([]string, len(idx))
-			for j, i := range idx {
-				fields[j] = strconv.FormatUint(keys[i]/cur.Buckets, 10)
-			}
-			cmd := pipe.HMGet(ctx, key, fields...)
-			if err := queue(func() {
-				for j, v := range cmd.Val() {
-					out[idx[j]].base, _ = v.(string)
-				}
-			}); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		members := make([]any, len(idx))
-		for j, i := range idx {
-			members[j] = keys[i] / cur.Buckets
-		}
-		cmd := pipe.SMIsMember(ctx, key, members...)
-		if err := queue(func() {
-			for j, in := range cmd.Val() {
-				if in {
-					out[idx[j]].base = presentValue
-				}
-			}
-		}); err != nil {
-			return nil, err
-		}
 	}
 	if cur.overlay != "" {
 		for start := 0; start < len(keys); start += 1000 {
@@ -308,60 +287,77 @@ func (s *Store) readFields(ctx context.Context, cur planEntry, keys []uint64) ([
 			for j := range fields {
 				fields[j] = strconv.FormatUint(keys[start+j], 10)
 			}
-			cmd := pipe.HMGet(ctx, cur.overlay, fields...)
-			if err := queue(func() {
+			cmd := pw.pipe.HMGet(pw.ctx, cur.overlay, fields...)
+			if err := pw.add(cmd, func() error {
 				for j, v := range cmd.Val() {
 					if sv, ok := v.(string); ok {
 						out[start+j].ov, out[start+j].inOv = sv, true
 					}
 				}
+				return nil
 			}); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return out, rb.flush()
+	if err := pw.flush(); err != nil {
+		return nil, err
+	}
+	for i, f := range out {
+		f.base = base[i]
+	}
+	return out, nil
 }
 
-// readBatch sends read commands in pipelines of at most 512 and hands each
-// answer to the function queued with its command.
-type readBatch struct {
-	s       *Store
-	ctx     context.Context
-	pipe    redis.Pipeliner
-	pending []func()
-}
-
-func (s *Store) newReadBatch(ctx context.Context) *readBatch {
-	return &readBatch{s: s, ctx: ctx, pipe: s.rdb.Pipeline()}
-}
-
-// add queues done, run with the answer of the command just queued on
-// rb.pipe; it sends the pipeline when it is full.
-func (rb *readBatch) add(done func()) error {
-	rb.pending = append(rb.pending, done)
-	if len(rb.pending) >= 512 {
-		return rb.flush()
+// readBase queues on pw the reads of keys in version v (B buckets) of a
+// dataset: once pw is flushed, vals[i] is the value of keys[i] there
+// (presentValue or "" for IMEIs and TACs, the IMSI list for pairs).
+func (s *Store) readBase(pw *pipeWriter, name string, v, B uint64, pairs bool, keys []uint64, vals []string) error {
+	if B == 0 {
+		return nil // no version: nothing is there
+	}
+	byBucket := map[uint64][]int{}
+	for i, k := range keys {
+		byBucket[k%B] = append(byBucket[k%B], i)
+	}
+	for bk, idx := range byBucket {
+		key := s.k.bucketKey(name, bk, v)
+		if pairs {
+			fields := make([]string, len(idx))
+			for j, i := range idx {
+				fields[j] = strconv.FormatUint(keys[i]/B, 10)
+			}
+			cmd := pw.pipe.HMGet(pw.ctx, key, fields...)
+			if err := pw.add(cmd, func() error {
+				for j, x := range cmd.Val() {
+					vals[idx[j]], _ = x.(string)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			continue
+		}
+		members := make([]any, len(idx))
+		for j, i := range idx {
+			members[j] = keys[i] / B
+		}
+		cmd := pw.pipe.SMIsMember(pw.ctx, key, members...)
+		if err := pw.add(cmd, func() error {
+			for j, in := range cmd.Val() {
+				if in {
+					vals[idx[j]] = presentValue
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// flush sends the commands queued and runs their functions.
-func (rb *readBatch) flush() error {
-	if len(rb.pending) == 0 {
-		return nil
-	}
-	if _, err := rb.pipe.Exec(rb.ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return rb.s.unavailable("apply", err)
-	}
-	for _, f := range rb.pending {
-		f()
-	}
-	rb.pending = rb.pending[:0]
-	return nil
-}
-
-// plan computes the value of every field after the delta w, with the
+// planFields computes the value of every field after the delta w, with the
 // counts, no-ops and set hash of the result (b.entry.Hash starts from the
 // hash in force).
 func (b *built) planFields(fields []*fieldState, sets *keyOps, pairs *pairOps) {
@@ -462,7 +458,7 @@ func (s *Store) useOverlay(w *work, cur planEntry) bool {
 // the version in force.
 func (s *Store) overlayDelta(ctx context.Context, pw *pipeWriter, b *built, cur planEntry) error {
 	keys, sets, pairs := touchedKeys(b.w)
-	fields, err := s.readFields(ctx, cur, keys)
+	fields, err := s.readFields(pw, cur, keys)
 	if err != nil {
 		return err
 	}
@@ -510,27 +506,20 @@ func (s *Store) overlayDelta(ctx context.Context, pw *pipeWriter, b *built, cur 
 // which version and overlay it was made (see localDS.compacted).
 func (s *Store) fold(ctx context.Context, pw *pipeWriter, b *built, cur planEntry) error {
 	keys, sets, pairs := touchedKeys(b.w)
-	var ovVals map[string]string
-	if cur.overlay != "" {
-		var err error
-		if ovVals, err = s.rdb.HGetAll(ctx, cur.overlay).Result(); err != nil {
-			return s.unavailable("apply", err)
-		}
-		named := make(map[uint64]bool, len(keys))
-		for _, k := range keys {
-			named[k] = true
-		}
-		for f := range ovVals {
-			k, err := strconv.ParseUint(f, 10, 64)
-			if err != nil {
-				return fmt.Errorf("redisstore: overlay %s: field %q", cur.overlay, f)
-			}
-			if !named[k] {
-				keys = append(keys, k)
-			}
+	ov, err := s.readOverlay(ctx, cur)
+	if err != nil {
+		return err
+	}
+	named := make(map[uint64]bool, len(keys))
+	for _, k := range keys {
+		named[k] = true
+	}
+	for k := range ov {
+		if !named[k] {
+			keys = append(keys, k)
 		}
 	}
-	fields, err := s.readFields(ctx, cur, keys)
+	fields, err := s.readFields(pw, cur, keys)
 	if err != nil {
 		return err
 	}
@@ -571,20 +560,16 @@ func (s *Store) fold(ctx context.Context, pw *pipeWriter, b *built, cur planEntr
 
 // applyOverlay applies cur's overlay to content read from its version.
 func (s *Store) applyOverlay(ctx context.Context, cur planEntry, content map[entryKey]struct{}) error {
-	if cur.overlay == "" {
-		return nil
-	}
-	m, err := s.rdb.HGetAll(ctx, cur.overlay).Result()
-	if err != nil {
-		return s.unavailable("apply", err)
+	ov, err := s.readOverlay(ctx, cur)
+	if err != nil || len(ov) == 0 {
+		return err
 	}
 	if cur.ds.Target == eir.TargetPair {
 		byIMEI := map[uint64][]entryKey{}
 		for k := range content {
 			byIMEI[k.a] = append(byIMEI[k.a], k)
 		}
-		for f, v := range m {
-			x, _ := strconv.ParseUint(f, 10, 64)
+		for x, v := range ov {
 			for _, k := range byIMEI[x] {
 				delete(content, k)
 			}
@@ -596,8 +581,7 @@ func (s *Store) applyOverlay(ctx context.Context, cur planEntry, content map[ent
 		}
 		return nil
 	}
-	for f, v := range m {
-		x, _ := strconv.ParseUint(f, 10, 64)
+	for x, v := range ov {
 		if v == "" {
 			delete(content, entryKey{a: x})
 		} else {

@@ -216,9 +216,6 @@ func (s *Store) Restore(ctx context.Context, o eir.RecoverOptions) (res eir.Reco
 // restoreWork is the replacement of a dataset by the content held.
 func restoreWork(e planEntry, d localDS) *work {
 	w := &work{ds: e.ds, name: e.name, replace: true}
-	if d.base == nil {
-		return w
-	}
 	l := d.merged(e, 0)
 	switch {
 	case e.ds.Target == eir.TargetRange:
@@ -342,9 +339,9 @@ func (s *Store) compareWithRedis(ctx context.Context, p *plan, rs replicaSet, rp
 		if !hasMine {
 			ds = theirs.ds
 		}
-		var a, b contentView // a: held, b: Redis
+		var a, b *localSet // the contents, overlays applied: a held, b Redis's
 		if hasMine && (mine.Count > 0 || mine.Overlay != 0) {
-			a = viewOf(mine, rs[mine.rkey])
+			a = rs[mine.rkey].merged(mine, 0)
 		}
 		if hasTheirs && (theirs.Count > 0 || theirs.Overlay != 0) {
 			if hasMine && rp.ident == p.ident && theirs.tag() == mine.tag() {
@@ -354,7 +351,7 @@ func (s *Store) compareWithRedis(ctx context.Context, p *plan, rs replicaSet, rp
 				if err != nil {
 					return nil, err
 				}
-				b = viewOf(theirs, d)
+				b = d.merged(theirs, 0)
 			}
 		}
 		onlyA, onlyB, common := diffViews(ds.Target, a, b)
@@ -378,15 +375,9 @@ func (s *Store) loadDSLenient(ctx context.Context, e planEntry) (localDS, error)
 	}
 	d := localDS{name: e.name, base: base}
 	if e.Overlay != 0 {
-		m, err := s.rdb.HGetAll(ctx, e.overlay).Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return localDS{}, s.unavailable("restore", err)
-		}
-		vals := map[uint64]string{}
-		for f, v := range m {
-			if x, err := strconv.ParseUint(f, 10, 64); err == nil {
-				vals[x] = v
-			}
+		vals, err := s.readOverlay(ctx, e)
+		if err != nil {
+			return localDS{}, err
 		}
 		d.ov = &localSet{version: e.Overlay}
 		d.ov.setValues(vals, false)
@@ -394,59 +385,26 @@ func (s *Store) loadDSLenient(ctx context.Context, e planEntry) (localDS, error)
 	return d, nil
 }
 
-// contentView is a dataset's content with its overlay applied.
-type contentView *localSet
-
-func viewOf(e planEntry, d localDS) contentView {
-	if d.base == nil {
-		return nil
-	}
-	return d.merged(e, 0)
-}
-
-// diffViews counts the entries only in a, only in b, and in both.
-func diffViews(t eir.Target, a, b contentView) (onlyA, onlyB, common uint64) {
-	items := func(v contentView) map[entryKey]struct{} {
-		out := map[entryKey]struct{}{}
-		if v == nil {
-			return out
-		}
-		l := (*localSet)(v)
-		switch {
-		case t == eir.TargetRange:
-			for _, r := range l.rows {
-				out[entryKey{a: r[0], b: r[1]}] = struct{}{}
-			}
-		case t == eir.TargetPair:
-			for i, x := range l.keys {
-				for _, item := range strings.Split(l.value(i), ",") {
-					imsi, _, _ := strings.Cut(item, "@")
-					if imsi != "" {
-						out[entryKey{a: x, imsi: eir.IMSI(imsi)}] = struct{}{}
-					}
-				}
-			}
-		}
-		return out
-	}
+// diffViews counts the entries only in a, only in b, and in both (nil:
+// empty).
+func diffViews(t eir.Target, a, b *localSet) (onlyA, onlyB, common uint64) {
 	if t == eir.TargetRange || t == eir.TargetPair {
-		ma, mb := items(a), items(b)
-		for k := range ma {
-			if _, ok := mb[k]; ok {
-				common++
-			} else {
-				onlyA++
+		ma, mb := viewItems(t, a), viewItems(t, b)
+		na, nb := uint64(len(ma)), uint64(len(mb))
+		common = takeCommon(mb, func(yield func(entryKey)) {
+			for k := range ma {
+				yield(k)
 			}
-		}
-		onlyB = uint64(len(mb)) - common
-		return
+		})
+		return na - common, nb - common, common
 	}
+	// IMEIs and TACs (millions): a merge of the sorted keys, no map.
 	var ka, kb []uint64
 	if a != nil {
-		ka = (*localSet)(a).keys
+		ka = a.keys
 	}
 	if b != nil {
-		kb = (*localSet)(b).keys
+		kb = b.keys
 	}
 	i, j := 0, 0
 	for i < len(ka) && j < len(kb) {
@@ -466,4 +424,27 @@ func diffViews(t eir.Target, a, b contentView) (onlyA, onlyB, common uint64) {
 	onlyA += uint64(len(ka) - i)
 	onlyB += uint64(len(kb) - j)
 	return
+}
+
+// viewItems lists the entries of a range or pair dataset's content.
+func viewItems(t eir.Target, l *localSet) map[entryKey]struct{} {
+	out := map[entryKey]struct{}{}
+	if l == nil {
+		return out
+	}
+	if t == eir.TargetRange {
+		for _, r := range l.rows {
+			out[entryKey{a: r[0], b: r[1]}] = struct{}{}
+		}
+		return out
+	}
+	for i, x := range l.keys {
+		for _, item := range strings.Split(l.value(i), ",") {
+			imsi, _, _ := strings.Cut(item, "@")
+			if imsi != "" {
+				out[entryKey{a: x, imsi: eir.IMSI(imsi)}] = struct{}{}
+			}
+		}
+	}
+	return out
 }

@@ -234,6 +234,11 @@ type built struct {
 	noopRem  uint64
 	// removedEntries lists the entries removed (expiring datasets only).
 	removedEntries []eir.Entry
+	// inForce is the content in force a fresh range or expiring build
+	// read, and written the distinct keys a fresh IMEI or TAC build wrote
+	// (sorted by bucket): what countReplaced compares.
+	inForce map[entryKey]struct{}
+	written []uint64
 }
 
 func (s *Store) apply(ctx context.Context, works []*work, o eir.ApplyOptions) (res eir.ApplyResult, done []*built, err error) {
@@ -389,8 +394,17 @@ func (s *Store) build(ctx context.Context, w *work, cur planEntry, hasCur bool) 
 	if !w.replace {
 		b.expected = inForceTag(cur, hasCur)
 	}
+	if !hasCur {
+		cur = planEntry{}
+	}
 	incremental := hasCur && !w.replace && (cur.Count > 0 || cur.Overlay != 0)
 	overlay := incremental && s.useOverlay(w, cur)
+	// fresh: written without reading the content in force (a replacement,
+	// or the first entries of a dataset); countReplaced counts it.
+	fresh := !incremental
+	if w.ds.Expiring {
+		fresh = w.replace || !hasCur
+	}
 	var buckets uint64
 	switch {
 	case w.ds.Expiring:
@@ -402,7 +416,7 @@ func (s *Store) build(ctx context.Context, w *work, cur planEntry, hasCur bool) 
 	case incremental:
 		buckets = s.bucketsFor(int(cur.Count) + w.numAdds()) // rebucket from a full read
 	default:
-		buckets = s.bucketsForReplace(w.numAdds(), cur, hasCur && w.replace && cur.Count > 0)
+		buckets = s.bucketsForReplace(w.numAdds(), cur, w.replace && cur.Count > 0)
 	}
 	v, err := s.rdb.Incr(ctx, s.k.seq).Uint64()
 	if err != nil {
@@ -413,11 +427,9 @@ func (s *Store) build(ctx context.Context, w *work, cur planEntry, hasCur bool) 
 		return nil, s.unavailable("apply", err)
 	}
 	pw := s.newPipeWriter(ctx, b.ref)
-	var vals []uint64       // a replacement of an IMEI or TAC dataset: its keys, sorted by bucket
-	var pairKeys []entryKey // a replacement of a pair dataset
 	switch {
 	case w.ds.Expiring:
-		err = s.buildExpiring(ctx, pw, b, cur, hasCur && !w.replace)
+		err = s.buildExpiring(pw, b, cur, !fresh)
 	case w.ds.Target == eir.TargetRange:
 		err = s.buildRanges(ctx, pw, b, cur, incremental)
 	case overlay:
@@ -428,7 +440,7 @@ func (s *Store) build(ctx context.Context, w *work, cur planEntry, hasCur bool) 
 		// Rebucket: read the content in force, apply the changes in
 		// memory, write everything into the new buckets.
 		content := map[entryKey]struct{}{}
-		if err := s.readAll(ctx, cur, w.ds.Target, content); err != nil {
+		if err := s.readAll(ctx, pw, cur, content); err != nil {
 			return b, err
 		}
 		b.applyInMemory(content)
@@ -443,31 +455,25 @@ func (s *Store) build(ctx context.Context, w *work, cur planEntry, hasCur bool) 
 			for i, k := range keys {
 				vals[i] = k.a
 			}
-			_, err = s.writeSets(pw, b, vals)
+			err = s.writeSets(pw, b, vals)
 		}
 	case w.ds.Target == eir.TargetPair:
-		pairKeys = make([]entryKey, 0, w.numAdds())
-		w.eachAdd(func(k entryKey) { pairKeys = append(pairKeys, k) })
-		err = s.writePairs(pw, b, pairKeys)
-		b.added = b.entry.Count
+		keys := make([]entryKey, 0, w.numAdds())
+		w.eachAdd(func(k entryKey) { keys = append(keys, k) })
+		err = s.writePairs(pw, b, keys)
 	default:
-		vals = w.addKeys
+		vals := w.addKeys
 		if len(w.adds) > 0 {
 			vals = make([]uint64, 0, w.numAdds())
 			w.eachAdd(func(k entryKey) { vals = append(vals, k.a) })
 		}
-		vals, err = s.writeSets(pw, b, vals)
-		b.added = b.entry.Count
+		err = s.writeSets(pw, b, vals)
 	}
 	if err == nil {
 		err = pw.flush()
 	}
-	if err == nil && w.replace && hasCur && cur.Count > 0 && !w.ds.Expiring && w.ds.Target != eir.TargetRange {
-		// What the replacement keeps, removes and adds, by content.
-		var common uint64
-		if common, err = s.intersect(ctx, b, cur, vals, pairKeys); err == nil {
-			b.added, b.removed = b.entry.Count-common, cur.Count-common
-		}
+	if err == nil && fresh {
+		err = s.countReplaced(ctx, pw, b, cur)
 	}
 	if err != nil {
 		return b, err
@@ -479,16 +485,41 @@ func (s *Store) build(ctx context.Context, w *work, cur planEntry, hasCur bool) 
 	return b, nil
 }
 
-// countReplaced sets the additions and removals of a replacement by
-// content: next replaces inForce.
-func (b *built) countReplaced(next, inForce map[entryKey]struct{}) {
+// countReplaced sets what a fresh build (a replacement, or the first
+// entries of a dataset) adds and removes, by content: the entries it
+// shares with the content in force cur, its overlay applied, are neither.
+// It is the one place where replacements are counted, for every target.
+func (s *Store) countReplaced(ctx context.Context, pw *pipeWriter, b *built, cur planEntry) error {
 	var common uint64
-	for k := range next {
-		if _, ok := inForce[k]; ok {
-			common++
-		}
+	var err error
+	switch t := b.w.ds.Target; {
+	case cur.Count == 0:
+	case b.w.ds.Expiring || t == eir.TargetRange:
+		common = takeCommon(b.inForce, b.w.eachAdd) // read by the builder
+	case t == eir.TargetPair:
+		common, err = s.intersectPairs(pw, b.w, cur)
+	default:
+		common, err = s.intersect(ctx, pw, b, cur)
 	}
-	b.added, b.removed = uint64(len(next))-common, uint64(len(inForce))-common
+	if err != nil {
+		return err
+	}
+	b.added, b.removed = b.entry.Count-common, cur.Count-common
+	b.inForce, b.written = nil, nil
+	return nil
+}
+
+// takeCommon counts the distinct entries each yields that inForce holds,
+// deleting them from inForce.
+func takeCommon(inForce map[entryKey]struct{}, each func(func(entryKey))) uint64 {
+	var n uint64
+	each(func(k entryKey) {
+		if _, ok := inForce[k]; ok {
+			delete(inForce, k)
+			n++
+		}
+	})
+	return n
 }
 
 // applyInMemory applies the work to content, counting effective and no-op
@@ -521,9 +552,9 @@ func (b *built) applyInMemory(content map[entryKey]struct{}) {
 // them by bucket, in place, and skips duplicates (they may be the caller's
 // AddKeys, which must stay a permutation of themselves: a write retried
 // after a race reads them again), then sends one SADD per bucket (per 1024
-// members), so that no per-bucket copy is held in memory. It returns the
-// distinct values.
-func (s *Store) writeSets(pw *pipeWriter, b *built, vals []uint64) ([]uint64, error) {
+// members), so that no per-bucket copy is held in memory. b.written is set
+// to the distinct values.
+func (s *Store) writeSets(pw *pipeWriter, b *built, vals []uint64) error {
 	t, name, B := b.w.ds.Target, b.w.name, b.ref.buckets
 	slices.SortFunc(vals, func(x, y uint64) int {
 		if bx, by := x%B, y%B; bx != by {
@@ -539,6 +570,7 @@ func (s *Store) writeSets(pw *pipeWriter, b *built, vals []uint64) ([]uint64, er
 		}
 	}
 	vals = vals[:n]
+	b.written = vals
 	b.entry.Count, b.entry.Hash = uint64(len(vals)), 0
 	for _, v := range vals {
 		b.entry.Hash ^= hexUint64(entryKey{a: v}.hash(t))
@@ -553,12 +585,12 @@ func (s *Store) writeSets(pw *pipeWriter, b *built, vals []uint64) ([]uint64, er
 		for i, v := range vals[start:end] {
 			ms[i] = v / B
 		}
-		if err := s.setOp(pw, "sadd", s.k.bucketKey(name, bk, b.ref.version), ms, nil); err != nil {
-			return nil, err
+		if err := s.setOp(pw, "sadd", s.k.bucketKey(name, bk, b.ref.version), ms); err != nil {
+			return err
 		}
 		start = end
 	}
-	return vals, nil
+	return nil
 }
 
 // writePairs writes pairs into the empty version b.ref.
@@ -593,7 +625,7 @@ func (s *Store) writePairs(pw *pipeWriter, b *built, keys []entryKey) error {
 }
 
 // setOp queues SADD or SREM of ms to key, 1024 members per command.
-func (s *Store) setOp(pw *pipeWriter, op, key string, ms []uint64, done func(redis.Cmder)) error {
+func (s *Store) setOp(pw *pipeWriter, op, key string, ms []uint64) error {
 	for len(ms) > 0 {
 		n := min(len(ms), 1024)
 		args := make([]any, 0, n+2)
@@ -601,7 +633,7 @@ func (s *Store) setOp(pw *pipeWriter, op, key string, ms []uint64, done func(red
 		for _, m := range ms[:n] {
 			args = append(args, m)
 		}
-		if err := pw.add(pw.pipe.Do(pw.ctx, args...), done); err != nil {
+		if err := pw.add(pw.pipe.Do(pw.ctx, args...), nil); err != nil {
 			return err
 		}
 		ms = ms[n:]
@@ -618,37 +650,15 @@ func joinIMSIs(set map[eir.IMSI]struct{}) string {
 	return strings.Join(list, ",")
 }
 
-// readAll reads every entry of a bucketed dataset in force into content,
-// its overlay applied.
-func (s *Store) readAll(ctx context.Context, cur planEntry, t eir.Target, content map[entryKey]struct{}) error {
-	for start := uint64(0); start < cur.Buckets; start += 512 {
-		end := min(start+512, cur.Buckets)
-		pipe := s.rdb.Pipeline()
-		cmds := make([]redis.Cmder, 0, end-start)
-		for bk := start; bk < end; bk++ {
-			key := s.k.bucketKey(cur.name, bk, cur.Version)
-			if t == eir.TargetPair {
-				cmds = append(cmds, pipe.HGetAll(ctx, key))
-			} else {
-				cmds = append(cmds, pipe.SMembers(ctx, key))
-			}
-		}
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			return s.unavailable("apply", err)
-		}
-		for i, c := range cmds {
-			bk := start + uint64(i)
-			switch c := c.(type) {
-			case *redis.StringSliceCmd:
-				for _, m := range c.Val() {
-					q, err := strconv.ParseUint(m, 10, 64)
-					if err != nil {
-						return fmt.Errorf("redisstore: %s bucket %d: member %q: %w", cur.name, bk, m, err)
-					}
-					content[entryKey{a: q*cur.Buckets + bk}] = struct{}{}
-				}
-			case *redis.MapStringStringCmd:
-				for f, list := range c.Val() {
+// readAll reads, through pw, every entry of a bucketed dataset in force
+// into content, its overlay applied.
+func (s *Store) readAll(ctx context.Context, pw *pipeWriter, cur planEntry, content map[entryKey]struct{}) error {
+	for bk := range cur.Buckets {
+		key := s.k.bucketKey(cur.name, bk, cur.Version)
+		if cur.ds.Target == eir.TargetPair {
+			cmd := pw.pipe.HGetAll(pw.ctx, key)
+			if err := pw.add(cmd, func() error {
+				for f, list := range cmd.Val() {
 					q, err := strconv.ParseUint(f, 10, 64)
 					if err != nil {
 						return fmt.Errorf("redisstore: %s bucket %d: field %q: %w", cur.name, bk, f, err)
@@ -657,8 +667,28 @@ func (s *Store) readAll(ctx context.Context, cur planEntry, t eir.Target, conten
 						content[entryKey{a: q*cur.Buckets + bk, imsi: eir.IMSI(imsi)}] = struct{}{}
 					}
 				}
+				return nil
+			}); err != nil {
+				return err
 			}
+			continue
 		}
+		cmd := pw.pipe.SMembers(pw.ctx, key)
+		if err := pw.add(cmd, func() error {
+			for _, m := range cmd.Val() {
+				q, err := strconv.ParseUint(m, 10, 64)
+				if err != nil {
+					return fmt.Errorf("redisstore: %s bucket %d: member %q: %w", cur.name, bk, m, err)
+				}
+				content[entryKey{a: q*cur.Buckets + bk}] = struct{}{}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if err := pw.flush(); err != nil {
+		return err
 	}
 	return s.applyOverlay(ctx, cur, content)
 }
@@ -684,11 +714,11 @@ func (s *Store) buildRanges(ctx context.Context, pw *pipeWriter, b *built, cur p
 	rows := inForce
 	if !incremental {
 		rows = map[entryKey]struct{}{}
+		b.inForce = inForce // for countReplaced
 	}
 	b.applyInMemory(rows)
 	if !incremental {
 		b.noopAdd, b.noopRem = 0, 0 // a fresh build has nothing to compare with
-		b.countReplaced(rows, inForce)
 	}
 	if len(rows) == 0 {
 		return nil
