@@ -44,10 +44,6 @@ func (s *Store) ListEntries(ctx context.Context, ds eir.Dataset, cursor string, 
 		}
 	}
 	next := func(p, o uint64) string { return fmt.Sprintf("%d.%d.%d", e.current(), p, o) }
-	ov, err := s.overlayEntries(ctx, *e)
-	if err != nil {
-		return nil, "", err
-	}
 	if ds.Target == eir.TargetRange {
 		_, rowsKey := s.k.rangeKeys(e.name, e.Version)
 		rows, err := s.rdb.HKeys(ctx, rowsKey).Result()
@@ -66,99 +62,119 @@ func (s *Store) ListEntries(ctx context.Context, ds eir.Dataset, cursor string, 
 		}
 		return out, "", nil
 	}
+	// The overlay, read once and grouped by bucket once.
+	ov, err := s.readOverlay(ctx, *e)
+	if err != nil {
+		return nil, "", err
+	}
+	ovByBucket := map[uint64]map[uint64]string{}
+	for x, v := range ov {
+		bk := x % e.Buckets
+		if ovByBucket[bk] == nil {
+			ovByBucket[bk] = map[uint64]string{}
+		}
+		ovByBucket[bk][x] = v
+	}
+	// The page's buckets, read together: as many as the page needs at the
+	// average fill.
+	perBucket := max(1, e.Count/e.Buckets)
 	var out []eir.Entry
-	for b := pos; b < e.Buckets; b++ {
-		entries, err := s.bucketEntries(ctx, *e, b, ov)
+	for b := pos; b < e.Buckets; {
+		n := min(e.Buckets-b, uint64(max(limit, 0))/perBucket+1, 512)
+		read, err := s.bucketEntries(ctx, *e, b, n, ovByBucket)
 		if err != nil {
 			return nil, "", err
 		}
-		for i := int(offset); i < len(entries); i++ {
-			out = append(out, entries[i])
-			if len(out) == limit {
-				switch {
-				case i+1 < len(entries):
-					return out, next(b, uint64(i+1)), nil
-				case b+1 < e.Buckets:
-					return out, next(b+1, 0), nil
+		for j, entries := range read {
+			bk := b + uint64(j)
+			for i := int(offset); i < len(entries); i++ {
+				out = append(out, entries[i])
+				if len(out) == limit {
+					switch {
+					case i+1 < len(entries):
+						return out, next(bk, uint64(i+1)), nil
+					case bk+1 < e.Buckets:
+						return out, next(bk+1, 0), nil
+					}
+					return out, "", nil
 				}
-				return out, "", nil
 			}
+			offset = 0
 		}
-		offset = 0
+		b += n
 	}
 	return out, "", nil
 }
 
-// overlayEntries reads the overlay of e, by key: the value of every entry
-// it changes (nil without an overlay).
-func (s *Store) overlayEntries(ctx context.Context, e planEntry) (map[uint64]string, error) {
-	if e.overlay == "" {
-		return nil, nil
-	}
-	m, err := s.rdb.HGetAll(ctx, e.overlay).Result()
-	if err != nil {
-		return nil, s.unavailable("list", err)
-	}
-	out := make(map[uint64]string, len(m))
-	for f, v := range m {
-		if x, err := strconv.ParseUint(f, 10, 64); err == nil {
-			out[x] = v
-		}
-	}
-	return out, nil
-}
-
-// bucketEntries reads one bucket with the overlay ov applied, sorted.
-func (s *Store) bucketEntries(ctx context.Context, e planEntry, b uint64, ov map[uint64]string) ([]eir.Entry, error) {
-	key := s.k.bucketKey(e.name, b, e.Version)
+// bucketEntries reads n buckets from b in one pipeline, each with its
+// entries of the overlay (ovByBucket, by bucket) applied, sorted.
+func (s *Store) bucketEntries(ctx context.Context, e planEntry, b, n uint64, ovByBucket map[uint64]map[uint64]string) ([][]eir.Entry, error) {
 	t := e.ds.Target
-	var out []eir.Entry
-	if t != eir.TargetPair && !e.ds.Expiring {
-		ms, err := s.rdb.SMembers(ctx, key).Result()
-		if err != nil {
-			return nil, s.unavailable("list", err)
+	sets := t != eir.TargetPair && !e.ds.Expiring
+	out := make([][]eir.Entry, n)
+	pr := s.newPipeReader(ctx, "list")
+	for j := range n {
+		bk := b + j
+		key := s.k.bucketKey(e.name, bk, e.Version)
+		ov := ovByBucket[bk]
+		var list []eir.Entry
+		var cmd redis.Cmder
+		var decode func() error
+		if sets {
+			c := pr.pipe.SMembers(ctx, key)
+			cmd, decode = c, func() error {
+				for _, m := range c.Val() {
+					q, err := strconv.ParseUint(m, 10, 64)
+					if err != nil {
+						return fmt.Errorf("redisstore: %s bucket %d: member %q: %w", e.name, bk, m, err)
+					}
+					if _, changed := ov[q*e.Buckets+bk]; !changed {
+						list = append(list, keyEntry(t, entryKey{a: q*e.Buckets + bk}))
+					}
+				}
+				return nil
+			}
+		} else {
+			c := pr.pipe.HGetAll(ctx, key)
+			cmd, decode = c, func() error {
+				for f, v := range c.Val() {
+					q, err := strconv.ParseUint(f, 10, 64)
+					if err != nil {
+						return fmt.Errorf("redisstore: %s bucket %d: field %q: %w", e.name, bk, f, err)
+					}
+					if _, changed := ov[q*e.Buckets+bk]; !changed {
+						list = append(list, fieldEntries(e.ds, q*e.Buckets+bk, v)...)
+					}
+				}
+				return nil
+			}
 		}
-		for _, m := range ms {
-			q, err := strconv.ParseUint(m, 10, 64)
-			if err != nil {
-				continue
+		if err := pr.add(cmd, func() error {
+			if err := decode(); err != nil {
+				return err
 			}
-			if _, changed := ov[q*e.Buckets+b]; !changed {
-				out = append(out, keyEntry(t, entryKey{a: q*e.Buckets + b}))
+			for x, v := range ov {
+				switch {
+				case v == "":
+				case sets:
+					list = append(list, keyEntry(t, entryKey{a: x}))
+				default:
+					list = append(list, fieldEntries(e.ds, x, v)...)
+				}
 			}
-		}
-		for x, v := range ov {
-			if x%e.Buckets == b && v != "" {
-				out = append(out, keyEntry(t, entryKey{a: x}))
-			}
-		}
-	} else {
-		fields, err := s.rdb.HGetAll(ctx, key).Result()
-		if err != nil {
-			return nil, s.unavailable("list", err)
-		}
-		for f, v := range fields {
-			q, err := strconv.ParseUint(f, 10, 64)
-			if err != nil {
-				continue
-			}
-			if _, changed := ov[q*e.Buckets+b]; !changed {
-				out = append(out, fieldEntries(e.ds, q*e.Buckets+b, v)...)
-			}
-		}
-		for x, v := range ov {
-			if x%e.Buckets == b && v != "" {
-				out = append(out, fieldEntries(e.ds, x, v)...)
-			}
+			slices.SortFunc(list, func(x, y eir.Entry) int {
+				if c := cmpU(uint64(x.IMEI)+uint64(x.TAC), uint64(y.IMEI)+uint64(y.TAC)); c != 0 {
+					return c
+				}
+				return strings.Compare(string(x.IMSI), string(y.IMSI))
+			})
+			out[j] = list
+			return nil
+		}); err != nil {
+			return nil, err
 		}
 	}
-	slices.SortFunc(out, func(x, y eir.Entry) int {
-		if c := cmpU(uint64(x.IMEI)+uint64(x.TAC), uint64(y.IMEI)+uint64(y.TAC)); c != 0 {
-			return c
-		}
-		return strings.Compare(string(x.IMSI), string(y.IMSI))
-	})
-	return out, nil
+	return out, pr.flush()
 }
 
 // fieldEntries decodes one hash field of a pair or expiring dataset.
@@ -187,41 +203,29 @@ func fieldEntries(ds eir.Dataset, x uint64, v string) []eir.Entry {
 // EntriesFor returns every entry of every dataset that concerns an IMEI:
 // its IMEI entries, the TAC and range entries covering it, and every pair
 // with that IMEI (only those with q.IMSI when it is set). Expired entries
-// not yet swept are included with their expiry.
+// not yet swept are included with their expiry. The lookups are a check's
+// (queue), but for ranges, read as loaded rather than as their union, and
+// pairs, read whole rather than for one IMSI.
 func (s *Store) EntriesFor(ctx context.Context, q eir.Query) ([]eir.DatasetEntry, error) {
 	p, err := s.refreshPlan(ctx, "")
 	if err != nil {
 		return nil, s.unavailable("list", err)
 	}
 	pipe := s.rdb.Pipeline()
-	cmds := make([]redis.Cmder, len(p.entries))
-	ovs := make([]*redis.StringCmd, len(p.entries))
+	cmds := make([]lookupCmds, len(p.entries))
 	for i, e := range p.entries {
-		if e.overlay != "" {
-			x := uint64(q.IMEI)
-			if e.ds.Target == eir.TargetTAC {
-				x = uint64(q.IMEI.TAC())
-			}
-			ovs[i] = pipe.HGet(ctx, e.overlay, strconv.FormatUint(x, 10))
-		}
+		x := queryKey(e.ds.Target, q.IMEI)
 		switch e.ds.Target {
 		case eir.TargetRange:
 			_, rowsKey := s.k.rangeKeys(e.name, e.Version)
-			cmds[i] = pipe.HKeys(ctx, rowsKey)
+			cmds[i].base = pipe.HKeys(ctx, rowsKey)
 		case eir.TargetPair:
-			x := uint64(q.IMEI)
-			cmds[i] = pipe.HGet(ctx, s.k.bucketKey(e.name, x%e.Buckets, e.Version), strconv.FormatUint(x/e.Buckets, 10))
+			cmds[i].base = pipe.HGet(ctx, s.k.bucketKey(e.name, x%e.Buckets, e.Version), strconv.FormatUint(x/e.Buckets, 10))
+			if e.overlay != "" {
+				cmds[i].ov = pipe.HGet(ctx, e.overlay, strconv.FormatUint(x, 10))
+			}
 		default:
-			x := uint64(q.IMEI)
-			if e.ds.Target == eir.TargetTAC {
-				x = uint64(q.IMEI.TAC())
-			}
-			key, field := s.k.bucketKey(e.name, x%e.Buckets, e.Version), strconv.FormatUint(x/e.Buckets, 10)
-			if e.ds.Expiring {
-				cmds[i] = pipe.HGet(ctx, key, field)
-			} else {
-				cmds[i] = pipe.SIsMember(ctx, key, x/e.Buckets)
-			}
+			cmds[i] = s.queue(ctx, pipe, e, q)
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
@@ -229,42 +233,23 @@ func (s *Store) EntriesFor(ctx context.Context, q eir.Query) ([]eir.DatasetEntry
 	}
 	var out []eir.DatasetEntry
 	for i, e := range p.entries {
-		if ov := ovs[i]; ov != nil && ov.Err() == nil {
-			// The overlay holds the entry's value in force.
-			switch {
-			case ov.Val() == "":
-				continue
-			case e.ds.Target == eir.TargetPair:
-				cmds[i] = redis.NewStringResult(ov.Val(), nil)
-			default:
-				cmds[i] = redis.NewBoolResult(true, nil)
-			}
-		}
-		switch c := cmds[i].(type) {
-		case *redis.BoolCmd:
-			if c.Val() {
-				out = append(out, eir.DatasetEntry{Dataset: e.ds, Entry: keyEntry(e.ds.Target, entryKey{a: uint64(q.IMEI)})})
-				if e.ds.Target == eir.TargetTAC {
-					out[len(out)-1].Entry = eir.Entry{TAC: q.IMEI.TAC()}
-				}
-			}
-		case *redis.StringCmd:
-			if c.Val() == "" {
-				continue
-			}
-			x := uint64(q.IMEI)
-			if e.ds.Target == eir.TargetTAC {
-				x = uint64(q.IMEI.TAC())
-			}
-			for _, en := range fieldEntries(e.ds, x, c.Val()) {
-				if q.IMSI == "" || e.ds.Target != eir.TargetPair || en.IMSI == q.IMSI {
-					out = append(out, eir.DatasetEntry{Dataset: e.ds, Entry: en})
-				}
-			}
-		case *redis.StringSliceCmd:
-			for _, r := range c.Val() {
+		if rows, ok := cmds[i].base.(*redis.StringSliceCmd); ok {
+			for _, r := range rows.Val() {
 				if from, to, ok := parseRangeMember(r); ok && from <= q.IMEI && q.IMEI <= to {
 					out = append(out, eir.DatasetEntry{Dataset: e.ds, Entry: eir.Entry{From: from, To: to}})
+				}
+			}
+			continue
+		}
+		x, v := queryKey(e.ds.Target, q.IMEI), cmds[i].value()
+		switch {
+		case v == "":
+		case e.ds.Target != eir.TargetPair && !e.ds.Expiring:
+			out = append(out, eir.DatasetEntry{Dataset: e.ds, Entry: keyEntry(e.ds.Target, entryKey{a: x})})
+		default:
+			for _, en := range fieldEntries(e.ds, x, v) {
+				if q.IMSI == "" || e.ds.Target != eir.TargetPair || en.IMSI == q.IMSI {
+					out = append(out, eir.DatasetEntry{Dataset: e.ds, Entry: en})
 				}
 			}
 		}
@@ -276,4 +261,31 @@ func (s *Store) EntriesFor(ctx context.Context, q eir.Query) ([]eir.DatasetEntry
 		return strings.Compare(a.Entry.KeyString(a.Dataset.Target), b.Entry.KeyString(b.Dataset.Target))
 	})
 	return out, nil
+}
+
+// queryKey is the key an IMEI is looked up by in a dataset of target t:
+// the IMEI, or its TAC.
+func queryKey(t eir.Target, imei eir.IMEI) uint64 {
+	if t == eir.TargetTAC {
+		return uint64(imei.TAC())
+	}
+	return uint64(imei)
+}
+
+// value returns the value in force of the entry c looked up: the
+// overlay's when the overlay has the entry, else the version's
+// (presentValue or "" for a member of a set, the field's value of a hash).
+func (c lookupCmds) value() string {
+	if c.ov != nil && c.ov.Err() == nil {
+		return c.ov.Val()
+	}
+	switch cmd := c.base.(type) {
+	case *redis.BoolCmd:
+		if cmd.Val() {
+			return presentValue
+		}
+	case *redis.StringCmd:
+		return cmd.Val()
+	}
+	return ""
 }
