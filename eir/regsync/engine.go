@@ -347,26 +347,33 @@ func (s *source) pass(ctx context.Context, rep *PassReport) error {
 	}
 	s.see(files)
 	// Files whose processing did not finish: the process died (a file
-	// that exhausts memory would crash every eird in turn).
+	// that exhausts memory would crash every eird in turn). A marker that
+	// cannot be read or removed leaves its file to be processed as usual.
 	crashed, err := s.dir.Interrupted()
 	if err != nil {
-		return fmt.Errorf("regsync: %s: %w", s.cfg.Name, err)
+		s.engine.log.Warn("processing markers not all checked", zap.String("source", s.cfg.Name), zap.Error(err))
 	}
 	dead := map[string]bool{}
 	for _, f := range crashed {
 		dead[f.Name] = true
 	}
-	var stable []fetch.File
+	var stable, interrupted []fetch.File
 	for _, f := range files {
 		if dead[f.Name] {
-			rep.Files = append(rep.Files, s.settleRejection(ctx, rejection{files: []fetch.File{f}, reason: &validationError{
-				code: "crashed_during_processing", message: "eird stopped while processing this file (it crashed, ran out of memory or was killed); it is not retried: check it, then drop it again to apply it"}}))
+			interrupted = append(interrupted, f)
 			continue
 		}
 		if ok, err := s.dir.Stable(f); err == nil && ok {
 			stable = append(stable, f)
 		} else {
 			rep.Files = append(rep.Files, FileReport{File: f.Name, Result: "waiting", Message: "still being written"})
+		}
+	}
+	if len(interrupted) > 0 {
+		reps, err := s.finishInterrupted(ctx, interrupted)
+		rep.Files = append(rep.Files, reps...)
+		if err != nil {
+			return err
 		}
 	}
 	units, rejected, waiting := s.unitsFrom(stable)
@@ -388,6 +395,58 @@ func (s *source) pass(ctx context.Context, rep *PassReport) error {
 		}
 	}
 	return nil
+}
+
+// finishInterrupted files away the files whose processing the death of
+// the process cut short, by unit (a loose delta set is one). A unit the
+// sync state names as in force (its sha256) was applied before the process
+// died: it is filed as applied. Any other is rejected, not retried. It
+// returns an error only when the sync state cannot be read.
+func (s *source) finishInterrupted(ctx context.Context, files []fetch.File) ([]FileReport, error) {
+	states, err := s.engine.pub.SyncState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	inForce := map[string]bool{}
+	for _, raw := range states {
+		if st, ok := parseState(raw); ok && st.Source == s.cfg.Name && st.SHA256 != "" {
+			inForce[st.SHA256] = true
+		}
+	}
+	var groups [][]fetch.File
+	sets := map[deltaSetKey]int{}
+	for _, f := range files {
+		if fi, err := regformat.Identify(f.Name, s.cfg.Format); err == nil && fi.Delta && fi.DeltaOp != 0 {
+			k := setKeyOf(fi)
+			if i, ok := sets[k]; ok {
+				groups[i] = append(groups[i], f)
+				continue
+			}
+			sets[k] = len(groups)
+		}
+		groups = append(groups, []fetch.File{f})
+	}
+	var reps []FileReport
+	for _, g := range groups {
+		var sums []string
+		for _, f := range g {
+			sum, err := fetch.FileSHA256(f.Path)
+			if err != nil {
+				break
+			}
+			sums = append(sums, sum)
+		}
+		if len(sums) == len(g) && inForce[unitSHA256(sums)] {
+			fr := FileReport{File: g[0].Name, Result: "applied", Message: "applied before eird stopped (the sync state holds its sha256); filed away now"}
+			s.settle(&unit{name: g[0].Name, files: g}, fr)
+			s.engine.m.files.WithLabelValues(s.cfg.Name, fr.Result).Inc()
+			reps = append(reps, fr)
+			continue
+		}
+		reps = append(reps, s.settleRejection(ctx, rejection{files: g, reason: &validationError{code: "crashed_during_processing",
+			message: "eird stopped while processing this file (it crashed, ran out of memory or was killed); it is not retried: check it, then drop it again to apply it"}}))
+	}
+	return reps, nil
 }
 
 func (s *source) settleRejection(ctx context.Context, r rejection) FileReport {

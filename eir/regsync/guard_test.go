@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	rtmetrics "runtime/metrics"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -608,6 +609,97 @@ func TestWaitFromFirstSeen(t *testing.T) {
 	}
 	d.now.Add(int64(15 * time.Minute))
 	if fr := d.pass().Files[0]; fr.Result != "rejected" || fr.Reason != "missing_member" {
+		t.Fatalf("%+v", fr)
+	}
+}
+
+// markBegun leaves the processing markers a process that died while it
+// processed files would leave.
+func (e *env) markBegun(names ...string) {
+	e.t.Helper()
+	var files []fetch.File
+	for _, name := range names {
+		p := filepath.Join(e.dir, name)
+		fi, err := os.Stat(p)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		files = append(files, fetch.File{Name: name, Path: p, Size: fi.Size(), ModTime: fi.ModTime()})
+	}
+	if err := (&fetch.Dir{Path: e.dir}).BeginProcessing(files); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// A unit whose apply committed before the process died (and before its
+// files were filed away) is in force: the next pass files it as applied,
+// it does not reject it as crashed. A loose delta set goes as one.
+func TestCrashAfterApplyFiledAsApplied(t *testing.T) {
+	e := newEnv(t)
+	full := "20260101_000000_blacklist.csv"
+	e.write(full, blRows("35209900176148"))
+	prefix := "20260102_000000_exceptions_operator1_delta_-1_42_"
+	for _, op := range []string{"added", "removed"} {
+		e.write(prefix+op+".csv", "imei,imsi,msisdn\n4901542032375"+strconv.Itoa(len(op))+",111018001111111,223338000000\n")
+	}
+	rep := e.pass()
+	for _, f := range rep.Files {
+		if f.Result != "applied" {
+			t.Fatalf("%+v", rep.Files)
+		}
+	}
+	// The process died after the switch: the files are still there, with
+	// their markers.
+	for _, name := range []string{full, prefix + "added.csv", prefix + "removed.csv"} {
+		b, err := os.ReadFile(filepath.Join(e.dir, "done", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.write(name, string(b))
+	}
+	e.markBegun(prefix+"added.csv", prefix+"removed.csv")
+	e.markBegun(full)
+	rep = e.pass()
+	if len(rep.Files) != 2 {
+		t.Fatalf("%+v", rep.Files)
+	}
+	for _, fr := range rep.Files {
+		if fr.Result != "applied" || !strings.Contains(fr.Message, "before eird stopped") {
+			t.Fatalf("%+v", fr)
+		}
+	}
+	if left := e.files(""); len(left) != 0 {
+		t.Fatalf("left in the drop directory: %v", left)
+	}
+	if r := e.files("rejected"); len(r) != 0 {
+		t.Fatalf("rejected: %v", r)
+	}
+	// A file that was not in force is rejected, not retried.
+	e.write("20260103_000000_blacklist.csv", blRows("35209900176149"))
+	e.markBegun("20260103_000000_blacklist.csv")
+	if fr := fileResult(t, e.pass(), "20260103_000000_blacklist.csv"); fr.Result != "rejected" || fr.Reason != "crashed_during_processing" {
+		t.Fatalf("%+v", fr)
+	}
+}
+
+// A processing marker that cannot be checked is logged; the pass goes on
+// with the other files.
+func TestBadMarkerDoesNotStopPasses(t *testing.T) {
+	e := stolenEnv(t)
+	// A marker naming a file whose name is too long to stat.
+	long := strings.Repeat("x", 300) + ".csv"
+	if err := os.MkdirAll(filepath.Join(e.dir, fetch.ProcessingDir), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	marker, _ := json.Marshal(map[string]any{"name": long, "size": 1, "mtime": time.Now()})
+	if err := os.WriteFile(filepath.Join(e.dir, fetch.ProcessingDir, "sha256-bad.json"), marker, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&fetch.Dir{Path: e.dir}).Interrupted(); err == nil {
+		t.Fatal("the marker can be checked; the test tests nothing")
+	}
+	e.write("a.csv", "imei\n35209900176148\n")
+	if fr := fileResult(t, e.pass(), "a.csv"); fr.Result != "applied" {
 		t.Fatalf("%+v", fr)
 	}
 }

@@ -3,8 +3,6 @@ package regsync
 import (
 	"archive/zip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -246,13 +244,11 @@ func (p *plan) describe() (string, bool) {
 // checkIntegrity verifies the sidecar checksums (.sha256, .md5) and the
 // manifest's sha256, and computes the unit's hash.
 func (s *source) checkIntegrity(u *unit) error {
-	h := sha256.New()
 	for _, f := range u.files {
 		sum, err := fetch.FileSHA256(f.Path)
 		if err != nil {
 			return &validationError{code: "read", message: err.Error()}
 		}
-		h.Write([]byte(sum))
 		u.sums = append(u.sums, sum)
 		for suffix, path := range f.Sidecars {
 			if suffix != ".sha256" && suffix != ".md5" {
@@ -279,11 +275,7 @@ func (s *source) checkIntegrity(u *unit) error {
 			}
 		}
 	}
-	if len(u.files) == 1 {
-		u.sha256 = u.sums[0]
-	} else {
-		u.sha256 = hex.EncodeToString(h.Sum(nil))
-	}
+	u.sha256 = unitSHA256(u.sums)
 	return nil
 }
 

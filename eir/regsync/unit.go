@@ -4,7 +4,9 @@ import (
 	"archive/zip"
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,16 +117,36 @@ var expectedDeltaOps = map[regformat.List][]string{
 	regformat.Notifications: {"new", "resolved", "blacklisted", "no_longer_seen", "changed"},
 }
 
+// deltaSetKey names the loose DIRBS delta set a change-type file belongs
+// to.
+type deltaSetKey struct {
+	list      regformat.List
+	operator  string
+	base, run int64
+}
+
+func setKeyOf(fi regformat.FileInfo) deltaSetKey {
+	return deltaSetKey{fi.List, fi.Operator, fi.Base, fi.Run}
+}
+
+// unitSHA256 is the sha256 of a unit, from those of its files in order:
+// the file's own for a single file or package.
+func unitSHA256(sums []string) string {
+	if len(sums) == 1 {
+		return sums[0]
+	}
+	h := sha256.New()
+	for _, sum := range sums {
+		h.Write([]byte(sum))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 // unitsFrom groups the ready files of a pass into units; waiting lists the
 // files left for a later pass (an incomplete delta set, a checksum not
 // there yet).
 func (s *source) unitsFrom(files []fetch.File) (units []*unit, rejected []rejection, waiting []FileReport) {
-	type setKey struct {
-		list      regformat.List
-		op        string
-		base, run int64
-	}
-	loose := map[setKey]*unit{}
+	loose := map[deltaSetKey]*unit{}
 	lim := s.cfg.Limits
 	for _, f := range files {
 		if lim.MaxFileBytes > 0 && f.Size > lim.MaxFileBytes {
@@ -158,7 +180,7 @@ func (s *source) unitsFrom(files []fetch.File) (units []*unit, rejected []reject
 		m := &member{info: fi, open: func() (io.ReadCloser, error) { return os.Open(f.Path) }}
 		if fi.Delta && fi.DeltaOp != 0 {
 			// A change-type file of a DIRBS delta set: gather the set.
-			k := setKey{fi.List, fi.Operator, fi.Base, fi.Run}
+			k := setKeyOf(fi)
 			u := loose[k]
 			if u == nil {
 				u = &unit{name: fi.Timestamp + "_" + string(fi.List) + fmt.Sprintf("_delta_%d_%d", fi.Base, fi.Run),
