@@ -77,11 +77,11 @@ type conn struct {
 	// is queued in one step, and the watchdog decides on a DPR (open) or a
 	// close (not yet open) in one step, so a DPR never leaves before the
 	// CEA and a peer that has its CEA always gets the DPR.
-	opening sync.Mutex
-	hbh        atomic.Uint32
-	closeOnce  sync.Once
-	reason     atomic.Pointer[string]
-	accepted   time.Time
+	opening   sync.Mutex
+	hbh       atomic.Uint32
+	closeOnce sync.Once
+	reason    atomic.Pointer[string]
+	accepted  time.Time
 }
 
 func newConn(s *Server, nc net.Conn, remote netip.Addr, coalesce bool) *conn {
