@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -115,6 +116,9 @@ type source struct {
 	// seen holds when this process first listed each file of the
 	// landing folder (see since); under mu.
 	seen map[string]time.Time
+	// watchErr is the last error of Watch, logged once (see watch).
+	watchErr string
+	closed   bool // Close was called: watch no more; under mu
 }
 
 // newAccumulator returns the accumulator of a list of this source. The
@@ -123,8 +127,9 @@ func (s *source) newAccumulator(l regformat.List) listAccumulator {
 	return newAccumulator(l, filepath.Join(s.dir.Path, spillDirName), s.spillBytes)
 }
 
-// New returns an engine for sources.
-func New(o Options, sources []SourceConfig, pub Publisher, coord Coordinator, log *zap.Logger, reg prometheus.Registerer) (*Engine, error) {
+// New returns an engine for sources. It watches their drop directories
+// (see fetch.Dir.Watch) until Close.
+func New(o Options, sources []SourceConfig, pub Publisher, coord Coordinator, log *zap.Logger, reg prometheus.Registerer) (_ *Engine, err error) {
 	if o.LockTTL <= 0 {
 		o.LockTTL = 2 * time.Minute
 	}
@@ -136,6 +141,11 @@ func New(o Options, sources []SourceConfig, pub Publisher, coord Coordinator, lo
 		return nil, fmt.Errorf("regsync: register metrics: %w", err)
 	}
 	e := &Engine{o: o, pub: pub, coord: coord, log: log, m: m, sources: map[string]*source{}}
+	defer func() {
+		if err != nil {
+			e.Close() // the watchers of the sources before the bad one
+		}
+	}()
 	for _, c := range sources {
 		if err := eir.ValidateSource(c.Name); err != nil {
 			return nil, fmt.Errorf("regsync: %w", err)
@@ -173,14 +183,30 @@ func New(o Options, sources []SourceConfig, pub Publisher, coord Coordinator, lo
 			settle = -1 // downloads are complete when they appear (renamed after fsync)
 		}
 		s.dir = &fetch.Dir{Path: path, Settle: settle, Now: o.Now}
-		if err := s.dir.Watch(); err != nil {
-			log.Warn("cannot watch the drop directory; a writer still writing a file is seen only by its read lease, its size and its time",
-				zap.String("source", c.Name), zap.String("dir", path), zap.Error(err))
-		}
+		s.watch()
 		e.sources[c.Name] = s
 		e.order = append(e.order, c.Name)
 	}
 	return e, nil
+}
+
+// watch (re)starts the watcher of the drop directory: it stops when the
+// folder is removed or replaced. A failure is logged when it starts or
+// changes.
+func (s *source) watch() {
+	if s.closed {
+		return
+	}
+	err := s.dir.Watch()
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	if msg != s.watchErr && err != nil {
+		s.engine.log.Warn("cannot watch the drop directory; a writer still writing a file is seen only by its read lease, its size and its time",
+			zap.String("source", s.cfg.Name), zap.String("dir", s.dir.Path), zap.Error(err))
+	}
+	s.watchErr = msg
 }
 
 func (e *Engine) now() time.Time { return e.o.Now() }
@@ -188,11 +214,15 @@ func (e *Engine) now() time.Time { return e.o.Now() }
 // Sources lists the configured source names.
 func (e *Engine) Sources() []string { return append([]string(nil), e.order...) }
 
-// Close stops watching the drop directories.
+// Close stops watching the drop directories, once the passes running end;
+// passes run after Close do not watch them again.
 func (e *Engine) Close() error {
 	var errs []error
 	for _, s := range e.sources {
+		s.mu.Lock()
+		s.closed = true
 		errs = append(errs, s.dir.Close())
+		s.mu.Unlock()
 	}
 	return errors.Join(errs...)
 }
@@ -331,6 +361,7 @@ type rejection struct {
 }
 
 func (s *source) pass(ctx context.Context, rep *PassReport) error {
+	s.watch()
 	clearSpill(filepath.Join(s.dir.Path, spillDirName)) // runs of a pass that did not finish
 	for _, h := range s.http {
 		res, err := h.Fetch(ctx)
@@ -363,10 +394,15 @@ func (s *source) pass(ctx context.Context, rep *PassReport) error {
 			interrupted = append(interrupted, f)
 			continue
 		}
-		if ok, err := s.dir.Stable(f); err == nil && ok {
+		switch ok, why, err := s.dir.Complete(f); {
+		case errors.Is(err, fs.ErrNotExist):
+			// Gone since it was listed.
+		case err != nil:
+			rep.Files = append(rep.Files, FileReport{File: f.Name, Result: "waiting", Message: err.Error()})
+		case !ok:
+			rep.Files = append(rep.Files, FileReport{File: f.Name, Result: "waiting", Message: "still being written: " + why})
+		default:
 			stable = append(stable, f)
-		} else {
-			rep.Files = append(rep.Files, FileReport{File: f.Name, Result: "waiting", Message: "still being written"})
 		}
 	}
 	if len(interrupted) > 0 {

@@ -5,11 +5,17 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zaptest"
+
 	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/internal/poll"
 )
 
 // writeAgain opens path for writing, as an uploader that is not done, and
@@ -140,3 +146,75 @@ func TestUnitMovesAllOrNone(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A file a writer still holds open is reported waiting, with the reason,
+// pass after pass; it is not left out of the report.
+func TestBusyFileReportedWaiting(t *testing.T) {
+	e := stolenEnv(t)
+	p := e.write("a.csv", "imei\n35209900176148\n")
+	fi, _ := os.Stat(p)
+	done := writeAgain(t, p)
+	os.Chtimes(p, fi.ModTime(), fi.ModTime()) // settled, as far as times tell
+	for range 2 {
+		if fr := fileResult(t, e.pass(), "a.csv"); fr.Result != "waiting" || !strings.Contains(fr.Message, "still being written: ") {
+			t.Fatalf("%+v", fr)
+		}
+	}
+	e.expect(35209900176148, "", "unknown")
+	done()
+	if fr := fileResult(t, e.pass(), "a.csv"); fr.Result != "applied" {
+		t.Fatalf("%+v", fr)
+	}
+}
+
+// The drop directory is watched again at the next pass after it was
+// replaced (the watcher stops with the folder it watched).
+func TestWatchRestartedEachPass(t *testing.T) {
+	e := stolenEnv(t)
+	s := e.engine.sources["national"]
+	if !s.dir.Watching() {
+		t.Fatal("not watching after New")
+	}
+	if err := os.Rename(e.dir, e.dir+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(e.dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, "the watcher of the old folder stops", 10*time.Second, func() bool { return !s.dir.Watching() })
+	e.pass()
+	if !s.dir.Watching() {
+		t.Fatal("the pass did not watch the new folder")
+	}
+}
+
+// New closes the watchers it started when a later source is invalid, and
+// Close stops them all; a pass after Close watches nothing.
+func TestEngineWatchersClosed(t *testing.T) {
+	e := stolenEnv(t)
+	ignore := goleak.IgnoreCurrent()
+	good := SourceConfig{Name: "a", Format: "stolen", Dir: t.TempDir()}
+	bad := SourceConfig{Name: "b", Format: "no-such-format", Dir: t.TempDir()}
+	if _, err := New(Options{}, []SourceConfig{good, {Name: "c", Format: "tac", Dir: t.TempDir()}, bad}, e.store, CoordinatorFor(e.store),
+		zaptest.NewLogger(t), prometheus.NewRegistry()); err == nil {
+		t.Fatal("no error for an unknown format")
+	}
+	goleak.VerifyNone(t, ignore)
+
+	eng := e.newEngine(SourceConfig{Name: "national", Format: "stolen", Dir: e.dir, Settle: time.Second}, good)
+	if !eng.sources["a"].dir.Watching() {
+		t.Fatal("not watching")
+	}
+	if err := eng.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.engine = eng
+	e.write("x.csv", "imei\n35209900176148\n")
+	if fr := fileResult(t, e.pass(), "x.csv"); fr.Result != "applied" {
+		t.Fatalf("%+v", fr)
+	}
+	if eng.sources["national"].dir.Watching() {
+		t.Fatal("a pass after Close watches again")
+	}
+	goleak.VerifyNone(t, ignore)
+}

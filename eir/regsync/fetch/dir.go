@@ -216,10 +216,11 @@ func sortFiles(files []File) {
 	})
 }
 
-// Ready lists the files in the landing folder that can be read now, sorted
-// by name (registry names start with timestamps), ties by ModTime. A file
-// that a writer may still be writing, or one of whose sidecars may still be
-// written (Writing), is left out like an unsettled one.
+// Ready lists the files in the landing folder that have settled, sorted by
+// name (registry names start with timestamps), ties by ModTime; a file one
+// of whose sidecars is not settled, or still has a partial-upload name, is
+// left out. Ready does not ask whether a writer is still at work on a file:
+// the caller asks Complete, which says why a file must wait.
 func (d *Dir) Ready() ([]File, error) {
 	if d.Path == "" {
 		return nil, errors.New("fetch: drop directory path is empty")
@@ -265,24 +266,12 @@ func (d *Dir) Ready() ([]File, error) {
 	}
 	out := make([]File, 0, len(files))
 	for name, f := range files {
-		if pending[name] {
-			continue
-		}
-		if busy, _ := d.Writing(*f); !busy {
+		if !pending[name] {
 			out = append(out, *f)
 		}
 	}
 	sortFiles(out)
 	return out, nil
-}
-
-// Stable re-stats f and reports whether its size and modification time are
-// unchanged since Ready listed it and no writer may still be writing it
-// (Complete, without the reason). A file that is still growing is skipped by
-// the caller until a later pass.
-func (d *Dir) Stable(f File) (bool, error) {
-	ok, _, err := d.Complete(f)
-	return ok, err
 }
 
 // Done moves files (the files of one unit, applied together; usually one)

@@ -181,7 +181,7 @@ func TestReadyNegativeSettleAndErrors(t *testing.T) {
 	}
 }
 
-func TestStableDetectsGrowth(t *testing.T) {
+func TestCompleteDetectsGrowth(t *testing.T) {
 	t.Parallel()
 	d, clk := newDir(t)
 	p := filepath.Join(d.Path, "20250314_full.csv")
@@ -192,8 +192,8 @@ func TestStableDetectsGrowth(t *testing.T) {
 		t.Fatalf("ready = %v, %v", names(got), err)
 	}
 	f := got[0]
-	if ok, err := d.Stable(f); !ok || err != nil {
-		t.Fatalf("stable of an unchanged file = %v, %v", ok, err)
+	if ok, why, err := d.Complete(f); !ok || why != "" || err != nil {
+		t.Fatalf("complete of an unchanged file = %v, %q, %v", ok, why, err)
 	}
 
 	// The upload resumes: the file grows.
@@ -210,8 +210,8 @@ func TestStableDetectsGrowth(t *testing.T) {
 	if err := os.Chtimes(p, clk.t, clk.t); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := d.Stable(f); ok || err != nil {
-		t.Fatalf("stable of a grown file = %v, %v", ok, err)
+	if ok, why, err := d.Complete(f); ok || !strings.Contains(why, "size changed") || err != nil {
+		t.Fatalf("complete of a grown file = %v, %q, %v", ok, why, err)
 	}
 	// Same size, new mtime: also unstable.
 	if err := os.Truncate(p, f.Size); err != nil {
@@ -220,8 +220,8 @@ func TestStableDetectsGrowth(t *testing.T) {
 	if err := os.Chtimes(p, clk.t, clk.t); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := d.Stable(f); ok {
-		t.Fatal("stable of a rewritten file of the same size")
+	if ok, why, _ := d.Complete(f); ok || why != "modified since it was listed" {
+		t.Fatalf("complete of a rewritten file of the same size: %q", why)
 	}
 	// Skipped until it settles again, then listed with its new size.
 	if got, _ = d.Ready(); len(got) != 0 {
@@ -231,15 +231,15 @@ func TestStableDetectsGrowth(t *testing.T) {
 	if got, _ = d.Ready(); len(got) != 1 {
 		t.Fatalf("ready after settling again = %v", names(got))
 	}
-	if ok, err := d.Stable(got[0]); !ok || err != nil {
-		t.Fatalf("stable after settling = %v, %v", ok, err)
+	if ok, _, err := d.Complete(got[0]); !ok || err != nil {
+		t.Fatalf("complete after settling = %v, %v", ok, err)
 	}
 
 	if err := os.Remove(p); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := d.Stable(got[0]); ok || !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("stable of a removed file = %v, %v", ok, err)
+	if ok, _, err := d.Complete(got[0]); ok || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("complete of a removed file = %v, %v", ok, err)
 	}
 }
 

@@ -18,8 +18,9 @@
 // hidden or a partial-upload name (.part, .partial, .tmp, .filepart,
 // .crdownload, .lock, any case; a leading '.' or '~'), and it has not been
 // modified for [Dir.Settle]. A file's mtime in the future counts as "just
-// modified", so such a file waits until the clock passes it. A file that a
-// writer may still be writing is not ready either (see below).
+// modified", so such a file waits until the clock passes it. Whether a
+// writer may still be writing a ready file is [Dir.Complete]'s question
+// (see below): it says why the file must wait, for the caller's report.
 //
 // Sidecars <name>.sha256, <name>.md5 and <name>.manifest.json are never
 // listed themselves; they are attached to <name> ([File.Sidecars]) and travel
@@ -51,8 +52,8 @@
 // Size and modification time cannot tell a finished upload from one that
 // stalled for longer than Settle while the uploader still holds the file
 // open (an in-place SFTP upload at 85%). [Dir.Writing] asks two more
-// witnesses, and [Dir.Ready], [Dir.Stable], [Dir.Complete] and the moves
-// all heed it, for the file and for each of its sidecars:
+// witnesses, and [Dir.Complete] and the moves heed it, for the file and
+// for each of its sidecars:
 //
 //   - A read lease (fcntl F_SETLEASE, F_RDLCK on a descriptor opened
 //     O_RDONLY|O_NONBLOCK). The kernel refuses it while any process holds
@@ -73,9 +74,13 @@
 //     (IN_MOVED_TO, the <name>.part then rename convention) is complete;
 //     symlinks and hard links created in the folder are not writes. Names
 //     are forgotten when closed, moved away or deleted, and at most 100,000
-//     are tracked. Names the watcher never saw written (they were being
-//     written before Watch, the table was full, the event queue overflowed)
-//     are unknown. One goroutine reads the events; Close stops it.
+//     are tracked. When the kernel's event queue overflows, every name is
+//     forgotten (a close may have been lost: the name would stay busy for
+//     ever). Names the watcher never saw written (they were being written
+//     before Watch or before an overflow, the table was full) are unknown.
+//     One goroutine reads the events; Close stops it. The watcher stops when
+//     the landing folder is removed or moved; [Dir.Watch] starts a new one
+//     (the caller calls it at each pass), and [Dir.Watching] tells.
 //
 // Without either witness, Settle alone guards a file, as before. Neither
 // sees a writer on another host of a network filesystem, nor an uploader

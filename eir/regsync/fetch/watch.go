@@ -59,6 +59,17 @@ func (w *watcher) note(op watchOp, name string) {
 	}
 }
 
+// forget empties the table: after a queue overflow, the close of a name it
+// holds may have been lost, and the name would stay busy for ever. The
+// read lease, and Settle, guard the names written meanwhile.
+func (w *watcher) forget() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.stopped {
+		clear(w.open)
+	}
+}
+
 // writing reports whether path, a file directly in the watched folder, was
 // written to and not closed since. It reports false for any other path and
 // once the watcher has stopped.
@@ -140,6 +151,13 @@ func (d *Dir) Close() error {
 		return fmt.Errorf("fetch: stop watching %s: %w", d.Path, err)
 	}
 	return nil
+}
+
+// Watching reports whether the watcher Watch started is running (it stops
+// when the landing folder is removed or moved; Watch starts a new one).
+func (d *Dir) Watching() bool {
+	w := d.watcher()
+	return w != nil && w.running()
 }
 
 func (d *Dir) watcher() *watcher {

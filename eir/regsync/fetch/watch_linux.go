@@ -61,10 +61,10 @@ func (w *watcher) run() {
 // handle applies a buffer of inotify events (the kernel only writes whole
 // events). It reports false once the watch is gone.
 //
-// After a queue overflow (IN_Q_OVERFLOW, no name) the names already tracked
-// stay as they are: a name whose close was lost stays busy until it is
-// written and closed, moved or deleted again, or the process restarts; a
-// name whose first write was lost is unknown, and Settle guards it.
+// After a queue overflow (IN_Q_OVERFLOW, no name) the table is emptied
+// (forget): a name whose close was lost would otherwise stay busy for
+// ever. Every name is then unknown until it is written again; the read
+// lease, and Settle, guard it meanwhile.
 func (w *watcher) handle(buf []byte) bool {
 	for len(buf) >= unix.SizeofInotifyEvent {
 		mask := binary.NativeEndian.Uint32(buf[4:8])
@@ -79,6 +79,10 @@ func (w *watcher) handle(buf []byte) bool {
 		buf = buf[end:]
 		if mask&watchEnd != 0 {
 			return false
+		}
+		if mask&unix.IN_Q_OVERFLOW != 0 {
+			w.forget()
+			continue
 		}
 		if op, ok := w.opOf(mask, string(name)); ok {
 			w.note(op, string(name))

@@ -66,9 +66,10 @@ func TestWatcherEvents(t *testing.T) {
 		{name: "deleted", events: []ev{{unix.IN_MODIFY, "a.csv"}, {unix.IN_DELETE, "a.csv"}}},
 		{name: "partial and hidden names", events: []ev{{unix.IN_MODIFY, "a.csv.part"}, {unix.IN_MODIFY, ".a.csv"}}},
 		{name: "subfolder", events: []ev{{unix.IN_CREATE | unix.IN_ISDIR, "done"}}},
-		{name: "overflow keeps what is known", events: []ev{
+		{name: "overflow forgets every name", events: []ev{
 			{unix.IN_MODIFY, "a.csv"}, {unix.IN_MODIFY, "b.csv"}, {unix.IN_CLOSE_WRITE, "b.csv"}, {unix.IN_Q_OVERFLOW, ""},
-		}, wantWriting: []string{"a.csv"}},
+			{unix.IN_MODIFY, "c.csv"},
+		}, wantWriting: []string{"c.csv"}},
 		{name: "table full", limit: 2, events: []ev{
 			{unix.IN_MODIFY, "a.csv"}, {unix.IN_MODIFY, "b.csv"}, {unix.IN_MODIFY, "c.csv"},
 			{unix.IN_MODIFY, "a.csv"}, {unix.IN_CLOSE_WRITE, "b.csv"}, {unix.IN_MODIFY, "d.csv"},

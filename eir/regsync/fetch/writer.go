@@ -53,10 +53,11 @@ func (d *Dir) Writing(f File) (bool, string) {
 	return why != "", why
 }
 
-// Complete reports whether f may be applied or filed away now: its size and
-// modification time are those Ready listed, and no writer may still be
-// writing it (Writing). When it is not, the string says why. The error is
-// that of the stat (a file that is gone matches fs.ErrNotExist).
+// Complete reports whether f may be read, applied or filed away now: its
+// size and modification time are those Ready listed, and no writer may
+// still be writing it or its sidecars (Writing). When it is not, the string
+// says why, for a report. The error is that of the stat (a file that is
+// gone matches fs.ErrNotExist).
 func (d *Dir) Complete(f File) (bool, string, error) {
 	info, err := os.Stat(f.Path)
 	if err != nil {

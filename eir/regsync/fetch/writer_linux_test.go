@@ -100,14 +100,13 @@ func TestWriterProcessHoldsFileBack(t *testing.T) {
 			f := statFile(t, p)
 			f.Sidecars = map[string]string{".sha256": p + ".sha256"}
 
-			if got, err := d.Ready(); err != nil || len(got) != 0 {
+			// Listed (it has settled), but not complete: the caller
+			// reports why it waits.
+			if got, err := d.Ready(); err != nil || !reflect.DeepEqual(names(got), []string{name}) {
 				t.Fatalf("ready while written = %v, %v", names(got), err)
 			}
 			if busy, why := d.Writing(f); !busy || why != tc.wantReason {
 				t.Fatalf("writing = %v, %q, want %q", busy, why, tc.wantReason)
-			}
-			if ok, err := d.Stable(f); ok || err != nil {
-				t.Fatalf("stable while written = %v, %v", ok, err)
 			}
 			if ok, why, err := d.Complete(f); ok || why != tc.wantReason || err != nil {
 				t.Fatalf("complete while written = %v, %q, %v", ok, why, err)
@@ -209,11 +208,8 @@ func TestWatcherHoldsBackStalledUpload(t *testing.T) {
 	if _, why := d.Writing(f); why != reasonInotify {
 		t.Errorf("reason = %q, want %q", why, reasonInotify)
 	}
-	if got, err := d.Ready(); err != nil || !reflect.DeepEqual(names(got), []string{"old.csv"}) {
+	if got, err := d.Ready(); err != nil || !reflect.DeepEqual(names(got), []string{"old.csv", "stalled.csv"}) {
 		t.Fatalf("ready during a stalled upload = %v, %v", names(got), err)
-	}
-	if ok, err := d.Stable(f); ok || err != nil {
-		t.Errorf("stable during a stalled upload = %v, %v", ok, err)
 	}
 	if ok, why, err := d.Complete(f); ok || why != reasonInotify || err != nil {
 		t.Errorf("complete during a stalled upload = %v, %q, %v", ok, why, err)
@@ -227,13 +223,10 @@ func TestWatcherHoldsBackStalledUpload(t *testing.T) {
 	if err := stalled.Close(); err != nil {
 		t.Fatal(err)
 	}
-	poll.Until(t, "the closed upload is ready", 10*time.Second, func() bool {
-		got, _ := d.Ready()
-		return reflect.DeepEqual(names(got), []string{"old.csv", "stalled.csv"})
+	poll.Until(t, "the closed upload is complete", 10*time.Second, func() bool {
+		ok, _, err := d.Complete(statFile(t, p("stalled.csv")))
+		return ok && err == nil
 	})
-	if ok, _, err := d.Complete(statFile(t, p("stalled.csv"))); !ok || err != nil {
-		t.Errorf("complete after close = %v, %v", ok, err)
-	}
 }
 
 func TestWatcherRenamedUploadIsComplete(t *testing.T) {
@@ -262,9 +255,9 @@ func TestWatcherRenamedUploadIsComplete(t *testing.T) {
 	if err := os.Rename(p("list.csv.part"), p("list.csv")); err != nil {
 		t.Fatal(err)
 	}
-	poll.Until(t, "the renamed upload is ready", 10*time.Second, func() bool {
-		got, _ := d.Ready()
-		return reflect.DeepEqual(names(got), []string{"list.csv"})
+	poll.Until(t, "the renamed upload is complete", 10*time.Second, func() bool {
+		ok, _, err := d.Complete(statFile(t, p("list.csv")))
+		return ok && err == nil
 	})
 
 	// The stalled writer writes on into the replaced file, which has left
@@ -325,14 +318,14 @@ func TestWatchErrorsAndRestart(t *testing.T) {
 	if err := os.Remove(d.Path); err != nil {
 		t.Fatal(err)
 	}
-	poll.Until(t, "the watcher stops", 10*time.Second, func() bool { return !first.running() })
+	poll.Until(t, "the watcher stops", 10*time.Second, func() bool { return !d.Watching() })
 	if err := os.Mkdir(d.Path, dirMode); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Watch(); err != nil {
 		t.Fatal(err)
 	}
-	if w := d.watcher(); w == first || !w.running() {
+	if w := d.watcher(); w == first || !w.running() || !d.Watching() {
 		t.Fatal("watch did not start a new watcher")
 	}
 }
