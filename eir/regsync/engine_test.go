@@ -682,10 +682,11 @@ func TestCase30BadPackages(t *testing.T) {
 		[2]string{"20260102_000000_blacklist_delta_42_47_blocked.csv", blRows("49015420323751")},
 		[2]string{"20260102_000000_blacklist_delta_42_47_changed.csv", blRows()})
 	rep := e.pass()
-	for _, name := range []string{"20260102_000000_blacklist_trunc.zip", "20260102_000000_blacklist_crc.zip", "20260102_000000_blacklist_missing.zip"} {
+	for name, reason := range map[string]string{"20260102_000000_blacklist_trunc.zip": "zip", "20260102_000000_blacklist_crc.zip": "zip",
+		"20260102_000000_blacklist_missing.zip": "missing_member"} {
 		fr := fileResult(t, rep, name)
-		if fr.Result != "rejected" {
-			t.Fatalf("%s: %+v", name, fr)
+		if fr.Result != "rejected" || fr.Reason != reason {
+			t.Fatalf("%s: %+v, want rejected %s", name, fr, reason)
 		}
 		e.moved("rejected", name)
 	}
