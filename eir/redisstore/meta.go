@@ -32,7 +32,7 @@ var ErrLockLost = errors.New("redisstore: lock lost")
 // compare with its own (another host, container or boot) keeps the lock
 // until its TTL ends: a live holder is never taken over.
 func (s *Store) TryLock(ctx context.Context, name string, ttl time.Duration) (*Lock, error) {
-	l := &Lock{s: s, key: s.k.meta + "lock:" + name, token: holderSelf.String() + "|" + randomID(), ttl: ttl}
+	l := &Lock{s: s, key: s.k.lockKey(name), token: holderSelf.String() + "|" + randomID(), ttl: ttl}
 	ok, err := s.rdb.SetNX(ctx, l.key, l.token, ttl).Result()
 	if err != nil {
 		return nil, s.unavailable("lock", err)

@@ -222,6 +222,7 @@ func (s *Store) installCopy(c *snapshot.Copy) error {
 		confirmed = time.Now()
 	}
 	s.confirmed.Store(confirmed.UnixNano())
+	s.unverifiedCopy.Store(true)
 	return nil
 }
 

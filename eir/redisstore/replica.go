@@ -77,14 +77,7 @@ func (d localDS) match(e planEntry, q eir.Query, now int64) bool {
 		return false // an empty dataset
 	}
 	if d.ov != nil {
-		x := uint64(q.IMEI)
-		if e.ds.Target == eir.TargetTAC {
-			x = uint64(q.IMEI.TAC())
-		}
-		if i, ok := slices.BinarySearch(d.ov.keys, x); ok {
-			if e.ds.Target == eir.TargetPair && e.ds.List == eir.ListException && q.IMSI == "" {
-				return false
-			}
+		if i, ok := slices.BinarySearch(d.ov.keys, queryKey(e.ds.Target, q.IMEI)); ok {
 			return overlayMatch(d.ov.value(i), e.ds, q.IMSI)
 		}
 	}
@@ -95,11 +88,7 @@ func (d localDS) match(e planEntry, q eir.Query, now int64) bool {
 func (l *localSet) match(e planEntry, q eir.Query, now int64) bool {
 	switch e.ds.Target {
 	case eir.TargetIMEI, eir.TargetTAC:
-		x := uint64(q.IMEI)
-		if e.ds.Target == eir.TargetTAC {
-			x = uint64(q.IMEI.TAC())
-		}
-		i, ok := slices.BinarySearch(l.keys, x)
+		i, ok := slices.BinarySearch(l.keys, queryKey(e.ds.Target, q.IMEI))
 		if !ok {
 			return false
 		}

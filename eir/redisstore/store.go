@@ -75,16 +75,19 @@ type Store struct {
 	confirmed   atomic.Int64 // Unix ns of the start of the last epoch read that confirmed the plan
 	down        atomic.Int64 // Unix ns since Redis stopped answering; 0 while it answers (the breaker is closed)
 	staleLogged atomic.Bool  // the end of MaxStale was logged in this outage
-	// unconfirmable: the last poll found Redis answering but could not
-	// read the manifest: the lists held are not served beyond 3 refreshes.
+	// unconfirmable: the last poll found Redis answering but its manifest
+	// unreadable: the lists held are not served beyond 3 refreshes.
 	unconfirmable atomic.Bool
-	pollErrLogged atomic.Int64 // Unix ns of the last logPollError
-	div           atomic.Pointer[divergence]
-	lastHeld      atomic.Pointer[heldView] // the last plan the replica held completely
-	loadReq       chan struct{}
-	snap          *snapshotter // nil without Options.SnapshotDir
-	limitsOnce    sync.Once    // readLimits
-	evictChecked  atomic.Bool  // checkEviction got an answer
+	// unverifiedCopy: the lists in force come from the local copy and
+	// Redis has not answered yet.
+	unverifiedCopy atomic.Bool
+	pollErrLogged  atomic.Int64 // Unix ns of the last logPollError
+	div            atomic.Pointer[divergence]
+	lastHeld       atomic.Pointer[heldView] // the last plan the replica held completely
+	loadReq        chan struct{}
+	snap           *snapshotter // nil without Options.SnapshotDir
+	limitsOnce     sync.Once    // readLimits
+	evictChecked   atomic.Bool  // checkEviction got an answer
 	// maxBucket is the largest bucket before a version is rebuilt with
 	// more buckets: three quarters of the encoding limits.
 	maxBucket int
@@ -215,6 +218,10 @@ func (s *Store) encodingLimit(ctx context.Context) int {
 	return limit
 }
 
+// errBadManifest reports a manifest Redis holds that this process cannot
+// read (not a failure to reach Redis).
+var errBadManifest = errors.New("redisstore: unreadable manifest")
+
 // plan is the manifest as cached by this process, with the state read in
 // the same transaction: the epoch, the data set's identity and the
 // sync-state record.
@@ -262,7 +269,7 @@ func (s *Store) loadPlan(ctx context.Context) (*plan, error) {
 		}
 		me, err := parseManifestEntry(v)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: dataset %s: %w", errBadManifest, name, err)
 		}
 		p.all = append(p.all, s.planEntry(ds, name, me))
 	}
@@ -474,10 +481,7 @@ func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, e planEntry, q 
 	var c lookupCmds
 	switch e.ds.Target {
 	case eir.TargetIMEI, eir.TargetTAC:
-		x := uint64(q.IMEI)
-		if e.ds.Target == eir.TargetTAC {
-			x = uint64(q.IMEI.TAC())
-		}
+		x := queryKey(e.ds.Target, q.IMEI)
 		key := s.k.bucketKey(e.name, x%e.Buckets, e.Version)
 		if e.ds.Expiring {
 			c.base = pipe.HGet(ctx, key, strconv.FormatUint(x/e.Buckets, 10))

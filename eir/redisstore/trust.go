@@ -234,33 +234,55 @@ func (s *Store) pollState(ctx context.Context) {
 	start := time.Now()
 	o, err := s.readState(ctx)
 	if err != nil {
-		if ctx.Err() == nil || errors.Is(err, context.DeadlineExceeded) {
-			s.unavailable("replica", err)
-			s.markDown(err)
-		}
+		s.pollFailed(ctx, err)
 		return
-	}
-	s.markUp()
-	if !s.evictChecked.Load() {
-		s.checkEviction(ctx)
 	}
 	p := s.plan.Load()
 	if p == nil || o.epoch != p.ep || o.ident != p.ident || s.div.Load() != nil {
 		// refreshPlan judges the manifest it reads.
-		if _, err := s.refreshPlan(ctx, ""); err != nil {
-			if !errors.Is(err, eir.ErrDiverged) {
-				s.unavailable("replica", err)
-				s.unconfirmable.Store(true)
-				s.logPollError(err)
+		if _, err := s.refreshPlan(ctx, ""); err != nil && !errors.Is(err, eir.ErrDiverged) {
+			if !errors.Is(err, errBadManifest) {
+				s.pollFailed(ctx, err)
+				return
 			}
+			s.answeredPoll(ctx)
+			s.unavailable("replica", err)
+			s.unconfirmable.Store(true)
+			s.logPollError(err)
+			return
+		}
+		s.answeredPoll(ctx)
+		if s.div.Load() != nil {
 			return
 		}
 	} else if why := judge(p, o); why != "" {
+		s.answeredPoll(ctx)
 		s.diverge(why, o, nil)
 		return
 	}
+	s.answeredPoll(ctx)
 	s.unconfirmable.Store(false)
 	s.confirmed.Store(start.UnixNano())
+}
+
+// pollFailed counts a poll that Redis did not answer in time, and opens
+// the breaker: only a timeout or a failure to reach Redis does (not the
+// end of ctx, when the store stops).
+func (s *Store) pollFailed(ctx context.Context, err error) {
+	if ctx.Err() == nil || errors.Is(err, context.DeadlineExceeded) {
+		s.unavailable("replica", err)
+		s.markDown(err)
+	}
+}
+
+// answeredPoll records that Redis answered a whole poll: the breaker
+// closes, and the checks made once Redis answers are made.
+func (s *Store) answeredPoll(ctx context.Context) {
+	s.markUp()
+	s.unverifiedCopy.Store(false)
+	if !s.evictChecked.Load() {
+		s.checkEviction(ctx)
+	}
 }
 
 // logPollError logs, at most once a minute, why the manifest Redis
@@ -393,6 +415,9 @@ func (s *Store) Health() eir.StoreHealth {
 		}
 	case p != nil && s.unconfirmable.Load() && !s.replicaServes():
 		h.State, h.Reason = eir.StoreUnavailable, "redis answers but the lists in force cannot be confirmed (its manifest cannot be read; see the log): checks read redis"
+	case p != nil && s.unverifiedCopy.Load():
+		h.State, h.Reason = eir.StoreStale, "answering from the local copy of the lists; redis has not answered yet"
+		h.Serving = complete && s.replicaServes()
 	default:
 		h.Serving = p != nil
 	}

@@ -302,6 +302,9 @@ func TestStartFromLocalCopy(t *testing.T) {
 		o.Replica, o.ReplicaRefresh, o.MaxStale, o.SnapshotDir = true, 20*time.Millisecond, time.Hour, dir
 	})
 	answersBlocked(t, b)
+	if h := b.Health(); h.State != eir.StoreStale || !h.Serving {
+		t.Fatalf("health before Redis was asked: %+v; want stale (the local copy), serving", h)
+	}
 	runReplica(t, b)
 	poll.Until(t, "the outage seen", 5*time.Second, func() bool { return b.Health().State == eir.StoreStale })
 	answersBlocked(t, b)
@@ -404,7 +407,7 @@ func TestLockTakeover(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := srv.Client(t)
 	s := newStore(t, rdb, freshPrefix(), nil)
-	key := s.k.meta + "lock:sync:national"
+	key := s.k.lockKey("sync:national")
 	for _, tc := range []struct {
 		name  string
 		token string
