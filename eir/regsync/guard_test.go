@@ -394,8 +394,9 @@ func TestDuplicateRowBombBoundedMemory(t *testing.T) {
 	if l := fr.Lists; fr.Result != "applied" || l[0].Count != 1 || l[0].Duplicates != 1<<21-1 {
 		t.Fatalf("%+v", fr)
 	}
-	// Without collapsing, the rows alone take 24 bytes each: 48 MiB.
-	if grew > 16<<20 {
+	// Without collapsing, the rows alone take 24 bytes each: 48 MiB;
+	// collapsed, 9 to 14 MiB measured.
+	if grew > 24<<20 {
 		t.Fatalf("heap grew by %d MiB for one distinct row", grew>>20)
 	}
 	t.Logf("2,097,152 copies of one row: heap grew by at most %d MiB", grew>>20)

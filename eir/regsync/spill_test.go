@@ -186,8 +186,8 @@ func TestSpillBoundsMemory(t *testing.T) {
 		t.Fatalf("%d entries of %d rows, want 100,000 of 1,000,000", pl.effect.count, pl.report.Rows)
 	}
 	// In memory the rows take 24 bytes each: 24 MiB, and their copy
-	// while the slice grows.
-	if grew > 24<<20 {
+	// while the slice grows (70 MiB measured); through runs, 14 MiB.
+	if grew > 32<<20 {
 		t.Fatalf("heap grew by %d MiB validating 1,000,000 rows through runs", grew>>20)
 	}
 	t.Logf("1,000,000 rows validated through runs: heap grew by at most %d MiB", grew>>20)
@@ -200,7 +200,7 @@ func TestPairListBoundedMemory(t *testing.T) {
 	if !isolate(t) {
 		return
 	}
-	s := memSource(t, 100_000*40)
+	s := memSource(t, 50_000*40)
 	p := filepath.Join(t.TempDir(), "20260101_000000_exceptions_operator1.csv")
 	writeRows(t, p, "imei,imsi,msisdn\n", 1_000_000, func(i int) string {
 		return fmt.Sprintf("35209900176148,111018001111111,22%010d\n", i)
@@ -216,8 +216,9 @@ func TestPairListBoundedMemory(t *testing.T) {
 	if pl.effect.count != 1 || pl.report.Rows != 1_000_000 {
 		t.Fatalf("%d entries of %d rows, want 1 of 1,000,000", pl.effect.count, pl.report.Rows)
 	}
-	// In memory: 40 MB of rows, and their copy while the slice grows.
-	if grew > 32<<20 {
+	// In memory: 40 MB of rows, and their copy while the slice grows (90
+	// MiB measured); through runs, 14 to 30 MiB measured.
+	if grew > 48<<20 {
 		t.Fatalf("heap grew by %d MiB validating a pair list of 1,000,000 rows", grew>>20)
 	}
 	t.Logf("1,000,000 pair rows validated through runs: heap grew by at most %d MiB", grew>>20)
