@@ -277,9 +277,9 @@ type SyncGuards struct {
 // of a billion rows). Zero takes the default; negative: no limit.
 type SyncLimits struct {
 	MaxFileBytes         int64   `yaml:"max_file_bytes"`         // largest file or package accepted as received; 0: 4 GiB
-	MaxUncompressedBytes int64   `yaml:"max_uncompressed_bytes"` // bytes read from a file or all the members of a package; 0: 16 GiB
+	MaxUncompressedBytes int64   `yaml:"max_uncompressed_bytes"` // bytes read from a unit (a file, a package's members, a loose delta set), enforced while reading; 0: 16 GiB
 	MaxRatio             float64 `yaml:"max_ratio"`              // largest uncompressed/compressed size of a zip member; 0: 100
-	MaxRows              int     `yaml:"max_rows"`               // rows of one list file; 0: 200000000
+	MaxRows              int     `yaml:"max_rows"`               // rows of one list (a file, or a delta set's files together); 0: 200000000
 }
 
 // Guards are the limits on what a change may unblock or shrink without an
