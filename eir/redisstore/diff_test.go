@@ -91,7 +91,7 @@ func TestReplacementCounts(t *testing.T) {
 			}
 			rdb := srv.Client(t)
 			hook := &nameHook{}
-			rdb.AddHook(hook)
+			rdb.AddHook(observeHook(hook.note))
 			s := newStore(t, rdb, freshPrefix(), tc.mod)
 			if _, err := s.Apply(ctxT(t), []eir.Change{{Dataset: tc.ds, Replace: true, Add: tc.base}}); err != nil {
 				t.Fatal(err)

@@ -35,22 +35,6 @@ func (h *nameHook) count(name string) int {
 	return h.names[name]
 }
 
-func (h *nameHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *nameHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.note(cmd)
-		return next(ctx, cmd)
-	}
-}
-func (h *nameHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, c := range cmds {
-			h.note(c)
-		}
-		return next(ctx, cmds)
-	}
-}
-
 // foldHook sees one client's commands on fold locks and folds; each
 // callback runs after Redis answered (or, for before, before it is sent).
 type foldHook struct {
@@ -236,7 +220,7 @@ func TestCompactSkipsAFold(t *testing.T) {
 	d := black("national")
 	rdb := srv.Client(t)
 	hook := &nameHook{}
-	rdb.AddHook(hook)
+	rdb.AddHook(observeHook(hook.note))
 	s, other := newStore(t, rdb, prefix, mod), newStore(t, srv.Client(t), prefix, mod)
 	if _, err := s.Apply(ctxT(t), []eir.Change{{Dataset: d, Add: imeiRange(1000, 20)}}); err != nil {
 		t.Fatal(err)

@@ -52,17 +52,21 @@ func (h *cmdHook) note(c redis.Cmder) {
 	}
 }
 
-func (h *cmdHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *cmdHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+// observeHook is a go-redis hook calling itself with every command a
+// client sends, alone or in a pipeline.
+type observeHook func(redis.Cmder)
+
+func (f observeHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (f observeHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.note(cmd)
+		f(cmd)
 		return next(ctx, cmd)
 	}
 }
-func (h *cmdHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (f observeHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		for _, c := range cmds {
-			h.note(c)
+			f(c)
 		}
 		return next(ctx, cmds)
 	}
@@ -83,7 +87,7 @@ func TestEditsCostAnEdit(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := srv.Client(t)
 	hook := &cmdHook{}
-	rdb.AddHook(hook)
+	rdb.AddHook(observeHook(hook.note))
 	var now atomic.Int64
 	now.Store(time.Now().UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()) }
