@@ -50,13 +50,15 @@ type copyDataset struct {
 
 type snapshotter struct {
 	s     *Store
-	dir   string
+	dir   *snapshot.Dir
 	mu    sync.Mutex
 	last  string         // the plan last written: identity and epoch
 	stats snapshot.Stats // of the last write
 }
 
-func newSnapshotter(s *Store, dir string) *snapshotter { return &snapshotter{s: s, dir: dir} }
+func newSnapshotter(s *Store, dir string) *snapshotter {
+	return &snapshotter{s: s, dir: &snapshot.Dir{Path: dir}}
+}
 
 // SnapshotWritten reports the last write of the local copy: its size,
 // how long it took and how many set files it wrote; ok is false until a
@@ -122,11 +124,11 @@ func (sn *snapshotter) save(p *plan, rs replicaSet) {
 		sn.s.log.Error("local copy of the lists not written", zap.Error(err))
 		return
 	}
-	st, err := snapshot.Write(sn.dir, &snapshot.Copy{Meta: raw, Sets: sets})
+	st, err := sn.dir.Write(&snapshot.Copy{Meta: raw, Sets: sets})
 	if err != nil {
 		sn.s.m.snapshotWrites.WithLabelValues("error").Inc()
 		sn.s.log.Error("local copy of the lists not written (store.snapshot_dir); a restart while redis is down would answer without them",
-			zap.String("dir", sn.dir), zap.Error(err))
+			zap.String("dir", sn.dir.Path), zap.Error(err))
 		return
 	}
 	sn.last, sn.stats = id, st
@@ -149,23 +151,23 @@ func (l *localSet) toSet(key string) *snapshot.Set {
 // Redis confirms them), and they are the lists this process trusts.
 func (s *Store) loadSnapshot() {
 	start := time.Now()
-	c, st, err := snapshot.Read(s.snap.dir)
+	c, st, err := s.snap.dir.Read()
 	if errors.Is(err, snapshot.ErrNoCopy) {
-		s.log.Info("no local copy of the lists yet", zap.String("dir", s.snap.dir))
+		s.log.Info("no local copy of the lists yet", zap.String("dir", s.snap.dir.Path))
 		return
 	}
 	if err == nil {
 		err = s.installCopy(c)
 	}
 	if err != nil {
-		s.log.Error("local copy of the lists not usable; starting without it", zap.String("dir", s.snap.dir), zap.Error(err))
+		s.log.Error("local copy of the lists not usable; starting without it", zap.String("dir", s.snap.dir.Path), zap.Error(err))
 		return
 	}
 	p := s.plan.Load()
 	s.snap.last = p.copyID()
 	s.m.snapshotBytes.Set(float64(st.Bytes))
 	s.log.Info("lists loaded from the local copy; they answer until redis confirms or replaces them",
-		zap.String("dir", s.snap.dir), zap.String("epoch", p.epoch), zap.Int("datasets", len(p.entries)),
+		zap.String("dir", s.snap.dir.Path), zap.String("epoch", p.epoch), zap.Int("datasets", len(p.entries)),
 		zap.Int64("bytes", st.Bytes), zap.Duration("duration", time.Since(start)))
 }
 

@@ -74,6 +74,7 @@ type Store struct {
 	replica     atomic.Pointer[replicaSet]
 	confirmed   atomic.Int64 // Unix ns of the start of the last epoch read that confirmed the plan
 	down        atomic.Int64 // Unix ns since Redis stopped answering; 0 while it answers (the breaker is closed)
+	upAt        atomic.Int64 // Unix ns of the last close of the breaker: older failures do not reopen it
 	staleLogged atomic.Bool  // the end of MaxStale was logged in this outage
 	// unconfirmable: the last poll found Redis answering but its manifest
 	// unreadable: the lists held are not served beyond 3 refreshes.

@@ -234,7 +234,7 @@ func (s *Store) pollState(ctx context.Context) {
 	start := time.Now()
 	o, err := s.readState(ctx)
 	if err != nil {
-		s.pollFailed(ctx, err)
+		s.pollFailed(ctx, start, err)
 		return
 	}
 	p := s.plan.Load()
@@ -242,7 +242,7 @@ func (s *Store) pollState(ctx context.Context) {
 		// refreshPlan judges the manifest it reads.
 		if _, err := s.refreshPlan(ctx, ""); err != nil && !errors.Is(err, eir.ErrDiverged) {
 			if !errors.Is(err, errBadManifest) {
-				s.pollFailed(ctx, err)
+				s.pollFailed(ctx, start, err)
 				return
 			}
 			s.answeredPoll(ctx)
@@ -267,11 +267,13 @@ func (s *Store) pollState(ctx context.Context) {
 
 // pollFailed counts a poll that Redis did not answer in time, and opens
 // the breaker: only a timeout or a failure to reach Redis does (not the
-// end of ctx, when the store stops).
-func (s *Store) pollFailed(ctx context.Context, err error) {
+// end of ctx, when the store stops), and only if Redis has answered
+// nothing since the poll began (a check that waited out a pause and was
+// answered is newer news than a poll sent during it).
+func (s *Store) pollFailed(ctx context.Context, start time.Time, err error) {
 	if ctx.Err() == nil || errors.Is(err, context.DeadlineExceeded) {
 		s.unavailable("replica", err)
-		s.markDown(err)
+		s.markDown(start, err)
 	}
 }
 
@@ -298,8 +300,13 @@ func (s *Store) logPollError(err error) {
 	s.log.Warn("the manifest of the lists in force cannot be read; checks read redis until it can", zap.Error(err))
 }
 
-// markDown opens the circuit breaker: Redis did not answer.
-func (s *Store) markDown(err error) {
+// markDown opens the circuit breaker: Redis did not answer a request
+// sent at start. It stays closed if Redis answered another request after
+// start: the failure is older than the news that Redis is back.
+func (s *Store) markDown(start time.Time, err error) {
+	if start.UnixNano() < s.upAt.Load() {
+		return
+	}
 	now := time.Now().UnixNano()
 	if s.down.CompareAndSwap(0, now) {
 		s.m.reachable.Set(0)
@@ -311,6 +318,7 @@ func (s *Store) markDown(err error) {
 // markUp closes the circuit breaker.
 func (s *Store) markUp() {
 	if at := s.down.Swap(0); at != 0 {
+		s.upAt.Store(time.Now().UnixNano())
 		s.m.reachable.Set(1)
 		s.staleLogged.Store(false)
 		s.log.Info("redis reachable again", zap.Duration("unreachable_for", time.Since(time.Unix(0, at))))

@@ -274,6 +274,28 @@ func TestOutageAnswersFromTheListsHeld(t *testing.T) {
 	}
 }
 
+// TestOldFailureDoesNotReopen: a poll sent during a pause that fails
+// after a check was answered (the breaker closed) is older news and
+// does not open the breaker again; a poll sent after that does.
+func TestOldFailureDoesNotReopen(t *testing.T) {
+	srv := redistest.Start(t)
+	s := newStore(t, srv.Client(t), freshPrefix(), nil)
+	sent := time.Now()
+	s.markDown(sent, context.DeadlineExceeded)
+	if s.errDown("match") == nil {
+		t.Fatal("breaker not opened")
+	}
+	s.answered() // a check that waited out the pause
+	s.markDown(sent, context.DeadlineExceeded)
+	if err := s.errDown("match"); err != nil {
+		t.Fatalf("a failure sent before the answer reopened the breaker: %v", err)
+	}
+	s.markDown(time.Now(), context.DeadlineExceeded)
+	if s.errDown("match") == nil {
+		t.Fatal("a failure sent after the answer did not open the breaker")
+	}
+}
+
 func TestOutageBeyondMaxStale(t *testing.T) {
 	srv := redistest.Start(t)
 	s := trustStore(t, fastClient(t, srv), freshPrefix(), func(o *Options) { o.MaxStale = 300 * time.Millisecond })

@@ -100,8 +100,35 @@ func fileName(key string) string {
 	return "set-" + hex.EncodeToString(sum[:16]) + ".bin"
 }
 
+// Dir is a folder holding a copy, as one process reads and writes it.
+// It remembers the set files whose whole content it read, wrote or
+// checked: a set file it reuses is checked whole the first time (a file
+// damaged before this process started is written again, never carried
+// into a copy that cannot be read), then by its size and the checksum it
+// ends with (a small read, so that a write after each edit of a large
+// list stays cheap).
+type Dir struct {
+	Path     string
+	verified map[string]string // set file → the SHA-256 of its content
+}
+
 // Write writes c into dir (created if needed).
-func Write(dir string, c *Copy) (Stats, error) {
+func Write(dir string, c *Copy) (Stats, error) { return (&Dir{Path: dir}).Write(c) }
+
+// Read reads the copy in dir and verifies every checksum. It returns
+// ErrNoCopy when dir holds none.
+func Read(dir string) (*Copy, Stats, error) { return (&Dir{Path: dir}).Read() }
+
+func (d *Dir) verify(file, sum string) {
+	if d.verified == nil {
+		d.verified = map[string]string{}
+	}
+	d.verified[file] = sum
+}
+
+// Write writes c into the folder (created if needed).
+func (d *Dir) Write(c *Copy) (Stats, error) {
+	dir := d.Path
 	start := time.Now()
 	var st Stats
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -117,13 +144,14 @@ func Write(dir string, c *Copy) (Stats, error) {
 	keep := map[string]bool{indexName: true}
 	for _, s := range c.Sets {
 		is, ok := prev[s.Key]
-		if !ok || !fileMatches(filepath.Join(dir, is.File), is) {
+		if !ok || !fileMatches(filepath.Join(dir, is.File), is, d.verified[is.File] != is.SHA256) {
 			var err error
 			if is, err = writeSet(dir, s); err != nil {
 				return st, err
 			}
 			st.Written++
 		}
+		d.verify(is.File, is.SHA256)
 		ix.Sets = append(ix.Sets, is)
 		keep[is.File] = true
 		st.Bytes += is.Size
@@ -153,10 +181,10 @@ func Write(dir string, c *Copy) (Stats, error) {
 	return st, nil
 }
 
-// fileMatches reports whether the set file at path is the one is names,
-// by size and by the SHA-256 of its content: a file damaged since it was
-// written is written again, never reused into a copy that cannot be read.
-func fileMatches(path string, is indexSet) bool {
+// fileMatches reports whether the set file at path is the one is names:
+// its size and the checksum it ends with, and, when whole, the SHA-256
+// of its content.
+func fileMatches(path string, is indexSet, whole bool) bool {
 	f, err := os.Open(path)
 	if err != nil {
 		return false
@@ -165,11 +193,15 @@ func fileMatches(path string, is indexSet) bool {
 	if fi, err := f.Stat(); err != nil || fi.Size() != is.Size || is.Size < sha256.Size {
 		return false
 	}
+	var trailer [sha256.Size]byte
+	if !whole {
+		_, err := f.ReadAt(trailer[:], is.Size-sha256.Size)
+		return err == nil && hex.EncodeToString(trailer[:]) == is.SHA256
+	}
 	h := sha256.New()
 	if _, err := io.CopyN(h, f, is.Size-sha256.Size); err != nil {
 		return false
 	}
-	var trailer [sha256.Size]byte
 	if _, err := io.ReadFull(f, trailer[:]); err != nil {
 		return false
 	}
@@ -177,9 +209,10 @@ func fileMatches(path string, is indexSet) bool {
 	return bytes.Equal(sum, trailer[:]) && hex.EncodeToString(sum) == is.SHA256
 }
 
-// Read reads the copy in dir and verifies every checksum. It returns
-// ErrNoCopy when dir holds none.
-func Read(dir string) (*Copy, Stats, error) {
+// Read reads the copy in the folder and verifies every checksum. It
+// returns ErrNoCopy when the folder holds none.
+func (d *Dir) Read() (*Copy, Stats, error) {
+	dir := d.Path
 	start := time.Now()
 	var st Stats
 	ix, err := readIndex(dir)
@@ -198,6 +231,7 @@ func Read(dir string) (*Copy, Stats, error) {
 		}
 		c.Sets = append(c.Sets, s)
 		st.Bytes += is.Size
+		d.verify(is.File, is.SHA256)
 	}
 	st.Files = len(ix.Sets)
 	st.Duration = time.Since(start)

@@ -120,6 +120,37 @@ func TestWriteReplacesDamagedSet(t *testing.T) {
 	}
 }
 
+// A Dir checks a set file it reuses whole only the first time: the files
+// it wrote itself are checked by size and trailer (cheap for a large list
+// edited often), while a fresh Dir — a process started later — checks
+// them whole and rewrites a damaged one.
+func TestDirChecksWholeOnce(t *testing.T) {
+	dir := t.TempDir()
+	d := &Dir{Path: dir}
+	c := testCopy()
+	if _, err := d.Write(c); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, fileName("black|v1"))
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(setMagic)+3] ^= 0xff // same size and trailer, other content
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := d.Write(c); err != nil || st.Written != 0 {
+		t.Fatalf("the writer of the files: %+v %v; want them reused on size and trailer", st, err)
+	}
+	if st, err := (&Dir{Path: dir}).Write(c); err != nil || st.Written != 1 {
+		t.Fatalf("a fresh Dir: %+v %v; want the damaged set written again", st, err)
+	}
+	if _, _, err := Read(dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A copy whose index or set does not verify is not read.
 func TestCorruptCopyRefused(t *testing.T) {
 	for _, tc := range []struct {
