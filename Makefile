@@ -25,7 +25,7 @@ test: deps
 
 ## test-short: unit tests only (no Redis, no processes)
 test-short:
-	$(GO) test -race -count=1 ./eir/ ./eir/provision/ ./eir/memstore/ ./diameter/... ./config/ ./internal/redact/
+	$(GO) test -race -count=1 ./eir/ ./eir/provision/ ./eir/memstore/ ./diameter/... ./config/ ./eir/observe/...
 
 ## bench: micro-benchmarks, Redis memory per IMEI, a 10-million-row registry sync, edits on a 10-million list and its local copy, then eird against a bare go-diameter server in the same run (eirbench ratio); writes BENCHMARKS.md
 bench: build

@@ -100,7 +100,7 @@ type checker interface {
 // localChecker is a checker that can often decide without I/O
 // (eir.Checker over an eir.LocalLookup).
 type localChecker interface {
-	CheckLocal(q eir.Query) (eir.Decision, error, bool)
+	TryCheck(q eir.Query) (eir.Decision, bool, error)
 }
 
 // ecrHandler answers ME-Identity-Check requests.
@@ -130,7 +130,10 @@ func (h *ecrHandler) answerLocal(dst []byte, hdr header, body []byte) (ans []byt
 	if !isLocal {
 		return dst, Answer{}, false
 	}
-	return h.answer(dst, hdr, body, lc.CheckLocal)
+	return h.answer(dst, hdr, body, func(q eir.Query) (eir.Decision, error, bool) {
+		d, ok, err := lc.TryCheck(q)
+		return d, err, ok
+	})
 }
 
 // answer validates the ECR, asks decide, and appends the answer to dst. It

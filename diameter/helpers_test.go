@@ -136,7 +136,7 @@ func (b ecrBuilder) bytes(t *testing.T) (header, []byte) {
 }
 
 // testLists returns a checker over a memstore holding one IMEI per list.
-func testLists(t testing.TB) (*memstore.Store, *eir.Checker) {
+func testLists(t testing.TB) (*memstore.Store, *eir.Decider) {
 	st := memstore.New()
 	ds := func(list eir.List, target eir.Target) eir.Dataset {
 		return eir.Dataset{Source: "manual", Target: target, List: list}
@@ -150,5 +150,5 @@ func testLists(t testing.TB) (*memstore.Store, *eir.Checker) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st, eir.NewChecker(st, eir.Policy{})
+	return st, eir.NewDecider(st, eir.Policy{})
 }

@@ -17,10 +17,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/eir-sidecar/eir/eir"
-	"github.com/eir-sidecar/eir/internal/redact"
+	"github.com/eir-sidecar/eir/eir/observe/redact"
 )
 
-// Checker decides the Equipment-Status of one query; *eir.Checker is one.
+// Checker decides the Equipment-Status of one query; *eir.Decider is one.
 type Checker interface {
 	Check(ctx context.Context, q eir.Query) (eir.Decision, error)
 }

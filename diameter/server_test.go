@@ -771,14 +771,14 @@ func (m *mixedChecker) Check(ctx context.Context, q eir.Query) (eir.Decision, er
 	return eir.Decision{Status: eir.Greylisted, Rule: eir.RuleIMEI}, nil
 }
 
-func (m *mixedChecker) CheckLocal(q eir.Query) (eir.Decision, error, bool) {
+func (m *mixedChecker) TryCheck(q eir.Query) (eir.Decision, bool, error) {
 	switch q.IMEI {
 	case m.panicOn:
 		panic("boom")
 	case m.slow:
-		return eir.Decision{}, nil, false
+		return eir.Decision{}, false, nil
 	}
-	return eir.Decision{Status: eir.Blacklisted, Rule: eir.RuleIMEI}, nil, true
+	return eir.Decision{Status: eir.Blacklisted, Rule: eir.RuleIMEI}, true, nil
 }
 
 // writeCounter counts the writes of the server's side of each connection.

@@ -114,24 +114,36 @@ type Policy struct {
 	Shadow Shadow
 }
 
-// Checker takes decisions from a Lookup. It is safe for concurrent use.
-type Checker struct {
+// Checker is the one contract through which an interface (S13, N5g-eir,
+// the admin API) asks for a decision; *Decider is the implementation.
+type Checker interface {
+	// Check decides the Equipment-Status for q; it may wait on the store.
+	Check(ctx context.Context, q Query) (Decision, error)
+	// TryCheck is Check when it needs no I/O (the lists are held in
+	// memory): ok is false when the caller must call Check, which may
+	// wait. It lets a caller answer in its own goroutine whenever no wait
+	// is needed.
+	TryCheck(q Query) (d Decision, ok bool, err error)
+}
+
+// Decider takes decisions from a Lookup. It is safe for concurrent use.
+type Decider struct {
 	lookup Lookup
 	policy atomic.Pointer[Policy]
 }
 
-// NewChecker returns a Checker answering from l under policy p.
-func NewChecker(l Lookup, p Policy) *Checker {
-	c := &Checker{lookup: l}
+// NewDecider returns a Decider answering from l under policy p.
+func NewDecider(l Lookup, p Policy) *Decider {
+	c := &Decider{lookup: l}
 	c.policy.Store(&p)
 	return c
 }
 
 // SetPolicy replaces the policy; checks in flight finish under the old one.
-func (c *Checker) SetPolicy(p Policy) { c.policy.Store(&p) }
+func (c *Decider) SetPolicy(p Policy) { c.policy.Store(&p) }
 
 // Policy returns the policy in force.
-func (c *Checker) Policy() Policy { return *c.policy.Load() }
+func (c *Decider) Policy() Policy { return *c.policy.Load() }
 
 // Check decides the Equipment-Status for q.
 //
@@ -141,32 +153,31 @@ func (c *Checker) Policy() Policy { return *c.policy.Load() }
 // policy. It returns ErrUnknown for unknown equipment under the default
 // policy, and an error wrapping ErrUnavailable when the store fails under the
 // default store-error policy.
-func (c *Checker) Check(ctx context.Context, q Query) (Decision, error) {
+func (c *Decider) Check(ctx context.Context, q Query) (Decision, error) {
 	var buf [8]Hit
 	hits, err := c.lookup.Match(ctx, q, buf[:0])
 	return c.decide(hits, err)
 }
 
-// CheckLocal is Check when the lookup can answer without I/O (a
+// TryCheck is Check when the lookup can answer without I/O (a
 // LocalLookup whose MatchLocal succeeds): then ok is true. Otherwise ok is
-// false and the caller must use Check, which may wait on the network. It
-// lets a caller answer in its own goroutine whenever no wait is needed.
-func (c *Checker) CheckLocal(q Query) (d Decision, err error, ok bool) {
+// false and the caller must use Check, which may wait on the network.
+func (c *Decider) TryCheck(q Query) (d Decision, ok bool, err error) {
 	l, isLocal := c.lookup.(LocalLookup)
 	if !isLocal {
-		return Decision{}, nil, false
+		return Decision{}, false, nil
 	}
 	var buf [8]Hit
 	hits, ok := l.MatchLocal(q, buf[:0])
 	if !ok {
-		return Decision{}, nil, false
+		return Decision{}, false, nil
 	}
 	d, err = c.decide(hits, nil)
-	return d, err, true
+	return d, true, err
 }
 
 // decide applies the policy to the hits of a lookup.
-func (c *Checker) decide(hits []Hit, err error) (Decision, error) {
+func (c *Decider) decide(hits []Hit, err error) (Decision, error) {
 	p := c.policy.Load()
 	if err != nil {
 		if p.OnStoreError.Set {

@@ -43,7 +43,7 @@ func TestPrecedence(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := NewChecker(fakeLookup{hits: tc.hits}, Policy{}).Check(context.Background(), Query{IMEI: 1})
+			d, err := NewDecider(fakeLookup{hits: tc.hits}, Policy{}).Check(context.Background(), Query{IMEI: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,7 +55,7 @@ func TestPrecedence(t *testing.T) {
 			for i, h := range tc.hits {
 				rev[len(tc.hits)-1-i] = h
 			}
-			d2, _ := NewChecker(fakeLookup{hits: rev}, Policy{}).Check(context.Background(), Query{IMEI: 1})
+			d2, _ := NewDecider(fakeLookup{hits: rev}, Policy{}).Check(context.Background(), Query{IMEI: 1})
 			if d2 != d {
 				t.Fatalf("order-dependent: %+v vs %+v", d, d2)
 			}
@@ -81,7 +81,7 @@ func TestPolicies(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := NewChecker(tc.lookup, tc.policy).Check(context.Background(), Query{IMEI: 1})
+			d, err := NewDecider(tc.lookup, tc.policy).Check(context.Background(), Query{IMEI: 1})
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err %v, want %v", err, tc.wantErr)
 			}
@@ -115,7 +115,7 @@ func TestListsAndDatasets(t *testing.T) {
 }
 
 func BenchmarkCheck(b *testing.B) {
-	c := NewChecker(fakeLookup{hits: []Hit{hit("national", TargetIMEI, ListBlack), hit("gsma", TargetTAC, ListGrey)}}, Policy{})
+	c := NewDecider(fakeLookup{hits: []Hit{hit("national", TargetIMEI, ListBlack), hit("gsma", TargetTAC, ListGrey)}}, Policy{})
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -147,7 +147,7 @@ func TestShadow(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := NewChecker(fakeLookup{hits: tc.hits}, Policy{Shadow: tc.shadow}).Check(context.Background(), Query{IMEI: 1})
+			d, err := NewDecider(fakeLookup{hits: tc.hits}, Policy{Shadow: tc.shadow}).Check(context.Background(), Query{IMEI: 1})
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err %v", err)
 			}

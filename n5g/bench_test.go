@@ -25,7 +25,7 @@ func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 // BenchmarkServeHTTP is the handler's cost per request without HTTP/2:
 // routing, query parsing, the decision (memstore), metrics and the answer.
 func BenchmarkServeHTTP(b *testing.B) {
-	s, err := New(Options{}, eir.NewChecker(lists(b), eir.Policy{}), zap.NewNop(), prometheus.NewRegistry())
+	s, err := New(Options{}, eir.NewDecider(lists(b), eir.Policy{}), zap.NewNop(), prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}

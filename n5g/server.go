@@ -28,7 +28,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/eir-sidecar/eir/eir"
-	"github.com/eir-sidecar/eir/internal/redact"
+	"github.com/eir-sidecar/eir/eir/observe/redact"
 )
 
 // API of TS 29.511 V19.1.0.
@@ -42,11 +42,11 @@ const (
 // Checker decides (eir.Checker).
 type Checker interface {
 	Check(ctx context.Context, q eir.Query) (eir.Decision, error)
-	CheckLocal(q eir.Query) (eir.Decision, error, bool)
+	TryCheck(q eir.Query) (eir.Decision, bool, error)
 	Policy() eir.Policy
 }
 
-// DecisionRecorder counts decisions (checkmetrics.Recorder).
+// DecisionRecorder counts decisions (observe.Recorder).
 type DecisionRecorder interface {
 	Record(iface string, d eir.Decision, err error)
 }
@@ -200,7 +200,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, pei eir.PEI, q e
 		}
 		return s.problem(w, http.StatusNotFound, "ERROR_EQUIPMENT_UNKNOWN", "the equipment is on no list")
 	}
-	d, err, ok := s.chk.CheckLocal(q)
+	d, ok, err := s.chk.TryCheck(q)
 	if !ok {
 		ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
 		d, err = s.chk.Check(ctx, q)

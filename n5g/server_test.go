@@ -22,8 +22,8 @@ import (
 
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/memstore"
-	"github.com/eir-sidecar/eir/internal/certtest"
-	"github.com/eir-sidecar/eir/internal/sbispec"
+	"github.com/eir-sidecar/eir/internal/testenv/certtest"
+	"github.com/eir-sidecar/eir/internal/testenv/sbispec"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -166,7 +166,7 @@ func problemOf(t *testing.T, a answer) ProblemDetails {
 
 func TestEquipmentStatus(t *testing.T) {
 	st := lists(t)
-	ts := start(t, eir.NewChecker(st, eir.Policy{}), Options{}, nil, nil)
+	ts := start(t, eir.NewDecider(st, eir.Policy{}), Options{}, nil, nil)
 	const path = "/n5g-eir-eic/v1/equipment-status"
 	tests := []struct {
 		name   string
@@ -242,7 +242,7 @@ func TestEquipmentStatus(t *testing.T) {
 
 func TestProtocolErrors(t *testing.T) {
 	st := lists(t)
-	ts := start(t, eir.NewChecker(st, eir.Policy{}), Options{APIPrefix: "/eir", MaxURILength: 200}, nil, nil)
+	ts := start(t, eir.NewDecider(st, eir.Policy{}), Options{APIPrefix: "/eir", MaxURILength: 200}, nil, nil)
 	ok := "/eir/n5g-eir-eic/v1/equipment-status?pei=imei-352099001761481"
 	tests := []struct {
 		name, method, target string
@@ -316,8 +316,8 @@ func (f *failing) Check(ctx context.Context, q eir.Query) (eir.Decision, error) 
 	return eir.Decision{}, fmt.Errorf("test: %w", eir.ErrUnavailable)
 }
 
-func (f *failing) CheckLocal(eir.Query) (eir.Decision, error, bool) {
-	return eir.Decision{}, nil, false
+func (f *failing) TryCheck(eir.Query) (eir.Decision, bool, error) {
+	return eir.Decision{}, false, nil
 }
 func (f *failing) Policy() eir.Policy { return f.policy }
 
@@ -336,7 +336,7 @@ func TestStoreFailureAndPolicies(t *testing.T) {
 	}
 	// The unknown-equipment policy answers unknown and MAC PEIs alike.
 	st := lists(t)
-	ts = start(t, eir.NewChecker(st, eir.Policy{Unknown: eir.Fallback{Set: true, Status: eir.Greylisted}}), Options{}, nil, nil)
+	ts = start(t, eir.NewDecider(st, eir.Policy{Unknown: eir.Fallback{Set: true, Status: eir.Greylisted}}), Options{}, nil, nil)
 	for _, pei := range []string{"imei-123456789012347", "mac-00-1a-2b-3c-4d-5e"} {
 		a, req := ts.do(t, "GET", "/n5g-eir-eic/v1/equipment-status?pei="+pei, nil)
 		if a.status != 200 || string(a.body) != `{"status":"GREYLISTED"}` {
@@ -393,7 +393,7 @@ func TestAuthorization(t *testing.T) {
 		}
 		return "", &AuthFailure{Status: 401, WWWAuthenticate: `Bearer realm="5G-EIR", error="invalid_token"`, Detail: "bad token"}
 	}}
-	ts := start(t, eir.NewChecker(st, eir.Policy{}), o, nil, nil)
+	ts := start(t, eir.NewDecider(st, eir.Policy{}), o, nil, nil)
 	const target = "/n5g-eir-eic/v1/equipment-status?pei=imei-352099001761481"
 	for _, tc := range []struct {
 		token  string
@@ -423,7 +423,7 @@ func TestHTTP2OverTLSOnly(t *testing.T) {
 	}
 	pool := certPool(t, ca)
 	st := lists(t)
-	ts := start(t, eir.NewChecker(st, eir.Policy{}), Options{}, &tls.Config{Certificates: []tls.Certificate{pair}}, &tls.Config{RootCAs: pool})
+	ts := start(t, eir.NewDecider(st, eir.Policy{}), Options{}, &tls.Config{Certificates: []tls.Certificate{pair}}, &tls.Config{RootCAs: pool})
 	a, req := ts.do(t, "GET", "/n5g-eir-eic/v1/equipment-status?pei=imei-352099001761481", nil)
 	if a.status != 200 || a.proto != 2 {
 		t.Fatalf("h2 over TLS: %d HTTP/%d %s", a.status, a.proto, a.body)
@@ -442,7 +442,7 @@ func TestHTTP2OverTLSOnly(t *testing.T) {
 
 func TestHTTP1Refused(t *testing.T) {
 	st := lists(t)
-	ts := start(t, eir.NewChecker(st, eir.Policy{}), Options{}, nil, nil)
+	ts := start(t, eir.NewDecider(st, eir.Policy{}), Options{}, nil, nil)
 	p := new(http.Protocols)
 	p.SetHTTP1(true)
 	h1 := &http.Client{Transport: &http.Transport{Protocols: p}}

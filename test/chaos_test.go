@@ -12,8 +12,8 @@ import (
 
 	"github.com/eir-sidecar/eir/diameter/s13client"
 	"github.com/eir-sidecar/eir/eir"
-	"github.com/eir-sidecar/eir/internal/poll"
-	"github.com/eir-sidecar/eir/internal/redistest"
+	"github.com/eir-sidecar/eir/internal/testenv"
+	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
 
 // stolenList lists n stolen IMEIs for the national source.
@@ -124,7 +124,7 @@ func (p *prober) check(phase string) {
 func (p *prober) waitProbes(n int64) {
 	p.t.Helper()
 	want := p.total.Load() + n
-	poll.Until(p.t, fmt.Sprintf("%d more probes answered", n), 10*time.Second, func() bool { return p.total.Load() >= want })
+	testenv.Eventually(p.t, fmt.Sprintf("%d more probes answered", n), 10*time.Second, func() bool { return p.total.Load() >= want })
 }
 
 func (p *prober) close() {
@@ -137,7 +137,7 @@ func (p *prober) close() {
 func (e *eird) waitState(t *testing.T, want string, timeout time.Duration) {
 	t.Helper()
 	last := ""
-	poll.Until(t, "the store to become "+want, timeout, func() bool {
+	testenv.Eventually(t, "the store to become "+want, timeout, func() bool {
 		state, _ := e.storeState(t)
 		if state != last && state != want {
 			t.Logf("store %s, waiting for %s", state, want)
@@ -232,7 +232,7 @@ func TestChaosListsInForce(t *testing.T) {
 	rds.Restart(t)
 	// The loop acts between polls: the AOF (fsync every second) may have
 	// lost the last switch, which a restore repairs.
-	poll.Until(t, "recovery after the kill", 15*time.Second, func() bool {
+	testenv.Eventually(t, "recovery after the kill", 15*time.Second, func() bool {
 		state, _ := e.storeState(t)
 		if state == "diverged" {
 			e.ctl(t, 0, "store", "restore", "-reason", "redis lost its last writes")
@@ -266,7 +266,7 @@ func TestStartWhileRedisDown(t *testing.T) {
 	e := startEIRDIn(t, dir, cfg)
 	imeis := importStolen(t, e, 50)
 	e.waitLog(t, "local copy", 10*time.Second)
-	poll.Until(t, "the local copy written", 10*time.Second, func() bool {
+	testenv.Eventually(t, "the local copy written", 10*time.Second, func() bool {
 		entries, err := os.ReadDir(dir + "/snapshot")
 		return err == nil && len(entries) >= 2
 	})
@@ -306,7 +306,7 @@ func TestAutoRestore(t *testing.T) {
 	defer p.close()
 	rds.FlushAll(t)
 	rdb := rds.Client(t)
-	poll.Until(t, "the lists restored automatically", 15*time.Second, func() bool {
+	testenv.Eventually(t, "the lists restored automatically", 15*time.Second, func() bool {
 		return rdb.Exists(context.Background(), "{eir:meta}:manifest").Val() == 1
 	})
 	e.waitState(t, "ok", 10*time.Second)

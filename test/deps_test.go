@@ -45,7 +45,7 @@ func TestImportRules(t *testing.T) {
 				!strings.HasPrefix(pkg, "github.com/eir-sidecar/eir/diameter") && pkg != "github.com/eir-sidecar/eir/cmd/eirbench":
 				t.Errorf("%s imports %s: only diameter/ (and the eirbench MME simulator) may", pkg, imp)
 			case strings.HasPrefix(imp, "github.com/redis/go-redis") &&
-				pkg != "github.com/eir-sidecar/eir/eir/redisstore" && pkg != "github.com/eir-sidecar/eir/internal/redistest":
+				pkg != "github.com/eir-sidecar/eir/eir/redisstore" && pkg != "github.com/eir-sidecar/eir/internal/testenv/redistest":
 				t.Errorf("%s imports %s: only eir/redisstore may", pkg, imp)
 			case imp == "github.com/eir-sidecar/eir/config" && !strings.HasPrefix(pkg, "github.com/eir-sidecar/eir/cmd/"):
 				t.Errorf("%s imports config: only cmd/ may (packages take their own Options)", pkg)

@@ -23,7 +23,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/eir-sidecar/eir/internal/poll"
+	"github.com/eir-sidecar/eir/internal/testenv"
 )
 
 var binDir string
@@ -138,7 +138,7 @@ func (e *eird) log() string {
 func (e *eird) waitLog(t *testing.T, s string, timeout time.Duration) string {
 	t.Helper()
 	var line string
-	poll.Until(t, fmt.Sprintf("eird to log %q", s), timeout, func() bool {
+	testenv.Eventually(t, fmt.Sprintf("eird to log %q", s), timeout, func() bool {
 		sc := bufio.NewScanner(strings.NewReader(e.log()))
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
@@ -183,7 +183,7 @@ func (e *eird) metric(t *testing.T, series string) float64 {
 // waitMetric polls /metrics until series reaches at least min.
 func (e *eird) waitMetric(t *testing.T, series string, min float64, timeout time.Duration) {
 	t.Helper()
-	poll.Until(t, fmt.Sprintf("%s to reach %v", series, min), timeout, func() bool { return e.metric(t, series) >= min })
+	testenv.Eventually(t, fmt.Sprintf("%s to reach %v", series, min), timeout, func() bool { return e.metric(t, series) >= min })
 }
 
 // storeState reads GET /v1/store (no token: the test configurations
@@ -207,7 +207,7 @@ func (e *eird) storeState(t *testing.T) (state string, held bool) {
 // them: a fault injected afterwards finds the lists in its memory.
 func (e *eird) waitHeld(t *testing.T) {
 	t.Helper()
-	poll.Until(t, "eird to hold the lists in force, confirmed by Redis", 20*time.Second, func() bool {
+	testenv.Eventually(t, "eird to hold the lists in force, confirmed by Redis", 20*time.Second, func() bool {
 		state, held := e.storeState(t)
 		return state == "ok" && held
 	})

@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/eir-sidecar/eir/diameter/s13client"
-	"github.com/eir-sidecar/eir/internal/redistest"
+	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
 
 // TestMetricsLint scrapes a running eird and lints every series the way

@@ -25,11 +25,11 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/eir-sidecar/eir/diameter/s13client"
-	"github.com/eir-sidecar/eir/internal/certtest"
-	"github.com/eir-sidecar/eir/internal/pemfile"
-	"github.com/eir-sidecar/eir/internal/poll"
-	"github.com/eir-sidecar/eir/internal/redistest"
-	"github.com/eir-sidecar/eir/internal/sbispec"
+	"github.com/eir-sidecar/eir/internal/testenv"
+	"github.com/eir-sidecar/eir/internal/testenv/certtest"
+	"github.com/eir-sidecar/eir/internal/testenv/redistest"
+	"github.com/eir-sidecar/eir/internal/testenv/sbispec"
+	"github.com/eir-sidecar/eir/internal/tlsconf"
 )
 
 // n5gConfig adds the N5g-eir listener (h2c) to baseConfig.
@@ -189,7 +189,7 @@ func TestN5gAndS13SideBySide(t *testing.T) {
 	// The store fails: the lists held answer for store.max_stale, then
 	// 503 ProblemDetails.
 	rds.Stop()
-	poll.Until(t, "503 once store.max_stale passed", 5*time.Second, func() bool {
+	testenv.Eventually(t, "503 once store.max_stale passed", 5*time.Second, func() bool {
 		req, _ := http.NewRequest("GET", base+"?pei=imei-490154203237518", nil)
 		resp, err := client.Do(req)
 		if err != nil {
@@ -335,7 +335,7 @@ func TestN5gRegistersWithNRF(t *testing.T) {
 	const id = "4b4f5c1e-8d2a-4c1e-9a3e-0e6f2d7b9c10"
 	e := startEIRD(t, n5gConfig(rds.Addr())+fmt.Sprintf("nrf:\n  api_root: %s\n  instance_id: %s\n  heartbeat: 1s\n", srv.URL, id))
 	loadLists(t, e)
-	poll.Until(t, "a registration and a heartbeat", 10*time.Second, func() bool {
+	testenv.Eventually(t, "a registration and a heartbeat", 10*time.Second, func() bool {
 		reqs, _, _ := f.seen()
 		return len(reqs) >= 2 && reqs[0] == "PUT /nnrf-nfm/v1/nf-instances/"+id && reqs[1] == "PATCH /nnrf-nfm/v1/nf-instances/"+id
 	})
@@ -469,7 +469,7 @@ n5g:
     client_ca_file: %s
 `, srvCert, srvKey, ca.CertFile))
 	loadLists(t, e)
-	roots, err := pemfile.CertPool(ca.CertFile)
+	roots, err := tlsconf.CertPool(ca.CertFile)
 	if err != nil {
 		t.Fatal(err)
 	}

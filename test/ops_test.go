@@ -21,9 +21,9 @@ import (
 	"github.com/fiorix/go-diameter/v4/diam/datatype"
 
 	"github.com/eir-sidecar/eir/diameter/s13client"
-	"github.com/eir-sidecar/eir/internal/certtest"
-	"github.com/eir-sidecar/eir/internal/poll"
-	"github.com/eir-sidecar/eir/internal/redistest"
+	"github.com/eir-sidecar/eir/internal/testenv"
+	"github.com/eir-sidecar/eir/internal/testenv/certtest"
+	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
 
 // opsConfig is baseConfig with tokens, a fast expiry sweep and the shadow
@@ -116,7 +116,7 @@ func TestOperatorDay(t *testing.T) {
 		t.Fatalf("after the block: %s", got)
 	}
 	// The MME's check is a hit event.
-	poll.Until(t, "the hit in eirctl events", 10*time.Second, func() bool {
+	testenv.Eventually(t, "the hit in eirctl events", 10*time.Second, func() bool {
 		out := ctl(t, e, "bob", 0, "events")
 		return strings.Contains(out, stolen) && strings.Contains(out, "BLACKLISTED") && strings.Contains(out, "mme1.e2e.test")
 	})
@@ -153,8 +153,8 @@ func TestOperatorDay(t *testing.T) {
 	if got := check(temp); got != "2001 es=1" {
 		t.Fatalf("temporary block: %s", got)
 	}
-	poll.Until(t, "the temporary block to expire", 10*time.Second, func() bool { return check(temp) == "2001 es=2" })
-	poll.Until(t, "the expiry in the audit trail", 10*time.Second, func() bool {
+	testenv.Eventually(t, "the temporary block to expire", 10*time.Second, func() bool { return check(temp) == "2001 es=2" })
+	testenv.Eventually(t, "the expiry in the audit trail", 10*time.Second, func() bool {
 		return strings.Contains(ctl(t, e, "bob", 0, "audit", "-action", "entry.expire"), temp)
 	})
 
@@ -174,7 +174,7 @@ func TestOperatorDay(t *testing.T) {
 	if !strings.Contains(out, "SHADOW VERDICT") || !strings.Contains(out, "trial") {
 		t.Fatalf("check in shadow mode:\n%s", out)
 	}
-	poll.Until(t, "the shadow verdict event", 10*time.Second, func() bool {
+	testenv.Eventually(t, "the shadow verdict event", 10*time.Second, func() bool {
 		out := ctl(t, e, "bob", 0, "-o", "json", "events", "-limit", "1000")
 		return strings.Contains(out, `"shadow": true`) && strings.Contains(out, trial)
 	})
@@ -235,7 +235,7 @@ func TestOperatorDay(t *testing.T) {
 			}
 		}()
 	}
-	poll.Until(t, "checks under load", 10*time.Second, func() bool { return answered.Load() >= 300 })
+	testenv.Eventually(t, "checks under load", 10*time.Second, func() bool { return answered.Load() >= 300 })
 	if err := e.stop(t); err != nil {
 		t.Fatalf("eird exit: %v", err)
 	}

@@ -9,9 +9,9 @@ import (
 	"github.com/fiorix/go-diameter/v4/diam/datatype"
 
 	"github.com/eir-sidecar/eir/diameter/s13client"
-	"github.com/eir-sidecar/eir/internal/capture"
-	"github.com/eir-sidecar/eir/internal/fdtest"
-	"github.com/eir-sidecar/eir/internal/redistest"
+	"github.com/eir-sidecar/eir/internal/testenv/capture"
+	"github.com/eir-sidecar/eir/internal/testenv/fdtest"
+	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
 
 // TestThroughFreeDiameterRelay sends ECRs through freeDiameterd acting as a

@@ -15,9 +15,9 @@ import (
 	"github.com/fiorix/go-diameter/v4/diam/datatype"
 
 	"github.com/eir-sidecar/eir/diameter/s13client"
-	"github.com/eir-sidecar/eir/internal/capture"
-	"github.com/eir-sidecar/eir/internal/poll"
-	"github.com/eir-sidecar/eir/internal/redistest"
+	"github.com/eir-sidecar/eir/internal/testenv"
+	"github.com/eir-sidecar/eir/internal/testenv/capture"
+	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
 
 const baseConfig = `
@@ -360,7 +360,7 @@ func TestStoreOutage(t *testing.T) {
 		t.Errorf("eirctl status with redis down: exit %d, want 1", code)
 	}
 	rds.Restart(t)
-	poll.Until(t, "BLACKLISTED again after the Redis restart", 15*time.Second, func() bool {
+	testenv.Eventually(t, "BLACKLISTED again after the Redis restart", 15*time.Second, func() bool {
 		a, err := c.Check(ctxT(t), "35209900176148", "")
 		return err == nil && s13client.ResultCode(a.Msg) == 2001 && s13client.EquipmentStatus(a.Msg) == 1
 	})

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/eir-sidecar/eir/diameter/s13client"
-	"github.com/eir-sidecar/eir/internal/poll"
-	"github.com/eir-sidecar/eir/internal/redistest"
+	"github.com/eir-sidecar/eir/internal/testenv"
+	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
 
 const syncConfig = baseConfig + `
@@ -255,7 +255,7 @@ sync:
 	os.WriteFile(filepath.Join(drop, "b.csv"), []byte(b.String()), 0o644)
 	cmd := e.eirctlAsync(t, "sync", "now")
 	rdb := rds.Client(t)
-	poll.Until(t, "the build to start", 60*time.Second, func() bool {
+	testenv.Eventually(t, "the build to start", 60*time.Second, func() bool {
 		n, _ := rdb.ZCard(context.Background(), "{eir:meta}:building").Result()
 		return n > 0
 	})
@@ -287,7 +287,7 @@ sync:
 	// rejected, not retried forever (a file that crashes eird would crash
 	// every restart).
 	// (The pass eird runs at start does it.)
-	poll.Until(t, "b.csv rejected crashed_during_processing after the restart", 20*time.Second, func() bool {
+	testenv.Eventually(t, "b.csv rejected crashed_during_processing after the restart", 20*time.Second, func() bool {
 		out, _, _ := e2.eirctl(t, "", "sync", "status")
 		return strings.Contains(out, "crashed_during_processing")
 	})

@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/eir-sidecar/eir/internal/loadgen"
-	"github.com/eir-sidecar/eir/internal/pemfile"
+	"github.com/eir-sidecar/eir/cmd/eirbench/loadgen"
+	"github.com/eir-sidecar/eir/internal/tlsconf"
 )
 
 // amfCommand runs `eirbench amf`: N5g-eir load.
@@ -99,7 +99,7 @@ flags:`)
 func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	conf := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
-		pool, err := pemfile.CertPool(caFile)
+		pool, err := tlsconf.CertPool(caFile)
 		if err != nil {
 			return nil, fmt.Errorf("-cacert: %w", err)
 		}

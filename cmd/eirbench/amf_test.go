@@ -13,9 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/eir-sidecar/eir/cmd/eirbench/loadgen"
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/memstore"
-	"github.com/eir-sidecar/eir/internal/loadgen"
 	"github.com/eir-sidecar/eir/n5g"
 )
 
@@ -46,7 +46,7 @@ func startN5gT(t *testing.T, d *loadgen.Dataset, o n5g.Options) string {
 	if _, err := store.Apply(context.Background(), listChanges(d, benchSource)); err != nil {
 		t.Fatal(err)
 	}
-	s, err := n5g.New(o, eir.NewChecker(store, eir.Policy{}), zap.NewNop(), prometheus.NewRegistry())
+	s, err := n5g.New(o, eir.NewDecider(store, eir.Policy{}), zap.NewNop(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

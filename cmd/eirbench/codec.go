@@ -9,7 +9,7 @@ import (
 	"github.com/fiorix/go-diameter/v4/diam/datatype"
 	"github.com/fiorix/go-diameter/v4/diam/dict"
 
-	"github.com/eir-sidecar/eir/internal/loadgen"
+	"github.com/eir-sidecar/eir/cmd/eirbench/loadgen"
 )
 
 // Values eirbench advertises.

@@ -10,8 +10,8 @@ import (
 	"github.com/fiorix/go-diameter/v4/diam/datatype"
 	"github.com/fiorix/go-diameter/v4/diam/dict"
 
+	"github.com/eir-sidecar/eir/cmd/eirbench/loadgen"
 	"github.com/eir-sidecar/eir/eir"
-	"github.com/eir-sidecar/eir/internal/loadgen"
 )
 
 // decode decodes b with go-diameter and fails on any error.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/eir-sidecar/eir/eir/redisstore"
-	"github.com/eir-sidecar/eir/internal/redistest"
+	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
 
 func TestThousandsf(t *testing.T) {

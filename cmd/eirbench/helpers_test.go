@@ -12,10 +12,10 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
+	"github.com/eir-sidecar/eir/cmd/eirbench/loadgen"
 	"github.com/eir-sidecar/eir/diameter"
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/memstore"
-	"github.com/eir-sidecar/eir/internal/loadgen"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -49,7 +49,7 @@ func startEIRServerT(t *testing.T, d *loadgen.Dataset) string {
 	}
 	s, err := diameter.NewServer(diameter.Options{OriginHost: "eir.test", OriginRealm: "eir.realm", AllowAnyPeer: true,
 		HostIPAddresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}},
-		eir.NewChecker(store, eir.Policy{}), zap.NewNop(), prometheus.NewRegistry())
+		eir.NewDecider(store, eir.Policy{}), zap.NewNop(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

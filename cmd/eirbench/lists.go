@@ -7,8 +7,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/eir-sidecar/eir/cmd/eirbench/loadgen"
 	"github.com/eir-sidecar/eir/eir"
-	"github.com/eir-sidecar/eir/internal/loadgen"
 )
 
 // benchSource is the list source the generated lists are loaded under.

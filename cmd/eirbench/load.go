@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/eir-sidecar/eir/internal/loadgen"
+	"github.com/eir-sidecar/eir/cmd/eirbench/loadgen"
 )
 
 // defaultEntries is the default size of each generated list.

@@ -12,9 +12,9 @@ import (
 
 	"github.com/fiorix/go-diameter/v4/diam/avp"
 
+	"github.com/eir-sidecar/eir/cmd/eirbench/loadgen"
 	"github.com/eir-sidecar/eir/diameter/s13client"
 	"github.com/eir-sidecar/eir/eir/provision"
-	"github.com/eir-sidecar/eir/internal/loadgen"
 )
 
 func TestLoadAgainstReference(t *testing.T) {

@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/eir-sidecar/eir/cmd/eirbench/loadgen"
 	"github.com/eir-sidecar/eir/eir/redisstore"
-	"github.com/eir-sidecar/eir/internal/loadgen"
 )
 
 // ratioFlags configures `eirbench ratio`.

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eir-sidecar/eir/cmd/eirbench/loadgen"
 	"github.com/eir-sidecar/eir/config"
-	"github.com/eir-sidecar/eir/internal/loadgen"
 )
 
 // TestEIRDConfig checks that the configuration ratio writes, and the

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/eir-sidecar/eir/internal/loadgen"
+	"github.com/eir-sidecar/eir/cmd/eirbench/loadgen"
 )
 
 // Targets of a ratio run.

@@ -20,7 +20,7 @@ import (
 	"github.com/fiorix/go-diameter/v4/diam/datatype"
 	"github.com/fiorix/go-diameter/v4/diam/sm"
 
-	"github.com/eir-sidecar/eir/internal/loadgen"
+	"github.com/eir-sidecar/eir/cmd/eirbench/loadgen"
 )
 
 // refReadyMsg starts the line `eirbench ref` prints on stdout once it

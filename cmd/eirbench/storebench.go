@@ -19,7 +19,7 @@ import (
 
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/redisstore"
-	"github.com/eir-sidecar/eir/eir/regsync"
+	"github.com/eir-sidecar/eir/regsync"
 )
 
 // layout loads synthetic IMEIs into Redis and reports the bytes of Redis

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/eir-sidecar/eir/internal/pemfile"
+	"github.com/eir-sidecar/eir/internal/tlsconf"
 )
 
 const defaultServer = "http://127.0.0.1:9468"
@@ -326,7 +326,7 @@ func (s settings) transport() (*http.Transport, error) {
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if s.cacert != "" {
-		pool, err := pemfile.CertPool(s.cacert)
+		pool, err := tlsconf.CertPool(s.cacert)
 		if err != nil {
 			return nil, configErrorf("cacert: %v", err)
 		}

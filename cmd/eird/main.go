@@ -33,20 +33,20 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/eir-sidecar/eir/admin"
 	"github.com/eir-sidecar/eir/config"
 	"github.com/eir-sidecar/eir/diameter"
 	"github.com/eir-sidecar/eir/eir"
-	"github.com/eir-sidecar/eir/eir/admin"
 	"github.com/eir-sidecar/eir/eir/audit"
-	"github.com/eir-sidecar/eir/eir/checkmetrics"
 	"github.com/eir-sidecar/eir/eir/events"
+	"github.com/eir-sidecar/eir/eir/observe"
+	"github.com/eir-sidecar/eir/eir/observe/redact"
 	"github.com/eir-sidecar/eir/eir/provision"
 	"github.com/eir-sidecar/eir/eir/redisstore"
-	"github.com/eir-sidecar/eir/eir/regsync"
-	"github.com/eir-sidecar/eir/eir/regsync/fetch"
-	"github.com/eir-sidecar/eir/internal/redact"
 	"github.com/eir-sidecar/eir/n5g"
 	"github.com/eir-sidecar/eir/n5g/nrf"
+	"github.com/eir-sidecar/eir/regsync"
+	"github.com/eir-sidecar/eir/regsync/fetch"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=...".
@@ -163,8 +163,8 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 	if err != nil {
 		return err
 	}
-	checker := eir.NewChecker(store, policy)
-	decisions, err := checkmetrics.New(reg)
+	checker := eir.NewDecider(store, policy)
+	decisions, err := observe.New(reg)
 	if err != nil {
 		return err
 	}

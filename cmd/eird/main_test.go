@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/eir-sidecar/eir/config"
-	"github.com/eir-sidecar/eir/eir/regsync"
+	"github.com/eir-sidecar/eir/regsync"
 )
 
 func TestSyncSourcesTakeTheGuardsSection(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/eir-sidecar/eir/config"
-	"github.com/eir-sidecar/eir/internal/pemfile"
+	"github.com/eir-sidecar/eir/internal/tlsconf"
 	"github.com/eir-sidecar/eir/n5g"
 	"github.com/eir-sidecar/eir/n5g/nrf"
 	"github.com/eir-sidecar/eir/n5g/oauth"
@@ -65,7 +65,7 @@ func n5gTLS(c config.N5gTLS) (*tls.Config, error) {
 	}
 	conf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if c.ClientCAFile != "" {
-		pool, err := pemfile.CertPool(c.ClientCAFile)
+		pool, err := tlsconf.CertPool(c.ClientCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("n5g.tls.client_ca_file: %w", err)
 		}
@@ -136,7 +136,7 @@ func newNRF(cfg config.Config, addr net.Addr, log *zap.Logger, reg prometheus.Re
 		conf := &tls.Config{MinVersion: tls.VersionTLS12}
 		if c.TLS.CAFile != "" {
 			var err error
-			if conf.RootCAs, err = pemfile.CertPool(c.TLS.CAFile); err != nil {
+			if conf.RootCAs, err = tlsconf.CertPool(c.TLS.CAFile); err != nil {
 				return nil, fmt.Errorf("nrf.tls.ca_file: %w", err)
 			}
 		}

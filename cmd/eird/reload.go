@@ -13,10 +13,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/eir-sidecar/eir/admin"
 	"github.com/eir-sidecar/eir/config"
 	"github.com/eir-sidecar/eir/diameter"
 	"github.com/eir-sidecar/eir/eir"
-	"github.com/eir-sidecar/eir/eir/admin"
 	"github.com/eir-sidecar/eir/eir/audit"
 	"github.com/eir-sidecar/eir/eir/events"
 	"github.com/eir-sidecar/eir/n5g/oauth"
@@ -34,7 +34,7 @@ var reloadable = []string{"diameter.allow_any_peer", "diameter.peers", "admin.to
 type reloader struct {
 	path     string
 	dsrv     *diameter.Server
-	checker  *eir.Checker
+	checker  *eir.Decider
 	api      *admin.Server
 	trail    *audit.Log
 	verifier *oauth.Verifier // nil without OAuth2 on N5g-eir

@@ -12,7 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"github.com/eir-sidecar/eir/internal/pemfile"
+	"github.com/eir-sidecar/eir/internal/tlsconf"
 )
 
 // ClientOptions describes the Redis deployment.
@@ -44,7 +44,7 @@ func (t *TLSOptions) config() (*tls.Config, error) {
 	c := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
 	if t.CAFile != "" {
 		var err error
-		if c.RootCAs, err = pemfile.CertPool(t.CAFile); err != nil {
+		if c.RootCAs, err = tlsconf.CertPool(t.CAFile); err != nil {
 			return nil, err
 		}
 	}

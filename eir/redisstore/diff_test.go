@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/eir-sidecar/eir/eir"
-	"github.com/eir-sidecar/eir/internal/redistest"
+	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
 
 func pair(imei eir.IMEI, imsi string) eir.Entry { return eir.Entry{IMEI: imei, IMSI: eir.IMSI(imsi)} }

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/eir-sidecar/eir/eir"
-	"github.com/eir-sidecar/eir/internal/redistest"
+	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
 
 // overlaid applies base, then edit, and checks that edit went into the

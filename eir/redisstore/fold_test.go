@@ -10,8 +10,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/eir-sidecar/eir/eir"
-	"github.com/eir-sidecar/eir/internal/poll"
-	"github.com/eir-sidecar/eir/internal/redistest"
+	"github.com/eir-sidecar/eir/internal/testenv"
+	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
 
 // nameHook records the names of the commands a client sends.
@@ -184,7 +184,7 @@ func TestEditDuringFoldWaits(t *testing.T) {
 		n, err := janitor.Compact(ctxT(t))
 		compacted <- result{n, err}
 	}()
-	poll.Until(t, "the fold's lock", 10*time.Second, func() bool {
+	testenv.Eventually(t, "the fold's lock", 10*time.Second, func() bool {
 		n, err := srv.Client(t).Exists(ctxT(t), janitor.k.lockKey(foldLock(d.String()))).Result()
 		return err == nil && n == 1
 	})

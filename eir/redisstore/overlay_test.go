@@ -12,8 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/eir-sidecar/eir/eir"
-	"github.com/eir-sidecar/eir/internal/poll"
-	"github.com/eir-sidecar/eir/internal/redistest"
+	"github.com/eir-sidecar/eir/internal/testenv"
+	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
 
 // cmdHook counts the commands sent to Redis by name, pipelines included.
@@ -96,7 +96,7 @@ func TestEditsCostAnEdit(t *testing.T) {
 	if _, err := s.Apply(ctxT(t), []eir.Change{{Dataset: black("national"), Replace: true, Add: list}}); err != nil {
 		t.Fatal(err)
 	}
-	poll.Until(t, "the replica", 20*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) })
+	testenv.Eventually(t, "the replica", 20*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) })
 	e, _ := s.plan.Load().find(black("national").String())
 	base, _ := s.local(e)
 	buckets := e.Buckets
@@ -135,7 +135,7 @@ func TestEditsCostAnEdit(t *testing.T) {
 	if n := hook.counts[kSetWrite].Load(); n > 2*edits {
 		t.Fatalf("%d writes for %d edits", n, edits)
 	}
-	poll.Until(t, "the replica", 10*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) })
+	testenv.Eventually(t, "the replica", 10*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) })
 	e, _ = s.plan.Load().find(black("national").String())
 	if e.Overlay == 0 || e.Version != base.base.version {
 		t.Fatalf("after %d edits: version %d overlay %d; want the version of the list with an overlay", edits, e.Version, e.Overlay)
@@ -161,12 +161,12 @@ func TestEditsCostAnEdit(t *testing.T) {
 		}
 		e, _ = s.plan.Load().find(black("national").String())
 	}
-	poll.Until(t, "the replica", 10*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) })
+	testenv.Eventually(t, "the replica", 10*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) })
 	hook.reset()
 	if n, err := s.Compact(ctxT(t)); err != nil || n != 1 {
 		t.Fatalf("compact: %d %v", n, err)
 	}
-	poll.Until(t, "the replica", 10*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) })
+	testenv.Eventually(t, "the replica", 10*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) })
 	if n := hook.counts[kSetRead].Load(); n > 1 { // the fold reads the overlay
 		t.Fatalf("%d reads of list data during a compaction: the replica read the dataset back", n)
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/storetest"
-	"github.com/eir-sidecar/eir/internal/redistest"
+	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
 
 // withReplica turns the replica on and runs it until the test ends.
@@ -117,7 +117,7 @@ func TestReplicaAnswersWithoutRedis(t *testing.T) {
 	runReplica(t, s)
 	everyKind(t, s)
 	waitReplicated(t, s)
-	checker := eir.NewChecker(s, eir.Policy{})
+	checker := eir.NewDecider(s, eir.Policy{})
 	want := map[[2]string]string{
 		{"35209900176148", ""}:                "BLACKLISTED",
 		{"35209900176148", "001010000000001"}: "WHITELISTED",

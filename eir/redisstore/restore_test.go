@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/eir-sidecar/eir/eir"
-	"github.com/eir-sidecar/eir/internal/poll"
-	"github.com/eir-sidecar/eir/internal/redistest"
+	"github.com/eir-sidecar/eir/internal/testenv"
+	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
 
 // TestRestoreDatasetEmptiedThroughItsOverlay: a dataset whose entries were
@@ -31,7 +31,7 @@ func TestRestoreDatasetEmptiedThroughItsOverlay(t *testing.T) {
 	if e.Count != 0 || e.Overlay == 0 {
 		t.Fatalf("%s: count %d, overlay %d; want emptied through its overlay", emptied, e.Count, e.Overlay)
 	}
-	poll.Until(t, "the replica", 10*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) && s.replicaServes() })
+	testenv.Eventually(t, "the replica", 10*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) && s.replicaServes() })
 
 	res, err := s.Restore(ctxT(t), eir.RecoverOptions{Always: true})
 	if err != nil {

@@ -17,8 +17,8 @@ import (
 
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/redisstore/snapshot"
-	"github.com/eir-sidecar/eir/internal/poll"
-	"github.com/eir-sidecar/eir/internal/redistest"
+	"github.com/eir-sidecar/eir/internal/testenv"
+	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
 
 // fastClient fails fast when Redis does not answer, as eird's does with
@@ -55,14 +55,14 @@ func loadStolen(t *testing.T, s *Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	poll.Until(t, "the replica", 10*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) && s.replicaServes() })
+	testenv.Eventually(t, "the replica", 10*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) && s.replicaServes() })
 }
 
 // answersBlocked checks, through a Checker as the transports use it, that
 // every stolen IMEI is BLACKLISTED.
 func answersBlocked(t *testing.T, s *Store) {
 	t.Helper()
-	c := eir.NewChecker(s, eir.Policy{})
+	c := eir.NewDecider(s, eir.Policy{})
 	for _, imei := range stolen {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		d, err := c.Check(ctx, eir.Query{IMEI: imei})
@@ -87,11 +87,11 @@ func TestEmptiedRedisIsNotBelieved(t *testing.T) {
 		eir.ApplyOptions{State: state}); err != nil {
 		t.Fatal(err)
 	}
-	poll.Until(t, "the replica", 5*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) })
+	testenv.Eventually(t, "the replica", 5*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) })
 	before := s.plan.Load()
 
 	srv.FlushAll(t)
-	poll.Until(t, "the divergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreDiverged })
+	testenv.Eventually(t, "the divergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreDiverged })
 	h := s.Health()
 	if !h.Serving || h.Reason == "" {
 		t.Fatalf("health %+v: want serving from the lists held, with a reason", h)
@@ -116,7 +116,7 @@ func TestEmptiedRedisIsNotBelieved(t *testing.T) {
 	if res.Reason == "" || res.Epoch <= before.ep {
 		t.Fatalf("restore %+v", res)
 	}
-	poll.Until(t, "convergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreOK })
+	testenv.Eventually(t, "convergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreOK })
 	fresh := newStore(t, rdb, prefix, nil)
 	infos, err := fresh.Datasets(ctxT(t))
 	if err != nil {
@@ -164,11 +164,11 @@ func TestRolledBackRedisIsNotBelieved(t *testing.T) {
 	if _, err := s.Apply(ctxT(t), []eir.Change{{Dataset: black("national"), Add: entries(late)}}); err != nil {
 		t.Fatal(err)
 	}
-	poll.Until(t, "the replica", 5*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) })
+	testenv.Eventually(t, "the replica", 5*time.Second, func() bool { return s.replicaComplete(s.plan.Load()) })
 	srv.RestartFromRDB(t, rdbPath)
 	_ = rdb2
-	poll.Until(t, "the divergence", 10*time.Second, func() bool { return s.Health().State == eir.StoreDiverged })
-	if d, err := eir.NewChecker(s, eir.Policy{}).Check(ctxT(t), eir.Query{IMEI: late}); err != nil || d.Status != eir.Blacklisted {
+	testenv.Eventually(t, "the divergence", 10*time.Second, func() bool { return s.Health().State == eir.StoreDiverged })
+	if d, err := eir.NewDecider(s, eir.Policy{}).Check(ctxT(t), eir.Query{IMEI: late}); err != nil || d.Status != eir.Blacklisted {
 		t.Fatalf("IMEI listed after the snapshot: %v %v", d.Status, err)
 	}
 	if _, err := s.Restore(ctxT(t), eir.RecoverOptions{}); err != nil {
@@ -186,15 +186,15 @@ func TestOtherEirdTakesARestore(t *testing.T) {
 	a := trustStore(t, srv.Client(t), prefix, nil)
 	loadStolen(t, a)
 	b := trustStore(t, srv.Client(t), prefix, nil)
-	poll.Until(t, "b's replica", 5*time.Second, func() bool { return b.replicaComplete(b.plan.Load()) })
+	testenv.Eventually(t, "b's replica", 5*time.Second, func() bool { return b.replicaComplete(b.plan.Load()) })
 	srv.FlushAll(t)
-	poll.Until(t, "both diverged", 5*time.Second, func() bool {
+	testenv.Eventually(t, "both diverged", 5*time.Second, func() bool {
 		return a.Health().State == eir.StoreDiverged && b.Health().State == eir.StoreDiverged
 	})
 	if _, err := a.Restore(ctxT(t), eir.RecoverOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	poll.Until(t, "b takes a's restore", 5*time.Second, func() bool { return b.Health().State == eir.StoreOK })
+	testenv.Eventually(t, "b takes a's restore", 5*time.Second, func() bool { return b.Health().State == eir.StoreOK })
 	answersBlocked(t, b)
 	// A second restore is refused: there is nothing to restore.
 	if _, err := b.Restore(ctxT(t), eir.RecoverOptions{}); !errors.Is(err, eir.ErrNothingToRecover) {
@@ -215,7 +215,7 @@ func TestRestoreGuard(t *testing.T) {
 	if _, err := other.Apply(ctxT(t), []eir.Change{{Dataset: black("gsma"), Add: entries(11111111111111, 22222222222222)}}); err != nil {
 		t.Fatal(err)
 	}
-	poll.Until(t, "the divergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreDiverged })
+	testenv.Eventually(t, "the divergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreDiverged })
 	var seen []eir.DatasetResult
 	held := errors.New("held")
 	_, err := s.Restore(ctxT(t), eir.RecoverOptions{Before: func(res []eir.DatasetResult) error { seen = res; return held }})
@@ -238,7 +238,7 @@ func TestRestoreGuard(t *testing.T) {
 	if _, err := s.Accept(ctxT(t), eir.RecoverOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	poll.Until(t, "convergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreOK })
+	testenv.Eventually(t, "convergence", 5*time.Second, func() bool { return s.Health().State == eir.StoreOK })
 	if !listed(t, s, 11111111111111) || listed(t, s, stolen[0]) {
 		t.Fatal("accepted state not in force")
 	}
@@ -249,7 +249,7 @@ func TestOutageAnswersFromTheListsHeld(t *testing.T) {
 	s := trustStore(t, fastClient(t, srv), freshPrefix(), nil)
 	loadStolen(t, s)
 	srv.Pause(t)
-	poll.Until(t, "the outage", 5*time.Second, func() bool { return s.Health().State == eir.StoreStale })
+	testenv.Eventually(t, "the outage", 5*time.Second, func() bool { return s.Health().State == eir.StoreStale })
 	// Checks do not wait for Redis: each is answered from memory.
 	start := time.Now()
 	for range 50 {
@@ -268,7 +268,7 @@ func TestOutageAnswersFromTheListsHeld(t *testing.T) {
 		t.Fatalf("write during the outage: %v after %v", err, time.Since(start))
 	}
 	srv.Resume(t)
-	poll.Until(t, "recovery", 5*time.Second, func() bool { return s.Health().State == eir.StoreOK && s.Health().Stale == 0 })
+	testenv.Eventually(t, "recovery", 5*time.Second, func() bool { return s.Health().State == eir.StoreOK && s.Health().Stale == 0 })
 	if _, err := s.Apply(ctxT(t), []eir.Change{{Dataset: black("manual"), Add: entries(1)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -301,14 +301,14 @@ func TestOutageBeyondMaxStale(t *testing.T) {
 	s := trustStore(t, fastClient(t, srv), freshPrefix(), func(o *Options) { o.MaxStale = 300 * time.Millisecond })
 	loadStolen(t, s)
 	srv.Kill(t)
-	poll.Until(t, "the end of max_stale", 5*time.Second, func() bool { return s.Health().State == eir.StoreUnavailable })
+	testenv.Eventually(t, "the end of max_stale", 5*time.Second, func() bool { return s.Health().State == eir.StoreUnavailable })
 	start := time.Now()
 	_, err := s.Match(ctxT(t), eir.Query{IMEI: stolen[0]}, nil)
 	if !errors.Is(err, eir.ErrUnavailable) || time.Since(start) > 50*time.Millisecond {
 		t.Fatalf("check beyond max_stale: %v after %v; want ErrUnavailable at once (breaker open)", err, time.Since(start))
 	}
 	srv.Restart(t)
-	poll.Until(t, "recovery", 10*time.Second, func() bool { return s.Health().State != eir.StoreStale && s.Health().Serving })
+	testenv.Eventually(t, "recovery", 10*time.Second, func() bool { return s.Health().State != eir.StoreStale && s.Health().Serving })
 }
 
 func TestStartFromLocalCopy(t *testing.T) {
@@ -316,7 +316,7 @@ func TestStartFromLocalCopy(t *testing.T) {
 	prefix, dir := freshPrefix(), t.TempDir()
 	a := trustStore(t, srv.Client(t), prefix, func(o *Options) { o.SnapshotDir = dir })
 	loadStolen(t, a)
-	poll.Until(t, "the local copy", 5*time.Second, func() bool { return copyWritten(a) })
+	testenv.Eventually(t, "the local copy", 5*time.Second, func() bool { return copyWritten(a) })
 	srv.Kill(t)
 
 	// A new eird while Redis is down: its first check is answered.
@@ -328,13 +328,13 @@ func TestStartFromLocalCopy(t *testing.T) {
 		t.Fatalf("health before Redis was asked: %+v; want stale (the local copy), serving", h)
 	}
 	runReplica(t, b)
-	poll.Until(t, "the outage seen", 5*time.Second, func() bool { return b.Health().State == eir.StoreStale })
+	testenv.Eventually(t, "the outage seen", 5*time.Second, func() bool { return b.Health().State == eir.StoreStale })
 	answersBlocked(t, b)
 
 	// Redis comes back empty: b does not believe it and restores from
 	// its copy.
 	srv.RestartEmpty(t)
-	poll.Until(t, "the divergence", 10*time.Second, func() bool { return b.Health().State == eir.StoreDiverged })
+	testenv.Eventually(t, "the divergence", 10*time.Second, func() bool { return b.Health().State == eir.StoreDiverged })
 	answersBlocked(t, b)
 	if _, err := b.Restore(ctxT(t), eir.RecoverOptions{}); err != nil {
 		t.Fatal(err)
@@ -347,7 +347,7 @@ func TestLocalCopyCorruptIsIgnored(t *testing.T) {
 	prefix, dir := freshPrefix(), t.TempDir()
 	a := trustStore(t, srv.Client(t), prefix, func(o *Options) { o.SnapshotDir = dir })
 	loadStolen(t, a)
-	poll.Until(t, "the local copy", 5*time.Second, func() bool { return copyWritten(a) })
+	testenv.Eventually(t, "the local copy", 5*time.Second, func() bool { return copyWritten(a) })
 	corruptOneSet(t, dir)
 	b := newStore(t, srv.Client(t), prefix, func(o *Options) { o.Replica, o.SnapshotDir = true, dir })
 	if b.plan.Load() != nil {
@@ -543,7 +543,7 @@ func TestUnreadableManifestIsNotServedStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	rdb.Incr(ctxT(t), s.k.epoch)
-	poll.Until(t, "the lists unconfirmed", 5*time.Second, func() bool { return s.Health().State == eir.StoreUnavailable })
+	testenv.Eventually(t, "the lists unconfirmed", 5*time.Second, func() bool { return s.Health().State == eir.StoreUnavailable })
 	if _, err := s.Match(ctxT(t), eir.Query{IMEI: stolen[0]}, nil); !errors.Is(err, eir.ErrUnavailable) {
 		t.Fatalf("check with an unreadable manifest: %v, want ErrUnavailable", err)
 	}
@@ -585,7 +585,7 @@ func TestLocalCopyAgeCounts(t *testing.T) {
 	prefix, dir := freshPrefix(), t.TempDir()
 	a := trustStore(t, srv.Client(t), prefix, func(o *Options) { o.SnapshotDir = dir })
 	loadStolen(t, a)
-	poll.Until(t, "the local copy", 5*time.Second, func() bool { return copyWritten(a) })
+	testenv.Eventually(t, "the local copy", 5*time.Second, func() bool { return copyWritten(a) })
 	srv.Kill(t)
 	for _, tc := range []struct {
 		age    time.Duration

@@ -19,7 +19,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/eir-sidecar/eir/internal/poll"
+	"github.com/eir-sidecar/eir/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -118,7 +118,7 @@ func TestRegisterHeartbeatDeregister(t *testing.T) {
 	f.set(func(f *fakeNRF) { f.grant = 2 }) // the client proposes 10s
 	c := newTestClient(t, f, Options{Heartbeat: 10 * time.Second, PLMNs: []PLMN{{"001", "01"}}, AllowedNFTypes: []string{"AMF"}})
 	c.run(t)
-	poll.Until(t, "3 heartbeats", 10*time.Second, func() bool { return f.count(http.MethodPatch, http.StatusNoContent) >= 3 })
+	testenv.Eventually(t, "3 heartbeats", 10*time.Second, func() bool { return f.count(http.MethodPatch, http.StatusNoContent) >= 3 })
 
 	reqs := f.requests()
 	if reqs[0].method != http.MethodPut || reqs[0].code != http.StatusCreated {
@@ -186,10 +186,10 @@ func TestHeartbeatNotFoundRegistersAgain(t *testing.T) {
 	f.set(func(f *fakeNRF) { f.grant = 1 })
 	c := newTestClient(t, f, Options{})
 	c.run(t)
-	poll.Until(t, "a heartbeat", 10*time.Second, func() bool { return f.count(http.MethodPatch, http.StatusNoContent) >= 1 })
+	testenv.Eventually(t, "a heartbeat", 10*time.Second, func() bool { return f.count(http.MethodPatch, http.StatusNoContent) >= 1 })
 	f.set(func(f *fakeNRF) { f.loseNext = true })
-	poll.Until(t, "a second registration", 10*time.Second, func() bool { return f.count(http.MethodPut, http.StatusCreated) >= 2 })
-	poll.Until(t, "registered", 10*time.Second, func() bool { return c.Status().Registered })
+	testenv.Eventually(t, "a second registration", 10*time.Second, func() bool { return f.count(http.MethodPut, http.StatusCreated) >= 2 })
+	testenv.Eventually(t, "registered", 10*time.Second, func() bool { return c.Status().Registered })
 
 	reqs := f.requests()
 	i := 0
@@ -216,7 +216,7 @@ func TestHeartbeatAnswerChangesInterval(t *testing.T) {
 	f.set(func(f *fakeNRF) { f.grant, f.patchGrant = 2, 3 })
 	c := newTestClient(t, f, Options{})
 	c.run(t)
-	poll.Until(t, "3 heartbeats answered 200", 10*time.Second, func() bool { return f.count(http.MethodPatch, http.StatusOK) >= 3 })
+	testenv.Eventually(t, "3 heartbeats answered 200", 10*time.Second, func() bool { return f.count(http.MethodPatch, http.StatusOK) >= 3 })
 	if st := c.Status(); st.HeartbeatInterval != 3*time.Second {
 		t.Errorf("interval %s, want the 3s of the heartbeat's answer", st.HeartbeatInterval)
 	}
@@ -233,7 +233,7 @@ func TestNRFDownAndBack(t *testing.T) {
 			f.set(func(f *fakeNRF) { f.grant = 1 })
 			c := newTestClient(t, f, Options{})
 			c.run(t)
-			poll.Until(t, "registered", 10*time.Second, func() bool { return c.Status().Registered })
+			testenv.Eventually(t, "registered", 10*time.Second, func() bool { return c.Status().Registered })
 
 			if mode == "unreachable" {
 				f.stop()
@@ -241,7 +241,7 @@ func TestNRFDownAndBack(t *testing.T) {
 				f.set(func(f *fakeNRF) { f.down = mode })
 			}
 			// The heartbeat fails, then the registration twice at least.
-			poll.Until(t, "3 failed registrations", 10*time.Second, func() bool {
+			testenv.Eventually(t, "3 failed registrations", 10*time.Second, func() bool {
 				return len(c.logs.FilterMessage("registration failed").AllUntimed()) >= 3
 			})
 			st := c.Status()
@@ -269,8 +269,8 @@ func TestNRFDownAndBack(t *testing.T) {
 			} else {
 				f.set(func(f *fakeNRF) { f.down = "" })
 			}
-			poll.Until(t, "registered again", 10*time.Second, func() bool { return c.Status().Registered })
-			poll.Until(t, "a heartbeat after the registration", 10*time.Second, func() bool {
+			testenv.Eventually(t, "registered again", 10*time.Second, func() bool { return c.Status().Registered })
+			testenv.Eventually(t, "a heartbeat after the registration", 10*time.Second, func() bool {
 				r := f.requests()
 				return f.count(http.MethodPut, http.StatusOK) >= 1 && r[len(r)-1].method == http.MethodPatch
 			})
@@ -302,7 +302,7 @@ func TestTLS(t *testing.T) {
 		t.Fatalf("the NRF is at %s", f.srv.URL)
 	}
 	c.run(t)
-	poll.Until(t, "a heartbeat", 10*time.Second, func() bool { return f.count(http.MethodPatch, http.StatusNoContent) >= 1 })
+	testenv.Eventually(t, "a heartbeat", 10*time.Second, func() bool { return f.count(http.MethodPatch, http.StatusNoContent) >= 1 })
 	c.stop(t)
 	if err := c.Deregister(t.Context()); err != nil {
 		t.Fatal(err)
@@ -316,7 +316,7 @@ func TestTLSUnknownAuthority(t *testing.T) {
 	f := newFakeNRF(t, true)
 	c := newTestClient(t, f, Options{}) // system roots: the test CA is unknown
 	c.run(t)
-	poll.Until(t, "a failed registration", 10*time.Second, func() bool { return c.Status().LastError != "" })
+	testenv.Eventually(t, "a failed registration", 10*time.Second, func() bool { return c.Status().LastError != "" })
 	if st := c.Status(); st.Registered || !strings.Contains(st.LastError, "certificate") {
 		t.Errorf("status %+v, want a certificate error", st)
 	}
@@ -365,7 +365,7 @@ func TestDeregister(t *testing.T) {
 		f.set(func(f *fakeNRF) { f.grant = 1 })
 		c := newTestClient(t, f, Options{})
 		c.run(t)
-		poll.Until(t, "registered", 10*time.Second, func() bool { return c.Status().Registered })
+		testenv.Eventually(t, "registered", 10*time.Second, func() bool { return c.Status().Registered })
 		if err := c.Deregister(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -419,7 +419,7 @@ func TestRetryAfter(t *testing.T) {
 	f.set(func(f *fakeNRF) { f.grant, f.down, f.retryAfter = 1, "503", "7" })
 	c := newTestClient(t, f, Options{})
 	c.run(t)
-	poll.Until(t, "2 failed registrations", 10*time.Second, func() bool {
+	testenv.Eventually(t, "2 failed registrations", 10*time.Second, func() bool {
 		return len(c.logs.FilterMessage("registration failed").AllUntimed()) >= 2
 	})
 	if w := c.recordedWaits(); w[0] != 7*time.Second {
@@ -428,7 +428,7 @@ func TestRetryAfter(t *testing.T) {
 	// An HTTP date, 30 s ahead (1 s resolution).
 	n := len(c.recordedWaits())
 	f.set(func(f *fakeNRF) { f.retryAfter = time.Now().Add(30 * time.Second).UTC().Format(http.TimeFormat) })
-	poll.Until(t, "a wait after the date", 10*time.Second, func() bool {
+	testenv.Eventually(t, "a wait after the date", 10*time.Second, func() bool {
 		for _, w := range c.recordedWaits()[n:] {
 			if w > 28*time.Second && w <= 30*time.Second {
 				return true
@@ -438,13 +438,13 @@ func TestRetryAfter(t *testing.T) {
 	})
 	// Up again; then a heartbeat answered 503 with Retry-After: 5.
 	f.set(func(f *fakeNRF) { f.down, f.retryAfter = "", "" })
-	poll.Until(t, "registered", 10*time.Second, func() bool { return c.Status().Registered })
+	testenv.Eventually(t, "registered", 10*time.Second, func() bool { return c.Status().Registered })
 	n = len(c.recordedWaits())
 	f.set(func(f *fakeNRF) { f.down, f.retryAfter = "503", "5" })
-	poll.Until(t, "the heartbeat's failure", 10*time.Second, func() bool {
+	testenv.Eventually(t, "the heartbeat's failure", 10*time.Second, func() bool {
 		return len(c.logs.FilterMessage("heartbeat failed, registering again after the nrf's retry-after").AllUntimed()) >= 1
 	})
-	poll.Until(t, "a 5s wait", 10*time.Second, func() bool {
+	testenv.Eventually(t, "a 5s wait", 10*time.Second, func() bool {
 		for _, w := range c.recordedWaits()[n:] {
 			if w == 5*time.Second {
 				return true

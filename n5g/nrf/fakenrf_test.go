@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eir-sidecar/eir/internal/sbispec"
+	"github.com/eir-sidecar/eir/internal/testenv/sbispec"
 )
 
 // fakeNRF is an NRF serving Nnrf_NFManagement's nf-instance resource over

@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/eir-sidecar/eir/internal/sbispec"
+	"github.com/eir-sidecar/eir/internal/testenv/sbispec"
 )
 
 func TestProfileMatchesNFProfileSchema(t *testing.T) {

@@ -1,0 +1,24 @@
+// Package poll waits, in tests, until a condition holds or a deadline
+// passes: tests poll for what they wait for instead of sleeping for a
+// guessed time.
+package testenv
+
+import (
+	"testing"
+	"time"
+)
+
+// Until calls cond every few milliseconds until it reports true, and fails
+// t, naming what was awaited, when timeout passes first.
+func Eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		<-tick.C
+	}
+}
