@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/eir-sidecar/eir/diameter/s13client"
+	"github.com/eir-sidecar/eir/diameter/wire"
 )
 
 // expectClosedAtAccept connects to addr and expects the server to close
@@ -145,8 +146,8 @@ func TestAddressFilterAtAccept(t *testing.T) {
 	if c == nil {
 		t.Fatalf("dial: %v", err)
 	}
-	if w := decodeWire(t, c.CEA.Raw); w.u32(t, avpResultCode, 0) != 3010 {
-		t.Fatalf("CEA %d, want 3010", w.u32(t, avpResultCode, 0))
+	if w := decodeWire(t, c.CEA.Raw); w.u32(t, wire.AVPResultCode, 0) != 3010 {
+		t.Fatalf("CEA %d, want 3010", w.u32(t, wire.AVPResultCode, 0))
 	}
 	waitClosed(t, c)
 

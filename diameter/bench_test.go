@@ -17,7 +17,7 @@ func BenchmarkAnswerECR(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if out, _ := h.answerECR(ctx, hdr, body); len(out) == 0 {
+		if out, _ := h.run(ctx, hdr, body); len(out) == 0 {
 			b.Fatal("no answer")
 		}
 	}
@@ -81,7 +81,7 @@ func BenchmarkEncodeECA(b *testing.B) {
 	b.ReportAllocs()
 	var buf []byte
 	for b.Loop() {
-		if buf = h.successAnswer(buf[:0], hdr, &r, 1); len(buf) == 0 {
+		if buf = (eca{h.id}).status(buf[:0], hdr, &r, 1); len(buf) == 0 {
 			b.Fatal("empty")
 		}
 	}

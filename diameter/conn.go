@@ -2,42 +2,18 @@ package diameter
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/fiorix/go-diameter/v4/diam/datatype"
+	"github.com/eir-sidecar/eir/diameter/wire"
 	"go.uber.org/zap"
-
-	"github.com/eir-sidecar/eir/eir"
 )
-
-// peerState is the responder side of the peer state machine (RFC 6733
-// §5.6), reduced to what a server needs.
-type peerState int32
-
-const (
-	stateWaitCER peerState = iota // connected, no CER yet
-	stateOpen                     // CER accepted
-	stateClosing                  // DPR sent or received
-)
-
-func (s peerState) String() string {
-	switch s {
-	case stateWaitCER:
-		return "wait_cer"
-	case stateOpen:
-		return "open"
-	}
-	return "closing"
-}
 
 // conn is one transport connection. Three goroutines serve it: run reads and
 // dispatches messages, writeLoop writes queued messages (coalescing them on
@@ -118,22 +94,6 @@ func (c *conn) logger() *zap.Logger {
 		l = l.With(zap.String("peer", *h))
 	}
 	return l
-}
-
-func (c *conn) getState() peerState { return peerState(c.state.Load()) }
-
-func (c *conn) setState(st peerState) {
-	old := peerState(c.state.Swap(int32(st)))
-	if old == st {
-		return
-	}
-	c.stateSince.Store(time.Now().UnixNano())
-	c.s.m.peers.WithLabelValues(old.String()).Dec()
-	c.s.m.peers.WithLabelValues(st.String()).Inc()
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
 }
 
 // closeTransport closes the socket once, recording why.
@@ -222,11 +182,11 @@ func (c *conn) readLoop() string {
 // buffer, so that reading it will not wait on the network.
 func (c *conn) nextBuffered() bool {
 	n := c.br.Buffered()
-	if n < headerLen {
+	if n < wire.HeaderLen {
 		return false
 	}
-	b, _ := c.br.Peek(headerLen)
-	return n >= int(decodeHeader(b).length)
+	b, _ := c.br.Peek(wire.HeaderLen)
+	return n >= int(wire.DecodeHeader(b).Length)
 }
 
 // flushPending writes the answers made by the read loop, as one write: at
@@ -268,29 +228,29 @@ func (e *framingError) Error() string { return e.text }
 // readMessage reads one message. Oversized messages are discarded and
 // answered 5015 (errSkip); an unsupported version or a length that breaks
 // framing is answered (5011, 5015) and ends the connection.
-func (c *conn) readMessage() (header, []byte, error) {
-	var hb [headerLen]byte
+func (c *conn) readMessage() (wire.Header, []byte, error) {
+	var hb [wire.HeaderLen]byte
 	if _, err := io.ReadFull(c.br, hb[:]); err != nil {
-		return header{}, nil, err
+		return wire.Header{}, nil, err
 	}
-	hdr := decodeHeader(hb[:])
+	hdr := wire.DecodeHeader(hb[:])
 	switch {
-	case hdr.version != 1:
-		c.answerFraming(hdr, codeUnsupportedVersion, "Diameter version must be 1")
-		return hdr, nil, &framingError{"bad_version", fmt.Sprintf("version %d", hdr.version)}
-	case hdr.length < headerLen || hdr.length%4 != 0:
-		c.answerFraming(hdr, codeInvalidMessageLength, "message length must be a multiple of 4 and at least 20")
-		return hdr, nil, &framingError{"bad_length", fmt.Sprintf("message length %d", hdr.length)}
-	case int(hdr.length) > c.s.opts.MaxMessageSize:
-		if _, err := io.CopyN(io.Discard, c.br, int64(hdr.length-headerLen)); err != nil {
+	case hdr.Version != 1:
+		c.rejectFrame(hdr, wire.UnsupportedVersion, "Diameter version must be 1")
+		return hdr, nil, &framingError{"bad_version", fmt.Sprintf("version %d", hdr.Version)}
+	case hdr.Length < wire.HeaderLen || hdr.Length%4 != 0:
+		c.rejectFrame(hdr, wire.InvalidMessageLength, "message length must be a multiple of 4 and at least 20")
+		return hdr, nil, &framingError{"bad_length", fmt.Sprintf("message length %d", hdr.Length)}
+	case int(hdr.Length) > c.s.opts.MaxMessageSize:
+		if _, err := io.CopyN(io.Discard, c.br, int64(hdr.Length-wire.HeaderLen)); err != nil {
 			return hdr, nil, err
 		}
-		c.answerFraming(hdr, codeInvalidMessageLength, fmt.Sprintf("message longer than %d bytes", c.s.opts.MaxMessageSize))
+		c.rejectFrame(hdr, wire.InvalidMessageLength, fmt.Sprintf("message longer than %d bytes", c.s.opts.MaxMessageSize))
 		return hdr, nil, errSkip
 	}
 	// The body is read into a buffer reused for the next message:
 	// handlers that keep it past their call (dispatchECR) copy it.
-	n := int(hdr.length - headerLen)
+	n := int(hdr.Length - wire.HeaderLen)
 	if cap(c.rbuf) < n {
 		c.rbuf = make([]byte, max(n, 4<<10))
 	}
@@ -304,9 +264,9 @@ func (c *conn) readMessage() (header, []byte, error) {
 	return hdr, body, nil
 }
 
-// answerFraming answers a request whose body was not read.
-func (c *conn) answerFraming(hdr header, code uint32, text string) {
-	if !hdr.isRequest() || c.getState() == stateWaitCER && !(hdr.app == appBase && hdr.code == cmdCER) {
+// rejectFrame answers a request whose body was not read.
+func (c *conn) rejectFrame(hdr wire.Header, code uint32, text string) {
+	if !hdr.IsRequest() || c.getState() == stateWaitCER && !(hdr.App == wire.AppBase && hdr.Code == wire.CmdCER) {
 		return
 	}
 	c.send(c.s.plainAnswer(hdr, nil, code, text))
@@ -315,12 +275,12 @@ func (c *conn) answerFraming(hdr header, code uint32, text string) {
 
 // dispatch handles one message; a non-empty result closes the connection
 // after what is queued has been written.
-func (c *conn) dispatch(hdr header, body []byte) string {
-	if !hdr.isRequest() {
+func (c *conn) dispatch(hdr wire.Header, body []byte) string {
+	if !hdr.IsRequest() {
 		return c.handleAnswer(hdr)
 	}
 	if c.getState() == stateWaitCER {
-		if hdr.app == appBase && hdr.code == cmdCER {
+		if hdr.App == wire.AppBase && hdr.Code == wire.CmdCER {
 			return c.handleCER(hdr, body)
 		}
 		// RFC 6733 §5.6: nothing but CER is processed before the
@@ -328,293 +288,38 @@ func (c *conn) dispatch(hdr header, body []byte) string {
 		c.s.m.unanswered.WithLabelValues("before_cer").Inc()
 		return "request_before_cer"
 	}
-	if hdr.flags&cmdFlagE != 0 && !(hdr.app == appS13 && hdr.code == cmdECR) {
-		c.reply(hdr, c.s.plainAnswer(hdr, body, codeInvalidHdrBits, "E-bit set in a request"), codeInvalidHdrBits, time.Now())
+	if hdr.Flags&wire.FlagError != 0 && !(hdr.App == wire.AppS13 && hdr.Code == wire.CmdECR) {
+		c.reply(hdr, c.s.plainAnswer(hdr, body, wire.InvalidHdrBits, "E-bit set in a request"), wire.InvalidHdrBits, time.Now())
 		return ""
 	}
-	switch hdr.app {
-	case appBase:
-		switch hdr.code {
-		case cmdCER:
+	switch hdr.App {
+	case wire.AppBase:
+		switch hdr.Code {
+		case wire.CmdCER:
 			return c.handleCER(hdr, body)
-		case cmdDWR:
+		case wire.CmdDWR:
 			c.handleDWR(hdr, body)
 			return ""
-		case cmdDPR:
+		case wire.CmdDPR:
 			c.handleDPR(hdr, body)
 			return ""
 		}
-		c.reply(hdr, c.s.plainAnswer(hdr, body, codeCommandUnsupported, "command not supported"), codeCommandUnsupported, time.Now())
-	case appS13:
-		if hdr.code == cmdECR {
+		c.reply(hdr, c.s.plainAnswer(hdr, body, wire.CommandUnsupported, "command not supported"), wire.CommandUnsupported, time.Now())
+	case wire.AppS13:
+		if hdr.Code == wire.CmdECR {
 			c.handleECR(hdr, body)
 			return ""
 		}
-		c.reply(hdr, c.s.plainAnswer(hdr, body, codeCommandUnsupported, "command not supported by S13"), codeCommandUnsupported, time.Now())
+		c.reply(hdr, c.s.plainAnswer(hdr, body, wire.CommandUnsupported, "command not supported by S13"), wire.CommandUnsupported, time.Now())
 	default:
-		c.reply(hdr, c.s.plainAnswer(hdr, body, codeApplicationUnsupp, "application not supported: only S13 (16777252)"), codeApplicationUnsupp, time.Now())
+		c.reply(hdr, c.s.plainAnswer(hdr, body, wire.ApplicationUnsupported, "application not supported: only S13 (16777252)"), wire.ApplicationUnsupported, time.Now())
 	}
 	return ""
 }
 
-func (c *conn) reply(hdr header, b []byte, code uint32, start time.Time) {
+func (c *conn) reply(hdr wire.Header, b []byte, code uint32, start time.Time) {
 	c.send(b)
 	c.s.m.answered(commandName(hdr), code, time.Since(start).Seconds())
-}
-
-// handleAnswer consumes answers to the DWR and DPR this node sent.
-func (c *conn) handleAnswer(hdr header) string {
-	if hdr.app == appBase && hdr.code == cmdDPR && c.dprSent.Load() {
-		return "disconnected"
-	}
-	if hdr.app == appBase && hdr.code == cmdDWR {
-		return ""
-	}
-	c.s.m.unanswered.WithLabelValues("unexpected_answer").Inc()
-	return ""
-}
-
-func (c *conn) handleCER(hdr header, body []byte) string {
-	start := time.Now()
-	s := c.s
-	r, rerr := parseCER(body)
-	host, realm := string(r.originHost.data), string(r.originRealm.data)
-	apps := false
-	if rerr == nil && !s.allow.Load().allows(host, realm, c.remote) {
-		rerr = protocolError(codeUnknownPeer, "peer not in the allow-list")
-	}
-	if rerr == nil && !r.s13 {
-		rerr = avpError(codeNoCommonApplication, nil, "S13 (16777252) or Relay not advertised")
-		apps = true
-	}
-	if rerr == nil && !r.securityOK() {
-		rerr = avpError(codeNoCommonSecurity, nil, "in-band security not supported: use TLS on the transport")
-	}
-	reopen := c.getState() == stateOpen
-	if rerr == nil && !reopen && !s.peerOpened(host) {
-		rerr = avpError(codeUnableToComply, nil, "a connection with this Origin-Host is already open")
-	}
-	code := codeSuccess
-	if rerr != nil {
-		code = rerr.code
-	}
-	b := newAnswer(hdr, rerr != nil && rerr.protocol)
-	b.resultCode(code)
-	s.capabilities(b, c.nc.LocalAddr(), rerr, rerr == nil || apps)
-	if rerr == nil && !reopen {
-		c.opening.Lock()
-		c.peerHost.Store(&host)
-		c.setState(stateOpen)
-		c.reply(hdr, b.bytes(), code, start)
-		c.opening.Unlock()
-	} else {
-		c.reply(hdr, b.bytes(), code, start)
-	}
-	if rerr != nil {
-		c.logger().Warn("capabilities exchange refused",
-			zap.String("origin_host", host), zap.String("origin_realm", realm),
-			zap.Uint32("result_code", code), zap.String("reason", rerr.text))
-		return "cer_refused"
-	}
-	if !reopen {
-		c.logger().Info("peer open", zap.String("origin_realm", realm),
-			zap.String("product_name", string(r.productName.data)))
-	}
-	return ""
-}
-
-// Device-Watchdog-Answer, RFC 6733 §5.5.2:
-//
-//	<DWA> ::= < Diameter Header: 280 >
-//	          { Result-Code }
-//	          { Origin-Host }
-//	          { Origin-Realm }
-//	          [ Error-Message ]
-//	          [ Failed-AVP ]
-//	          [ Origin-State-Id ]
-func (c *conn) handleDWR(hdr header, body []byte) {
-	start := time.Now()
-	code, rerr := baseCheck(body)
-	b := newAnswer(hdr, false)
-	b.resultCode(code)
-	b.origin(c.s.id)
-	if rerr != nil {
-		b.errorMessage(rerr.text)
-		b.failedAVP(rerr.failed)
-	}
-	b.u32(avpOriginStateID, c.s.stateID)
-	c.reply(hdr, b.bytes(), code, start)
-}
-
-// Disconnect-Peer-Answer, RFC 6733 §5.4.2:
-//
-//	<DPA> ::= < Diameter Header: 282 >
-//	          { Result-Code }
-//	          { Origin-Host }
-//	          { Origin-Realm }
-//	          [ Error-Message ]
-//	          [ Failed-AVP ]
-//
-// After DPA the peer closes the transport; if it does not within
-// DisconnectTimeout, the watchdog does.
-func (c *conn) handleDPR(hdr header, body []byte) {
-	start := time.Now()
-	code, rerr := baseCheck(body)
-	b := newAnswer(hdr, false)
-	b.resultCode(code)
-	b.origin(c.s.id)
-	if rerr != nil {
-		b.errorMessage(rerr.text)
-		b.failedAVP(rerr.failed)
-	}
-	c.reply(hdr, b.bytes(), code, start)
-	if rerr == nil {
-		c.logger().Info("peer disconnecting")
-		c.setState(stateClosing)
-	}
-}
-
-// baseCheck validates the AVPs of DWR and DPR: Origin-Host and Origin-Realm
-// are required; an unknown AVP with the M-bit is 5001.
-func baseCheck(body []byte) (uint32, *reqError) {
-	var host, realm bool
-	var unsupported []byte
-	bad, err := forEachAVP(body, func(a rawAVP) error {
-		switch {
-		case a.vendor == 0 && a.code == avpOriginHost:
-			host = true
-		case a.vendor == 0 && a.code == avpOriginRealm:
-			realm = true
-		case a.vendor == 0 && (a.code == avpOriginStateID || a.code == avpDisconnectCause):
-		case a.mandatory() && unsupported == nil:
-			unsupported = a.raw
-		}
-		return nil
-	})
-	switch {
-	case err != nil:
-		return codeInvalidAVPLength, avpError(codeInvalidAVPLength, minimalHeader(bad.raw), "AVP length inconsistent with the message")
-	case unsupported != nil:
-		return codeAVPUnsupported, avpError(codeAVPUnsupported, unsupported, "mandatory AVP not supported")
-	case !host:
-		return codeMissingAVP, avpError(codeMissingAVP, exampleAVP(avpOriginHost, 0, 0), "Origin-Host missing")
-	case !realm:
-		return codeMissingAVP, avpError(codeMissingAVP, exampleAVP(avpOriginRealm, 0, 0), "Origin-Realm missing")
-	}
-	return codeSuccess, nil
-}
-
-// handleECR answers an ME-Identity-Check in the read loop when that needs
-// no I/O (the lists are in memory): the answer joins the others made from
-// the same read, written together. Otherwise the check runs in its own
-// goroutine (dispatchECR).
-func (c *conn) handleECR(hdr header, body []byte) {
-	start := time.Now()
-	var dst []byte
-	if c.coalesce {
-		dst = c.pending
-	}
-	ans, res, ok := c.answerLocal(dst, hdr, body)
-	switch {
-	case !ok:
-		c.dispatchECR(hdr, slices.Clone(body), start)
-		return
-	case !c.coalesce:
-		c.send(ans)
-	default:
-		if c.pending = ans; len(c.pending) >= 32<<10 {
-			c.flushPending()
-		}
-	}
-	c.answered(hdr, res, start)
-}
-
-// dispatchECR runs one ME-Identity-Check in its own goroutine. When
-// MaxInflightPerPeer requests are in flight, it blocks, and so does reading
-// from this peer (TCP back-pressure).
-func (c *conn) dispatchECR(hdr header, body []byte, start time.Time) {
-	c.flushPending() // the answers made so far must not wait behind this one
-	c.inflight <- struct{}{}
-	c.handlers.Add(1)
-	c.s.m.inflight.Inc()
-	go c.serveECR(hdr, body, start)
-}
-
-func (c *conn) serveECR(hdr header, body []byte, start time.Time) {
-	defer func() {
-		c.s.m.inflight.Dec()
-		<-c.inflight
-		c.handlers.Done()
-	}()
-	ans, res := c.answerECR(hdr, body)
-	c.send(ans)
-	c.answered(hdr, res, start)
-}
-
-// answered records an ECR answered: metrics, the decision's count and hit
-// event, logs.
-func (c *conn) answered(hdr header, res Answer, start time.Time) {
-	s := c.s
-	s.m.answered(cmdNameECR, res.ResultCode, time.Since(start).Seconds())
-	if s.opts.Decisions != nil && res.Checked {
-		var d eir.Decision
-		if res.Decision != nil {
-			d = *res.Decision
-		}
-		s.opts.Decisions.Record("s13", d, res.Err)
-	}
-	if res.Checked && s.opts.Events != nil {
-		var d eir.Decision
-		if res.Decision != nil {
-			d = *res.Decision
-		}
-		s.opts.Events.Decision("s13", res.Origin, c.remoteIP, res.Query, d, res.Err)
-	}
-	if res.Decision != nil && res.Decision.Shadow != nil {
-		sh := res.Decision.Shadow
-		s.log.Info("shadow verdict not enforced", s.opts.Redactor.IMEI(res.Query.IMEI),
-			zap.String("origin_host", res.Origin), zap.String("verdict", sh.Status.String()), zap.String("rule", sh.Rule.String()),
-			zap.String("source", sh.Source), zap.String("answered", res.Decision.Status.String()))
-	}
-	if res.Decision != nil && res.Decision.Rule == eir.RuleStoreFallback {
-		s.log.Warn("store unavailable; answered by policy", zap.Error(res.Decision.Cause))
-	} else if res.ResultCode == codeUnableToComply && res.Err != nil {
-		s.log.Warn("ecr failed", zap.Error(res.Err))
-	}
-	if ce := s.log.Check(zap.DebugLevel, "ecr answered"); ce != nil {
-		ce.Write(zap.Uint32("result_code", res.ResultCode), zap.Bool("experimental", res.Experimental),
-			zap.Uint32("hop_by_hop", hdr.hbh), zap.Duration("duration", time.Since(start)))
-	}
-}
-
-// answerLocal is answerECR without I/O, in the caller's goroutine; ok is
-// false when the check needs I/O. A panic becomes a 5012 answer.
-func (c *conn) answerLocal(dst []byte, hdr header, body []byte) (ans []byte, res Answer, ok bool) {
-	defer func() {
-		if p := recover(); p != nil {
-			ans, res, ok = append(dst, c.panicAnswer(hdr, body, p)...), Answer{ResultCode: codeUnableToComply, Err: fmt.Errorf("diameter: panic: %v", p)}, true
-		}
-	}()
-	return c.s.ecr.answerLocal(dst, hdr, body)
-}
-
-func (c *conn) panicAnswer(hdr header, body []byte, p any) []byte {
-	c.s.m.panics.Inc()
-	c.logger().Error("panic while answering ecr", zap.Any("panic", p), zap.Stack("stack"))
-	return c.s.plainAnswer(hdr, body, codeUnableToComply, "internal error")
-}
-
-// answerECR calls the handler with a deadline and turns a panic into a 5012
-// answer, so that one bad request never takes the process down.
-func (c *conn) answerECR(hdr header, body []byte) (ans []byte, res Answer) {
-	defer func() {
-		if p := recover(); p != nil {
-			ans, res = c.panicAnswer(hdr, body, p), Answer{ResultCode: codeUnableToComply, Err: fmt.Errorf("diameter: panic: %v", p)}
-		}
-	}()
-	ctx, cancel := context.WithTimeout(c.s.baseCtx, c.s.opts.RequestTimeout)
-	defer cancel()
-	return c.s.ecr.answerECR(ctx, hdr, body)
 }
 
 // writeLoop writes queued messages. On TCP it gathers every message already
@@ -646,154 +351,15 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// watchdog enforces timers: the CER timeout in wait_cer; in open, a DWR
-// after Tw of silence and closing when 2×Tw pass without any message
-// (RFC 3539 §3.4); in closing, the disconnect timeout. It also sends DPR at
-// shutdown.
-func (c *conn) watchdog() {
-	defer close(c.wdDone)
-	o := c.s.opts
-	t := time.NewTimer(o.CERTimeout)
-	defer t.Stop()
-	var dwrSentAt int64 // unix nanoseconds, 0 when no DWR is outstanding
-	for {
-		now := time.Now().UnixNano()
-		var wake int64
-		switch c.getState() {
-		case stateWaitCER:
-			wake = c.accepted.Add(o.CERTimeout).UnixNano()
-			if now >= wake {
-				c.logger().Warn("no capabilities exchange in time; closing")
-				c.closeTransport("cer_timeout")
-				return
-			}
-		case stateOpen:
-			last := c.lastRx.Load()
-			if dwrSentAt != 0 && last > dwrSentAt {
-				dwrSentAt = 0
-			}
-			switch {
-			case dwrSentAt != 0 && now >= dwrSentAt+int64(o.WatchdogInterval):
-				c.logger().Warn("peer silent after device-watchdog-request; closing")
-				c.closeTransport("watchdog_timeout")
-				return
-			case dwrSentAt != 0:
-				wake = dwrSentAt + int64(o.WatchdogInterval)
-			case now >= last+int64(o.WatchdogInterval):
-				c.send(c.s.request(cmdDWR, c.hbh.Add(1), nil))
-				c.s.m.sentDWR.Inc()
-				dwrSentAt = now
-				wake = now + int64(o.WatchdogInterval)
-			default:
-				wake = last + int64(o.WatchdogInterval)
-			}
-		case stateClosing:
-			wake = c.stateSince.Load() + int64(o.DisconnectTimeout)
-			if now >= wake {
-				c.closeTransport("disconnect_timeout")
-				return
-			}
-		}
-		t.Reset(time.Duration(wake - now))
-		select {
-		case <-t.C:
-		case <-c.kick:
-		case <-c.quit:
-			return
-		case <-c.discReq:
-			if c.disconnect() {
-				return
-			}
-		}
-		if !t.Stop() {
-			select {
-			case <-t.C:
-			default:
-			}
-		}
-	}
-}
-
-// disconnect answers Shutdown: a DPR (REBOOTING) when the peer is open,
-// else the socket is closed at once (before any CEA can be queued). It
-// reports whether it closed the socket.
-func (c *conn) disconnect() (closed bool) {
-	c.opening.Lock()
-	defer c.opening.Unlock()
-	if c.getState() != stateOpen {
-		c.closeTransport("shutdown")
-		return true
-	}
-	cause := datatype.Enumerated(disconnectCauseRebooting)
-	c.dprSent.Store(true)
-	c.send(c.s.request(cmdDPR, c.hbh.Add(1), &cause))
-	c.setState(stateClosing)
-	return false
-}
-
-// request builds a DWR or DPR sent by this node.
-//
-//	<DWR> ::= < Diameter Header: 280, REQ > { Origin-Host } { Origin-Realm } [ Origin-State-Id ]
-//	<DPR> ::= < Diameter Header: 282, REQ > { Origin-Host } { Origin-Realm } { Disconnect-Cause }
-func (s *Server) request(code uint32, hbh uint32, cause *datatype.Enumerated) []byte {
-	b := newMessage(code, cmdFlagR, appBase, hbh, s.nextE2E())
-	b.origin(s.id)
-	if cause != nil {
-		b.add(avpDisconnectCause, flagM, 0, *cause)
-	} else {
-		b.u32(avpOriginStateID, s.stateID)
-	}
-	return b.bytes()
-}
-
-// plainAnswer builds an answer for a request that is answered by the peer
-// layer, not by an application grammar: the generic answer-message of
-// RFC 6733 §7.2 with Session-Id and every Proxy-Info of the request echoed
-// when they can be found.
-func (s *Server) plainAnswer(hdr header, body []byte, code uint32, text string) []byte {
-	b := newAnswer(hdr, code >= 3000 && code < 4000)
-	var proxies []rawAVP
-	func() {
-		defer func() { _ = recover() }() // body may be what made a handler panic
-		var sid rawAVP
-		forEachAVP(body, func(a rawAVP) error {
-			if a.vendor == 0 && a.flags&flagV == 0 {
-				switch a.code {
-				case avpSessionID:
-					if sid.raw == nil {
-						sid = a
-					}
-				case avpProxyInfo:
-					proxies = append(proxies, a)
-				}
-			}
-			return nil
-		})
-		if sid.raw != nil {
-			b.echo(sid)
-		}
-	}()
-	b.origin(s.id)
-	b.resultCode(code)
-	if hdr.app == appS13 && code >= 5000 {
-		b.u32(avpAuthSessionState, 1)
-	}
-	b.errorMessage(text)
-	for _, p := range proxies {
-		b.echo(p)
-	}
-	return b.bytes()
-}
-
-func commandName(h header) string {
+func commandName(h wire.Header) string {
 	switch {
-	case h.app == appBase && h.code == cmdCER:
+	case h.App == wire.AppBase && h.Code == wire.CmdCER:
 		return "CER"
-	case h.app == appBase && h.code == cmdDWR:
+	case h.App == wire.AppBase && h.Code == wire.CmdDWR:
 		return "DWR"
-	case h.app == appBase && h.code == cmdDPR:
+	case h.App == wire.AppBase && h.Code == wire.CmdDPR:
 		return "DPR"
-	case h.app == appS13 && h.code == cmdECR:
+	case h.App == wire.AppS13 && h.Code == wire.CmdECR:
 		return cmdNameECR
 	}
 	return "other"
@@ -804,10 +370,10 @@ const cmdNameECR = "ECR"
 var resultLabels = map[uint32]string{}
 
 func init() {
-	for _, c := range []uint32{codeSuccess, codeCommandUnsupported, codeUnableToDeliver, codeRealmNotServed,
-		codeApplicationUnsupp, codeInvalidHdrBits, codeUnknownPeer, codeAVPUnsupported, codeInvalidAVPValue,
-		codeMissingAVP, codeAVPOccursTooManyTimes, codeNoCommonApplication, codeUnsupportedVersion,
-		codeUnableToComply, codeInvalidAVPLength, codeInvalidMessageLength, codeNoCommonSecurity, codeEquipmentUnknown} {
+	for _, c := range []uint32{wire.Success, wire.CommandUnsupported, wire.UnableToDeliver, wire.RealmNotServed,
+		wire.ApplicationUnsupported, wire.InvalidHdrBits, wire.UnknownPeer, wire.AVPUnsupported, wire.InvalidAVPValue,
+		wire.MissingAVP, wire.AVPOccursTooManyTimes, wire.NoCommonApplication, wire.UnsupportedVersion,
+		wire.UnableToComply, wire.InvalidAVPLength, wire.InvalidMessageLength, wire.NoCommonSecurity, wire.EquipmentUnknown} {
 		resultLabels[c] = fmt.Sprint(c)
 	}
 }

@@ -7,9 +7,17 @@
 // CER/CEA with an allow-list, DWR/DWA watchdog, DPR/DPA in both
 // directions), request validation (every Result-Code and Failed-AVP of the
 // answer is decided here) and the mapping of eir errors to the wire
-// (resultFor). It is the only package that imports go-diameter,
-// which it uses as the codec: header and AVP types, data types and message
-// serialisation.
+// (resultFor, in result.go). Its files: conn.go (framing, the read and write
+// loops), peer.go (CER/CEA, DWR/DWA, DPR/DPA, the watchdog), ecr.go (the
+// ECR, parsed once: answered in the read loop when eir.Checker.TryCheck needs
+// no I/O, otherwise checked in its own goroutine), eca.go (the one encoder of
+// every message the server sends). Headers and AVPs are read and written
+// with diameter/wire; go-diameter is used only by the tests, as the
+// independent decoder of what goes on the wire, and by diameter/s13client.
+//
+// Every check answered is reported to Options.Observer (decision metrics,
+// hit events, the shadow and fallback log lines live there); the server
+// keeps its own answer metrics and the debug line per answer.
 //
 // The connection loop is not go-diameter's diam.Server: that server closes
 // the connection when a request names an application or command missing from

@@ -3,12 +3,15 @@ package diameter
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"slices"
+	"time"
 	"unicode/utf8"
 
+	"github.com/eir-sidecar/eir/diameter/wire"
 	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/eir/observe"
+	"go.uber.org/zap"
 )
 
 // ME-Identity-Check-Request, TS 29.272 §7.2.19 (Rel-17, with DRMP from
@@ -37,20 +40,20 @@ import (
 //	        [ Software-Version ]
 //	       *[ AVP ]
 type ecrRequest struct {
-	sessionID   rawAVP
-	drmp        rawAVP
-	proxyInfo   []rawAVP
-	originHost  rawAVP
-	originRealm rawAVP
-	destHost    rawAVP
-	destRealm   rawAVP
-	authState   rawAVP
-	vsai        rawAVP
-	termInfo    rawAVP
-	userName    rawAVP
-	imei        rawAVP
-	swVersion   rawAVP
-	meid        rawAVP
+	sessionID   wire.AVP
+	drmp        wire.AVP
+	proxyInfo   []wire.AVP
+	originHost  wire.AVP
+	originRealm wire.AVP
+	destHost    wire.AVP
+	destRealm   wire.AVP
+	authState   wire.AVP
+	vsai        wire.AVP
+	termInfo    wire.AVP
+	userName    wire.AVP
+	imei        wire.AVP
+	swVersion   wire.AVP
+	meid        wire.AVP
 
 	unsupported []byte // first unknown AVP with the M-bit
 	excess      []byte // first AVP beyond its maximum count
@@ -74,221 +77,208 @@ func avpError(code uint32, failed []byte, text string) *reqError {
 	return &reqError{code: code, failed: failed, text: text}
 }
 
-// Answer is what was answered, for metrics and logs.
-type Answer struct {
-	// ResultCode is the Result-Code, or the Experimental-Result-Code when
-	// Experimental is set.
-	ResultCode   uint32
-	Experimental bool
-	// Decision is set when the answer carries an Equipment-Status.
-	Decision *eir.Decision
-	// Err is the error that decided a non-2001 answer, if any.
-	Err error
-	// Checked is set when the request was valid and reached the Checker.
-	Checked bool
-	// Query is what was checked, and Origin the Origin-Host of the request
-	// (the MME or SGSN, also behind a relay), when Checked.
-	Query  eir.Query
-	Origin string
+// ecrResult is what was answered to one ECR, for metrics, logs and the
+// observer.
+type ecrResult struct {
+	// code is the Result-Code, or the Experimental-Result-Code when
+	// experimental is set.
+	code         uint32
+	experimental bool
+	// checked is set when the request was valid and reached the checker;
+	// decision is its decision when err is nil.
+	checked  bool
+	decision eir.Decision
+	// err is the error that decided a non-2001 answer, if any.
+	err error
 }
 
-// checker is what the ECR handler needs from the decision engine.
-type checker interface {
-	Check(ctx context.Context, q eir.Query) (eir.Decision, error)
+// ecrCall is one ECR being answered. Its request is parsed once, in the
+// read loop; a check that needs I/O takes the parsed request to its own
+// goroutine (detach).
+type ecrCall struct {
+	hdr    wire.Header
+	body   []byte
+	start  time.Time
+	parsed bool
+	req    ecrRequest
+	query  eir.Query
 }
 
-// localChecker is a checker that can often decide without I/O
-// (eir.Checker over an eir.LocalLookup).
-type localChecker interface {
-	TryCheck(q eir.Query) (eir.Decision, bool, error)
+// detach makes call independent of the read buffer, which the next message
+// reuses: the body is copied, and the AVPs of the request that the answer
+// and the observer use (Session-Id, DRMP, Proxy-Info, Origin-Host) point
+// into the copy. The others are dropped.
+func (call *ecrCall) detach() {
+	old, body := call.body, slices.Clone(call.body)
+	move := func(a wire.AVP) wire.AVP {
+		if a.Raw == nil {
+			return wire.AVP{}
+		}
+		// Every AVP is a slice of old that runs to its end: its offset
+		// follows from the capacities.
+		off := cap(old) - cap(a.Raw)
+		raw := body[off : off+len(a.Raw) : off+len(a.Raw)]
+		a.Data, a.Raw = raw[len(raw)-len(a.Data):], raw
+		return a
+	}
+	r := &call.req
+	for i, p := range r.proxyInfo {
+		r.proxyInfo[i] = move(p)
+	}
+	call.req = ecrRequest{sessionID: move(r.sessionID), drmp: move(r.drmp), originHost: move(r.originHost), proxyInfo: r.proxyInfo}
+	call.body = body
 }
 
-// ecrHandler answers ME-Identity-Check requests.
+// ecrHandler answers ME-Identity-Check requests: it parses and validates
+// them, asks the checker and encodes the ECA. It never fails: every
+// problem becomes an answer (TS 29.272 §7.2.20, RFC 6733 §7).
 type ecrHandler struct {
 	id      identity
-	checker checker
-	// keepOrigin fills Answer.Origin for every checked request (hit
-	// events); otherwise only for shadow verdicts (their log line).
-	keepOrigin bool
+	checker eir.Checker
 }
 
-// answerECR validates one ECR and returns the ECA to send. It never fails:
-// every problem becomes an answer (TS 29.272 §7.2.20, RFC 6733 §7).
-func (h *ecrHandler) answerECR(ctx context.Context, hdr header, body []byte) ([]byte, Answer) {
-	ans, res, _ := h.answer(nil, hdr, body, func(q eir.Query) (eir.Decision, error, bool) {
-		d, err := h.checker.Check(ctx, q)
-		return d, err, true
-	})
-	return ans, res
-}
-
-// answerLocal is answerECR when the decision needs no I/O, appending the
-// answer to dst; ok is false when it does (or the checker cannot tell),
-// and nothing was answered.
-func (h *ecrHandler) answerLocal(dst []byte, hdr header, body []byte) (ans []byte, res Answer, ok bool) {
-	lc, isLocal := h.checker.(localChecker)
-	if !isLocal {
-		return dst, Answer{}, false
-	}
-	return h.answer(dst, hdr, body, func(q eir.Query) (eir.Decision, error, bool) {
-		d, ok, err := lc.TryCheck(q)
-		return d, err, ok
-	})
-}
-
-// answer validates the ECR, asks decide, and appends the answer to dst. It
-// reports false, answering nothing, when decide does.
-func (h *ecrHandler) answer(dst []byte, hdr header, body []byte, decide func(eir.Query) (eir.Decision, error, bool)) ([]byte, Answer, bool) {
-	r, rerr := parseECR(hdr, body)
-	if rerr == nil {
-		rerr = h.route(&r)
-	}
-	if rerr == nil {
-		rerr = r.validate()
-	}
-	if rerr != nil {
-		return append(dst, h.errorAnswer(hdr, &r, rerr)...), Answer{ResultCode: rerr.code}, true
-	}
-	id, err := eir.ParseIdentity(string(r.imei.data))
-	if err != nil {
-		rerr = avpError(codeInvalidAVPValue, wrapGrouped(r.termInfo, r.imei.raw), "invalid IMEI: want 14, 15 or 16 digits")
-		return append(dst, h.errorAnswer(hdr, &r, rerr)...), Answer{ResultCode: codeInvalidAVPValue, Err: err}, true
-	}
-	q := eir.Query{IMEI: id.IMEI}
-	if r.userName.raw != nil {
-		// An IMSI that is not 5-15 digits cannot match an exception; it
-		// does not make the check fail (User-Name is optional input).
-		if imsi, err := eir.ParseIMSI(string(r.userName.data)); err == nil {
-			q.IMSI = imsi
+// process answers call, appending the ECA to dst. The request is parsed and
+// validated on the first call. With ctx nil the check is TryCheck: when it
+// needs I/O, process reports done false and appends nothing, and call keeps
+// the parsed request for a call with a ctx, whose check is Check under ctx.
+func (h *ecrHandler) process(ctx context.Context, dst []byte, call *ecrCall) (out []byte, res ecrResult, done bool) {
+	e := eca{h.id}
+	if !call.parsed {
+		call.parsed = true
+		if re, err := h.prepare(call); re != nil {
+			return e.failure(dst, call.hdr, &call.req, re), ecrResult{code: re.code, err: err}, true
 		}
 	}
-	d, err, ok := decide(q)
-	if !ok {
-		return dst, Answer{}, false
-	}
-	res := Answer{ResultCode: codeSuccess, Checked: true, Query: q}
-	if h.keepOrigin || d.Shadow != nil {
-		res.Origin = string(r.originHost.data)
+	var d eir.Decision
+	var err error
+	if ctx == nil {
+		var ok bool
+		if d, ok, err = h.checker.TryCheck(call.query); !ok {
+			return dst, ecrResult{}, false
+		}
+	} else {
+		d, err = h.checker.Check(ctx, call.query)
 	}
 	if err != nil {
-		res.ResultCode, res.Experimental = resultFor(err)
-		res.Err = err
-		return h.resultAnswer(dst, hdr, &r, res.ResultCode, res.Experimental), res, true
+		res = ecrResult{checked: true, err: err}
+		res.code, res.experimental = resultFor(err)
+		if res.experimental {
+			return e.experimental(dst, call.hdr, &call.req, res.code), res, true
+		}
+		return e.failure(dst, call.hdr, &call.req, avpError(res.code, nil, "")), res, true
 	}
-	res.Decision = &d
-	return h.successAnswer(dst, hdr, &r, d.Status), res, true
+	return e.status(dst, call.hdr, &call.req, d.Status), ecrResult{code: wire.Success, checked: true, decision: d}, true
 }
 
-// successAnswer encodes the ECA of a decision (Result-Code 2001 and
-// Equipment-Status), the answer to nearly every ECR, straight into one
-// buffer: the same bytes and AVP order as the go-diameter builder used for
-// every other answer (a test keeps them equal), without its allocation per
-// AVP.
-func (h *ecrHandler) successAnswer(dst []byte, hdr header, r *ecrRequest, st eir.Status) []byte {
-	b, start := h.beginAnswer(dst, r, 12+16)
-	b = appendU32AVP(b, avpResultCode, flagM, 0, codeSuccess)
-	b = h.appendIdentity(b)
-	b = appendU32AVP(b, avpEquipmentStatus, flagM|flagV, vendor3GPP, uint32(st))
-	return h.endAnswer(b, start, hdr, r)
-}
-
-// beginAnswer starts a directly encoded ECA at the end of dst, with room
-// for body bytes of result AVPs: the header's place, then Session-Id and
-// DRMP echoed. It returns where the answer starts.
-func (h *ecrHandler) beginAnswer(dst []byte, r *ecrRequest, body int) ([]byte, int) {
-	n := headerLen + padded(len(r.sessionID.raw)) + padded(len(r.drmp.raw)) + body +
-		12 + 8 + padded(len(h.id.host)) + 8 + padded(len(h.id.realm))
-	for _, p := range r.proxyInfo {
-		n += padded(len(p.raw))
+// prepare parses and validates the request of call and sets its query. It
+// returns the error to answer when the request cannot be checked, and for
+// an invalid IMEI the IMEI's parse error.
+func (h *ecrHandler) prepare(call *ecrCall) (*reqError, error) {
+	var re *reqError
+	call.req, re = parseECR(call.hdr, call.body)
+	r := &call.req
+	if re == nil {
+		re = h.route(r)
 	}
-	start := len(dst)
-	b := slices.Grow(dst, n)[:start+headerLen]
-	b = appendRawAVP(b, r.sessionID.raw)
-	return appendRawAVP(b, r.drmp.raw), start
-}
-
-// appendIdentity appends Auth-Session-State (NO_STATE_MAINTAINED),
-// Origin-Host and Origin-Realm.
-func (h *ecrHandler) appendIdentity(b []byte) []byte {
-	b = appendU32AVP(b, avpAuthSessionState, flagM, 0, 1)
-	b = appendAVP(b, avpOriginHost, flagM, 0, string(h.id.host))
-	return appendAVP(b, avpOriginRealm, flagM, 0, string(h.id.realm))
-}
-
-// endAnswer appends the request's Proxy-Info AVPs and writes the header of
-// the answer starting at start.
-func (h *ecrHandler) endAnswer(b []byte, start int, hdr header, r *ecrRequest) []byte {
-	for _, p := range r.proxyInfo {
-		b = appendRawAVP(b, p.raw)
+	if re == nil {
+		re = r.validate()
 	}
-	putHeader(b[start:], hdr.flags&cmdFlagP, hdr)
-	return b
+	if re != nil {
+		return re, nil
+	}
+	id, err := eir.ParseIdentity(string(r.imei.Data))
+	if err != nil {
+		return avpError(wire.InvalidAVPValue, wrapGrouped(r.termInfo, r.imei.Raw), "invalid IMEI: want 14, 15 or 16 digits"), err
+	}
+	call.query = eir.Query{IMEI: id.IMEI}
+	if r.userName.Raw != nil {
+		// An IMSI that is not 5-15 digits cannot match an exception; it
+		// does not make the check fail (User-Name is optional input).
+		if imsi, err := eir.ParseIMSI(string(r.userName.Data)); err == nil {
+			call.query.IMSI = imsi
+		}
+	}
+	return nil, nil
 }
 
-// start begins an ECA: Session-Id first, then DRMP echoed (RFC 7944 §9 lets
-// the answerer keep the request's priority).
-func (h *ecrHandler) start(hdr header, r *ecrRequest, protocol bool) msg {
-	b := newAnswer(hdr, protocol)
-	if r.sessionID.raw != nil {
-		b.echo(r.sessionID)
+// handleECR answers an ME-Identity-Check in the read loop when the check
+// needs no I/O (the lists are in memory): the answer joins the others made
+// from the same read, written together. Otherwise the check runs in its own
+// goroutine (dispatchECR), with the request as parsed here.
+func (c *conn) handleECR(hdr wire.Header, body []byte) {
+	call := ecrCall{hdr: hdr, body: body, start: time.Now()}
+	var dst []byte
+	if c.coalesce {
+		dst = c.pending
 	}
-	if r.drmp.raw != nil && !protocol {
-		b.echo(r.drmp)
+	out, res, done := c.answerECR(nil, dst, &call)
+	switch {
+	case !done:
+		c.dispatchECR(call)
+		return
+	case !c.coalesce:
+		c.send(out)
+	default:
+		if c.pending = out; len(c.pending) >= 32<<10 {
+			c.flushPending()
+		}
 	}
-	return b
+	c.answered(&call, &res)
 }
 
-// finish appends every Proxy-Info of the request, in order (RFC 6733 §6.2).
-// Route-Record is not copied.
-func (h *ecrHandler) finish(b msg, r *ecrRequest) {
-	for _, p := range r.proxyInfo {
-		b.echo(p)
-	}
+// dispatchECR runs the check of one ME-Identity-Check in its own goroutine.
+// When MaxInflightPerPeer requests are in flight, it blocks, and so does
+// reading from this peer (TCP back-pressure).
+func (c *conn) dispatchECR(call ecrCall) {
+	c.flushPending() // the answers made so far must not wait behind this one
+	call.detach()
+	c.inflight <- struct{}{}
+	c.handlers.Add(1)
+	c.s.m.inflight.Inc()
+	go c.serveECR(call)
 }
 
-// resultAnswer builds an ECA whose result comes from a decision error:
-// Experimental-Result 5422 (vendor 10415, no Result-Code, no
-// Equipment-Status) or a Result-Code.
-func (h *ecrHandler) resultAnswer(dst []byte, hdr header, r *ecrRequest, code uint32, experimental bool) []byte {
-	if !experimental {
-		return append(dst, h.errorAnswer(hdr, r, avpError(code, nil, ""))...)
-	}
-	return h.experimentalAnswer(dst, hdr, r, code)
+func (c *conn) serveECR(call ecrCall) {
+	defer func() {
+		c.s.m.inflight.Dec()
+		<-c.inflight
+		c.handlers.Done()
+	}()
+	ctx, cancel := context.WithTimeout(c.s.baseCtx, c.s.opts.RequestTimeout)
+	defer cancel()
+	out, res, _ := c.answerECR(ctx, nil, &call)
+	c.send(out)
+	c.answered(&call, &res)
 }
 
-// experimentalAnswer encodes an ECA with Experimental-Result (5422, the
-// answer for unknown equipment) straight into one buffer, like
-// successAnswer: the same bytes as go-diameter's encoding (a test keeps
-// them equal).
-func (h *ecrHandler) experimentalAnswer(dst []byte, hdr header, r *ecrRequest, code uint32) []byte {
-	b, start := h.beginAnswer(dst, r, 8+12+12)
-	b = binary.BigEndian.AppendUint32(b, avpExperimentalResult)
-	b = append(b, flagM, 0, 0, 8+12+12)
-	b = appendU32AVP(b, avpVendorID, flagM, 0, vendor3GPP)
-	b = appendU32AVP(b, avpExperimentalResCode, flagM, 0, code)
-	b = h.appendIdentity(b)
-	return h.endAnswer(b, start, hdr, r)
+// answerECR is ecrHandler.process behind the one recover guard of both
+// paths: a panic becomes a 5012 answer and counts in the panics counter, so
+// that one bad request never takes the process down.
+func (c *conn) answerECR(ctx context.Context, dst []byte, call *ecrCall) (out []byte, res ecrResult, done bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.s.m.panics.Inc()
+			c.logger().Error("panic while answering ecr", zap.Any("panic", p), zap.Stack("stack"))
+			out = append(dst, c.s.plainAnswer(call.hdr, call.body, wire.UnableToComply, "internal error")...)
+			res, done = ecrResult{code: wire.UnableToComply, err: fmt.Errorf("diameter: panic: %v", p)}, true
+		}
+	}()
+	return c.s.ecr.process(ctx, dst, call)
 }
 
-// errorAnswer builds an error ECA. Protocol errors (3xxx) use the generic
-// answer-message grammar of RFC 6733 §7.2 with the E-bit; other errors use
-// the ECA grammar with Auth-Session-State.
-func (h *ecrHandler) errorAnswer(hdr header, r *ecrRequest, e *reqError) []byte {
-	b := h.start(hdr, r, e.protocol)
-	if e.protocol {
-		b.origin(h.id)
-		b.resultCode(e.code)
-		b.errorMessage(e.text)
-		b.failedAVP(e.failed)
-	} else {
-		b.resultCode(e.code)
-		b.u32(avpAuthSessionState, 1)
-		b.origin(h.id)
-		b.errorMessage(e.text)
-		b.failedAVP(e.failed)
+// answered records an ECR answered: the answer metrics, the observer for a
+// checked request, the debug line.
+func (c *conn) answered(call *ecrCall, res *ecrResult) {
+	s := c.s
+	s.m.answered(cmdNameECR, res.code, time.Since(call.start).Seconds())
+	if res.checked && s.opts.Observer != nil {
+		s.opts.Observer.Answered(&observe.Answer{Interface: "s13", Peer: string(call.req.originHost.Data), PeerAddr: c.remoteIP,
+			Query: call.query, Decision: res.decision, Err: res.err})
 	}
-	h.finish(b, r)
-	return b.bytes()
+	if ce := s.log.Check(zap.DebugLevel, "ecr answered"); ce != nil {
+		ce.Write(zap.Uint32("result_code", res.code), zap.Bool("experimental", res.experimental),
+			zap.Uint32("hop_by_hop", call.hdr.HopByHop), zap.Duration("duration", time.Since(call.start)))
+	}
 }
 
 // parseECR walks the request's AVPs once, collecting what the answer needs
@@ -296,62 +286,62 @@ func (h *ecrHandler) errorAnswer(hdr header, r *ecrRequest, e *reqError) []byte 
 // reports header-bit (3008) and AVP-length (5014) errors; answerECR then
 // checks routing (3002, 3003) and calls validate (5001, 5009, 5005, 5004), in
 // that order.
-func parseECR(hdr header, body []byte) (ecrRequest, *reqError) {
+func parseECR(hdr wire.Header, body []byte) (ecrRequest, *reqError) {
 	var r ecrRequest
-	single := func(slot *rawAVP, a rawAVP) {
-		if slot.raw != nil {
+	single := func(slot *wire.AVP, a wire.AVP) {
+		if slot.Raw != nil {
 			if r.excess == nil {
-				r.excess = a.raw
+				r.excess = a.Raw
 			}
 			return
 		}
 		*slot = a
 	}
-	bad, err := forEachAVP(body, func(a rawAVP) error {
-		if a.vendor == vendor3GPP && a.code == avpTerminalInformation {
+	bad, err := wire.Walk(body, func(a wire.AVP) error {
+		if a.Vendor == wire.Vendor3GPP && a.Code == wire.AVPTerminalInformation {
 			single(&r.termInfo, a)
 			return nil
 		}
-		if a.vendor != 0 || a.flags&flagV != 0 {
-			if a.mandatory() && r.unsupported == nil {
-				r.unsupported = a.raw
+		if a.Vendor != 0 || a.Flags&flagV != 0 {
+			if a.Mandatory() && r.unsupported == nil {
+				r.unsupported = a.Raw
 			}
 			return nil
 		}
-		switch a.code {
-		case avpSessionID:
+		switch a.Code {
+		case wire.AVPSessionID:
 			single(&r.sessionID, a)
-		case avpDRMP:
+		case wire.AVPDRMP:
 			single(&r.drmp, a)
-		case avpVendorSpecificAppID:
+		case wire.AVPVendorSpecificApplicationID:
 			single(&r.vsai, a)
-		case avpAuthSessionState:
+		case wire.AVPAuthSessionState:
 			single(&r.authState, a)
-		case avpOriginHost:
+		case wire.AVPOriginHost:
 			single(&r.originHost, a)
-		case avpOriginRealm:
+		case wire.AVPOriginRealm:
 			single(&r.originRealm, a)
-		case avpDestinationHost:
+		case wire.AVPDestinationHost:
 			single(&r.destHost, a)
-		case avpDestinationRealm:
+		case wire.AVPDestinationRealm:
 			single(&r.destRealm, a)
-		case avpUserName:
+		case wire.AVPUserName:
 			single(&r.userName, a)
-		case avpProxyInfo:
+		case wire.AVPProxyInfo:
 			r.proxyInfo = append(r.proxyInfo, a)
-		case avpRouteRecord:
+		case wire.AVPRouteRecord:
 		default:
-			if a.mandatory() && r.unsupported == nil {
-				r.unsupported = a.raw
+			if a.Mandatory() && r.unsupported == nil {
+				r.unsupported = a.Raw
 			}
 		}
 		return nil
 	})
-	if hdr.flags&cmdFlagE != 0 {
-		return r, protocolError(codeInvalidHdrBits, "E-bit set in a request")
+	if hdr.Flags&wire.FlagError != 0 {
+		return r, protocolError(wire.InvalidHdrBits, "E-bit set in a request")
 	}
 	if err != nil {
-		return r, avpError(codeInvalidAVPLength, minimalHeader(bad.raw), "AVP length inconsistent with the message")
+		return r, avpError(wire.InvalidAVPLength, minimalHeader(bad.Raw), "AVP length inconsistent with the message")
 	}
 	return r, nil
 }
@@ -359,50 +349,50 @@ func parseECR(hdr header, body []byte) (ecrRequest, *reqError) {
 // validate reports unsupported (5001), repeated (5009), missing (5005) and
 // invalid (5004) AVPs, in that order.
 func (r *ecrRequest) validate() *reqError {
-	if r.termInfo.raw != nil && r.unsupported == nil && r.excess == nil {
+	if r.termInfo.Raw != nil && r.unsupported == nil && r.excess == nil {
 		if rerr := parseTerminalInformation(r); rerr != nil {
 			return rerr
 		}
 	}
 	switch {
 	case r.unsupported != nil:
-		return avpError(codeAVPUnsupported, r.unsupported, "mandatory AVP not supported")
+		return avpError(wire.AVPUnsupported, r.unsupported, "mandatory AVP not supported")
 	case r.excess != nil:
-		return avpError(codeAVPOccursTooManyTimes, r.excess, "AVP occurs too many times")
+		return avpError(wire.AVPOccursTooManyTimes, r.excess, "AVP occurs too many times")
 	}
 	missing := []struct {
-		a       rawAVP
+		a       wire.AVP
 		example func() []byte
 		name    string
 	}{
-		{r.sessionID, func() []byte { return exampleAVP(avpSessionID, 0, 0) }, "Session-Id"},
-		{r.authState, func() []byte { return exampleAVP(avpAuthSessionState, 0, 4) }, "Auth-Session-State"},
-		{r.originHost, func() []byte { return exampleAVP(avpOriginHost, 0, 0) }, "Origin-Host"},
-		{r.originRealm, func() []byte { return exampleAVP(avpOriginRealm, 0, 0) }, "Origin-Realm"},
-		{r.termInfo, func() []byte { return exampleAVP(avpTerminalInformation, vendor3GPP, 0, exampleIMEI()) }, "Terminal-Information"},
+		{r.sessionID, func() []byte { return exampleAVP(wire.AVPSessionID, 0, 0) }, "Session-Id"},
+		{r.authState, func() []byte { return exampleAVP(wire.AVPAuthSessionState, 0, 4) }, "Auth-Session-State"},
+		{r.originHost, func() []byte { return exampleAVP(wire.AVPOriginHost, 0, 0) }, "Origin-Host"},
+		{r.originRealm, func() []byte { return exampleAVP(wire.AVPOriginRealm, 0, 0) }, "Origin-Realm"},
+		{r.termInfo, func() []byte { return exampleAVP(wire.AVPTerminalInformation, wire.Vendor3GPP, 0, exampleIMEI()) }, "Terminal-Information"},
 	}
 	for _, m := range missing {
-		if m.a.raw == nil {
-			return avpError(codeMissingAVP, m.example(), m.name+" missing")
+		if m.a.Raw == nil {
+			return avpError(wire.MissingAVP, m.example(), m.name+" missing")
 		}
 	}
-	if r.imei.raw == nil {
+	if r.imei.Raw == nil {
 		// TS 29.272 Table 6.2.1.1/1: Terminal-Information "shall contain
 		// the IMEI"; a 3GPP2-MEID alone is not an S13 identity.
-		return avpError(codeMissingAVP,
+		return avpError(wire.MissingAVP,
 			wrapGrouped(r.termInfo, exampleIMEI()), "IMEI missing from Terminal-Information")
 	}
-	for _, a := range []rawAVP{r.authState, r.drmp} {
-		if a.raw != nil && len(a.data) != 4 {
-			return avpError(codeInvalidAVPLength, a.raw, "AVP length invalid for its type")
+	for _, a := range []wire.AVP{r.authState, r.drmp} {
+		if a.Raw != nil && len(a.Data) != 4 {
+			return avpError(wire.InvalidAVPLength, a.Raw, "AVP length invalid for its type")
 		}
 	}
-	if v, _ := u32(r.authState); v > 1 {
-		return avpError(codeInvalidAVPValue, r.authState.raw, "Auth-Session-State must be 0 or 1")
+	if v, _ := r.authState.U32(); v > 1 {
+		return avpError(wire.InvalidAVPValue, r.authState.Raw, "Auth-Session-State must be 0 or 1")
 	}
-	for _, a := range []rawAVP{r.sessionID, r.originHost, r.originRealm} {
-		if len(a.data) == 0 || !utf8.Valid(a.data) {
-			return avpError(codeInvalidAVPValue, a.raw, "empty or invalid identity")
+	for _, a := range []wire.AVP{r.sessionID, r.originHost, r.originRealm} {
+		if len(a.Data) == 0 || !utf8.Valid(a.Data) {
+			return avpError(wire.InvalidAVPValue, a.Raw, "empty or invalid identity")
 		}
 	}
 	return nil
@@ -413,78 +403,63 @@ func (r *ecrRequest) validate() *reqError {
 // (RFC 6733 §7.5).
 func parseTerminalInformation(r *ecrRequest) *reqError {
 	var unsupported, excess []byte
-	single := func(slot *rawAVP, a rawAVP) {
-		if slot.raw != nil {
+	single := func(slot *wire.AVP, a wire.AVP) {
+		if slot.Raw != nil {
 			if excess == nil {
-				excess = a.raw
+				excess = a.Raw
 			}
 			return
 		}
 		*slot = a
 	}
-	bad, err := forEachAVP(r.termInfo.data, func(a rawAVP) error {
-		if a.vendor == vendor3GPP {
-			switch a.code {
-			case avpIMEI:
+	bad, err := wire.Walk(r.termInfo.Data, func(a wire.AVP) error {
+		if a.Vendor == wire.Vendor3GPP {
+			switch a.Code {
+			case wire.AVPIMEI:
 				single(&r.imei, a)
 				return nil
-			case avpSoftwareVersion:
+			case wire.AVPSoftwareVersion:
 				single(&r.swVersion, a)
 				return nil
-			case avp3GPP2MEID:
+			case wire.AVP3GPP2MEID:
 				single(&r.meid, a)
 				return nil
 			}
 		}
-		if a.mandatory() && unsupported == nil {
-			unsupported = a.raw
+		if a.Mandatory() && unsupported == nil {
+			unsupported = a.Raw
 		}
 		return nil
 	})
 	switch {
 	case err != nil:
-		return avpError(codeInvalidAVPLength, wrapGrouped(r.termInfo, minimalHeader(bad.raw)), "AVP length inconsistent within Terminal-Information")
+		return avpError(wire.InvalidAVPLength, wrapGrouped(r.termInfo, minimalHeader(bad.Raw)), "AVP length inconsistent within Terminal-Information")
 	case unsupported != nil:
-		return avpError(codeAVPUnsupported, wrapGrouped(r.termInfo, unsupported), "mandatory AVP not supported in Terminal-Information")
+		return avpError(wire.AVPUnsupported, wrapGrouped(r.termInfo, unsupported), "mandatory AVP not supported in Terminal-Information")
 	case excess != nil:
-		return avpError(codeAVPOccursTooManyTimes, wrapGrouped(r.termInfo, excess), "AVP occurs too many times in Terminal-Information")
+		return avpError(wire.AVPOccursTooManyTimes, wrapGrouped(r.termInfo, excess), "AVP occurs too many times in Terminal-Information")
 	}
 	return nil
-}
-
-// minimalHeader returns the offending AVP of a 5014 answer (RFC 6733
-// §7.1.5): its header with an empty payload. The length field is rewritten
-// to the header's own length so that the answer itself stays well-formed;
-// code, flags and vendor identify the offender.
-func minimalHeader(b []byte) []byte {
-	hl := 8
-	if len(b) > 4 && b[4]&flagV != 0 {
-		hl = 12
-	}
-	out := make([]byte, hl)
-	copy(out, b)
-	out[5], out[6], out[7] = 0, 0, byte(hl)
-	return out
 }
 
 // route applies the local-consumption test of RFC 6733 §6.1.4: an EIR is not
 // an agent, so a request for another host is 3002 and one for another realm
 // 3003.
 func (h *ecrHandler) route(r *ecrRequest) *reqError {
-	if r.destHost.raw != nil {
-		if !bytes.EqualFold(r.destHost.data, []byte(h.id.host)) {
-			return protocolError(codeUnableToDeliver, fmt.Sprintf("Destination-Host %q is not this node", r.destHost.data))
+	if r.destHost.Raw != nil {
+		if !bytes.EqualFold(r.destHost.Data, []byte(h.id.host)) {
+			return protocolError(wire.UnableToDeliver, fmt.Sprintf("Destination-Host %q is not this node", r.destHost.Data))
 		}
-		if r.destRealm.raw == nil {
-			return protocolError(codeUnableToDeliver, "Destination-Host without Destination-Realm")
+		if r.destRealm.Raw == nil {
+			return protocolError(wire.UnableToDeliver, "Destination-Host without Destination-Realm")
 		}
 		return nil
 	}
-	if r.destRealm.raw == nil {
-		return avpError(codeMissingAVP, exampleAVP(avpDestinationRealm, 0, 0), "Destination-Realm missing")
+	if r.destRealm.Raw == nil {
+		return avpError(wire.MissingAVP, exampleAVP(wire.AVPDestinationRealm, 0, 0), "Destination-Realm missing")
 	}
-	if !bytes.EqualFold(r.destRealm.data, []byte(h.id.realm)) {
-		return protocolError(codeRealmNotServed, fmt.Sprintf("Destination-Realm %q is not served", r.destRealm.data))
+	if !bytes.EqualFold(r.destRealm.Data, []byte(h.id.realm)) {
+		return protocolError(wire.RealmNotServed, fmt.Sprintf("Destination-Realm %q is not served", r.destRealm.Data))
 	}
 	return nil
 }

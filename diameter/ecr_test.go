@@ -10,6 +10,7 @@ import (
 	"github.com/fiorix/go-diameter/v4/diam/avp"
 	"github.com/fiorix/go-diameter/v4/diam/datatype"
 
+	"github.com/eir-sidecar/eir/diameter/wire"
 	"github.com/eir-sidecar/eir/eir"
 )
 
@@ -48,7 +49,7 @@ func TestECAShape(t *testing.T) {
 				b.add(avp.UserName, avp.Mbit, 0, datatype.UTF8String(tc.imsi))
 			}
 			hdr, body := b.bytes(t)
-			out, res := h.answerECR(context.Background(), hdr, body)
+			out, res := h.run(context.Background(), hdr, body)
 			w := decodeWire(t, out)
 			if w.Header.CommandCode != 324 || w.Header.ApplicationID != 16777252 {
 				t.Fatalf("header %v", w.Header)
@@ -59,32 +60,32 @@ func TestECAShape(t *testing.T) {
 			if w.Header.HopByHopID != 0x1234 || w.Header.EndToEndID != 77 {
 				t.Errorf("identifiers %#x/%d not copied", w.Header.HopByHopID, w.Header.EndToEndID)
 			}
-			if w.codes[0] != avpSessionID {
+			if w.codes[0] != wire.AVPSessionID {
 				t.Errorf("first AVP %d, want Session-Id", w.codes[0])
 			}
-			if w.has(avpDestinationHost) || w.has(avpDestinationRealm) || w.has(avpRouteRecord) {
+			if w.has(wire.AVPDestinationHost) || w.has(wire.AVPDestinationRealm) || w.has(wire.AVPRouteRecord) {
 				t.Errorf("answer carries Destination-* or Route-Record: %v", w.codes)
 			}
-			if got := w.u32(t, avpAuthSessionState, 0); got != 1 {
+			if got := w.u32(t, wire.AVPAuthSessionState, 0); got != 1 {
 				t.Errorf("Auth-Session-State %d", got)
 			}
 			if tc.wantCode != 0 {
-				if got := w.u32(t, avpResultCode, 0); got != tc.wantCode {
+				if got := w.u32(t, wire.AVPResultCode, 0); got != tc.wantCode {
 					t.Errorf("Result-Code %d, want %d", got, tc.wantCode)
 				}
-			} else if w.has(avpResultCode) {
+			} else if w.has(wire.AVPResultCode) {
 				t.Errorf("Result-Code present with Experimental-Result")
 			}
 			if tc.wantExp != 0 {
-				if got := w.u32(t, avpExperimentalResCode, 0); got != tc.wantExp {
+				if got := w.u32(t, wire.AVPExperimentalResultCode, 0); got != tc.wantExp {
 					t.Errorf("Experimental-Result-Code %d", got)
 				}
-				if got := w.u32(t, avpVendorID, 0); got != 10415 {
+				if got := w.u32(t, wire.AVPVendorID, 0); got != 10415 {
 					t.Errorf("Experimental-Result Vendor-Id %d", got)
 				}
 			}
 			if tc.wantStatus >= 0 {
-				a, err := w.FindAVP(avpEquipmentStatus, 10415)
+				a, err := w.FindAVP(wire.AVPEquipmentStatus, 10415)
 				if err != nil {
 					t.Fatalf("no Equipment-Status")
 				}
@@ -94,11 +95,11 @@ func TestECAShape(t *testing.T) {
 				if got := int(a.Data.(datatype.Enumerated)); got != tc.wantStatus {
 					t.Errorf("Equipment-Status %d, want %d", got, tc.wantStatus)
 				}
-			} else if w.has(avpEquipmentStatus) {
+			} else if w.has(wire.AVPEquipmentStatus) {
 				t.Errorf("Equipment-Status present in a %d answer", tc.wantExp)
 			}
-			if res.ResultCode != max(tc.wantCode, tc.wantExp) {
-				t.Errorf("reported result %d", res.ResultCode)
+			if res.code != max(tc.wantCode, tc.wantExp) {
+				t.Errorf("reported result %d", res.code)
 			}
 		})
 	}
@@ -110,7 +111,7 @@ func TestECAErrors(t *testing.T) {
 	tests := []struct {
 		name     string
 		build    func() ecrBuilder
-		mutate   func(hdr *header, body []byte) []byte
+		mutate   func(hdr *wire.Header, body []byte) []byte
 		wantCode uint32
 		wantE    bool
 		// failed is checked against the Failed-AVP content: the codes of
@@ -118,38 +119,38 @@ func TestECAErrors(t *testing.T) {
 		failed []uint32
 	}{
 		{name: "terminal-information missing", build: func() ecrBuilder { return newECR(1).std("") },
-			wantCode: 5005, failed: []uint32{avpTerminalInformation, avpIMEI}},
+			wantCode: 5005, failed: []uint32{wire.AVPTerminalInformation, wire.AVPIMEI}},
 		{name: "imei missing (meid only)", build: func() ecrBuilder {
-			return newECR(1).std("").termInfo(diam.NewAVP(avp3GPP2MEID, avp.Mbit|avp.Vbit, 10415, datatype.OctetString("\x01\x02\x03\x04\x05\x06\x07")))
-		}, wantCode: 5005, failed: []uint32{avpTerminalInformation, avpIMEI}},
+			return newECR(1).std("").termInfo(diam.NewAVP(wire.AVP3GPP2MEID, avp.Mbit|avp.Vbit, 10415, datatype.OctetString("\x01\x02\x03\x04\x05\x06\x07")))
+		}, wantCode: 5005, failed: []uint32{wire.AVPTerminalInformation, wire.AVPIMEI}},
 		{name: "imei empty group", build: func() ecrBuilder { return newECR(1).std("").termInfo() },
-			wantCode: 5005, failed: []uint32{avpTerminalInformation, avpIMEI}},
+			wantCode: 5005, failed: []uint32{wire.AVPTerminalInformation, wire.AVPIMEI}},
 		{name: "imei with letters", build: func() ecrBuilder { return newECR(1).std("3520990017614A") },
-			wantCode: 5004, failed: []uint32{avpTerminalInformation, avpIMEI}},
+			wantCode: 5004, failed: []uint32{wire.AVPTerminalInformation, wire.AVPIMEI}},
 		{name: "imei 13 digits", build: func() ecrBuilder { return newECR(1).std("3520990017614") },
-			wantCode: 5004, failed: []uint32{avpTerminalInformation, avpIMEI}},
+			wantCode: 5004, failed: []uint32{wire.AVPTerminalInformation, wire.AVPIMEI}},
 		{name: "imei 17 digits", build: func() ecrBuilder { return newECR(1).std("35209900176148991") },
-			wantCode: 5004, failed: []uint32{avpTerminalInformation, avpIMEI}},
+			wantCode: 5004, failed: []uint32{wire.AVPTerminalInformation, wire.AVPIMEI}},
 		{name: "imei invalid utf-8", build: func() ecrBuilder { return newECR(1).std("352099001761\xff\xfe") },
-			wantCode: 5004, failed: []uint32{avpTerminalInformation, avpIMEI}},
+			wantCode: 5004, failed: []uint32{wire.AVPTerminalInformation, wire.AVPIMEI}},
 		{name: "imei repeated", build: func() ecrBuilder {
 			return newECR(1).std("").termInfo(imeiAVP("35209900176148"), imeiAVP("35209900176148"))
-		}, wantCode: 5009, failed: []uint32{avpTerminalInformation, avpIMEI}},
+		}, wantCode: 5009, failed: []uint32{wire.AVPTerminalInformation, wire.AVPIMEI}},
 		{name: "terminal-information repeated", build: func() ecrBuilder {
 			return newECR(1).std("35209900176148").termInfo(imeiAVP("35209900176148"))
-		}, wantCode: 5009, failed: []uint32{avpTerminalInformation}},
+		}, wantCode: 5009, failed: []uint32{wire.AVPTerminalInformation}},
 		{name: "unknown mandatory avp", build: func() ecrBuilder {
 			return newECR(1).std("35209900176148").add(9999, avp.Mbit, 0, datatype.Unsigned32(1))
 		}, wantCode: 5001, failed: []uint32{9999}},
 		{name: "unknown mandatory vendor avp in terminal-information", build: func() ecrBuilder {
 			return newECR(1).std("").termInfo(imeiAVP("35209900176148"), diam.NewAVP(1499, avp.Mbit|avp.Vbit, 10415, datatype.Unsigned32(1)))
-		}, wantCode: 5001, failed: []uint32{avpTerminalInformation, 1499}},
+		}, wantCode: 5001, failed: []uint32{wire.AVPTerminalInformation, 1499}},
 		{name: "auth-session-state missing", build: func() ecrBuilder {
 			return ecrWith(-1, "", "eir.test")
-		}, wantCode: 5005, failed: []uint32{avpAuthSessionState}},
+		}, wantCode: 5005, failed: []uint32{wire.AVPAuthSessionState}},
 		{name: "auth-session-state 7", build: func() ecrBuilder {
 			return ecrWith(7, "", "eir.test")
-		}, wantCode: 5004, failed: []uint32{avpAuthSessionState}},
+		}, wantCode: 5004, failed: []uint32{wire.AVPAuthSessionState}},
 		{name: "destination-host not us", build: func() ecrBuilder {
 			return newECR(1).std("35209900176148").add(avp.DestinationHost, avp.Mbit, 0, datatype.DiameterIdentity("other.eir"))
 		}, wantCode: 3002, wantE: true},
@@ -162,12 +163,12 @@ func TestECAErrors(t *testing.T) {
 			return b
 		}, wantCode: 3008, wantE: true},
 		{name: "avp length beyond message", build: func() ecrBuilder { return newECR(1).std("35209900176148") },
-			mutate: func(hdr *header, body []byte) []byte {
+			mutate: func(hdr *wire.Header, body []byte) []byte {
 				// Grow the last AVP's length field past the end.
 				last := lastAVPOffset(body)
 				body[last+7] += 40
 				return body
-			}, wantCode: 5014, failed: []uint32{avpTerminalInformation}},
+			}, wantCode: 5014, failed: []uint32{wire.AVPTerminalInformation}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -175,9 +176,9 @@ func TestECAErrors(t *testing.T) {
 			if tc.mutate != nil {
 				body = tc.mutate(&hdr, body)
 			}
-			out, _ := h.answerECR(context.Background(), hdr, body)
+			out, _ := h.run(context.Background(), hdr, body)
 			w := decodeWire(t, out)
-			if got := w.u32(t, avpResultCode, 0); got != tc.wantCode {
+			if got := w.u32(t, wire.AVPResultCode, 0); got != tc.wantCode {
 				t.Fatalf("Result-Code %d, want %d (error message %v)", got, tc.wantCode, w.AVP)
 			}
 			gotE := w.Header.CommandFlags&diam.ErrorFlag != 0
@@ -187,17 +188,17 @@ func TestECAErrors(t *testing.T) {
 			if w.Header.CommandFlags&diam.RequestFlag != 0 {
 				t.Errorf("R-bit set in an answer")
 			}
-			if w.codes[0] != avpSessionID {
+			if w.codes[0] != wire.AVPSessionID {
 				t.Errorf("first AVP %d, want Session-Id", w.codes[0])
 			}
-			if w.has(avpEquipmentStatus) || w.has(avpExperimentalResult) {
+			if w.has(wire.AVPEquipmentStatus) || w.has(wire.AVPExperimentalResult) {
 				t.Errorf("error answer carries a status or an Experimental-Result")
 			}
-			if !tc.wantE && !w.has(avpAuthSessionState) {
+			if !tc.wantE && !w.has(wire.AVPAuthSessionState) {
 				t.Errorf("5xxx ECA without Auth-Session-State")
 			}
 			if tc.failed == nil {
-				if w.has(avpFailedAVP) {
+				if w.has(wire.AVPFailedAVP) {
 					t.Errorf("unexpected Failed-AVP")
 				}
 				return
@@ -237,9 +238,9 @@ func lastAVPOffset(body []byte) int {
 
 // checkFailed walks the Failed-AVP's raw content: want[0] is the code of the
 // AVP it holds, want[1] (if any) the code of that AVP's only child.
-func checkFailed(t *testing.T, w wire, want []uint32) {
+func checkFailed(t *testing.T, w decoded, want []uint32) {
 	t.Helper()
-	fa, err := w.FindAVP(avpFailedAVP, 0)
+	fa, err := w.FindAVP(wire.AVPFailedAVP, 0)
 	if err != nil {
 		t.Fatalf("no Failed-AVP")
 	}
@@ -254,7 +255,7 @@ func checkFailed(t *testing.T, w wire, want []uint32) {
 	if inner.Code != want[0] {
 		t.Fatalf("Failed-AVP holds AVP %d, want %d", inner.Code, want[0])
 	}
-	if want[0] == avpTerminalInformation && inner.VendorID != 10415 {
+	if want[0] == wire.AVPTerminalInformation && inner.VendorID != 10415 {
 		t.Errorf("Terminal-Information in Failed-AVP without vendor 10415")
 	}
 	if len(want) > 1 {
@@ -287,15 +288,15 @@ func TestProxyInfoEchoed(t *testing.T) {
 		}
 		b.add(avp.RouteRecord, avp.Mbit, 0, datatype.DiameterIdentity("dra0.test"))
 		hdr, body := b.bytes(t)
-		out, _ := h.answerECR(context.Background(), hdr, body)
+		out, _ := h.run(context.Background(), hdr, body)
 		var got [][]byte
 		for rest := out[20:]; len(rest) > 0; {
 			l := int(rest[5])<<16 | int(rest[6])<<8 | int(rest[7])
 			n := (l + 3) &^ 3
-			if code := uint32(rest[3]) | uint32(rest[2])<<8; code == avpProxyInfo {
+			if code := uint32(rest[3]) | uint32(rest[2])<<8; code == wire.AVPProxyInfo {
 				got = append(got, rest[:n])
 			}
-			if code := uint32(rest[3]) | uint32(rest[2])<<8; code == avpRouteRecord {
+			if code := uint32(rest[3]) | uint32(rest[2])<<8; code == wire.AVPRouteRecord {
 				t.Errorf("%s: Route-Record copied", imei)
 			}
 			rest = rest[n:]
@@ -318,7 +319,7 @@ func TestZeroHopByHop(t *testing.T) {
 	b := newECR(0).std("35209900176148")
 	b.m.Header.EndToEndID = 0
 	hdr, body := b.bytes(t)
-	out, _ := h.answerECR(context.Background(), hdr, body)
+	out, _ := h.run(context.Background(), hdr, body)
 	w := decodeWire(t, out)
 	if w.Header.HopByHopID != 0 || w.Header.EndToEndID != 0 {
 		t.Fatalf("identifiers %d/%d, want 0/0", w.Header.HopByHopID, w.Header.EndToEndID)
@@ -327,18 +328,18 @@ func TestZeroHopByHop(t *testing.T) {
 
 func TestDRMPEchoed(t *testing.T) {
 	h := testHandler(t)
-	b := newECR(3).std("35209900176148").add(avpDRMP, 0, 0, datatype.Enumerated(4))
+	b := newECR(3).std("35209900176148").add(wire.AVPDRMP, 0, 0, datatype.Enumerated(4))
 	hdr, body := b.bytes(t)
-	w := decodeWire(t, must(h.answerECR(context.Background(), hdr, body)))
-	if len(w.codes) < 2 || w.codes[1] != avpDRMP {
+	w := decodeWire(t, must(h.run(context.Background(), hdr, body)))
+	if len(w.codes) < 2 || w.codes[1] != wire.AVPDRMP {
 		t.Fatalf("DRMP not second in %v", w.codes)
 	}
-	if got := w.u32(t, avpDRMP, 0); got != 4 {
+	if got := w.u32(t, wire.AVPDRMP, 0); got != 4 {
 		t.Fatalf("DRMP %d", got)
 	}
 }
 
-func must(b []byte, _ Answer) []byte { return b }
+func must(b []byte, _ ecrResult) []byte { return b }
 
 func TestResultFor(t *testing.T) {
 	tests := []struct {
@@ -367,14 +368,14 @@ func TestStorePolicy(t *testing.T) {
 	st.SetFailure(errors.New("redis down"))
 	h := &ecrHandler{id: identity{host: "eir.test", realm: "eir.test"}, checker: c}
 	hdr, body := newECR(5).std("35209900176148").bytes(t)
-	w := decodeWire(t, must(h.answerECR(context.Background(), hdr, body)))
-	if got := w.u32(t, avpResultCode, 0); got != 5012 || w.Header.CommandFlags&diam.ErrorFlag != 0 {
+	w := decodeWire(t, must(h.run(context.Background(), hdr, body)))
+	if got := w.u32(t, wire.AVPResultCode, 0); got != 5012 || w.Header.CommandFlags&diam.ErrorFlag != 0 {
 		t.Fatalf("Result-Code %d flags %#x, want 5012 without E-bit", got, w.Header.CommandFlags)
 	}
 	c.SetPolicy(eir.Policy{OnStoreError: eir.Fallback{Set: true, Status: eir.Greylisted}})
-	w = decodeWire(t, must(h.answerECR(context.Background(), hdr, body)))
-	if got := w.u32(t, avpResultCode, 0); got != 2001 || w.u32(t, avpEquipmentStatus, 10415) != 2 {
-		t.Fatalf("fail-open answer %d/%d", got, w.u32(t, avpEquipmentStatus, 10415))
+	w = decodeWire(t, must(h.run(context.Background(), hdr, body)))
+	if got := w.u32(t, wire.AVPResultCode, 0); got != 2001 || w.u32(t, wire.AVPEquipmentStatus, 10415) != 2 {
+		t.Fatalf("fail-open answer %d/%d", got, w.u32(t, wire.AVPEquipmentStatus, 10415))
 	}
 }
 
@@ -384,15 +385,15 @@ func TestStorePolicy(t *testing.T) {
 func TestSpecSheetRows(t *testing.T) {
 	h := testHandler(t)
 	sv := func(v string) *diam.AVP {
-		return diam.NewAVP(avpSoftwareVersion, avp.Mbit|avp.Vbit, 10415, datatype.UTF8String(v))
+		return diam.NewAVP(wire.AVPSoftwareVersion, avp.Mbit|avp.Vbit, 10415, datatype.UTF8String(v))
 	}
-	meid := diam.NewAVP(avp3GPP2MEID, avp.Mbit|avp.Vbit, 10415, datatype.OctetString("\x01\x02\x03\x04\x05\x06\x07"))
+	meid := diam.NewAVP(wire.AVP3GPP2MEID, avp.Mbit|avp.Vbit, 10415, datatype.OctetString("\x01\x02\x03\x04\x05\x06\x07"))
 	tests := []struct {
 		name   string
 		build  func() ecrBuilder
 		code   uint32
 		status int
-		check  func(t *testing.T, w wire)
+		check  func(t *testing.T, w decoded)
 	}{
 		{"row 5: software-version not 2 digits is ignored", func() ecrBuilder {
 			return newECR(1).std("").termInfo(imeiAVP("35209900176148"), sv("1A3"))
@@ -407,7 +408,7 @@ func TestSpecSheetRows(t *testing.T) {
 			b := newECR(1).std("35209900176148")
 			b.m.Header.CommandFlags = diam.RequestFlag
 			return b
-		}, 2001, 1, func(t *testing.T, w wire) {
+		}, 2001, 1, func(t *testing.T, w decoded) {
 			if w.Header.CommandFlags != 0 {
 				t.Errorf("flags %#x, want 0 (P copied from the request)", w.Header.CommandFlags)
 			}
@@ -422,7 +423,7 @@ func TestSpecSheetRows(t *testing.T) {
 			b := newECR(1).std("35209900176148")
 			b.m.Header.CommandFlags |= diam.RetransmittedFlag
 			return b
-		}, 2001, 1, func(t *testing.T, w wire) {
+		}, 2001, 1, func(t *testing.T, w decoded) {
 			if w.Header.CommandFlags != diam.ProxiableFlag {
 				t.Errorf("flags %#x, want 0x40", w.Header.CommandFlags)
 			}
@@ -435,8 +436,8 @@ func TestSpecSheetRows(t *testing.T) {
 			b.m.NewAVP(avp.OriginRealm, avp.Mbit, 0, datatype.DiameterIdentity("test"))
 			b.m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity("eir.test"))
 			return b.termInfo(imeiAVP("35209900176148"))
-		}, 2001, 1, func(t *testing.T, w wire) {
-			if w.codes[0] != avpSessionID {
+		}, 2001, 1, func(t *testing.T, w decoded) {
+			if w.codes[0] != wire.AVPSessionID {
 				t.Errorf("answer does not start with Session-Id")
 			}
 		}},
@@ -447,14 +448,14 @@ func TestSpecSheetRows(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			hdr, body := tc.build().bytes(t)
-			w := decodeWire(t, must(h.answerECR(context.Background(), hdr, body)))
-			if got := w.u32(t, avpResultCode, 0); got != tc.code {
+			w := decodeWire(t, must(h.run(context.Background(), hdr, body)))
+			if got := w.u32(t, wire.AVPResultCode, 0); got != tc.code {
 				t.Fatalf("Result-Code %d, want %d", got, tc.code)
 			}
-			if got := w.u32(t, avpEquipmentStatus, 10415); int(got) != tc.status {
+			if got := w.u32(t, wire.AVPEquipmentStatus, 10415); int(got) != tc.status {
 				t.Fatalf("Equipment-Status %d, want %d", got, tc.status)
 			}
-			if got := w.u32(t, avpAuthSessionState, 0); got != 1 {
+			if got := w.u32(t, wire.AVPAuthSessionState, 0); got != 1 {
 				t.Errorf("Auth-Session-State %d", got)
 			}
 			if tc.check != nil {
@@ -478,7 +479,7 @@ func TestSuccessAnswerBytes(t *testing.T) {
 	for name, b := range map[string]ecrBuilder{
 		"plain":           newECR(1).std("35209900176148"),
 		"zero ids":        newECR(0).std("35209900176148"),
-		"drmp":            newECR(2).std("35209900176148").add(avpDRMP, 0, 0, datatype.Enumerated(3)),
+		"drmp":            newECR(2).std("35209900176148").add(wire.AVPDRMP, 0, 0, datatype.Enumerated(3)),
 		"odd session id":  newECR(3).std("35209900176148").add(avp.UserName, avp.Mbit, 0, datatype.UTF8String("001010000000001")),
 		"two proxy-infos": newECR(4).std("35209900176148").add(avp.ProxyInfo, avp.Mbit, 0, proxy("dra1.test", "x").Data).add(avp.ProxyInfo, avp.Mbit, 0, proxy("dra2.test", "statestate").Data),
 	} {
@@ -488,32 +489,32 @@ func TestSuccessAnswerBytes(t *testing.T) {
 			t.Fatalf("%s: %s", name, rerr.text)
 		}
 		for _, st := range []eir.Status{eir.Whitelisted, eir.Blacklisted, eir.Greylisted} {
-			got := h.successAnswer(nil, hdr, &r, st)
-			m := h.start(hdr, &r, false)
-			m.resultCode(codeSuccess)
-			m.u32(avpAuthSessionState, 1)
+			got := (eca{h.id}).status(nil, hdr, &r, st)
+			m := h.refStart(hdr, &r, false)
+			m.resultCode(wire.Success)
+			m.u32(wire.AVPAuthSessionState, 1)
 			m.origin(h.id)
-			m.add(avpEquipmentStatus, flagM|flagV, vendor3GPP, datatype.Enumerated(st))
-			h.finish(m, &r)
+			m.add(wire.AVPEquipmentStatus, flagM|flagV, wire.Vendor3GPP, datatype.Enumerated(st))
+			h.refFinish(m, &r)
 			want := m.bytes()
 			if !bytes.Equal(got, want) {
 				t.Fatalf("%s %v:\n got %x\nwant %x", name, st, got, want)
 			}
 			// Appended after other answers, as the read loop does.
 			prev := []byte("earlier answers")
-			if both := h.successAnswer(prev, hdr, &r, st); string(both[:len(prev)]) != "earlier answers" || !bytes.Equal(both[len(prev):], want) {
+			if both := (eca{h.id}).status(prev, hdr, &r, st); string(both[:len(prev)]) != "earlier answers" || !bytes.Equal(both[len(prev):], want) {
 				t.Fatalf("%s %v: appended answer %x", name, st, both)
 			}
 			w := decodeWire(t, got)
-			if w.u32(t, avpEquipmentStatus, vendor3GPP) != uint32(st) || w.u32(t, avpResultCode, 0) != codeSuccess {
+			if w.u32(t, wire.AVPEquipmentStatus, wire.Vendor3GPP) != uint32(st) || w.u32(t, wire.AVPResultCode, 0) != wire.Success {
 				t.Fatalf("%s: decoded %v", name, w)
 			}
 		}
-		got, want := h.experimentalAnswer(nil, hdr, &r, codeEquipmentUnknown), h.experimentalAnswerBuilt(hdr, &r, codeEquipmentUnknown)
+		got, want := eca{h.id}.experimental(nil, hdr, &r, wire.EquipmentUnknown), h.experimentalAnswerBuilt(hdr, &r, wire.EquipmentUnknown)
 		if !bytes.Equal(got, want) {
 			t.Fatalf("%s 5422:\n got %x\nwant %x", name, got, want)
 		}
-		if w := decodeWire(t, got); w.has(avpResultCode) || w.has(avpEquipmentStatus) {
+		if w := decodeWire(t, got); w.has(wire.AVPResultCode) || w.has(wire.AVPEquipmentStatus) {
 			t.Fatalf("%s: 5422 with Result-Code or Equipment-Status", name)
 		}
 	}
@@ -521,13 +522,13 @@ func TestSuccessAnswerBytes(t *testing.T) {
 
 // experimentalAnswerBuilt is experimentalAnswer with go-diameter's encoder,
 // the reference its bytes are tested against.
-func (h *ecrHandler) experimentalAnswerBuilt(hdr header, r *ecrRequest, code uint32) []byte {
-	b := h.start(hdr, r, false)
-	b.add(avpExperimentalResult, flagM, 0, datatype.Grouped(append(
-		encodeAVP(avpVendorID, flagM, 0, datatype.Unsigned32(vendor3GPP)),
-		encodeAVP(avpExperimentalResCode, flagM, 0, datatype.Unsigned32(code))...)))
-	b.u32(avpAuthSessionState, 1)
+func (h *ecrHandler) experimentalAnswerBuilt(hdr wire.Header, r *ecrRequest, code uint32) []byte {
+	b := h.refStart(hdr, r, false)
+	b.add(wire.AVPExperimentalResult, flagM, 0, datatype.Grouped(append(
+		encodeAVP(wire.AVPVendorID, flagM, 0, datatype.Unsigned32(wire.Vendor3GPP)),
+		encodeAVP(wire.AVPExperimentalResultCode, flagM, 0, datatype.Unsigned32(code))...)))
+	b.u32(wire.AVPAuthSessionState, 1)
 	b.origin(h.id)
-	h.finish(b, r)
+	h.refFinish(b, r)
 	return b.bytes()
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"testing"
+
+	"github.com/eir-sidecar/eir/diameter/wire"
 )
 
 // FuzzAnswerECR feeds arbitrary ECR bodies and header flags to the handler:
@@ -20,8 +22,8 @@ func FuzzAnswerECR(f *testing.F) {
 	_, c := testLists(f)
 	h.checker = c
 	f.Fuzz(func(t *testing.T, body []byte, flags uint8) {
-		hdr := header{version: 1, length: uint32(20 + len(body)), flags: flags | cmdFlagR, code: cmdECR, app: appS13, hbh: 0xabcd, e2e: 0x1234}
-		out, res := h.answerECR(context.Background(), hdr, body)
+		hdr := wire.Header{Version: 1, Length: uint32(20 + len(body)), Flags: flags | wire.FlagRequest, Code: wire.CmdECR, App: wire.AppS13, HopByHop: 0xabcd, EndToEnd: 0x1234}
+		out, res := h.run(context.Background(), hdr, body)
 		if len(out) < 20 || len(out)%4 != 0 {
 			t.Fatalf("answer of %d bytes", len(out))
 		}
@@ -31,22 +33,22 @@ func FuzzAnswerECR(f *testing.F) {
 		if binary.BigEndian.Uint32(out[12:16]) != 0xabcd || binary.BigEndian.Uint32(out[16:20]) != 0x1234 {
 			t.Fatal("identifiers not copied")
 		}
-		if out[4]&cmdFlagR != 0 {
+		if out[4]&wire.FlagRequest != 0 {
 			t.Fatal("R-bit set in an answer")
 		}
 		var codes []uint32
-		if _, err := forEachAVP(out[20:], func(a rawAVP) error {
-			codes = append(codes, a.code)
-			if a.code == avpFailedAVP || a.code == avpExperimentalResult {
-				if _, err := forEachAVP(a.data, func(rawAVP) error { return nil }); err != nil {
-					t.Fatalf("grouped AVP %d does not parse: %v", a.code, err)
+		if _, err := wire.Walk(out[20:], func(a wire.AVP) error {
+			codes = append(codes, a.Code)
+			if a.Code == wire.AVPFailedAVP || a.Code == wire.AVPExperimentalResult {
+				if _, err := wire.Walk(a.Data, func(wire.AVP) error { return nil }); err != nil {
+					t.Fatalf("grouped AVP %d does not parse: %v", a.Code, err)
 				}
 			}
 			return nil
 		}); err != nil {
 			t.Fatalf("answer AVPs do not parse: %v", err)
 		}
-		if res.ResultCode == 0 {
+		if res.code == 0 {
 			t.Fatal("no result reported")
 		}
 	})

@@ -11,19 +11,20 @@ import (
 	"github.com/fiorix/go-diameter/v4/diam/datatype"
 	"github.com/fiorix/go-diameter/v4/diam/dict"
 
+	"github.com/eir-sidecar/eir/diameter/wire"
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/memstore"
 )
 
-// wire is a decoded message as seen on the wire: go-diameter's decode plus
+// decoded is a message as seen on the wire: go-diameter's decode plus
 // the top-level AVP codes in order.
-type wire struct {
+type decoded struct {
 	*diam.Message
-	raw   []byte
+	Raw   []byte
 	codes []uint32
 }
 
-func decodeWire(t *testing.T, raw []byte) wire {
+func decodeWire(t *testing.T, raw []byte) decoded {
 	t.Helper()
 	dec := raw
 	if _, err := dict.Default.FindCommand(binary.BigEndian.Uint32(raw[8:12]), uint32(raw[5])<<16|uint32(raw[6])<<8|uint32(raw[7])); err != nil {
@@ -53,10 +54,10 @@ func decodeWire(t *testing.T, raw []byte) wire {
 		codes = append(codes, binary.BigEndian.Uint32(b[0:4]))
 		b = b[(l+3)&^3:]
 	}
-	return wire{Message: m, raw: raw, codes: codes}
+	return decoded{Message: m, Raw: raw, codes: codes}
 }
 
-func (w wire) has(code uint32) bool {
+func (w decoded) has(code uint32) bool {
 	for _, c := range w.codes {
 		if c == code {
 			return true
@@ -65,7 +66,7 @@ func (w wire) has(code uint32) bool {
 	return false
 }
 
-func (w wire) u32(t *testing.T, code, vendor uint32) uint32 {
+func (w decoded) u32(t *testing.T, code, vendor uint32) uint32 {
 	t.Helper()
 	a, err := w.FindAVP(code, vendor)
 	if err != nil {
@@ -118,21 +119,21 @@ func (b ecrBuilder) add(code uint32, flags uint8, vendor uint32, v datatype.Type
 	return b
 }
 
-func (b ecrBuilder) bytesB(t testing.TB) (header, []byte) {
+func (b ecrBuilder) bytesB(t testing.TB) (wire.Header, []byte) {
 	raw, err := b.m.Serialize()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return decodeHeader(raw), raw[20:]
+	return wire.DecodeHeader(raw), raw[20:]
 }
 
-func (b ecrBuilder) bytes(t *testing.T) (header, []byte) {
+func (b ecrBuilder) bytes(t *testing.T) (wire.Header, []byte) {
 	t.Helper()
 	raw, err := b.m.Serialize()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return decodeHeader(raw), raw[20:]
+	return wire.DecodeHeader(raw), raw[20:]
 }
 
 // testLists returns a checker over a memstore holding one IMEI per list.

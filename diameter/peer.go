@@ -4,9 +4,240 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
-	"github.com/fiorix/go-diameter/v4/diam/datatype"
+	"github.com/eir-sidecar/eir/diameter/wire"
+	"go.uber.org/zap"
 )
+
+// peerState is the responder side of the peer state machine (RFC 6733
+// §5.6), reduced to what a server needs.
+type peerState int32
+
+const (
+	stateWaitCER peerState = iota // connected, no CER yet
+	stateOpen                     // CER accepted
+	stateClosing                  // DPR sent or received
+)
+
+func (s peerState) String() string {
+	switch s {
+	case stateWaitCER:
+		return "wait_cer"
+	case stateOpen:
+		return "open"
+	}
+	return "closing"
+}
+
+func (c *conn) getState() peerState { return peerState(c.state.Load()) }
+
+func (c *conn) setState(st peerState) {
+	old := peerState(c.state.Swap(int32(st)))
+	if old == st {
+		return
+	}
+	c.stateSince.Store(time.Now().UnixNano())
+	c.s.m.peers.WithLabelValues(old.String()).Dec()
+	c.s.m.peers.WithLabelValues(st.String()).Inc()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// handleAnswer consumes answers to the DWR and DPR this node sent.
+func (c *conn) handleAnswer(hdr wire.Header) string {
+	if hdr.App == wire.AppBase && hdr.Code == wire.CmdDPR && c.dprSent.Load() {
+		return "disconnected"
+	}
+	if hdr.App == wire.AppBase && hdr.Code == wire.CmdDWR {
+		return ""
+	}
+	c.s.m.unanswered.WithLabelValues("unexpected_answer").Inc()
+	return ""
+}
+
+func (c *conn) handleCER(hdr wire.Header, body []byte) string {
+	start := time.Now()
+	s := c.s
+	r, rerr := parseCER(body)
+	host, realm := string(r.originHost.Data), string(r.originRealm.Data)
+	apps := false
+	if rerr == nil && !s.allow.Load().allows(host, realm, c.remote) {
+		rerr = protocolError(wire.UnknownPeer, "peer not in the allow-list")
+	}
+	if rerr == nil && !r.s13 {
+		rerr = avpError(wire.NoCommonApplication, nil, "S13 (16777252) or Relay not advertised")
+		apps = true
+	}
+	if rerr == nil && !r.securityOK() {
+		rerr = avpError(wire.NoCommonSecurity, nil, "in-band security not supported: use TLS on the transport")
+	}
+	reopen := c.getState() == stateOpen
+	if rerr == nil && !reopen && !s.peerOpened(host) {
+		rerr = avpError(wire.UnableToComply, nil, "a connection with this Origin-Host is already open")
+	}
+	code := wire.Success
+	if rerr != nil {
+		code = rerr.code
+	}
+	cea := s.cea(hdr, code, c.nc.LocalAddr(), rerr, rerr == nil || apps)
+	if rerr == nil && !reopen {
+		c.opening.Lock()
+		c.peerHost.Store(&host)
+		c.setState(stateOpen)
+		c.reply(hdr, cea, code, start)
+		c.opening.Unlock()
+	} else {
+		c.reply(hdr, cea, code, start)
+	}
+	if rerr != nil {
+		c.logger().Warn("capabilities exchange refused",
+			zap.String("origin_host", host), zap.String("origin_realm", realm),
+			zap.Uint32("result_code", code), zap.String("reason", rerr.text))
+		return "cer_refused"
+	}
+	if !reopen {
+		c.logger().Info("peer open", zap.String("origin_realm", realm),
+			zap.String("product_name", string(r.productName.Data)))
+	}
+	return ""
+}
+
+// handleDWR answers a Device-Watchdog-Request (RFC 6733 §5.5) with a DWA.
+func (c *conn) handleDWR(hdr wire.Header, body []byte) {
+	start := time.Now()
+	code, rerr := baseCheck(body)
+	c.reply(hdr, c.s.baseAnswer(hdr, code, rerr), code, start)
+}
+
+// handleDPR answers a Disconnect-Peer-Request (RFC 6733 §5.4) with a DPA.
+// After DPA the peer closes the transport; if it does not within
+// DisconnectTimeout, the watchdog does.
+func (c *conn) handleDPR(hdr wire.Header, body []byte) {
+	start := time.Now()
+	code, rerr := baseCheck(body)
+	c.reply(hdr, c.s.baseAnswer(hdr, code, rerr), code, start)
+	if rerr == nil {
+		c.logger().Info("peer disconnecting")
+		c.setState(stateClosing)
+	}
+}
+
+// baseCheck validates the AVPs of DWR and DPR: Origin-Host and Origin-Realm
+// are required; an unknown AVP with the M-bit is 5001.
+func baseCheck(body []byte) (uint32, *reqError) {
+	var host, realm bool
+	var unsupported []byte
+	bad, err := wire.Walk(body, func(a wire.AVP) error {
+		switch {
+		case a.Vendor == 0 && a.Code == wire.AVPOriginHost:
+			host = true
+		case a.Vendor == 0 && a.Code == wire.AVPOriginRealm:
+			realm = true
+		case a.Vendor == 0 && (a.Code == wire.AVPOriginStateID || a.Code == wire.AVPDisconnectCause):
+		case a.Mandatory() && unsupported == nil:
+			unsupported = a.Raw
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return wire.InvalidAVPLength, avpError(wire.InvalidAVPLength, minimalHeader(bad.Raw), "AVP length inconsistent with the message")
+	case unsupported != nil:
+		return wire.AVPUnsupported, avpError(wire.AVPUnsupported, unsupported, "mandatory AVP not supported")
+	case !host:
+		return wire.MissingAVP, avpError(wire.MissingAVP, exampleAVP(wire.AVPOriginHost, 0, 0), "Origin-Host missing")
+	case !realm:
+		return wire.MissingAVP, avpError(wire.MissingAVP, exampleAVP(wire.AVPOriginRealm, 0, 0), "Origin-Realm missing")
+	}
+	return wire.Success, nil
+}
+
+// watchdog enforces timers: the CER timeout in wait_cer; in open, a DWR
+// after Tw of silence and closing when 2×Tw pass without any message
+// (RFC 3539 §3.4); in closing, the disconnect timeout. It also sends DPR at
+// shutdown.
+func (c *conn) watchdog() {
+	defer close(c.wdDone)
+	o := c.s.opts
+	t := time.NewTimer(o.CERTimeout)
+	defer t.Stop()
+	var dwrSentAt int64 // unix nanoseconds, 0 when no DWR is outstanding
+	for {
+		now := time.Now().UnixNano()
+		var wake int64
+		switch c.getState() {
+		case stateWaitCER:
+			wake = c.accepted.Add(o.CERTimeout).UnixNano()
+			if now >= wake {
+				c.logger().Warn("no capabilities exchange in time; closing")
+				c.closeTransport("cer_timeout")
+				return
+			}
+		case stateOpen:
+			last := c.lastRx.Load()
+			if dwrSentAt != 0 && last > dwrSentAt {
+				dwrSentAt = 0
+			}
+			switch {
+			case dwrSentAt != 0 && now >= dwrSentAt+int64(o.WatchdogInterval):
+				c.logger().Warn("peer silent after device-watchdog-request; closing")
+				c.closeTransport("watchdog_timeout")
+				return
+			case dwrSentAt != 0:
+				wake = dwrSentAt + int64(o.WatchdogInterval)
+			case now >= last+int64(o.WatchdogInterval):
+				c.send(c.s.request(wire.CmdDWR, c.hbh.Add(1), 0))
+				c.s.m.sentDWR.Inc()
+				dwrSentAt = now
+				wake = now + int64(o.WatchdogInterval)
+			default:
+				wake = last + int64(o.WatchdogInterval)
+			}
+		case stateClosing:
+			wake = c.stateSince.Load() + int64(o.DisconnectTimeout)
+			if now >= wake {
+				c.closeTransport("disconnect_timeout")
+				return
+			}
+		}
+		t.Reset(time.Duration(wake - now))
+		select {
+		case <-t.C:
+		case <-c.kick:
+		case <-c.quit:
+			return
+		case <-c.discReq:
+			if c.disconnect() {
+				return
+			}
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+	}
+}
+
+// disconnect answers Shutdown: a DPR (REBOOTING) when the peer is open,
+// else the socket is closed at once (before any CEA can be queued). It
+// reports whether it closed the socket.
+func (c *conn) disconnect() (closed bool) {
+	c.opening.Lock()
+	defer c.opening.Unlock()
+	if c.getState() != stateOpen {
+		c.closeTransport("shutdown")
+		return true
+	}
+	c.dprSent.Store(true)
+	c.send(c.s.request(wire.CmdDPR, c.hbh.Add(1), wire.DisconnectRebooting))
+	c.setState(stateClosing)
+	return false
+}
 
 // Capabilities-Exchange-Request, RFC 6733 §5.3.1.
 //
@@ -25,13 +256,13 @@ import (
 //	          [ Firmware-Revision ]
 //	        * [ AVP ]
 type cerRequest struct {
-	originHost  rawAVP
-	originRealm rawAVP
-	hostIPs     []rawAVP
-	vendorID    rawAVP
-	productName rawAVP
-	stateID     rawAVP
-	firmware    rawAVP
+	originHost  wire.AVP
+	originRealm wire.AVP
+	hostIPs     []wire.AVP
+	vendorID    wire.AVP
+	productName wire.AVP
+	stateID     wire.AVP
+	firmware    wire.AVP
 	authApps    []uint32
 	acctApps    []uint32
 	inbandSec   []uint32
@@ -43,106 +274,104 @@ type cerRequest struct {
 
 func parseCER(body []byte) (cerRequest, *reqError) {
 	var r cerRequest
-	single := func(slot *rawAVP, a rawAVP) {
-		if slot.raw != nil {
+	single := func(slot *wire.AVP, a wire.AVP) {
+		if slot.Raw != nil {
 			if r.excess == nil {
-				r.excess = a.raw
+				r.excess = a.Raw
 			}
 			return
 		}
 		*slot = a
 	}
 	var valueErr *reqError
-	app := func(a rawAVP, list *[]uint32) {
-		v, ok := u32(a)
+	app := func(a wire.AVP, list *[]uint32) {
+		v, ok := a.U32()
 		if !ok {
 			if valueErr == nil {
-				valueErr = avpError(codeInvalidAVPLength, a.raw, "AVP length invalid for its type")
+				valueErr = avpError(wire.InvalidAVPLength, a.Raw, "AVP length invalid for its type")
 			}
 			return
 		}
 		*list = append(*list, v)
-		if v == appS13 || v == appRelay {
+		if v == wire.AppS13 || v == wire.AppRelay {
 			r.s13 = true
 		}
 	}
-	bad, err := forEachAVP(body, func(a rawAVP) error {
-		if a.vendor != 0 || a.flags&flagV != 0 {
-			if a.mandatory() && r.unsupported == nil {
-				r.unsupported = a.raw
+	bad, err := wire.Walk(body, func(a wire.AVP) error {
+		if a.Vendor != 0 || a.Flags&flagV != 0 {
+			if a.Mandatory() && r.unsupported == nil {
+				r.unsupported = a.Raw
 			}
 			return nil
 		}
-		switch a.code {
-		case avpOriginHost:
+		switch a.Code {
+		case wire.AVPOriginHost:
 			single(&r.originHost, a)
-		case avpOriginRealm:
+		case wire.AVPOriginRealm:
 			single(&r.originRealm, a)
-		case avpHostIPAddress:
+		case wire.AVPHostIPAddress:
 			r.hostIPs = append(r.hostIPs, a)
-		case avpVendorID:
+		case wire.AVPVendorID:
 			single(&r.vendorID, a)
-		case avpProductName:
+		case wire.AVPProductName:
 			single(&r.productName, a)
-		case avpOriginStateID:
+		case wire.AVPOriginStateID:
 			single(&r.stateID, a)
-		case avpFirmwareRevision:
+		case wire.AVPFirmwareRevision:
 			single(&r.firmware, a)
-		case avpSupportedVendorID:
-		case avpAuthApplicationID:
+		case wire.AVPSupportedVendorID:
+		case wire.AVPAuthApplicationID:
 			app(a, &r.authApps)
-		case avpAcctApplicationID:
+		case wire.AVPAcctApplicationID:
 			app(a, &r.acctApps)
-		case avpInbandSecurityID:
+		case wire.AVPInbandSecurityID:
 			app(a, &r.inbandSec)
-		case avpVendorSpecificAppID:
-			_, gerr := forEachAVP(a.data, func(g rawAVP) error {
-				if g.vendor == 0 && (g.code == avpAuthApplicationID || g.code == avpAcctApplicationID) {
-					if v, ok := u32(g); ok && (v == appS13 || v == appRelay) {
+		case wire.AVPVendorSpecificApplicationID:
+			_, gerr := wire.Walk(a.Data, func(g wire.AVP) error {
+				if g.Vendor == 0 && (g.Code == wire.AVPAuthApplicationID || g.Code == wire.AVPAcctApplicationID) {
+					if v, ok := g.U32(); ok && (v == wire.AppS13 || v == wire.AppRelay) {
 						r.s13 = true
 					}
 				}
 				return nil
 			})
 			if gerr != nil && valueErr == nil {
-				valueErr = avpError(codeInvalidAVPLength, a.raw, "AVP length inconsistent within Vendor-Specific-Application-Id")
+				valueErr = avpError(wire.InvalidAVPLength, a.Raw, "AVP length inconsistent within Vendor-Specific-Application-Id")
 			}
 		default:
-			if a.mandatory() && r.unsupported == nil {
-				r.unsupported = a.raw
+			if a.Mandatory() && r.unsupported == nil {
+				r.unsupported = a.Raw
 			}
 		}
 		return nil
 	})
 	switch {
 	case err != nil:
-		return r, avpError(codeInvalidAVPLength, minimalHeader(bad.raw), "AVP length inconsistent with the message")
+		return r, avpError(wire.InvalidAVPLength, minimalHeader(bad.Raw), "AVP length inconsistent with the message")
 	case r.unsupported != nil:
-		return r, avpError(codeAVPUnsupported, r.unsupported, "mandatory AVP not supported")
+		return r, avpError(wire.AVPUnsupported, r.unsupported, "mandatory AVP not supported")
 	case r.excess != nil:
-		return r, avpError(codeAVPOccursTooManyTimes, r.excess, "AVP occurs too many times")
-	case r.originHost.raw == nil:
-		return r, avpError(codeMissingAVP, exampleAVP(avpOriginHost, 0, 0), "Origin-Host missing")
-	case r.originRealm.raw == nil:
-		return r, avpError(codeMissingAVP, exampleAVP(avpOriginRealm, 0, 0), "Origin-Realm missing")
+		return r, avpError(wire.AVPOccursTooManyTimes, r.excess, "AVP occurs too many times")
+	case r.originHost.Raw == nil:
+		return r, avpError(wire.MissingAVP, exampleAVP(wire.AVPOriginHost, 0, 0), "Origin-Host missing")
+	case r.originRealm.Raw == nil:
+		return r, avpError(wire.MissingAVP, exampleAVP(wire.AVPOriginRealm, 0, 0), "Origin-Realm missing")
 	case len(r.hostIPs) == 0:
-		// The example is an IPv4 address of zeros: AddressType 0 is
-		// reserved and would make the answer itself undecodable.
-		return r, avpError(codeMissingAVP, encodeAVP(avpHostIPAddress, flagM, 0, datatype.Address(net.IPv4zero.To4())), "Host-IP-Address missing")
-	case r.vendorID.raw == nil:
-		return r, avpError(codeMissingAVP, exampleAVP(avpVendorID, 0, 4), "Vendor-Id missing")
-	case r.productName.raw == nil:
-		return r, avpError(codeMissingAVP, exampleAVP(avpProductName, 0, 0), "Product-Name missing")
+		return r, avpError(wire.MissingAVP, exampleHostIP(), "Host-IP-Address missing")
+	case r.vendorID.Raw == nil:
+		return r, avpError(wire.MissingAVP, exampleAVP(wire.AVPVendorID, 0, 4), "Vendor-Id missing")
+	case r.productName.Raw == nil:
+		return r, avpError(wire.MissingAVP, exampleAVP(wire.AVPProductName, 0, 0), "Product-Name missing")
 	case valueErr != nil:
 		return r, valueErr
 	}
-	for _, a := range []rawAVP{r.vendorID, r.stateID, r.firmware} {
-		if a.raw != nil && len(a.data) != 4 {
-			return r, avpError(codeInvalidAVPLength, a.raw, "AVP length invalid for its type")
+	for _, a := range []wire.AVP{r.vendorID, r.stateID, r.firmware} {
+		if a.Raw != nil && len(a.Data) != 4 {
+			return r, avpError(wire.InvalidAVPLength, a.Raw, "AVP length invalid for its type")
 		}
 	}
-	if len(r.originHost.data) == 0 || len(r.originRealm.data) == 0 {
-		return r, avpError(codeInvalidAVPValue, r.originHost.raw, "empty Origin-Host or Origin-Realm")
+	if len(r.originHost.Data) == 0 || len(r.originRealm.Data) == 0 {
+		return r, avpError(wire.InvalidAVPValue, r.originHost.Raw, "empty Origin-Host or Origin-Realm")
 	}
 	return r, nil
 }
@@ -162,31 +391,6 @@ func (r *cerRequest) securityOK() bool {
 }
 
 // capabilities appends this node's capability AVPs to a CEA, in the order of
-// the CEA grammar (RFC 6733 §5.3.2) around Error-Message and Failed-AVP.
-func (s *Server) capabilities(b msg, local net.Addr, e *reqError, apps bool) {
-	b.origin(s.id)
-	for _, ip := range s.hostIPs(local) {
-		b.add(avpHostIPAddress, flagM, 0, datatype.Address(ip))
-	}
-	b.u32(avpVendorID, s.opts.VendorID)
-	b.add(avpProductName, 0, 0, datatype.UTF8String(s.opts.ProductName))
-	b.u32(avpOriginStateID, s.stateID)
-	if e != nil {
-		b.errorMessage(e.text)
-		b.failedAVP(e.failed)
-	}
-	if apps {
-		// TS 29.272 §7.1.7: S13 is advertised as a vendor-specific
-		// application of 3GPP.
-		b.u32(avpSupportedVendorID, vendor3GPP)
-		b.add(avpVendorSpecificAppID, flagM, 0, datatype.Grouped(append(
-			encodeAVP(avpVendorID, flagM, 0, datatype.Unsigned32(vendor3GPP)),
-			encodeAVP(avpAuthApplicationID, flagM, 0, datatype.Unsigned32(appS13))...)))
-	}
-	if s.opts.FirmwareRevision != 0 {
-		b.add(avpFirmwareRevision, 0, 0, datatype.Unsigned32(s.opts.FirmwareRevision))
-	}
-}
 
 // hostIPs returns the configured Host-IP-Address values, or the local
 // address of the connection (every address of an SCTP association).

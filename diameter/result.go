@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/eir-sidecar/eir/diameter/wire"
 	"github.com/eir-sidecar/eir/eir"
 )
 
@@ -21,15 +22,15 @@ import (
 func resultFor(err error) (code uint32, experimental bool) {
 	switch {
 	case errors.Is(err, eir.ErrUnknown):
-		return codeEquipmentUnknown, true
+		return wire.EquipmentUnknown, true
 	case errors.Is(err, eir.ErrInvalidIMEI):
-		return codeInvalidAVPValue, false
+		return wire.InvalidAVPValue, false
 	case errors.Is(err, eir.ErrUnavailable),
 		errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, context.Canceled):
-		return codeUnableToComply, false
+		return wire.UnableToComply, false
 	}
-	return codeUnableToComply, false
+	return wire.UnableToComply, false
 }
 
 // Outcome describes the ECA that a decision (or decision error) produces,
@@ -50,5 +51,5 @@ func Describe(d eir.Decision, err error) Outcome {
 		return Outcome{ResultCode: code}
 	}
 	st := uint8(d.Status)
-	return Outcome{ResultCode: codeSuccess, EquipmentStatus: &st}
+	return Outcome{ResultCode: wire.Success, EquipmentStatus: &st}
 }

@@ -11,30 +11,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fiorix/go-diameter/v4/diam/datatype"
 	"github.com/ishidawataru/sctp"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/eir-sidecar/eir/eir"
-	"github.com/eir-sidecar/eir/eir/observe/redact"
+	"github.com/eir-sidecar/eir/eir/observe"
 )
-
-// Checker decides the Equipment-Status of one query; *eir.Decider is one.
-type Checker interface {
-	Check(ctx context.Context, q eir.Query) (eir.Decision, error)
-}
-
-// DecisionRecorder counts decisions per interface, status, rule and source.
-type DecisionRecorder interface {
-	Record(iface string, d eir.Decision, err error)
-}
-
-// EventSink receives every decision answered, after the answer is sent
-// (events.Publisher). It must not block.
-type EventSink interface {
-	Decision(iface, peer, peerAddr string, q eir.Query, d eir.Decision, err error)
-}
 
 // Options configures a Server. Zero durations and sizes take the defaults
 // noted on each field.
@@ -73,9 +56,8 @@ type Options struct {
 	AllowAnyPeer bool
 	Peers        []PeerRule
 
-	Decisions DecisionRecorder // optional
-	Events    EventSink        // optional
-	Redactor  *redact.Redactor // optional; default: random key
+	// Observer is told of every ECR answered with a check (nil: none).
+	Observer observe.Observer
 }
 
 func (o *Options) setDefaults() error {
@@ -106,9 +88,6 @@ func (o *Options) setDefaults() error {
 	}
 	if o.OriginStateID == 0 {
 		o.OriginStateID = uint32(time.Now().Unix())
-	}
-	if o.Redactor == nil {
-		o.Redactor = redact.New(nil)
 	}
 	return nil
 }
@@ -146,7 +125,7 @@ type Server struct {
 
 // NewServer returns a server answering ECRs from c. Metrics are registered on
 // reg; log is used for connection events and, at debug level, per request.
-func NewServer(opts Options, c Checker, log *zap.Logger, reg prometheus.Registerer) (*Server, error) {
+func NewServer(opts Options, c eir.Checker, log *zap.Logger, reg prometheus.Registerer) (*Server, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
@@ -158,12 +137,12 @@ func NewServer(opts Options, c Checker, log *zap.Logger, reg prometheus.Register
 	if err != nil {
 		return nil, fmt.Errorf("diameter: register metrics: %w", err)
 	}
-	id := identity{host: datatype.DiameterIdentity(opts.OriginHost), realm: datatype.DiameterIdentity(opts.OriginRealm)}
+	id := identity{host: opts.OriginHost, realm: opts.OriginRealm}
 	s := &Server{
 		opts:      opts,
 		id:        id,
 		stateID:   opts.OriginStateID,
-		ecr:       &ecrHandler{id: id, checker: c, keepOrigin: opts.Events != nil},
+		ecr:       &ecrHandler{id: id, checker: c},
 		log:       log,
 		m:         m,
 		listeners: map[net.Listener]struct{}{},

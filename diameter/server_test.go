@@ -26,7 +26,9 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/eir-sidecar/eir/diameter/s13client"
+	"github.com/eir-sidecar/eir/diameter/wire"
 	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/eir/observe"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -38,13 +40,13 @@ type testServer struct {
 	done chan error
 }
 
-func startServer(t *testing.T, c Checker, mod func(*Options)) *testServer {
+func startServer(t *testing.T, c eir.Checker, mod func(*Options)) *testServer {
 	t.Helper()
 	return startServerLog(t, c, mod, zaptest.NewLogger(t))
 }
 
 // startServerLog is startServer logging to log.
-func startServerLog(t *testing.T, c Checker, mod func(*Options), log *zap.Logger) *testServer {
+func startServerLog(t *testing.T, c eir.Checker, mod func(*Options), log *zap.Logger) *testServer {
 	t.Helper()
 	o := Options{OriginHost: "eir.test", OriginRealm: "eir.test", AllowAnyPeer: true,
 		HostIPAddresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}
@@ -74,7 +76,7 @@ func startServerLog(t *testing.T, c Checker, mod func(*Options), log *zap.Logger
 }
 
 // startServerB starts a server for a benchmark and returns its address.
-func startServerB(b *testing.B, c Checker) string {
+func startServerB(b *testing.B, c eir.Checker) string {
 	s, err := NewServer(Options{OriginHost: "eir.test", OriginRealm: "eir.test", AllowAnyPeer: true}, c, zap.NewNop(), prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
@@ -148,8 +150,8 @@ func TestCapabilitiesExchange(t *testing.T) {
 	if w.Header.CommandFlags != 0 || w.Header.CommandCode != 257 || w.Header.ApplicationID != 0 {
 		t.Fatalf("CEA header %v", w.Header)
 	}
-	want := []uint32{avpResultCode, avpOriginHost, avpOriginRealm, avpHostIPAddress, avpVendorID,
-		avpProductName, avpOriginStateID, avpSupportedVendorID, avpVendorSpecificAppID}
+	want := []uint32{wire.AVPResultCode, wire.AVPOriginHost, wire.AVPOriginRealm, wire.AVPHostIPAddress, wire.AVPVendorID,
+		wire.AVPProductName, wire.AVPOriginStateID, wire.AVPSupportedVendorID, wire.AVPVendorSpecificApplicationID}
 	if len(w.codes) != len(want) {
 		t.Fatalf("CEA AVPs %v, want %v", w.codes, want)
 	}
@@ -158,16 +160,16 @@ func TestCapabilitiesExchange(t *testing.T) {
 			t.Fatalf("CEA AVPs %v, want %v", w.codes, want)
 		}
 	}
-	vsai, _ := w.FindAVP(avpVendorSpecificAppID, 0)
+	vsai, _ := w.FindAVP(wire.AVPVendorSpecificApplicationID, 0)
 	g := vsai.Data.(*diam.GroupedAVP)
-	if len(g.AVP) != 2 || g.AVP[0].Code != avpVendorID || g.AVP[0].Data.(datatype.Unsigned32) != 10415 ||
-		g.AVP[1].Code != avpAuthApplicationID || g.AVP[1].Data.(datatype.Unsigned32) != 16777252 {
+	if len(g.AVP) != 2 || g.AVP[0].Code != wire.AVPVendorID || g.AVP[0].Data.(datatype.Unsigned32) != 10415 ||
+		g.AVP[1].Code != wire.AVPAuthApplicationID || g.AVP[1].Data.(datatype.Unsigned32) != 16777252 {
 		t.Fatalf("Vendor-Specific-Application-Id %v", g)
 	}
-	if w.u32(t, avpSupportedVendorID, 0) != 10415 {
+	if w.u32(t, wire.AVPSupportedVendorID, 0) != 10415 {
 		t.Fatal("Supported-Vendor-Id")
 	}
-	a, _ := w.FindAVP(avpHostIPAddress, 0)
+	a, _ := w.FindAVP(wire.AVPHostIPAddress, 0)
 	if ip := net.IP(a.Data.(datatype.Address)); !ip.Equal(net.IPv4(127, 0, 0, 1)) {
 		t.Fatalf("Host-IP-Address %v", ip)
 	}
@@ -191,15 +193,15 @@ func TestCapabilitiesRefused(t *testing.T) {
 		opts  s13client.Options
 		code  uint32
 		eBit  bool
-		check func(t *testing.T, w wire)
+		check func(t *testing.T, w decoded)
 	}{
 		{name: "listed peer", opts: s13client.Options{OriginHost: "MME1.allowed", OriginRealm: "allowed"}, code: 2001},
 		{name: "unlisted host", opts: s13client.Options{OriginHost: "mme1.other", OriginRealm: "allowed"}, code: 3010, eBit: true},
 		{name: "wrong realm", opts: s13client.Options{OriginHost: "mme1.allowed", OriginRealm: "evil"}, code: 3010, eBit: true},
 		{name: "wrong source address", opts: s13client.Options{OriginHost: "sgsn.test", OriginRealm: "x"}, code: 3010, eBit: true},
 		{name: "no common application", opts: s13client.Options{OriginHost: "mme1.allowed", OriginRealm: "allowed", AuthAppID: 4, NoVendorSpecific: true}, code: 5010,
-			check: func(t *testing.T, w wire) {
-				if !w.has(avpVendorSpecificAppID) {
+			check: func(t *testing.T, w decoded) {
+				if !w.has(wire.AVPVendorSpecificApplicationID) {
 					t.Error("5010 CEA does not say which application is supported")
 				}
 			}},
@@ -213,13 +215,13 @@ func TestCapabilitiesRefused(t *testing.T) {
 			}
 			defer c.Close()
 			w := decodeWire(t, c.CEA.Raw)
-			if got := w.u32(t, avpResultCode, 0); got != tc.code {
+			if got := w.u32(t, wire.AVPResultCode, 0); got != tc.code {
 				t.Fatalf("CEA %d, want %d", got, tc.code)
 			}
 			if got := w.Header.CommandFlags&diam.ErrorFlag != 0; got != tc.eBit {
 				t.Errorf("E-bit %v, want %v", got, tc.eBit)
 			}
-			for _, code := range []uint32{avpOriginHost, avpOriginRealm, avpHostIPAddress, avpVendorID, avpProductName} {
+			for _, code := range []uint32{wire.AVPOriginHost, wire.AVPOriginRealm, wire.AVPHostIPAddress, wire.AVPVendorID, wire.AVPProductName} {
 				if !w.has(code) {
 					t.Errorf("CEA lacks AVP %d", code)
 				}
@@ -269,7 +271,7 @@ func (r *rawConn) write(t *testing.T, b []byte) {
 
 // read returns the next message, or nil when the server closed the
 // connection.
-func (r *rawConn) read(t *testing.T) *wire {
+func (r *rawConn) read(t *testing.T) *decoded {
 	t.Helper()
 	r.SetReadDeadline(time.Now().Add(5 * time.Second))
 	b, err := s13client.ReadFrame(r.br)
@@ -303,10 +305,10 @@ func TestCERMissingHostIPAddress(t *testing.T) {
 	r := dialRaw(t, ts.addr)
 	r.send(t, cer("raw.test", false))
 	w := r.read(t)
-	if w == nil || w.u32(t, avpResultCode, 0) != 5005 {
+	if w == nil || w.u32(t, wire.AVPResultCode, 0) != 5005 {
 		t.Fatalf("CEA %v, want 5005", w)
 	}
-	checkFailed(t, *w, []uint32{avpHostIPAddress})
+	checkFailed(t, *w, []uint32{wire.AVPHostIPAddress})
 	if r.read(t) != nil {
 		t.Fatal("connection left open after a refused CER")
 	}
@@ -362,13 +364,13 @@ func TestUnsupportedApplicationAndCommand(t *testing.T) {
 				t.Fatal(err)
 			}
 			w := decodeWire(t, a.Raw)
-			if got := w.u32(t, avpResultCode, 0); got != tc.want {
+			if got := w.u32(t, wire.AVPResultCode, 0); got != tc.want {
 				t.Fatalf("Result-Code %d, want %d", got, tc.want)
 			}
 			if w.Header.CommandFlags&diam.ErrorFlag == 0 || w.Header.CommandCode != tc.code || w.Header.ApplicationID != tc.app {
 				t.Errorf("header %v: want E-bit and the request's code and application", w.Header)
 			}
-			if w.codes[0] != avpSessionID || !w.has(avpProxyInfo) {
+			if w.codes[0] != wire.AVPSessionID || !w.has(wire.AVPProxyInfo) {
 				t.Errorf("AVPs %v: want Session-Id first and Proxy-Info echoed", w.codes)
 			}
 		})
@@ -436,6 +438,11 @@ func (b *blockingChecker) Check(ctx context.Context, q eir.Query) (eir.Decision,
 	return eir.Decision{Status: eir.Whitelisted}, nil
 }
 
+// TryCheck always needs I/O: every check goes through Check.
+func (b *blockingChecker) TryCheck(eir.Query) (eir.Decision, bool, error) {
+	return eir.Decision{}, false, nil
+}
+
 func TestInflightBound(t *testing.T) {
 	bc := &blockingChecker{release: make(chan struct{})}
 	ts := startServer(t, bc, func(o *Options) { o.MaxInflightPerPeer = 4; o.RequestTimeout = 10 * time.Second })
@@ -484,7 +491,7 @@ func TestPanicAnswers5012(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := decodeWire(t, a.Raw)
-	if w.u32(t, avpResultCode, 0) != 5012 || w.codes[0] != avpSessionID {
+	if w.u32(t, wire.AVPResultCode, 0) != 5012 || w.codes[0] != wire.AVPSessionID {
 		t.Fatalf("panic answer %v", w.codes)
 	}
 	if got := testutil.ToFloat64(ts.m.panics); got != 1 {
@@ -501,18 +508,18 @@ func TestFraming(t *testing.T) {
 	ts := startServer(t, chk, func(o *Options) { o.MaxMessageSize = 1024 })
 	r := dialRaw(t, ts.addr)
 	r.send(t, cer("raw.test", true))
-	if w := r.read(t); w == nil || w.u32(t, avpResultCode, 0) != 2001 {
+	if w := r.read(t); w == nil || w.u32(t, wire.AVPResultCode, 0) != 2001 {
 		t.Fatal("CER refused")
 	}
 	// Oversized: discarded, answered 5015, connection kept.
 	big := newECR(0x51).std("35209900176148").add(avp.ProxyInfo, avp.Mbit, 0, datatype.OctetString(make([]byte, 2000)))
 	r.send(t, big.m)
 	w := r.read(t)
-	if w == nil || w.u32(t, avpResultCode, 0) != 5015 || w.Header.HopByHopID != 0x51 {
+	if w == nil || w.u32(t, wire.AVPResultCode, 0) != 5015 || w.Header.HopByHopID != 0x51 {
 		t.Fatalf("oversized message: %v", w)
 	}
 	r.send(t, newECR(0x52).std("35209900176148").m)
-	if w := r.read(t); w == nil || w.u32(t, avpResultCode, 0) != 2001 {
+	if w := r.read(t); w == nil || w.u32(t, wire.AVPResultCode, 0) != 2001 {
 		t.Fatal("connection unusable after an oversized message")
 	}
 	// Length not a multiple of four: answered 5015, then closed.
@@ -520,7 +527,7 @@ func TestFraming(t *testing.T) {
 	b[3] -= 2
 	r.write(t, b)
 	w = r.read(t)
-	if w == nil || w.u32(t, avpResultCode, 0) != 5015 {
+	if w == nil || w.u32(t, wire.AVPResultCode, 0) != 5015 {
 		t.Fatalf("bad length: %v", w)
 	}
 	if r.read(t) != nil {
@@ -548,7 +555,7 @@ func TestWatchdog(t *testing.T) {
 		t.Fatalf("%d DWR received from the server", len(dwr))
 	}
 	w := decodeWire(t, dwr[0].Raw)
-	if w.Header.CommandFlags != diam.RequestFlag || !w.has(avpOriginHost) || !w.has(avpOriginStateID) {
+	if w.Header.CommandFlags != diam.RequestFlag || !w.has(wire.AVPOriginHost) || !w.has(wire.AVPOriginStateID) {
 		t.Fatalf("DWR %v %v", w.Header, w.codes)
 	}
 	if c.Err() != nil {
@@ -557,7 +564,7 @@ func TestWatchdog(t *testing.T) {
 	// A dead client (never answers) is closed after 2×Tw.
 	r := dialRaw(t, ts.addr)
 	r.send(t, cer("silent.test", true))
-	if w := r.read(t); w == nil || w.u32(t, avpResultCode, 0) != 2001 {
+	if w := r.read(t); w == nil || w.u32(t, wire.AVPResultCode, 0) != 2001 {
 		t.Fatal("CER refused")
 	}
 	if w := r.read(t); w == nil || w.Header.CommandCode != 280 {
@@ -581,7 +588,7 @@ func TestDWRAnswered(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := decodeWire(t, a.Raw)
-	if w.u32(t, avpResultCode, 0) != 2001 || w.Header.CommandFlags != 0 || !w.has(avpOriginStateID) {
+	if w.u32(t, wire.AVPResultCode, 0) != 2001 || w.Header.CommandFlags != 0 || !w.has(wire.AVPOriginStateID) {
 		t.Fatalf("DWA %v %v", w.Header, w.codes)
 	}
 }
@@ -595,7 +602,7 @@ func TestDPRFromPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := decodeWire(t, a.Raw)
-	if w.u32(t, avpResultCode, 0) != 2001 || w.Header.CommandCode != 282 {
+	if w.u32(t, wire.AVPResultCode, 0) != 2001 || w.Header.CommandCode != 282 {
 		t.Fatalf("DPA %v", w.Header)
 	}
 }
@@ -610,7 +617,7 @@ func TestShutdownSendsDPR(t *testing.T) {
 		t.Fatalf("shutdown: %v", err)
 	}
 	waitClosed(t, c)
-	var dpr *wire
+	var dpr *decoded
 	for _, m := range c.Unsolicited() {
 		if m.Msg.Header.CommandCode == 282 {
 			w := decodeWire(t, m.Raw)
@@ -620,7 +627,7 @@ func TestShutdownSendsDPR(t *testing.T) {
 	if dpr == nil {
 		t.Fatal("no DPR before the connection closed")
 	}
-	if got := dpr.u32(t, avpDisconnectCause, 0); got != 0 {
+	if got := dpr.u32(t, wire.AVPDisconnectCause, 0); got != 0 {
 		t.Fatalf("Disconnect-Cause %d, want REBOOTING (0)", got)
 	}
 	waitCounter(t, ts.m.transport.WithLabelValues("disconnected"), 1)
@@ -668,8 +675,8 @@ func TestDuplicatePeerRejected(t *testing.T) {
 		t.Fatal("second connection accepted")
 	}
 	defer c.Close()
-	if w := decodeWire(t, c.CEA.Raw); w.u32(t, avpResultCode, 0) != 5012 {
-		t.Fatalf("duplicate CEA %d", w.u32(t, avpResultCode, 0))
+	if w := decodeWire(t, c.CEA.Raw); w.u32(t, wire.AVPResultCode, 0) != 5012 {
+		t.Fatalf("duplicate CEA %d", w.u32(t, wire.AVPResultCode, 0))
 	}
 }
 
@@ -683,7 +690,7 @@ func TestBadVersion(t *testing.T) {
 	b[0] = 2
 	r.write(t, b)
 	w := r.read(t)
-	if w == nil || w.u32(t, avpResultCode, 0) != 5011 || binary.BigEndian.Uint32(w.raw[12:16]) != 0x61 {
+	if w == nil || w.u32(t, wire.AVPResultCode, 0) != 5011 || binary.BigEndian.Uint32(w.Raw[12:16]) != 0x61 {
 		t.Fatalf("version 2: %v", w)
 	}
 	if r.read(t) != nil {
@@ -691,20 +698,20 @@ func TestBadVersion(t *testing.T) {
 	}
 }
 
-// eventLog records what the server hands to its EventSink.
+// eventLog records what the server hands to its Observer.
 type eventLog struct {
 	mu     sync.Mutex
 	events []string
 }
 
-func (l *eventLog) Decision(iface, peer, peerAddr string, q eir.Query, d eir.Decision, err error) {
+func (l *eventLog) Answered(a *observe.Answer) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	status := d.Status.String()
-	if err != nil {
-		status = "error:" + err.Error()
+	status := a.Decision.Status.String()
+	if a.Err != nil {
+		status = "error:" + a.Err.Error()
 	}
-	l.events = append(l.events, fmt.Sprintf("%s %s %s %s %s %s", iface, peer, peerAddr, q.IMEI, q.IMSI, status))
+	l.events = append(l.events, fmt.Sprintf("%s %s %s %s %s %s", a.Interface, a.Peer, a.PeerAddr, a.Query.IMEI, a.Query.IMSI, status))
 }
 
 func (l *eventLog) wait(t *testing.T, n int) []string {
@@ -727,7 +734,7 @@ func (l *eventLog) wait(t *testing.T, n int) []string {
 func TestEventsAfterAnswers(t *testing.T) {
 	_, chk := testLists(t)
 	var log eventLog
-	ts := startServer(t, chk, func(o *Options) { o.Events = &log })
+	ts := startServer(t, chk, func(o *Options) { o.Observer = &log })
 	c := dial(t, ts.addr, s13client.Options{OriginHost: "mme1.epc.test", OriginRealm: "epc.test"})
 	if n := ts.OpenPeers(); n != 1 {
 		t.Fatalf("OpenPeers %d after a CER, want 1", n)
@@ -823,7 +830,7 @@ func TestLocalAnswersBatchedAndSlowOnesApart(t *testing.T) {
 	})
 	r := dialRaw(t, l.Addr().String())
 	r.send(t, cer("mme.test", true))
-	if w := r.read(t); w == nil || w.u32(t, avpResultCode, 0) != 2001 {
+	if w := r.read(t); w == nil || w.u32(t, wire.AVPResultCode, 0) != 2001 {
 		t.Fatal("no CEA 2001")
 	}
 	before := wc.writes.Load()
@@ -839,9 +846,9 @@ func TestLocalAnswersBatchedAndSlowOnesApart(t *testing.T) {
 			imei = "11111111111111"
 		}
 		hdr, body := newECR(i).std(imei).bytes(t)
-		raw := make([]byte, headerLen, headerLen+len(body))
-		putHeader(raw, hdr.flags, hdr)
-		raw[4] = hdr.flags // a request: keep R
+		raw := make([]byte, wire.HeaderLen, wire.HeaderLen+len(body))
+		wire.PutHeader(raw, hdr)
+		raw[4] = hdr.Flags // a request: keep R
 		raw = append(raw, body...)
 		raw[1], raw[2], raw[3] = byte(len(raw)>>16), byte(len(raw)>>8), byte(len(raw))
 		all = append(all, raw...)
@@ -854,10 +861,10 @@ func TestLocalAnswersBatchedAndSlowOnesApart(t *testing.T) {
 			t.Fatal("connection closed")
 		}
 		es := ""
-		if w.has(avpEquipmentStatus) {
-			es = fmt.Sprint(w.u32(t, avpEquipmentStatus, vendor3GPP))
+		if w.has(wire.AVPEquipmentStatus) {
+			es = fmt.Sprint(w.u32(t, wire.AVPEquipmentStatus, wire.Vendor3GPP))
 		}
-		got[w.Header.HopByHopID] = fmt.Sprintf("%d/%s", w.u32(t, avpResultCode, 0), es)
+		got[w.Header.HopByHopID] = fmt.Sprintf("%d/%s", w.u32(t, wire.AVPResultCode, 0), es)
 	}
 	if _, answered := got[1]; answered {
 		t.Fatal("the held check was answered before its release")
@@ -877,7 +884,7 @@ func TestLocalAnswersBatchedAndSlowOnesApart(t *testing.T) {
 	}
 	close(mc.release)
 	w := r.read(t)
-	if w == nil || w.Header.HopByHopID != 1 || w.u32(t, avpEquipmentStatus, vendor3GPP) != 2 {
+	if w == nil || w.Header.HopByHopID != 1 || w.u32(t, wire.AVPEquipmentStatus, wire.Vendor3GPP) != 2 {
 		t.Fatalf("held check: %v", w)
 	}
 }

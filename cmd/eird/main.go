@@ -184,10 +184,7 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 	if err != nil {
 		return err
 	}
-	dopts.Decisions, dopts.Redactor = decisions, redactor
-	if pub != nil {
-		dopts.Events = pub
-	}
+	dopts.Observer = nil // TODO(integrator): observer
 	dsrv, err := diameter.NewServer(dopts, checker, log.Named("diameter"), reg)
 	if err != nil {
 		return err
