@@ -10,8 +10,9 @@
 //	eirbench sync [flags]                    apply a generated N-row DIRBS full blacklist through the sync engine: rows/s and bytes per IMEI
 //	eirbench edits [flags]                   single edits into an N-entry list while checks run: Redis memory, edit and replica costs, check latency; the local copy's size and load time
 //
-// The load engine is internal/loadgen; the messages it patches are
-// serialised here with go-diameter (codec.go).
+// The load engine is cmd/eirbench/loadgen; the messages it patches are
+// serialised here with diameter/wire (codec.go), whose bytes a test keeps
+// equal to go-diameter's.
 package main
 
 import (

@@ -10,8 +10,8 @@
 // template for each request, writes every request ready at the same time
 // with one Write, and reads answers with a minimal header and AVP walk.
 //
-// It owns the raw wire code (framing, the AVP walk, template patching), the
-// generated lists (Generate), the request mix and the report. It must not
-// import go-diameter (the import rules keep go-diameter in diameter/ and
-// cmd/eirbench) nor anything of this module but the domain package eir.
+// It owns the framing of the load and template patching, the generated
+// lists (Generate), the request mix and the report; headers and AVPs are
+// read with diameter/wire. It must not import go-diameter nor anything of
+// this module but the domain package eir and diameter/wire.
 package loadgen

@@ -41,8 +41,8 @@ type ECRFields struct {
 
 // Codec serialises the messages a connection sends; the engine writes its
 // own Hop-by-Hop and End-to-End identifiers over whatever the codec puts
-// in the header. eirbench implements it with go-diameter, so that the bytes
-// on the wire are the library's.
+// in the header. eirbench implements it with diameter/wire (its bytes are
+// tested against go-diameter's encoding).
 type Codec interface {
 	// CER returns the Capabilities-Exchange-Request of p.
 	CER(p Peer) ([]byte, error)

@@ -4,38 +4,41 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/eir-sidecar/eir/diameter/wire"
 )
 
-// Diameter constants the engine reads or patches (RFC 6733, TS 29.272).
+// Diameter constants the engine reads or patches (RFC 6733, TS 29.272),
+// from diameter/wire.
 const (
-	headerLen = 20
+	headerLen = wire.HeaderLen
 
-	flagRequest = 0x80
-	flagError   = 0x20
+	flagRequest = wire.FlagRequest
+	flagError   = wire.FlagError
 
-	avpFlagVendor = 0x80
+	avpFlagVendor = wire.AVPFlagVendor
 
-	vendor3GPP = 10415
-	appS13     = 16777252
+	vendor3GPP = wire.Vendor3GPP
+	appS13     = wire.AppS13
 
-	cmdCER = 257
-	cmdDWR = 280
-	cmdDPR = 282
-	cmdECR = 324
+	cmdCER = wire.CmdCER
+	cmdDWR = wire.CmdDWR
+	cmdDPR = wire.CmdDPR
+	cmdECR = wire.CmdECR
 
-	avpUserName               = 1
-	avpSessionID              = 263
-	avpOriginHost             = 264
-	avpResultCode             = 268
-	avpOriginRealm            = 296
-	avpExperimentalResult     = 297
-	avpExperimentalResultCode = 298
-	avpTerminalInformation    = 1401
-	avpIMEI                   = 1402
-	avpEquipmentStatus        = 1445
+	avpUserName               = wire.AVPUserName
+	avpSessionID              = wire.AVPSessionID
+	avpOriginHost             = wire.AVPOriginHost
+	avpResultCode             = wire.AVPResultCode
+	avpOriginRealm            = wire.AVPOriginRealm
+	avpExperimentalResult     = wire.AVPExperimentalResult
+	avpExperimentalResultCode = wire.AVPExperimentalResultCode
+	avpTerminalInformation    = wire.AVPTerminalInformation
+	avpIMEI                   = wire.AVPIMEI
+	avpEquipmentStatus        = wire.AVPEquipmentStatus
 
-	resultSuccess   = 2001
-	resultUnknownEq = 5422
+	resultSuccess   = wire.Success
+	resultUnknownEq = wire.EquipmentUnknown
 )
 
 // errShort reports bytes that cannot hold what their lengths announce.
@@ -53,22 +56,17 @@ type header struct {
 
 func (h header) isRequest() bool { return h.flags&flagRequest != 0 }
 
-// parseHeader decodes the 20-byte header at the start of b.
+// parseHeader decodes the 20-byte header at the start of b
+// (wire.DecodeHeader) and checks its version and length.
 func parseHeader(b []byte) (header, error) {
 	if len(b) < headerLen {
 		return header{}, errShort
 	}
-	if b[0] != 1 {
-		return header{}, fmt.Errorf("loadgen: diameter version %d", b[0])
+	w := wire.DecodeHeader(b)
+	if w.Version != 1 {
+		return header{}, fmt.Errorf("loadgen: diameter version %d", w.Version)
 	}
-	h := header{
-		length: int(b[1])<<16 | int(b[2])<<8 | int(b[3]),
-		flags:  b[4],
-		code:   uint32(b[5])<<16 | uint32(b[6])<<8 | uint32(b[7]),
-		app:    binary.BigEndian.Uint32(b[8:12]),
-		hbh:    binary.BigEndian.Uint32(b[12:16]),
-		e2e:    binary.BigEndian.Uint32(b[16:20]),
-	}
+	h := header{length: int(w.Length), flags: w.Flags, code: w.Code, app: w.App, hbh: w.HopByHop, e2e: w.EndToEnd}
 	if h.length < headerLen || h.length%4 != 0 {
 		return header{}, fmt.Errorf("loadgen: message length %d", h.length)
 	}
@@ -77,10 +75,7 @@ func parseHeader(b []byte) (header, error) {
 
 // putIDs writes the Hop-by-Hop and End-to-End identifiers of the message
 // starting at b.
-func putIDs(b []byte, hbh, e2e uint32) {
-	binary.BigEndian.PutUint32(b[12:16], hbh)
-	binary.BigEndian.PutUint32(b[16:20], e2e)
-}
+func putIDs(b []byte, hbh, e2e uint32) { wire.PutIDs(b, hbh, e2e) }
 
 // rawAVP is one AVP found by an avpIter: off is the offset of its data in
 // the bytes the iterator walks.
@@ -92,47 +87,29 @@ type rawAVP struct {
 	off    int
 }
 
-// avpIter walks a sequence of AVPs without allocating.
+// avpIter walks a sequence of AVPs without allocating (wire.Iter, with the
+// offset of each AVP's data, which templates patch).
 type avpIter struct {
 	b   []byte
-	pos int
+	it  wire.Iter
 	err error
 }
 
 // next returns the next AVP; false at the end or on an inconsistent length
 // (then err is set).
 func (it *avpIter) next() (rawAVP, bool) {
-	rest := it.b[it.pos:]
-	if len(rest) == 0 {
-		return rawAVP{}, false
+	if it.it.B == nil {
+		it.it.B = it.b
 	}
-	if len(rest) < 8 {
-		it.err = errShort
-		return rawAVP{}, false
-	}
-	a := rawAVP{code: binary.BigEndian.Uint32(rest[0:4]), flags: rest[4]}
-	l := int(rest[5])<<16 | int(rest[6])<<8 | int(rest[7])
-	hl := 8
-	if a.flags&avpFlagVendor != 0 {
-		hl = 12
-		if len(rest) < 12 {
+	pos := it.it.Pos
+	a, ok := it.it.Next()
+	if !ok {
+		if it.it.Err != nil {
 			it.err = errShort
-			return rawAVP{}, false
 		}
-		a.vendor = binary.BigEndian.Uint32(rest[8:12])
-	}
-	if l < hl || l > len(rest) {
-		it.err = errShort
 		return rawAVP{}, false
 	}
-	a.data = rest[hl:l]
-	a.off = it.pos + hl
-	padded := (l + 3) &^ 3
-	if padded > len(rest) {
-		padded = len(rest)
-	}
-	it.pos += padded
-	return a, true
+	return rawAVP{code: a.Code, vendor: a.Vendor, flags: a.Flags, data: a.Data, off: pos + len(a.Raw) - len(a.Data)}, true
 }
 
 // Answer is what the engine reads from an ME-Identity-Check-Answer (or any
