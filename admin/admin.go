@@ -29,14 +29,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/pprof"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,7 +42,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/eir-sidecar/eir/eir"
-	"github.com/eir-sidecar/eir/eir/audit"
+	"github.com/eir-sidecar/eir/eir/observe"
 	"github.com/eir-sidecar/eir/eir/observe/redact"
 	"github.com/eir-sidecar/eir/eir/provision"
 	"github.com/eir-sidecar/eir/regsync"
@@ -63,15 +60,10 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
-// Checker decides the status of a query.
-type Checker interface {
-	Check(ctx context.Context, q eir.Query) (eir.Decision, error)
+// policySource reports the policy in force (eir.Decider does); /v1/status
+// shows the policy of a checker that does, the default policy otherwise.
+type policySource interface {
 	Policy() eir.Policy
-}
-
-// DecisionRecorder counts decisions.
-type DecisionRecorder interface {
-	Record(iface string, d eir.Decision, err error)
 }
 
 // Syncer runs registry sync passes (regsync.Engine).
@@ -100,15 +92,17 @@ type Options struct {
 	Tokens       []Token
 	MaxBodyBytes int64 // default 256 MiB
 	// Describe returns the S13 answer a decision produces (diameter.Describe).
-	Describe       func(eir.Decision, error) any
-	Gatherer       prometheus.Gatherer
-	Decisions      DecisionRecorder
-	RequestTimeout time.Duration // checks and reads; default 5s
-	ImportTimeout  time.Duration // imports and sync passes; default 10m
-	Sync           Syncer        // nil: no registry sync configured
-	Notes          Notes         // why entries were made; nil: not kept
-	Audit          Auditor       // nil: nothing audited, /v1/audit answers 404
-	Events         StreamReader  // the hit events stream; nil: /v1/events answers 404
+	Describe func(eir.Decision, error) any
+	Gatherer prometheus.Gatherer
+	// Observer is told of every check answered by GET /v1/check (Peer: the
+	// actor, PeerAddr: the client's IP address); nil: nothing observed.
+	Observer       observe.Observer
+	RequestTimeout time.Duration   // checks and reads; default 5s
+	ImportTimeout  time.Duration   // imports and sync passes; default 10m
+	Sync           Syncer          // nil: no registry sync configured
+	Notes          provision.Notes // why entries were made; nil: not kept
+	Audit          Auditor         // nil: nothing audited, /v1/audit answers 404
+	Events         StreamReader    // the hit events stream; nil: /v1/events answers 404
 	// Reload re-reads the configuration file and applies what can change
 	// at run time. nil: /v1/reload answers 404.
 	Reload func(ctx context.Context, actor string) (ReloadResult, error)
@@ -150,7 +144,8 @@ type StreamReader interface {
 type Server struct {
 	o      Options
 	st     Store
-	chk    Checker
+	chk    eir.Checker
+	edits  *provision.Editor
 	log    *zap.Logger
 	tokens atomic.Pointer[[]hashedToken]
 	// protected are Options.ProtectedSources; certSources are
@@ -158,9 +153,6 @@ type Server struct {
 	protected   map[string]bool
 	certSources []string
 	ready       atomic.Bool
-	editMu      sync.Mutex // entry edits, one attempt at a time
-	// wait sleeps between the attempts of an edit (sleep; tests replace it).
-	wait func(ctx context.Context, d time.Duration) error
 }
 
 type hashedToken struct {
@@ -170,8 +162,9 @@ type hashedToken struct {
 	sources []string // normalised Token.Sources
 }
 
-// New returns the API; it reports ready until SetReady(false).
-func New(o Options, st Store, chk Checker, log *zap.Logger) *Server {
+// New returns the API; it reports ready until SetReady(false). Its entry
+// edits and expiry sweeps are those of Edits.
+func New(o Options, st Store, chk eir.Checker, log *zap.Logger) *Server {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 256 << 20
 	}
@@ -188,7 +181,12 @@ func New(o Options, st Store, chk Checker, log *zap.Logger) *Server {
 		o.Redactor = redact.New(nil)
 	}
 	o.Guards = o.Guards.WithDefaults()
-	s := &Server{o: o, st: st, chk: chk, log: log, protected: map[string]bool{}, certSources: normSources(o.CertWriterSources), wait: sleep}
+	s := &Server{o: o, st: st, chk: chk, log: log, protected: map[string]bool{}, certSources: normSources(o.CertWriterSources)}
+	var rec provision.Recorder
+	if o.Audit != nil {
+		rec = o.Audit
+	}
+	s.edits = provision.NewEditor(st, provision.EditorOptions{Notes: o.Notes, Audit: rec, Redactor: o.Redactor, Now: o.Now}, log)
 	for _, src := range normSources(o.ProtectedSources) {
 		s.protected[src] = true
 	}
@@ -208,6 +206,10 @@ func (s *Server) SetTokens(tokens []Token) {
 }
 
 func (s *Server) now() time.Time { return s.o.Now() }
+
+// Edits is the entry editor behind /v1/entries; eird runs its expiry
+// sweep (RunExpirySweep).
+func (s *Server) Edits() *provision.Editor { return s.edits }
 
 // SetReady sets what /readyz reports besides the store's health; eird
 // clears it when shutting down.
@@ -261,26 +263,6 @@ func (s *Server) Handler() http.Handler {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	return mux
-}
-
-// apiError is the JSON error body.
-type apiError struct {
-	Status  int      `json:"status"`
-	Code    string   `json:"code"`
-	Message string   `json:"message"`
-	Details []string `json:"details,omitempty"`
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string, details ...string) {
-	writeJSON(w, status, map[string]apiError{"error": {Status: status, Code: code, Message: msg, Details: details}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
 }
 
 type actorKey struct{}
@@ -362,7 +344,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.readiness(ctx); err != nil {
-		writeError(w, http.StatusServiceUnavailable, err.code, err.msg)
+		writeErr(w, err)
 		return
 	}
 	if s.o.Recoverer != nil {
@@ -375,388 +357,29 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 // readiness reports why eird cannot answer checks, or nil.
-func (s *Server) readiness(ctx context.Context) *requestError {
+func (s *Server) readiness(ctx context.Context) *problem {
 	if !s.ready.Load() {
-		return &requestError{"shutting_down", "eird is shutting down"}
+		return fail(http.StatusServiceUnavailable, "shutting_down", "eird is shutting down")
 	}
 	if s.o.Recoverer != nil {
 		h := s.o.Recoverer.Health()
 		switch {
 		case !h.Serving:
-			return &requestError{"store_unavailable", h.State + ": " + h.Reason}
+			return fail(http.StatusServiceUnavailable, "store_unavailable", h.State+": "+h.Reason)
 		case h.Datasets == 0:
-			return &requestError{"no_lists", "no list version is loaded"}
+			return fail(http.StatusServiceUnavailable, "no_lists", "no list version is loaded")
 		}
 		return nil
 	}
 	if err := s.st.Ping(ctx); err != nil {
-		return &requestError{"store_unavailable", err.Error()}
+		return fail(http.StatusServiceUnavailable, "store_unavailable", err.Error())
 	}
 	ds, err := s.st.Datasets(ctx)
 	if err != nil {
-		return &requestError{"store_unavailable", err.Error()}
+		return fail(http.StatusServiceUnavailable, "store_unavailable", err.Error())
 	}
 	if len(ds) == 0 {
-		return &requestError{"no_lists", "no list version is loaded"}
+		return fail(http.StatusServiceUnavailable, "no_lists", "no list version is loaded")
 	}
 	return nil
-}
-
-// CheckResult is the body of GET /v1/check.
-type CheckResult struct {
-	IMEI            string `json:"imei"`
-	IMSI            string `json:"imsi,omitempty"`
-	Status          string `json:"status"` // WHITELISTED, BLACKLISTED, GREYLISTED, UNKNOWN or ERROR
-	EquipmentStatus *uint8 `json:"equipment_status,omitempty"`
-	Rule            string `json:"rule,omitempty"`
-	Source          string `json:"source,omitempty"`
-	Error           string `json:"error,omitempty"`
-	S13             any    `json:"s13,omitempty"`
-	// Shadow is the verdict of a source in shadow mode that was not
-	// enforced (policy.shadow_all, policy.shadow_sources).
-	Shadow *ShadowVerdict `json:"shadow,omitempty"`
-}
-
-// ShadowVerdict is a decision computed but not enforced.
-type ShadowVerdict struct {
-	Status string `json:"status"`
-	Rule   string `json:"rule"`
-	Source string `json:"source"`
-}
-
-func (s *Server) check(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	id, err := eir.ParseIdentity(strings.TrimSpace(q.Get("imei")))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_imei", "imei: "+err.Error())
-		return
-	}
-	query := eir.Query{IMEI: id.IMEI}
-	if v := q.Get("imsi"); v != "" {
-		if query.IMSI, err = eir.ParseIMSI(v); err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_imsi", "imsi: "+err.Error())
-			return
-		}
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
-	defer cancel()
-	d, err := s.chk.Check(ctx, query)
-	if s.o.Decisions != nil {
-		s.o.Decisions.Record("admin", d, err)
-	}
-	res := CheckResult{IMEI: id.IMEI.String(), IMSI: string(query.IMSI)}
-	switch {
-	case errors.Is(err, eir.ErrUnknown):
-		res.Status = "UNKNOWN"
-	case err != nil:
-		res.Status, res.Error = "ERROR", err.Error()
-	default:
-		st := uint8(d.Status)
-		res.Status, res.EquipmentStatus, res.Rule, res.Source = d.Status.String(), &st, d.Rule.String(), d.Source
-	}
-	if sh := d.Shadow; sh != nil {
-		res.Shadow = &ShadowVerdict{Status: sh.Status.String(), Rule: sh.Rule.String(), Source: sh.Source}
-	}
-	if s.o.Describe != nil {
-		res.S13 = s.o.Describe(d, err)
-	}
-	writeJSON(w, http.StatusOK, res)
-}
-
-// DatasetInfo is one element of GET /v1/datasets.
-type DatasetInfo struct {
-	Dataset   string    `json:"dataset"`
-	Source    string    `json:"source"`
-	Target    string    `json:"target"`
-	List      string    `json:"list"`
-	Expiring  bool      `json:"expiring"` // entries with an expiry (entries added with expires_at)
-	Version   uint64    `json:"version"`
-	Count     uint64    `json:"count"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
-
-func (s *Server) datasets(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
-	defer cancel()
-	ds, err := s.st.Datasets(ctx)
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "store_unavailable", err.Error())
-		return
-	}
-	out := make([]DatasetInfo, 0, len(ds))
-	for _, d := range ds {
-		out = append(out, DatasetInfo{Dataset: d.Dataset.String(), Source: d.Dataset.Source, Target: d.Dataset.Target.String(),
-			List: d.Dataset.List.String(), Expiring: d.Dataset.Expiring, Version: d.Version, Count: d.Count, UpdatedAt: d.UpdatedAt.UTC()})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"datasets": out})
-}
-
-// ImportResult is the body of POST /v1/import.
-type ImportResult struct {
-	Rows        int             `json:"rows"`
-	Sources     []string        `json:"sources"`
-	Replace     bool            `json:"replace"`
-	DryRun      bool            `json:"dry_run"`
-	SkippedRows int             `json:"skipped_rows"`
-	Skipped     []string        `json:"skipped,omitempty"` // the first 100 skipped rows and why
-	Datasets    []DatasetChange `json:"datasets"`
-}
-
-// DatasetChange reports what an import did to one dataset.
-type DatasetChange struct {
-	Dataset string `json:"dataset"`
-	Version uint64 `json:"version,omitempty"`
-	Added   uint64 `json:"added"`
-	Removed uint64 `json:"removed"`
-	Count   uint64 `json:"count"`
-}
-
-func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	opts := provision.Options{Source: q.Get("source")}
-	dryRun, force := false, false
-	if !boolParams(w, q, map[string]*bool{"replace": &opts.Replace, "dry_run": &dryRun, "skip_invalid": &opts.SkipInvalid, "force": &force}) {
-		return
-	}
-	if opts.SkipInvalid {
-		opts.MaxErrors = 100
-	}
-	body := http.MaxBytesReader(w, r.Body, s.o.MaxBodyBytes)
-	parsed, err := provision.Parse(body, opts)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large",
-				"the file is larger than admin.max_body_bytes ("+strconv.FormatInt(s.o.MaxBodyBytes, 10)+" bytes)")
-			return
-		}
-		writeError(w, http.StatusUnprocessableEntity, "invalid_file", "the file was rejected; nothing was changed", splitErrors(err)...)
-		return
-	}
-	// Every source the file touches, as named by its rows and as written
-	// by its changes (with replace=true, all datasets of those sources).
-	touched := slices.Clone(parsed.Sources)
-	for _, c := range parsed.Changes {
-		if !slices.Contains(touched, c.Dataset.Source) {
-			touched = append(touched, c.Dataset.Source)
-		}
-	}
-	if !s.allowSources(w, r, touched, "; the file was rejected, nothing was changed") {
-		return
-	}
-	res := ImportResult{Rows: parsed.Rows, Sources: parsed.Sources, Replace: opts.Replace, DryRun: dryRun, Datasets: []DatasetChange{},
-		SkippedRows: parsed.SkippedRows}
-	for _, e := range parsed.Skipped {
-		res.Skipped = append(res.Skipped, e.Error())
-	}
-	if dryRun || len(parsed.Changes) == 0 {
-		// Entries named by the file, per dataset (not yet compared with
-		// the lists in force).
-		idx := map[string]int{}
-		for _, c := range parsed.Changes {
-			name := c.Dataset.String()
-			i, ok := idx[name]
-			if !ok {
-				i = len(res.Datasets)
-				idx[name] = i
-				res.Datasets = append(res.Datasets, DatasetChange{Dataset: name})
-			}
-			res.Datasets[i].Added += uint64(len(c.Add))
-			res.Datasets[i].Removed += uint64(len(c.Remove))
-		}
-		writeJSON(w, http.StatusOK, res)
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.o.ImportTimeout)
-	defer cancel()
-	// The guards judge what the import does by content, unless forced.
-	ao := eir.ApplyOptions{}
-	if !force {
-		ao.Before = func(res []eir.DatasetResult, _ map[string]string) error {
-			return s.judge(res, "the import", opts.Replace)
-		}
-	}
-	applied, err := s.st.ApplyWith(ctx, parsed.Changes, ao)
-	var ge *regsync.GuardError
-	if err != nil {
-		s.log.Warn("import failed", zap.String("actor", Actor(r.Context())), zap.Error(err))
-		if errors.As(err, &ge) {
-			writeError(w, http.StatusConflict, "held", ge.Message+"; nothing was changed; check the file, then import it again with force (eirctl import -force)")
-			return
-		}
-		if errors.Is(err, eir.ErrInvalidEntry) || errors.Is(err, eir.ErrInvalidIMSI) {
-			writeError(w, http.StatusUnprocessableEntity, "invalid_file", err.Error())
-			return
-		}
-		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the import was not applied: "+err.Error())
-		return
-	}
-	for _, d := range applied.Datasets {
-		res.Datasets = append(res.Datasets, DatasetChange{Dataset: d.Dataset.String(), Version: d.Version, Added: d.Added, Removed: d.Removed, Count: d.Count})
-	}
-	reason := q.Get("reason")
-	if force {
-		reason = strings.TrimSpace(reason + " (forced past the guards)")
-	}
-	s.audit(ctx, importRecords(Actor(r.Context()), q.Get("file"), reason, parsed.Changes, res)...)
-	s.log.Info("import applied", zap.String("actor", Actor(r.Context())), zap.Int("rows", parsed.Rows),
-		zap.Strings("sources", parsed.Sources), zap.Bool("replace", opts.Replace), zap.Int("datasets", len(applied.Datasets)))
-	writeJSON(w, http.StatusOK, res)
-}
-
-// boolParams reads the boolean query parameters named by params into
-// their values (an absent one leaves its value as it is). On a value that
-// is not a boolean it answers 400 invalid_parameter and returns false.
-func boolParams(w http.ResponseWriter, q url.Values, params map[string]*bool) bool {
-	for name, dst := range params {
-		if v := q.Get(name); v != "" {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				writeError(w, http.StatusBadRequest, "invalid_parameter", name+": want true or false")
-				return false
-			}
-			*dst = b
-		}
-	}
-	return true
-}
-
-// judge applies the guards to what a write does (what names it in the
-// message; full: a whole list), and returns the *regsync.GuardError of
-// those tripped, or a nil error.
-func (s *Server) judge(res []eir.DatasetResult, what string, full bool) error {
-	if ge := s.o.Guards.JudgeAll(res, func(eir.DatasetResult) (string, bool) { return what, full }); ge != nil {
-		return ge
-	}
-	return nil
-}
-
-// maxImportEntryRecords bounds the per-entry audit records of an import;
-// a larger import is audited by its summary only.
-const maxImportEntryRecords = 1000
-
-// importRecords audits an import: a summary, and one record per entry the
-// file named when there are few enough, so that a search by IMEI finds
-// them.
-func importRecords(actor, file, reason string, changes []eir.Change, res ImportResult) []audit.Record {
-	recs := []audit.Record{{Actor: actor, Action: audit.ActionImport, Target: file, Reason: reason, After: res}}
-	n := 0
-	for _, c := range changes {
-		n += len(c.Add) + len(c.Remove)
-	}
-	if n > maxImportEntryRecords {
-		return recs
-	}
-	// A removal of an entry the file adds to another list of the source is
-	// the move, recorded by the addition.
-	type key struct {
-		source string
-		target eir.Target
-		e      eir.Entry
-	}
-	added := map[key]bool{}
-	for _, c := range changes {
-		for _, e := range c.Add {
-			added[key{c.Dataset.Source, c.Dataset.Target, e.Key()}] = true
-		}
-	}
-	for _, c := range changes {
-		for _, l := range []struct {
-			entries []eir.Entry
-			op      string
-		}{{c.Add, "add"}, {c.Remove, "remove"}} {
-			for _, e := range l.entries {
-				if l.op == "remove" && added[key{c.Dataset.Source, c.Dataset.Target, e.Key()}] {
-					continue
-				}
-				recs = append(recs, audit.Record{Actor: actor, Action: audit.ActionImport, Dataset: c.Dataset.String(),
-					Target: e.KeyString(c.Dataset.Target), IMEI: imeiOf(c.Dataset.Target, e), Source: c.Dataset.Source,
-					Reason: reason, After: l.op})
-			}
-		}
-	}
-	return recs
-}
-
-func splitErrors(err error) []string {
-	var out []string
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			out = append(out, e.Error())
-		}
-		return out
-	}
-	return []string{err.Error()}
-}
-
-func (s *Server) syncConfigured(w http.ResponseWriter) bool {
-	if s.o.Sync == nil {
-		writeError(w, http.StatusNotFound, "sync_not_configured", "no registry source is configured (sync.sources)")
-		return false
-	}
-	return true
-}
-
-func (s *Server) syncStatus(w http.ResponseWriter, r *http.Request) {
-	if !s.syncConfigured(w) {
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
-	defer cancel()
-	st, rejects, err := s.o.Sync.Status(ctx)
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "store_unavailable", err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"sources": st, "rejects": rejects})
-}
-
-func (s *Server) syncRun(w http.ResponseWriter, r *http.Request) {
-	if !s.syncConfigured(w) {
-		return
-	}
-	sources := s.o.Sync.Sources()
-	if name := r.URL.Query().Get("source"); name != "" {
-		sources = []string{name}
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.o.ImportTimeout)
-	defer cancel()
-	var passes []regsync.PassReport
-	for _, name := range sources {
-		rep, err := s.o.Sync.Pass(ctx, name)
-		if errors.Is(err, regsync.ErrUnknownSource) {
-			writeError(w, http.StatusNotFound, "unknown_source", err.Error())
-			return
-		}
-		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, "sync_failed", err.Error())
-			return
-		}
-		s.log.Info("sync pass run on request", zap.String("actor", Actor(r.Context())), zap.String("source", name))
-		passes = append(passes, rep)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"passes": passes})
-}
-
-func (s *Server) syncApprove(w http.ResponseWriter, r *http.Request) {
-	if !s.syncConfigured(w) {
-		return
-	}
-	q := r.URL.Query()
-	source, file := q.Get("source"), q.Get("file")
-	if source == "" || file == "" {
-		writeError(w, http.StatusBadRequest, "invalid_parameter", "source and file are required")
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.o.ImportTimeout)
-	defer cancel()
-	rep, err := s.o.Sync.Approve(ctx, source, file, Actor(r.Context()))
-	switch {
-	case errors.Is(err, regsync.ErrUnknownSource), errors.Is(err, regsync.ErrNotHeld):
-		writeError(w, http.StatusNotFound, "not_found", err.Error())
-	case err != nil:
-		writeError(w, http.StatusServiceUnavailable, "sync_failed", err.Error())
-	default:
-		writeJSON(w, http.StatusOK, rep)
-	}
 }

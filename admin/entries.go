@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strconv"
@@ -16,17 +15,11 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/eir-sidecar/eir/admin/api"
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/audit"
+	"github.com/eir-sidecar/eir/eir/provision"
 )
-
-// Notes keeps why each entry was made (redisstore.Store's metadata hashes):
-// one hash per source, one field per entry.
-type Notes interface {
-	MetaSet(ctx context.Context, name, field, value string) error
-	MetaGet(ctx context.Context, name string, fields ...string) ([]string, error)
-	MetaDel(ctx context.Context, name string, fields ...string) error
-}
 
 // Auditor keeps and searches the audit trail (audit.Log).
 type Auditor interface {
@@ -36,118 +29,6 @@ type Auditor interface {
 
 // maxJSONBody bounds the JSON requests (an entry, a reload).
 const maxJSONBody = 64 << 10
-
-// exclusiveLists are the lists an IMEI, TAC or range is on at most one of
-// within a source; exceptions and notifications (pairs) are independent.
-var exclusiveLists = []eir.List{eir.ListBlack, eir.ListGrey, eir.ListWhite, eir.ListOverride}
-
-// Entry is an entry as the API shows it.
-type Entry struct {
-	Dataset   string     `json:"dataset,omitempty"`
-	Source    string     `json:"source,omitempty"`
-	List      string     `json:"list,omitempty"`
-	Target    string     `json:"target,omitempty"`
-	IMEI      string     `json:"imei,omitempty"`
-	TAC       string     `json:"tac,omitempty"`
-	From      string     `json:"from,omitempty"`
-	To        string     `json:"to,omitempty"`
-	IMSI      string     `json:"imsi,omitempty"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	Expired   bool       `json:"expired,omitempty"` // past its expiry, not yet swept; no longer applies
-	Reason    string     `json:"reason,omitempty"`
-	Actor     string     `json:"actor,omitempty"`
-	Time      *time.Time `json:"time,omitempty"` // when it was last added through this API
-}
-
-// note is what Notes holds for an entry.
-type note struct {
-	Dataset string    `json:"dataset"`
-	Reason  string    `json:"reason"`
-	Actor   string    `json:"actor"`
-	Time    time.Time `json:"time"`
-}
-
-func notesName(source string) string { return "notes:" + source }
-
-func noteField(t eir.Target, e eir.Entry) string { return t.String() + ":" + e.KeyString(t) }
-
-func (s *Server) entryJSON(de eir.DatasetEntry) Entry {
-	d, e := de.Dataset, de.Entry
-	out := Entry{Dataset: d.String(), Source: d.Source, List: d.List.String(), Target: d.Target.String()}
-	switch d.Target {
-	case eir.TargetIMEI:
-		out.IMEI = e.IMEI.String()
-	case eir.TargetTAC:
-		out.TAC = e.TAC.String()
-	case eir.TargetRange:
-		out.From, out.To = e.From.String(), e.To.String()
-	case eir.TargetPair:
-		out.IMEI, out.IMSI = e.IMEI.String(), string(e.IMSI)
-	}
-	if e.Expires != 0 {
-		t := time.UnixMilli(e.Expires).UTC()
-		out.ExpiresAt = &t
-		out.Expired = e.Expires <= s.now().UnixMilli()
-	}
-	return out
-}
-
-// withNotes fills reason, actor and time from the notes; a note made for
-// another dataset (the entry moved since) is not shown.
-func (s *Server) withNotes(ctx context.Context, entries []eir.DatasetEntry) ([]Entry, error) {
-	out := make([]Entry, len(entries))
-	bySource := map[string][]int{}
-	for i, de := range entries {
-		out[i] = s.entryJSON(de)
-		bySource[de.Dataset.Source] = append(bySource[de.Dataset.Source], i)
-	}
-	if s.o.Notes == nil {
-		return out, nil
-	}
-	for source, idx := range bySource {
-		fields := make([]string, len(idx))
-		for j, i := range idx {
-			fields[j] = noteField(entries[i].Dataset.Target, entries[i].Entry)
-		}
-		vals, err := s.o.Notes.MetaGet(ctx, notesName(source), fields...)
-		if err != nil {
-			return nil, err
-		}
-		for j, i := range idx {
-			var n note
-			if vals[j] == "" || json.Unmarshal([]byte(vals[j]), &n) != nil || n.Dataset != out[i].Dataset {
-				continue
-			}
-			t := n.Time.UTC()
-			out[i].Reason, out[i].Actor, out[i].Time = n.Reason, n.Actor, &t
-		}
-	}
-	return out, nil
-}
-
-// entryRequest is the body of POST and DELETE /v1/entries.
-type entryRequest struct {
-	IMEI      string     `json:"imei"`
-	TAC       string     `json:"tac"`
-	From      string     `json:"from"`
-	To        string     `json:"to"`
-	IMSI      string     `json:"imsi"`
-	List      string     `json:"list"`
-	Source    string     `json:"source"`
-	Reason    string     `json:"reason"`
-	ExpiresAt *time.Time `json:"expires_at"`
-}
-
-// requestError is a 400 answer.
-type requestError struct {
-	code, msg string
-}
-
-func (e *requestError) Error() string { return e.msg }
-
-func badRequest(code, format string, args ...any) error {
-	return &requestError{code: code, msg: fmt.Sprintf(format, args...)}
-}
 
 // decodeJSON reads a JSON body of at most maxJSONBody bytes, rejecting
 // unknown fields and trailing data.
@@ -163,7 +44,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return &requestError{code: "body_too_large", msg: fmt.Sprintf("the request body is over %d bytes", maxJSONBody)}
+		return fail(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the request body is over %d bytes", maxJSONBody))
 	}
 	if errors.Is(err, io.EOF) {
 		return badRequest("invalid_json", "a JSON object is required")
@@ -171,22 +52,8 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return badRequest("invalid_json", "request body: %v", err)
 }
 
-// writeRequestError answers an error from decodeJSON or parse.
-func writeRequestError(w http.ResponseWriter, err error) {
-	var re *requestError
-	if !errors.As(err, &re) {
-		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
-		return
-	}
-	if re.code == "body_too_large" {
-		writeError(w, http.StatusRequestEntityTooLarge, re.code, re.msg)
-		return
-	}
-	writeError(w, http.StatusBadRequest, re.code, re.msg)
-}
-
 // target parses the entry named by a request: its target and key.
-func (req *entryRequest) target() (eir.Target, eir.Entry, error) {
+func target(req *api.EntryRequest) (eir.Target, eir.Entry, error) {
 	var e eir.Entry
 	var err error
 	switch {
@@ -221,9 +88,14 @@ func (req *entryRequest) target() (eir.Target, eir.Entry, error) {
 	return 0, e, badRequest("invalid_entry", "name one entry: imei, imei and imsi, tac, or from and to")
 }
 
-// parse validates a request; list may be empty when optional.
-func (req *entryRequest) parse(listRequired bool) (source string, t eir.Target, e eir.Entry, list eir.List, err error) {
-	if t, e, err = req.target(); err != nil {
+// parseEdit validates a request; list may be empty when optional.
+func parseEdit(req *api.EntryRequest, listRequired bool) (provision.Edit, error) {
+	source, t, e, list, err := parseEntry(req, listRequired)
+	return provision.Edit{Source: source, Target: t, Key: e, List: list, AnyList: req.List == "", Reason: req.Reason}, err
+}
+
+func parseEntry(req *api.EntryRequest, listRequired bool) (source string, t eir.Target, e eir.Entry, list eir.List, err error) {
+	if t, e, err = target(req); err != nil {
 		return
 	}
 	source = strings.ToLower(strings.TrimSpace(req.Source))
@@ -261,297 +133,86 @@ func (req *entryRequest) parse(listRequired bool) (source string, t eir.Target, 
 	return
 }
 
-// entriesOf returns the entries of a source with the key of e, on any list.
-func (s *Server) entriesOf(ctx context.Context, source string, t eir.Target, key eir.Entry) ([]eir.DatasetEntry, error) {
-	probe := eir.Query{IMEI: key.IMEI, IMSI: key.IMSI}
-	switch t {
-	case eir.TargetTAC:
-		probe.IMEI = eir.IMEI(uint64(key.TAC) * 1_000_000)
-	case eir.TargetRange:
-		probe.IMEI = key.From
-	}
-	all, err := s.st.EntriesFor(ctx, probe)
-	if err != nil {
-		return nil, err
-	}
-	var out []eir.DatasetEntry
-	for _, de := range all {
-		if de.Dataset.Source == source && de.Dataset.Target == t && de.Entry.Key() == key.Key() {
-			out = append(out, de)
-		}
-	}
-	return out, nil
-}
-
-// editField is the sync-state field counting the edits of a source; every
-// edit expects the value it read, so concurrent edits of the same source by
-// several eird processes cannot interleave.
-func editField(source string) string { return "edits:" + source }
-
-// editAttempts bounds the attempts of one edit: an edit refused because
-// another eird edited the source since it read is retried from fresh
-// state, after editBackoff.
-const editAttempts = 10
-
-// editBackoff is the wait before retry attempt+1 of an edit: it grows by
-// 5 ms per attempt, plus up to 10 ms of jitter so that the eird retrying
-// do not meet again (225 to 315 ms over the nine waits of an edit).
-func editBackoff(attempt int) time.Duration {
-	return time.Duration(attempt+1)*5*time.Millisecond + rand.N(10*time.Millisecond)
-}
-
-// sleep waits d, or until ctx is done (ctx's error).
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// edit reads the entries concerned, plans the changes and applies them
-// unless the source was edited since (by another eird: the edits of this
-// one are serialised); it retries from fresh state, up to editAttempts
-// times. The wait between attempts holds no lock: other edits of this
-// eird go on meanwhile.
-func (s *Server) edit(ctx context.Context, source string, plan func(before []eir.DatasetEntry) ([]eir.Change, error),
-	read func(ctx context.Context) ([]eir.DatasetEntry, error)) (before []eir.DatasetEntry, res eir.ApplyResult, err error) {
-	for attempt := range editAttempts {
-		if attempt > 0 {
-			if s.wait(ctx, editBackoff(attempt-1)) != nil {
-				return before, res, err
-			}
-		}
-		before, res, err = s.editOnce(ctx, source, plan, read)
-		if !errors.Is(err, eir.ErrConflict) {
-			return before, res, err
-		}
-	}
-	return before, res, fmt.Errorf("%w: the entries of source %s kept changing; try again", eir.ErrConflict, source)
-}
-
-// editOnce is one attempt of edit, under editMu: it fails with
-// eir.ErrConflict when another eird edited the source since it read.
-func (s *Server) editOnce(ctx context.Context, source string, plan func(before []eir.DatasetEntry) ([]eir.Change, error),
-	read func(ctx context.Context) ([]eir.DatasetEntry, error)) (before []eir.DatasetEntry, res eir.ApplyResult, err error) {
-	s.editMu.Lock()
-	defer s.editMu.Unlock()
-	state, err := s.st.SyncState(ctx)
-	if err != nil {
-		return nil, res, err
-	}
-	cur := state[editField(source)]
-	if before, err = read(ctx); err != nil {
-		return nil, res, err
-	}
-	changes, err := plan(before)
-	if err != nil || len(changes) == 0 {
-		return before, res, err
-	}
-	n, _ := strconv.ParseUint(cur, 10, 64)
-	res, err = s.st.ApplyWith(ctx, changes, eir.ApplyOptions{
-		ExpectState: map[string]string{editField(source): cur},
-		State:       map[string]string{editField(source): strconv.FormatUint(n+1, 10)},
-	})
-	return before, res, err
-}
-
-// EntryResult is the body of POST /v1/entries.
-type EntryResult struct {
-	Entry  Entry   `json:"entry"`
-	Action string  `json:"action"` // added, updated or unchanged
-	Before []Entry `json:"before"`
-}
-
 func (s *Server) addEntry(w http.ResponseWriter, r *http.Request) {
-	var req entryRequest
+	var req api.EntryRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		writeRequestError(w, err)
+		writeErr(w, err)
 		return
 	}
-	source, t, key, list, err := req.parse(true)
+	e, err := parseEdit(&req, true)
 	if err != nil {
-		writeRequestError(w, err)
+		writeErr(w, err)
 		return
 	}
-	if !s.allowSources(w, r, []string{source}, "") {
+	if !s.allowSources(w, r, []string{e.Source}, "") {
 		return
 	}
-	entry := key
 	if req.ExpiresAt != nil {
 		switch {
-		case t == eir.TargetRange:
+		case e.Target == eir.TargetRange:
 			writeError(w, http.StatusBadRequest, "invalid_entry", "ranges cannot expire: remove the range when it is no longer needed")
 			return
 		case !req.ExpiresAt.After(s.now()):
 			writeError(w, http.StatusBadRequest, "invalid_entry", "expires_at "+req.ExpiresAt.UTC().Format(time.RFC3339)+" is not in the future")
 			return
 		}
-		entry.Expires = req.ExpiresAt.UnixMilli()
+		e.Expires = req.ExpiresAt.UnixMilli()
 	}
-	target := eir.Dataset{Source: source, Target: t, List: list, Expiring: entry.Expires != 0}
+	e.Actor = Actor(r.Context())
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.o.RequestTimeout)
 	defer cancel()
-	action := "unchanged"
-	before, _, err := s.edit(ctx, source, func(before []eir.DatasetEntry) ([]eir.Change, error) {
-		action = "added"
-		if len(before) > 0 {
-			action = "updated"
-		}
-		if len(before) == 1 && before[0].Dataset == target && before[0].Entry.Expires == entry.Expires {
-			action = "unchanged"
-			return nil, nil
-		}
-		changes := []eir.Change{{Dataset: target, Add: []eir.Entry{entry}}}
-		for _, de := range before {
-			if de.Dataset != target {
-				changes = append(changes, eir.Change{Dataset: de.Dataset, Remove: []eir.Entry{de.Entry.Key()}})
-			}
-		}
-		return changes, nil
-	}, func(ctx context.Context) ([]eir.DatasetEntry, error) {
-		all, err := s.entriesOf(ctx, source, t, key)
-		if err != nil {
-			return nil, err
-		}
-		// The entry leaves the source's other exclusive lists, and the
-		// other variant (expiring or not) of its own list.
-		var out []eir.DatasetEntry
-		for _, de := range all {
-			if de.Dataset.List == list || (t != eir.TargetPair && slices.Contains(exclusiveLists, list) && slices.Contains(exclusiveLists, de.Dataset.List)) {
-				out = append(out, de)
-			}
-		}
-		return out, nil
-	})
+	added, err := s.edits.Add(ctx, e)
 	if err != nil {
 		s.storeError(w, r, "entry not saved", err)
 		return
 	}
-	actor := Actor(r.Context())
-	after := eir.DatasetEntry{Dataset: target, Entry: entry}
-	res := EntryResult{Entry: s.entryJSON(after), Action: action, Before: []Entry{}}
-	res.Entry.Reason, res.Entry.Actor = req.Reason, actor
-	if res.Before, err = s.withNotes(ctx, before); err != nil {
-		res.Before = []Entry{}
-		for _, de := range before {
-			res.Before = append(res.Before, s.entryJSON(de))
-		}
-	}
-	// Even an unchanged entry gets the new reason, and the request is
-	// audited: the trail records every decision an operator made.
-	now := s.now().UTC()
-	res.Entry.Time = &now
-	if s.o.Notes != nil {
-		b, _ := json.Marshal(note{Dataset: target.String(), Reason: req.Reason, Actor: actor, Time: now})
-		if err := s.o.Notes.MetaSet(ctx, notesName(source), noteField(t, key), string(b)); err != nil {
-			s.log.Warn("entry note not saved", zap.Error(err))
-		}
-	}
-	act := audit.ActionAdd
-	if action != "added" {
-		act = audit.ActionUpdate
-	}
-	s.audit(ctx, audit.Record{Actor: actor, Action: act, Dataset: target.String(), Target: key.KeyString(t),
-		IMEI: imeiOf(t, key), Source: source, Reason: req.Reason, Before: res.Before, After: res.Entry})
-	s.log.Info("entry saved", zap.String("actor", actor), zap.String("action", action), zap.String("dataset", target.String()),
-		s.entryField(t, key))
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, api.EntryResult{Entry: api.Entry(added.Entry), Action: added.Action, Before: apiEntries(added.Before)})
 }
 
 func (s *Server) removeEntry(w http.ResponseWriter, r *http.Request) {
-	var req entryRequest
+	var req api.EntryRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		writeRequestError(w, err)
+		writeErr(w, err)
 		return
 	}
 	if req.ExpiresAt != nil {
 		writeError(w, http.StatusBadRequest, "invalid_entry", "expires_at has no meaning when removing")
 		return
 	}
-	source, t, key, list, err := req.parse(false)
+	e, err := parseEdit(&req, false)
 	if err != nil {
-		writeRequestError(w, err)
+		writeErr(w, err)
 		return
 	}
-	if !s.allowSources(w, r, []string{source}, "") {
+	if !s.allowSources(w, r, []string{e.Source}, "") {
 		return
 	}
+	e.Actor = Actor(r.Context())
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.o.RequestTimeout)
 	defer cancel()
-	before, _, err := s.edit(ctx, source, func(before []eir.DatasetEntry) ([]eir.Change, error) {
-		var changes []eir.Change
-		for _, de := range before {
-			changes = append(changes, eir.Change{Dataset: de.Dataset, Remove: []eir.Entry{de.Entry.Key()}})
-		}
-		return changes, nil
-	}, func(ctx context.Context) ([]eir.DatasetEntry, error) {
-		all, err := s.entriesOf(ctx, source, t, key)
-		if err != nil || req.List == "" {
-			return all, err
-		}
-		var out []eir.DatasetEntry
-		for _, de := range all {
-			if de.Dataset.List == list {
-				out = append(out, de)
-			}
-		}
-		return out, nil
-	})
+	removed, err := s.edits.Remove(ctx, e)
+	if errors.Is(err, provision.ErrNotFound) {
+		writeErr(w, err)
+		return
+	}
 	if err != nil {
 		s.storeError(w, r, "entry not removed", err)
 		return
 	}
-	if len(before) == 0 {
-		what := "source " + source
-		if req.List != "" {
-			what += ", list " + list.String()
-		}
-		writeError(w, http.StatusNotFound, "not_found", key.KeyString(t)+" is on no list of "+what)
-		return
+	writeJSON(w, http.StatusOK, api.Removed{Removed: apiEntries(removed)})
+}
+
+// apiEntries converts entries to the API's (the same fields).
+func apiEntries(in []provision.Entry) []api.Entry {
+	out := make([]api.Entry, len(in))
+	for i, e := range in {
+		out[i] = api.Entry(e)
 	}
-	removed, err := s.withNotes(ctx, before)
-	if err != nil {
-		removed = nil
-		for _, de := range before {
-			removed = append(removed, s.entryJSON(de))
-		}
-	}
-	actor := Actor(r.Context())
-	if s.o.Notes != nil {
-		if err := s.o.Notes.MetaDel(ctx, notesName(source), noteField(t, key)); err != nil {
-			s.log.Warn("entry note not deleted", zap.Error(err))
-		}
-	}
-	var recs []audit.Record
-	for i, de := range before {
-		recs = append(recs, audit.Record{Actor: actor, Action: audit.ActionRemove, Dataset: de.Dataset.String(), Target: key.KeyString(t),
-			IMEI: imeiOf(t, key), Source: source, Reason: req.Reason, Before: removed[i]})
-	}
-	s.audit(ctx, recs...)
-	s.log.Info("entry removed", zap.String("actor", actor), zap.Int("datasets", len(before)), s.entryField(t, key))
-	writeJSON(w, http.StatusOK, map[string]any{"removed": removed})
+	return out
 }
 
 // imeiOf is the IMEI an audit record is found by.
-func imeiOf(t eir.Target, e eir.Entry) string {
-	if t == eir.TargetIMEI || t == eir.TargetPair {
-		return e.IMEI.String()
-	}
-	return ""
-}
-
-// entryField is the log field naming an entry: an IMEI redacted, a TAC or
-// range as it is.
-func (s *Server) entryField(t eir.Target, e eir.Entry) zap.Field {
-	if t == eir.TargetIMEI || t == eir.TargetPair {
-		return s.o.Redactor.IMEI(e.IMEI)
-	}
-	return zap.String("entry", e.KeyString(t))
-}
+func imeiOf(t eir.Target, e eir.Entry) string { return provision.IMEIOf(t, e) }
 
 // audit records; a failure is logged, not answered: the change is made.
 func (s *Server) audit(ctx context.Context, recs ...audit.Record) {
@@ -563,17 +224,10 @@ func (s *Server) audit(ctx context.Context, recs ...audit.Record) {
 	}
 }
 
-// storeError answers a failed store operation.
+// storeError logs and answers a failed store operation.
 func (s *Server) storeError(w http.ResponseWriter, r *http.Request, msg string, err error) {
 	s.log.Warn(msg, zap.String("actor", Actor(r.Context())), zap.Error(err))
-	switch {
-	case errors.Is(err, eir.ErrInvalidEntry), errors.Is(err, eir.ErrInvalidIMSI), errors.Is(err, eir.ErrInvalidIMEI):
-		writeError(w, http.StatusBadRequest, "invalid_entry", msg+": "+err.Error())
-	case errors.Is(err, eir.ErrConflict):
-		writeError(w, http.StatusConflict, "conflict", msg+": "+err.Error())
-	default:
-		writeError(w, http.StatusServiceUnavailable, "store_unavailable", msg+": "+err.Error())
-	}
+	writeErr(w, storeFailed(msg, err))
 }
 
 // listCursor is where a listing stopped: a dataset and the store's cursor
@@ -664,7 +318,7 @@ func (s *Server) listEntries(w http.ResponseWriter, r *http.Request) {
 	for i := start; i < len(sets) && len(page) < limit; i++ {
 		entries, nc, err := s.st.ListEntries(ctx, sets[i], cursor, limit-len(page))
 		if errors.Is(err, eir.ErrCursorStale) {
-			writeError(w, http.StatusBadRequest, "invalid_cursor", "the list changed since the cursor was issued: list again from the start")
+			writeErr(w, failed(opStore, "the list changed since the cursor was issued: list again from the start", err))
 			return
 		}
 		if err != nil {
@@ -684,12 +338,12 @@ func (s *Server) listEntries(w http.ResponseWriter, r *http.Request) {
 			next = ""
 		}
 	}
-	out, err := s.withNotes(ctx, page)
+	out, err := s.edits.WithNotes(ctx, page)
 	if err != nil {
 		s.storeError(w, r, "entries not listed", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": out, "next_cursor": next})
+	writeJSON(w, http.StatusOK, api.EntriesPage{Entries: apiEntries(out), NextCursor: next})
 }
 
 func (s *Server) entriesForIMEI(w http.ResponseWriter, r *http.Request, imei, imsi string) {
@@ -710,59 +364,10 @@ func (s *Server) entriesForIMEI(w http.ResponseWriter, r *http.Request, imei, im
 		s.storeError(w, r, "entries not found", err)
 		return
 	}
-	out, err := s.withNotes(r.Context(), entries)
+	out, err := s.edits.WithNotes(r.Context(), entries)
 	if err != nil {
 		s.storeError(w, r, "entries not found", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": out, "next_cursor": ""})
-}
-
-// SweepExpired removes the expired entries (the store's SweepExpired),
-// audits each removal (actor "expiry") and deletes their notes. Checks
-// ignore an entry from its expiry on; the sweep reclaims space and keeps
-// the trail. Several eird may sweep: each entry is removed, and audited,
-// once.
-func (s *Server) SweepExpired(ctx context.Context) (int, error) {
-	removed, err := s.st.SweepExpired(ctx)
-	if err != nil || len(removed) == 0 {
-		return 0, err
-	}
-	var recs []audit.Record
-	notes := map[string][]string{}
-	for _, de := range removed {
-		t, e := de.Dataset.Target, de.Entry
-		recs = append(recs, audit.Record{Actor: "expiry", Action: audit.ActionExpire, Dataset: de.Dataset.String(),
-			Target: e.KeyString(t), IMEI: imeiOf(t, e), Source: de.Dataset.Source,
-			Reason: "expired at " + time.UnixMilli(e.Expires).UTC().Format(time.RFC3339), Before: s.entryJSON(de)})
-		notes[de.Dataset.Source] = append(notes[de.Dataset.Source], noteField(t, e.Key()))
-	}
-	s.audit(ctx, recs...)
-	if s.o.Notes != nil {
-		for source, fields := range notes {
-			if err := s.o.Notes.MetaDel(ctx, notesName(source), fields...); err != nil {
-				s.log.Warn("notes of expired entries not deleted", zap.Error(err))
-			}
-		}
-	}
-	s.log.Info("expired entries removed", zap.Int("entries", len(removed)))
-	return len(removed), nil
-}
-
-// RunExpirySweep calls SweepExpired every interval until ctx is done.
-func (s *Server) RunExpirySweep(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		sctx, cancel := context.WithTimeout(ctx, max(interval, 10*time.Second))
-		if _, err := s.SweepExpired(sctx); err != nil {
-			s.log.Warn("expired entries not swept", zap.Error(err))
-		}
-		cancel()
-	}
+	writeJSON(w, http.StatusOK, api.EntriesPage{Entries: apiEntries(out), NextCursor: ""})
 }

@@ -510,7 +510,7 @@ func TestSweepExpiredAudits(t *testing.T) {
 	exp := time.Now().Add(time.Hour)
 	a.call(t, "POST", "/v1/entries", "alice", map[string]any{"imei": "35209900176148", "list": "black", "reason": "until confirmed", "expires_at": exp})
 	a.call(t, "POST", "/v1/entries", "alice", map[string]any{"imei": "49015420323751", "list": "black", "reason": "permanent"})
-	if n, err := a.api.SweepExpired(context.Background()); err != nil || n != 0 {
+	if n, err := a.api.Edits().SweepExpired(context.Background()); err != nil || n != 0 {
 		t.Fatalf("sweep before the expiry: %d %v", n, err)
 	}
 	// The store's clock is real: wait for nothing, move the entry's expiry
@@ -520,7 +520,7 @@ func TestSweepExpiredAudits(t *testing.T) {
 	if _, err := a.st.Apply(context.Background(), []eir.Change{{Dataset: d, Add: []eir.Entry{{IMEI: 35209900176148, Expires: past}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := a.api.SweepExpired(context.Background()); err != nil || n != 1 {
+	if n, err := a.api.Edits().SweepExpired(context.Background()); err != nil || n != 1 {
 		t.Fatalf("sweep after the expiry: %d %v", n, err)
 	}
 	_, body := a.call(t, "GET", "/v1/audit?action=entry.expire", "bob", nil)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eir-sidecar/eir/admin/api"
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/audit"
 )
@@ -56,10 +57,13 @@ func (s *Server) auditFind(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, "audit not read", err)
 		return
 	}
-	if recs == nil {
-		recs = []audit.Record{}
+	out := api.AuditPage{Records: make([]api.AuditRecord, 0, len(recs)), Truncated: truncated}
+	for _, rec := range recs {
+		out.Records = append(out.Records, api.AuditRecord{ID: api.Text(rec.ID), Time: rec.Time, Actor: rec.Actor, Action: rec.Action,
+			Dataset: rec.Dataset, Target: api.Text(rec.Target), IMEI: rec.IMEI, Source: rec.Source, Reason: rec.Reason,
+			Before: rawJSON(rec.Before), After: rawJSON(rec.After)})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"records": recs, "truncated": truncated})
+	writeJSON(w, http.StatusOK, out)
 }
 
 // parseTime reads RFC 3339, or a duration before now ("24h").
@@ -154,52 +158,10 @@ func cutByte(s string, b byte) (string, string, bool) {
 	return s, "", false
 }
 
-// Status is the body of GET /v1/status.
-type Status struct {
-	Version    string       `json:"version"`
-	Commit     string       `json:"commit,omitempty"`
-	Ready      bool         `json:"ready"`
-	ReadyError string       `json:"ready_error,omitempty"`
-	Datasets   int          `json:"datasets"`
-	Entries    uint64       `json:"entries"`
-	Peers      PeersStatus  `json:"peers"`
-	Shadow     ShadowStatus `json:"shadow"`
-	Policy     PolicyStatus `json:"policy"`
-	Sync       []SyncStatus `json:"sync,omitempty"`
-	NRF        any          `json:"nrf,omitempty"` // the NRF registration of N5g-eir
-	// Store says whether the lists in force are confirmed by Redis.
-	Store *StoreStatus `json:"store,omitempty"`
-}
-
-// ShadowStatus is shadow mode: whose verdicts are observed, not enforced.
-type ShadowStatus struct {
-	All     bool     `json:"all"`
-	Sources []string `json:"sources"`
-}
-
-// PeersStatus counts the Diameter peers.
-type PeersStatus struct {
-	Open int `json:"open"`
-}
-
-// PolicyStatus is the policy for answers no list decides.
-type PolicyStatus struct {
-	Unknown      string `json:"unknown_equipment"`
-	OnStoreError string `json:"on_store_error"`
-}
-
-// SyncStatus is the state of one registry source.
-type SyncStatus struct {
-	Source      string     `json:"source"`
-	LastSuccess *time.Time `json:"last_success,omitempty"`
-	LastError   string     `json:"last_error,omitempty"`
-	Held        int        `json:"held"`
-}
-
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
 	defer cancel()
-	st := Status{Version: s.o.Version, Commit: s.o.Commit, Ready: true}
+	st := api.Status{Version: s.o.Version, Commit: s.o.Commit, Ready: true}
 	if err := s.readiness(ctx); err != nil {
 		st.Ready, st.ReadyError = false, err.msg
 	}
@@ -222,19 +184,21 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		st.Peers.Open = s.o.OpenPeers()
 	}
 	if s.o.NRF != nil {
-		st.NRF = s.o.NRF()
+		st.NRF = rawJSON(s.o.NRF())
 	}
-	p := s.chk.Policy()
-	st.Policy = PolicyStatus{Unknown: fallbackName(p.Unknown, "unknown"), OnStoreError: fallbackName(p.OnStoreError, "reject")}
-	st.Shadow = ShadowStatus{All: p.Shadow.All, Sources: append([]string{}, p.Shadow.Sources...)}
+	var p eir.Policy
+	if ps, ok := s.chk.(policySource); ok {
+		p = ps.Policy()
+	}
+	st.Policy = api.PolicyStatus{Unknown: fallbackName(p.Unknown, "unknown"), OnStoreError: fallbackName(p.OnStoreError, "reject")}
+	st.Shadow = api.ShadowStatus{All: p.Shadow.All, Sources: append([]string{}, p.Shadow.Sources...)}
 	if s.o.Sync != nil {
 		if sources, _, err := s.o.Sync.Status(ctx); err == nil {
 			for _, src := range sources {
-				ss := SyncStatus{Source: src.Source, Held: len(src.Held)}
+				ss := api.SyncStatus{Source: src.Source, Held: len(src.Held)}
 				if src.LastPass != nil {
 					if !src.LastPass.LastOK.IsZero() {
-						t := src.LastPass.LastOK.UTC()
-						ss.LastSuccess = &t
+						ss.LastSuccess = src.LastPass.LastOK.UTC().Format(time.RFC3339Nano)
 					}
 					ss.LastError = src.LastPass.Error
 				}
@@ -254,14 +218,7 @@ func fallbackName(f eir.Fallback, unset string) string {
 }
 
 // ReloadResult is the body of POST /v1/reload.
-type ReloadResult struct {
-	// Reloaded lists what was applied: diameter.peers, admin.tokens,
-	// policy (their keys may be unchanged).
-	Reloaded []string `json:"reloaded"`
-	// RestartNeeded lists changed keys that apply only when eird restarts.
-	RestartNeeded []string  `json:"restart_needed,omitempty"`
-	Time          time.Time `json:"time"`
-}
+type ReloadResult = api.ReloadResult
 
 func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 	if s.o.Reload == nil {
@@ -272,7 +229,7 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	res, err := s.o.Reload(ctx, Actor(r.Context()))
 	if err != nil {
-		writeError(w, http.StatusUnprocessableEntity, "invalid_config", "the configuration was not reloaded; nothing changed", splitErrors(err)...)
+		writeErr(w, failed(opReload, "the configuration was not reloaded; nothing changed", err))
 		return
 	}
 	if res.Time.IsZero() {

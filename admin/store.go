@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/eir-sidecar/eir/admin/api"
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/audit"
 	"github.com/eir-sidecar/eir/regsync"
@@ -24,23 +25,8 @@ type Recoverer interface {
 	Accept(ctx context.Context, o eir.RecoverOptions) (eir.RecoverResult, error)
 }
 
-// StoreStatus is the body of GET /v1/store and the store part of
-// /v1/status.
-type StoreStatus struct {
-	State        string     `json:"state"` // ok, stale, diverged, unavailable
-	Serving      bool       `json:"serving"`
-	Reason       string     `json:"reason,omitempty"`
-	Since        *time.Time `json:"since,omitempty"`
-	StaleSeconds float64    `json:"stale_seconds"`
-	Replica      bool       `json:"replica"` // this eird holds every list in force
-	Datasets     int        `json:"datasets"`
-	Entries      uint64     `json:"entries"`
-	Epoch        uint64     `json:"epoch"`
-	StoreID      string     `json:"store_id,omitempty"`
-}
-
-func storeStatus(h eir.StoreHealth) StoreStatus {
-	st := StoreStatus{State: h.State, Serving: h.Serving, Reason: h.Reason, StaleSeconds: h.Stale.Seconds(), Replica: h.Replica,
+func storeStatus(h eir.StoreHealth) api.StoreStatus {
+	st := api.StoreStatus{State: h.State, Serving: h.Serving, Reason: h.Reason, StaleSeconds: h.Stale.Seconds(), Replica: h.Replica,
 		Datasets: h.Datasets, Entries: h.Entries, Epoch: h.Epoch, StoreID: h.StoreID}
 	if !h.Since.IsZero() {
 		t := h.Since.UTC()
@@ -49,25 +35,8 @@ func storeStatus(h eir.StoreHealth) StoreStatus {
 	return st
 }
 
-// RecoverDataset is what a restore or an accept did to one dataset.
-type RecoverDataset struct {
-	Dataset   string `json:"dataset"`
-	Count     uint64 `json:"count"`     // entries in force afterwards
-	Previous  uint64 `json:"previous"`  // entries before (in the store for a restore; in force for an accept)
-	Added     uint64 `json:"added"`     // entries the repair adds, by content
-	Removed   uint64 `json:"removed"`   // entries the repair removes, by content
-	Unblocked uint64 `json:"unblocked"` // entries that stop blocking
-}
-
 // RecoverResult is the body of POST /v1/store/restore and accept.
-type RecoverResult struct {
-	Action   string           `json:"action"` // restore, accept
-	Epoch    uint64           `json:"epoch"`
-	StoreID  string           `json:"store_id"`
-	Repaired string           `json:"repaired,omitempty"` // the divergence repaired
-	Forced   bool             `json:"forced,omitempty"`
-	Datasets []RecoverDataset `json:"datasets"`
-}
+type RecoverResult = api.RecoverResult
 
 func (s *Server) recoverConfigured(w http.ResponseWriter) bool {
 	if s.o.Recoverer == nil {
@@ -106,19 +75,28 @@ func (s *Server) storeRecover(w http.ResponseWriter, r *http.Request, action str
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.o.ImportTimeout)
 	defer cancel()
 	res, err := s.Recover(ctx, action, Actor(r.Context()), reason, force)
+	if err != nil {
+		writeErr(w, recoverFailed(action, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// recoverFailed is the error answered for a restore or accept not done:
+// the message says what to do.
+func recoverFailed(action string, err error) error {
+	o := opRestore
+	if action == "accept" {
+		o = opAccept
+	}
 	var ge *regsync.GuardError
 	switch {
 	case errors.As(err, &ge):
-		writeError(w, http.StatusConflict, "held", "the "+action+" was refused by a guard: "+ge.Message+"; nothing was changed; check the lists, then run it again with force")
-	case errors.Is(err, eir.ErrNothingToRecover):
-		writeError(w, http.StatusConflict, "nothing_to_"+action, err.Error())
-	case errors.Is(err, eir.ErrConflict):
-		writeError(w, http.StatusConflict, "conflict", err.Error())
-	case err != nil:
-		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the "+action+" failed: "+err.Error())
-	default:
-		writeJSON(w, http.StatusOK, res)
+		return failed(o, "the "+action+" was refused by a guard: "+ge.Message+"; nothing was changed; check the lists, then run it again with force", err)
+	case errors.Is(err, eir.ErrNothingToRecover), errors.Is(err, eir.ErrConflict):
+		return failed(o, "", err)
 	}
+	return failed(o, "the "+action+" failed: "+err.Error(), err)
 }
 
 // Recover restores the lists in force into the store (action "restore")
@@ -140,9 +118,9 @@ func (s *Server) Recover(ctx context.Context, action, actor, reason string, forc
 		s.log.Warn("store "+action+" not done", zap.String("actor", actor), zap.Error(err))
 		return RecoverResult{}, err
 	}
-	out := RecoverResult{Action: action, Epoch: res.Epoch, StoreID: res.StoreID, Repaired: res.Reason, Forced: force, Datasets: []RecoverDataset{}}
+	out := RecoverResult{Action: action, Epoch: res.Epoch, StoreID: res.StoreID, Repaired: res.Reason, Forced: force, Datasets: []api.RecoverDataset{}}
 	for _, d := range res.Datasets {
-		out.Datasets = append(out.Datasets, RecoverDataset{Dataset: d.Dataset.String(), Count: d.Count, Previous: d.Previous,
+		out.Datasets = append(out.Datasets, api.RecoverDataset{Dataset: d.Dataset.String(), Count: d.Count, Previous: d.Previous,
 			Added: d.Added, Removed: d.Removed, Unblocked: d.Unblocked()})
 	}
 	act := audit.ActionRestore

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/eir-sidecar/eir/admin/api"
 )
 
 func (c *cli) audit(args []string) int {
@@ -48,20 +50,7 @@ WHEN is an RFC 3339 time (2006-01-02T15:04:05Z) or a duration before now (24h, 9
 	if *limit > 0 {
 		q.Set("limit", strconv.Itoa(*limit))
 	}
-	var res struct {
-		Records []struct {
-			ID      text   `json:"id"`
-			Time    string `json:"time"`
-			Actor   string `json:"actor"`
-			Action  string `json:"action"`
-			Dataset string `json:"dataset"`
-			Target  text   `json:"target"`
-			IMEI    string `json:"imei"`
-			Source  string `json:"source"`
-			Reason  string `json:"reason"`
-		} `json:"records"`
-		Truncated bool `json:"truncated"`
-	}
+	var res api.AuditPage
 	data, code := c.call(request{method: "GET", path: "/v1/audit", query: q}, &res)
 	if code != exitOK {
 		return code
@@ -78,7 +67,7 @@ WHEN is an RFC 3339 time (2006-01-02T15:04:05Z) or a duration before now (24h, 9
 		if target == "" {
 			target = r.Dataset
 		}
-		t.write([]string{showTime(r.Time), dash(r.Actor), dash(r.Action), dash(target), dash(r.Source), dash(r.Reason)})
+		t.write([]string{showTimeOf(&r.Time), dash(r.Actor), dash(r.Action), dash(target), dash(r.Source), dash(r.Reason)})
 	}
 	if len(res.Records) == 0 {
 		fmt.Fprintln(c.stdout, "no audit records")

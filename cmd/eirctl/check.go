@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/eir-sidecar/eir/admin/api"
 )
 
 func (c *cli) check(args []string) int {
@@ -19,21 +22,16 @@ source in shadow mode would have decided otherwise, its verdict (not enforced).`
 	if len(f.args) == 2 {
 		q.Set("imsi", f.args[1])
 	}
-	var res struct {
-		IMEI, IMSI, Status, Rule, Source, Error string
-		EquipmentStatus                         *int `json:"equipment_status"`
-		S13                                     struct {
-			ResultCode             int  `json:"result_code"`
-			ExperimentalResultCode int  `json:"experimental_result_code"`
-			EquipmentStatus        *int `json:"equipment_status"`
-		} `json:"s13"`
-		Shadow *struct {
-			Status, Rule, Source string
-		} `json:"shadow"`
-	}
+	var res api.CheckResult
 	data, code := c.call(request{method: "GET", path: "/v1/check", query: q}, &res)
 	if code != exitOK {
 		return code
+	}
+	var s13 api.S13Answer
+	if len(res.S13) > 0 {
+		if err := json.Unmarshal(res.S13, &s13); err != nil {
+			return c.report(fmt.Errorf("unexpected answer to GET /v1/check: s13: %w", err))
+		}
 	}
 	if c.jsonOutput() {
 		return c.printRaw(data)
@@ -54,12 +52,12 @@ source in shadow mode would have decided otherwise, its verdict (not enforced).`
 		fmt.Fprintf(tw, "ERROR\t%s\n", clean(res.Error))
 	}
 	switch {
-	case res.S13.ExperimentalResultCode != 0:
-		fmt.Fprintf(tw, "S13 ANSWER\tExperimental-Result %d (vendor 10415), no Equipment-Status\n", res.S13.ExperimentalResultCode)
-	case res.S13.EquipmentStatus != nil:
-		fmt.Fprintf(tw, "S13 ANSWER\tResult-Code %d, Equipment-Status %d\n", res.S13.ResultCode, *res.S13.EquipmentStatus)
-	case res.S13.ResultCode != 0:
-		fmt.Fprintf(tw, "S13 ANSWER\tResult-Code %d\n", res.S13.ResultCode)
+	case s13.ExperimentalResultCode != 0:
+		fmt.Fprintf(tw, "S13 ANSWER\tExperimental-Result %d (vendor 10415), no Equipment-Status\n", s13.ExperimentalResultCode)
+	case s13.EquipmentStatus != nil:
+		fmt.Fprintf(tw, "S13 ANSWER\tResult-Code %d, Equipment-Status %d\n", s13.ResultCode, *s13.EquipmentStatus)
+	case s13.ResultCode != 0:
+		fmt.Fprintf(tw, "S13 ANSWER\tResult-Code %d\n", s13.ResultCode)
 	}
 	if s := res.Shadow; s != nil && s.Status != "" {
 		var why []string
@@ -84,13 +82,7 @@ func (c *cli) datasets(args []string) int {
 	if code, ok := f.parse(args, 0, 0); !ok {
 		return code
 	}
-	var res struct {
-		Datasets []struct {
-			Dataset        string
-			Version, Count uint64
-			UpdatedAt      time.Time `json:"updated_at"`
-		} `json:"datasets"`
-	}
+	var res api.Datasets
 	data, code := c.call(request{method: "GET", path: "/v1/datasets"}, &res)
 	if code != exitOK {
 		return code

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/eir-sidecar/eir/admin/api"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -46,16 +48,6 @@ func (f *failure) exitCode() int {
 		return exitFailure
 	}
 	return exitRejected
-}
-
-// apiError is the admin API's error body.
-type apiError struct {
-	Error struct {
-		Status  int      `json:"status"`
-		Code    string   `json:"code"`
-		Message string   `json:"message"`
-		Details []string `json:"details"`
-	} `json:"error"`
 }
 
 // maxAnswer bounds the size of an answer.
@@ -121,7 +113,7 @@ func (c *cli) roundTrip(ctx context.Context, r request) ([]byte, error) {
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		f := &failure{method: r.method, path: r.path, status: resp.StatusCode, statusText: resp.Status}
-		var e apiError
+		var e api.ErrorBody
 		if json.Unmarshal(data, &e) == nil && e.Error.Message != "" {
 			f.code, f.message, f.details = e.Error.Code, e.Error.Message, e.Error.Details
 		}

@@ -9,7 +9,15 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/eir-sidecar/eir/admin/api"
 )
+
+// utcSecond is t in UTC to the second, as expires_at is sent.
+func utcSecond(t time.Time) *time.Time {
+	u := t.UTC().Truncate(time.Second)
+	return &u
+}
 
 var (
 	listNames   = []string{"black", "grey", "white", "override", "exception"}
@@ -18,13 +26,7 @@ var (
 
 // entryKey names an entry: an IMEI, a TAC, a range or an IMEI–IMSI pair,
 // as the admin API's entry objects do.
-type entryKey struct {
-	IMEI string `json:"imei,omitempty"`
-	TAC  string `json:"tac,omitempty"`
-	From string `json:"from,omitempty"`
-	To   string `json:"to,omitempty"`
-	IMSI string `json:"imsi,omitempty"`
-}
+type entryKey api.EntryKey
 
 // String is the key in eirctl's argument syntax.
 func (k entryKey) String() string {
@@ -88,35 +90,18 @@ func oneOf(flagName, v string, allowed []string) error {
 	return fmt.Errorf("-%s %q: want %s", flagName, v, strings.Join(allowed, ", "))
 }
 
-// entry is an entry as eird returns it.
-type entry struct {
-	entryKey
-	Dataset   string `json:"dataset"`
-	Source    string `json:"source"`
-	List      string `json:"list"`
-	Target    string `json:"target"`
-	ExpiresAt string `json:"expires_at"`
-	Reason    string `json:"reason"`
-	Actor     string `json:"actor"`
-	Time      string `json:"time"`
+// keyOf is the key of an entry eird returned.
+func keyOf(e api.Entry) entryKey {
+	return entryKey{IMEI: e.IMEI, TAC: e.TAC, From: e.From, To: e.To, IMSI: e.IMSI}
 }
 
-// dataset is the entry's dataset name, or source/list when eird left it
+// datasetOf is the entry's dataset name, or source/list when eird left it
 // out.
-func (e entry) dataset() string {
+func datasetOf(e api.Entry) string {
 	if e.Dataset != "" {
 		return e.Dataset
 	}
 	return strings.Trim(e.Source+"/"+e.List, "/")
-}
-
-// entryRequest is the body of POST and DELETE /v1/entries.
-type entryRequest struct {
-	entryKey
-	List      string `json:"list,omitempty"`
-	Source    string `json:"source,omitempty"`
-	Reason    string `json:"reason"`
-	ExpiresAt string `json:"expires_at,omitempty"`
 }
 
 const entryHelp = `ENTRY is inferred from its form:
@@ -158,7 +143,7 @@ and the entry as stored; -o json prints eird's answer.
 	if err := oneOf("list", *list, listNames); err != nil {
 		return f.usageError("%v", err)
 	}
-	body := entryRequest{entryKey: key, List: *list, Source: *source, Reason: *reason}
+	body := api.EntryRequest{EntryKey: api.EntryKey(key), List: *list, Source: *source, Reason: *reason}
 	switch {
 	case *expires != "" && forDur != 0:
 		return f.usageError("give -expires or -for, not both")
@@ -172,17 +157,13 @@ and the entry as stored; -o json prints eird's answer.
 		if !t.After(c.now()) {
 			return f.usageError("-expires %s is not in the future", *expires)
 		}
-		body.ExpiresAt = t.UTC().Format(time.RFC3339)
+		body.ExpiresAt = utcSecond(t)
 	case forDur < 0:
 		return f.usageError("-for %s: must be > 0", forDur)
 	case forDur > 0:
-		body.ExpiresAt = c.now().Add(forDur).UTC().Format(time.RFC3339)
+		body.ExpiresAt = utcSecond(c.now().Add(forDur))
 	}
-	var res struct {
-		Entry  entry   `json:"entry"`
-		Action string  `json:"action"`
-		Before []entry `json:"before"`
-	}
+	var res api.EntryResult
 	data, code := c.call(request{method: "POST", path: "/v1/entries", json: body}, &res)
 	if code != exitOK {
 		return code
@@ -192,19 +173,19 @@ and the entry as stored; -o json prints eird's answer.
 	}
 	e := res.Entry
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "%s\t%s\n", strings.ToUpper(dash(res.Action)), e.entryKey)
-	fmt.Fprintf(tw, "DATASET\t%s\n", e.dataset())
-	if e.ExpiresAt != "" {
-		fmt.Fprintf(tw, "EXPIRES\t%s\n", showTime(e.ExpiresAt))
+	fmt.Fprintf(tw, "%s\t%s\n", strings.ToUpper(dash(res.Action)), keyOf(e))
+	fmt.Fprintf(tw, "DATASET\t%s\n", datasetOf(e))
+	if e.ExpiresAt != nil {
+		fmt.Fprintf(tw, "EXPIRES\t%s\n", showTimeOf(e.ExpiresAt))
 	}
 	if e.Reason != "" {
 		fmt.Fprintf(tw, "REASON\t%s\n", clean(e.Reason))
 	}
 	if res.Action != "unchanged" {
 		for _, b := range res.Before {
-			was := b.dataset()
-			if b.ExpiresAt != "" {
-				was += ", expires " + showTime(b.ExpiresAt)
+			was := datasetOf(b)
+			if b.ExpiresAt != nil {
+				was += ", expires " + showTimeOf(b.ExpiresAt)
 			}
 			fmt.Fprintf(tw, "WAS\t%s\n", was)
 		}
@@ -237,10 +218,8 @@ prints the entries removed. Exits with 3 when nothing matched.
 			return f.usageError("%v", err)
 		}
 	}
-	var res struct {
-		Removed []entry `json:"removed"`
-	}
-	body := entryRequest{entryKey: key, List: *list, Source: *source, Reason: *reason}
+	var res api.Removed
+	body := api.EntryRequest{EntryKey: api.EntryKey(key), List: *list, Source: *source, Reason: *reason}
 	data, code := c.call(request{method: "DELETE", path: "/v1/entries", json: body}, &res)
 	if code != exitOK {
 		return code
@@ -251,7 +230,7 @@ prints the entries removed. Exits with 3 when nothing matched.
 	fmt.Fprintf(c.stdout, "removed %d %s\n", len(res.Removed), plural(len(res.Removed), "entry", "entries"))
 	t := newTable(c.stdout, "DATASET", "ENTRY", "EXPIRES", "REASON")
 	for _, e := range res.Removed {
-		t.write([]string{e.dataset(), e.entryKey.String(), showTime(e.ExpiresAt), dash(e.Reason)})
+		t.write([]string{datasetOf(e), keyOf(e).String(), showTimeOf(e.ExpiresAt), dash(e.Reason)})
 	}
 	return exitOK
 }
@@ -342,19 +321,14 @@ Columns: DATASET, ENTRY, EXPIRES, REASON, BY (who added it), WHEN.`)
 	return c.listAll(q)
 }
 
-type entriesPage struct {
-	Entries    []entry `json:"entries"`
-	NextCursor string  `json:"next_cursor"`
-}
-
 func newEntryTable(c *cli) *table {
 	return newTable(c.stdout, "DATASET", "ENTRY", "EXPIRES", "REASON", "BY", "WHEN")
 }
 
-func entryRows(es []entry) [][]string {
+func entryRows(es []api.Entry) [][]string {
 	rows := make([][]string, 0, len(es))
 	for _, e := range es {
-		rows = append(rows, []string{e.dataset(), e.entryKey.String(), showTime(e.ExpiresAt), dash(e.Reason), dash(e.Actor), showTime(e.Time)})
+		rows = append(rows, []string{datasetOf(e), keyOf(e).String(), showTimeOf(e.ExpiresAt), dash(e.Reason), dash(e.Actor), showTimeOf(e.Time)})
 	}
 	return rows
 }
@@ -367,7 +341,7 @@ func (c *cli) listAll(q url.Values) int {
 	n := 0
 	seen := map[string]bool{}
 	for {
-		var page entriesPage
+		var page api.EntriesPage
 		data, code := c.call(request{method: "GET", path: "/v1/entries", query: q}, &page)
 		if code != exitOK {
 			if n > 0 && !c.jsonOutput() {
@@ -417,8 +391,8 @@ func (c *cli) listAll(q url.Values) int {
 
 // showPage fetches one page of GET /v1/entries and prints it: eird's answer
 // with -o json, else a table, or empty when there is no entry.
-func (c *cli) showPage(q url.Values, empty string) (entriesPage, int) {
-	var page entriesPage
+func (c *cli) showPage(q url.Values, empty string) (api.EntriesPage, int) {
+	var page api.EntriesPage
 	data, code := c.call(request{method: "GET", path: "/v1/entries", query: q}, &page)
 	if code != exitOK {
 		return page, code

@@ -11,28 +11,9 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/eir-sidecar/eir/admin/api"
 )
-
-// event is a hit event as eird returns it.
-type event struct {
-	ID        text   `json:"id"`
-	Time      string `json:"time"`
-	Interface string `json:"interface"`
-	IMEI      string `json:"imei"`
-	IMSI      string `json:"imsi"`
-	Status    string `json:"status"`
-	Answer    string `json:"answer"`
-	Rule      string `json:"rule"`
-	Source    string `json:"source"`
-	Shadow    bool   `json:"shadow"`
-	Peer      string `json:"peer"`
-	PeerAddr  string `json:"peer_address"`
-}
-
-type eventsPage struct {
-	Events []event `json:"events"`
-	LastID text    `json:"last_id"`
-}
 
 func (c *cli) events(args []string) int {
 	f := c.newFlags("events", "[-limit N] [-follow [-interval D]]",
@@ -59,7 +40,7 @@ with 0); with -o json it then prints one JSON event per line.`)
 		if *limit > 0 {
 			q.Set("limit", strconv.Itoa(*limit))
 		}
-		var page eventsPage
+		var page api.EventsPage
 		data, code := c.call(request{method: "GET", path: "/v1/events", query: q}, &page)
 		if code != exitOK {
 			return code
@@ -82,7 +63,7 @@ func newEventTable(c *cli) *table {
 	return newTable(c.stdout, "TIME", "STATUS", "ANSWER", "IMEI", "IMSI", "SOURCE", "PEER", "SHADOW")
 }
 
-func eventRows(es []event) [][]string {
+func eventRows(es []api.Event) [][]string {
 	rows := make([][]string, 0, len(es))
 	for _, e := range es {
 		shadow := ""
@@ -118,7 +99,7 @@ func (c *cli) followEvents(ctx context.Context, limit int, interval time.Duratio
 		if ctx.Err() != nil {
 			return exitOK
 		}
-		var page eventsPage
+		var page api.EventsPage
 		if err == nil {
 			if jerr := json.Unmarshal(data, &page); jerr != nil {
 				err = fmt.Errorf("unexpected answer to GET /v1/events: %w", jerr)

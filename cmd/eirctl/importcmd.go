@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/eir-sidecar/eir/admin/api"
 )
 
 // maxSkippedShown is how many skipped rows the import summary lists.
@@ -76,18 +78,7 @@ On a terminal, the upload shows a progress bar on standard error.`)
 		bar = newProgress(bytes.NewReader(data), c.stderr, int64(len(data)), time.Now)
 		body = bar
 	}
-	var res struct {
-		Rows        int      `json:"rows"`
-		Sources     []string `json:"sources"`
-		Replace     bool     `json:"replace"`
-		DryRun      bool     `json:"dry_run"`
-		SkippedRows int      `json:"skipped_rows"`
-		Skipped     []string `json:"skipped"`
-		Datasets    []struct {
-			Dataset                        string
-			Version, Added, Removed, Count uint64
-		} `json:"datasets"`
-	}
+	var res api.ImportResult
 	raw, err := c.roundTrip(c.ctx, request{method: "POST", path: "/v1/import", query: q, body: body,
 		contentType: "text/csv", length: int64(len(data)), timeout: 10 * c.flags.timeout})
 	if bar != nil {

@@ -88,55 +88,6 @@ func clean(s string) string {
 	}, s)
 }
 
-// text is a JSON value shown as text: a string as it is, null as "", any
-// other value as compact JSON. It decodes fields whose type the contract
-// leaves open (ids, audit targets) without failing.
-type text string
-
-func (t *text) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*t = ""
-		return nil
-	}
-	var s string
-	if json.Unmarshal(b, &s) == nil {
-		*t = text(s)
-		return nil
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, b); err != nil {
-		return err
-	}
-	*t = text(buf.String())
-	return nil
-}
-
-// count is a JSON number, or the length of an array, or 1/0 for a boolean.
-type count int64
-
-func (n *count) UnmarshalJSON(b []byte) error {
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	switch v := v.(type) {
-	case float64:
-		*n = count(v)
-	case []any:
-		*n = count(len(v))
-	case bool:
-		*n = 0
-		if v {
-			*n = 1
-		}
-	case nil:
-		*n = 0
-	default:
-		return fmt.Errorf("want a number, an array or a boolean, got %s", b)
-	}
-	return nil
-}
-
 // showTime formats an RFC 3339 time from eird to the second; "-" when
 // empty, as it is when it does not parse.
 func showTime(s string) string {
@@ -148,6 +99,14 @@ func showTime(s string) string {
 		return s
 	}
 	if t.IsZero() {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
+}
+
+// showTimeOf formats a time from eird to the second; "-" when absent.
+func showTimeOf(t *time.Time) string {
+	if t == nil || t.IsZero() {
 		return "-"
 	}
 	return t.Format(time.RFC3339)

@@ -7,36 +7,9 @@ import (
 	"net/http"
 	"strings"
 	"text/tabwriter"
-)
 
-// statusAnswer is the body of GET /v1/status.
-type statusAnswer struct {
-	Version    string `json:"version"`
-	Commit     string `json:"commit"`
-	Ready      bool   `json:"ready"`
-	ReadyError string `json:"ready_error"`
-	Datasets   int64  `json:"datasets"`
-	Entries    int64  `json:"entries"`
-	Peers      struct {
-		Open int64 `json:"open"`
-	} `json:"peers"`
-	Shadow struct {
-		All     bool     `json:"all"`
-		Sources []string `json:"sources"`
-	} `json:"shadow"`
-	Sync []struct {
-		Source      string `json:"source"`
-		LastSuccess text   `json:"last_success"`
-		Held        count  `json:"held"`
-	} `json:"sync"`
-	Store *storeAnswer `json:"store"`
-	NRF   *struct {
-		InstanceID string  `json:"nf_instance_id"`
-		Registered bool    `json:"registered"`
-		Heartbeat  float64 `json:"heartbeat_interval_seconds"`
-		LastError  string  `json:"last_error"`
-	} `json:"nrf"`
-}
+	"github.com/eir-sidecar/eir/admin/api"
+)
 
 func (c *cli) status(args []string) int {
 	f := c.newFlags("status", "", `Shows eird's version, whether it is ready (answering from the lists in force), whether
@@ -63,7 +36,7 @@ readiness (GET /readyz) is shown.`)
 	if err != nil {
 		return c.report(err)
 	}
-	var st statusAnswer
+	var st api.Status
 	if err := json.Unmarshal(data, &st); err != nil {
 		fmt.Fprintf(c.stderr, "eirctl: unexpected answer to GET /v1/status: %v\n", err)
 		return exitFailure
@@ -84,7 +57,7 @@ readiness (GET /readyz) is shown.`)
 	return exitOK
 }
 
-func (c *cli) printStatus(st statusAnswer) {
+func (c *cli) printStatus(st api.Status) {
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	version := dash(st.Version)
 	if st.Commit != "" {
@@ -97,7 +70,7 @@ func (c *cli) printStatus(st statusAnswer) {
 	}
 	fmt.Fprintf(tw, "READY\t%s\n", ready)
 	if st.Store != nil {
-		fmt.Fprintf(tw, "STORE\t%s\n", st.Store.line())
+		fmt.Fprintf(tw, "STORE\t%s\n", storeLine(*st.Store))
 	}
 	fmt.Fprintf(tw, "DATASETS\t%d\n", st.Datasets)
 	fmt.Fprintf(tw, "ENTRIES\t%d\n", st.Entries)
@@ -117,19 +90,19 @@ func (c *cli) printStatus(st statusAnswer) {
 	for _, s := range st.Sync {
 		last := "never"
 		if s.LastSuccess != "" {
-			last = showTime(string(s.LastSuccess))
+			last = showTime(s.LastSuccess)
 		}
 		line := fmt.Sprintf("%s: last success %s", s.Source, last)
 		if s.Held > 0 {
-			line += fmt.Sprintf(", %d held %s (eirctl sync status)", s.Held, plural(int(s.Held), "file", "files"))
+			line += fmt.Sprintf(", %d held %s (eirctl sync status)", s.Held, plural(s.Held, "file", "files"))
 		}
 		fmt.Fprintf(tw, "%s\t%s\n", key, line)
 		key = ""
 	}
-	if n := st.NRF; n != nil {
+	if n := nrfOf(st); n != nil {
 		line := "not registered"
 		if n.Registered {
-			line = fmt.Sprintf("registered as %s, heartbeat every %gs", n.InstanceID, n.Heartbeat)
+			line = fmt.Sprintf("registered as %s, heartbeat every %gs", n.InstanceID, n.HeartbeatInterval)
 		}
 		if n.LastError != "" {
 			line += "; last error: " + clean(n.LastError)
@@ -159,11 +132,7 @@ disk is invalid, nothing changes: the problems are printed and eirctl exits with
 	if code, ok := f.parse(args, 0, 0); !ok {
 		return code
 	}
-	var res struct {
-		Reloaded      []string `json:"reloaded"`
-		RestartNeeded []string `json:"restart_needed"`
-		Time          string   `json:"time"`
-	}
+	var res api.ReloadResult
 	data, code := c.call(request{method: "POST", path: "/v1/reload"}, &res)
 	if code != exitOK {
 		return code
@@ -176,12 +145,25 @@ disk is invalid, nothing changes: the problems are printed and eirctl exits with
 		what = strings.Join(res.Reloaded, ", ")
 	}
 	fmt.Fprintf(c.stdout, "reloaded %s", what)
-	if res.Time != "" {
-		fmt.Fprintf(c.stdout, " at %s", showTime(res.Time))
+	if !res.Time.IsZero() {
+		fmt.Fprintf(c.stdout, " at %s", showTimeOf(&res.Time))
 	}
 	fmt.Fprintln(c.stdout)
 	if len(res.RestartNeeded) > 0 {
 		fmt.Fprintf(c.stdout, "changed, applied only after a restart: %s\n", strings.Join(res.RestartNeeded, ", "))
 	}
 	return exitOK
+}
+
+// nrfOf is the NRF registration of a status, or nil when there is none
+// (or it cannot be read).
+func nrfOf(st api.Status) *api.NRFStatus {
+	if len(st.NRF) == 0 || string(st.NRF) == "null" {
+		return nil
+	}
+	var n api.NRFStatus
+	if json.Unmarshal(st.NRF, &n) != nil {
+		return nil
+	}
+	return &n
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/eir-sidecar/eir/admin/api"
 )
 
 const storeSynopsis = "status|restore|accept ..."
@@ -21,34 +23,20 @@ const storeHelp = `The lists in force and Redis:
   eirctl store accept -reason TEXT        take Redis's state as the lists in force (refused by
                                           the guards when it unblocks too much: -force)`
 
-// storeAnswer is the body of GET /v1/store (and of /v1/status's store).
-type storeAnswer struct {
-	State        string     `json:"state"`
-	Serving      bool       `json:"serving"`
-	Reason       string     `json:"reason"`
-	Since        *time.Time `json:"since"`
-	StaleSeconds float64    `json:"stale_seconds"`
-	Replica      bool       `json:"replica"`
-	Datasets     int        `json:"datasets"`
-	Entries      uint64     `json:"entries"`
-	Epoch        uint64     `json:"epoch"`
-	StoreID      string     `json:"store_id"`
-}
-
-// line describes the store in one line.
-func (s storeAnswer) line() string {
+// storeLine describes the store in one line.
+func storeLine(s api.StoreStatus) string {
 	switch s.State {
 	case "ok":
 		return fmt.Sprintf("ok: Redis holds the lists in force (epoch %d, data set %s)", s.Epoch, dash(s.StoreID))
 	case "stale":
-		return fmt.Sprintf("STALE%s: %s; unconfirmed for %s", s.since(), clean(s.Reason), time.Duration(s.StaleSeconds*float64(time.Second)).Round(time.Second))
+		return fmt.Sprintf("STALE%s: %s; unconfirmed for %s", storeSince(s), clean(s.Reason), time.Duration(s.StaleSeconds*float64(time.Second)).Round(time.Second))
 	case "diverged":
-		return fmt.Sprintf("DIVERGED%s: %s; answering from the lists held, writes refused: eirctl store restore -reason TEXT", s.since(), clean(s.Reason))
+		return fmt.Sprintf("DIVERGED%s: %s; answering from the lists held, writes refused: eirctl store restore -reason TEXT", storeSince(s), clean(s.Reason))
 	}
-	return fmt.Sprintf("%s%s: %s", strings.ToUpper(s.State), s.since(), clean(s.Reason))
+	return fmt.Sprintf("%s%s: %s", strings.ToUpper(s.State), storeSince(s), clean(s.Reason))
 }
 
-func (s storeAnswer) since() string {
+func storeSince(s api.StoreStatus) string {
 	if s.Since == nil {
 		return ""
 	}
@@ -68,7 +56,7 @@ func (c *cli) storeStatus(args []string) int {
 	if code, ok := f.parse(args, 0, 0); !ok {
 		return code
 	}
-	var st storeAnswer
+	var st api.StoreStatus
 	data, code := c.call(request{method: "GET", path: "/v1/store"}, &st)
 	if code != exitOK {
 		return code
@@ -77,7 +65,7 @@ func (c *cli) storeStatus(args []string) int {
 		c.printRaw(data)
 	} else {
 		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "STATE\t%s\n", st.line())
+		fmt.Fprintf(tw, "STATE\t%s\n", storeLine(st))
 		fmt.Fprintf(tw, "SERVING\t%s\n", yesNo(st.Serving))
 		fmt.Fprintf(tw, "LISTS HELD\t%s (%d datasets, %d entries)\n", map[bool]string{true: "complete", false: "incomplete"}[st.Replica], st.Datasets, st.Entries)
 		fmt.Fprintf(tw, "EPOCH\t%d\n", st.Epoch)
@@ -113,16 +101,7 @@ guards allow (guards.*): check, then -force.`
 	if *force {
 		q.Set("force", "true")
 	}
-	var res struct {
-		Action   string `json:"action"`
-		Epoch    uint64 `json:"epoch"`
-		StoreID  string `json:"store_id"`
-		Repaired string `json:"repaired"`
-		Datasets []struct {
-			Dataset                                    string
-			Count, Previous, Added, Removed, Unblocked uint64
-		} `json:"datasets"`
-	}
+	var res api.RecoverResult
 	data, code := c.call(request{method: "POST", path: "/v1/store/" + action, query: q, timeout: 10 * c.flags.timeout}, &res)
 	if code != exitOK {
 		return code

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"encoding/json"
+
+	"github.com/eir-sidecar/eir/admin/api"
+
 	"fmt"
 	"net/url"
 	"strings"
@@ -36,9 +40,7 @@ func (c *cli) syncNow(args []string) int {
 	if *source != "" {
 		q.Set("source", *source)
 	}
-	var res struct {
-		Passes []passReport `json:"passes"`
-	}
+	var res api.SyncPasses
 	data, code := c.call(request{method: "POST", path: "/v1/sync/run", query: q, timeout: 10 * c.flags.timeout}, &res)
 	if code != exitOK {
 		return code
@@ -57,7 +59,7 @@ func (c *cli) syncApprove(args []string) int {
 	if code, ok := f.parse(args, 2, 2); !ok {
 		return code
 	}
-	var p passReport
+	var p api.SyncPass
 	q := url.Values{"source": {f.args[0]}, "file": {f.args[1]}}
 	data, code := c.call(request{method: "POST", path: "/v1/sync/approve", query: q, timeout: 10 * c.flags.timeout}, &p)
 	if code != exitOK {
@@ -71,36 +73,13 @@ func (c *cli) syncApprove(args []string) int {
 	return exitOK
 }
 
-type listReport struct {
-	List                         string
-	Mode                         string
-	Base, Run                    int64
-	Rows                         int
-	BadRows                      int `json:"bad_rows"`
-	Added, Removed, Noops, Count uint64
-	Changed                      int
-	Note                         string
-}
-
-type passReport struct {
-	Source   string
-	Skipped  string
-	Duration int64 `json:"duration_ns"`
-	Fetched  []string
-	Files    []struct {
-		File, Result, Reason, Message string
-		Details                       []string
-		Lists                         []listReport
-	}
-}
-
-func (c *cli) printPass(p passReport) {
+func (c *cli) printPass(p api.SyncPass) {
 	fmt.Fprintf(c.stdout, "source %s: ", p.Source)
 	if p.Skipped != "" {
 		fmt.Fprintf(c.stdout, "skipped (%s)\n", p.Skipped)
 		return
 	}
-	fmt.Fprintf(c.stdout, "%d file(s) in %s", len(p.Files), time.Duration(p.Duration).Round(time.Millisecond))
+	fmt.Fprintf(c.stdout, "%d file(s) in %s", len(p.Files), p.Duration.Round(time.Millisecond))
 	if len(p.Fetched) > 0 {
 		fmt.Fprintf(c.stdout, ", downloaded %s", strings.Join(p.Fetched, ", "))
 	}
@@ -140,35 +119,7 @@ func (c *cli) syncStatus(args []string) int {
 	if code, ok := f.parse(args, 0, 0); !ok {
 		return code
 	}
-	var res struct {
-		Sources []struct {
-			Source, Format string
-			Lists          []struct {
-				List, Mode, File, SHA256, Timestamp string
-				Run, Base                           int64
-				Rows                                int
-				BadRows                             int `json:"bad_rows"`
-				Added, Removed, Count               uint64
-				AppliedAt                           time.Time `json:"applied_at"`
-			}
-			LastPass *struct {
-				Time                     time.Time
-				Duration, Error          string
-				Files, Applied, Rejected int
-				Held                     int
-				LastOK                   time.Time `json:"last_success"`
-			} `json:"last_pass"`
-			Held []struct {
-				File, Reason, Message string
-				Since                 time.Time
-			}
-			Resync []string `json:"resync_needed"`
-		}
-		Rejects []struct {
-			Time                        time.Time
-			Source, File, Code, Message string
-		}
-	}
+	var res api.SyncStatusPage
 	data, code := c.call(request{method: "GET", path: "/v1/sync/status"}, &res)
 	if code != exitOK {
 		return code
@@ -200,7 +151,7 @@ func (c *cli) syncStatus(args []string) int {
 				fmt.Fprintf(c.stdout, "  error: %s\n", p.Error)
 			}
 		}
-		for _, l := range s.Resync {
+		for _, l := range s.ResyncLists {
 			fmt.Fprintf(c.stdout, "%s: %s needs a full list (delta base mismatch)\n", s.Source, l)
 		}
 		for _, h := range s.Held {
@@ -210,7 +161,9 @@ func (c *cli) syncStatus(args []string) int {
 	}
 	if len(res.Rejects) > 0 {
 		fmt.Fprintln(c.stdout, "recent rejections:")
-		for _, r := range res.Rejects[:min(len(res.Rejects), 10)] {
+		for _, raw := range res.Rejects[:min(len(res.Rejects), 10)] {
+			var r api.SyncReject
+			json.Unmarshal(raw, &r)
 			fmt.Fprintf(c.stdout, "  %s %s %s: %s (%s)\n", r.Time.Format(time.RFC3339), r.Source, r.File, r.Message, r.Code)
 		}
 	}

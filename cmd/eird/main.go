@@ -219,7 +219,8 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 	var registrar *nrf.Client // set before any server starts
 	rl := &reloader{path: path, cfg: cfg, dsrv: dsrv, checker: checker, trail: trail, verifier: verifier, log: log.Named("reload")}
 	aopts := admin.Options{
-		Tokens: tokens, MaxBodyBytes: cfg.Admin.MaxBodyBytes, Gatherer: reg, Decisions: decisions,
+		Tokens: tokens, MaxBodyBytes: cfg.Admin.MaxBodyBytes, Gatherer: reg,
+		Observer: nil, // TODO(integrator): observer
 		Describe: func(d eir.Decision, err error) any { return diameter.Describe(d, err) },
 		Notes:    store, Audit: trail, Reload: rl.reload, CertRoles: certRoles(cfg.Admin.TLS),
 		OpenPeers: dsrv.OpenPeers, Version: version, Commit: commit, Redactor: redactor, Pprof: cfg.Admin.Pprof,
@@ -289,7 +290,7 @@ func serve(ctx context.Context, path string, cfg config.Config, log *zap.Logger)
 	}()
 	go func() {
 		defer wg.Done()
-		api.RunExpirySweep(bg, cfg.Store.ExpirySweep)
+		api.Edits().RunExpirySweep(bg, cfg.Store.ExpirySweep)
 	}()
 	if cfg.Store.AutoRestore {
 		wg.Add(1)
