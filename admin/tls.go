@@ -2,7 +2,6 @@ package admin
 
 import (
 	"crypto/tls"
-	"fmt"
 
 	"github.com/eir-sidecar/eir/internal/tlsconf"
 )
@@ -14,17 +13,9 @@ import (
 // and /metrics stay reachable by probes, and API requests without one
 // need a bearer token.
 func TLSConfig(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	c, err := tlsconf.Server(tlsconf.Files{Cert: certFile, Key: keyFile, CA: clientCAFile}, tls.VerifyClientCertIfGiven)
 	if err != nil {
-		return nil, fmt.Errorf("admin tls: %w", err)
-	}
-	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if clientCAFile != "" {
-		pool, err := tlsconf.CertPool(clientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("admin tls: client CA: %w", err)
-		}
-		c.ClientCAs, c.ClientAuth = pool, tls.VerifyClientCertIfGiven
+		return nil, tlsconf.Name(err, "admin tls", "admin tls: client CA")
 	}
 	return c, nil
 }

@@ -22,6 +22,12 @@ import (
 // naming the file, the line and the key path. Every problem in the file and
 // in the environment is reported at once.
 //
+// Secrets given as files (redis.password_file, admin.tokens[].token_file,
+// events.webhook.bearer_token_file, sync.sources[].https.bearer_token_file)
+// are read here, once: the secret's key holds the file's content, trimmed
+// of surrounding white space, and the _file key is cleared. A file that
+// cannot be read is an error naming the key and the file.
+//
 // Load does not call Validate; the caller does, after any flag overrides.
 func Load(path string) (Config, error) {
 	return load(path, os.Environ())
@@ -46,6 +52,11 @@ func load(path string, environ []string) (Config, error) {
 	}
 	if err := LoadEnv(&cfg, environ); err != nil {
 		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		if err := resolveSecrets(&cfg); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)

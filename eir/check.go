@@ -11,6 +11,10 @@ import (
 type Query struct {
 	IMEI IMEI
 	IMSI IMSI // empty when absent
+	// Kind is the form of the N5g-eir PEI asked about; zero (S13, the
+	// admin API) is an IMEI. A MAC or EUI-64 PEI has no IMEI: it is on
+	// no list, and the unknown-equipment policy answers it.
+	Kind PEIKind
 }
 
 // Hit is a dataset holding an entry that applies to a query.
@@ -152,8 +156,13 @@ func (c *Decider) Policy() Policy { return *c.policy.Load() }
 // over the IMEI, range and TAC entries of every source; otherwise the unknown
 // policy. It returns ErrUnknown for unknown equipment under the default
 // policy, and an error wrapping ErrUnavailable when the store fails under the
-// default store-error policy.
+// default store-error policy. A query without an IMEI (a MAC or EUI-64
+// PEI) is answered by the unknown-equipment policy without a lookup: lists
+// hold IMEIs only.
 func (c *Decider) Check(ctx context.Context, q Query) (Decision, error) {
+	if !q.Kind.HasIMEI() {
+		return c.unlisted()
+	}
 	var buf [8]Hit
 	hits, err := c.lookup.Match(ctx, q, buf[:0])
 	return c.decide(hits, err)
@@ -163,6 +172,10 @@ func (c *Decider) Check(ctx context.Context, q Query) (Decision, error) {
 // LocalLookup whose MatchLocal succeeds): then ok is true. Otherwise ok is
 // false and the caller must use Check, which may wait on the network.
 func (c *Decider) TryCheck(q Query) (d Decision, ok bool, err error) {
+	if !q.Kind.HasIMEI() {
+		d, err = c.unlisted()
+		return d, true, err
+	}
 	l, isLocal := c.lookup.(LocalLookup)
 	if !isLocal {
 		return Decision{}, false, nil
@@ -174,6 +187,16 @@ func (c *Decider) TryCheck(q Query) (d Decision, ok bool, err error) {
 	}
 	d, err = c.decide(hits, nil)
 	return d, true, err
+}
+
+// unlisted is the answer for equipment that no list can hold: the
+// unknown-equipment policy, shadow mode aside (there is no verdict to
+// shadow).
+func (c *Decider) unlisted() (Decision, error) {
+	if p := c.policy.Load().Unknown; p.Set {
+		return Decision{Status: p.Status, Rule: RuleUnknownPolicy}, nil
+	}
+	return Decision{}, ErrUnknown
 }
 
 // decide applies the policy to the hits of a lookup.

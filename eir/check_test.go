@@ -165,3 +165,47 @@ func TestShadow(t *testing.T) {
 }
 
 func ptr(s Status) *Status { return &s }
+
+// TestNoIMEI: a MAC or EUI-64 PEI is on no list: the unknown-equipment
+// policy answers it, without a lookup (a failing store, a black hit and
+// shadow mode change nothing), from Check and TryCheck alike.
+func TestNoIMEI(t *testing.T) {
+	lookup := fakeLookup{hits: []Hit{hit("national", TargetIMEI, ListBlack)}, err: ErrUnavailable}
+	tests := []struct {
+		name    string
+		kind    PEIKind
+		policy  Policy
+		want    Decision
+		wantErr error
+	}{
+		{"mac, default policy", PEIMAC, Policy{}, Decision{}, ErrUnknown},
+		{"eui, default policy", PEIEUI, Policy{}, Decision{}, ErrUnknown},
+		{"mac, unknown policy", PEIMAC, Policy{Unknown: Fallback{Set: true, Status: Greylisted}}, Decision{Status: Greylisted, Rule: RuleUnknownPolicy}, nil},
+		{"eui under shadow mode", PEIEUI, Policy{Unknown: Fallback{Set: true, Status: Blacklisted}, Shadow: Shadow{All: true},
+			OnStoreError: Fallback{Set: true, Status: Whitelisted}}, Decision{Status: Blacklisted, Rule: RuleUnknownPolicy}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewDecider(localFake{lookup}, tc.policy)
+			q := Query{Kind: tc.kind}
+			d, err := c.Check(context.Background(), q)
+			if !errors.Is(err, tc.wantErr) || d.Status != tc.want.Status || d.Rule != tc.want.Rule || d.Source != "" {
+				t.Fatalf("Check: %+v %v, want %+v %v", d, err, tc.want, tc.wantErr)
+			}
+			d, ok, err := c.TryCheck(q)
+			if !ok || !errors.Is(err, tc.wantErr) || d.Status != tc.want.Status || d.Rule != tc.want.Rule {
+				t.Fatalf("TryCheck: %+v %v %v, want %+v %v", d, ok, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+	for _, k := range []PEIKind{0, PEIIMEI, PEIIMEISV} {
+		if !k.HasIMEI() {
+			t.Errorf("kind %d: no IMEI", k)
+		}
+	}
+}
+
+// localFake is a LocalLookup that never answers from memory.
+type localFake struct{ fakeLookup }
+
+func (localFake) MatchLocal(Query, []Hit) ([]Hit, bool) { return nil, false }

@@ -17,6 +17,11 @@ const (
 	PEIEUI                       // eui-<8 hex pairs>: an EUI-64
 )
 
+// HasIMEI reports whether a PEI of this form carries an IMEI, the key of
+// every list. The zero PEIKind, a query that is not an N5g-eir PEI (S13,
+// the admin API), is an IMEI.
+func (k PEIKind) HasIMEI() bool { return k != PEIMAC && k != PEIEUI }
+
 // PEI is a parsed PEI. IMEI is its TAC+SNR key for the IMEI and IMEISV
 // forms, so that both key on the same 14 digits as S13.
 type PEI struct {

@@ -18,13 +18,13 @@ type invalidQuery struct {
 // parseQuery reads the query of GetEquipmentStatus: pei (mandatory),
 // supi, gpsi and supported-features (optional). The schemas' patterns end
 // in "|.+": the forms are checked here. A parameter given twice is
-// incorrect; one the operation does not define is INVALID_QUERY_PARAM.
-func parseQuery(raw string) (eir.PEI, eir.Query, *invalidQuery) {
-	var pei eir.PEI
+// incorrect; one the operation does not define is INVALID_QUERY_PARAM. The
+// query's Kind is the form of the pei: a MAC or EUI-64 PEI has no IMEI.
+func parseQuery(raw string) (eir.Query, *invalidQuery) {
 	var q eir.Query
 	values, err := url.ParseQuery(raw)
 	if err != nil {
-		return pei, q, &invalidQuery{cause: "INVALID_QUERY_PARAM", detail: "the query cannot be decoded: " + err.Error(),
+		return q, &invalidQuery{cause: "INVALID_QUERY_PARAM", detail: "the query cannot be decoded: " + err.Error(),
 			params: []InvalidParam{{Param: "query", Reason: err.Error()}}}
 	}
 	var bad []InvalidParam
@@ -45,11 +45,11 @@ func parseQuery(raw string) (eir.PEI, eir.Query, *invalidQuery) {
 		bad = append(bad, InvalidParam{Param: "query pei", Reason: "missing"})
 	} else if v, ok := one("pei"); !ok {
 		mandatory = "MANDATORY_QUERY_PARAM_INCORRECT"
-	} else if pei, err = eir.ParsePEI(v); err != nil {
+	} else if pei, err := eir.ParsePEI(v); err != nil {
 		mandatory = "MANDATORY_QUERY_PARAM_INCORRECT"
 		bad = append(bad, InvalidParam{Param: "query pei", Reason: strings.TrimPrefix(err.Error(), "eir: ")})
 	} else {
-		q.IMEI = pei.IMEI
+		q.IMEI, q.Kind = pei.IMEI, pei.Kind
 	}
 	n := len(bad)
 	if v, ok := one("supi"); ok {
@@ -80,7 +80,7 @@ func parseQuery(raw string) (eir.PEI, eir.Query, *invalidQuery) {
 		bad = append(bad, InvalidParam{Param: "query " + name, Reason: "not a parameter of GetEquipmentStatus"})
 	}
 	if len(bad) == 0 {
-		return pei, q, nil
+		return q, nil
 	}
 	iq := &invalidQuery{params: bad}
 	switch {
@@ -91,7 +91,7 @@ func parseQuery(raw string) (eir.PEI, eir.Query, *invalidQuery) {
 	case unknown:
 		iq.cause, iq.detail = "INVALID_QUERY_PARAM", "the query has a parameter the operation does not define"
 	}
-	return pei, q, iq
+	return q, iq
 }
 
 func isHex(s string) bool {

@@ -22,13 +22,14 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/eir-sidecar/eir/eir"
-	"github.com/eir-sidecar/eir/eir/observe/redact"
+	"github.com/eir-sidecar/eir/eir/observe"
 )
 
 // API of TS 29.511 V19.1.0.
@@ -38,24 +39,6 @@ const (
 	FullVersion = "1.4.0"
 	resource    = "/" + APIName + "/" + APIVersion + "/equipment-status"
 )
-
-// Checker decides (eir.Checker).
-type Checker interface {
-	Check(ctx context.Context, q eir.Query) (eir.Decision, error)
-	TryCheck(q eir.Query) (eir.Decision, bool, error)
-	Policy() eir.Policy
-}
-
-// DecisionRecorder counts decisions (observe.Recorder).
-type DecisionRecorder interface {
-	Record(iface string, d eir.Decision, err error)
-}
-
-// EventSink receives every decision answered (events.Publisher). It must
-// not block.
-type EventSink interface {
-	Decision(iface, peer, peerAddr string, q eir.Query, d eir.Decision, err error)
-}
 
 // AuthFailure is a request refused by OAuth2 authorization.
 type AuthFailure struct {
@@ -77,22 +60,22 @@ type Options struct {
 	// accepts every request. It returns the consumer's NF instance (for
 	// hit events) or why the request is refused.
 	Authorize func(authorization string) (consumer string, fail *AuthFailure)
-	Decisions DecisionRecorder
-	Events    EventSink
-	Redactor  *redact.Redactor
+	// Observer is told of every check answered (decision counts, hit
+	// events, the decision log lines); nil observes nothing.
+	Observer observe.Observer
 }
 
 // Server answers N5g-eir requests.
 type Server struct {
 	o     Options
-	chk   Checker
+	chk   eir.Checker
 	log   *zap.Logger
 	m     *metrics
 	slots chan struct{}
 }
 
 // New returns the service.
-func New(o Options, chk Checker, log *zap.Logger, reg prometheus.Registerer) (*Server, error) {
+func New(o Options, chk eir.Checker, log *zap.Logger, reg prometheus.Registerer) (*Server, error) {
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = time.Second
 	}
@@ -101,9 +84,6 @@ func New(o Options, chk Checker, log *zap.Logger, reg prometheus.Registerer) (*S
 	}
 	if o.MaxURILength <= 0 {
 		o.MaxURILength = 4096
-	}
-	if o.Redactor == nil {
-		o.Redactor = redact.New(nil)
 	}
 	o.APIPrefix = strings.TrimRight(o.APIPrefix, "/")
 	if o.APIPrefix != "" && !strings.HasPrefix(o.APIPrefix, "/") {
@@ -184,52 +164,44 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (int, string) {
 		w.Header().Set("Retry-After", "1")
 		return s.problem(w, http.StatusServiceUnavailable, "NF_CONGESTION", "too many requests in flight")
 	}
-	pei, q, invalid := parseQuery(r.URL.RawQuery)
+	q, invalid := parseQuery(r.URL.RawQuery)
 	if invalid != nil {
 		return s.problem(w, http.StatusBadRequest, invalid.cause, invalid.detail, invalid.params...)
 	}
-	return s.answer(w, r, pei, q, consumer)
+	return s.answer(w, r, q, consumer)
 }
 
-// answer decides and answers a valid request.
-func (s *Server) answer(w http.ResponseWriter, r *http.Request, pei eir.PEI, q eir.Query, consumer string) (int, string) {
-	if pei.Kind == eir.PEIMAC || pei.Kind == eir.PEIEUI {
-		// Lists hold IMEIs only: such equipment is on no list.
-		if p := s.chk.Policy().Unknown; p.Set {
-			return s.status(w, p.Status)
-		}
-		return s.problem(w, http.StatusNotFound, "ERROR_EQUIPMENT_UNKNOWN", "the equipment is on no list")
-	}
+// answer decides and answers a valid request, then tells the observer.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, q eir.Query, consumer string) (int, string) {
 	d, ok, err := s.chk.TryCheck(q)
 	if !ok {
 		ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
 		d, err = s.chk.Check(ctx, q)
 		cancel()
 	}
-	if s.o.Decisions != nil {
-		s.o.Decisions.Record("n5g", d, err)
-	}
-	if s.o.Events != nil {
-		s.o.Events.Decision("n5g", consumer, remoteIP(r.RemoteAddr), q, d, err)
-	}
-	if d.Shadow != nil {
-		s.log.Info("shadow verdict not enforced", s.o.Redactor.IMEI(q.IMEI), zap.String("consumer", consumer),
-			zap.String("verdict", d.Shadow.Status.String()), zap.String("rule", d.Shadow.Rule.String()),
-			zap.String("source", d.Shadow.Source), zap.String("answered", d.Status.String()))
-	}
-	switch {
-	case err == nil:
-		if d.Rule == eir.RuleStoreFallback {
-			s.log.Warn("store unavailable; answered by policy", zap.Error(d.Cause))
+	var code int
+	var cause string
+	if err == nil {
+		code, cause = s.status(w, d.Status)
+	} else {
+		p := problemFor(err)
+		if p.retry {
+			w.Header().Set("Retry-After", "1")
 		}
-		return s.status(w, d.Status)
-	case errors.Is(err, eir.ErrUnknown):
-		return s.problem(w, http.StatusNotFound, "ERROR_EQUIPMENT_UNKNOWN", "the equipment is on no list")
+		code, cause = s.problem(w, p.status, p.cause, p.detail)
 	}
-	s.log.Warn("equipment check failed", zap.Error(err))
-	w.Header().Set("Retry-After", "1")
-	return s.problem(w, http.StatusServiceUnavailable, "", "the lists cannot be read now")
+	if s.o.Observer != nil {
+		a := answers.Get().(*observe.Answer)
+		*a = observe.Answer{Interface: observe.N5g, Peer: consumer, PeerAddr: remoteIP(r.RemoteAddr), Query: q, Decision: d, Err: err}
+		s.o.Observer.Answered(a)
+		*a = observe.Answer{}
+		answers.Put(a)
+	}
+	return code, cause
 }
+
+// answers recycles the Answers given to the observer, which keeps none.
+var answers = sync.Pool{New: func() any { return new(observe.Answer) }}
 
 var statusBodies = map[eir.Status][]byte{
 	eir.Whitelisted: []byte(`{"status":"WHITELISTED"}`),

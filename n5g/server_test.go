@@ -5,12 +5,15 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,10 +21,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/memstore"
+	"github.com/eir-sidecar/eir/eir/observe"
 	"github.com/eir-sidecar/eir/internal/testenv/certtest"
 	"github.com/eir-sidecar/eir/internal/testenv/sbispec"
 )
@@ -57,7 +62,7 @@ type testServer struct {
 
 // start serves s over h2c (tlsConf nil) or h2 and returns a client that
 // speaks HTTP/2 only.
-func start(t *testing.T, chk Checker, o Options, tlsConf *tls.Config, clientTLS *tls.Config) *testServer {
+func start(t *testing.T, chk eir.Checker, o Options, tlsConf *tls.Config, clientTLS *tls.Config) *testServer {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	s, err := New(o, chk, zaptest.NewLogger(t), reg)
@@ -319,7 +324,6 @@ func (f *failing) Check(ctx context.Context, q eir.Query) (eir.Decision, error) 
 func (f *failing) TryCheck(eir.Query) (eir.Decision, bool, error) {
 	return eir.Decision{}, false, nil
 }
-func (f *failing) Policy() eir.Policy { return f.policy }
 
 func TestStoreFailureAndPolicies(t *testing.T) {
 	const target = "/n5g-eir-eic/v1/equipment-status?pei=imei-352099001761481"
@@ -465,4 +469,96 @@ func certPool(t *testing.T, ca *certtest.CA) *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
 	return pool
+}
+
+func TestProblemFor(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want checkProblem
+	}{
+		{"unknown", eir.ErrUnknown, checkProblem{status: 404, cause: "ERROR_EQUIPMENT_UNKNOWN", detail: "the equipment is on no list"}},
+		{"unknown wrapped", fmt.Errorf("x: %w", eir.ErrUnknown), checkProblem{status: 404, cause: "ERROR_EQUIPMENT_UNKNOWN", detail: "the equipment is on no list"}},
+		{"store down", fmt.Errorf("x: %w", eir.ErrUnavailable), checkProblem{status: 503, detail: "the lists cannot be read now", retry: true}},
+		{"other", errors.New("boom"), checkProblem{status: 503, detail: "the lists cannot be read now", retry: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := problemFor(tc.err); got != tc.want {
+				t.Fatalf("%+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// recorder is an Observer keeping copies of the answers.
+type recorder struct {
+	mu  sync.Mutex
+	got []observe.Answer
+}
+
+func (r *recorder) Answered(a *observe.Answer) {
+	r.mu.Lock()
+	r.got = append(r.got, *a)
+	r.mu.Unlock()
+}
+
+// TestObserver: every check answered is told to the observer, with the
+// consumer, its address, the query and the decision or error; requests
+// refused before a check are not.
+func TestObserver(t *testing.T) {
+	obs := &recorder{}
+	o := Options{Observer: obs, Authorize: func(string) (string, *AuthFailure) { return "amf-1", nil }}
+	ts := start(t, eir.NewDecider(lists(t), eir.Policy{}), o, nil, nil)
+	for _, q := range []string{"pei=imei-352099001761481&supi=imsi-001010000000002", "pei=imei-123456789012347", "pei=imei-123", "pei=mac-00-1a-2b-3c-4d-5e"} {
+		ts.do(t, "GET", "/n5g-eir-eic/v1/equipment-status?"+q, nil)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if len(obs.got) != 3 {
+		t.Fatalf("%d answers observed: %+v", len(obs.got), obs.got)
+	}
+	black, unknown, mac := obs.got[0], obs.got[1], obs.got[2]
+	if black.Interface != "n5g" || black.Peer != "amf-1" || black.PeerAddr != "127.0.0.1" || black.Err != nil ||
+		black.Query != (eir.Query{IMEI: 35209900176148, IMSI: "001010000000002", Kind: eir.PEIIMEI}) ||
+		black.Decision.Status != eir.Blacklisted || black.Decision.Rule != eir.RuleIMEI {
+		t.Errorf("black: %+v", black)
+	}
+	if !errors.Is(unknown.Err, eir.ErrUnknown) || unknown.Query.IMEI != 12345678901234 {
+		t.Errorf("unknown: %+v", unknown)
+	}
+	if !errors.Is(mac.Err, eir.ErrUnknown) || mac.Query.Kind != eir.PEIMAC {
+		t.Errorf("mac: %+v", mac)
+	}
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Answered(*observe.Answer) {}
+
+// TestObserverAllocs: telling the observer costs one allocation per
+// request, the peer's address (as hit events did before the observer).
+func TestObserverAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items at random")
+	}
+	with, err := New(Options{Observer: nopObserver{}}, eir.NewDecider(lists(t), eir.Policy{}), zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	without, err := New(Options{}, eir.NewDecider(lists(t), eir.Policy{}), zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/n5g-eir-eic/v1/equipment-status?pei=imei-352099001761481", nil)
+	allocs := func(s *Server) float64 {
+		w := &discardWriter{h: http.Header{}}
+		s.ServeHTTP(w, req)
+		return testing.AllocsPerRun(100, func() {
+			clear(w.h)
+			s.ServeHTTP(w, req)
+		})
+	}
+	if a, b := allocs(with), allocs(without); a > b+1 {
+		t.Fatalf("%v allocations with an observer, %v without", a, b)
+	}
 }

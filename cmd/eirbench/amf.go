@@ -97,20 +97,9 @@ flags:`)
 // clientTLS is the TLS configuration of an https client: the CAs of
 // caFile (the system's when empty) and the client certificate, if any.
 func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
-	conf := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pool, err := tlsconf.CertPool(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("-cacert: %w", err)
-		}
-		conf.RootCAs = pool
-	}
-	if certFile != "" || keyFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("-cert/-key: %w", err)
-		}
-		conf.Certificates = []tls.Certificate{cert}
+	conf, err := tlsconf.Client(tlsconf.Files{CA: caFile, Cert: certFile, Key: keyFile}, "", false)
+	if err != nil {
+		return nil, tlsconf.Name(err, "-cert/-key", "-cacert")
 	}
 	return conf, nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -324,23 +323,16 @@ func (s settings) transport() (*http.Transport, error) {
 	if s.cacert == "" && s.cert == "" && s.key == "" {
 		return t, nil
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if s.cacert != "" {
-		pool, err := tlsconf.CertPool(s.cacert)
-		if err != nil {
-			return nil, configErrorf("cacert: %v", err)
-		}
-		tc.RootCAs = pool
+	if (s.cert == "") != (s.key == "") {
+		return nil, configErrorf("cert and key go together: give both or neither")
 	}
-	if s.cert != "" || s.key != "" {
-		if s.cert == "" || s.key == "" {
-			return nil, configErrorf("cert and key go together: give both or neither")
-		}
-		kp, err := tls.LoadX509KeyPair(s.cert, s.key)
-		if err != nil {
-			return nil, configErrorf("cert %s, key %s: %v", s.cert, s.key, err)
-		}
-		tc.Certificates = []tls.Certificate{kp}
+	tc, err := tlsconf.Client(tlsconf.Files{CA: s.cacert, Cert: s.cert, Key: s.key}, "", false)
+	var te *tlsconf.Error
+	switch {
+	case errors.As(err, &te) && te.Part == tlsconf.PartCA:
+		return nil, configErrorf("cacert: %v", err)
+	case err != nil:
+		return nil, configErrorf("cert %s, key %s: %v", s.cert, s.key, err)
 	}
 	t.TLSClientConfig = tc
 	return t, nil

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/eir-sidecar/eir/config"
+	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/internal/tlsconf"
 	"github.com/eir-sidecar/eir/n5g"
 	"github.com/eir-sidecar/eir/n5g/nrf"
@@ -26,7 +27,7 @@ type n5gListener struct {
 
 // newN5g builds the N5g-eir service and opens its listener, or returns nil
 // when n5g.listen is empty.
-func newN5g(c config.N5g, o n5g.Options, chk n5g.Checker, log *zap.Logger, reg prometheus.Registerer) (*n5gListener, error) {
+func newN5g(c config.N5g, o n5g.Options, chk eir.Checker, log *zap.Logger, reg prometheus.Registerer) (*n5gListener, error) {
 	if c.Listen == "" {
 		return nil, nil
 	}
@@ -59,17 +60,9 @@ func n5gTLS(c config.N5gTLS) (*tls.Config, error) {
 	if c.CertFile == "" {
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	conf, err := tlsconf.Server(tlsconf.Files{Cert: c.CertFile, Key: c.KeyFile, CA: c.ClientCAFile}, tls.RequireAndVerifyClientCert)
 	if err != nil {
-		return nil, fmt.Errorf("n5g.tls: %w", err)
-	}
-	conf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if c.ClientCAFile != "" {
-		pool, err := tlsconf.CertPool(c.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("n5g.tls.client_ca_file: %w", err)
-		}
-		conf.ClientCAs, conf.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		return nil, tlsconf.Name(err, "n5g.tls", "n5g.tls.client_ca_file")
 	}
 	return conf, nil
 }
@@ -133,19 +126,13 @@ func newNRF(cfg config.Config, addr net.Addr, log *zap.Logger, reg prometheus.Re
 		}
 	}
 	if strings.HasPrefix(c.APIRoot, "https:") {
-		conf := &tls.Config{MinVersion: tls.VersionTLS12}
-		if c.TLS.CAFile != "" {
-			var err error
-			if conf.RootCAs, err = tlsconf.CertPool(c.TLS.CAFile); err != nil {
-				return nil, fmt.Errorf("nrf.tls.ca_file: %w", err)
-			}
+		f := tlsconf.Files{CA: c.TLS.CAFile, Cert: c.TLS.CertFile, Key: c.TLS.KeyFile}
+		if c.TLS.CertFile == "" {
+			f.Key = "" // a key without its certificate was never read
 		}
-		if c.TLS.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("nrf.tls: %w", err)
-			}
-			conf.Certificates = []tls.Certificate{cert}
+		conf, err := tlsconf.Client(f, "", false)
+		if err != nil {
+			return nil, tlsconf.Name(err, "nrf.tls", "nrf.tls.ca_file")
 		}
 		o.TLS = conf
 	}

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -118,9 +116,7 @@ func (r *reloader) prepare() (prepared, error) {
 		return p, err
 	}
 	p.peers = dopts.Peers
-	if p.tokens, err = adminTokens(p.cfg.Admin.Tokens); err != nil {
-		return p, err
-	}
+	p.tokens = adminTokens(p.cfg.Admin.Tokens)
 	if p.policy, err = policyFrom(p.cfg.Policy); err != nil {
 		return p, err
 	}
@@ -145,22 +141,16 @@ func certRoles(t config.AdminTLS) map[string]bool {
 	return m
 }
 
-func eventsOptions(c config.Events) (events.Options, error) {
+// eventsOptions are the options of the hit events publisher
+// (bearer_token_file was read by config.Load into bearer_token).
+func eventsOptions(c config.Events) events.Options {
 	o := events.Options{IncludeUnknown: c.IncludeUnknown, StreamMaxLen: c.StreamMaxLen, QueueSize: c.QueueSize}
 	if w := c.Webhook; w.URL != "" {
-		token := w.BearerToken
-		if w.BearerTokenFile != "" {
-			b, err := os.ReadFile(w.BearerTokenFile)
-			if err != nil {
-				return o, fmt.Errorf("events.webhook.bearer_token_file: %w", err)
-			}
-			token = strings.TrimSpace(string(b))
-		}
 		retries := w.Retries
 		if retries == 0 {
 			retries = -1 // none; events.Webhook reads 0 as its default
 		}
-		o.Webhook = &events.Webhook{URL: w.URL, Client: &http.Client{Timeout: w.Timeout}, BearerToken: token, Retries: retries}
+		o.Webhook = &events.Webhook{URL: w.URL, Client: &http.Client{Timeout: w.Timeout}, BearerToken: w.BearerToken, Retries: retries}
 	}
-	return o, nil
+	return o
 }

@@ -58,8 +58,8 @@ func (r *Recorder) inc(k key) {
 	c.(prometheus.Counter).Inc()
 }
 
-// New registers the decision counter on reg.
-func New(reg prometheus.Registerer) (*Recorder, error) {
+// NewRecorder registers the decision counters on reg.
+func NewRecorder(reg prometheus.Registerer) (*Recorder, error) {
 	r := &Recorder{decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "eir", Subsystem: "check", Name: "decisions_total",
 		Help: "Equipment checks decided, by interface (s13, n5g, admin), status, deciding rule and source of the deciding entry.",

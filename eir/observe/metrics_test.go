@@ -13,7 +13,7 @@ import (
 
 func TestRecord(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	r, err := New(reg)
+	r, err := NewRecorder(reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,8 @@ type Answer struct {
 }
 
 // Observer is told of every check answered, once, after the answer is
-// sent. It must not block.
+// sent. It must not block, and must not keep a after it returns: the
+// caller may reuse it.
 type Observer interface {
 	Answered(a *Answer)
 }

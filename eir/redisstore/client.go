@@ -41,21 +41,11 @@ func (t *TLSOptions) config() (*tls.Config, error) {
 	if t == nil {
 		return nil, nil
 	}
-	c := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
-	if t.CAFile != "" {
-		var err error
-		if c.RootCAs, err = tlsconf.CertPool(t.CAFile); err != nil {
-			return nil, err
-		}
+	f := tlsconf.Files{CA: t.CAFile, Cert: t.CertFile, Key: t.KeyFile}
+	if t.CertFile == "" {
+		f.Key = "" // a key without its certificate was never read
 	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, err
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
+	return tlsconf.Client(f, t.ServerName, t.InsecureSkipVerify)
 }
 
 // NewClient returns a go-redis client for the deployment. Every command

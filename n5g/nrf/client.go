@@ -3,7 +3,6 @@ package nrf
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +18,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/eir-sidecar/eir/internal/tlsconf"
 )
 
 // Log field keys.
@@ -166,14 +167,7 @@ func newHTTPClient(s settings) *http.Client {
 	}
 	if s.endpoint.Scheme == "https" {
 		p.SetHTTP2(true) // ALPN h2 only
-		cfg := &tls.Config{}
-		if s.TLS != nil {
-			cfg = s.TLS.Clone()
-		}
-		if cfg.MinVersion == 0 {
-			cfg.MinVersion = tls.VersionTLS12
-		}
-		t.TLSClientConfig = cfg
+		t.TLSClientConfig = tlsconf.AtLeastTLS12(s.TLS)
 	} else {
 		p.SetUnencryptedHTTP2(true) // h2c with prior knowledge
 	}

@@ -1,7 +1,6 @@
 package fetch
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -46,27 +45,16 @@ func NewClient(timeout time.Duration, tlsOpts *TLSOptions) (*http.Client, error)
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if o := tlsOpts; o != nil {
-		cfg.ServerName = o.ServerName
-		cfg.InsecureSkipVerify = o.InsecureSkipVerify //nolint:gosec // opt-in, documented as test-only
-		if o.CAFile != "" {
-			pool, err := tlsconf.CertPool(o.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("fetch: ca file: %w", err)
-			}
-			cfg.RootCAs = pool
-		}
-		switch {
-		case o.CertFile != "" && o.KeyFile != "":
-			cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("fetch: client certificate: %w", err)
-			}
-			cfg.Certificates = []tls.Certificate{cert}
-		case o.CertFile != "" || o.KeyFile != "":
-			return nil, errors.New("fetch: client certificate: cert file and key file must be set together")
-		}
+	var o TLSOptions
+	if tlsOpts != nil {
+		o = *tlsOpts
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return nil, errors.New("fetch: client certificate: cert file and key file must be set together")
+	}
+	cfg, err := tlsconf.Client(tlsconf.Files{CA: o.CAFile, Cert: o.CertFile, Key: o.KeyFile}, o.ServerName, o.InsecureSkipVerify)
+	if err != nil {
+		return nil, tlsconf.Name(err, "fetch: client certificate", "fetch: ca file")
 	}
 
 	var tr *http.Transport

@@ -1,0 +1,108 @@
+package observe
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/eir/observe/redact"
+)
+
+// The interfaces that answer checks, as Answer.Interface names them.
+const (
+	S13   = "s13"
+	N5g   = "n5g"
+	Admin = "admin"
+)
+
+// EventSink receives the checks answered on the network, to publish hit
+// events (events.Publisher). It must not block.
+type EventSink interface {
+	Decision(iface, peer, peerAddr string, q eir.Query, d eir.Decision, err error)
+}
+
+// Options configures Checks. Only Registerer is required.
+type Options struct {
+	Registerer prometheus.Registerer // the decision counters (Recorder)
+	Logger     *zap.Logger           // nil: no logs
+	Redactor   *redact.Redactor      // IMEIs in logs; nil: a random key
+	Events     EventSink             // nil: no hit events
+}
+
+// Checks is the Observer of eird: for every check answered it counts the
+// decision (eir_check_decisions_total, eir_check_shadow_decisions_total),
+// publishes the hit event, and logs what an operator must see: a shadow
+// verdict not enforced (info), a store failure answered by policy (warn)
+// and a check that failed for another reason than unknown equipment
+// (warn). The admin API's checks are an operator's questions, not
+// equipment seen on the network: they are counted, neither published nor
+// logged. A check of equipment without an IMEI (a MAC or EUI-64 PEI) is
+// not observed: the counts, events and logs are of IMEIs.
+//
+// Checks is safe for concurrent use; Answered does not block and
+// allocates only when it logs (and in the event sink).
+type Checks struct {
+	rec    *Recorder
+	log    *zap.Logger
+	red    *redact.Redactor
+	events EventSink
+}
+
+var _ Observer = (*Checks)(nil)
+
+// New returns the Observer, its counters registered on o.Registerer.
+func New(o Options) (*Checks, error) {
+	rec, err := NewRecorder(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	c := &Checks{rec: rec, log: o.Logger, red: o.Redactor, events: o.Events}
+	if c.log == nil {
+		c.log = zap.NewNop()
+	}
+	if c.red == nil {
+		c.red = redact.New(nil)
+	}
+	return c, nil
+}
+
+// Answered observes one check answered.
+func (c *Checks) Answered(a *Answer) {
+	if !a.Query.Kind.HasIMEI() {
+		return
+	}
+	c.rec.Record(a.Interface, a.Decision, a.Err)
+	if a.Interface == Admin {
+		return
+	}
+	if c.events != nil {
+		c.events.Decision(a.Interface, a.Peer, a.PeerAddr, a.Query, a.Decision, a.Err)
+	}
+	d := &a.Decision
+	if sh := d.Shadow; sh != nil {
+		c.log.Info("shadow verdict not enforced", c.red.IMEI(a.Query.IMEI), zap.String(peerKey(a.Interface), a.Peer),
+			zap.String("verdict", sh.Status.String()), zap.String("rule", sh.Rule.String()),
+			zap.String("source", sh.Source), zap.String("answered", d.Status.String()))
+	}
+	switch {
+	case a.Err == nil:
+		if d.Rule == eir.RuleStoreFallback {
+			c.log.Warn("store unavailable; answered by policy", zap.Error(d.Cause))
+		}
+	case !errors.Is(a.Err, eir.ErrUnknown):
+		c.log.Warn("check failed", zap.Error(a.Err), zap.String("interface", a.Interface))
+	}
+}
+
+// peerKey is the log field naming the peer, as each interface calls it.
+func peerKey(iface string) string {
+	switch iface {
+	case S13:
+		return "origin_host"
+	case N5g:
+		return "consumer"
+	}
+	return "peer"
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package n5g
+
+const raceEnabled = false

@@ -1,0 +1,6 @@
+//go:build race
+
+package n5g
+
+// raceEnabled: the race detector makes sync.Pool drop items at random.
+const raceEnabled = true
