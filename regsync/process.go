@@ -53,12 +53,11 @@ func (s *source) process(ctx context.Context, u *unit) (FileReport, error) {
 }
 
 func (s *source) processMarked(ctx context.Context, u *unit) (FileReport, error) {
-	e := s.engine
 	fr := FileReport{File: u.name}
 	if err := s.checkIntegrity(u); err != nil {
 		return s.finishRejected(ctx, u, fr, err), nil
 	}
-	states, err := e.pub.SyncState(ctx)
+	states, err := s.engine.pub.SyncState(ctx)
 	if err != nil {
 		return fr, err
 	}
@@ -75,13 +74,7 @@ func (s *source) processMarked(ctx context.Context, u *unit) (FileReport, error)
 		}
 	}
 	if pending == 0 {
-		fr.Result, fr.Message = "already_applied", plans[0].note
-		for _, p := range plans {
-			fr.Lists = append(fr.Lists, ListReport{List: string(p.j.list), Mode: p.mode, Run: p.run, Note: p.note})
-		}
-		s.settle(u, fr)
-		e.m.files.WithLabelValues(s.cfg.Name, fr.Result).Inc()
-		return fr, nil
+		return s.finishAlreadyApplied(u, fr, plans), nil
 	}
 	for _, p := range plans {
 		if p.mode == "already_applied" {
@@ -93,9 +86,34 @@ func (s *source) processMarked(ctx context.Context, u *unit) (FileReport, error)
 		}
 	}
 	approved, approval := s.approved(ctx, u)
+	changes, opts := s.switchOf(u, plans, approved)
+	res, err := s.engine.pub.ApplyWith(ctx, changes, opts)
+	if err != nil {
+		return s.finishNotSwitched(ctx, u, fr, err)
+	}
+	return s.finishApplied(ctx, u, fr, plans, res, approved, approval), nil
+}
+
+// finishAlreadyApplied settles a unit whose lists are all in force already.
+func (s *source) finishAlreadyApplied(u *unit, fr FileReport, plans []*plan) FileReport {
+	fr.Result, fr.Message = "already_applied", plans[0].note
+	for _, p := range plans {
+		fr.Lists = append(fr.Lists, ListReport{List: string(p.j.list), Mode: p.mode, Run: p.run, Note: p.note})
+	}
+	s.settle(u, fr)
+	s.engine.m.files.WithLabelValues(s.cfg.Name, fr.Result).Inc()
+	return fr
+}
+
+// switchOf returns the changes of the plans to apply and the options of
+// their switch: the sync state of each list, expected as read and written
+// with the switch, and the check made immediately before the switch, with
+// what the switch does by content: the files must still be complete, and
+// the guards hold (unless an operator approved the unit).
+func (s *source) switchOf(u *unit, plans []*plan, approved bool) ([]eir.Change, eir.ApplyOptions) {
 	var changes []eir.Change
 	opts := eir.ApplyOptions{State: map[string]string{}, ExpectState: map[string]string{}, Strict: s.cfg.Guards.Strict}
-	now := e.now().UTC()
+	now := s.engine.now().UTC()
 	byDS := map[eir.Dataset]*plan{}
 	for _, p := range plans {
 		if p.mode == "already_applied" {
@@ -105,8 +123,6 @@ func (s *source) processMarked(ctx context.Context, u *unit) (FileReport, error)
 		opts.ExpectState[p.key] = p.oldRaw
 		byDS[p.ds] = p
 	}
-	// Immediately before the switch, with what the switch does by
-	// content: the files must still be complete, and the guards hold.
 	opts.Before = func(res []eir.DatasetResult, state map[string]string) error {
 		if ok, why := s.complete(u); !ok {
 			return &incompleteError{why: why}
@@ -130,7 +146,13 @@ func (s *source) processMarked(ctx context.Context, u *unit) (FileReport, error)
 		}
 		return nil
 	}
-	res, err := e.pub.ApplyWith(ctx, changes, opts)
+	return changes, opts
+}
+
+// finishNotSwitched reports a unit whose switch failed with err (not nil):
+// held by a guard, waiting for its files, rejected by a strict delta, or
+// left for the next pass after a conflict; any other error is returned.
+func (s *source) finishNotSwitched(ctx context.Context, u *unit, fr FileReport, err error) (FileReport, error) {
 	var ge *GuardError
 	var inc *incompleteError
 	switch {
@@ -146,9 +168,14 @@ func (s *source) processMarked(ctx context.Context, u *unit) (FileReport, error)
 		// again.
 		fr.Result, fr.Message = "retry", "the sync state changed during the pass (another eird); the file stays for the next pass"
 		return fr, nil
-	case err != nil:
-		return fr, err
 	}
+	return fr, err
+}
+
+// finishApplied records a unit switched in: each list's report, audit
+// record, metrics and log line, and the approval consumed.
+func (s *source) finishApplied(ctx context.Context, u *unit, fr FileReport, plans []*plan, res eir.ApplyResult, approved bool, approval string) FileReport {
+	e := s.engine
 	results := map[eir.Dataset]eir.DatasetResult{}
 	for _, r := range res.Datasets {
 		results[r.Dataset] = r
@@ -158,24 +185,8 @@ func (s *source) processMarked(ctx context.Context, u *unit) (FileReport, error)
 			fr.Lists = append(fr.Lists, ListReport{List: string(p.j.list), Mode: p.mode, Run: p.run, Note: p.note})
 			continue
 		}
-		r := results[p.ds]
-		p.report.Added, p.report.Removed, p.report.Noops, p.report.Count = r.Added, r.Removed, r.NoopAdds+r.NoopRemoves, r.Count
-		if p.mode == "delta" && p.j.full != nil {
-			s.reconcile(ctx, u, p, r, approved)
-		}
+		s.recordList(ctx, u, p, results[p.ds], approved)
 		fr.Lists = append(fr.Lists, p.report)
-		e.audit(ctx, audit.Record{Actor: "sync:" + s.cfg.Name, Action: audit.ActionSync, Dataset: p.ds.String(), Target: u.name,
-			Source: s.cfg.Name, Reason: p.report.Note, After: p.report})
-		e.m.run.WithLabelValues(s.cfg.Name, string(p.j.list)).Set(float64(p.run))
-		e.m.entries.WithLabelValues(s.cfg.Name, string(p.j.list)).Set(float64(p.report.Count))
-		e.m.rejectedRows.WithLabelValues(s.cfg.Name, string(p.j.list)).Add(float64(p.report.BadRows))
-		e.m.resync.WithLabelValues(s.cfg.Name, string(p.j.list)).Set(0)
-		e.coord.MetaDel(ctx, "sync:resync:"+s.cfg.Name, string(p.j.list))
-		e.log.Info("sync list applied", zap.String("source", s.cfg.Name), zap.String("list", string(p.j.list)),
-			zap.String("file", u.name), zap.String("mode", p.report.Mode), zap.Int64("base", p.report.Base), zap.Int64("run", p.run),
-			zap.Uint64("added", p.report.Added), zap.Uint64("removed", p.report.Removed), zap.Int("changed", p.report.Changed),
-			zap.Int("rejected_rows", p.report.BadRows), zap.Uint64("noops", p.report.Noops), zap.Uint64("entries", p.report.Count),
-			zap.Duration("duration", time.Since(p.started)), zap.String("note", p.report.Note))
 	}
 	if approved {
 		for _, sum := range u.sums {
@@ -186,7 +197,30 @@ func (s *source) processMarked(ctx context.Context, u *unit) (FileReport, error)
 	fr.Result = "applied"
 	s.settle(u, fr)
 	e.m.files.WithLabelValues(s.cfg.Name, fr.Result).Inc()
-	return fr, nil
+	return fr
+}
+
+// recordList completes the report of a list switched in with its result r,
+// reconciles a delta with its full file, and writes the list's audit
+// record, metrics and log line.
+func (s *source) recordList(ctx context.Context, u *unit, p *plan, r eir.DatasetResult, approved bool) {
+	e := s.engine
+	p.report.Added, p.report.Removed, p.report.Noops, p.report.Count = r.Added, r.Removed, r.NoopAdds+r.NoopRemoves, r.Count
+	if p.mode == "delta" && p.j.full != nil {
+		s.reconcile(ctx, u, p, r, approved)
+	}
+	e.audit(ctx, audit.Record{Actor: "sync:" + s.cfg.Name, Action: audit.ActionSync, Dataset: p.ds.String(), Target: u.name,
+		Source: s.cfg.Name, Reason: p.report.Note, After: p.report})
+	e.m.run.WithLabelValues(s.cfg.Name, string(p.j.list)).Set(float64(p.run))
+	e.m.entries.WithLabelValues(s.cfg.Name, string(p.j.list)).Set(float64(p.report.Count))
+	e.m.rejectedRows.WithLabelValues(s.cfg.Name, string(p.j.list)).Add(float64(p.report.BadRows))
+	e.m.resync.WithLabelValues(s.cfg.Name, string(p.j.list)).Set(0)
+	e.coord.MetaDel(ctx, "sync:resync:"+s.cfg.Name, string(p.j.list))
+	e.log.Info("sync list applied", zap.String("source", s.cfg.Name), zap.String("list", string(p.j.list)),
+		zap.String("file", u.name), zap.String("mode", p.report.Mode), zap.Int64("base", p.report.Base), zap.Int64("run", p.run),
+		zap.Uint64("added", p.report.Added), zap.Uint64("removed", p.report.Removed), zap.Int("changed", p.report.Changed),
+		zap.Int("rejected_rows", p.report.BadRows), zap.Uint64("noops", p.report.Noops), zap.Uint64("entries", p.report.Count),
+		zap.Duration("duration", time.Since(p.started)), zap.String("note", p.report.Note))
 }
 
 // incompleteError is a unit whose files changed, or are being written,

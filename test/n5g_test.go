@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -135,42 +136,30 @@ func TestN5gAndS13SideBySide(t *testing.T) {
 	}
 
 	// curl, with prior knowledge, and over HTTP/1.1 (refused).
-	if _, err := exec.LookPath("curl"); err == nil {
-		out, err := exec.Command("curl", "-s", "--http2-prior-knowledge", "-w", "\n%{http_code} %{http_version} %{content_type}",
-			base+"?pei=imei-352099001761481").Output()
-		if err != nil || !strings.HasSuffix(string(out), "200 2 application/json") || !strings.HasPrefix(string(out), `{"status":"BLACKLISTED"}`) {
-			t.Fatalf("curl --http2-prior-knowledge: %v\n%s", err, out)
-		}
-		out, _ = exec.Command("curl", "-s", "--http1.1", "-w", "\n%{http_code}", base+"?pei=imei-352099001761481").Output()
-		if strings.HasSuffix(string(out), "200") {
-			t.Fatalf("HTTP/1.1 was answered 200:\n%s", out)
-		}
-		// The HTTP/1.1 Upgrade to h2c (RFC 7540 §3.2, deprecated by RFC
-		// 9113) is not offered either.
-		out, _ = exec.Command("curl", "-s", "--http2", "-w", "\n%{http_code} %{http_version}", base+"?pei=imei-352099001761481").Output()
-		if strings.HasSuffix(string(out), "200 1.1") || strings.HasSuffix(string(out), "200 2") {
-			t.Fatalf("an h2c Upgrade was answered:\n%s", out)
-		}
-		out, _ = exec.Command("curl", "-s", "--http2-prior-knowledge", "-X", "POST", "-w", "\n%{http_code}", base+"?pei=imei-352099001761481").Output()
-		if !strings.HasSuffix(string(out), "405") {
-			t.Fatalf("curl POST:\n%s", out)
-		}
-	} else {
-		t.Log("curl not installed: its checks skipped")
+	needTool(t, "curl")
+	got, err := exec.Command("curl", "-s", "--http2-prior-knowledge", "-w", "\n%{http_code} %{http_version} %{content_type}",
+		base+"?pei=imei-352099001761481").Output()
+	if err != nil || !strings.HasSuffix(string(got), "200 2 application/json") || !strings.HasPrefix(string(got), `{"status":"BLACKLISTED"}`) {
+		t.Fatalf("curl --http2-prior-knowledge: %v\n%s", err, got)
+	}
+	curlRefused(t, "HTTP/1.1", "-s", "--http1.1", "-w", "\n%{http_code}", base+"?pei=imei-352099001761481")
+	// The HTTP/1.1 Upgrade to h2c (RFC 7540 §3.2, deprecated by RFC
+	// 9113) is not offered either.
+	curlRefused(t, "an h2c Upgrade", "-s", "--http2", "-w", "\n%{http_code} %{http_version}", base+"?pei=imei-352099001761481")
+	got, _ = exec.Command("curl", "-s", "--http2-prior-knowledge", "-X", "POST", "-w", "\n%{http_code}", base+"?pei=imei-352099001761481").Output()
+	if !strings.HasSuffix(string(got), "405") {
+		t.Fatalf("curl POST:\n%s", got)
 	}
 	// h2load: 2,000 requests, 2 connections, 16 streams each.
-	if _, err := exec.LookPath("h2load"); err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "h2load", "-n", "2000", "-c", "2", "-m", "16", base+"?pei=imei-490154203237518").CombinedOutput()
-		if err != nil {
-			t.Fatalf("h2load: %v\n%s", err, out)
-		}
-		if !regexp.MustCompile(`2000 succeeded, 0 failed, 0 errored`).Match(out) || !regexp.MustCompile(`status codes: 2000 2xx`).Match(out) {
-			t.Fatalf("h2load:\n%s", out)
-		}
-	} else {
-		t.Log("h2load not installed: its check skipped")
+	needTool(t, "h2load")
+	h2ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	got, err = exec.CommandContext(h2ctx, "h2load", "-n", "2000", "-c", "2", "-m", "16", base+"?pei=imei-490154203237518").CombinedOutput()
+	if err != nil {
+		t.Fatalf("h2load: %v\n%s", err, got)
+	}
+	if !regexp.MustCompile(`2000 succeeded, 0 failed, 0 errored`).Match(got) || !regexp.MustCompile(`status codes: 2000 2xx`).Match(got) {
+		t.Fatalf("h2load:\n%s", got)
 	}
 	// Counted as n5g decisions and requests.
 	e.waitMetric(t, `eir_check_decisions_total{interface="n5g",list_source="national",rule="imei",status="greylisted"}`, 2002, 5*time.Second)
@@ -554,19 +543,13 @@ n5g:
 		resp.Body.Close()
 		t.Fatalf("served without a client certificate: %d", resp.StatusCode)
 	}
-	if _, err := exec.LookPath("curl"); err == nil {
-		common := []string{"-s", "--cacert", ca.CertFile, "--cert", cliCert, "--key", cliKey, "-w", "\n%{http_code} %{http_version}"}
-		out, err := exec.Command("curl", append(common, "--http2", base+"352099001761481")...).Output()
-		if err != nil || string(out) != "{\"status\":\"BLACKLISTED\"}\n200 2" {
-			t.Fatalf("curl --http2 over TLS: %v\n%s", err, out)
-		}
-		out, _ = exec.Command("curl", append(common, "--http1.1", base+"352099001761481")...).Output()
-		if strings.HasSuffix(string(out), "200 1.1") {
-			t.Fatalf("HTTP/1.1 over TLS was served:\n%s", out)
-		}
-	} else {
-		t.Log("curl not installed: its checks skipped")
+	needTool(t, "curl")
+	common := []string{"-s", "--cacert", ca.CertFile, "--cert", cliCert, "--key", cliKey, "-w", "\n%{http_code} %{http_version}"}
+	out, err := exec.Command("curl", append(common, "--http2", base+"352099001761481")...).Output()
+	if err != nil || string(out) != "{\"status\":\"BLACKLISTED\"}\n200 2" {
+		t.Fatalf("curl --http2 over TLS: %v\n%s", err, out)
 	}
+	curlRefused(t, "HTTP/1.1 over TLS", append(common, "--http1.1", base+"352099001761481")...)
 }
 
 // TestN5gOverload bounds the requests answered at once to one and holds
@@ -652,5 +635,35 @@ func TestN5gOverload(t *testing.T) {
 	}
 	if v := e.metric(t, `eir_n5g_requests_total{cause="NF_CONGESTION",code="503"}`); v != 3 {
 		t.Fatalf("NF_CONGESTION answers counted: %v, want 3", v)
+	}
+}
+
+// needTool fails the test when a client tool it drives is not installed
+// (make test installs them with scripts/deps.sh).
+func needTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Fatalf("%s not installed (scripts/deps.sh installs it): %v", name, err)
+	}
+}
+
+// curlRefused runs curl with args and fails the test unless the request
+// (what) was refused the way an HTTP/2-only server refuses it: the
+// connection accepted, then closed without an answer (curl exit 52, empty
+// reply, or 56, connection reset, and no status). An answer of any status
+// fails, and so does a server that is not there (curl exit 7, cannot
+// connect).
+func curlRefused(t *testing.T, what string, args ...string) {
+	t.Helper()
+	out, err := exec.Command("curl", args...).Output()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("%s was answered: curl: %v\n%s", what, err, out)
+	}
+	if code := ee.ExitCode(); code != 52 && code != 56 {
+		t.Fatalf("%s: curl exit %d, want 52 (empty reply) or 56 (connection reset) from a server refusing it\n%s%s", what, code, out, ee.Stderr)
+	}
+	if !strings.HasPrefix(strings.TrimSpace(string(out)), "000") {
+		t.Fatalf("%s: curl saw a status: %q", what, out)
 	}
 }

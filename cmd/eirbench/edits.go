@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,116 +37,25 @@ func editsBench(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	ctx := context.Background()
 	resolved, stop, err := resolveRedis(*addr, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "eirbench: %v\n", err)
 		return 1
 	}
 	defer stop()
-	*addr = resolved
 	snapDir, err := os.MkdirTemp("", "eirbench-snapshot")
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(snapDir)
-	prefix := fmt.Sprintf("eirbench%d:", time.Now().UnixNano())
-	// open opens the store with its replica, local copy and janitor
-	// running; what it returns closes it, once.
-	open := func() (*redisstore.Store, func(), error) {
-		s, closeStore, err := benchStore(ctx, *addr, redisstore.Options{Prefix: prefix, Grace: time.Second, Replica: true,
-			MaxStale: time.Hour, SnapshotDir: snapDir, OverlayMax: *overlayMax, ReplicaMaxEntries: int64(2 * *n)}, stderr)
-		if err != nil {
-			return nil, nil, err
-		}
-		rctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { defer close(done); s.Run(rctx) }()
-		return s, sync.OnceFunc(func() { cancel(); <-done; closeStore() }), nil
-	}
-	s, closeStore, err := open()
+	e := &editsRun{ctx: context.Background(), addr: resolved, snapDir: snapDir, n: *n, stderr: stderr,
+		prefix: fmt.Sprintf("eirbench%d:", time.Now().UnixNano())}
+	r, err := e.run(*edits, *overlayMax, *compare)
 	if err != nil {
 		fmt.Fprintf(stderr, "eirbench: %v\n", err)
 		return 1
 	}
-	defer func() { closeStore() }()
-
-	fmt.Fprintf(stderr, "generating %d IMEIs\n", *n)
-	list := redisstore.SyntheticIMEIs(*n, 1)
-	ds := eir.Dataset{Source: "manual", Target: eir.TargetIMEI, List: eir.ListBlack}
-	start := time.Now()
-	if _, err := s.Apply(ctx, []eir.Change{{Dataset: ds, Replace: true, Add: list}}); err != nil {
-		fmt.Fprintf(stderr, "eirbench: load: %v\n", err)
-		return 1
-	}
-	loaded := time.Since(start)
-	replicated, err := waitHeld(s, "the list", waitLimit)
-	if err != nil {
-		fmt.Fprintf(stderr, "eirbench: %v\n", err)
-		return 1
-	}
-	var snapBytes int64
-	var snapTook time.Duration
-	for t0 := time.Now(); ; {
-		b, took, _, ok := s.SnapshotWritten()
-		if ok {
-			snapBytes, snapTook = b, took
-			break
-		}
-		if time.Since(t0) > waitLimit {
-			fmt.Fprintln(stderr, "eirbench: no local copy written")
-			return 1
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	fmt.Fprintf(stderr, "loaded in %s, replicated in %s, local copy %d MB in %s\n", loaded.Round(time.Millisecond),
-		replicated.Round(time.Millisecond), snapBytes>>20, snapTook.Round(time.Millisecond))
-
-	// A second eird starting from the local copy alone (its Redis client
-	// points nowhere): how long until it answers.
-	startCopy := time.Now()
-	rdb2, _ := redisstore.NewClient(redisstore.ClientOptions{Addresses: []string{"127.0.0.1:1"}, DialTimeout: 100 * time.Millisecond})
-	s2, err := redisstore.New(ctx, rdb2, redisstore.Options{Prefix: prefix, Replica: true, MaxStale: time.Hour, SnapshotDir: snapDir,
-		ReplicaMaxEntries: int64(2 * *n)}, zap.NewNop(), prometheus.NewRegistry())
-	if err != nil {
-		fmt.Fprintf(stderr, "eirbench: start from the copy: %v\n", err)
-		return 1
-	}
-	copyLoad := time.Since(startCopy)
-	if _, ok := s2.MatchLocal(eir.Query{IMEI: list[0].IMEI}, nil); !ok {
-		fmt.Fprintln(stderr, "eirbench: the eird started from the copy does not answer")
-		return 1
-	}
-	rdb2.Close()
-
-	overlayUsed := *overlayMax
-	a, err := measureEdits(ctx, s, ds, list, *edits, 2, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "eirbench: %v\n", err)
-		return 1
-	}
-	// The same edits without overlays (as eird did before them): every
-	// edit copies the list, inside Redis and into every replica.
-	var b *editStats
-	if *compare > 0 {
-		closeStore()
-		*overlayMax = 2 * *n
-		if s, closeStore, err = open(); err != nil {
-			fmt.Fprintf(stderr, "eirbench: %v\n", err)
-			return 1
-		}
-		if _, err := waitHeld(s, "the list", waitLimit); err != nil {
-			fmt.Fprintf(stderr, "eirbench: %v\n", err)
-			return 1
-		}
-		if b, err = measureEdits(ctx, s, ds, list, *compare, 3, stderr); err != nil {
-			fmt.Fprintf(stderr, "eirbench: %v\n", err)
-			return 1
-		}
-	}
-	r := editsReport{Entries: *n, LoadSeconds: loaded.Seconds(), ReplicaSeconds: replicated.Seconds(), SnapshotBytes: snapBytes,
-		SnapshotWrite: snapTook, SnapshotStart: copyLoad, WithOverlay: *a, OverlayMax: overlayUsed, WithoutOverlay: b}
 	r.print(stdout)
 	if *markdown != "" {
 		var buf strings.Builder
@@ -155,10 +65,124 @@ func editsBench(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	if err := s.Purge(ctx); err != nil {
-		fmt.Fprintf(stderr, "eirbench: clean-up: %v\n", err)
-	}
 	return 0
+}
+
+// editsRun is one run of eirbench edits: a list of n IMEIs under prefix in
+// the Redis at addr, with its local copy in snapDir.
+type editsRun struct {
+	ctx     context.Context
+	addr    string
+	prefix  string
+	snapDir string
+	n       int
+	stderr  io.Writer
+}
+
+// open opens the store with its replica, local copy and janitor running;
+// what it returns closes it, once.
+func (e *editsRun) open(overlayMax int) (*redisstore.Store, func(), error) {
+	s, closeStore, err := benchStore(e.ctx, e.addr, redisstore.Options{Prefix: e.prefix, Grace: time.Second, Replica: true,
+		MaxStale: time.Hour, SnapshotDir: e.snapDir, OverlayMax: overlayMax, ReplicaMaxEntries: int64(2 * e.n)}, e.stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	rctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(rctx) }()
+	return s, sync.OnceFunc(func() { cancel(); <-done; closeStore() }), nil
+}
+
+// run loads the list, starts a second store from its local copy, makes
+// edits single edits with overlays of up to overlayMax entries, then
+// compare edits with overlays off (none when compare is 0), and purges
+// what it wrote.
+func (e *editsRun) run(edits, overlayMax, compare int) (*editsReport, error) {
+	s, closeStore, err := e.open(overlayMax)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { closeStore() }()
+
+	fmt.Fprintf(e.stderr, "generating %d IMEIs\n", e.n)
+	list := redisstore.SyntheticIMEIs(e.n, 1)
+	ds := eir.Dataset{Source: "manual", Target: eir.TargetIMEI, List: eir.ListBlack}
+	r := &editsReport{Entries: e.n, OverlayMax: overlayMax}
+	if err := e.load(s, ds, list, r); err != nil {
+		return nil, err
+	}
+	if r.SnapshotStart, err = e.startFromCopy(list); err != nil {
+		return nil, err
+	}
+	a, err := measureEdits(e.ctx, s, ds, list, edits, 2, e.stderr)
+	if err != nil {
+		return nil, err
+	}
+	r.WithOverlay = *a
+	// The same edits without overlays (as eird did before them): every
+	// edit copies the list, inside Redis and into every replica.
+	if compare > 0 {
+		closeStore()
+		if s, closeStore, err = e.open(2 * e.n); err != nil {
+			return nil, err
+		}
+		if _, err := waitHeld(s, "the list", waitLimit); err != nil {
+			return nil, err
+		}
+		if r.WithoutOverlay, err = measureEdits(e.ctx, s, ds, list, compare, 3, e.stderr); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.Purge(e.ctx); err != nil {
+		fmt.Fprintf(e.stderr, "eirbench: clean-up: %v\n", err)
+	}
+	return r, nil
+}
+
+// load writes list as ds into s and waits until the replica holds it and
+// its local copy is written, recording how long each took in r.
+func (e *editsRun) load(s *redisstore.Store, ds eir.Dataset, list []eir.Entry, r *editsReport) error {
+	start := time.Now()
+	if _, err := s.Apply(e.ctx, []eir.Change{{Dataset: ds, Replace: true, Add: list}}); err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	loaded := time.Since(start)
+	replicated, err := waitHeld(s, "the list", waitLimit)
+	if err != nil {
+		return err
+	}
+	var snapBytes int64
+	var snapTook time.Duration
+	if _, err := waitUntil("local copy written", waitLimit, func() bool {
+		b, took, _, ok := s.SnapshotWritten()
+		snapBytes, snapTook = b, took
+		return ok
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "loaded in %s, replicated in %s, local copy %d MB in %s\n", loaded.Round(time.Millisecond),
+		replicated.Round(time.Millisecond), snapBytes>>20, snapTook.Round(time.Millisecond))
+	r.LoadSeconds, r.ReplicaSeconds, r.SnapshotBytes, r.SnapshotWrite = loaded.Seconds(), replicated.Seconds(), snapBytes, snapTook
+	return nil
+}
+
+// startFromCopy starts a second eird's store from the local copy alone (its
+// Redis client points nowhere) and returns how long it took until it
+// answered.
+func (e *editsRun) startFromCopy(list []eir.Entry) (time.Duration, error) {
+	start := time.Now()
+	rdb2, _ := redisstore.NewClient(redisstore.ClientOptions{Addresses: []string{"127.0.0.1:1"}, DialTimeout: 100 * time.Millisecond})
+	defer rdb2.Close()
+	s2, err := redisstore.New(e.ctx, rdb2, redisstore.Options{Prefix: e.prefix, Replica: true, MaxStale: time.Hour, SnapshotDir: e.snapDir,
+		ReplicaMaxEntries: int64(2 * e.n)}, zap.NewNop(), prometheus.NewRegistry())
+	if err != nil {
+		return 0, fmt.Errorf("start from the copy: %w", err)
+	}
+	took := time.Since(start)
+	if _, ok := s2.MatchLocal(eir.Query{IMEI: list[0].IMEI}, nil); !ok {
+		return 0, errors.New("the eird started from the copy does not answer")
+	}
+	return took, nil
 }
 
 // waitLimit bounds each wait of eirbench edits for the store.
@@ -167,10 +191,22 @@ const waitLimit = 10 * time.Minute
 // waitHeld waits up to limit until the replica of s holds every list in
 // force (what names what it waits for), and returns how long it took.
 func waitHeld(s *redisstore.Store, what string, limit time.Duration) (time.Duration, error) {
+	took, err := waitUntil("the replica to hold "+what, limit, func() bool { return s.Health().Replica })
+	if err != nil {
+		return 0, fmt.Errorf("the replica did not hold %s within %v", what, limit)
+	}
+	return took, nil
+}
+
+// waitUntil calls cond every millisecond until it reports true and returns
+// how long that took, or fails, naming what it waited for, once limit
+// passes. (eirbench measures that time, so it is not a test's
+// testenv.Eventually.)
+func waitUntil(what string, limit time.Duration, cond func() bool) (time.Duration, error) {
 	start := time.Now()
-	for !s.Health().Replica {
+	for !cond() {
 		if time.Since(start) > limit {
-			return 0, fmt.Errorf("the replica did not hold %s within %v", what, limit)
+			return 0, fmt.Errorf("no %s within %v", what, limit)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -96,6 +96,29 @@ func Parse(r io.Reader, o Options) (Result, error) {
 	if err := eir.ValidateSource(o.Source); err != nil {
 		return Result{}, fmt.Errorf("%w: default source: %w", ErrFormat, err)
 	}
+	cr, cols, f, err := openCSV(r)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{}
+	state, sources, err := readRows(cr, cols, f, o, &res)
+	if err != nil {
+		return Result{}, err
+	}
+	adds, removes := byDataset(state, o.Replace)
+	clear(state)
+	for s := range sources {
+		res.Sources = append(res.Sources, s)
+	}
+	sort.Strings(res.Sources)
+	res.Changes = changesOf(res.Sources, adds, removes, o.Replace)
+	return res, nil
+}
+
+// openCSV skips a UTF-8 byte order mark, reads the header row and returns
+// the reader positioned on the first row, with the columns and form the
+// header names.
+func openCSV(r io.Reader) (*csv.Reader, columns, form, error) {
 	br := bufio.NewReader(r)
 	if b, err := br.Peek(3); err == nil && string(b) == "\xef\xbb\xbf" {
 		br.Discard(3)
@@ -105,30 +128,41 @@ func Parse(r io.Reader, o Options) (Result, error) {
 	cr.ReuseRecord = true
 	head, err := cr.Read()
 	if errors.Is(err, io.EOF) {
-		return Result{}, fmt.Errorf("%w: empty file: a header row is required", ErrFormat)
+		return nil, nil, 0, fmt.Errorf("%w: empty file: a header row is required", ErrFormat)
 	}
 	if err != nil {
-		return Result{}, fmt.Errorf("%w: header: %w", ErrFormat, err)
+		return nil, nil, 0, fmt.Errorf("%w: header: %w", ErrFormat, err)
 	}
 	cols, f, err := header(head)
 	if err != nil {
-		return Result{}, err
+		return nil, nil, 0, err
 	}
-	// The last row for an entry decides. Within a source and target, an
-	// added entry is on one list only: it is removed from the others.
-	type entryKey struct {
-		source string
-		target eir.Target
-		e      eir.Entry
-	}
-	type rowState struct {
-		list eir.List
-		add  bool
-	}
-	state := map[entryKey]rowState{}
+	return cr, cols, f, nil
+}
+
+// rowKey is an entry of a source and target: the rows for one rowKey
+// decide together.
+type rowKey struct {
+	source string
+	target eir.Target
+	e      eir.Entry
+}
+
+// rowState is what the last row for an entry asks: on which list, added
+// or removed.
+type rowState struct {
+	list eir.List
+	add  bool
+}
+
+// readRows reads the rows after the header, counting them (and the rows
+// skipped) in res. The last row for an entry decides. It returns the state
+// of every entry and the sources named, or an error joining every
+// RowError (up to o.MaxErrors).
+func readRows(cr *csv.Reader, cols columns, f form, o Options, res *Result) (map[rowKey]rowState, map[string]bool, error) {
+	state := map[rowKey]rowState{}
 	sources := map[string]bool{}
 	var errs []error
-	res := Result{}
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -148,7 +182,7 @@ func Parse(r io.Reader, o Options) (Result, error) {
 				}
 				continue
 			}
-			return Result{}, fmt.Errorf("%w: %w", ErrFormat, err)
+			return nil, nil, fmt.Errorf("%w: %w", ErrFormat, err)
 		}
 		line, _ := cr.FieldPos(0)
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
@@ -169,34 +203,42 @@ func Parse(r io.Reader, o Options) (Result, error) {
 			continue
 		}
 		sources[ds.Source] = true
-		state[entryKey{ds.Source, ds.Target, e}] = rowState{ds.List, add}
+		state[rowKey{ds.Source, ds.Target, e}] = rowState{ds.List, add}
 	}
 	if len(errs) > 0 {
-		return Result{}, errors.Join(errs...)
+		return nil, nil, errors.Join(errs...)
 	}
-	adds := map[eir.Dataset][]eir.Entry{}
-	removes := map[eir.Dataset][]eir.Entry{}
+	return state, sources, nil
+}
+
+// byDataset returns the entries added and removed, by dataset. A
+// replacement removes nothing: what it does not add goes.
+func byDataset(state map[rowKey]rowState, replace bool) (adds, removes map[eir.Dataset][]eir.Entry) {
+	adds = map[eir.Dataset][]eir.Entry{}
+	removes = map[eir.Dataset][]eir.Entry{}
 	for k, st := range state {
 		d := eir.Dataset{Source: k.source, Target: k.target, List: st.list}
 		if st.add {
 			adds[d] = append(adds[d], k.e)
-		} else if !o.Replace {
+		} else if !replace {
 			removes[d] = append(removes[d], k.e)
 		}
 	}
-	clear(state)
-	for s := range sources {
-		res.Sources = append(res.Sources, s)
-	}
-	sort.Strings(res.Sources)
-	// Per dataset: first the removals that keep lists exclusive (the
-	// additions to the source's other lists, sharing their slices), then
-	// this dataset's own removals and additions.
-	for _, src := range res.Sources {
+	return adds, removes
+}
+
+// changesOf returns the changes of the sources' datasets. Within a source
+// and target, an added entry is on one list only: it is removed from the
+// others. Per dataset: first the removals that keep lists exclusive (the
+// additions to the source's other lists, sharing their slices), then this
+// dataset's own removals and additions.
+func changesOf(sources []string, adds, removes map[eir.Dataset][]eir.Entry, replace bool) []eir.Change {
+	var changes []eir.Change
+	for _, src := range sources {
 		for _, d := range AllDatasets(src) {
-			ch := eir.Change{Dataset: d, Replace: o.Replace, Add: adds[d], Remove: removes[d]}
+			ch := eir.Change{Dataset: d, Replace: replace, Add: adds[d], Remove: removes[d]}
 			var exclusive []eir.Change
-			if !o.Replace && d.List != eir.ListException {
+			if !replace && d.List != eir.ListException {
 				for _, l := range listsExclusive {
 					other := eir.Dataset{Source: src, Target: d.Target, List: l}
 					if l != d.List && len(adds[other]) > 0 {
@@ -204,14 +246,14 @@ func Parse(r io.Reader, o Options) (Result, error) {
 					}
 				}
 			}
-			if !o.Replace && len(ch.Add) == 0 && len(ch.Remove) == 0 && len(exclusive) == 0 {
+			if !replace && len(ch.Add) == 0 && len(ch.Remove) == 0 && len(exclusive) == 0 {
 				continue
 			}
-			res.Changes = append(res.Changes, exclusive...)
-			res.Changes = append(res.Changes, ch)
+			changes = append(changes, exclusive...)
+			changes = append(changes, ch)
 		}
 	}
-	return res, nil
+	return changes
 }
 
 func (r *Result) skip(e RowError, keep int) {

@@ -71,8 +71,8 @@ func (d localDS) holds(e planEntry) bool {
 	return d.ov != nil && d.ov.version == e.Overlay
 }
 
-// match mirrors queue and matched on the copy.
-func (d localDS) match(e planEntry, q eir.Query, now int64) bool {
+// matches mirrors queue and matched on the copy.
+func (d localDS) matches(e planEntry, q eir.Query, now int64) bool {
 	if d.base == nil {
 		return false // an empty dataset
 	}
@@ -81,11 +81,11 @@ func (d localDS) match(e planEntry, q eir.Query, now int64) bool {
 			return overlayMatch(d.ov.value(i), e.ds, q.IMSI)
 		}
 	}
-	return d.base.match(e, q, now)
+	return d.base.matches(e, q, now)
 }
 
-// match answers q from one version.
-func (l *localSet) match(e planEntry, q eir.Query, now int64) bool {
+// matches reports whether one version answers q from one version.
+func (l *localSet) matches(e planEntry, q eir.Query, now int64) bool {
 	switch e.ds.Target {
 	case eir.TargetIMEI, eir.TargetTAC:
 		i, ok := slices.BinarySearch(l.keys, queryKey(e.ds.Target, q.IMEI))
@@ -141,7 +141,7 @@ func (s *Store) MatchLocal(q eir.Query, hits []eir.Hit) ([]eir.Hit, bool) {
 		if !ok {
 			return hits[:n], false
 		}
-		if d.match(e, q, now) {
+		if d.matches(e, q, now) {
 			hits = append(hits, eir.Hit{Dataset: e.ds})
 		}
 	}

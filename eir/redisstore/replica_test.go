@@ -15,6 +15,7 @@ import (
 
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/storetest"
+	"github.com/eir-sidecar/eir/internal/testenv"
 	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
 
@@ -40,22 +41,15 @@ func runReplica(t testing.TB, s *Store) {
 // waitReplicated polls until every dataset in force is copied.
 func waitReplicated(t *testing.T, s *Store) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, "the replica to load every dataset in force", 10*time.Second, func() bool {
 		p := s.plan.Load()
 		all := p != nil && s.replicaServes()
 		for _, e := range p.entriesOrNil() {
 			_, held := s.local(e)
 			all = all && held
 		}
-		if all {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the replica did not load every dataset in force")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return all
+	})
 }
 
 func (p *plan) entriesOrNil() []planEntry {
@@ -170,16 +164,10 @@ func TestReplicaStalenessBound(t *testing.T) {
 	if _, err := writer.Apply(ctxT(t), []eir.Change{{Dataset: black, Add: []eir.Entry{{IMEI: imei}, {IMEI: 2}}}, {Dataset: grey, Add: []eir.Entry{{IMEI: 3}}}}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if hits, _ := reader.Match(ctxT(t), eir.Query{IMEI: imei}, nil); len(hits) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the first write was never seen")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, "the first write to be seen", 5*time.Second, func() bool {
+		hits, _ := reader.Match(ctxT(t), eir.Query{IMEI: imei}, nil)
+		return len(hits) == 1
+	})
 	waitReplicated(t, reader)
 	// Checks run all the time in the background.
 	var torn atomic.Int64
@@ -210,20 +198,14 @@ func TestReplicaStalenessBound(t *testing.T) {
 		if _, err := writer.Apply(ctxT(t), []eir.Change{{Dataset: from, Remove: []eir.Entry{{IMEI: imei}}}, {Dataset: to, Add: []eir.Entry{{IMEI: imei}}}}); err != nil {
 			t.Fatal(err)
 		}
-		switched := time.Now()
-		for {
+		bound := refresh + 500*time.Millisecond
+		testenv.Eventually(t, fmt.Sprintf("round %d: the switch to be seen (bound %v)", round, bound), bound, func() bool {
 			hits, err := reader.Match(ctxT(t), eir.Query{IMEI: imei}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(hits) == 1 && hits[0].Dataset == to {
-				break
-			}
-			if since := time.Since(switched); since > refresh+500*time.Millisecond {
-				t.Fatalf("round %d: the switch was not seen %v after it (bound %v)", round, since, refresh)
-			}
-			time.Sleep(time.Millisecond)
-		}
+			return len(hits) == 1 && hits[0].Dataset == to
+		})
 	}
 	close(stop)
 	wg.Wait()
@@ -247,17 +229,10 @@ func TestReplicaRedisDown(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", srv.Addr(), 100*time.Millisecond); err == nil {
 		t.Fatal("redis still answers")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testenv.Eventually(t, "checks to fail (not answered from the replica) in a Redis outage", 5*time.Second, func() bool {
 		_, err := s.Match(context.Background(), eir.Query{IMEI: 35209900176148}, nil)
-		if errors.Is(err, eir.ErrUnavailable) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("checks still answered from the replica 5s into a Redis outage")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return errors.Is(err, eir.ErrUnavailable)
+	})
 }
 
 func TestReplicaMatchesRedis(t *testing.T) {
@@ -347,7 +322,7 @@ func compareReplica(t *testing.T, s *Store) {
 	for x := eir.IMEI(35209899999990); x < 35209900002110; x++ {
 		for _, imsi := range []eir.IMSI{"", "00101", "00102", "00103"} {
 			q := eir.Query{IMEI: x, IMSI: imsi}
-			local, err1 := s.matchLocal(ctxT(t), p, q, nil)
+			local, err1 := s.matchReplica(ctxT(t), p, q, nil)
 			exact, err2 := s.matchExact(ctxT(t), p, q, nil)
 			if err1 != nil || err2 != nil {
 				t.Fatal(err1, err2)

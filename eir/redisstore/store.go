@@ -372,7 +372,7 @@ func (s *Store) Match(ctx context.Context, q eir.Query, hits []eir.Hit) ([]eir.H
 	defer func() { s.m.matchDuration.Observe(time.Since(start).Seconds()) }()
 	if s.replicaServes() {
 		if p := s.plan.Load(); p != nil {
-			return s.matchLocal(ctx, p, q, hits)
+			return s.matchReplica(ctx, p, q, hits)
 		}
 	}
 	if err := s.errDown("match"); err != nil {
@@ -421,10 +421,10 @@ func (s *Store) matchExact(ctx context.Context, p *plan, q eir.Query, hits []eir
 	}
 }
 
-// matchLocal answers from the replica; the datasets whose version in force
+// matchReplica answers from the replica; the datasets whose version in force
 // is not copied yet are read from Redis at that version (unless Redis is
 // unreachable or diverged: then the check fails at once).
-func (s *Store) matchLocal(ctx context.Context, p *plan, q eir.Query, hits []eir.Hit) ([]eir.Hit, error) {
+func (s *Store) matchReplica(ctx context.Context, p *plan, q eir.Query, hits []eir.Hit) ([]eir.Hit, error) {
 	now := unixMilli(s.o.Now())
 	var rs replicaSet
 	if r := s.replica.Load(); r != nil {
@@ -435,7 +435,7 @@ func (s *Store) matchLocal(ctx context.Context, p *plan, q eir.Query, hits []eir
 	var remote []planEntry
 	for _, e := range p.entries {
 		if l, ok := s.heldCopy(e, rs); ok {
-			if l.match(e, q, now) {
+			if l.matches(e, q, now) {
 				hits = append(hits, eir.Hit{Dataset: e.ds})
 			}
 			continue

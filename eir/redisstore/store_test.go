@@ -18,6 +18,7 @@ import (
 
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/storetest"
+	"github.com/eir-sidecar/eir/internal/testenv"
 	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
 
@@ -257,17 +258,10 @@ func TestRedisDown(t *testing.T) {
 		t.Fatalf("match took %v with a 300ms deadline", d)
 	}
 	srv.Restart(t)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, "recovery after the restart", 10*time.Second, func() bool {
 		hits, err := s.Match(ctxT(t), eir.Query{IMEI: 7}, nil)
-		if err == nil && len(hits) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no recovery after restart: %v %v", hits, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil && len(hits) == 1
+	})
 }
 
 // TestBytesPerIMEI measures Redis memory per listed IMEI for a realistic
@@ -319,14 +313,10 @@ func BenchmarkMatch(b *testing.B) {
 			}
 			if s.o.Replica {
 				runReplica(b, s)
-				for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-					if rs := s.replica.Load(); s.replicaServes() && rs != nil && len(*rs) == 4 {
-						break
-					}
-					if time.Now().After(deadline) {
-						b.Fatal("replica not loaded")
-					}
-				}
+				testenv.Eventually(b, "the replica to load", 30*time.Second, func() bool {
+					rs := s.replica.Load()
+					return s.replicaServes() && rs != nil && len(*rs) == 4
+				})
 			}
 			b.ReportAllocs()
 			b.SetParallelism(32)
@@ -371,14 +361,10 @@ func TestLock(t *testing.T) {
 	}
 	// An expired lock can be taken over; the old holder learns it lost it.
 	rdb.PExpire(ctxT(t), s.k.meta+"lock:sync:national", time.Millisecond)
-	deadline := time.Now().Add(5 * time.Second)
-	var l4 *Lock
-	for l4 == nil && time.Now().Before(deadline) {
-		l4, _ = s.TryLock(ctxT(t), "sync:national", time.Minute)
-	}
-	if l4 == nil {
-		t.Fatal("expired lock not taken over")
-	}
+	testenv.Eventually(t, "the expired lock to be taken over", 5*time.Second, func() bool {
+		l4, _ := s.TryLock(ctxT(t), "sync:national", time.Minute)
+		return l4 != nil
+	})
 	if err := l3.Refresh(ctxT(t)); !errors.Is(err, ErrLockLost) {
 		t.Fatalf("old holder: %v", err)
 	}

@@ -1,6 +1,9 @@
-// Package poll waits, in tests, until a condition holds or a deadline
-// passes: tests poll for what they wait for instead of sleeping for a
-// guessed time.
+// Package testenv is what tests share; its subpackages start the
+// processes they drive (redistest, fdtest, capture) and hold their
+// certificates and specifications (certtest, sbispec). Eventually waits
+// until a condition holds or a deadline passes: tests poll for what they
+// wait for instead of sleeping for a guessed time. Only test files (and
+// cmd/eirbench) import these packages.
 package testenv
 
 import (
@@ -8,7 +11,7 @@ import (
 	"time"
 )
 
-// Until calls cond every few milliseconds until it reports true, and fails
+// Eventually calls cond every few milliseconds until it reports true, and fails
 // t, naming what was awaited, when timeout passes first.
 func Eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()

@@ -29,7 +29,7 @@ func run(f func(tb testing.TB)) *recorder {
 	return r
 }
 
-func TestUntilReturnsOnceTheConditionHolds(t *testing.T) {
+func TestEventuallyReturnsOnceTheConditionHolds(t *testing.T) {
 	calls := 0
 	r := run(func(tb testing.TB) {
 		Eventually(tb, "three calls", time.Minute, func() bool { calls++; return calls == 3 })
@@ -39,7 +39,7 @@ func TestUntilReturnsOnceTheConditionHolds(t *testing.T) {
 	}
 }
 
-func TestUntilFailsAtTheDeadline(t *testing.T) {
+func TestEventuallyFailsAtTheDeadline(t *testing.T) {
 	r := run(func(tb testing.TB) { Eventually(tb, "never", 20*time.Millisecond, func() bool { return false }) })
 	if !strings.Contains(r.failed, "waiting for never") {
 		t.Fatalf("failure %q, want it to name what was awaited", r.failed)
