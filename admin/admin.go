@@ -41,11 +41,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/eir-sidecar/eir/admin/api"
 	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/eir/guard"
 	"github.com/eir-sidecar/eir/eir/observe"
 	"github.com/eir-sidecar/eir/eir/observe/redact"
 	"github.com/eir-sidecar/eir/eir/provision"
-	"github.com/eir-sidecar/eir/regsync"
 )
 
 // Store is what the admin API needs from the list store.
@@ -66,12 +67,17 @@ type policySource interface {
 	Policy() eir.Policy
 }
 
-// Syncer runs registry sync passes (regsync.Engine).
+// Syncer runs registry sync passes (regsync.Engine, adapted by eird). The
+// reports are answered as they are, in JSON (api.SyncPass and
+// api.SyncSource describe them). An unknown source or a file that is
+// not held is an eir.ErrNotFound; a file held by a guard a *guard.Error.
 type Syncer interface {
-	Pass(ctx context.Context, source string) (regsync.PassReport, error)
-	Status(ctx context.Context) ([]regsync.SourceStatus, []json.RawMessage, error)
-	Approve(ctx context.Context, source, file, actor string) (regsync.PassReport, error)
+	Pass(ctx context.Context, source string) (report any, err error)
+	Status(ctx context.Context) (sources any, rejects []json.RawMessage, err error)
+	Approve(ctx context.Context, source, file, actor string) (report any, err error)
 	Sources() []string
+	// Summary is each source's line of /v1/status.
+	Summary(ctx context.Context) ([]api.SyncStatus, error)
 }
 
 // Token is a bearer token and what it may do.
@@ -129,7 +135,7 @@ type Options struct {
 	Recoverer Recoverer
 	// Guards bound what an import or a store repair may unblock or
 	// shrink without force (zero values take regsync's defaults).
-	Guards          regsync.Guards
+	Guards          guard.Guards
 	Version, Commit string
 	Redactor        *redact.Redactor // how IMEIs appear in logs; default: a random key
 	Now             func() time.Time

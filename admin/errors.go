@@ -8,8 +8,8 @@ import (
 
 	"github.com/eir-sidecar/eir/admin/api"
 	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/eir/guard"
 	"github.com/eir-sidecar/eir/eir/provision"
-	"github.com/eir-sidecar/eir/regsync"
 )
 
 // problem is an error answer decided where it arises: a request that
@@ -94,7 +94,7 @@ func errorFor(err error) api.Error {
 
 // statusFor is the status and code of a domain error from o.
 func statusFor(o op, err error) (int, string) {
-	var ge *regsync.GuardError
+	var ge *guard.Error
 	switch {
 	case o == opReload:
 		return http.StatusUnprocessableEntity, "invalid_config"
@@ -106,9 +106,9 @@ func statusFor(o op, err error) (int, string) {
 		return http.StatusConflict, "nothing_to_restore"
 	case errors.Is(err, eir.ErrConflict):
 		return http.StatusConflict, "conflict"
-	case errors.Is(err, regsync.ErrUnknownSource) && o == opSync:
+	case errors.Is(err, eir.ErrNotFound) && o == opSync:
 		return http.StatusNotFound, "unknown_source"
-	case errors.Is(err, provision.ErrNotFound), errors.Is(err, regsync.ErrNotHeld), errors.Is(err, regsync.ErrUnknownSource):
+	case errors.Is(err, provision.ErrNotFound), errors.Is(err, eir.ErrNotFound):
 		return http.StatusNotFound, "not_found"
 	case errors.Is(err, eir.ErrCursorStale):
 		return http.StatusBadRequest, "invalid_cursor"

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/eir/guard"
 	"github.com/eir-sidecar/eir/eir/provision"
 	"github.com/eir-sidecar/eir/regsync"
 )
@@ -15,7 +16,7 @@ import (
 // answers.
 func TestErrorFor(t *testing.T) {
 	store := errors.New("redis: connection refused")
-	guard := &regsync.GuardError{Message: "the import unblocks 5 entries"}
+	guard := &guard.Error{Message: "the import unblocks 5 entries"}
 	for _, tc := range []struct {
 		name       string
 		err        error

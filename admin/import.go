@@ -14,8 +14,8 @@ import (
 	"github.com/eir-sidecar/eir/admin/api"
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/audit"
+	"github.com/eir-sidecar/eir/eir/guard"
 	"github.com/eir-sidecar/eir/eir/provision"
-	"github.com/eir-sidecar/eir/regsync"
 )
 
 func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
@@ -120,7 +120,7 @@ func boolParams(w http.ResponseWriter, q url.Values, params map[string]*bool) bo
 }
 
 // judge applies the guards to what a write does (what names it in the
-// message; full: a whole list), and returns the *regsync.GuardError of
+// message; full: a whole list), and returns the *guard.Error of
 // those tripped, or a nil error.
 func (s *Server) judge(res []eir.DatasetResult, what string, full bool) error {
 	if ge := s.o.Guards.JudgeAll(res, func(eir.DatasetResult) (string, bool) { return what, full }); ge != nil {
@@ -179,7 +179,7 @@ func importRecords(actor, file, reason string, changes []eir.Change, res api.Imp
 // importFailed is the error answered for an import the store did not
 // apply: the message says what to do.
 func importFailed(err error) error {
-	var ge *regsync.GuardError
+	var ge *guard.Error
 	switch {
 	case errors.As(err, &ge):
 		return failed(opImport, ge.Message+"; nothing was changed; check the file, then import it again with force (eirctl import -force)", err)

@@ -193,17 +193,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	st.Policy = api.PolicyStatus{Unknown: fallbackName(p.Unknown, "unknown"), OnStoreError: fallbackName(p.OnStoreError, "reject")}
 	st.Shadow = api.ShadowStatus{All: p.Shadow.All, Sources: append([]string{}, p.Shadow.Sources...)}
 	if s.o.Sync != nil {
-		if sources, _, err := s.o.Sync.Status(ctx); err == nil {
-			for _, src := range sources {
-				ss := api.SyncStatus{Source: src.Source, Held: len(src.Held)}
-				if src.LastPass != nil {
-					if !src.LastPass.LastOK.IsZero() {
-						ss.LastSuccess = src.LastPass.LastOK.UTC().Format(time.RFC3339Nano)
-					}
-					ss.LastError = src.LastPass.Error
-				}
-				st.Sync = append(st.Sync, ss)
-			}
+		if sum, err := s.o.Sync.Summary(ctx); err == nil {
+			st.Sync = sum
 		}
 	}
 	writeJSON(w, http.StatusOK, st)

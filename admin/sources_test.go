@@ -7,29 +7,32 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eir-sidecar/eir/admin/api"
+
 	"go.uber.org/zap/zaptest"
 
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/memstore"
-	"github.com/eir-sidecar/eir/regsync"
 )
 
 // fakeSync runs passes of "national" that do nothing.
 type fakeSync struct{}
 
-func (fakeSync) Pass(_ context.Context, source string) (regsync.PassReport, error) {
-	return regsync.PassReport{Source: source}, nil
+func (fakeSync) Pass(_ context.Context, source string) (any, error) {
+	return api.SyncPass{Source: source}, nil
 }
 
-func (fakeSync) Status(context.Context) ([]regsync.SourceStatus, []json.RawMessage, error) {
+func (fakeSync) Status(context.Context) (any, []json.RawMessage, error) {
 	return nil, nil, nil
 }
 
-func (fakeSync) Approve(_ context.Context, source, _, _ string) (regsync.PassReport, error) {
-	return regsync.PassReport{Source: source}, nil
+func (fakeSync) Approve(_ context.Context, source, _, _ string) (any, error) {
+	return api.SyncPass{Source: source}, nil
 }
 
 func (fakeSync) Sources() []string { return []string{"national"} }
+
+func (fakeSync) Summary(context.Context) ([]api.SyncStatus, error) { return nil, nil }
 
 // newSourcesAPI is an API over a memstore where "national" is a registry
 // sync source, with these tokens: def (write, default sources), any (write,

@@ -12,7 +12,7 @@ import (
 	"github.com/eir-sidecar/eir/admin/api"
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/audit"
-	"github.com/eir-sidecar/eir/regsync"
+	"github.com/eir-sidecar/eir/eir/guard"
 )
 
 // Recoverer reports whether the list store holds the lists in force and
@@ -89,7 +89,7 @@ func recoverFailed(action string, err error) error {
 	if action == "accept" {
 		o = opAccept
 	}
-	var ge *regsync.GuardError
+	var ge *guard.Error
 	switch {
 	case errors.As(err, &ge):
 		return failed(o, "the "+action+" was refused by a guard: "+ge.Message+"; nothing was changed; check the lists, then run it again with force", err)

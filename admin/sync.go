@@ -5,8 +5,6 @@ import (
 	"net/http"
 
 	"go.uber.org/zap"
-
-	"github.com/eir-sidecar/eir/regsync"
 )
 
 func (s *Server) syncConfigured(w http.ResponseWriter) bool {
@@ -41,7 +39,7 @@ func (s *Server) syncRun(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.o.ImportTimeout)
 	defer cancel()
-	var passes []regsync.PassReport
+	var passes []any
 	for _, name := range sources {
 		rep, err := s.o.Sync.Pass(ctx, name)
 		if err != nil {

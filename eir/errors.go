@@ -34,4 +34,7 @@ var (
 	// ErrCursorStale reports a paging cursor issued for a version of a
 	// dataset that is no longer in force; list again from the start.
 	ErrCursorStale = errors.New("eir: the list changed since the cursor was issued")
+	// ErrNotFound reports that what a request names (a source, a held
+	// file) does not exist; the error that wraps it says what.
+	ErrNotFound = errors.New("eir: not found")
 )

@@ -3,11 +3,11 @@ package regsync
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"go.uber.org/zap"
 
+	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/audit"
 	"github.com/eir-sidecar/eir/regsync/fetch"
 	"github.com/eir-sidecar/eir/regsync/regformat"
@@ -72,4 +72,10 @@ func (e *Engine) Approve(ctx context.Context, sourceName, file, actor string) (P
 }
 
 // ErrNotHeld reports an approval for a file that is not held.
-var ErrNotHeld = errors.New("regsync: no such held file")
+var ErrNotHeld error = notFound("regsync: no such held file")
+
+// notFound is a sentinel error that is an eir.ErrNotFound.
+type notFound string
+
+func (e notFound) Error() string        { return string(e) }
+func (e notFound) Is(target error) bool { return target == eir.ErrNotFound }

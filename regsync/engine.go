@@ -15,6 +15,7 @@ import (
 
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/audit"
+	"github.com/eir-sidecar/eir/eir/guard"
 	"github.com/eir-sidecar/eir/regsync/fetch"
 	"github.com/eir-sidecar/eir/regsync/regformat"
 )
@@ -58,7 +59,7 @@ type SourceConfig struct {
 	// listed the files, not from their modification times (uploads may
 	// keep old ones); a restart starts it again. Default 10m.
 	IncompleteWait time.Duration
-	Guards         Guards
+	Guards         guard.Guards
 	Limits         Limits
 	// RequireChecksum applies a file only with a checksum to verify it
 	// against: a .sha256 or .md5 sidecar, or a manifest's sha256 (the

@@ -56,7 +56,7 @@ type PassReport struct {
 }
 
 // ErrUnknownSource reports a source that is not configured.
-var ErrUnknownSource = errors.New("regsync: unknown source")
+var ErrUnknownSource error = notFound("regsync: unknown source")
 
 // Pass runs one pass over a source now.
 func (e *Engine) Pass(ctx context.Context, name string) (PassReport, error) {

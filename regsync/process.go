@@ -15,6 +15,7 @@ import (
 
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/audit"
+	"github.com/eir-sidecar/eir/eir/guard"
 	"github.com/eir-sidecar/eir/regsync/fetch"
 	"github.com/eir-sidecar/eir/regsync/regformat"
 )
@@ -153,7 +154,7 @@ func (s *source) switchOf(u *unit, plans []*plan, approved bool) ([]eir.Change, 
 // held by a guard, waiting for its files, rejected by a strict delta, or
 // left for the next pass after a conflict; any other error is returned.
 func (s *source) finishNotSwitched(ctx context.Context, u *unit, fr FileReport, err error) (FileReport, error) {
-	var ge *GuardError
+	var ge *guard.Error
 	var inc *incompleteError
 	switch {
 	case errors.As(err, &ge):
@@ -564,7 +565,7 @@ func (s *source) reconcile(ctx context.Context, u *unit, p *plan, r eir.DatasetR
 			state[p.key] = st.json()
 			return nil
 		}})
-	var ge *GuardError
+	var ge *guard.Error
 	switch {
 	case errors.As(err, &ge):
 		p.mode = "delta"

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/eir/guard"
 	"github.com/eir-sidecar/eir/regsync/fetch"
 	"github.com/eir-sidecar/eir/regsync/regformat"
 )
@@ -123,7 +124,7 @@ func TestPairEntriesOnce(t *testing.T) {
 
 // memSource is a source without a store, for what parsePlan alone does.
 func memSource(t *testing.T, spillBytes int, mods ...func(*SourceConfig)) *source {
-	cfg := SourceConfig{Name: "national", Format: "stolen", Operator: "operator1", Limits: Limits{}.WithDefaults(), Guards: Guards{}.WithDefaults()}
+	cfg := SourceConfig{Name: "national", Format: "stolen", Operator: "operator1", Limits: Limits{}.WithDefaults(), Guards: guard.Guards{}.WithDefaults()}
 	for _, m := range mods {
 		m(&cfg)
 	}

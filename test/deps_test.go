@@ -182,7 +182,7 @@ func checkTestenv(t *testing.T, pkg pkgImports) {
 
 // goDiameterTests are the packages whose test files may import
 // go-diameter: they drive or check the wire with an independent codec.
-var goDiameterTests = []string{"diameter", "diameter/s13client", "cmd/eirbench", "test"}
+var goDiameterTests = []string{"diameter", "diameter/wire", "diameter/s13client", "cmd/eirbench", "test"}
 
 // goRedisTests are the packages whose test files may import go-redis,
 // besides its production importers: they inspect or damage the Redis a

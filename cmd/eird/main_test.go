@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/eir-sidecar/eir/config"
-	"github.com/eir-sidecar/eir/regsync"
+	"github.com/eir-sidecar/eir/eir/guard"
 )
 
 func TestSyncSourcesTakeTheGuardsSection(t *testing.T) {
@@ -21,12 +21,12 @@ func TestSyncSourcesTakeTheGuardsSection(t *testing.T) {
 	}
 	want := []struct {
 		settle time.Duration
-		guards regsync.Guards
+		guards guard.Guards
 	}{
 		// Zero values take the guards section; settle defaults to 5s.
-		{5 * time.Second, regsync.Guards{MinSnapshotRatio: 0.75, MaxUnblocks: 10_000, MaxUnblockRatio: 0.01, RatioFloor: 100}},
+		{5 * time.Second, guard.Guards{MinSnapshotRatio: 0.75, MaxUnblocks: 10_000, MaxUnblockRatio: 0.01, RatioFloor: 100}},
 		// A source's own values win, negative ones included.
-		{time.Second, regsync.Guards{MaxBadRowRatio: 0.1, MinSnapshotRatio: 0.5, MaxUnblocks: -1, MaxUnblockRatio: 0.2, RatioFloor: 7, Strict: true}},
+		{time.Second, guard.Guards{MaxBadRowRatio: 0.1, MinSnapshotRatio: 0.5, MaxUnblocks: -1, MaxUnblockRatio: 0.2, RatioFloor: 7, Strict: true}},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%d sources, want %d", len(got), len(want))

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,11 +18,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/eir-sidecar/eir/admin"
+	"github.com/eir-sidecar/eir/admin/api"
 	"github.com/eir-sidecar/eir/config"
 	"github.com/eir-sidecar/eir/diameter"
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/audit"
 	"github.com/eir-sidecar/eir/eir/events"
+	"github.com/eir-sidecar/eir/eir/guard"
 	"github.com/eir-sidecar/eir/eir/observe"
 	"github.com/eir-sidecar/eir/eir/observe/redact"
 	"github.com/eir-sidecar/eir/eir/redisstore"
@@ -155,7 +158,7 @@ func (d *daemon) build(path string, reg *prometheus.Registry) (n5g.Options, erro
 		},
 	}
 	if d.syncer != nil {
-		aopts.Sync = d.syncer
+		aopts.Sync = syncer{d.syncer}
 		aopts.ProtectedSources = d.syncer.Sources()
 	}
 	if d.pub != nil {
@@ -224,8 +227,8 @@ func clientOptions(c config.Redis) redisstore.ClientOptions {
 }
 
 // guardsFrom is the top-level guards section as regsync's guards.
-func guardsFrom(g config.Guards) regsync.Guards {
-	return regsync.Guards{MinSnapshotRatio: g.MinSnapshotRatio, MaxUnblocks: g.MaxUnblocks,
+func guardsFrom(g config.Guards) guard.Guards {
+	return guard.Guards{MinSnapshotRatio: g.MinSnapshotRatio, MaxUnblocks: g.MaxUnblocks,
 		MaxUnblockRatio: g.MaxUnblockRatio, RatioFloor: g.RatioFloor}
 }
 
@@ -311,7 +314,7 @@ func syncSources(cs []config.SyncSource, global config.Guards) ([]regsync.Source
 		sc := regsync.SourceConfig{
 			Name: c.Name, Format: c.Format, Operator: c.Operator, Interval: c.Interval, Dir: c.Dir,
 			Settle: cmp.Or(c.Settle, 5*time.Second), IncompleteWait: c.IncompleteWait, RequireChecksum: c.RequireChecksum,
-			Guards: regsync.Guards{MaxBadRowRatio: g.MaxBadRowRatio, MinSnapshotRatio: cmp.Or(g.MinSnapshotRatio, global.MinSnapshotRatio),
+			Guards: guard.Guards{MaxBadRowRatio: g.MaxBadRowRatio, MinSnapshotRatio: cmp.Or(g.MinSnapshotRatio, global.MinSnapshotRatio),
 				MaxUnblocks: cmp.Or(g.MaxUnblocks, global.MaxUnblocks), MaxUnblockRatio: cmp.Or(g.MaxUnblockRatio, global.MaxUnblockRatio),
 				RatioFloor: cmp.Or(g.RatioFloor, global.RatioFloor), Strict: g.Strict},
 			Limits: regsync.Limits{MaxFileBytes: c.Limits.MaxFileBytes, MaxUncompressedBytes: c.Limits.MaxUncompressedBytes,
@@ -333,4 +336,36 @@ func syncSources(cs []config.SyncSource, global config.Guards) ([]regsync.Source
 		out = append(out, sc)
 	}
 	return out, nil
+}
+
+// syncer is the registry sync engine as the admin API asks it: the
+// reports answered as they are.
+type syncer struct{ e *regsync.Engine }
+
+func (s syncer) Pass(ctx context.Context, source string) (any, error) { return s.e.Pass(ctx, source) }
+func (s syncer) Status(ctx context.Context) (any, []json.RawMessage, error) {
+	return s.e.Status(ctx)
+}
+func (s syncer) Approve(ctx context.Context, source, file, actor string) (any, error) {
+	return s.e.Approve(ctx, source, file, actor)
+}
+func (s syncer) Sources() []string { return s.e.Sources() }
+
+func (s syncer) Summary(ctx context.Context) ([]api.SyncStatus, error) {
+	sources, _, err := s.e.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var sum []api.SyncStatus
+	for _, src := range sources {
+		ss := api.SyncStatus{Source: src.Source, Held: len(src.Held)}
+		if src.LastPass != nil {
+			if !src.LastPass.LastOK.IsZero() {
+				ss.LastSuccess = src.LastPass.LastOK.UTC().Format(time.RFC3339Nano)
+			}
+			ss.LastError = src.LastPass.Error
+		}
+		sum = append(sum, ss)
+	}
+	return sum, nil
 }

@@ -1,4 +1,4 @@
-package regsync
+package guard
 
 import (
 	"strings"
