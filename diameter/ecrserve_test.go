@@ -23,6 +23,7 @@ import (
 	"github.com/eir-sidecar/eir/diameter/wire"
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/observe"
+	"github.com/eir-sidecar/eir/internal/testenv"
 )
 
 func TestConcurrentChecks(t *testing.T) {
@@ -107,10 +108,7 @@ func TestInflightBound(t *testing.T) {
 			}
 		}()
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for bc.cur.Load() < 4 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, "4 checks in flight", 5*time.Second, func() bool { return bc.cur.Load() >= 4 })
 	if got := testutil.ToFloat64(ts.m.inflight); got != 4 {
 		t.Errorf("inflight gauge %v, want 4", got)
 	}
@@ -169,19 +167,14 @@ func (l *eventLog) Answered(a *observe.Answer) {
 
 func (l *eventLog) wait(t *testing.T, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var got []string
+	testenv.Eventually(t, fmt.Sprintf("%d events", n), 5*time.Second, func() bool {
 		l.mu.Lock()
-		got := append([]string(nil), l.events...)
+		got = append([]string(nil), l.events...)
 		l.mu.Unlock()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d events, want %d: %v", len(got), n, got)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return len(got) >= n
+	})
+	return got
 }
 
 func TestEventsAfterAnswers(t *testing.T) {

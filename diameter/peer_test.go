@@ -19,6 +19,7 @@ import (
 
 	"github.com/eir-sidecar/eir/diameter/s13client"
 	"github.com/eir-sidecar/eir/diameter/wire"
+	"github.com/eir-sidecar/eir/internal/testenv"
 )
 
 func TestCapabilitiesExchange(t *testing.T) {
@@ -158,20 +159,16 @@ func TestWatchdog(t *testing.T) {
 	ts := startServer(t, chk, func(o *Options) { o.WatchdogInterval = 150 * time.Millisecond })
 	// A live client answers DWR and stays connected.
 	c := dial(t, ts.addr, s13client.Options{})
-	deadline := time.Now().Add(5 * time.Second)
 	var dwr []s13client.Answer
-	for len(dwr) < 2 && time.Now().Before(deadline) {
+	testenv.Eventually(t, "2 DWR from the server", 5*time.Second, func() bool {
 		dwr = dwr[:0]
 		for _, m := range c.Unsolicited() {
 			if m.Msg.Header.CommandCode == 280 {
 				dwr = append(dwr, m)
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if len(dwr) < 2 {
-		t.Fatalf("%d DWR received from the server", len(dwr))
-	}
+		return len(dwr) >= 2
+	})
 	w := decodeWire(t, dwr[0].Raw)
 	if w.Header.CommandFlags != diam.RequestFlag || !w.has(wire.AVPOriginHost) || !w.has(wire.AVPOriginStateID) {
 		t.Fatalf("DWR %v %v", w.Header, w.codes)

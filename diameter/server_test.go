@@ -25,6 +25,7 @@ import (
 
 	"github.com/eir-sidecar/eir/diameter/s13client"
 	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -101,13 +102,7 @@ func waitCounter(t *testing.T, c prometheus.Collector, want float64) {
 // eventually polls cond until it holds, and fails with what() after 5s.
 func eventually(t *testing.T, cond func() bool, what func() string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal(what())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.EventuallyShow(t, 5*time.Second, cond, what)
 }
 
 func dial(t *testing.T, addr string, o s13client.Options) *s13client.Client {

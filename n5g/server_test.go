@@ -27,6 +27,7 @@ import (
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/memstore"
 	"github.com/eir-sidecar/eir/eir/observe"
+	"github.com/eir-sidecar/eir/internal/testenv"
 	"github.com/eir-sidecar/eir/internal/testenv/certtest"
 	"github.com/eir-sidecar/eir/internal/testenv/sbispec"
 )
@@ -366,13 +367,7 @@ func TestOverload(t *testing.T) {
 		resp.Body.Close()
 		first <- answer{status: resp.StatusCode, body: body}
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for f.entered.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the first request never reached the checker")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, "the first request reaching the checker", 5*time.Second, func() bool { return f.entered.Load() > 0 })
 	a, req := ts.do(t, "GET", target, nil)
 	if a.status != 503 || problemOf(t, a).Cause != "NF_CONGESTION" || a.header.Get("Retry-After") == "" {
 		t.Fatalf("over the limit: %d %s", a.status, a.body)

@@ -15,12 +15,19 @@ import (
 // t, naming what was awaited, when timeout passes first.
 func Eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
+	EventuallyShow(t, timeout, cond, func() string { return what })
+}
+
+// EventuallyShow is Eventually for a condition whose state says more than
+// its name: on failure, t reports show(), called at the deadline.
+func EventuallyShow(t testing.TB, timeout time.Duration, cond func() bool, show func() string) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+			t.Fatalf("timed out after %v waiting for %s", timeout, show())
 		}
 		<-tick.C
 	}

@@ -45,3 +45,13 @@ func TestEventuallyFailsAtTheDeadline(t *testing.T) {
 		t.Fatalf("failure %q, want it to name what was awaited", r.failed)
 	}
 }
+
+func TestEventuallyShowReportsTheStateAtTheDeadline(t *testing.T) {
+	n := 0
+	r := run(func(tb testing.TB) {
+		EventuallyShow(tb, 20*time.Millisecond, func() bool { n++; return false }, func() string { return fmt.Sprintf("%d polls", n) })
+	})
+	if !strings.Contains(r.failed, "polls") || strings.Contains(r.failed, " 0 polls") {
+		t.Fatalf("failure %q, want the state shown at the deadline", r.failed)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eir-sidecar/eir/internal/testenv"
 	"github.com/eir-sidecar/eir/internal/testenv/sbispec"
 )
 
@@ -92,17 +93,11 @@ func (f *fakeNRF) restart() {
 	f.t.Helper()
 	addr := f.srv.Listener.Addr().String()
 	var l net.Listener
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testenv.Eventually(f.t, "listening again on "+addr, 5*time.Second, func() bool {
 		var err error
-		if l, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			f.t.Fatalf("listen again on %s: %v", addr, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		l, err = net.Listen("tcp", addr)
+		return err == nil
+	})
 	f.start(l)
 }
 
