@@ -81,7 +81,7 @@ func BenchmarkEncodeECA(b *testing.B) {
 	b.ReportAllocs()
 	var buf []byte
 	for b.Loop() {
-		if buf = (eca{h.id}).status(buf[:0], hdr, &r, 1); len(buf) == 0 {
+		if buf = (&eca{h.id}).status(buf[:0], hdr, &r, 1); len(buf) == 0 {
 			b.Fatal("empty")
 		}
 	}

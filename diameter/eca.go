@@ -38,19 +38,35 @@ type message struct {
 // beginMessage starts a message with header h at the end of dst, with room
 // for size bytes of AVPs.
 func beginMessage(dst []byte, h wire.Header, size int) message {
-	start := len(dst)
-	return message{b: slices.Grow(dst, wire.HeaderLen+size)[:start+wire.HeaderLen], start: start, hdr: h}
+	var m message
+	m.begin(dst, h, size)
+	return m
+}
+
+// begin starts m, with header h, at the end of dst, with room for size
+// bytes of AVPs. (A method filling m in place: the ECA of every check is
+// encoded without copying the message around.)
+func (m *message) begin(dst []byte, h wire.Header, size int) {
+	m.start = len(dst)
+	m.b = slices.Grow(dst, wire.HeaderLen+size)[:m.start+wire.HeaderLen]
+	m.hdr = h
 }
 
 // beginAnswer starts the answer to req at the end of dst: same command
 // code, application and identifiers, R cleared, P copied (RFC 6733 §6.2), E
 // set for protocol errors (3xxx, §7.2).
 func beginAnswer(dst []byte, req wire.Header, protocolError bool, size int) message {
+	var m message
+	m.beginAnswer(dst, req, protocolError, size)
+	return m
+}
+
+func (m *message) beginAnswer(dst []byte, req wire.Header, protocolError bool, size int) {
 	flags := req.Flags & wire.FlagProxiable
 	if protocolError {
 		flags |= wire.FlagError
 	}
-	return beginMessage(dst, wire.Header{Flags: flags, Code: req.Code, App: req.App, HopByHop: req.HopByHop, EndToEnd: req.EndToEnd}, size)
+	m.begin(dst, wire.Header{Flags: flags, Code: req.Code, App: req.App, HopByHop: req.HopByHop, EndToEnd: req.EndToEnd}, size)
 }
 
 // bytes writes the header and returns the buffer, the message at its end.
@@ -131,23 +147,22 @@ type eca struct{ id identity }
 // begin starts the ECA to r at the end of dst, with room for size bytes of
 // result AVPs: Session-Id first, then DRMP echoed (RFC 7944 §9 lets the
 // answerer keep the request's priority), except in protocol errors.
-func (e eca) begin(dst []byte, hdr wire.Header, r *ecrRequest, protocol bool, size int) message {
+func (e *eca) begin(m *message, dst []byte, hdr wire.Header, r *ecrRequest, protocol bool, size int) {
 	size += wire.Padded(len(r.sessionID.Raw)) + wire.Padded(len(r.drmp.Raw)) +
 		12 + 8 + wire.Padded(len(e.id.host)) + 8 + wire.Padded(len(e.id.realm))
 	for _, p := range r.proxyInfo {
 		size += wire.Padded(len(p.Raw))
 	}
-	m := beginAnswer(dst, hdr, protocol, size)
+	m.beginAnswer(dst, hdr, protocol, size)
 	m.echo(r.sessionID.Raw)
 	if !protocol {
 		m.echo(r.drmp.Raw)
 	}
-	return m
 }
 
 // end appends every Proxy-Info of the request, in order (RFC 6733 §6.2;
 // Route-Record is not copied), and writes the header.
-func (e eca) end(m message, r *ecrRequest) []byte {
+func (e *eca) end(m *message, r *ecrRequest) []byte {
 	for _, p := range r.proxyInfo {
 		m.b = wire.AppendRaw(m.b, p.Raw)
 	}
@@ -156,7 +171,7 @@ func (e eca) end(m message, r *ecrRequest) []byte {
 
 // identity appends Auth-Session-State (NO_STATE_MAINTAINED), Origin-Host
 // and Origin-Realm.
-func (e eca) identity(b []byte) []byte {
+func (e *eca) identity(b []byte) []byte {
 	b = wire.AppendU32(b, wire.AVPAuthSessionState, flagM, 0, 1)
 	b = wire.AppendString(b, wire.AVPOriginHost, flagM, 0, e.id.host)
 	return wire.AppendString(b, wire.AVPOriginRealm, flagM, 0, e.id.realm)
@@ -165,30 +180,33 @@ func (e eca) identity(b []byte) []byte {
 // status encodes the ECA of a decision: Result-Code 2001 and
 // Equipment-Status. It is the answer to nearly every ECR, and allocates
 // nothing when dst has room.
-func (e eca) status(dst []byte, hdr wire.Header, r *ecrRequest, st eir.Status) []byte {
-	m := e.begin(dst, hdr, r, false, 12+16)
+func (e *eca) status(dst []byte, hdr wire.Header, r *ecrRequest, st eir.Status) []byte {
+	var m message
+	e.begin(&m, dst, hdr, r, false, 12+16)
 	b := wire.AppendU32(m.b, wire.AVPResultCode, flagM, 0, wire.Success)
 	b = e.identity(b)
 	m.b = wire.AppendU32(b, wire.AVPEquipmentStatus, flagM|flagV, wire.Vendor3GPP, uint32(st))
-	return e.end(m, r)
+	return e.end(&m, r)
 }
 
 // experimental encodes an ECA with Experimental-Result (vendor 10415; 5422
 // for unknown equipment) and neither Result-Code nor Equipment-Status.
-func (e eca) experimental(dst []byte, hdr wire.Header, r *ecrRequest, code uint32) []byte {
-	m := e.begin(dst, hdr, r, false, 8+12+12)
+func (e *eca) experimental(dst []byte, hdr wire.Header, r *ecrRequest, code uint32) []byte {
+	var m message
+	e.begin(&m, dst, hdr, r, false, 8+12+12)
 	b, start := wire.BeginAVP(m.b, wire.AVPExperimentalResult, flagM, 0)
 	b = wire.AppendU32(b, wire.AVPVendorID, flagM, 0, wire.Vendor3GPP)
 	b = wire.AppendU32(b, wire.AVPExperimentalResultCode, flagM, 0, code)
 	m.b = e.identity(wire.EndAVP(b, start))
-	return e.end(m, r)
+	return e.end(&m, r)
 }
 
 // failure encodes an error ECA. Protocol errors (3xxx) use the generic
 // answer-message grammar of RFC 6733 §7.2 with the E-bit; other errors use
 // the ECA grammar with Auth-Session-State.
-func (e eca) failure(dst []byte, hdr wire.Header, r *ecrRequest, re *reqError) []byte {
-	m := e.begin(dst, hdr, r, re.protocol, 12+8+len(re.text)+12+len(re.failed))
+func (e *eca) failure(dst []byte, hdr wire.Header, r *ecrRequest, re *reqError) []byte {
+	var m message
+	e.begin(&m, dst, hdr, r, re.protocol, 12+8+len(re.text)+12+len(re.failed))
 	if re.protocol {
 		m.origin(e.id)
 		m.resultCode(re.code)
@@ -198,7 +216,7 @@ func (e eca) failure(dst []byte, hdr wire.Header, r *ecrRequest, re *reqError) [
 	}
 	m.errorMessage(re.text)
 	m.failedAVP(re.failed)
-	return e.end(m, r)
+	return e.end(&m, r)
 }
 
 // plainAnswer encodes the answer to a request answered by the peer layer,

@@ -221,7 +221,7 @@ func TestErrorECAMatchesReference(t *testing.T) {
 		b.errorMessage(e.text)
 		b.failedAVP(e.failed)
 		h.refFinish(b, &r)
-		got, want := (eca{h.id}).failure([]byte("x"), hdr, &r, e)[1:], b.bytes()
+		got, want := (&eca{h.id}).failure([]byte("x"), hdr, &r, e)[1:], b.bytes()
 		if !bytes.Equal(got, want) {
 			t.Errorf("%d:\n got %x\nwant %x", e.code, got, want)
 		}

@@ -223,7 +223,10 @@ func (c *conn) handleECR(hdr wire.Header, body []byte) {
 			c.flushPending()
 		}
 	}
-	c.answered(&call, &res)
+	if host := call.req.originHost.Data; string(host) != c.origin {
+		c.origin = string(host)
+	}
+	c.answered(&call, &res, &c.observed, c.origin)
 }
 
 // dispatchECR runs the check of one ME-Identity-Check in its own goroutine.
@@ -248,7 +251,7 @@ func (c *conn) serveECR(call ecrCall) {
 	defer cancel()
 	out, res, _ := c.answerECR(ctx, nil, &call)
 	c.send(out)
-	c.answered(&call, &res)
+	c.answered(&call, &res, new(observe.Answer), string(call.req.originHost.Data))
 }
 
 // answerECR is ecrHandler.process behind the one recover guard of both
@@ -267,13 +270,14 @@ func (c *conn) answerECR(ctx context.Context, dst []byte, call *ecrCall) (out []
 }
 
 // answered records an ECR answered: the answer metrics, the observer for a
-// checked request, the debug line.
-func (c *conn) answered(call *ecrCall, res *ecrResult) {
+// checked request (told through a, with the request's Origin-Host origin),
+// the debug line.
+func (c *conn) answered(call *ecrCall, res *ecrResult, a *observe.Answer, origin string) {
 	s := c.s
 	s.m.answered(cmdNameECR, res.code, time.Since(call.start).Seconds())
 	if res.checked && s.opts.Observer != nil {
-		s.opts.Observer.Answered(&observe.Answer{Interface: "s13", Peer: string(call.req.originHost.Data), PeerAddr: c.remoteIP,
-			Query: call.query, Decision: res.decision, Err: res.err})
+		*a = observe.Answer{Interface: "s13", Peer: origin, PeerAddr: c.remoteIP, Query: call.query, Decision: res.decision, Err: res.err}
+		s.opts.Observer.Answered(a)
 	}
 	if ce := s.log.Check(zap.DebugLevel, "ecr answered"); ce != nil {
 		ce.Write(zap.Uint32("result_code", res.code), zap.Bool("experimental", res.experimental),

@@ -489,7 +489,7 @@ func TestSuccessAnswerBytes(t *testing.T) {
 			t.Fatalf("%s: %s", name, rerr.text)
 		}
 		for _, st := range []eir.Status{eir.Whitelisted, eir.Blacklisted, eir.Greylisted} {
-			got := (eca{h.id}).status(nil, hdr, &r, st)
+			got := (&eca{h.id}).status(nil, hdr, &r, st)
 			m := h.refStart(hdr, &r, false)
 			m.resultCode(wire.Success)
 			m.u32(wire.AVPAuthSessionState, 1)
@@ -502,7 +502,7 @@ func TestSuccessAnswerBytes(t *testing.T) {
 			}
 			// Appended after other answers, as the read loop does.
 			prev := []byte("earlier answers")
-			if both := (eca{h.id}).status(prev, hdr, &r, st); string(both[:len(prev)]) != "earlier answers" || !bytes.Equal(both[len(prev):], want) {
+			if both := (&eca{h.id}).status(prev, hdr, &r, st); string(both[:len(prev)]) != "earlier answers" || !bytes.Equal(both[len(prev):], want) {
 				t.Fatalf("%s %v: appended answer %x", name, st, both)
 			}
 			w := decodeWire(t, got)
@@ -510,7 +510,7 @@ func TestSuccessAnswerBytes(t *testing.T) {
 				t.Fatalf("%s: decoded %v", name, w)
 			}
 		}
-		got, want := eca{h.id}.experimental(nil, hdr, &r, wire.EquipmentUnknown), h.experimentalAnswerBuilt(hdr, &r, wire.EquipmentUnknown)
+		got, want := (&eca{h.id}).experimental(nil, hdr, &r, wire.EquipmentUnknown), h.experimentalAnswerBuilt(hdr, &r, wire.EquipmentUnknown)
 		if !bytes.Equal(got, want) {
 			t.Fatalf("%s 5422:\n got %x\nwant %x", name, got, want)
 		}
