@@ -276,7 +276,7 @@ func (c *conn) answered(call *ecrCall, res *ecrResult, a *observe.Answer, origin
 	s := c.s
 	s.m.answered(cmdNameECR, res.code, time.Since(call.start).Seconds())
 	if res.checked && s.opts.Observer != nil {
-		*a = observe.Answer{Interface: "s13", Peer: origin, PeerAddr: c.remoteIP, Query: call.query, Decision: res.decision, Err: res.err}
+		*a = observe.Answer{Interface: observe.S13, Peer: origin, PeerAddr: c.remoteIP, Query: call.query, Decision: res.decision, Err: res.err}
 		s.opts.Observer.Answered(a)
 	}
 	if ce := s.log.Check(zap.DebugLevel, "ecr answered"); ce != nil {
