@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 		// After a failed dial (tests that stop Redis) the pool retries in
 		// the background, once a second.
 		goleak.IgnoreTopFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"),
+		// A connection the pool began to dial for a caller that gave up
+		// (queued dials) finishes, or fails and logs, after Close.
+		goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).queuedNewConn.func2"),
 	)
 }
 
