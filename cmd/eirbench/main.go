@@ -9,6 +9,7 @@
 //	eirbench layout [flags]                  load synthetic IMEIs into Redis and report bytes per IMEI and load rate
 //	eirbench sync [flags]                    apply a generated N-row DIRBS full blacklist through the sync engine: rows/s and bytes per IMEI
 //	eirbench edits [flags]                   single edits into an N-entry list while checks run: Redis memory, edit and replica costs, check latency; the local copy's size and load time
+//	eirbench -version                        eirbench's version, commit and Go version (also eirbench version)
 //
 // The load engine is cmd/eirbench/loadgen; the messages it patches are
 // serialised here with diameter/wire (codec.go), whose bytes a test keeps
@@ -23,6 +24,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"time"
 
@@ -35,15 +37,29 @@ import (
 	"github.com/eir-sidecar/eir/eir/redisstore"
 )
 
+// Set at build time with -ldflags "-X main.version=... -X main.commit=...",
+// as for eird.
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	redisstore.RouteLibraryLog(zap.NewNop()) // the measures report failures themselves
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: eirbench check|load|amf|ref|ratio|lists|layout|sync|edits [flags] ...  (eirbench <command> -h for help)")
+		fmt.Fprintln(stderr, "usage: eirbench check|load|amf|ref|ratio|lists|layout|sync|edits [flags] ...  (eirbench <command> -h for help; eirbench -version)")
 		return 2
 	}
 	switch args[0] {
+	case "-version", "--version", "version":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "eirbench: %s takes no argument\n", args[0])
+			return exitUsage
+		}
+		fmt.Fprintf(stdout, "eirbench %s (commit %s, %s)\n", version, commit, runtime.Version())
+		return exitOK
 	case "check":
 		return check(args[1:], stdout, stderr)
 	case "load":

@@ -39,6 +39,7 @@ type globalFlags struct {
 	vals    map[string]*string // by config key
 	config  string
 	timeout time.Duration
+	version bool            // -version: print the version and exit
 	set     map[string]bool // by flag name: given on the command line
 }
 
@@ -62,6 +63,7 @@ func (g *globalFlags) flagSet() *flag.FlagSet {
 	}
 	fs.StringVar(&g.config, "config", "", "config `file` (EIRCTL_CONFIG; default $XDG_CONFIG_HOME/eirctl/config.yaml when it exists)")
 	fs.DurationVar(&g.timeout, "timeout", 30*time.Second, "request timeout, a `duration` (imports, sync passes, store restore and accept: 10× this)")
+	fs.BoolVar(&g.version, "version", false, "print eirctl's version, commit and Go version, and exit (eird's: eirctl status)")
 	return fs
 }
 

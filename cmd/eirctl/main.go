@@ -14,12 +14,13 @@
 //	eirctl reload                     make eird re-read its configuration file
 //	eirctl sync status|now|approve    registry sync
 //	eirctl store status|restore|accept  whether Redis holds the lists in force; repair it when it does not
+//	eirctl version                    eirctl's version, commit and Go version (also eirctl -version)
 //
 // ENTRY is an IMEI (14 to 16 digits), a TAC (8 digits), an IMEI range
 // FROM-TO, or an exception pair IMEI,IMSI.
 //
 // Global flags (before the command): -server, -token, -token-file, -o
-// table|json, -timeout, -config, -cacert, -cert, -key. Each setting is
+// table|json, -timeout, -config, -cacert, -cert, -key, -version. Each setting is
 // taken from the flag, else the environment (EIRCTL_SERVER, EIRCTL_TOKEN,
 // EIRCTL_TOKEN_FILE, EIRCTL_OUTPUT, EIRCTL_CACERT, EIRCTL_CERT, EIRCTL_KEY),
 // else the config file, else the default. The config file is -config PATH,
@@ -44,8 +45,16 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"time"
+)
+
+// Set at build time with -ldflags "-X main.version=... -X main.commit=...",
+// as for eird.
+var (
+	version = "dev"
+	commit  = "unknown"
 )
 
 const (
@@ -93,6 +102,7 @@ func commands() []command {
 		{"reload", "", "make eird re-read its configuration file and print what was reloaded", (*cli).reload},
 		{"sync", "status|now|approve", "registry sync: state, run a pass now, approve a held file", (*cli).sync},
 		{"store", "status|restore|accept", "whether Redis holds the lists in force; restore them, or accept Redis's state", (*cli).store},
+		{"version", "", "eirctl's version, commit and Go version (eird's: status)", (*cli).version},
 	}
 }
 
@@ -148,6 +158,10 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return exitUsage
 	}
 	fs.Visit(func(f *flag.Flag) { c.flags.set[f.Name] = true })
+	if c.flags.version {
+		printVersion(stdout)
+		return exitOK
+	}
 	rest := fs.Args()
 	if len(rest) == 0 {
 		printMainUsage(fs, stderr)
@@ -169,6 +183,22 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	fmt.Fprintf(stderr, "eirctl: unknown command %q\nrun 'eirctl -h' for usage\n", name)
 	return exitUsage
+}
+
+// version prints eirctl's own version; it needs no configuration and asks
+// eird nothing.
+func (c *cli) version(args []string) int {
+	f := c.newFlags("version", "", "Prints eirctl's version, the commit it was built from and its Go version, as eirctl -version\ndoes. eird's version is in eirctl status.")
+	if code, ok := f.parse(args, 0, 0); !ok {
+		return code
+	}
+	printVersion(c.stdout)
+	return exitOK
+}
+
+// printVersion prints the line eird -version prints, for eirctl.
+func printVersion(w io.Writer) {
+	fmt.Fprintf(w, "eirctl %s (commit %s, %s)\n", version, commit, runtime.Version())
 }
 
 func printMainUsage(fs *flag.FlagSet, w io.Writer) {

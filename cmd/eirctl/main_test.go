@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -322,6 +324,7 @@ func TestHelpEverywhere(t *testing.T) {
 		{[]string{"sync", "approve", "-h"}, "usage: eirctl sync approve SOURCE FILE"},
 		{[]string{"help", "add"}, "usage: eirctl add ["},
 		{[]string{"help", "sync", "now"}, "usage: eirctl sync now"},
+		{[]string{"version", "-h"}, "usage: eirctl version"},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -332,6 +335,33 @@ func TestHelpEverywhere(t *testing.T) {
 			}
 			wantContains(t, "usage", out, "exit codes")
 		})
+	}
+}
+
+// TestVersion keeps eirctl's version line in eird's format (name, version,
+// commit, Go version); it needs no configuration and sends no request.
+func TestVersion(t *testing.T) {
+	defer func(v, c string) { version, commit = v, c }(version, commit)
+	version, commit = "v0.1.0", "1bc3fea"
+	f := newFake(t)
+	t.Setenv("EIRCTL_CONFIG", writeFile(t, "config.yaml", "servre: http://x\n"))
+	want := "eirctl v0.1.0 (commit 1bc3fea, " + runtime.Version() + ")\n"
+	for _, args := range [][]string{{"-version"}, {"--version"}, {"version"}, {"-o", "json", "-version"}, {"-version", "status"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			out, errOut, code := f.ctl("", args...)
+			wantCode(t, code, exitOK, out, errOut)
+			if out != want || errOut != "" {
+				t.Errorf("stdout %q, stderr %q; want %q and nothing", out, errOut, want)
+			}
+		})
+	}
+	if reqs := f.requests(); len(reqs) != 0 {
+		t.Errorf("version sent requests: %+v", reqs)
+	}
+	version, commit = "dev", "unknown"
+	out, _, _ := runCLI(t, "", "version")
+	if !regexp.MustCompile(`^eirctl dev \(commit unknown, go[^)]+\)\n$`).MatchString(out) {
+		t.Errorf("stdout %q, want eirctl dev (commit unknown, go...)", out)
 	}
 }
 
@@ -364,6 +394,8 @@ func TestUsageErrors(t *testing.T) {
 		{"bad interval", []string{"events", "-follow", "-interval", "0s"}, "-interval 0s: must be > 0"},
 		{"import two files", []string{"import", "a.csv", "b.csv"}, "want 1 argument, got 2"},
 		{"import missing file", []string{"import", "/nonexistent/x.csv"}, "no such file"},
+		{"version with an argument", []string{"version", "x"}, `unexpected argument "x"`},
+		{"version after the command", []string{"status", "-version"}, "-version is a global flag"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
