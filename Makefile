@@ -4,19 +4,42 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GO      ?= go
+# release: static (no cgo), reproducible (no paths, VCS stamp or build id) binaries.
+DIST      ?= dist
+PLATFORMS ?= linux/amd64 linux/arm64
+RELEASE_FLAGS := -trimpath -buildvcs=false -ldflags "-s -w -buildid= $(LDFLAGS)"
 
-.PHONY: all help build run test test-short bench bench-sync bench-layout bench-edits verify deps clean
+.PHONY: all help build release release-check run test test-short bench bench-sync bench-layout bench-edits verify deps clean
 
 ## all: build the binaries (the default target)
 all: build
 
 ## help: list the targets with what each does
 help:
-	@awk '/^## [a-z-]+:/ { sub(/^## /, ""); n = index($$0, ":"); printf "  %-12s %s\n", substr($$0, 1, n - 1), substr($$0, n + 2) }' $(MAKEFILE_LIST)
+	@awk '/^## [a-z-]+:/ { sub(/^## /, ""); n = index($$0, ":"); printf "  %-13s %s\n", substr($$0, 1, n - 1), substr($$0, n + 2) }' $(MAKEFILE_LIST)
 
 ## build: build eird, eirctl and eirbench into bin/
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+
+## release: static, reproducible eird, eirctl and eirbench for linux/amd64 and linux/arm64 in dist/<os>_<arch>/, with dist/SHA256SUMS (VERSION=, COMMIT= to override)
+release:
+	rm -rf $(DIST)
+	@set -e; for p in $(PLATFORMS); do os=$${p%/*}; arch=$${p#*/}; \
+	  echo "CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch" '$(GO) build $(RELEASE_FLAGS) -o $(DIST)/'"$${os}_$${arch}/" ./cmd/eird ./cmd/eirctl ./cmd/eirbench; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(RELEASE_FLAGS) -o $(DIST)/$${os}_$${arch}/ ./cmd/eird ./cmd/eirctl ./cmd/eirbench; \
+	done
+	cd $(DIST) && find . -type f ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS
+	cat $(DIST)/SHA256SUMS
+
+## release-check: make release, then again from an empty build cache into .run/dist-check/; the two SHA256SUMS must be equal
+release-check: release
+	rm -rf .run/dist-check .run/gocache-check
+	mkdir -p .run
+	GOCACHE=$(CURDIR)/.run/gocache-check $(MAKE) --no-print-directory release DIST=.run/dist-check VERSION=$(VERSION) COMMIT=$(COMMIT)
+	rm -rf .run/gocache-check
+	cmp $(DIST)/SHA256SUMS .run/dist-check/SHA256SUMS
+	@echo "release-check: the two builds are identical"
 
 ## run: build and start eird with the demo configuration (starts Redis if none answers)
 run: build
