@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the given commands come from, when missing:
-#   scripts/deps.sh redis-server tshark freeDiameterd
+#   scripts/deps.sh redis-server tshark freeDiameterd promtool
 # Uses sudo when not root. Does nothing when every command is present.
 set -euo pipefail
 
@@ -12,6 +12,7 @@ declare -A pkg=(
   [freeDiameterd]="freediameterd freediameter-extensions"
   [curl]=curl
   [h2load]=nghttp2-client
+  [promtool]=prometheus
 )
 
 missing=()
