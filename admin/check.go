@@ -49,7 +49,7 @@ func (s *Server) checkResult(imei eir.IMEI, q eir.Query, d eir.Decision, err err
 	case errors.Is(err, eir.ErrUnknown):
 		res.Status = "UNKNOWN"
 	case err != nil:
-		res.Status, res.Error = "ERROR", err.Error()
+		res.Status, res.Error = "ERROR", plain(err.Error())
 	default:
 		st := uint8(d.Status)
 		res.Status, res.EquipmentStatus, res.Rule, res.Source = d.Status.String(), &st, d.Rule.String(), d.Source

@@ -148,15 +148,18 @@ func (s *Server) addEntry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.ExpiresAt != nil {
+		// Kept to the millisecond (an entry's expiry is Unix
+		// milliseconds): checked as stored.
+		at := req.ExpiresAt.UTC().Truncate(time.Millisecond)
 		switch {
 		case e.Target == eir.TargetRange:
 			writeError(w, http.StatusBadRequest, "invalid_entry", "ranges cannot expire: remove the range when it is no longer needed")
 			return
-		case !req.ExpiresAt.After(s.now()):
-			writeError(w, http.StatusBadRequest, "invalid_entry", "expires_at "+req.ExpiresAt.UTC().Format(time.RFC3339)+" is not in the future")
+		case !at.After(s.now()):
+			writeError(w, http.StatusBadRequest, "invalid_entry", "expires_at "+at.Format(api.ExpiryLayout)+" is not in the future")
 			return
 		}
-		e.Expires = req.ExpiresAt.UnixMilli()
+		e.Expires = at.UnixMilli()
 	}
 	e.Actor = Actor(r.Context())
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.o.RequestTimeout)
@@ -343,7 +346,7 @@ func (s *Server) listEntries(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, "entries not listed", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.EntriesPage{Entries: apiEntries(out), NextCursor: next})
+	writeJSON(w, http.StatusOK, api.EntriesPage{Source: source, Entries: apiEntries(out), NextCursor: next})
 }
 
 func (s *Server) entriesForIMEI(w http.ResponseWriter, r *http.Request, imei, imsi string) {

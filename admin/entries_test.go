@@ -244,6 +244,40 @@ func TestEntryExpiry(t *testing.T) {
 	}
 }
 
+// TestEntryExpiryMilliseconds: an expiry is kept to the millisecond, so
+// that one half a second away is in the future and nothing expires up to
+// a second early; finer than that is truncated before it is checked.
+func TestEntryExpiryMilliseconds(t *testing.T) {
+	a := newRedisAPI(t, nil, nil)
+	now := time.Date(2031, 5, 1, 10, 0, 0, 0, time.UTC)
+	a.now.Store(&now)
+	exp := now.Add(500*time.Millisecond + 700*time.Microsecond) // stored as .500
+	status, body := a.call(t, "POST", "/v1/entries", "alice", map[string]any{"imei": "35209900176148", "list": "black", "reason": "r", "expires_at": exp})
+	if status != 200 {
+		t.Fatalf("expiry 500ms away: %d %v", status, body)
+	}
+	want := "2031-05-01T10:00:00.5Z"
+	if got := body["entry"].(map[string]any)["expires_at"]; got != want {
+		t.Errorf("added: expires_at %v, want %s", got, want)
+	}
+	_, body = a.call(t, "GET", "/v1/entries?source=manual", "bob", nil)
+	if got := entriesOfBody(t, body); len(got) != 1 || got[0]["expires_at"] != want {
+		t.Errorf("listed: %v, want expires_at %s", got, want)
+	}
+	if body["source"] != "manual" {
+		t.Errorf("listed: source %v, want manual", body["source"])
+	}
+	// 0.9 ms away is now once truncated: not in the future, and said so
+	// to the millisecond.
+	status, body = a.call(t, "POST", "/v1/entries", "alice", map[string]any{"imei": "49015420323751", "list": "black", "reason": "r", "expires_at": now.Add(900 * time.Microsecond)})
+	if status != 400 || errCode(body) != "invalid_entry" {
+		t.Fatalf("expiry within the millisecond: %d %v", status, body)
+	}
+	if msg := body["error"].(map[string]any)["message"]; msg != "expires_at 2031-05-01T10:00:00.000Z is not in the future" {
+		t.Errorf("message %q", msg)
+	}
+}
+
 func TestEntryBadInput(t *testing.T) {
 	a := newRedisAPI(t, nil, nil)
 	future := time.Now().Add(time.Hour).Format(time.RFC3339)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/eir-sidecar/eir/admin/api"
 	"github.com/eir-sidecar/eir/eir"
@@ -71,13 +73,23 @@ func failed(o op, msg string, err error) error {
 func storeFailed(msg string, err error) error { return failed(opStore, msg+": "+err.Error(), err) }
 
 // errorFor is the one place that maps an error to its answer: the HTTP
-// status, the error code and the message (the error's text), and the
-// details of a joined error where they help (a rejected file or
-// configuration).
+// status, the error code and the message (the error's text without Go
+// package prefixes: plain), and the details of a joined error where they
+// help (a rejected file or configuration).
 func errorFor(err error) api.Error {
+	e := answerFor(err)
+	e.Message = plain(e.Message)
+	for i, d := range e.Details {
+		e.Details[i] = plain(d)
+	}
+	return e
+}
+
+// answerFor is errorFor before plain.
+func answerFor(err error) api.Error {
 	var p *problem
 	if errors.As(err, &p) {
-		return api.Error{Status: p.status, Code: p.code, Message: p.msg, Details: p.details}
+		return api.Error{Status: p.status, Code: p.code, Message: p.msg, Details: slices.Clone(p.details)}
 	}
 	o := opStore
 	var f *failure
@@ -152,4 +164,47 @@ func splitErrors(err error) []string {
 		return out
 	}
 	return []string{err.Error()}
+}
+
+// packagePrefixes are the names of this module's packages whose error texts
+// start with "<name>: " and can reach an answer.
+var packagePrefixes = []string{"eir", "provision", "regsync", "fetch", "regformat", "redisstore", "snapshot",
+	"memstore", "guard", "audit", "events", "observe", "config", "tlsconf", "atomicfile"}
+
+// plain is an error text as an operator reads it: without the Go package
+// prefixes ("eir: ", "regsync: ", "provision: ") at its start and at the
+// start of each part after ": " or "; ", a chain of them included
+// ("redisstore: eir: list store unavailable" is "list store unavailable").
+// Other labels ("imei: ", "line 3: ", go-redis's "redis: ") are kept.
+func plain(msg string) string {
+	var b strings.Builder
+	start := true // at the start of msg or of a part
+	for i := 0; i < len(msg); {
+		if start {
+			if n := packagePrefix(msg[i:]); n > 0 {
+				i += n
+				continue
+			}
+		}
+		start = strings.HasPrefix(msg[i:], ": ") || strings.HasPrefix(msg[i:], "; ")
+		if start {
+			b.WriteString(msg[i : i+2])
+			i += 2
+			continue
+		}
+		b.WriteByte(msg[i])
+		i++
+	}
+	return b.String()
+}
+
+// packagePrefix is the length of the package prefix ("eir: ") s starts
+// with, 0 when none.
+func packagePrefix(s string) int {
+	for _, p := range packagePrefixes {
+		if len(s) > len(p)+2 && s[:len(p)] == p && s[len(p):len(p)+2] == ": " {
+			return len(p) + 2
+		}
+	}
+	return 0
 }

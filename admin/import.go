@@ -54,7 +54,7 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 	res := api.ImportResult{Rows: parsed.Rows, Sources: parsed.Sources, Replace: opts.Replace, DryRun: dryRun, Datasets: []api.DatasetChange{},
 		SkippedRows: parsed.SkippedRows}
 	for _, e := range parsed.Skipped {
-		res.Skipped = append(res.Skipped, e.Error())
+		res.Skipped = append(res.Skipped, plain(e.Error()))
 	}
 	if dryRun || len(parsed.Changes) == 0 {
 		// Entries named by the file, per dataset (not yet compared with

@@ -122,8 +122,16 @@ func TestOperatorDay(t *testing.T) {
 	})
 	// Roles: bob reads only, nobody may do nothing.
 	ctl(t, e, "bob", 3, "add", "-list", "black", "-reason", "x", "49015420323751")
-	ctl(t, e, "", 3, "list")
-	ctl(t, e, "nobody", 3, "list")
+	if out := ctl(t, e, "", 3, "list"); !strings.Contains(out, "give a token with") {
+		t.Fatalf("list without a token does not ask for one:\n%s", out)
+	}
+	for _, cmd := range []string{"list", "status"} {
+		out := ctl(t, e, "nobody", 3, cmd)
+		if !strings.Contains(out, "eird refused the token from -token:") || strings.Contains(out, "give a token") ||
+			strings.Contains(out, "readiness") || strings.Contains(out, "nobody-secret") {
+			t.Fatalf("%s with a wrong token:\n%s", cmd, out)
+		}
+	}
 	out = ctl(t, e, "bob", 0, "list", "-imei", stolen)
 	if !strings.Contains(out, "stolen, police report 2026/4711") || !strings.Contains(out, "alice") {
 		t.Fatalf("list -imei:\n%s", out)
@@ -199,6 +207,9 @@ func TestOperatorDay(t *testing.T) {
 		t.Fatalf("reload:\n%s", out)
 	}
 	ctl(t, e, "bob", 3, "list")
+	if out := ctl(t, e, "bob", 3, "status"); !strings.Contains(out, "eird refused the token from -token:") {
+		t.Fatalf("status with a withdrawn token:\n%s", out)
+	}
 	ctl(t, e, "carol", 0, "list")
 	if got := check(trial); got != "2001 es=0" {
 		t.Fatalf("the open connection after the reload: %s", got)

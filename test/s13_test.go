@@ -372,7 +372,16 @@ func TestEirctl(t *testing.T) {
 	if _, _, code := e.eirctl(t, "", "status"); code != 1 {
 		t.Errorf("status with no lists: exit %d, want 1 (not ready)", code)
 	}
-	out, errOut, code := e.eirctl(t, "imei,status\n35209900176148,black\n1234,black\n3520990017614X,grey\n", "import", "-")
+	// No entries: the source listed (eird's default) and the filters are named.
+	out, errOut, code := e.eirctl(t, "", "list")
+	if code != 0 || !strings.Contains(out, "no entries in source manual (eird's default source") {
+		t.Errorf("list of an empty default source: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = e.eirctl(t, "", "list", "-source", "national", "-list", "white")
+	if code != 0 || !strings.Contains(out, "no entries in source national on list white\n") {
+		t.Errorf("list of an empty list: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = e.eirctl(t, "imei,status\n35209900176148,black\n1234,black\n3520990017614X,grey\n", "import", "-")
 	if code != 3 || !strings.Contains(errOut, "line 3") || !strings.Contains(errOut, "line 4") {
 		t.Fatalf("bad file: exit %d\n%s%s", code, out, errOut)
 	}
@@ -392,8 +401,17 @@ func TestEirctl(t *testing.T) {
 	if !strings.Contains(out, `"experimental_result_code": 5422`) {
 		t.Fatalf("json check:\n%s", out)
 	}
-	if _, _, code := e.eirctl(t, "", "check", "123"); code != 3 {
-		t.Errorf("invalid IMEI: exit %d, want 3", code)
+	if _, errOut, code := e.eirctl(t, "", "check", "123"); code != 3 || !strings.Contains(errOut, "imei: invalid imei") || strings.Contains(errOut, "eir: ") {
+		t.Errorf("invalid IMEI: exit %d, want 3 and the error without package prefixes\n%s", code, errOut)
+	}
+	// An expiry keeps its milliseconds, as added and as listed.
+	out, errOut, code = e.eirctl(t, "", "add", "-list", "grey", "-expires", "2999-01-01T00:00:00.250Z", "-reason", "loan", "35355500000001")
+	if code != 0 || !strings.Contains(out, "EXPIRES  2999-01-01T00:00:00.250Z") {
+		t.Fatalf("add with an expiry to the millisecond: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = e.eirctl(t, "", "list", "-imei", "35355500000001")
+	if code != 0 || !strings.Contains(out, "manual/imei/grey/exp") || !strings.Contains(out, "2999-01-01T00:00:00.250Z") {
+		t.Fatalf("list an expiry to the millisecond: exit %d\n%s%s", code, out, errOut)
 	}
 	if _, _, code := e.eirctl(t, "", "frobnicate"); code != 2 {
 		t.Errorf("unknown command: exit %d, want 2", code)

@@ -157,9 +157,13 @@ type EntryRequest struct {
 	Source string `json:"source,omitempty"` // default: manual
 	Reason string `json:"reason"`           // required
 	// ExpiresAt is when an added entry expires (not for ranges, not when
-	// removing).
+	// removing), kept to the millisecond (finer is truncated).
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
+
+// ExpiryLayout is RFC 3339 with milliseconds, the precision of an entry's
+// expiry: how eirctl sends and shows expires_at.
+const ExpiryLayout = "2006-01-02T15:04:05.000Z07:00"
 
 // EntryResult is the body of POST /v1/entries.
 type EntryResult struct {
@@ -176,6 +180,9 @@ type Removed struct {
 // EntriesPage is the body of GET /v1/entries: a page of entries and the
 // cursor of the next ("" after the last).
 type EntriesPage struct {
+	// Source is the source listed (eird's default, manual, when the
+	// request names none); empty for the entries of one IMEI.
+	Source     string  `json:"source,omitempty"`
 	Entries    []Entry `json:"entries"`
 	NextCursor string  `json:"next_cursor"`
 }

@@ -235,6 +235,33 @@ func TestStatus(t *testing.T) {
 		wantContains(t, "stderr", errOut, "showing readiness only")
 		wantContains(t, "stdout", out, "eird is ready")
 	})
+	t.Run("refused token: an error", func(t *testing.T) {
+		f := newFake(t)
+		f.token = "t0ken"
+		out, errOut, code := f.ctl("", "-token", "rotated", "status")
+		wantCode(t, code, exitRejected, out, errOut)
+		if out != "" {
+			t.Errorf("stdout %q, want nothing", out)
+		}
+		want := "eirctl: unknown token (unauthenticated)\n" +
+			"eirctl: eird refused the token from -token: it is wrong or no longer one of eird's admin.tokens (rotated?)\n"
+		if errOut != want {
+			t.Errorf("stderr %q, want %q", errOut, want)
+		}
+		if r := f.only(); r.Path != "/v1/status" {
+			t.Errorf("request %s, want only GET /v1/status (no fallback to /readyz)", r.Path)
+		}
+	})
+	t.Run("forbidden with a token: an error", func(t *testing.T) {
+		f := newFake(t)
+		f.handle("GET /v1/status", apiErrorReply(403, "forbidden", "token grafana may not read"))
+		out, errOut, code := f.ctl("", "-token", "t0ken", "status")
+		wantCode(t, code, exitRejected, out, errOut)
+		wantContains(t, "stderr", errOut, "token grafana may not read (forbidden)")
+		if strings.Contains(errOut, "readiness") || len(f.requests()) != 1 {
+			t.Errorf("fell back to readiness: %q, %d requests", errOut, len(f.requests()))
+		}
+	})
 	t.Run("5xx", func(t *testing.T) {
 		f := newFake(t)
 		f.handle("GET /v1/status", apiErrorReply(500, "internal", "boom"))

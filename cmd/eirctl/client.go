@@ -136,7 +136,7 @@ func (c *cli) report(err error) int {
 			fmt.Fprintf(c.stderr, "  %s\n", d)
 		}
 		if f.status == http.StatusUnauthorized {
-			fmt.Fprintln(c.stderr, "eirctl: give a token with -token-file, EIRCTL_TOKEN_FILE, EIRCTL_TOKEN or the config file")
+			fmt.Fprintf(c.stderr, "eirctl: %s\n", c.unauthorizedHint())
 		}
 		return f.exitCode()
 	case errors.Is(err, context.Canceled):
@@ -146,6 +146,16 @@ func (c *cli) report(err error) int {
 		fmt.Fprintf(c.stderr, "eirctl: %v\n", err)
 		return exitFailure
 	}
+}
+
+// unauthorizedHint is what to do after a 401: give a token when none was
+// sent, else check the one sent, named by where it came from (never by
+// its value).
+func (c *cli) unauthorizedHint() string {
+	if c.token == "" {
+		return "give a token with -token-file, EIRCTL_TOKEN_FILE, EIRCTL_TOKEN or the config file"
+	}
+	return "eird refused the token from " + c.tokenFrom + ": it is wrong or no longer one of eird's admin.tokens (rotated?)"
 }
 
 // call sends r and decodes a 2xx JSON answer into out (when not nil). It

@@ -77,6 +77,7 @@ func configErrorf(format string, a ...any) error { return &configError{fmt.Sprin
 // layer is one source of settings: the flags, the environment or the
 // config file.
 type layer struct {
+	kind  string            // "flag", "env" or "file"
 	vals  map[string]string // by config key; only non-empty values
 	where map[string]string // by config key: where the value comes from, for messages
 }
@@ -84,14 +85,33 @@ type layer struct {
 // settings is the resolved configuration.
 type settings struct {
 	server, token, output, cacert, cert, key string
+	tokenFrom                                string // where the token comes from, for messages; "" without a token
+}
+
+// tokenFrom says where the token of l comes from: its flag, its
+// environment variable or its line of the config file, and the name of a
+// token file. It names no secret.
+func (l layer) tokenFrom(key string) string {
+	name := l.vals[key]
+	switch {
+	case l.kind == "flag" && key == "token_file":
+		return "-token-file " + name
+	case l.kind == "env" && key == "token_file":
+		return "EIRCTL_TOKEN_FILE (" + name + ")"
+	case l.kind == "file" && key == "token_file":
+		return "token_file " + name + " of the config file " + l.where[key]
+	case l.kind == "file":
+		return "token of the config file " + l.where[key]
+	}
+	return l.where[key] // -token, EIRCTL_TOKEN
 }
 
 // resolve merges the flags, the environment and the config file:
 // flag > environment > file > default. Within one layer, a token beats a
 // token file.
 func (g *globalFlags) resolve() (settings, error) {
-	flags := layer{vals: map[string]string{}, where: map[string]string{}}
-	env := layer{vals: map[string]string{}, where: map[string]string{}}
+	flags := layer{kind: "flag", vals: map[string]string{}, where: map[string]string{}}
+	env := layer{kind: "env", vals: map[string]string{}, where: map[string]string{}}
 	for _, k := range configKeys {
 		if g.set[k.flag] && *g.vals[k.key] != "" {
 			flags.vals[k.key], flags.where[k.key] = *g.vals[k.key], "-"+k.flag
@@ -131,7 +151,7 @@ func (g *globalFlags) resolve() (settings, error) {
 	s.key, _ = pick("key", "")
 	for _, l := range layers {
 		if tok, ok := l.vals["token"]; ok {
-			s.token = tok
+			s.token, s.tokenFrom = tok, l.tokenFrom("token")
 			break
 		}
 		if name, ok := l.vals["token_file"]; ok {
@@ -139,7 +159,7 @@ func (g *globalFlags) resolve() (settings, error) {
 			if err != nil {
 				return settings{}, configErrorf("token_file (%s): %v", l.where["token_file"], err)
 			}
-			s.token = strings.TrimSpace(string(b))
+			s.token, s.tokenFrom = strings.TrimSpace(string(b)), l.tokenFrom("token_file")
 			if s.token == "" {
 				return settings{}, configErrorf("token_file (%s): %s is empty", l.where["token_file"], name)
 			}
@@ -178,7 +198,7 @@ func (g *globalFlags) configFile() (*layer, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &layer{vals: map[string]string{}, where: map[string]string{}}
+	l := &layer{kind: "file", vals: map[string]string{}, where: map[string]string{}}
 	for k, v := range vals {
 		if v == "" {
 			continue
@@ -356,7 +376,7 @@ func (c *cli) configure() error {
 	if err != nil {
 		return err
 	}
-	c.server, c.token, c.output, c.timeout = s.server, s.token, s.output, c.flags.timeout
+	c.server, c.token, c.tokenFrom, c.output, c.timeout = s.server, s.token, s.tokenFrom, s.output, c.flags.timeout
 	c.http = &http.Client{Transport: t}
 	return nil
 }

@@ -13,9 +13,10 @@ import (
 	"github.com/eir-sidecar/eir/admin/api"
 )
 
-// utcSecond is t in UTC to the second, as expires_at is sent.
-func utcSecond(t time.Time) *time.Time {
-	u := t.UTC().Truncate(time.Second)
+// utcMilli is t in UTC to the millisecond, the precision eird keeps an
+// expiry with, as expires_at is sent.
+func utcMilli(t time.Time) *time.Time {
+	u := t.UTC().Truncate(time.Millisecond)
 	return &u
 }
 
@@ -120,9 +121,9 @@ and the entry as stored; -o json prints eird's answer.
 	list := f.String("list", "", "`list`: black, grey, white, override or exception (default: exception for a pair, black otherwise)")
 	source := f.String("source", "", "`source` of the entry (default: manual, eird's default)")
 	reason := f.String("reason", "", "why, in `text` (required; recorded in the audit trail)")
-	expires := f.String("expires", "", "expiry `time`, RFC 3339 (2006-01-02T15:04:05Z); not for ranges")
+	expires := f.String("expires", "", "expiry `time`, RFC 3339 (2006-01-02T15:04:05Z, 2006-01-02T15:04:05.250Z: to the millisecond); not for ranges")
 	var dur days
-	f.Var(&dur, "for", "expire after this `duration` from now (720h or 30d); not for ranges")
+	f.Var(&dur, "for", "expire after this `duration` from now (720h, 30d, 90s, 500ms: to the millisecond); not for ranges")
 	if code, ok := f.parse(args, 1, 1); !ok {
 		return code
 	}
@@ -150,18 +151,20 @@ and the entry as stored; -o json prints eird's answer.
 	case (*expires != "" || forDur != 0) && target == "range":
 		return f.usageError("ranges do not expire: -expires and -for are for IMEIs, TACs and pairs")
 	case *expires != "":
-		t, err := time.Parse(time.RFC3339, *expires)
+		t, err := time.Parse(time.RFC3339Nano, *expires)
 		if err != nil {
 			return f.usageError("-expires %q: want an RFC 3339 time such as 2006-01-02T15:04:05Z", *expires)
 		}
-		if !t.After(c.now()) {
+		body.ExpiresAt = utcMilli(t)
+		if !body.ExpiresAt.After(c.now()) {
 			return f.usageError("-expires %s is not in the future", *expires)
 		}
-		body.ExpiresAt = utcSecond(t)
 	case forDur < 0:
 		return f.usageError("-for %s: must be > 0", forDur)
+	case forDur > 0 && forDur < time.Millisecond:
+		return f.usageError("-for %s: must be at least 1ms (expiries are kept to the millisecond)", forDur)
 	case forDur > 0:
-		body.ExpiresAt = utcSecond(c.now().Add(forDur))
+		body.ExpiresAt = utcMilli(c.now().Add(forDur))
 	}
 	var res api.EntryResult
 	data, code := c.call(request{method: "POST", path: "/v1/entries", json: body}, &res)
@@ -176,7 +179,7 @@ and the entry as stored; -o json prints eird's answer.
 	fmt.Fprintf(tw, "%s\t%s\n", strings.ToUpper(dash(res.Action)), keyOf(e))
 	fmt.Fprintf(tw, "DATASET\t%s\n", datasetOf(e))
 	if e.ExpiresAt != nil {
-		fmt.Fprintf(tw, "EXPIRES\t%s\n", showTimeOf(e.ExpiresAt))
+		fmt.Fprintf(tw, "EXPIRES\t%s\n", showExpiry(e.ExpiresAt))
 	}
 	if e.Reason != "" {
 		fmt.Fprintf(tw, "REASON\t%s\n", clean(e.Reason))
@@ -185,7 +188,7 @@ and the entry as stored; -o json prints eird's answer.
 		for _, b := range res.Before {
 			was := datasetOf(b)
 			if b.ExpiresAt != nil {
-				was += ", expires " + showTimeOf(b.ExpiresAt)
+				was += ", expires " + showExpiry(b.ExpiresAt)
 			}
 			fmt.Fprintf(tw, "WAS\t%s\n", was)
 		}
@@ -230,7 +233,7 @@ prints the entries removed. Exits with 3 when nothing matched.
 	fmt.Fprintf(c.stdout, "removed %d %s\n", len(res.Removed), plural(len(res.Removed), "entry", "entries"))
 	t := newTable(c.stdout, "DATASET", "ENTRY", "EXPIRES", "REASON")
 	for _, e := range res.Removed {
-		t.write([]string{datasetOf(e), keyOf(e).String(), showTimeOf(e.ExpiresAt), dash(e.Reason)})
+		t.write([]string{datasetOf(e), keyOf(e).String(), showExpiry(e.ExpiresAt), dash(e.Reason)})
 	}
 	return exitOK
 }
@@ -274,7 +277,7 @@ Columns: DATASET, ENTRY, EXPIRES, REASON, BY (who added it), WHEN.`)
 		if *imsi != "" {
 			q.Set("imsi", *imsi)
 		}
-		_, code := c.showPage(q, "no entry applies to "+*imei)
+		_, code := c.showPage(q, func(api.EntriesPage) string { return "no entry applies to " + *imei })
 		return code
 	}
 	if *list != "" {
@@ -309,7 +312,7 @@ Columns: DATASET, ENTRY, EXPIRES, REASON, BY (who added it), WHEN.`)
 		if *cursor != "" {
 			q.Set("cursor", *cursor)
 		}
-		page, code := c.showPage(q, "no entries")
+		page, code := c.showPage(q, func(p api.EntriesPage) string { return noEntries(q, p.Source) })
 		if code != exitOK || c.jsonOutput() {
 			return code
 		}
@@ -328,7 +331,7 @@ func newEntryTable(c *cli) *table {
 func entryRows(es []api.Entry) [][]string {
 	rows := make([][]string, 0, len(es))
 	for _, e := range es {
-		rows = append(rows, []string{datasetOf(e), keyOf(e).String(), showTimeOf(e.ExpiresAt), dash(e.Reason), dash(e.Actor), showTimeOf(e.Time)})
+		rows = append(rows, []string{datasetOf(e), keyOf(e).String(), showExpiry(e.ExpiresAt), dash(e.Reason), dash(e.Actor), showTimeOf(e.Time)})
 	}
 	return rows
 }
@@ -340,6 +343,7 @@ func (c *cli) listAll(q url.Values) int {
 	t := newEntryTable(c)
 	n := 0
 	seen := map[string]bool{}
+	listed := "" // the source eird names
 	for {
 		var page api.EntriesPage
 		data, code := c.call(request{method: "GET", path: "/v1/entries", query: q}, &page)
@@ -369,6 +373,7 @@ func (c *cli) listAll(q url.Values) int {
 			t.write(entryRows(page.Entries)...)
 			n += len(page.Entries)
 		}
+		listed = page.Source
 		if page.NextCursor == "" {
 			break
 		}
@@ -384,14 +389,39 @@ func (c *cli) listAll(q url.Values) int {
 	case c.jsonOutput():
 		fmt.Fprintln(c.stdout, "\n], \"next_cursor\": \"\"}")
 	case n == 0:
-		fmt.Fprintln(c.stdout, "no entries")
+		fmt.Fprintln(c.stdout, noEntries(q, listed))
 	}
 	return exitOK
 }
 
+// noEntries is what list prints when there is no entry: the source listed
+// (as eird names it in its answer, else as asked, else eird's default,
+// manual) and the -list and -target filters of q.
+func noEntries(q url.Values, listed string) string {
+	asked := q.Get("source")
+	source := listed
+	if source == "" {
+		source = asked
+	}
+	if source == "" {
+		source = "manual"
+	}
+	msg := "no entries in source " + source
+	if l := q.Get("list"); l != "" {
+		msg += " on list " + l
+	}
+	if t := q.Get("target"); t != "" {
+		msg += " with target " + t
+	}
+	if asked == "" {
+		msg += " (eird's default source; -source S lists another, eirctl datasets shows them all)"
+	}
+	return msg
+}
+
 // showPage fetches one page of GET /v1/entries and prints it: eird's answer
-// with -o json, else a table, or empty when there is no entry.
-func (c *cli) showPage(q url.Values, empty string) (api.EntriesPage, int) {
+// with -o json, else a table, or empty(page) when there is no entry.
+func (c *cli) showPage(q url.Values, empty func(api.EntriesPage) string) (api.EntriesPage, int) {
 	var page api.EntriesPage
 	data, code := c.call(request{method: "GET", path: "/v1/entries", query: q}, &page)
 	if code != exitOK {
@@ -402,7 +432,7 @@ func (c *cli) showPage(q url.Values, empty string) (api.EntriesPage, int) {
 	}
 	newEntryTable(c).write(entryRows(page.Entries)...)
 	if len(page.Entries) == 0 {
-		fmt.Fprintln(c.stdout, empty)
+		fmt.Fprintln(c.stdout, empty(page))
 	}
 	return page, exitOK
 }

@@ -138,18 +138,18 @@ func TestAddExpiry(t *testing.T) {
 	out, errOut, code := f.ctl("", "add", "-for", "720h", "-reason", "loan", "35209900176148")
 	after := time.Now()
 	wantCode(t, code, exitOK, out, errOut)
-	got, err := time.Parse(time.RFC3339, fmt.Sprint(body(t, f.only())["expires_at"]))
+	got, err := time.Parse(time.RFC3339Nano, fmt.Sprint(body(t, f.only())["expires_at"]))
 	if err != nil {
 		t.Fatalf("expires_at: %v", err)
 	}
-	lo, hi := before.Add(720*time.Hour).Truncate(time.Second), after.Add(720*time.Hour)
+	lo, hi := before.Add(720*time.Hour).Truncate(time.Millisecond), after.Add(720*time.Hour)
 	if got.Before(lo) || got.After(hi) || got.Location() != time.UTC {
 		t.Errorf("-for 720h: expires_at %s, want UTC within [%s, %s]", got, lo, hi)
 	}
 
 	out, errOut, code = f.ctl("", "add", "-for", "30d", "-reason", "loan", "35209900")
 	wantCode(t, code, exitOK, out, errOut)
-	got, _ = time.Parse(time.RFC3339, fmt.Sprint(body(t, f.requests()[1])["expires_at"]))
+	got, _ = time.Parse(time.RFC3339Nano, fmt.Sprint(body(t, f.requests()[1])["expires_at"]))
 	if d := time.Until(got); d < 30*24*time.Hour-time.Minute || d > 30*24*time.Hour {
 		t.Errorf("-for 30d: expires_at %s", got)
 	}
@@ -161,6 +161,8 @@ func TestAddExpiry(t *testing.T) {
 		{[]string{"-for", "soon"}, "want a duration such as 720h, 90m or 30d"},
 		{[]string{"-for", "1h", "-expires", "2999-01-01T00:00:00Z"}, "give -expires or -for, not both"},
 		{[]string{"-for", "-1h"}, "-for -1h0m0s: must be > 0"},
+		{[]string{"-for", "500us"}, "-for 500µs: must be at least 1ms"},
+		{[]string{"-expires", "2001-01-01T00:00:00.999Z"}, "is not in the future"},
 		{[]string{"-expires", "2001-01-01T00:00:00Z"}, "is not in the future"},
 		{[]string{"-expires", "tomorrow"}, `-expires "tomorrow": want an RFC 3339 time`},
 	} {
@@ -174,6 +176,90 @@ func TestAddExpiry(t *testing.T) {
 	if n := len(f.requests()); n != 2 {
 		t.Errorf("%d requests, want 2 (usage errors send none)", n)
 	}
+}
+
+// TestAddExpiryMilliseconds: -for and -expires keep the millisecond, so
+// -for 500ms is half a second from now (not refused, not truncated to the
+// second), and the expiry shown keeps it.
+func TestAddExpiryMilliseconds(t *testing.T) {
+	f := newFake(t)
+	before := time.Now()
+	out, errOut, code := f.ctl("", "add", "-for", "500ms", "-reason", "loan", "35209900176148")
+	after := time.Now()
+	wantCode(t, code, exitOK, out, errOut)
+	sent := fmt.Sprint(body(t, f.only())["expires_at"])
+	got, err := time.Parse(time.RFC3339Nano, sent)
+	if err != nil {
+		t.Fatalf("expires_at %q: %v", sent, err)
+	}
+	lo, hi := before.Add(500*time.Millisecond).Truncate(time.Millisecond), after.Add(500*time.Millisecond)
+	if got.Before(lo) || got.After(hi) || got.Location() != time.UTC || got.Nanosecond()%int(time.Millisecond) != 0 {
+		t.Errorf("-for 500ms: expires_at %s, want UTC to the millisecond within [%s, %s]", sent, lo, hi)
+	}
+	// The fake answers the entry as sent: EXPIRES shows the milliseconds
+	// (when the expiry does not fall on a whole second).
+	if got.Nanosecond() != 0 {
+		wantContains(t, "stdout", out, "EXPIRES  "+got.Format("2006-01-02T15:04:05.000Z"))
+	}
+
+	out, errOut, code = f.ctl("", "add", "-expires", "2999-06-01T12:00:00.25+02:00", "-reason", "loan", "35209900176148")
+	wantCode(t, code, exitOK, out, errOut)
+	if sent := body(t, f.requests()[1])["expires_at"]; sent != "2999-06-01T10:00:00.25Z" {
+		t.Errorf("-expires with milliseconds: expires_at %v, want 2999-06-01T10:00:00.25Z", sent)
+	}
+	wantContains(t, "stdout", out, "EXPIRES  2999-06-01T10:00:00.250Z")
+	out, errOut, code = f.ctl("", "add", "-expires", "2999-06-01T12:00:00.2509+02:00", "-reason", "loan", "35209900176148")
+	wantCode(t, code, exitOK, out, errOut)
+	if sent := body(t, f.requests()[2])["expires_at"]; sent != "2999-06-01T10:00:00.25Z" {
+		t.Errorf("-expires finer than the millisecond: expires_at %v, want 2999-06-01T10:00:00.25Z", sent)
+	}
+
+	// Listed expiries keep the milliseconds; whole seconds are shown as before.
+	f.handle("GET /v1/entries", reply(200, `{"source": "manual", "entries": [
+		{"dataset": "manual/imei/black/exp", "source": "manual", "list": "black", "imei": "35209900176148", "expires_at": "2999-06-01T10:00:00.25Z"},
+		{"dataset": "manual/imei/black/exp", "source": "manual", "list": "black", "imei": "49015420323751", "expires_at": "2999-06-01T10:00:01Z"}],
+		"next_cursor": ""}`))
+	out, errOut, code = f.ctl("", "list")
+	wantCode(t, code, exitOK, out, errOut)
+	wantContains(t, "stdout", out, "35209900176148  2999-06-01T10:00:00.250Z", "49015420323751  2999-06-01T10:00:01Z ")
+}
+
+func TestListEmptyNamesTheSource(t *testing.T) {
+	f := newFake(t)
+	f.handle("GET /v1/entries", func(w http.ResponseWriter, r *http.Request) {
+		source := r.URL.Query().Get("source")
+		if source == "" {
+			source = "manual"
+		}
+		writeJSONBody(w, 200, map[string]any{"source": source, "entries": []any{}, "next_cursor": ""})
+	})
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"default source", []string{"list"},
+			"no entries in source manual (eird's default source; -source S lists another, eirctl datasets shows them all)\n"},
+		{"default source, -all", []string{"list", "-all"},
+			"no entries in source manual (eird's default source; -source S lists another, eirctl datasets shows them all)\n"},
+		{"source and filters", []string{"list", "-source", "national", "-list", "grey", "-target", "tac"},
+			"no entries in source national on list grey with target tac\n"},
+		{"source, -all", []string{"list", "-all", "-source", "national", "-list", "black"},
+			"no entries in source national on list black\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := f.ctl("", tc.args...)
+			wantCode(t, code, exitOK, out, errOut)
+			if !strings.HasSuffix(out, tc.want) {
+				t.Errorf("stdout %q, want it to end with %q", out, tc.want)
+			}
+		})
+	}
+	// An eird that does not name the source it listed: the default is named.
+	f.handle("GET /v1/entries", reply(200, `{"entries": [], "next_cursor": ""}`))
+	out, errOut, code := f.ctl("", "list", "-list", "white")
+	wantCode(t, code, exitOK, out, errOut)
+	wantContains(t, "stdout", out, "no entries in source manual on list white (eird's default source")
 }
 
 func TestReasonRequired(t *testing.T) {

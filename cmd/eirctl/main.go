@@ -75,11 +75,12 @@ type cli struct {
 	now            func() time.Time
 
 	// Set by configure, on the first request.
-	server  string // base URL without a trailing slash
-	token   string
-	output  string
-	timeout time.Duration
-	http    *http.Client
+	server    string // base URL without a trailing slash
+	token     string
+	tokenFrom string // where the token comes from (-token, EIRCTL_TOKEN, ...), "" without one
+	output    string
+	timeout   time.Duration
+	http      *http.Client
 }
 
 // command is one of eirctl's commands.

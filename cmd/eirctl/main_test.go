@@ -432,6 +432,17 @@ func TestExitCodes(t *testing.T) {
 			t.Errorf("a token is printed:\n%s%s", out, errOut)
 		}
 	})
+	t.Run("401 without a token asks for one", func(t *testing.T) {
+		f := newFake(t)
+		f.token = "right-token"
+		out, errOut, code := f.ctl("", "list")
+		wantCode(t, code, exitRejected, out, errOut)
+		want := "eirctl: a bearer token is required (unauthenticated)\n" +
+			"eirctl: give a token with -token-file, EIRCTL_TOKEN_FILE, EIRCTL_TOKEN or the config file\n"
+		if errOut != want {
+			t.Errorf("stderr %q, want %q", errOut, want)
+		}
+	})
 	t.Run("403 is rejected", func(t *testing.T) {
 		f := newFake(t)
 		f.handle("POST /v1/reload", apiErrorReply(403, "forbidden", "token grafana may only read"))
@@ -468,6 +479,52 @@ func TestExitCodes(t *testing.T) {
 		wantCode(t, code, exitFailure, out, errOut)
 		wantContains(t, "stderr", errOut, "unexpected answer to GET /v1/datasets")
 	})
+}
+
+// TestRefusedToken: a 401 to a request that carried a token says the token
+// was refused and where it came from, never what it is, and never asks for
+// a token; whatever the command, eirctl exits with 3.
+func TestRefusedToken(t *testing.T) {
+	f := newFake(t)
+	f.token = "right-token"
+	dir := t.TempDir()
+	tokenFile := writeFile(t, "token", "old-token\n")
+	config := dir + "/config.yaml"
+	for _, tc := range []struct {
+		name   string
+		env    map[string]string
+		config string // the config file's content, when there is one
+		args   []string
+		from   string
+	}{
+		{"flag", nil, "", []string{"-token", "old-token"}, "-token"},
+		{"token file flag", nil, "", []string{"-token-file", tokenFile}, "-token-file " + tokenFile},
+		{"environment", map[string]string{"EIRCTL_TOKEN": "old-token"}, "", nil, "EIRCTL_TOKEN"},
+		{"token file environment", map[string]string{"EIRCTL_TOKEN_FILE": tokenFile}, "", nil, "EIRCTL_TOKEN_FILE (" + tokenFile + ")"},
+		{"config file", nil, "# eirctl\ntoken: old-token\n", []string{"-config", config}, "token of the config file " + config + ":2"},
+		{"token file of the config file", nil, "token_file: " + tokenFile + "\n", []string{"-config", config},
+			"token_file " + tokenFile + " of the config file " + config + ":1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			if tc.config != "" {
+				if err := os.WriteFile(config, []byte(tc.config), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, cmd := range [][]string{{"datasets"}, {"status"}, {"add", "-reason", "x", "35209900176148"}, {"events", "-follow"}} {
+				out, errOut, code := f.ctl("", append(append([]string(nil), tc.args...), cmd...)...)
+				wantCode(t, code, exitRejected, out, errOut)
+				wantContains(t, "stderr", errOut, "unknown token (unauthenticated)\n",
+					"eirctl: eird refused the token from "+tc.from+": it is wrong or no longer one of eird's admin.tokens (rotated?)\n")
+				if strings.Contains(errOut, "give a token") || strings.Contains(out+errOut, "old-token") {
+					t.Errorf("%s: asks for a token or prints it:\n%s%s", cmd[0], out, errOut)
+				}
+			}
+		})
+	}
 }
 
 func TestCheckShadow(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/eir-sidecar/eir/admin/api"
 )
 
 // table writes aligned columns batch by batch, so that long listings
@@ -110,6 +112,19 @@ func showTimeOf(t *time.Time) string {
 		return "-"
 	}
 	return t.Format(time.RFC3339)
+}
+
+// showExpiry formats an entry's expiry: to the second when it falls on
+// one, else to the millisecond (the precision eird keeps it with); "-"
+// when absent.
+func showExpiry(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	if t.Nanosecond() == 0 {
+		return t.Format(time.RFC3339)
+	}
+	return t.Format(api.ExpiryLayout)
 }
 
 // dash is s, or "-" when s is empty.

@@ -17,8 +17,9 @@ Redis holds them (ok, stale, diverged), its dataset and entry counts, its open D
 peers, shadow mode and the last success of each registry source. Exits with 1 when eird
 is not ready or its store is not ok (eirctl store status).
 
-Against an eird without GET /v1/status (or with a token that may not read it), only
-readiness (GET /readyz) is shown.`)
+Against an eird without GET /v1/status, or without a token when eird asks for one, only
+readiness (GET /readyz) is shown. A token eird refuses is an error (exit 3), as for
+every command.`)
 	if code, ok := f.parse(args, 0, 0); !ok {
 		return code
 	}
@@ -29,6 +30,9 @@ readiness (GET /readyz) is shown.`)
 		case http.StatusNotFound: // an eird older than /v1/status
 			return c.readiness()
 		case http.StatusUnauthorized, http.StatusForbidden:
+			if c.token != "" { // a token refused: an error, whatever the command
+				return c.report(err)
+			}
 			fmt.Fprintf(c.stderr, "eirctl: GET /v1/status: %v; showing readiness only\n", fl)
 			return c.readiness()
 		}
