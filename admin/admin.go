@@ -159,6 +159,7 @@ type Server struct {
 	protected   map[string]bool
 	certSources []string
 	ready       atomic.Bool
+	refusals    refusalLimiter
 }
 
 type hashedToken struct {
@@ -293,8 +294,10 @@ func (s *Server) auth(write bool, h http.HandlerFunc) http.HandlerFunc {
 			canWrite, known := s.o.CertRoles[cn]
 			switch {
 			case !known:
+				s.refuse(r, "cert:"+cn, "client certificate has no role")
 				writeError(w, http.StatusForbidden, "forbidden", "client certificate "+strconv.Quote(cn)+" has no role (admin.tls.readers, admin.tls.writers)")
 			case write && !canWrite:
+				s.refuse(r, "cert:"+cn, "client certificate may only read")
 				writeError(w, http.StatusForbidden, "forbidden", "client certificate "+strconv.Quote(cn)+" may only read")
 			default:
 				withIdentity(h, w, r, "cert:"+cn, grant{who: "client certificate " + strconv.Quote(cn), sources: s.certSources})
@@ -308,6 +311,7 @@ func (s *Server) auth(write bool, h http.HandlerFunc) http.HandlerFunc {
 		}
 		secret, ok := bearerToken(r.Header.Get("Authorization"))
 		if !ok {
+			s.refuse(r, "", "no bearer token or client certificate")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="eird"`)
 			writeError(w, http.StatusUnauthorized, "unauthenticated", "a bearer token or a client certificate is required")
 			return
@@ -321,9 +325,11 @@ func (s *Server) auth(write bool, h http.HandlerFunc) http.HandlerFunc {
 		}
 		switch {
 		case found == nil:
+			s.refuse(r, "", "unknown token")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="eird", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "unauthenticated", "unknown token")
 		case write && !found.write:
+			s.refuse(r, found.name, "token may only read")
 			writeError(w, http.StatusForbidden, "forbidden", "token "+found.name+" may only read")
 		default:
 			withIdentity(h, w, r, found.name, grant{who: "token " + strconv.Quote(found.name), sources: found.sources})

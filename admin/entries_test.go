@@ -492,6 +492,40 @@ func TestImportSkipInvalidAndAudit(t *testing.T) {
 	if len(recs) != 3 {
 		t.Fatalf("import audit: %d records %v", len(recs), recs)
 	}
+	// The summary record names the file, the sources and the reason.
+	var summary map[string]any
+	for _, r := range recs {
+		if r := r.(map[string]any); r["dataset"] == nil {
+			summary = r
+		}
+	}
+	if summary["target"] != "batch-7.csv" || summary["source"] != "manual" || summary["reason"] != "weekly police list" || summary["actor"] != "alice" {
+		t.Fatalf("import summary record: %v", summary)
+	}
+	// Without a file name and a reason (callers of the first API versions),
+	// the import is applied and audited with neither.
+	status, body = a.call(t, "POST", "/v1/import?source=ceir", "alice", "tac,status\n35209900,black\n")
+	if status != 200 {
+		t.Fatalf("import without file and reason: %d %v", status, body)
+	}
+	_, body = a.call(t, "GET", "/v1/audit?action=import", "bob", nil)
+	summary = nil
+	for _, r := range body["records"].([]any) {
+		if r := r.(map[string]any); r["dataset"] == nil && r["source"] == "ceir" {
+			summary = r
+		}
+	}
+	if summary == nil || summary["target"] != nil || summary["reason"] != nil {
+		t.Fatalf("summary of an import without file and reason: %v", body["records"])
+	}
+	// Both are bounded, as the reason of a manual edit.
+	long := strings.Repeat("x", 1025)
+	for _, p := range []string{"file", "reason"} {
+		status, body := a.call(t, "POST", "/v1/import?"+p+"="+long, "alice", csv)
+		if e, _ := body["error"].(map[string]any); status != 400 || e["code"] != "invalid_parameter" || e["message"] != p+": 1025 bytes, at most 1024" {
+			t.Fatalf("%s of 1025 bytes: %d %v", p, status, body)
+		}
+	}
 	_, body = a.call(t, "GET", "/v1/audit?imei=35209900176148", "bob", nil)
 	if recs := body["records"].([]any); len(recs) != 1 || recs[0].(map[string]any)["reason"] != "weekly police list" ||
 		recs[0].(map[string]any)["dataset"] != "manual/imei/black" {

@@ -21,6 +21,17 @@ import (
 func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	opts := provision.Options{Source: q.Get("source")}
+	// The file name and the reason go to the audit trail. Neither is
+	// required by the API (callers of the first versions send neither;
+	// eirctl requires -reason), but both are bounded.
+	file, reason := strings.TrimSpace(q.Get("file")), strings.TrimSpace(q.Get("reason"))
+	for _, p := range []struct{ name, v string }{{"file", file}, {"reason", reason}} {
+		if len(p.v) > maxAuditText {
+			s.refuse(r, "", "import rejected: "+p.name+" too long")
+			writeError(w, http.StatusBadRequest, "invalid_parameter", p.name+": "+strconv.Itoa(len(p.v))+" bytes, at most "+strconv.Itoa(maxAuditText))
+			return
+		}
+	}
 	dryRun, force := false, false
 	if !boolParams(w, q, map[string]*bool{"replace": &opts.Replace, "dry_run": &dryRun, "skip_invalid": &opts.SkipInvalid, "force": &force}) {
 		return
@@ -33,11 +44,15 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
+			s.refuse(r, "", "import rejected: body too large")
 			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large",
 				"the file is larger than admin.max_body_bytes ("+strconv.FormatInt(s.o.MaxBodyBytes, 10)+" bytes)")
 			return
 		}
-		writeError(w, http.StatusUnprocessableEntity, "invalid_file", "the file was rejected; nothing was changed", splitErrors(err)...)
+		// The count only: the errors may quote the file's rows (IMEIs).
+		errs := splitErrors(err)
+		s.refuse(r, "", "import rejected: invalid file ("+strconv.Itoa(len(errs))+" error(s))")
+		writeError(w, http.StatusUnprocessableEntity, "invalid_file", "the file was rejected; nothing was changed", errs...)
 		return
 	}
 	// Every source the file touches, as named by its rows and as written
@@ -92,11 +107,10 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 	for _, d := range applied.Datasets {
 		res.Datasets = append(res.Datasets, api.DatasetChange{Dataset: d.Dataset.String(), Version: d.Version, Added: d.Added, Removed: d.Removed, Count: d.Count})
 	}
-	reason := q.Get("reason")
 	if force {
 		reason = strings.TrimSpace(reason + " (forced past the guards)")
 	}
-	s.audit(ctx, importRecords(Actor(r.Context()), q.Get("file"), reason, parsed.Changes, res)...)
+	s.audit(ctx, importRecords(Actor(r.Context()), file, reason, parsed.Changes, res)...)
 	s.log.Info("import applied", zap.String("actor", Actor(r.Context())), zap.Int("rows", parsed.Rows),
 		zap.Strings("sources", parsed.Sources), zap.Bool("replace", opts.Replace), zap.Int("datasets", len(applied.Datasets)))
 	writeJSON(w, http.StatusOK, res)
@@ -129,6 +143,10 @@ func (s *Server) judge(res []eir.DatasetResult, what string, full bool) error {
 	return nil
 }
 
+// maxAuditText bounds the file name and the reason of an import, as
+// the reason of a manual edit.
+const maxAuditText = 1024
+
 // maxImportEntryRecords bounds the per-entry audit records of an import;
 // a larger import is audited by its summary only.
 const maxImportEntryRecords = 1000
@@ -137,7 +155,7 @@ const maxImportEntryRecords = 1000
 // file named when there are few enough, so that a search by IMEI finds
 // them.
 func importRecords(actor, file, reason string, changes []eir.Change, res api.ImportResult) []audit.Record {
-	recs := []audit.Record{{Actor: actor, Action: audit.ActionImport, Target: file, Reason: reason, After: res}}
+	recs := []audit.Record{{Actor: actor, Action: audit.ActionImport, Target: file, Source: strings.Join(res.Sources, ","), Reason: reason, After: res}}
 	n := 0
 	for _, c := range changes {
 		n += len(c.Add) + len(c.Remove)

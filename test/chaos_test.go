@@ -33,7 +33,7 @@ func stolenList(n int) (csv string, imeis []string) {
 func importStolen(t *testing.T, e *eird, n int) []string {
 	t.Helper()
 	list, imeis := stolenList(n)
-	if out, errOut, code := e.eirctl(t, list, "import", "-"); code != 0 {
+	if out, errOut, code := e.eirctl(t, list, "import", "-reason", "chaos test lists", "-"); code != 0 {
 		t.Fatalf("import: %d %s%s", code, out, errOut)
 	}
 	e.waitHeld(t)

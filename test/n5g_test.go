@@ -527,7 +527,7 @@ n5g:
 	if err != nil {
 		t.Fatalf("eirbench lists: %v\n%s", err, csv)
 	}
-	if out, errOut, code := e.eirctl(t, csv, "import", "-"); code != 0 {
+	if out, errOut, code := e.eirctl(t, csv, "import", "-reason", "n5g test lists", "-"); code != 0 {
 		t.Fatalf("eirctl import: exit %d\n%s%s", code, out, errOut)
 	}
 	if out, err := bench("amf", "-api-root", "https://"+e.n5g, "-cacert", ca.CertFile, "-cert", cliCert, "-key", cliKey,

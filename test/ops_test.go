@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,7 +86,7 @@ func TestOperatorDay(t *testing.T) {
 	rds := redistest.Start(t)
 	e := startEIRD(t, opsConfig(rds.Addr(), ""))
 	for _, csv := range []string{demoLists, ruleLists, rangeLists} {
-		if out, errOut, code := e.eirctl(t, csv, "-token", "alice-secret", "import", "-"); code != 0 {
+		if out, errOut, code := e.eirctl(t, csv, "-token", "alice-secret", "import", "-reason", "operator day lists", "-"); code != 0 {
 			t.Fatalf("eirctl import: exit %d\n%s%s", code, out, errOut)
 		}
 	}
@@ -316,7 +317,7 @@ func TestAdminMutualTLS(t *testing.T) {
 		}
 		return string(out), code
 	}
-	if out, code := run("noc-writer", demoLists, "import", "-"); code != 0 {
+	if out, code := run("noc-writer", demoLists, "import", "-reason", "demo lists", "-"); code != 0 {
 		t.Fatalf("import with the writer's certificate: exit %d\n%s", code, out)
 	}
 	if out, code := run("noc-reader", "", "check", "35209900176148"); code != 0 || !strings.Contains(out, "BLACKLISTED") {
@@ -331,8 +332,17 @@ func TestAdminMutualTLS(t *testing.T) {
 	if out, code := run("", "", "datasets"); code != 3 {
 		t.Fatalf("no certificate: exit %d\n%s", code, out)
 	}
-	if out, _ := run("noc-writer", "", "audit", "-action", "import"); !strings.Contains(out, "cert:noc-writer") {
-		t.Fatalf("the certificate is the actor:\n%s", out)
+	// The summary record of the import: the certificate is the actor, and
+	// the file name, the sources and the reason are recorded.
+	out, _ := run("noc-writer", "", "audit", "-action", "import")
+	summary := ""
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "standard input") {
+			summary = l
+		}
+	}
+	if !regexp.MustCompile(`\s+cert:noc-writer\s+import\s+standard input\s+gsma,manual,national\s+demo lists$`).MatchString(summary) {
+		t.Fatalf("the import's summary record: %q\n%s", summary, out)
 	}
 	// Probes: HTTPS, no client certificate.
 	pool := x509.NewCertPool()

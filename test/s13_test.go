@@ -76,7 +76,7 @@ func diamPort(t *testing.T, addr string) int {
 func loadLists(t *testing.T, e *eird) {
 	t.Helper()
 	for _, csv := range []string{demoLists, ruleLists, rangeLists} {
-		out, errOut, code := e.eirctl(t, csv, "import", "-")
+		out, errOut, code := e.eirctl(t, csv, "import", "-reason", "s13 test lists", "-")
 		if code != 0 {
 			t.Fatalf("eirctl import: exit %d\n%s%s", code, out, errOut)
 		}
@@ -381,7 +381,7 @@ func TestEirctl(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "no entries in source national on list white\n") {
 		t.Errorf("list of an empty list: exit %d\n%s%s", code, out, errOut)
 	}
-	out, errOut, code = e.eirctl(t, "imei,status\n35209900176148,black\n1234,black\n3520990017614X,grey\n", "import", "-")
+	out, errOut, code = e.eirctl(t, "imei,status\n35209900176148,black\n1234,black\n3520990017614X,grey\n", "import", "-reason", "bad rows", "-")
 	if code != 3 || !strings.Contains(errOut, "line 3") || !strings.Contains(errOut, "line 4") {
 		t.Fatalf("bad file: exit %d\n%s%s", code, out, errOut)
 	}
@@ -426,13 +426,13 @@ func TestEirctl(t *testing.T) {
 	// Replacing the national source removes its entries, not gsma's. It
 	// empties national's black list: held by the guards until forced.
 	replace := "imei,status,source\n49015420323751,grey,national\n"
-	if _, errOut, code := e.eirctl(t, replace, "import", "-replace", "-"); code != 3 || !strings.Contains(errOut, "would leave 0 entries") {
+	if _, errOut, code := e.eirctl(t, replace, "import", "-replace", "-reason", "shrink", "-"); code != 3 || !strings.Contains(errOut, "would leave 0 entries") {
 		t.Fatalf("replace without -force: %d %s; want it held (exit 3)", code, errOut)
 	}
 	if out, _, _ := e.eirctl(t, "", "list", "-imei", "35209900176148"); !strings.Contains(out, "national/imei/black") {
 		t.Fatalf("a held import changed the lists:\n%s", out)
 	}
-	if _, errOut, code := e.eirctl(t, replace, "import", "-replace", "-force", "-"); code != 0 {
+	if _, errOut, code := e.eirctl(t, replace, "import", "-replace", "-force", "-reason", "shrink", "-"); code != 0 {
 		t.Fatalf("replace -force: %d %s", code, errOut)
 	}
 	if out, _, _ := e.eirctl(t, "", "check", "35209900176148"); !strings.Contains(out, "BLACKLISTED") || !strings.Contains(out, "gsma") {

@@ -19,7 +19,7 @@ import (
 const maxSkippedShown = 20
 
 func (c *cli) importFile(args []string) int {
-	f := c.newFlags("import", "[-replace] [-source NAME] [-dry-run] [-skip-invalid] [-force] FILE|-",
+	f := c.newFlags("import", "[-replace] [-source NAME] [-dry-run] [-skip-invalid] [-force] -reason TEXT FILE|-",
 		`Loads list entries from a CSV file (- reads standard input). The file has a header:
   imei,status[,imsi][,source][,action]
   tac,status[,source][,action]
@@ -34,14 +34,21 @@ An import that would unblock more entries, or shrink a list more, than eird's gu
 allow (guards.*) is refused whole (nothing changes; exit 3); check the file, then
 import it again with -force.
 
+The reason (required, except with -dry-run) and the file's name are kept in the
+audit trail with what the import changed.
+
 On a terminal, the upload shows a progress bar on standard error.`)
 	replace := f.Bool("replace", false, "the file is the whole content of the sources it names (their other entries are removed)")
 	source := f.String("source", "", "source of rows without a source column (default: manual)")
 	dryRun := f.Bool("dry-run", false, "validate the file and show what would change, without changing anything")
 	skipInvalid := f.Bool("skip-invalid", false, "apply the file without its invalid rows, and list them, instead of rejecting it")
 	force := f.Bool("force", false, "apply the file even when it unblocks or shrinks more than the guards allow (audited)")
+	reason := f.String("reason", "", "why, in `text` (required unless -dry-run; recorded in the audit trail)")
 	if code, ok := f.parse(args, 1, 1); !ok {
 		return code
+	}
+	if strings.TrimSpace(*reason) == "" && !*dryRun {
+		return f.usageError("-reason is required")
 	}
 	name := f.args[0]
 	var data []byte
@@ -71,6 +78,10 @@ On a terminal, the upload shows a progress bar on standard error.`)
 	}
 	if *source != "" {
 		q.Set("source", *source)
+	}
+	q.Set("file", name)
+	if *reason != "" {
+		q.Set("reason", *reason)
 	}
 	var body io.Reader = bytes.NewReader(data)
 	var bar *progress

@@ -20,13 +20,14 @@ func TestImportSkipInvalid(t *testing.T) {
 		"datasets": [{"dataset": "national/imei/black", "version": 9, "added": 1000, "removed": 3, "count": 1000}]}`))
 	csv := "imei,status\n35209900176148,black\n1234,black\n"
 	file := writeFile(t, "stolen.csv", csv)
-	out, errOut, code := f.ctl("", "import", "-replace", "-skip-invalid", "-source", "national", file)
+	out, errOut, code := f.ctl("", "import", "-replace", "-skip-invalid", "-source", "national", "-reason", "CEIR monthly list", file)
 	wantCode(t, code, exitOK, out, errOut)
 	r := f.only()
 	if r.Method != "POST" || r.Path != "/v1/import" || r.ContentType != "text/csv" || string(r.Body) != csv {
 		t.Errorf("request %s %s, Content-Type %q, body %q", r.Method, r.Path, r.ContentType, r.Body)
 	}
-	if q := r.Query; q.Get("skip_invalid") != "true" || q.Get("replace") != "true" || q.Get("source") != "national" || q.Has("dry_run") {
+	if q := r.Query; q.Get("skip_invalid") != "true" || q.Get("replace") != "true" || q.Get("source") != "national" || q.Has("dry_run") ||
+		q.Get("file") != file || q.Get("reason") != "CEIR monthly list" {
 		t.Errorf("query %v", q)
 	}
 	wantContains(t, "stdout", out, "imported 1000 rows from "+file+" for sources national (replacing their entries)",
@@ -45,14 +46,14 @@ func TestImportRejected(t *testing.T) {
 	details := []string{"line 3: imei has 4 characters, want 14 to 16 digits", "line 4: imei is not digits", "line 9: unknown status \"blue\""}
 	f.handle("POST /v1/import", apiErrorReply(422, "invalid_file", "the file was rejected; nothing was changed", details...))
 	stdin := "imei,status\n35209900176148,black\n1234,black\n3520990017614X,grey\n"
-	out, errOut, code := f.ctl(stdin, "import", "-")
+	out, errOut, code := f.ctl(stdin, "import", "-reason", "stolen phones", "-")
 	wantCode(t, code, exitRejected, out, errOut)
 	wantContains(t, "stderr", errOut, "the file was rejected; nothing was changed (invalid_file)", "-skip-invalid")
 	for _, d := range details {
 		wantContains(t, "stderr", errOut, "  "+d+"\n")
 	}
 	r := f.only()
-	if string(r.Body) != stdin || r.Query.Has("skip_invalid") {
+	if string(r.Body) != stdin || r.Query.Has("skip_invalid") || r.Query.Get("file") != "standard input" || r.Query.Get("reason") != "stolen phones" {
 		t.Errorf("body %q, query %v", r.Body, r.Query)
 	}
 	if out != "" {
@@ -64,11 +65,26 @@ func TestImportDryRunJSON(t *testing.T) {
 	f := newFake(t)
 	out, errOut, code := f.ctl("imei,status\n", "-o", "json", "import", "-dry-run", "-")
 	wantCode(t, code, exitOK, out, errOut)
-	if q := f.only().Query; q.Get("dry_run") != "true" {
+	// A dry run changes nothing: it needs no reason.
+	if q := f.only().Query; q.Get("dry_run") != "true" || q.Has("reason") {
 		t.Errorf("query %v", q)
 	}
 	if !strings.HasPrefix(out, `{"rows": 2`) {
 		t.Errorf("-o json prints eird's answer:\n%s", out)
+	}
+}
+
+// TestImportReasonRequired checks that an import without -reason (or
+// with a blank one) is a usage error and sends nothing.
+func TestImportReasonRequired(t *testing.T) {
+	for _, args := range [][]string{{"import", "-"}, {"import", "-reason", "  ", "-replace", "-"}} {
+		f := newFake(t)
+		out, errOut, code := f.ctl("imei,status\n", args...)
+		wantCode(t, code, exitUsage, out, errOut)
+		wantContains(t, "stderr", errOut, "eirctl import: -reason is required\nusage: eirctl import [-replace] [-source NAME] [-dry-run] [-skip-invalid] [-force] -reason TEXT FILE|-\n")
+		if n := len(f.requests()); n != 0 {
+			t.Errorf("%v: %d requests sent, want none", args, n)
+		}
 	}
 }
 

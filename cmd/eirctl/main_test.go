@@ -393,7 +393,8 @@ func TestUsageErrors(t *testing.T) {
 		{"bad since", []string{"audit", "-since", "yesterday"}, "-since \"yesterday\": want an RFC 3339 time"},
 		{"bad interval", []string{"events", "-follow", "-interval", "0s"}, "-interval 0s: must be > 0"},
 		{"import two files", []string{"import", "a.csv", "b.csv"}, "want 1 argument, got 2"},
-		{"import missing file", []string{"import", "/nonexistent/x.csv"}, "no such file"},
+		{"import missing file", []string{"import", "-reason", "x", "/nonexistent/x.csv"}, "no such file"},
+		{"import without reason", []string{"import", "a.csv"}, "-reason is required"},
 		{"version with an argument", []string{"version", "x"}, `unexpected argument "x"`},
 		{"version after the command", []string{"status", "-version"}, "-version is a global flag"},
 	}
