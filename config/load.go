@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"time"
@@ -28,6 +29,13 @@ import (
 // of surrounding white space, and the _file key is cleared. A file that
 // cannot be read is an error naming the key and the file.
 //
+// Relative file and directory names in the file (TLS certificates, keys and
+// CAs, *_file secrets, store.snapshot_dir, bootstrap.files, sync directories)
+// are relative to the file's folder, not to the working directory: they are
+// made absolute here, before the environment is applied. Names given by
+// EIR_* variables are taken as they are, so relative ones are relative to
+// the working directory, like any name on a command line.
+//
 // Load does not call Validate; the caller does, after any flag overrides.
 func Load(path string) (Config, error) {
 	return load(path, os.Environ())
@@ -49,6 +57,11 @@ func load(path string, environ []string) (Config, error) {
 			}
 			errs = append(errs, p.at(where))
 		}
+		dir, err := filepath.Abs(filepath.Dir(path))
+		if err != nil {
+			return Config{}, fmt.Errorf("read config: %w", err)
+		}
+		resolvePaths(&cfg, dir)
 	}
 	if err := LoadEnv(&cfg, environ); err != nil {
 		errs = append(errs, err)
