@@ -115,7 +115,9 @@ sync:
 			t.Fatal(err)
 		}
 	}
-	if out, errOut, code := e.eirctl(t, "", "sync", "now"); code != 0 {
+	// b.csv is rejected on purpose (the rejection metrics): exit 3.
+	if out, errOut, code := e.eirctl(t, "", "sync", "now"); code != 3 || !strings.Contains(out, "a.csv  applied") ||
+		!strings.Contains(errOut, "1 file rejected: national/b.csv") {
 		t.Fatalf("sync now: exit %d\n%s%s", code, out, errOut)
 	}
 	e.waitMetric(t, `eir_sync_files_total{result="applied",source="national"}`, 1, 10*time.Second)

@@ -594,3 +594,36 @@ func writeFile(t *testing.T, name, content string) string {
 	}
 	return p
 }
+
+// TestSyncNowReport checks what sync now says of a pass that read no file
+// (the settle time), of waiting files, and that a rejected file is exit 3
+// (table and JSON output alike), naming the file on standard error.
+func TestSyncNowReport(t *testing.T) {
+	f := newFake(t)
+	f.handle("POST /v1/sync/run", reply(200, `{"passes": [{"source": "national", "started": "2025-05-01T10:00:00Z", "duration_ns": 2000000, "files": []}]}`))
+	out, errOut, code := f.ctl("", "sync", "now")
+	wantCode(t, code, exitOK, out, errOut)
+	wantContains(t, "stdout", out, "source national: 0 file(s) in 2ms\n",
+		"  no file ready: a dropped file is read once unmodified for the source's settle time\n"+
+			"  (sync.sources[].settle, default 5s); a file dropped more recently waits for the next pass\n")
+
+	f.handle("POST /v1/sync/run", reply(200, `{"passes": [{"source": "national", "started": "2025-05-01T10:00:00Z", "duration_ns": 2000000, "files": [
+		{"file": "a.csv", "result": "waiting", "message": "still being written: open for writing by another process"},
+		{"file": "b.csv", "result": "rejected", "reason": "bad_header", "message": "the header is not imei"}]}]}`))
+	out, errOut, code = f.ctl("", "sync", "now")
+	wantCode(t, code, exitRejected, out, errOut)
+	wantContains(t, "stdout", out, "  a.csv: still being written: open for writing by another process\n",
+		"  b.csv: the header is not imei (bad_header)\n", "  1 file waiting, left in place: retried at the next pass (or eirctl sync now)\n")
+	if strings.Contains(out, "no file ready") {
+		t.Errorf("settle hint with files reported:\n%s", out)
+	}
+	const rejected = "eirctl: 1 file rejected: national/b.csv (moved to the source's rejected/ folder; eirctl sync status lists why)\n"
+	if errOut != rejected {
+		t.Errorf("stderr %q, want %q", errOut, rejected)
+	}
+	out, errOut, code = f.ctl("", "-o", "json", "sync", "now")
+	wantCode(t, code, exitRejected, out, errOut)
+	if errOut != rejected || !strings.HasPrefix(out, `{"passes": [`) {
+		t.Errorf("-o json: stdout %q, stderr %q", out, errOut)
+	}
+}

@@ -31,7 +31,7 @@ func (c *cli) sync(args []string) int {
 }
 
 func (c *cli) syncNow(args []string) int {
-	f := c.newFlags("sync now", "[-source NAME]", "Runs a registry sync pass now, for every source or one, and prints what it did with\neach file (downloaded, applied, held, rejected).")
+	f := c.newFlags("sync now", "[-source NAME]", "Runs a registry sync pass now, for every source or one, and prints what it did with\neach file (downloaded, applied, held, rejected, waiting). A file modified within the\nsource's settle time (sync.sources[].settle, default 5s) is not read yet. Exits with 3\nwhen a file was rejected.")
 	source := f.String("source", "", "run only this `source` (default: every source)")
 	if code, ok := f.parse(args, 0, 0); !ok {
 		return code
@@ -45,13 +45,28 @@ func (c *cli) syncNow(args []string) int {
 	if code != exitOK {
 		return code
 	}
+	code = exitOK
 	if c.jsonOutput() {
-		return c.printRaw(data)
+		code = c.printRaw(data)
+	} else {
+		for _, p := range res.Passes {
+			c.printPass(p)
+		}
 	}
+	var rejected []string
 	for _, p := range res.Passes {
-		c.printPass(p)
+		for _, f := range p.Files {
+			if f.Result == "rejected" {
+				rejected = append(rejected, p.Source+"/"+f.File)
+			}
+		}
 	}
-	return exitOK
+	if len(rejected) > 0 && code == exitOK {
+		fmt.Fprintf(c.stderr, "eirctl: %d %s rejected: %s (moved to the source's rejected/ folder; eirctl sync status lists why)\n",
+			len(rejected), plural(len(rejected), "file", "files"), strings.Join(rejected, ", "))
+		return exitRejected
+	}
+	return code
 }
 
 func (c *cli) syncApprove(args []string) int {
@@ -95,6 +110,18 @@ func (c *cli) printPass(p api.SyncPass) {
 		}
 	}
 	tw.Flush()
+	if len(p.Files) == 0 {
+		// A file modified within the source's settle time is not listed
+		// yet: the pass cannot report it.
+		fmt.Fprintln(c.stdout, "  no file ready: a dropped file is read once unmodified for the source's settle time\n"+
+			"  (sync.sources[].settle, default 5s); a file dropped more recently waits for the next pass")
+	}
+	waiting := 0
+	for _, f := range p.Files {
+		if f.Result == "waiting" {
+			waiting++
+		}
+	}
 	for _, f := range p.Files {
 		if f.Message != "" {
 			fmt.Fprintf(c.stdout, "  %s: %s", f.File, f.Message)
@@ -111,6 +138,9 @@ func (c *cli) printPass(p api.SyncPass) {
 				fmt.Fprintf(c.stdout, "  %s %s: %s\n", f.File, l.List, l.Note)
 			}
 		}
+	}
+	if waiting > 0 {
+		fmt.Fprintf(c.stdout, "  %d %s waiting, left in place: retried at the next pass (or eirctl sync now)\n", waiting, plural(waiting, "file", "files"))
 	}
 }
 
