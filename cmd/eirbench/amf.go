@@ -36,7 +36,7 @@ func amfCommand(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	strict := fs.Bool("strict", false, "exit 3 on any mismatch, timeout or request without an answer")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: eirbench amf [flags]
+		fmt.Fprintln(fs.Output(), `usage: eirbench amf [flags]
 
 Acts as one or several AMFs asking an N5g-eir service for the equipment
 status (TS 29.511 GetEquipmentStatus, HTTP/2 only) in a closed loop, and
@@ -54,8 +54,8 @@ mismatch, timeout or request without an answer.
 flags:`)
 		fs.PrintDefaults()
 	}
-	if !parseNoArgs(fs, args) {
-		return exitUsage
+	if code, ok := parseNoArgs(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	m, err := loadgen.ParseMix(*mix)
 	if err != nil {

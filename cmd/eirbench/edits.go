@@ -34,8 +34,17 @@ func editsBench(args []string, stdout, stderr io.Writer) int {
 	overlayMax := fs.Int("overlay-max", 10_000, "store.overlay_max")
 	compare := fs.Int("compare", 0, "then this many edits with overlays off, as eird did before them (every edit copies the list)")
 	markdown := fs.String("markdown", "", "also write the results as a markdown section to this file")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `usage: eirbench edits [flags]
+
+Single edits into an N-entry list while checks run: Redis memory, edit and
+replica costs, check latency; the local copy's size and load time.
+
+flags:`)
+		fs.PrintDefaults()
+	}
+	if code, ok := parseNoArgs(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	resolved, stop, err := resolveRedis(*addr, stderr)
 	if err != nil {

@@ -77,7 +77,7 @@ func listsCommand(args []string, stdout, stderr io.Writer) int {
 	source := fs.String("source", benchSource, "list source of the rows")
 	out := fs.String("o", "-", "output file; - for stdout")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: eirbench lists [flags]
+		fmt.Fprintln(fs.Output(), `usage: eirbench lists [flags]
 
 Writes the lists that load, ref and ratio generate from -entries and -seed,
 as a CSV file for eirctl import (imei,status,imsi,source): the black, grey
@@ -88,8 +88,8 @@ and white IMEIs and the IMEI–IMSI exceptions. Unknown IMEIs are on no list.
 flags:`)
 		fs.PrintDefaults()
 	}
-	if !parseNoArgs(fs, args) {
-		return exitUsage
+	if code, ok := parseNoArgs(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if err := eir.ValidateSource(*source); err != nil {
 		fmt.Fprintf(stderr, "eirbench: -source: %v\n", err)

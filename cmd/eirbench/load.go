@@ -80,7 +80,7 @@ func loadCommand(args []string, stdout, stderr io.Writer) int {
 	progress := fs.Bool("progress", false, "print a progress line on stderr every second (default: when stderr is a terminal)")
 	strict := fs.Bool("strict", false, "exit 3 on any mismatch, timeout, lost or malformed answer")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: eirbench load [flags]
+		fmt.Fprintln(fs.Output(), `usage: eirbench load [flags]
 
 Acts as one or several MMEs sending ME-Identity-Check requests to an EIR and
 reports throughput, latency percentiles (HDR histogram, µs resolution),
@@ -96,8 +96,8 @@ mismatch, timeout, lost or malformed answer.
 flags:`)
 		fs.PrintDefaults()
 	}
-	if !parseNoArgs(fs, args) {
-		return exitUsage
+	if code, ok := parseNoArgs(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	data := loadgen.Generate(lf.seed, lf.entries)
 	o, err := lf.options(*addr, data)

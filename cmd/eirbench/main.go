@@ -18,6 +18,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -49,10 +50,25 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 func run(args []string, stdout, stderr io.Writer) int {
 	redisstore.RouteLibraryLog(zap.NewNop()) // the measures report failures themselves
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: eirbench check|load|amf|ref|ratio|lists|layout|sync|edits [flags] ...  (eirbench <command> -h for help; eirbench -version)")
-		return 2
+		fmt.Fprint(stderr, "eirbench: want a command\n"+usageText)
+		return exitUsage
 	}
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		if len(args) == 1 {
+			fmt.Fprint(stdout, usageText)
+			return exitOK
+		}
+		if args[0] != "help" {
+			fmt.Fprintf(stderr, "eirbench: %s takes no argument\n%s", args[0], usageText)
+			return exitUsage
+		}
+		// eirbench help CMD: the same as eirbench CMD -h.
+		if !isCommand(args[1]) || len(args) > 2 {
+			fmt.Fprintf(stderr, "eirbench help: want one command, got %q\n%s", strings.Join(args[1:], " "), usageText)
+			return exitUsage
+		}
+		return run([]string{args[1], "-h"}, stdout, stderr)
 	case "-version", "--version", "version":
 		if len(args) > 1 {
 			fmt.Fprintf(stderr, "eirbench: %s takes no argument\n", args[0])
@@ -79,8 +95,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "edits":
 		return editsBench(args[1:], stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "eirbench: unknown command %q\n", args[0])
-	return 2
+	fmt.Fprintf(stderr, "eirbench: unknown command %q\n%s", args[0], usageText)
+	return exitUsage
+}
+
+// isCommand reports whether name is one of eirbench's commands.
+func isCommand(name string) bool {
+	switch name {
+	case "check", "load", "amf", "ref", "ratio", "lists", "layout", "sync", "edits":
+		return true
+	}
+	return false
 }
 
 func check(args []string, stdout, stderr io.Writer) int {
@@ -94,12 +119,14 @@ func check(args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "print every AVP of the answers")
 	timeout := fs.Duration("timeout", 5*time.Second, "timeout per request")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: eirbench check [flags] IMEI[,IMSI] ...")
+		fmt.Fprintln(fs.Output(), "usage: eirbench check [flags] IMEI[,IMSI] ...")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
-		fs.Usage()
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if fs.NArg() == 0 {
+		return usageError(fs, "want at least one IMEI")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -257,15 +284,65 @@ func startRedis(stderr io.Writer) (string, func(), error) {
 	return addr, stop, nil
 }
 
-// parseNoArgs parses the flags of a command that takes no arguments; on a
-// stray argument it prints the usage. It reports whether to go on.
-func parseNoArgs(fs *flag.FlagSet, args []string) bool {
-	if err := fs.Parse(args); err != nil {
-		return false
+// parseFlags parses a command's flags by eirctl's rule: -h prints the
+// command's usage once on standard output (exit 0); a bad flag prints the
+// error and the usage on standard error (exit 2). fs.Usage writes to
+// fs.Output(). When the command must stop, ok is false and code is the
+// exit code.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	usage := fs.Usage
+	fs.Usage = func() {} // the flag package would print it on every error
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.Usage = usage
+	fs.SetOutput(stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stdout)
+		fs.Usage()
+		fs.SetOutput(stderr)
+		return exitOK, false
+	case err != nil:
+		return usageError(fs, "%v", err), false
+	}
+	return exitOK, true
+}
+
+// parseNoArgs parses the flags of a command that takes no arguments, as
+// parseFlags does; a stray argument is a usage error.
+func parseNoArgs(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code, false
 	}
 	if fs.NArg() > 0 {
-		fs.Usage()
-		return false
+		return usageError(fs, "unexpected argument %q", fs.Arg(0)), false
 	}
-	return true
+	return exitOK, true
 }
+
+// usageError prints the error and the command's usage on fs.Output()
+// (standard error) and returns exitUsage.
+func usageError(fs *flag.FlagSet, format string, a ...any) int {
+	fmt.Fprintf(fs.Output(), "eirbench %s: %s\n", fs.Name(), fmt.Sprintf(format, a...))
+	fs.Usage()
+	return exitUsage
+}
+
+// usageText is eirbench's full usage (eirbench -h, eirbench help).
+const usageText = `usage: eirbench <command> [flags] [args]
+
+commands:
+  check [flags] IMEI[,IMSI] ...  connect as a Diameter peer, send one ECR per argument, print each answer
+  load [flags]                   act as one or several MMEs: ECR load, throughput, latency percentiles
+  amf [flags]                    act as one or several AMFs: N5g-eir load over HTTP/2
+  ref [flags]                    run a bare reference S13 and N5g-eir server, as a yardstick
+  ratio [flags]                  measure eird against the reference server in the same run
+  lists [flags]                  write the generated lists of load/ref/ratio as a CSV file for eirctl import
+  layout [flags]                 load synthetic IMEIs into Redis: bytes per IMEI and load rate
+  sync [flags]                   apply a generated full blacklist through the sync engine: rows/s, bytes per IMEI
+  edits [flags]                  single edits into a large list while checks run
+  version                        eirbench's version, commit and Go version (also -version)
+  help [COMMAND]                 this text, or a command's usage (as eirbench COMMAND -h)
+
+exit codes: 0 ok, 1 failure, 2 usage error
+`

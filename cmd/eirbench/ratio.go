@@ -76,7 +76,7 @@ func ratioCommand(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.n5gRounds, "n5g-rounds", 3, "N5g-eir rounds after the S13 ones: the same lists and mix over HTTP/2 (-conns connections × -n5g-streams), alternating the order (0: skip)")
 	fs.IntVar(&f.n5gStreams, "n5g-streams", 64, "N5g-eir requests in flight per connection")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: eirbench ratio [flags]
+		fmt.Fprintln(fs.Output(), `usage: eirbench ratio [flags]
 
 Measures eird against a bare go-diameter reference server in the same run.
 It starts its own redis-server, loads the generated lists into it (source
@@ -100,8 +100,8 @@ Exit status: 0 done; 1 a connection failed or a process could not start;
 flags:`)
 		fs.PrintDefaults()
 	}
-	if !parseNoArgs(fs, args) {
-		return exitUsage
+	if code, ok := parseNoArgs(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if err := f.validate(); err != nil {
 		fmt.Fprintf(stderr, "eirbench: ratio: %v\n", err)

@@ -232,7 +232,7 @@ func refCommand(args []string, stdout, stderr io.Writer) int {
 	realm := fs.String("origin-realm", "localdomain", "Origin-Realm")
 	n5gListen := fs.String("n5g-listen", "", "also serve a reference N5g-eir (h2c) on this address; port 0 picks a free port")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: eirbench ref [flags]
+		fmt.Fprintln(fs.Output(), `usage: eirbench ref [flags]
 
 Runs a bare reference S13 server: go-diameter v4 with its default settings
 (diam.Server, sequential dispatch, the sm state machine for CER/CEA and
@@ -246,8 +246,8 @@ on stdout once it listens, and runs until SIGINT or SIGTERM.
 flags:`)
 		fs.PrintDefaults()
 	}
-	if !parseNoArgs(fs, args) {
-		return exitUsage
+	if code, ok := parseNoArgs(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

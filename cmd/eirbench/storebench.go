@@ -32,8 +32,17 @@ func layout(args []string, stdout, stderr io.Writer) int {
 	prefix := fs.String("prefix", "eirbench:", "key prefix (deleted after the measure)")
 	keep := fs.Bool("keep", false, "keep the data after measuring (the last size)")
 	markdown := fs.String("markdown", "", "also write the results as a markdown section to this file")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `usage: eirbench layout [flags]
+
+Loads synthetic IMEIs into Redis and reports the bytes of Redis memory per
+IMEI and the load rate, for each size of -n.
+
+flags:`)
+		fs.PrintDefaults()
+	}
+	if code, ok := parseNoArgs(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	var ns []int
 	for _, f := range strings.Split(*sizes, ",") {
@@ -117,8 +126,18 @@ func syncBench(args []string, stdout, stderr io.Writer) int {
 	swap := fs.Int("swap", 50_000, "IMEIs the second full list has instead of as many of the first (0: no second pass)")
 	dir := fs.String("dir", "", "work directory (default: a temporary directory, removed afterwards)")
 	markdown := fs.String("markdown", "", "also write the results as a markdown section to this file")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `usage: eirbench sync [flags]
+
+Applies a generated N-row DIRBS full blacklist through the sync engine:
+rows per second, Redis memory per IMEI, Go heap; then a second full list
+with -swap other IMEIs.
+
+flags:`)
+		fs.PrintDefaults()
+	}
+	if code, ok := parseNoArgs(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	work := *dir
 	if work == "" {

@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -41,12 +42,35 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("eird", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (YAML); keys can also be set with EIR_* environment variables")
 	check := fs.Bool("check-config", false, "validate the configuration and exit")
 	printKeys := fs.Bool("print-keys", false, "print every configuration key with its default and environment variable, and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
+	// eirctl's rule: -h prints the usage on standard output (exit 0); a
+	// usage error prints the error and the usage on standard error (exit 2).
+	usage := func(w io.Writer) {
+		fmt.Fprint(w, usageHead)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		usage(stdout)
+		return 0
+	case err == nil && fs.NArg() > 0:
+		hint := ""
+		if f := fs.Lookup(fs.Arg(0)); f != nil {
+			hint = fmt.Sprintf(" (did you mean -%s?)", f.Name)
+		}
+		err = fmt.Errorf("unexpected argument %q: eird takes flags only%s", fs.Arg(0), hint)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "eird: %v\n", err)
+		usage(stderr)
 		return 2
 	}
 	switch {
@@ -85,6 +109,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+const usageHead = `usage: eird [flags]
+
+  eird -config eird.yaml                 run
+  eird -config eird.yaml -check-config   validate the configuration and exit
+  eird -print-keys                       every configuration key, its default and environment variable
+  eird -version                          version, commit and Go version
+
+flags:
+`
 
 func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
 	level, err := zapcore.ParseLevel(c.Level)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +36,44 @@ func TestSyncSourcesTakeTheGuardsSection(t *testing.T) {
 	for i, w := range want {
 		if got[i].Settle != w.settle || got[i].Guards != w.guards || got[i].Name != cs[i].Name || got[i].Dir != cs[i].Dir {
 			t.Errorf("source %d: settle %v guards %+v, want %v %+v", i, got[i].Settle, got[i].Guards, w.settle, w.guards)
+		}
+	}
+}
+
+// TestUsage: -h prints the usage once on standard output and exits 0; a bad
+// flag or a stray word (eird version) prints the error and the usage on
+// standard error and exits 2, before any configuration is read.
+func TestUsage(t *testing.T) {
+	const usage = "usage: eird [flags]\n"
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stdout string // a substring; "" wants nothing
+		stderr string // the first line
+	}{
+		{[]string{"-h"}, 0, usage, ""},
+		{[]string{"-help"}, 0, usage, ""},
+		{[]string{"-x"}, 2, "", "eird: flag provided but not defined: -x\n"},
+		{[]string{"version"}, 2, "", `eird: unexpected argument "version": eird takes flags only (did you mean -version?)` + "\n"},
+		{[]string{"-config", "/nonexistent/eird.yaml", "run"}, 2, "", `eird: unexpected argument "run": eird takes flags only` + "\n"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(tc.args, &out, &errb)
+		if code != tc.code {
+			t.Errorf("%v: exit %d, want %d; stderr %q", tc.args, code, tc.code, errb.String())
+		}
+		if tc.stdout == "" && out.Len() != 0 || !strings.Contains(out.String(), tc.stdout) {
+			t.Errorf("%v: stdout %q, want %q", tc.args, out.String(), tc.stdout)
+		}
+		if tc.code == 0 {
+			if n := strings.Count(out.String(), usage); n != 1 || errb.Len() != 0 || !strings.Contains(out.String(), "-check-config") {
+				t.Errorf("%v: usage %d times on stdout (want once, with the flags), stderr %q", tc.args, n, errb.String())
+			}
+			continue
+		}
+		if !strings.HasPrefix(errb.String(), tc.stderr+usage) || strings.Count(errb.String(), usage) != 1 ||
+			strings.Contains(errb.String(), "eird: configuration") {
+			t.Errorf("%v: stderr %q, want %q then the usage once", tc.args, errb.String(), tc.stderr)
 		}
 	}
 }
