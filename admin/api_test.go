@@ -104,10 +104,10 @@ type answers struct {
 	got []observe.Answer
 }
 
-func (a *answers) Answered(x *observe.Answer) {
+func (a *answers) Answered(x observe.Answer) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.got = append(a.got, *x)
+	a.got = append(a.got, x)
 }
 
 // TestCheckObserved: each check answered by GET /v1/check is reported

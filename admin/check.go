@@ -37,7 +37,7 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, s.checkResult(id.IMEI, query, d, err))
 	if s.o.Observer != nil {
-		s.o.Observer.Answered(&observe.Answer{Interface: observe.Admin, Peer: Actor(r.Context()), PeerAddr: remoteIP(r),
+		s.o.Observer.Answered(observe.Answer{Interface: observe.Admin, Peer: Actor(r.Context()), PeerAddr: remoteIP(r),
 			Query: query, Decision: d, Err: err})
 	}
 }

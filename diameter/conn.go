@@ -14,7 +14,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/eir-sidecar/eir/diameter/wire"
-	"github.com/eir-sidecar/eir/eir/observe"
 )
 
 // conn is one transport connection. Three goroutines serve it: run reads and
@@ -34,11 +33,9 @@ type conn struct {
 	// when it has read every message already received (see readLoop).
 	pending []byte
 	rbuf    []byte // the body of the message being handled (readMessage)
-	// observed is what the read loop tells the observer of a check it
-	// answered itself, reused (the observer keeps nothing); origin is the
-	// last Origin-Host it saw, as a string made once.
-	observed observe.Answer
-	origin   string
+	// origin is the last Origin-Host the read loop saw, as a string made
+	// once (told to the observer with every check it answers).
+	origin string
 
 	out      chan []byte   // messages to write; closed by run at teardown
 	wmu      sync.Mutex    // one writer of the socket at a time

@@ -8,10 +8,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.uber.org/zap"
+
 	"github.com/eir-sidecar/eir/diameter/wire"
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/observe"
-	"go.uber.org/zap"
 )
 
 // ME-Identity-Check-Request, TS 29.272 §7.2.19 (Rel-17, with DRMP from
@@ -226,7 +227,7 @@ func (c *conn) handleECR(hdr wire.Header, body []byte) {
 	if host := call.req.originHost.Data; string(host) != c.origin {
 		c.origin = string(host)
 	}
-	c.answered(&call, &res, &c.observed, c.origin)
+	c.answered(&call, &res, c.origin)
 }
 
 // dispatchECR runs the check of one ME-Identity-Check in its own goroutine.
@@ -251,7 +252,7 @@ func (c *conn) serveECR(call ecrCall) {
 	defer cancel()
 	out, res, _ := c.answerECR(ctx, nil, &call)
 	c.send(out)
-	c.answered(&call, &res, new(observe.Answer), string(call.req.originHost.Data))
+	c.answered(&call, &res, string(call.req.originHost.Data))
 }
 
 // answerECR is ecrHandler.process behind the one recover guard of both
@@ -270,14 +271,12 @@ func (c *conn) answerECR(ctx context.Context, dst []byte, call *ecrCall) (out []
 }
 
 // answered records an ECR answered: the answer metrics, the observer for a
-// checked request (told through a, with the request's Origin-Host origin),
-// the debug line.
-func (c *conn) answered(call *ecrCall, res *ecrResult, a *observe.Answer, origin string) {
+// checked request (with the request's Origin-Host, origin), the debug line.
+func (c *conn) answered(call *ecrCall, res *ecrResult, origin string) {
 	s := c.s
 	s.m.answered(cmdNameECR, res.code, time.Since(call.start).Seconds())
 	if res.checked && s.opts.Observer != nil {
-		*a = observe.Answer{Interface: observe.S13, Peer: origin, PeerAddr: c.remoteIP, Query: call.query, Decision: res.decision, Err: res.err}
-		s.opts.Observer.Answered(a)
+		s.opts.Observer.Answered(observe.Answer{Interface: observe.S13, Peer: origin, PeerAddr: c.remoteIP, Query: call.query, Decision: res.decision, Err: res.err})
 	}
 	if ce := s.log.Check(zap.DebugLevel, "ecr answered"); ce != nil {
 		ce.Write(zap.Uint32("result_code", res.code), zap.Bool("experimental", res.experimental),

@@ -155,7 +155,7 @@ type eventLog struct {
 	events []string
 }
 
-func (l *eventLog) Answered(a *observe.Answer) {
+func (l *eventLog) Answered(a observe.Answer) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	status := a.Decision.Status.String()

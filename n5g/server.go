@@ -17,12 +17,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -191,17 +188,10 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, q eir.Query, con
 		code, cause = s.problem(w, p.status, p.cause, p.detail)
 	}
 	if s.o.Observer != nil {
-		a := answers.Get().(*observe.Answer)
-		*a = observe.Answer{Interface: observe.N5g, Peer: consumer, PeerAddr: remoteIP(r.RemoteAddr), Query: q, Decision: d, Err: err}
-		s.o.Observer.Answered(a)
-		*a = observe.Answer{}
-		answers.Put(a)
+		s.o.Observer.Answered(observe.Answer{Interface: observe.N5g, Peer: consumer, PeerAddr: r.RemoteAddr, Query: q, Decision: d, Err: err})
 	}
 	return code, cause
 }
-
-// answers recycles the Answers given to the observer, which keeps none.
-var answers = sync.Pool{New: func() any { return new(observe.Answer) }}
 
 var statusBodies = map[eir.Status][]byte{
 	eir.Whitelisted: []byte(`{"status":"WHITELISTED"}`),
@@ -259,14 +249,4 @@ func qValue(params string) float64 {
 		}
 	}
 	return 1
-}
-
-func remoteIP(addr string) string {
-	if ap, err := netip.ParseAddrPort(addr); err == nil {
-		return ap.Addr().Unmap().String()
-	}
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		return h
-	}
-	return addr
 }

@@ -491,9 +491,9 @@ type recorder struct {
 	got []observe.Answer
 }
 
-func (r *recorder) Answered(a *observe.Answer) {
+func (r *recorder) Answered(a observe.Answer) {
 	r.mu.Lock()
-	r.got = append(r.got, *a)
+	r.got = append(r.got, a)
 	r.mu.Unlock()
 }
 
@@ -513,7 +513,7 @@ func TestObserver(t *testing.T) {
 		t.Fatalf("%d answers observed: %+v", len(obs.got), obs.got)
 	}
 	black, unknown, mac := obs.got[0], obs.got[1], obs.got[2]
-	if black.Interface != "n5g" || black.Peer != "amf-1" || black.PeerAddr != "127.0.0.1" || black.Err != nil ||
+	if black.Interface != "n5g" || black.Peer != "amf-1" || !strings.HasPrefix(black.PeerAddr, "127.0.0.1:") || black.Err != nil ||
 		black.Query != (eir.Query{IMEI: 35209900176148, IMSI: "001010000000002", Kind: eir.PEIIMEI}) ||
 		black.Decision.Status != eir.Blacklisted || black.Decision.Rule != eir.RuleIMEI {
 		t.Errorf("black: %+v", black)
@@ -528,14 +528,10 @@ func TestObserver(t *testing.T) {
 
 type nopObserver struct{}
 
-func (nopObserver) Answered(*observe.Answer) {}
+func (nopObserver) Answered(observe.Answer) {}
 
-// TestObserverAllocs: telling the observer costs one allocation per
-// request, the peer's address (as hit events did before the observer).
+// TestObserverAllocs: telling the observer costs no allocation.
 func TestObserverAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector makes sync.Pool drop items at random")
-	}
 	with, err := New(Options{Observer: nopObserver{}}, eir.NewDecider(lists(t), eir.Policy{}), zap.NewNop(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -553,7 +549,7 @@ func TestObserverAllocs(t *testing.T) {
 			s.ServeHTTP(w, req)
 		})
 	}
-	if a, b := allocs(with), allocs(without); a > b+1 {
+	if a, b := allocs(with), allocs(without); a > b {
 		t.Fatalf("%v allocations with an observer, %v without", a, b)
 	}
 }

@@ -2,6 +2,7 @@ package observe
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -69,7 +70,7 @@ func New(o Options) (*Checks, error) {
 }
 
 // Answered observes one check answered.
-func (c *Checks) Answered(a *Answer) {
+func (c *Checks) Answered(a Answer) {
 	if !a.Query.Kind.HasIMEI() {
 		return
 	}
@@ -78,7 +79,7 @@ func (c *Checks) Answered(a *Answer) {
 		return
 	}
 	if c.events != nil {
-		c.events.Decision(a.Interface, a.Peer, a.PeerAddr, a.Query, a.Decision, a.Err)
+		c.events.Decision(a.Interface, a.Peer, peerIP(a.PeerAddr), a.Query, a.Decision, a.Err)
 	}
 	d := &a.Decision
 	if sh := d.Shadow; sh != nil {
@@ -105,4 +106,22 @@ func peerKey(iface string) string {
 		return "consumer"
 	}
 	return "peer"
+}
+
+// peerIP is the IP address of a transport address (host:port, [v6]:port,
+// or an IP already), an IPv4-mapped IPv6 address unmapped. It allocates
+// nothing: it runs for every answer.
+func peerIP(addr string) string {
+	host := addr
+	if strings.HasPrefix(addr, "[") {
+		if i := strings.LastIndex(addr, "]"); i > 0 {
+			host = addr[1:i]
+		}
+	} else if i := strings.IndexByte(addr, ':'); i >= 0 && i == strings.LastIndexByte(addr, ':') {
+		host = addr[:i] // host:port; two colons or more without brackets is an IPv6 address
+	}
+	if v4, ok := strings.CutPrefix(host, "::ffff:"); ok && strings.Contains(v4, ".") {
+		return v4
+	}
+	return host
 }

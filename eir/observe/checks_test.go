@@ -80,8 +80,7 @@ func TestChecks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a := tc.a
-			c.Answered(&a)
+			c.Answered(tc.a)
 			want := "# HELP eir_check_decisions_total Equipment checks decided, by interface (s13, n5g, admin), status, deciding rule and source of the deciding entry.\n" +
 				"# TYPE eir_check_decisions_total counter\n"
 			if tc.metric == "" {
@@ -125,7 +124,7 @@ func TestChecksDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Answered(&Answer{Interface: S13, Query: eir.Query{IMEI: 1}, Err: errors.New("boom"),
+	c.Answered(Answer{Interface: S13, Query: eir.Query{IMEI: 1}, Err: errors.New("boom"),
 		Decision: eir.Decision{Shadow: &eir.Decision{}}})
 	if n := testutil.CollectAndCount(reg, "eir_check_decisions_total"); n != 1 {
 		t.Fatalf("%d series", n)
@@ -142,7 +141,7 @@ func BenchmarkAnswered(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a := &Answer{Interface: S13, Peer: "mme1", Query: eir.Query{IMEI: 35209900176148},
+	a := Answer{Interface: S13, Peer: "mme1", Query: eir.Query{IMEI: 35209900176148},
 		Decision: eir.Decision{Status: eir.Blacklisted, Rule: eir.RuleIMEI, Source: "national"}}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -160,9 +159,32 @@ func TestAnsweredAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &Answer{Interface: N5g, Query: eir.Query{IMEI: 35209900176148}, Err: eir.ErrUnknown}
+	a := Answer{Interface: N5g, Query: eir.Query{IMEI: 35209900176148}, Err: eir.ErrUnknown}
 	c.Answered(a)
 	if n := testing.AllocsPerRun(100, func() { c.Answered(a) }); n != 0 {
 		t.Fatalf("%v allocations", n)
+	}
+}
+
+// TestPeerIP: the event carries the peer's IP, whatever form of address
+// the interface gave.
+func TestPeerIP(t *testing.T) {
+	for addr, want := range map[string]string{
+		"10.0.0.7:41234":         "10.0.0.7",
+		"[::ffff:10.0.0.7]:3868": "10.0.0.7",
+		"[2001:db8::1]:443":      "2001:db8::1",
+		"10.0.0.7":               "10.0.0.7",
+		"not an address":         "not an address",
+		"mme.example.org:3868":   "mme.example.org",
+	} {
+		ev := &sink{}
+		c, err := New(Options{Registerer: prometheus.NewRegistry(), Events: ev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Answered(Answer{Interface: N5g, PeerAddr: addr, Query: eir.Query{IMEI: 1}, Decision: eir.Decision{Status: eir.Blacklisted, Rule: eir.RuleIMEI}})
+		if len(ev.got) != 1 || !strings.Contains(ev.got[0], " "+want+" ") {
+			t.Errorf("%q: event %q, want the address %q", addr, ev.got, want)
+		}
 	}
 }
