@@ -1,5 +1,0 @@
-//go:build !race
-
-package n5g
-
-const raceEnabled = false
