@@ -49,9 +49,9 @@ func TestResultOnTheWire(t *testing.T) {
 	for _, tc := range tests {
 		h := &ecrHandler{id: identity{host: "eir.test", realm: "eir.test"}, checker: errChecker{tc.err}}
 		hdr, body := newECR(9).std("35209900176148").add(wire.AVPDRMP, 0, 0, datatype.Enumerated(2)).bytes(t)
-		for _, ctx := range []context.Context{nil, context.Background()} {
+		for _, inline := range []bool{true, false} {
 			call := ecrCall{hdr: hdr, body: body}
-			out, res, done := h.process(ctx, nil, &call)
+			out, res, done := h.process(context.Background(), nil, &call, inline)
 			if !done || !res.checked || !errors.Is(res.err, tc.err) {
 				t.Fatalf("%v: done %v, result %+v", tc.err, done, res)
 			}

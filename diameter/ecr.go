@@ -139,10 +139,11 @@ type ecrHandler struct {
 }
 
 // process answers call, appending the ECA to dst. The request is parsed and
-// validated on the first call. With ctx nil the check is TryCheck: when it
-// needs I/O, process reports done false and appends nothing, and call keeps
-// the parsed request for a call with a ctx, whose check is Check under ctx.
-func (h *ecrHandler) process(ctx context.Context, dst []byte, call *ecrCall) (out []byte, res ecrResult, done bool) {
+// validated on the first call. Inline (in the read loop) the check is
+// TryCheck and ctx is not used: when the check needs I/O, process reports
+// done false and appends nothing, and call keeps the parsed request for a
+// call that is not inline, whose check is Check under ctx.
+func (h *ecrHandler) process(ctx context.Context, dst []byte, call *ecrCall, inline bool) (out []byte, res ecrResult, done bool) {
 	e := eca{h.id}
 	if !call.parsed {
 		call.parsed = true
@@ -152,7 +153,7 @@ func (h *ecrHandler) process(ctx context.Context, dst []byte, call *ecrCall) (ou
 	}
 	var d eir.Decision
 	var err error
-	if ctx == nil {
+	if inline {
 		var ok bool
 		if d, ok, err = h.checker.TryCheck(call.query); !ok {
 			return dst, ecrResult{}, false
@@ -212,7 +213,7 @@ func (c *conn) handleECR(hdr wire.Header, body []byte) {
 	if c.coalesce {
 		dst = c.pending
 	}
-	out, res, done := c.answerECR(nil, dst, &call)
+	out, res, done := c.answerECR(context.Background(), dst, &call, true)
 	switch {
 	case !done:
 		c.dispatchECR(call)
@@ -250,7 +251,7 @@ func (c *conn) serveECR(call ecrCall) {
 	}()
 	ctx, cancel := context.WithTimeout(c.s.baseCtx, c.s.opts.RequestTimeout)
 	defer cancel()
-	out, res, _ := c.answerECR(ctx, nil, &call)
+	out, res, _ := c.answerECR(ctx, nil, &call, false)
 	c.send(out)
 	c.answered(&call, &res, string(call.req.originHost.Data))
 }
@@ -258,7 +259,7 @@ func (c *conn) serveECR(call ecrCall) {
 // answerECR is ecrHandler.process behind the one recover guard of both
 // paths: a panic becomes a 5012 answer and counts in the panics counter, so
 // that one bad request never takes the process down.
-func (c *conn) answerECR(ctx context.Context, dst []byte, call *ecrCall) (out []byte, res ecrResult, done bool) {
+func (c *conn) answerECR(ctx context.Context, dst []byte, call *ecrCall, inline bool) (out []byte, res ecrResult, done bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.s.m.panics.Inc()
@@ -267,7 +268,7 @@ func (c *conn) answerECR(ctx context.Context, dst []byte, call *ecrCall) (out []
 			res, done = ecrResult{code: wire.UnableToComply, err: fmt.Errorf("diameter: panic: %v", p)}, true
 		}
 	}()
-	return c.s.ecr.process(ctx, dst, call)
+	return c.s.ecr.process(ctx, dst, call, inline)
 }
 
 // answered records an ECR answered: the answer metrics, the observer for a

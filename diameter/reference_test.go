@@ -101,6 +101,6 @@ func (h *ecrHandler) refFinish(b refMsg, r *ecrRequest) {
 // run answers one ECR as the slow path does (Check under ctx).
 func (h *ecrHandler) run(ctx context.Context, hdr wire.Header, body []byte) ([]byte, ecrResult) {
 	call := ecrCall{hdr: hdr, body: body}
-	out, res, _ := h.process(ctx, nil, &call)
+	out, res, _ := h.process(ctx, nil, &call, false)
 	return out, res
 }

@@ -29,10 +29,6 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).queuedNewConn.func2"))
 }
 
-var shared struct {
-	srv *redistest.Server
-}
-
 var prefixSeq atomic.Int64
 
 type auditQuery = audit.Query

@@ -96,7 +96,7 @@ func (c refCodec) DPR(p loadgen.Peer) ([]byte, error) {
 // encoding of the same messages (identifiers aside: the engine writes them).
 func TestCodecMatchesReference(t *testing.T) {
 	c := newDiamCodec()
-	ref := refCodec{stateID: c.stateID}
+	ref := refCodec(c)
 	ids := func(b []byte) []byte {
 		b = append([]byte(nil), b...)
 		clear(b[12:20])

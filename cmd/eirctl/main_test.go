@@ -460,7 +460,7 @@ func TestExitCodes(t *testing.T) {
 	})
 	t.Run("5xx without a JSON body", func(t *testing.T) {
 		f := newFake(t)
-		f.handle("GET /v1/check", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 502) })
+		f.handle("GET /v1/check", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", http.StatusBadGateway) })
 		out, errOut, code := f.ctl("", "check", "35209900176148")
 		wantCode(t, code, exitFailure, out, errOut)
 		wantContains(t, "stderr", errOut, "GET /v1/check: 502 Bad Gateway")
