@@ -5,6 +5,7 @@
 //
 //	eird -config eird.yaml       run
 //	eird -config eird.yaml -check-config
+//	eird -config eird.yaml -print-addresses   where eird listens, which Redis it uses
 //	eird -print-keys             list every configuration key, its default and environment variable
 //	eird -version
 //
@@ -44,6 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("eird", flag.ContinueOnError)
 	path := fs.String("config", "", "configuration file (YAML); keys can also be set with EIR_* environment variables")
 	check := fs.Bool("check-config", false, "validate the configuration and exit")
+	printAddrs := fs.Bool("print-addresses", false, "validate the configuration, print where eird listens and which Redis it uses (after EIR_* variables), and exit")
 	printKeys := fs.Bool("print-keys", false, "print every configuration key with its default and environment variable, and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	// eirctl's rule: -h prints the usage on standard output (exit 0); a
@@ -91,8 +93,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "eird: configuration:\n  %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 		return 2
 	}
-	if *check {
+	switch {
+	case *check:
 		fmt.Fprintln(stdout, "configuration ok")
+		return 0
+	case *printAddrs:
+		printAddresses(stdout, cfg)
 		return 0
 	}
 	log, err := newLogger(cfg.Log, stderr)
@@ -103,7 +109,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer log.Sync()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, *path, cfg, log); err != nil {
+	err = serve(ctx, *path, cfg, log)
+	// A SIGINT or SIGTERM that arrives once eird has stopped (a terminal's
+	// Ctrl-C and a supervisor's SIGTERM together) must not turn the exit
+	// status into death by that signal.
+	signal.Ignore(syscall.SIGINT, syscall.SIGTERM)
+	if err != nil {
 		log.Error("eird stopped", zap.Error(err))
 		return 1
 	}
@@ -114,6 +125,8 @@ const usageHead = `usage: eird [flags]
 
   eird -config eird.yaml                 run
   eird -config eird.yaml -check-config   validate the configuration and exit
+  eird -config eird.yaml -print-addresses
+                                         where eird listens and which Redis it uses, and exit
   eird -print-keys                       every configuration key, its default and environment variable
   eird -version                          version, commit and Go version
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -76,4 +78,59 @@ func TestUsage(t *testing.T) {
 			t.Errorf("%v: stderr %q, want %q then the usage once", tc.args, errb.String(), tc.stderr)
 		}
 	}
+}
+
+// TestPrintAddresses: -print-addresses prints where a client on this
+// machine reaches eird and the Redis it uses, EIR_* variables over the
+// file (scripts/run.sh reads it), and fails like -check-config on a bad
+// configuration.
+func TestPrintAddresses(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "eird.yaml")
+	const file = `diameter:
+  listen: 0.0.0.0:3868
+  origin_host: eir.example.org
+  origin_realm: example.org
+  allow_any_peer: true
+redis:
+  addresses: ["127.0.0.1:6379"]
+store:
+  snapshot_dir: ""
+`
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"the file", map[string]string{"EIR_ADMIN_LISTEN": "", "EIR_N5G_LISTEN": ""},
+			"diameter 127.0.0.1:3868 tcp\nredis standalone 127.0.0.1:6379\n"},
+		{"variables over the file", map[string]string{
+			"EIR_DIAMETER_LISTEN": "[::]:3869", "EIR_ADMIN_LISTEN": "127.0.0.2:9000",
+			"EIR_N5G_LISTEN": ":7777", "EIR_N5G_API_PREFIX": "/eir",
+			"EIR_REDIS_MODE": "cluster", "EIR_REDIS_ADDRESSES": "10.0.0.1:7000, 10.0.0.2:7000",
+		}, "diameter [::1]:3869 tcp\nadmin http://127.0.0.2:9000\nn5g http://127.0.0.1:7777/eir\nredis cluster 10.0.0.1:7000 10.0.0.2:7000\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var out, errb bytes.Buffer
+			if code := run([]string{"-config", path, "-print-addresses"}, &out, &errb); code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			if out.String() != tc.want {
+				t.Errorf("got\n%swant\n%s", out.String(), tc.want)
+			}
+		})
+	}
+	t.Run("missing file", func(t *testing.T) {
+		var out, errb bytes.Buffer
+		code := run([]string{"-config", filepath.Join(dir, "none.yaml"), "-print-addresses"}, &out, &errb)
+		if code != 2 || out.Len() != 0 || !strings.HasPrefix(errb.String(), "eird: configuration:\n") {
+			t.Errorf("exit %d, stdout %q, stderr %q; want 2, nothing, the configuration error", code, out.String(), errb.String())
+		}
+	})
 }
