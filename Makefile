@@ -41,7 +41,7 @@ release-check: release
 	cmp $(DIST)/SHA256SUMS .run/dist-check/SHA256SUMS
 	@echo "release-check: the two builds are identical"
 
-## run: build and start eird with the demo configuration (starts Redis if none answers)
+## run: build and start eird with the demo configuration (EIRD_CONFIG= for another), starting a local Redis for a loopback address where none answers; exits with eird's status
 run: build
 	scripts/run.sh
 
