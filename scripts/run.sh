@@ -152,6 +152,18 @@ banner() {
   echo
 }
 
+# A listen address that already answers (another eird?) would make another
+# process's /readyz pass for this eird's: eird is started anyway, to report
+# the error with its status, but no hints are printed.
+busy=""
+for a in "$diameter" "${admin#*://}" "${n5g#*://}"; do
+  a=${a%%/*}
+  if [ -n "$a" ] && accepts "$(host_of "$a")" "$(port_of "$a")"; then
+    echo "run: something already listens on $a (another eird?)" >&2
+    busy=1
+  fi
+done
+
 # From here on a command interrupted by Ctrl-C must not end the script:
 # it waits for eird and exits with eird's status.
 set +e
@@ -163,7 +175,7 @@ trap 'kill -TERM "$eird_pid" 2>/dev/null || true' INT TERM HUP
 
 # Wait for readiness while eird runs; a failure to start ends the loop.
 deadline=$((SECONDS + ready_timeout))
-while kill -0 "$eird_pid" 2>/dev/null; do
+while [ -z "$busy" ] && kill -0 "$eird_pid" 2>/dev/null; do
   if is_ready; then
     banner
     break

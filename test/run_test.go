@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -283,6 +284,22 @@ func TestRunExitStatus(t *testing.T) {
 			t.Errorf("exit %d, want 1 (eird's)", code)
 		}
 		r.mustContain(t, "address already in use", "run: eird exited with status 1")
+		r.mustNotContain(t, runBanner)
+	})
+	// Another process answers /readyz 200 on the admin address: its answer
+	// is not taken for this eird's.
+	t.Run("admin port answering readyz", func(t *testing.T) {
+		rds := redistest.Start(t)
+		other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		defer other.Close()
+		dir := t.TempDir()
+		cfg := runConfig(t, dir, freePort(t), other.Listener.Addr().(*net.TCPAddr).Port, rds.Addr(), true)
+		r := startRun(t, cfg, filepath.Join(dir, "redis"))
+		if code := r.wait(t, 60*time.Second); code != 1 {
+			t.Errorf("exit %d, want 1 (eird's)", code)
+		}
+		r.mustContain(t, "run: something already listens on "+other.Listener.Addr().String(),
+			"address already in use", "run: eird exited with status 1")
 		r.mustNotContain(t, runBanner)
 	})
 }
