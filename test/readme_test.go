@@ -34,7 +34,31 @@ func TestREADMEDocumentsEveryKey(t *testing.T) {
 // names a file or folder of the repository, and nothing points outside it
 // (../): documents kept elsewhere are cited by title.
 func TestREADMEPathsExist(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
+	checkDocPaths(t, "README.md", 3, 10)
+}
+
+// TestDocsPathsExist holds the pages under docs/ to the same rule: a link
+// is relative to the page's folder (docs/), a backticked path to the
+// repository's root.
+func TestDocsPathsExist(t *testing.T) {
+	pages, err := filepath.Glob("../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pages) == 0 {
+		t.Fatal("no page in docs/")
+	}
+	for _, p := range pages {
+		checkDocPaths(t, filepath.Join("docs", filepath.Base(p)), 1, 3)
+	}
+}
+
+// checkDocPaths checks the links and repository paths of one markdown file
+// (a path from the repository's root), and that at least minLinks links and
+// minPaths paths were found (the patterns still match).
+func checkDocPaths(t *testing.T, doc string, minLinks, minPaths int) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,15 +70,16 @@ func TestREADMEPathsExist(t *testing.T) {
 	for _, f := range []string{"admin", "cmd", "config", "demo", "deploy", "diameter", "docs", "eir", "internal", "n5g", "regsync", "scripts", "test"} {
 		folders[f] = true
 	}
-	exists := func(what, path string) {
+	// exists checks path, relative to the repository's folder dir.
+	exists := func(what, dir, path string) {
 		t.Helper()
-		clean := filepath.Clean(path)
-		if clean == ".." || strings.HasPrefix(clean, "../") || filepath.IsAbs(clean) {
-			t.Errorf("README.md %s %q points outside the repository: cite the document by title", what, path)
+		clean := filepath.Clean(filepath.Join(dir, path))
+		if clean == ".." || strings.HasPrefix(clean, "../") || filepath.IsAbs(path) {
+			t.Errorf("%s %s %q points outside the repository: cite the document by title", doc, what, path)
 			return
 		}
 		if _, err := os.Stat(filepath.Join("..", clean)); err != nil {
-			t.Errorf("README.md %s %q: no such file in the repository", what, path)
+			t.Errorf("%s %s %q: no such file in the repository", doc, what, path)
 		}
 	}
 	links := 0
@@ -64,13 +89,13 @@ func TestREADMEPathsExist(t *testing.T) {
 			continue
 		}
 		links++
-		exists("link", target)
+		exists("link", filepath.Dir(doc), target)
 	}
 	paths := 0
 	for _, m := range regexp.MustCompile("`([^`\\s]+)`").FindAllStringSubmatch(text, -1) {
 		p := m[1]
 		if strings.HasPrefix(p, "../") {
-			exists("path", p)
+			exists("path", filepath.Dir(doc), p)
 			continue
 		}
 		first, _, ok := strings.Cut(p, "/")
@@ -78,10 +103,10 @@ func TestREADMEPathsExist(t *testing.T) {
 			continue
 		}
 		paths++
-		exists("path", p)
+		exists("path", ".", p)
 	}
 	// The test would pass vacuously if the patterns stopped matching.
-	if links < 3 || paths < 10 {
-		t.Errorf("found %d file links and %d repository paths in README.md; the patterns no longer match", links, paths)
+	if links < minLinks || paths < minPaths {
+		t.Errorf("found %d file links and %d repository paths in %s; the patterns no longer match", links, paths, doc)
 	}
 }
