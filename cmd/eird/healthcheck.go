@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -71,7 +72,13 @@ func healthcheck(cfg config.Config, stdout, stderr io.Writer) int {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "eird: not ready: GET %s: %s %s\n", url, resp.Status, strings.TrimSpace(string(body)))
+		// One line: the container's health log keeps the output.
+		var line bytes.Buffer
+		if json.Compact(&line, body) != nil {
+			line.Reset()
+			line.WriteString(strings.Join(strings.Fields(string(body)), " "))
+		}
+		fmt.Fprintf(stderr, "eird: not ready: GET %s: %s %s\n", url, resp.Status, line.String())
 		return 1
 	}
 	fmt.Fprintf(stdout, "eird is ready (GET %s: %s)\n", url, resp.Status)

@@ -51,7 +51,7 @@ func TestHealthcheck(t *testing.T) {
 		}
 		if code := int(status.Load()); code != http.StatusOK {
 			w.WriteHeader(code)
-			io.WriteString(w, `{"code":"no_lists","message":"no list version is loaded"}`+"\n")
+			io.WriteString(w, "{\n  \"code\": \"no_lists\",\n  \"message\": \"no list version is loaded\"\n}\n")
 			return
 		}
 		io.WriteString(w, "ok\n")
@@ -72,7 +72,7 @@ func TestHealthcheck(t *testing.T) {
 	}{
 		{"ready", cfg(t, "  listen: "+addr.String()+"\n"), 200, 0, "eird is ready (GET http://" + addr.String() + "/readyz: 200 OK)"},
 		{"wildcard listen probed on loopback", cfg(t, "  listen: 0.0.0.0:"+strconv.Itoa(addr.Port)+"\n"), 200, 0, "eird is ready"},
-		{"not ready", cfg(t, "  listen: "+addr.String()+"\n"), 503, 1, `eird: not ready: GET http://` + addr.String() + `/readyz: 503 Service Unavailable {"code":"no_lists"`},
+		{"not ready", cfg(t, "  listen: "+addr.String()+"\n"), 503, 1, `eird: not ready: GET http://` + addr.String() + `/readyz: 503 Service Unavailable {"code":"no_lists","message":"no list version is loaded"}` + "\n"},
 		{"nothing listening", cfg(t, "  listen: "+closed+"\n"), 200, 1, "eird: healthcheck: Get \"http://" + closed + "/readyz\""},
 		{"no admin listener", cfg(t, "  listen: \"\"\n"), 200, 1, "admin.listen is empty"},
 		{"configuration error", cfg(t, "  lisen: x\n"), 200, 1, "eird: healthcheck: configuration: "},
