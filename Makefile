@@ -47,18 +47,18 @@ IMAGE         ?= localhost/eird
 IMAGE_CONTEXT ?= .run/image
 IMAGE_ARCH    ?= $(shell $(GO) env GOARCH)
 
-## image: the container image $(IMAGE):$(VERSION) and :latest with podman, from scratch (static binaries, CA certificates, deploy/container/eird.yaml; user 65532)
+## image: the container image localhost/eird:VERSION and :latest (IMAGE= to rename) with podman, from scratch (static eird and eirctl, CA certificates, deploy/container/eird.yaml; user 65532)
 image:
 	scripts/deps.sh podman update-ca-certificates
 	rm -rf $(IMAGE_CONTEXT)
 	mkdir -p $(IMAGE_CONTEXT)/rootfs/etc/ssl/certs $(IMAGE_CONTEXT)/rootfs/etc/eird $(IMAGE_CONTEXT)/rootfs/var/lib/eird
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build $(RELEASE_FLAGS) -o $(IMAGE_CONTEXT)/rootfs/ ./cmd/eird ./cmd/eirctl ./cmd/eirbench
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build $(RELEASE_FLAGS) -o $(IMAGE_CONTEXT)/rootfs/ ./cmd/eird ./cmd/eirctl
 	install -m 0644 /etc/ssl/certs/ca-certificates.crt $(IMAGE_CONTEXT)/rootfs/etc/ssl/certs/
 	install -m 0644 deploy/container/eird.yaml $(IMAGE_CONTEXT)/rootfs/etc/eird/
 	printf 'root:x:0:0:root:/:/sbin/nologin\neird:x:65532:65532:eird:/var/lib/eird:/sbin/nologin\n' > $(IMAGE_CONTEXT)/rootfs/etc/passwd
 	printf 'root:x:0:\neird:x:65532:\n' > $(IMAGE_CONTEXT)/rootfs/etc/group
 	chmod 0644 $(IMAGE_CONTEXT)/rootfs/etc/passwd $(IMAGE_CONTEXT)/rootfs/etc/group
-	chmod 0755 $(IMAGE_CONTEXT)/rootfs/eird $(IMAGE_CONTEXT)/rootfs/eirctl $(IMAGE_CONTEXT)/rootfs/eirbench
+	chmod 0755 $(IMAGE_CONTEXT)/rootfs/eird $(IMAGE_CONTEXT)/rootfs/eirctl
 	chmod 0700 $(IMAGE_CONTEXT)/rootfs/var/lib/eird
 	podman build --format docker --pull=never --platform linux/$(IMAGE_ARCH) --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
 	  -f Containerfile -t $(IMAGE):$(VERSION) -t $(IMAGE):latest $(IMAGE_CONTEXT)
