@@ -60,7 +60,7 @@ image:
 	chmod 0644 $(IMAGE_CONTEXT)/rootfs/etc/passwd $(IMAGE_CONTEXT)/rootfs/etc/group
 	chmod 0755 $(IMAGE_CONTEXT)/rootfs/eird $(IMAGE_CONTEXT)/rootfs/eirctl
 	chmod 0700 $(IMAGE_CONTEXT)/rootfs/var/lib/eird
-	podman build --format docker --pull=never --platform linux/$(IMAGE_ARCH) --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
+	podman build --format docker --layers=false --pull=never --platform linux/$(IMAGE_ARCH) --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
 	  -f Containerfile -t $(IMAGE):$(VERSION) -t $(IMAGE):latest $(IMAGE_CONTEXT)
 
 ## run: build and start eird with the demo configuration (starts Redis if none answers)
