@@ -9,7 +9,7 @@ DIST      ?= dist
 PLATFORMS ?= linux/amd64 linux/arm64
 RELEASE_FLAGS := -trimpath -buildvcs=false -ldflags "-s -w -buildid= $(LDFLAGS)"
 
-.PHONY: all help build release release-check run test test-short bench bench-sync bench-layout bench-edits verify deps clean
+.PHONY: all help build release release-check image run test test-short bench bench-sync bench-layout bench-edits verify deps clean
 
 ## all: build the binaries (the default target)
 all: build
@@ -41,13 +41,36 @@ release-check: release
 	cmp $(DIST)/SHA256SUMS .run/dist-check/SHA256SUMS
 	@echo "release-check: the two builds are identical"
 
+# image: the container image, built by podman from a staged context without
+# any registry (FROM scratch); the binaries are built for the host's arch.
+IMAGE         ?= localhost/eird
+IMAGE_CONTEXT ?= .run/image
+IMAGE_ARCH    ?= $(shell $(GO) env GOARCH)
+
+## image: the container image localhost/eird:VERSION and :latest (IMAGE= to rename) with podman, from scratch (static eird and eirctl, CA certificates, deploy/container/eird.yaml; user 65532)
+image:
+	scripts/deps.sh podman update-ca-certificates
+	rm -rf $(IMAGE_CONTEXT)
+	mkdir -p $(IMAGE_CONTEXT)/rootfs/etc/ssl/certs $(IMAGE_CONTEXT)/rootfs/etc/eird $(IMAGE_CONTEXT)/rootfs/var/lib/eird
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build $(RELEASE_FLAGS) -o $(IMAGE_CONTEXT)/rootfs/ ./cmd/eird ./cmd/eirctl
+	install -m 0644 /etc/ssl/certs/ca-certificates.crt $(IMAGE_CONTEXT)/rootfs/etc/ssl/certs/
+	install -m 0644 deploy/container/eird.yaml $(IMAGE_CONTEXT)/rootfs/etc/eird/
+	printf 'root:x:0:0:root:/:/sbin/nologin\neird:x:65532:65532:eird:/var/lib/eird:/sbin/nologin\n' > $(IMAGE_CONTEXT)/rootfs/etc/passwd
+	printf 'root:x:0:\neird:x:65532:\n' > $(IMAGE_CONTEXT)/rootfs/etc/group
+	chmod 0644 $(IMAGE_CONTEXT)/rootfs/etc/passwd $(IMAGE_CONTEXT)/rootfs/etc/group
+	chmod 0755 $(IMAGE_CONTEXT)/rootfs/eird $(IMAGE_CONTEXT)/rootfs/eirctl
+	chmod 0700 $(IMAGE_CONTEXT)/rootfs/var/lib/eird
+	podman build --format docker --layers=false --pull=never --platform linux/$(IMAGE_ARCH) --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
+	  -f Containerfile -t $(IMAGE):$(VERSION) -t $(IMAGE):latest $(IMAGE_CONTEXT)
+
+
 ## run: build and start eird with the demo configuration (EIRD_CONFIG= for another), starting a local Redis for a loopback address where none answers; exits with eird's status
 run: build
 	scripts/run.sh
 
-## deps: install what the tests drive when missing (redis-server, tshark, freeDiameterd, curl, h2load)
+## deps: install what the tests drive when missing (redis-server, tshark, freeDiameterd, curl, h2load, promtool, podman, runc, podman-compose, CA certificates)
 deps:
-	scripts/deps.sh redis-server tshark dumpcap freeDiameterd curl h2load promtool
+	scripts/deps.sh redis-server tshark dumpcap freeDiameterd curl h2load promtool podman runc podman-compose update-ca-certificates
 
 ## test: make verify, then every test with the race detector; tests start their own Redis, tshark and freeDiameter
 test: deps verify

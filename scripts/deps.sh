@@ -13,6 +13,10 @@ declare -A pkg=(
   [curl]=curl
   [h2load]=nghttp2-client
   [promtool]=prometheus
+  [podman]="podman runc"
+  [runc]=runc
+  [podman-compose]=podman-compose
+  [update-ca-certificates]=ca-certificates
 )
 
 missing=()

@@ -6,6 +6,7 @@
 //	eird -config eird.yaml       run
 //	eird -config eird.yaml -check-config
 //	eird -config eird.yaml -print-addresses   where eird listens, which Redis it uses
+//	eird -config eird.yaml -healthcheck
 //	eird -print-keys             list every configuration key, its default and environment variable
 //	eird -version
 //
@@ -48,6 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	printAddrs := fs.Bool("print-addresses", false, "validate the configuration, print where eird listens and which Redis it uses (after EIR_* variables), and exit")
 	printKeys := fs.Bool("print-keys", false, "print every configuration key with its default and environment variable, and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	probe := fs.Bool("healthcheck", false, "ask the eird running with this configuration whether it is ready (GET /readyz on admin.listen); exit 0 when it is, 1 otherwise")
 	// eirctl's rule: -h prints the usage on standard output (exit 0); a
 	// usage error prints the error and the usage on standard error (exit 2).
 	usage := func(w io.Writer) {
@@ -86,6 +88,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	cfg, err := config.Load(*path)
+	if *probe { // a container health check knows only 0 and 1
+		if err != nil {
+			fmt.Fprintf(stderr, "eird: healthcheck: configuration: %v\n", err)
+			return 1
+		}
+		return healthcheck(cfg, stdout, stderr)
+	}
 	if err == nil {
 		err = cfg.Validate()
 	}
@@ -127,6 +136,7 @@ const usageHead = `usage: eird [flags]
   eird -config eird.yaml -check-config   validate the configuration and exit
   eird -config eird.yaml -print-addresses
                                          where eird listens and which Redis it uses, and exit
+  eird -config eird.yaml -healthcheck    exit 0 when the eird running with it is ready (/readyz), else 1
   eird -print-keys                       every configuration key, its default and environment variable
   eird -version                          version, commit and Go version
 
