@@ -119,10 +119,13 @@ On a terminal, the upload shows a progress bar on standard error.`)
 		fmt.Fprint(c.stdout, " (replacing their entries)")
 	}
 	fmt.Fprintln(c.stdout)
-	t := newTable(c.stdout, "DATASET", "VERSION", "ADDED", "REMOVED", "ENTRIES")
+	// One batch: every row sets the column widths (a dataset's name may be
+	// long).
+	rows := make([][]string, 0, len(res.Datasets))
 	for _, d := range res.Datasets {
-		t.write([]string{d.Dataset, fmt.Sprint(d.Version), fmt.Sprint(d.Added), fmt.Sprint(d.Removed), fmt.Sprint(d.Count)})
+		rows = append(rows, []string{d.Dataset, fmt.Sprint(d.Version), fmt.Sprint(d.Added), fmt.Sprint(d.Removed), fmt.Sprint(d.Count)})
 	}
+	newTable(c.stdout, "DATASET", "VERSION", "ADDED", "REMOVED", "ENTRIES").write(rows...)
 	skipped := max(res.SkippedRows, len(res.Skipped))
 	if skipped > 0 {
 		fmt.Fprintf(c.stdout, "skipped %d invalid %s:\n", skipped, plural(skipped, "row", "rows"))
