@@ -292,8 +292,8 @@ func (s *Store) applyLocked(changes []eir.Change, o eir.ApplyOptions) (eir.Apply
 	results := map[eir.Dataset]*eir.DatasetResult{}
 	for _, ch := range changes {
 		d, ok := next[ch.Dataset]
-		if !ok && s.sets[ch.Dataset] == nil && !ch.Replace && len(ch.Add) == 0 && len(ch.AddKeys) == 0 {
-			continue // removals from a dataset that does not exist: nothing to do
+		if !ok && s.sets[ch.Dataset] == nil && (!ch.Replace || ch.IfExists) && len(ch.Add) == 0 && len(ch.AddKeys) == 0 {
+			continue // removals from (or an IfExists emptying of) a dataset that does not exist: nothing to do
 		}
 		if !ok {
 			if cur := s.sets[ch.Dataset]; cur != nil && !ch.Replace {

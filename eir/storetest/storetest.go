@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Pairs", testPairs},
 		{"Provenance", testProvenance},
 		{"ReplaceAndDelta", testReplaceAndDelta},
+		{"ReplaceIfExists", testReplaceIfExists},
 		{"Counts", testCounts},
 		{"Large", testLarge},
 		{"InvalidChangeWritesNothing", testInvalid},

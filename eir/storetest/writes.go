@@ -31,6 +31,40 @@ func testReplaceAndDelta(t *testing.T, s Store) {
 	expectHits(t, s, 6, "", black.String())
 }
 
+// testReplaceIfExists checks that an IfExists replacement empties a
+// dataset that exists, fills one it adds to, and creates no empty one,
+// while a plain empty replacement creates the dataset.
+func testReplaceIfExists(t *testing.T, s Store) {
+	black, grey, white := ds("manual", eir.TargetIMEI, eir.ListBlack), ds("manual", eir.TargetIMEI, eir.ListGrey), ds("manual", eir.TargetIMEI, eir.ListWhite)
+	tac, empty := ds("manual", eir.TargetTAC, eir.ListBlack), ds("gsma", eir.TargetTAC, eir.ListGrey)
+	apply(t, s, eir.Change{Dataset: black, Add: imeis(1, 2)}, eir.Change{Dataset: grey, Add: imeis(3)})
+	res := apply(t, s,
+		eir.Change{Dataset: black, Replace: true, IfExists: true},
+		eir.Change{Dataset: grey, Replace: true, IfExists: true, Add: imeis(3, 4)},
+		eir.Change{Dataset: white, Replace: true, IfExists: true},
+		eir.Change{Dataset: tac, Replace: true, IfExists: true, Add: []eir.Entry{{TAC: 35209900}}},
+		eir.Change{Dataset: empty, Replace: true})
+	got := map[eir.Dataset]eir.DatasetResult{}
+	for _, r := range res.Datasets {
+		got[r.Dataset] = r
+	}
+	if len(got) != 4 || got[black].Count != 0 || got[grey].Count != 2 ||
+		got[tac].Count != 1 || got[empty].Count != 0 {
+		t.Fatalf("results %+v: want black emptied, grey replaced, manual/tac/black created, gsma/tac/grey created empty, manual/imei/white absent", res.Datasets)
+	}
+	infos, err := s.Datasets(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[eir.Dataset]uint64{}
+	for _, i := range infos {
+		in[i.Dataset] = i.Count
+	}
+	if _, ok := in[white]; ok || len(in) != 4 || in[black] != 0 || in[grey] != 2 || in[tac] != 1 {
+		t.Fatalf("datasets %+v: want %s, %s, %s and %s, not %s", infos, black, grey, tac, empty, white)
+	}
+}
+
 func testCounts(t *testing.T, s Store) {
 	d := ds("manual", eir.TargetIMEI, eir.ListBlack)
 	r1 := apply(t, s, eir.Change{Dataset: d, Add: imeis(1, 2, 2, 3)})
