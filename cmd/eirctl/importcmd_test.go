@@ -187,3 +187,23 @@ func columnStarts(header string) []int {
 	}
 	return out
 }
+
+// TestImportDryRunHeld checks the dry run's table (no version: nothing
+// is switched in) and that a dry run the guards would refuse says so and
+// exits with 3, as the import would, in both output formats.
+func TestImportDryRunHeld(t *testing.T) {
+	f := newFake(t)
+	f.handle("POST /v1/import", reply(200, `{"rows": 1, "sources": ["national"], "replace": true, "dry_run": true,
+		"datasets": [{"dataset": "national/imei/black", "added": 0, "removed": 4, "count": 1}],
+		"held": {"code": "unblock_guard", "message": "the import would unblock 4 entries (80.0% of the 5 in force), more than the limit of 3"}}`))
+	file := writeFile(t, "shrink.csv", "imei,status\n35209900176148,black\n")
+	out, errOut, code := f.ctl("", "import", "-dry-run", "-replace", "-source", "national", file)
+	wantCode(t, code, exitRejected, out, errOut)
+	wantContains(t, "stdout", out, "would import (dry run, nothing changed) 1 row",
+		"DATASET              VERSION  ADDED  REMOVED  ENTRIES\nnational/imei/black  -        0      4        1\n")
+	wantContains(t, "stderr", errOut, "the import would be refused: the import would unblock 4 entries", "(unblock_guard)", "-force")
+	out, errOut, code = f.ctl("", "-o", "json", "import", "-dry-run", "-replace", "-source", "national", file)
+	wantCode(t, code, exitRejected, out, errOut)
+	wantContains(t, "stdout", out, `"held"`)
+	wantContains(t, "stderr", errOut, "(unblock_guard)")
+}

@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Provenance", testProvenance},
 		{"ReplaceAndDelta", testReplaceAndDelta},
 		{"ReplaceIfExists", testReplaceIfExists},
+		{"BeforeRefuses", testBeforeRefuses},
 		{"Counts", testCounts},
 		{"Large", testLarge},
 		{"InvalidChangeWritesNothing", testInvalid},

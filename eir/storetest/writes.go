@@ -65,6 +65,51 @@ func testReplaceIfExists(t *testing.T, s Store) {
 	}
 }
 
+// testBeforeRefuses checks that ApplyOptions.Before is told what a write
+// does, counted against the lists in force (a replacement by content),
+// and that its error refuses the write whole (a guard, a dry run).
+func testBeforeRefuses(t *testing.T, s Store) {
+	black, grey := ds("national", eir.TargetIMEI, eir.ListBlack), ds("national", eir.TargetIMEI, eir.ListGrey)
+	apply(t, s, eir.Change{Dataset: black, Add: imeis(1, 2, 3)}, eir.Change{Dataset: grey, Add: imeis(9)})
+	before, err := s.Datasets(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("refused")
+	var told []eir.DatasetResult
+	_, err = s.ApplyWith(ctx(t), []eir.Change{{Dataset: black, Replace: true, Add: imeis(3, 4)}, {Dataset: grey, Add: imeis(10), Remove: imeis(9)}},
+		eir.ApplyOptions{Before: func(res []eir.DatasetResult, _ map[string]string) error {
+			told = append(told, res...)
+			return refused
+		}})
+	if !errors.Is(err, refused) {
+		t.Fatalf("apply: %v, want Before's error", err)
+	}
+	want := map[eir.Dataset][4]uint64{black: {1, 2, 2, 3}, grey: {1, 1, 1, 1}} // added, removed, count, previous
+	if len(told) != 2 {
+		t.Fatalf("Before told %+v", told)
+	}
+	for _, r := range told {
+		if got := [4]uint64{r.Added, r.Removed, r.Count, r.Previous}; got != want[r.Dataset] {
+			t.Errorf("%s: added, removed, count, previous %v, want %v", r.Dataset, got, want[r.Dataset])
+		}
+	}
+	after, err := s.Datasets(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("datasets %+v after a refused write, want %+v", after, before)
+	}
+	for i := range before {
+		if after[i].Dataset != before[i].Dataset || after[i].Version != before[i].Version || after[i].Count != before[i].Count {
+			t.Fatalf("datasets %+v after a refused write, want %+v", after, before)
+		}
+	}
+	expectHits(t, s, 1, "", black.String())
+	expectHits(t, s, 4, "")
+}
+
 func testCounts(t *testing.T, s Store) {
 	d := ds("manual", eir.TargetIMEI, eir.ListBlack)
 	r1 := apply(t, s, eir.Change{Dataset: d, Add: imeis(1, 2, 2, 3)})
