@@ -569,6 +569,26 @@ func TestReload(t *testing.T) {
 	out, errOut, code = f.ctl("", "reload")
 	wantCode(t, code, exitRejected, out, errOut)
 	wantContains(t, "stderr", errOut, "nothing changed (invalid_config)", "  diameter.peers[0].origin_host: required", "  policy.on_store_error")
+
+	// Only what changed is printed; nothing, when nothing did.
+	f.handle("POST /v1/reload", reply(200, `{"reloaded": ["admin.tokens"], "time": "2025-05-01T10:00:00Z"}`))
+	out, errOut, code = f.ctl("", "reload")
+	wantCode(t, code, exitOK, out, errOut)
+	if out != "reloaded admin.tokens at 2025-05-01T10:00:00Z\n" {
+		t.Errorf("stdout %q", out)
+	}
+	f.handle("POST /v1/reload", reply(200, `{"reloaded": [], "time": "2025-05-01T10:00:00Z"}`))
+	out, errOut, code = f.ctl("", "reload")
+	wantCode(t, code, exitOK, out, errOut)
+	if out != "nothing changed at 2025-05-01T10:00:00Z\n" {
+		t.Errorf("stdout %q", out)
+	}
+	f.handle("POST /v1/reload", reply(200, `{"reloaded": [], "restart_needed": ["redis.addresses"], "time": "2025-05-01T10:00:00Z"}`))
+	out, errOut, code = f.ctl("", "reload")
+	wantCode(t, code, exitOK, out, errOut)
+	if out != "nothing reloaded at 2025-05-01T10:00:00Z\nchanged, applied only after a restart: redis.addresses\n" {
+		t.Errorf("stdout %q", out)
+	}
 }
 
 func TestSync(t *testing.T) {
