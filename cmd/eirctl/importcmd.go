@@ -123,6 +123,14 @@ On a terminal, the upload shows a progress bar on standard error.`)
 		c.reportHeld(res.Held)
 		return code
 	}
+	c.printImport(res, name)
+	c.reportHeld(res.Held)
+	return code
+}
+
+// printImport prints what an import did (or a dry run would do) with the
+// file name.
+func (c *cli) printImport(res api.ImportResult, name string) {
 	verb := "imported"
 	if res.DryRun {
 		verb = "would import (dry run, nothing changed)"
@@ -154,8 +162,6 @@ On a terminal, the upload shows a progress bar on standard error.`)
 			fmt.Fprintf(c.stdout, "  ... and %d more\n", more)
 		}
 	}
-	c.reportHeld(res.Held)
-	return code
 }
 
 // reportHeld says on standard error why the guards would refuse a dry
