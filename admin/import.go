@@ -71,49 +71,78 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 	for _, e := range parsed.Skipped {
 		res.Skipped = append(res.Skipped, plain(e.Error()))
 	}
-	if dryRun || len(parsed.Changes) == 0 {
-		// Entries named by the file, per dataset (not yet compared with
-		// the lists in force).
-		idx := map[string]int{}
-		for _, c := range parsed.Changes {
-			name := c.Dataset.String()
-			i, ok := idx[name]
-			if !ok {
-				i = len(res.Datasets)
-				idx[name] = i
-				res.Datasets = append(res.Datasets, api.DatasetChange{Dataset: name})
-			}
-			res.Datasets[i].Added += uint64(len(c.Add))
-			res.Datasets[i].Removed += uint64(len(c.Remove))
-		}
+	if len(parsed.Changes) == 0 {
 		writeJSON(w, http.StatusOK, res)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.o.ImportTimeout)
 	defer cancel()
-	// The guards judge what the import does by content, unless forced.
-	ao := eir.ApplyOptions{}
-	if !force {
-		ao.Before = func(res []eir.DatasetResult, _ map[string]string) error {
-			return s.judge(res, "the import", opts.Replace)
-		}
-	}
-	applied, err := s.st.ApplyWith(ctx, parsed.Changes, ao)
+	applied, held, err := s.applyImport(ctx, parsed.Changes, opts.Replace, dryRun, force)
 	if err != nil {
-		s.log.Warn("import failed", zap.String("actor", Actor(r.Context())), zap.Error(err))
+		s.log.Warn("import failed", zap.String("actor", Actor(r.Context())), zap.Bool("dry_run", dryRun), zap.Error(err))
 		writeErr(w, importFailed(err))
 		return
 	}
-	for _, d := range applied.Datasets {
+	for _, d := range applied {
 		res.Datasets = append(res.Datasets, api.DatasetChange{Dataset: d.Dataset.String(), Version: d.Version, Added: d.Added, Removed: d.Removed, Count: d.Count})
+	}
+	if dryRun {
+		if held != nil {
+			res.Held = &api.ImportHeld{Code: held.Code, Message: held.Message}
+		}
+		writeJSON(w, http.StatusOK, res)
+		return
 	}
 	if force {
 		reason = strings.TrimSpace(reason + " (forced past the guards)")
 	}
 	s.audit(ctx, importRecords(Actor(r.Context()), file, reason, parsed.Changes, res)...)
 	s.log.Info("import applied", zap.String("actor", Actor(r.Context())), zap.Int("rows", parsed.Rows),
-		zap.Strings("sources", parsed.Sources), zap.Bool("replace", opts.Replace), zap.Int("datasets", len(applied.Datasets)))
+		zap.Strings("sources", parsed.Sources), zap.Bool("replace", opts.Replace), zap.Int("datasets", len(applied)))
 	writeJSON(w, http.StatusOK, res)
+}
+
+// errDryRun ends the write of a dry run once it is built and counted,
+// before anything is switched in.
+var errDryRun = errors.New("admin: dry run")
+
+// applyImport applies an import's changes, the guards judging what it
+// does by content unless forced. A dry run builds the write, is told
+// what it would do (counted against the lists in force exactly as the
+// write is) and what the guards would say of it, and stops before the
+// switch: no list in force, no version and no audit record changes (the
+// store deletes what it built). Its results have no version.
+func (s *Server) applyImport(ctx context.Context, changes []eir.Change, replace, dryRun, force bool) ([]eir.DatasetResult, *guard.Error, error) {
+	var seen []eir.DatasetResult
+	var held *guard.Error
+	ao := eir.ApplyOptions{}
+	if dryRun || !force {
+		ao.Before = func(res []eir.DatasetResult, _ map[string]string) error {
+			held = nil
+			if !force {
+				held = s.o.Guards.JudgeAll(res, func(eir.DatasetResult) (string, bool) { return "the import", replace })
+			}
+			if dryRun {
+				seen = slices.Clone(res)
+				return errDryRun
+			}
+			if held != nil {
+				return held
+			}
+			return nil
+		}
+	}
+	applied, err := s.st.ApplyWith(ctx, changes, ao)
+	if dryRun && errors.Is(err, errDryRun) {
+		for i := range seen {
+			seen[i].Version = 0 // built to be counted, never switched in
+		}
+		return seen, held, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return applied.Datasets, nil, nil
 }
 
 // boolParams reads the boolean query parameters named by params into

@@ -183,7 +183,7 @@ func TestAnonymousWritesEverySource(t *testing.T) {
 			t.Fatalf("anonymous add under %s: %d %v", source, status, body)
 		}
 	}
-	if status, body, _ := do(t, srv, "POST", "/v1/import?replace=true", "", "imei,status,source\n49015420323751,grey,national\n"); status != 200 {
+	if status, body, _ := do(t, srv, "POST", "/v1/import?replace=true&force=true", "", "imei,status,source\n49015420323751,grey,national\n"); status != 200 {
 		t.Fatalf("anonymous replace of national: %d %v", status, body)
 	}
 	if status, body, _ := do(t, srv, "DELETE", "/v1/entries", "", `{"imei":"49015420323751","source":"national","reason":"r"}`); status != 200 {

@@ -19,6 +19,12 @@ type Change struct {
 	// Add and Remove. A store may reorder them.
 	AddKeys    []uint64
 	RemoveKeys []uint64
+	// IfExists, with Replace, leaves a dataset that does not exist as it is
+	// when the change adds nothing, instead of creating it empty: the
+	// replacement of a whole source (eirctl import -replace) empties its
+	// datasets and creates none. Without it an empty replacement creates
+	// the dataset (a registry's empty list is a list version loaded).
+	IfExists bool
 }
 
 // DatasetResult reports what a change did to one dataset.

@@ -53,6 +53,20 @@ type PassReport struct {
 	Skipped  string        `json:"skipped,omitempty"` // why the pass did nothing
 	Fetched  []string      `json:"fetched,omitempty"`
 	Files    []FileReport  `json:"files"`
+	// Settling lists the files of the landing folder the pass did not
+	// read because they (or a sidecar) were modified within the source's
+	// settle time.
+	Settling []SettlingFile `json:"settling,omitempty"`
+}
+
+// SettlingFile is a file left for a later pass because it was modified
+// within the settle time.
+type SettlingFile struct {
+	File     string    `json:"file"`
+	Modified time.Time `json:"modified"`
+	// ReadyAt is when it will have settled: the first pass from then on
+	// reads it (unless it is modified again).
+	ReadyAt time.Time `json:"ready_at"`
 }
 
 // ErrUnknownSource reports a source that is not configured.
@@ -134,9 +148,12 @@ func (s *source) pass(ctx context.Context, rep *PassReport) error {
 			rep.Fetched = append(rep.Fetched, res.Name)
 		}
 	}
-	files, err := s.dir.Ready()
+	files, settling, err := s.dir.Scan()
 	if err != nil {
 		return fmt.Errorf("regsync: %s: %w", s.cfg.Name, err)
+	}
+	for _, f := range settling {
+		rep.Settling = append(rep.Settling, SettlingFile{File: f.Name, Modified: f.ModTime.UTC(), ReadyAt: f.ReadyAt.UTC()})
 	}
 	s.see(files)
 	// Files whose processing did not finish: the process died (a file

@@ -420,6 +420,7 @@ func TestEirctl(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "national/imei/black") || !strings.Contains(out, "gsma/range/grey") {
 		t.Fatalf("datasets: exit %d\n%s", code, out)
 	}
+	datasetsBefore := out
 	if _, _, code := e.eirctl(t, "", "status"); code != 0 {
 		t.Errorf("status: exit %d", code)
 	}
@@ -432,12 +433,45 @@ func TestEirctl(t *testing.T) {
 	if out, _, _ := e.eirctl(t, "", "list", "-imei", "35209900176148"); !strings.Contains(out, "national/imei/black") {
 		t.Fatalf("a held import changed the lists:\n%s", out)
 	}
-	if _, errOut, code := e.eirctl(t, replace, "import", "-replace", "-force", "-reason", "shrink", "-"); code != 0 {
+	// A dry run says so too (exit 3), and counts what the import does.
+	dry, errOut, code := e.eirctl(t, replace, "import", "-dry-run", "-replace", "-")
+	if code != 3 || !strings.Contains(errOut, "would leave 0 entries") || !strings.Contains(dry, "national/imei/black") {
+		t.Fatalf("dry run of the replace: %d\n%s%s; want the counts, and held (exit 3)", code, dry, errOut)
+	}
+	dry, errOut, code = e.eirctl(t, replace, "import", "-dry-run", "-replace", "-force", "-")
+	if code != 0 {
+		t.Fatalf("dry run -force: %d %s", code, errOut)
+	}
+	out, errOut, code = e.eirctl(t, replace, "import", "-replace", "-force", "-reason", "shrink", "-")
+	if code != 0 {
 		t.Fatalf("replace -force: %d %s", code, errOut)
+	}
+	if got, want := importCounts(dry), importCounts(out); got != want || !strings.Contains(got, "national/imei/black 0 ") {
+		t.Fatalf("the dry run counted\n%s\nthe import did\n%s", got, want)
+	}
+	// The replacement created no empty dataset: national has those it had,
+	// and the grey list the file fills.
+	out, _, _ = e.eirctl(t, "", "datasets")
+	for _, l := range strings.Split(out, "\n") {
+		if ds, _, _ := strings.Cut(l, " "); strings.HasPrefix(ds, "national/") && ds != "national/imei/grey" && !strings.Contains(datasetsBefore, ds+" ") {
+			t.Errorf("the replacement created %s:\n%s", ds, out)
+		}
 	}
 	if out, _, _ := e.eirctl(t, "", "check", "35209900176148"); !strings.Contains(out, "BLACKLISTED") || !strings.Contains(out, "gsma") {
 		t.Fatalf("after replacing national, gsma's entry must still block:\n%s", out)
 	}
+}
+
+// importCounts is the table of an import's output without its VERSION
+// column (a dry run has none).
+func importCounts(out string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) == 5 {
+			fmt.Fprintln(&b, f[0], f[2], f[3], f[4])
+		}
+	}
+	return b.String()
 }
 
 var _ = errors.New

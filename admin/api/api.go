@@ -103,13 +103,26 @@ type DatasetInfo struct {
 // request's body; replace, dry_run, skip_invalid, force, source, file and
 // reason are query parameters).
 type ImportResult struct {
-	Rows        int             `json:"rows"`
-	Sources     []string        `json:"sources"`
-	Replace     bool            `json:"replace"`
-	DryRun      bool            `json:"dry_run"`
-	SkippedRows int             `json:"skipped_rows"`
-	Skipped     []string        `json:"skipped,omitempty"` // the first 100 skipped rows and why
-	Datasets    []DatasetChange `json:"datasets"`
+	Rows        int      `json:"rows"`
+	Sources     []string `json:"sources"`
+	Replace     bool     `json:"replace"`
+	DryRun      bool     `json:"dry_run"`
+	SkippedRows int      `json:"skipped_rows"`
+	Skipped     []string `json:"skipped,omitempty"` // the first 100 skipped rows and why
+	// Datasets is what the import changed, or with dry_run what it would
+	// change: added and removed are counted against the lists in force,
+	// exactly as the import counts them (version is absent in a dry run).
+	Datasets []DatasetChange `json:"datasets"`
+	// Held, in a dry run, is why the guards would refuse the import (a
+	// real import would answer 409 held and change nothing); absent when they
+	// would let it through, or with force.
+	Held *ImportHeld `json:"held,omitempty"`
+}
+
+// ImportHeld is the guards' refusal of a dry run's import.
+type ImportHeld struct {
+	Code    string `json:"code"` // unblock_guard, shrink_guard
+	Message string `json:"message"`
 }
 
 // DatasetChange reports what an import did to one dataset.

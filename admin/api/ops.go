@@ -141,8 +141,9 @@ type RecoverDataset struct {
 
 // ReloadResult is the body of POST /v1/reload.
 type ReloadResult struct {
-	// Reloaded lists what was applied: diameter.peers, admin.tokens,
-	// policy (their keys may be unchanged).
+	// Reloaded lists what changed and was applied: diameter.peers,
+	// admin.tokens (a token file's new content too), policy, n5g.oauth
+	// keys (the key file's content); empty when nothing changed.
 	Reloaded []string `json:"reloaded"`
 	// RestartNeeded lists changed keys that apply only when eird restarts.
 	RestartNeeded []string  `json:"restart_needed,omitempty"`

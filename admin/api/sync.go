@@ -23,6 +23,17 @@ type SyncPass struct {
 	Skipped  string           `json:"skipped,omitempty"` // why the pass did nothing
 	Fetched  []string         `json:"fetched,omitempty"`
 	Files    []SyncFileReport `json:"files"`
+	// Settling lists the files not read yet because they (or a sidecar)
+	// were modified within the source's settle time (sync.sources[].settle).
+	Settling []SyncSettling `json:"settling,omitempty"`
+}
+
+// SyncSettling is a file a pass left for a later one: modified within
+// the settle time, it is read by the first pass from ready_at on.
+type SyncSettling struct {
+	File     string    `json:"file"`
+	Modified time.Time `json:"modified"`
+	ReadyAt  time.Time `json:"ready_at"`
 }
 
 // SyncFileReport is what a pass did with one file.

@@ -58,7 +58,9 @@ WHEN is an RFC 3339 time (2006-01-02T15:04:05Z) or a duration before now (24h, 9
 	if c.jsonOutput() {
 		return c.printRaw(data)
 	}
-	t := newTable(c.stdout, "TIME", "ACTOR", "ACTION", "TARGET", "SOURCE", "REASON")
+	// One batch: every row sets the column widths (a source, a target or
+	// an actor may be long).
+	rows := make([][]string, 0, len(res.Records))
 	for _, r := range res.Records {
 		target := string(r.Target)
 		if target == "" {
@@ -67,8 +69,9 @@ WHEN is an RFC 3339 time (2006-01-02T15:04:05Z) or a duration before now (24h, 9
 		if target == "" {
 			target = r.Dataset
 		}
-		t.write([]string{showTimeOf(&r.Time), dash(r.Actor), dash(r.Action), dash(target), dash(r.Source), dash(r.Reason)})
+		rows = append(rows, []string{showTimeOf(&r.Time), dash(r.Actor), dash(r.Action), dash(target), dash(r.Source), dash(r.Reason)})
 	}
+	newTable(c.stdout, "TIME", "ACTOR", "ACTION", "TARGET", "SOURCE", "REASON").write(rows...)
 	if len(res.Records) == 0 {
 		fmt.Fprintln(c.stdout, "no audit records")
 	}

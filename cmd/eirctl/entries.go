@@ -231,10 +231,11 @@ prints the entries removed. Exits with 3 when nothing matched.
 		return c.printRaw(data)
 	}
 	fmt.Fprintf(c.stdout, "removed %d %s\n", len(res.Removed), plural(len(res.Removed), "entry", "entries"))
-	t := newTable(c.stdout, "DATASET", "ENTRY", "EXPIRES", "REASON")
+	rows := make([][]string, 0, len(res.Removed))
 	for _, e := range res.Removed {
-		t.write([]string{datasetOf(e), keyOf(e).String(), showExpiry(e.ExpiresAt), dash(e.Reason)})
+		rows = append(rows, []string{datasetOf(e), keyOf(e).String(), showExpiry(e.ExpiresAt), dash(e.Reason)})
 	}
+	newTable(c.stdout, "DATASET", "ENTRY", "EXPIRES", "REASON").write(rows...)
 	return exitOK
 }
 

@@ -34,6 +34,11 @@ An import that would unblock more entries, or shrink a list more, than eird's gu
 allow (guards.*) is refused whole (nothing changes; exit 3); check the file, then
 import it again with -force.
 
+-dry-run prints exactly what the import would do, counted against the lists in force
+(entries added and removed per dataset, as the import then reports them), and whether
+the guards would refuse it (then exits with 3, as the import would); nothing changes
+and nothing is audited.
+
 The reason (required, except with -dry-run) and the file's name are kept in the
 audit trail with what the import changed.
 
@@ -107,9 +112,25 @@ On a terminal, the upload shows a progress bar on standard error.`)
 		fmt.Fprintf(c.stderr, "eirctl: unexpected answer to POST /v1/import: %v\n", err)
 		return exitFailure
 	}
-	if c.jsonOutput() {
-		return c.printRaw(raw)
+	code := exitOK
+	if res.Held != nil {
+		code = exitRejected
 	}
+	if c.jsonOutput() {
+		if pc := c.printRaw(raw); pc != exitOK {
+			return pc
+		}
+		c.reportHeld(res.Held)
+		return code
+	}
+	c.printImport(res, name)
+	c.reportHeld(res.Held)
+	return code
+}
+
+// printImport prints what an import did (or a dry run would do) with the
+// file name.
+func (c *cli) printImport(res api.ImportResult, name string) {
 	verb := "imported"
 	if res.DryRun {
 		verb = "would import (dry run, nothing changed)"
@@ -119,10 +140,17 @@ On a terminal, the upload shows a progress bar on standard error.`)
 		fmt.Fprint(c.stdout, " (replacing their entries)")
 	}
 	fmt.Fprintln(c.stdout)
-	t := newTable(c.stdout, "DATASET", "VERSION", "ADDED", "REMOVED", "ENTRIES")
+	// One batch: every row sets the column widths (a dataset's name may be
+	// long).
+	rows := make([][]string, 0, len(res.Datasets))
 	for _, d := range res.Datasets {
-		t.write([]string{d.Dataset, fmt.Sprint(d.Version), fmt.Sprint(d.Added), fmt.Sprint(d.Removed), fmt.Sprint(d.Count)})
+		version := fmt.Sprint(d.Version)
+		if res.DryRun {
+			version = "-" // counted, never switched in
+		}
+		rows = append(rows, []string{d.Dataset, version, fmt.Sprint(d.Added), fmt.Sprint(d.Removed), fmt.Sprint(d.Count)})
 	}
+	newTable(c.stdout, "DATASET", "VERSION", "ADDED", "REMOVED", "ENTRIES").write(rows...)
 	skipped := max(res.SkippedRows, len(res.Skipped))
 	if skipped > 0 {
 		fmt.Fprintf(c.stdout, "skipped %d invalid %s:\n", skipped, plural(skipped, "row", "rows"))
@@ -134,7 +162,15 @@ On a terminal, the upload shows a progress bar on standard error.`)
 			fmt.Fprintf(c.stdout, "  ... and %d more\n", more)
 		}
 	}
-	return exitOK
+}
+
+// reportHeld says on standard error why the guards would refuse a dry
+// run's import (nothing when they would not).
+func (c *cli) reportHeld(h *api.ImportHeld) {
+	if h == nil {
+		return
+	}
+	fmt.Fprintf(c.stderr, "eirctl: the import would be refused: %s (%s); check the file, then import it with -force\n", clean(h.Message), h.Code)
 }
 
 // isTerminal reports whether w is a terminal (a character device).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -126,4 +127,83 @@ func TestByteSize(t *testing.T) {
 			t.Errorf("byteSize(%d) = %q, want %q", n, got, want)
 		}
 	}
+}
+
+// TestTablesAligned checks that the columns of the import, audit and
+// datasets tables stay aligned whatever the length of a dataset's or a
+// source's name: every row's columns start where the header's do.
+func TestTablesAligned(t *testing.T) {
+	long := "a-registry-source-with-a-very-long-name"
+	f := newFake(t)
+	f.handle("POST /v1/import", reply(200, `{"rows": 3, "sources": ["manual", "`+long+`"], "replace": false, "dry_run": false,
+		"datasets": [{"dataset": "manual/imei/black", "version": 3, "added": 1, "removed": 0, "count": 1},
+		{"dataset": "`+long+`/imei/black", "version": 12345, "added": 2, "removed": 0, "count": 2},
+		{"dataset": "x/tac/grey", "version": 4, "added": 1, "removed": 0, "count": 1}]}`))
+	f.handle("GET /v1/audit", reply(200, `{"records": [
+		{"id": 1, "time": "2025-05-01T10:00:00Z", "actor": "noc", "action": "entry.add", "target": "35209900176148", "source": "manual", "reason": "stolen"},
+		{"id": 2, "time": "2025-05-01T10:00:01Z", "actor": "noc", "action": "import", "target": "`+long+`.csv", "source": "`+long+`", "reason": "monthly"}]}`))
+	f.handle("GET /v1/datasets", reply(200, `{"datasets": [
+		{"dataset": "manual/imei/black", "version": 3, "count": 1, "updated_at": "2025-05-01T10:00:00Z"},
+		{"dataset": "`+long+`/imei/black", "version": 12345, "count": 2, "updated_at": "2025-05-01T10:00:00Z"}]}`))
+	file := writeFile(t, "lists.csv", "imei,status\n35209900176148,black\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+		head string
+		rows int
+	}{
+		{"import", []string{"import", "-reason", "test", file}, "DATASET", 3},
+		{"audit", []string{"audit"}, "TIME", 2},
+		{"datasets", []string{"datasets"}, "DATASET", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := f.ctl("", tc.args...)
+			wantCode(t, code, exitOK, out, errOut)
+			lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+			h := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, tc.head+" ") })
+			if h < 0 || len(lines) < h+1+tc.rows {
+				t.Fatalf("no table of %d rows:\n%s", tc.rows, out)
+			}
+			starts := columnStarts(lines[h])
+			for _, l := range lines[h+1 : h+1+tc.rows] {
+				for _, s := range starts[1:] {
+					if s >= len(l) || l[s] == ' ' || l[s-1] != ' ' {
+						t.Errorf("row %q: no column starts at %d, where the header's does:\n%s", l, s, out)
+						break
+					}
+				}
+			}
+		})
+	}
+}
+
+// columnStarts are the offsets where the header's words start.
+func columnStarts(header string) []int {
+	var out []int
+	for i := range header {
+		if header[i] != ' ' && (i == 0 || header[i-1] == ' ') {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// TestImportDryRunHeld checks the dry run's table (no version: nothing
+// is switched in) and that a dry run the guards would refuse says so and
+// exits with 3, as the import would, in both output formats.
+func TestImportDryRunHeld(t *testing.T) {
+	f := newFake(t)
+	f.handle("POST /v1/import", reply(200, `{"rows": 1, "sources": ["national"], "replace": true, "dry_run": true,
+		"datasets": [{"dataset": "national/imei/black", "added": 0, "removed": 4, "count": 1}],
+		"held": {"code": "unblock_guard", "message": "the import would unblock 4 entries (80.0% of the 5 in force), more than the limit of 3"}}`))
+	file := writeFile(t, "shrink.csv", "imei,status\n35209900176148,black\n")
+	out, errOut, code := f.ctl("", "import", "-dry-run", "-replace", "-source", "national", file)
+	wantCode(t, code, exitRejected, out, errOut)
+	wantContains(t, "stdout", out, "would import (dry run, nothing changed) 1 row",
+		"DATASET              VERSION  ADDED  REMOVED  ENTRIES\nnational/imei/black  -        0      4        1\n")
+	wantContains(t, "stderr", errOut, "the import would be refused: the import would unblock 4 entries", "(unblock_guard)", "-force")
+	out, errOut, code = f.ctl("", "-o", "json", "import", "-dry-run", "-replace", "-source", "national", file)
+	wantCode(t, code, exitRejected, out, errOut)
+	wantContains(t, "stdout", out, `"held"`)
+	wantContains(t, "stderr", errOut, "(unblock_guard)")
 }

@@ -569,6 +569,26 @@ func TestReload(t *testing.T) {
 	out, errOut, code = f.ctl("", "reload")
 	wantCode(t, code, exitRejected, out, errOut)
 	wantContains(t, "stderr", errOut, "nothing changed (invalid_config)", "  diameter.peers[0].origin_host: required", "  policy.on_store_error")
+
+	// Only what changed is printed; nothing, when nothing did.
+	f.handle("POST /v1/reload", reply(200, `{"reloaded": ["admin.tokens"], "time": "2025-05-01T10:00:00Z"}`))
+	out, errOut, code = f.ctl("", "reload")
+	wantCode(t, code, exitOK, out, errOut)
+	if out != "reloaded admin.tokens at 2025-05-01T10:00:00Z\n" {
+		t.Errorf("stdout %q", out)
+	}
+	f.handle("POST /v1/reload", reply(200, `{"reloaded": [], "time": "2025-05-01T10:00:00Z"}`))
+	out, errOut, code = f.ctl("", "reload")
+	wantCode(t, code, exitOK, out, errOut)
+	if out != "nothing changed at 2025-05-01T10:00:00Z\n" {
+		t.Errorf("stdout %q", out)
+	}
+	f.handle("POST /v1/reload", reply(200, `{"reloaded": [], "restart_needed": ["redis.addresses"], "time": "2025-05-01T10:00:00Z"}`))
+	out, errOut, code = f.ctl("", "reload")
+	wantCode(t, code, exitOK, out, errOut)
+	if out != "nothing reloaded at 2025-05-01T10:00:00Z\nchanged, applied only after a restart: redis.addresses\n" {
+		t.Errorf("stdout %q", out)
+	}
 }
 
 func TestSync(t *testing.T) {
@@ -603,9 +623,21 @@ func TestSyncNowReport(t *testing.T) {
 	f.handle("POST /v1/sync/run", reply(200, `{"passes": [{"source": "national", "started": "2025-05-01T10:00:00Z", "duration_ns": 2000000, "files": []}]}`))
 	out, errOut, code := f.ctl("", "sync", "now")
 	wantCode(t, code, exitOK, out, errOut)
-	wantContains(t, "stdout", out, "source national: 0 file(s) in 2ms\n",
-		"  no file ready: a dropped file is read once unmodified for the source's settle time\n"+
-			"  (sync.sources[].settle, default 5s); a file dropped more recently waits for the next pass\n")
+	wantContains(t, "stdout", out, "source national: 0 file(s) in 2ms\n", "  no file to read in the landing folder\n")
+
+	// Files modified within the settle time are named, with when a pass
+	// reads them (rounded up to the second).
+	f.handle("POST /v1/sync/run", reply(200, `{"passes": [{"source": "national", "started": "2025-05-01T10:00:00Z", "duration_ns": 2000000, "files": [],
+		"settling": [{"file": "a.csv", "modified": "2025-05-01T09:59:58.2Z", "ready_at": "2025-05-01T10:00:03.2Z"},
+		{"file": "b.csv", "modified": "2025-05-01T09:59:59Z", "ready_at": "2025-05-01T10:00:04Z"}]}]}`))
+	out, errOut, code = f.ctl("", "sync", "now")
+	wantCode(t, code, exitOK, out, errOut)
+	wantContains(t, "stdout", out, "  2 files modified within the source's settle time (sync.sources[].settle), not read yet:\n"+
+		"    a.csv (modified 2025-05-01T09:59:58Z): read by the first pass from 2025-05-01T10:00:04Z\n"+
+		"    b.csv (modified 2025-05-01T09:59:59Z): read by the first pass from 2025-05-01T10:00:04Z\n")
+	if strings.Contains(out, "no file to read") {
+		t.Errorf("no file to read, with settling files:\n%s", out)
+	}
 
 	f.handle("POST /v1/sync/run", reply(200, `{"passes": [{"source": "national", "started": "2025-05-01T10:00:00Z", "duration_ns": 2000000, "files": [
 		{"file": "a.csv", "result": "waiting", "message": "still being written: open for writing by another process"},
@@ -614,7 +646,7 @@ func TestSyncNowReport(t *testing.T) {
 	wantCode(t, code, exitRejected, out, errOut)
 	wantContains(t, "stdout", out, "  a.csv: still being written: open for writing by another process\n",
 		"  b.csv: the header is not imei (bad_header)\n", "  1 file waiting, left in place: retried at the next pass (or eirctl sync now)\n")
-	if strings.Contains(out, "no file ready") {
+	if strings.Contains(out, "no file to read") {
 		t.Errorf("settle hint with files reported:\n%s", out)
 	}
 	const rejected = "eirctl: 1 file rejected: national/b.csv (moved to the source's rejected/ folder; eirctl sync status lists why)\n"

@@ -131,8 +131,11 @@ func (c *cli) readiness() int {
 
 func (c *cli) reload(args []string) int {
 	f := c.newFlags("reload", "", `Makes eird re-read its configuration file and apply what can change at run time
-(Diameter peers, admin tokens, policy), and prints what was reloaded. When the file on
-disk is invalid, nothing changes: the problems are printed and eirctl exits with 3.`)
+(Diameter peers, admin tokens, policy, the N5g-eir OAuth2 key file), and prints what
+changed ("nothing changed" when nothing did; a token file's or the key file's new
+content is a change) and the changed keys that apply only after a restart. When the
+file on disk is invalid, nothing changes: the problems are printed and eirctl exits
+with 3.`)
 	if code, ok := f.parse(args, 0, 0); !ok {
 		return code
 	}
@@ -144,11 +147,14 @@ disk is invalid, nothing changes: the problems are printed and eirctl exits with
 	if c.jsonOutput() {
 		return c.printRaw(data)
 	}
-	what := "nothing"
-	if len(res.Reloaded) > 0 {
-		what = strings.Join(res.Reloaded, ", ")
+	switch {
+	case len(res.Reloaded) > 0:
+		fmt.Fprintf(c.stdout, "reloaded %s", strings.Join(res.Reloaded, ", "))
+	case len(res.RestartNeeded) > 0:
+		fmt.Fprint(c.stdout, "nothing reloaded")
+	default:
+		fmt.Fprint(c.stdout, "nothing changed")
 	}
-	fmt.Fprintf(c.stdout, "reloaded %s", what)
 	if !res.Time.IsZero() {
 		fmt.Fprintf(c.stdout, " at %s", showTimeOf(&res.Time))
 	}

@@ -31,7 +31,7 @@ func (c *cli) sync(args []string) int {
 }
 
 func (c *cli) syncNow(args []string) int {
-	f := c.newFlags("sync now", "[-source NAME]", "Runs a registry sync pass now, for every source or one, and prints what it did with\neach file (downloaded, applied, held, rejected, waiting). A file modified within the\nsource's settle time (sync.sources[].settle, default 5s) is not read yet. Exits with 3\nwhen a file was rejected.")
+	f := c.newFlags("sync now", "[-source NAME]", "Runs a registry sync pass now, for every source or one, and prints what it did with\neach file (downloaded, applied, held, rejected, waiting). A file modified within the\nsource's settle time (sync.sources[].settle, default 5s) is not read yet: it is listed\nwith the time from which a pass reads it. Exits with 3 when a file was rejected.")
 	source := f.String("source", "", "run only this `source` (default: every source)")
 	if code, ok := f.parse(args, 0, 0); !ok {
 		return code
@@ -110,11 +110,16 @@ func (c *cli) printPass(p api.SyncPass) {
 		}
 	}
 	tw.Flush()
-	if len(p.Files) == 0 {
-		// A file modified within the source's settle time is not listed
-		// yet: the pass cannot report it.
-		fmt.Fprintln(c.stdout, "  no file ready: a dropped file is read once unmodified for the source's settle time\n"+
-			"  (sync.sources[].settle, default 5s); a file dropped more recently waits for the next pass")
+	switch {
+	case len(p.Settling) > 0:
+		// Modified within the source's settle time: not read yet.
+		fmt.Fprintf(c.stdout, "  %d %s modified within the source's settle time (sync.sources[].settle), not read yet:\n",
+			len(p.Settling), plural(len(p.Settling), "file", "files"))
+		for _, s := range p.Settling {
+			fmt.Fprintf(c.stdout, "    %s (modified %s): read by the first pass from %s\n", clean(s.File), showTimeOf(&s.Modified), showTimeOf(ceilSecond(s.ReadyAt)))
+		}
+	case len(p.Files) == 0:
+		fmt.Fprintln(c.stdout, "  no file to read in the landing folder")
 	}
 	waiting := 0
 	for _, f := range p.Files {
@@ -142,6 +147,15 @@ func (c *cli) printPass(p api.SyncPass) {
 	if waiting > 0 {
 		fmt.Fprintf(c.stdout, "  %d %s waiting, left in place: retried at the next pass (or eirctl sync now)\n", waiting, plural(waiting, "file", "files"))
 	}
+}
+
+// ceilSecond is t rounded up to the second (a time shown to the second
+// is then never before t).
+func ceilSecond(t time.Time) *time.Time {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		t = r.Add(time.Second)
+	}
+	return &t
 }
 
 func (c *cli) syncStatus(args []string) int {

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +43,30 @@ type reloader struct {
 
 	mu  sync.Mutex
 	cfg config.Config // in force
+	// keySum is the SHA-256 of n5g.oauth.key_file as last loaded (see
+	// fileSum): a reload reports the keys when the file's content changed.
+	keySum [32]byte
+}
+
+// sectionOf names what a reloadable key reloads, as a reload reports it.
+func sectionOf(key string) string {
+	switch {
+	case strings.HasPrefix(key, "diameter."):
+		return "diameter.peers"
+	case strings.HasPrefix(key, "policy."):
+		return "policy"
+	}
+	return key // admin.tokens
+}
+
+// fileSum is the SHA-256 of a file's content (zero when it cannot be
+// read).
+func fileSum(path string) [32]byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return [32]byte{}
+	}
+	return sha256.Sum256(b)
 }
 
 func (r *reloader) reload(ctx context.Context, actor string) (admin.ReloadResult, error) {
@@ -50,13 +77,19 @@ func (r *reloader) reload(ctx context.Context, actor string) (admin.ReloadResult
 		r.log.Error("configuration not reloaded; nothing changed", zap.String("actor", actor), zap.Error(err))
 		return admin.ReloadResult{}, err
 	}
-	var res admin.ReloadResult
+	// What changed is reported (a token file's new content changes
+	// admin.tokens: config.Load reads it); everything reloadable is
+	// applied.
+	res := admin.ReloadResult{Reloaded: []string{}}
 	var applied []string
 	for _, k := range config.Changed(r.cfg, next.cfg) {
-		if slices.Contains(reloadable, k) {
-			applied = append(applied, k)
-		} else {
+		if !slices.Contains(reloadable, k) {
 			res.RestartNeeded = append(res.RestartNeeded, k)
+			continue
+		}
+		applied = append(applied, k)
+		if s := sectionOf(k); !slices.Contains(res.Reloaded, s) {
+			res.Reloaded = append(res.Reloaded, s)
 		}
 	}
 	r.dsrv.SetPeers(next.cfg.Diameter.AllowAnyPeer, next.peers)
@@ -64,9 +97,12 @@ func (r *reloader) reload(ctx context.Context, actor string) (admin.ReloadResult
 	r.checker.SetPolicy(next.policy)
 	if r.verifier != nil {
 		// The NRF may have rotated its signing key: re-read the file.
+		sum := fileSum(r.cfg.N5g.OAuth.KeyFile)
 		if err := r.verifier.Reload(); err != nil {
 			r.log.Error("n5g.oauth.key_file not reloaded; the keys in use stay", zap.Error(err))
-		} else {
+		} else if sum != r.keySum {
+			r.keySum = sum
+			applied = append(applied, "n5g.oauth.key_file")
 			res.Reloaded = append(res.Reloaded, "n5g.oauth keys")
 		}
 	}
@@ -76,7 +112,6 @@ func (r *reloader) reload(ctx context.Context, actor string) (admin.ReloadResult
 	kept.Diameter.AllowAnyPeer, kept.Diameter.Peers = next.cfg.Diameter.AllowAnyPeer, next.cfg.Diameter.Peers
 	kept.Admin.Tokens, kept.Policy = next.cfg.Admin.Tokens, next.cfg.Policy
 	r.cfg = kept
-	res.Reloaded = append([]string{"diameter.peers", "admin.tokens", "policy"}, res.Reloaded...)
 	res.Time = time.Now().UTC()
 	r.log.Info("configuration reloaded", zap.String("actor", actor), zap.Strings("changed", applied),
 		zap.Strings("restart_needed", res.RestartNeeded))

@@ -144,6 +144,9 @@ func (d *daemon) build(path string, reg *prometheus.Registry) (n5g.Options, erro
 		}
 	}
 	d.rl = &reloader{path: path, cfg: cfg, dsrv: d.dsrv, checker: checker, trail: trail, verifier: verifier, log: log.Named("reload")}
+	if verifier != nil {
+		d.rl.keySum = fileSum(cfg.N5g.OAuth.KeyFile)
+	}
 	aopts := admin.Options{
 		Tokens: adminTokens(cfg.Admin.Tokens), MaxBodyBytes: cfg.Admin.MaxBodyBytes, Gatherer: reg, Observer: obs,
 		Describe: func(d eir.Decision, err error) any { return diameter.Describe(d, err) },

@@ -7,6 +7,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -290,10 +291,11 @@ func (s *Store) applyLocked(changes []eir.Change, o eir.ApplyOptions) (eir.Apply
 	var order []eir.Dataset
 	var removedEntries []eir.DatasetEntry
 	results := map[eir.Dataset]*eir.DatasetResult{}
+	replaced := map[eir.Dataset]bool{}
 	for _, ch := range changes {
 		d, ok := next[ch.Dataset]
-		if !ok && s.sets[ch.Dataset] == nil && !ch.Replace && len(ch.Add) == 0 && len(ch.AddKeys) == 0 {
-			continue // removals from a dataset that does not exist: nothing to do
+		if !ok && s.sets[ch.Dataset] == nil && (!ch.Replace || ch.IfExists) && len(ch.Add) == 0 && len(ch.AddKeys) == 0 {
+			continue // removals from (or an IfExists emptying of) a dataset that does not exist: nothing to do
 		}
 		if !ok {
 			if cur := s.sets[ch.Dataset]; cur != nil && !ch.Replace {
@@ -307,6 +309,9 @@ func (s *Store) applyLocked(changes []eir.Change, o eir.ApplyOptions) (eir.Apply
 		} else if ch.Replace {
 			d = newDataset()
 			next[ch.Dataset] = d
+		}
+		if ch.Replace {
+			replaced[ch.Dataset] = true
 		}
 		st := results[ch.Dataset]
 		t := ch.Dataset.Target
@@ -360,19 +365,56 @@ func (s *Store) applyLocked(changes []eir.Change, o eir.ApplyOptions) (eir.Apply
 		}
 	}
 	var res eir.ApplyResult
-	for _, id := range order {
-		d := next[id]
-		s.seq++
-		d.version = s.seq
-		s.sets[id] = d
-		r := results[id]
-		r.Version, r.Count, r.Hash = d.version, uint64(d.count()), d.hash(id.Target)
+	for i, id := range order {
+		d, r := next[id], results[id]
+		if cur := s.sets[id]; cur != nil {
+			r.Previous = uint64(cur.count())
+		}
+		if replaced[id] {
+			// Counted by content, as the Redis store counts a replacement.
+			r.Added, r.Removed = diffCounts(s.sets[id], d, id.Target)
+		}
+		r.Version, r.Count, r.Hash = s.seq+uint64(i)+1, uint64(d.count()), d.hash(id.Target)
 		res.Datasets = append(res.Datasets, *r)
+	}
+	if o.Before != nil {
+		state := maps.Clone(o.State)
+		if state == nil {
+			state = map[string]string{}
+		}
+		if err := o.Before(res.Datasets, state); err != nil {
+			return eir.ApplyResult{}, nil, err
+		}
+		o.State = state
+	}
+	for _, id := range order {
+		s.seq++
+		next[id].version = s.seq
+		s.sets[id] = next[id]
 	}
 	for f, v := range o.State {
 		s.state[f] = v
 	}
 	return res, removedEntries, nil
+}
+
+// diffCounts counts the entries of next that cur lacks and those of cur
+// that next lacks (cur nil: no dataset).
+func diffCounts(cur, next *dataset, t eir.Target) (added, removed uint64) {
+	in := map[eir.Entry]bool{}
+	if cur != nil {
+		for _, e := range cur.entries(t) {
+			in[e.Key()] = true
+		}
+	}
+	for _, e := range next.entries(t) {
+		if in[e.Key()] {
+			delete(in, e.Key())
+		} else {
+			added++
+		}
+	}
+	return added, uint64(len(in))
 }
 
 func keyEntry(t eir.Target, k uint64) eir.Entry {

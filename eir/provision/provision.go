@@ -40,7 +40,8 @@ type Options struct {
 	Source string
 	// Replace makes the file the whole content of every source it names:
 	// all of their datasets are replaced, emptied when the file has no
-	// rows for them.
+	// rows for them (those that do not exist are not created empty:
+	// eir.Change.IfExists).
 	Replace bool
 	// MaxErrors stops collecting errors after this many (default 50).
 	MaxErrors int
@@ -236,7 +237,9 @@ func changesOf(sources []string, adds, removes map[eir.Dataset][]eir.Entry, repl
 	var changes []eir.Change
 	for _, src := range sources {
 		for _, d := range AllDatasets(src) {
-			ch := eir.Change{Dataset: d, Replace: replace, Add: adds[d], Remove: removes[d]}
+			// A replacement empties the source's datasets that exist and
+			// creates none empty (IfExists).
+			ch := eir.Change{Dataset: d, Replace: replace, IfExists: replace, Add: adds[d], Remove: removes[d]}
 			var exclusive []eir.Change
 			if !replace && d.List != eir.ListException {
 				for _, l := range listsExclusive {

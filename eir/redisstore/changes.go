@@ -49,6 +49,9 @@ type work struct {
 	addKeys    []uint64
 	// compact folds the dataset's overlay into a new version (no change).
 	compact bool
+	// ifExists: every change is IfExists (an empty replacement of an
+	// absent dataset writes nothing).
+	ifExists bool
 }
 
 func (w *work) numAdds() int { return len(w.adds) + len(w.addKeys) }
@@ -91,9 +94,10 @@ func groupChanges(changes []eir.Change) []*work {
 	out := make([]*work, 0, len(order))
 	for _, ds := range order {
 		chs := byDS[ds]
-		w := &work{ds: ds, name: ds.String()}
+		w := &work{ds: ds, name: ds.String(), ifExists: true}
 		simple := true
 		for i, ch := range chs {
+			w.ifExists = w.ifExists && ch.IfExists
 			if (ch.Replace && i > 0) || ((len(ch.Add) > 0 || len(ch.AddKeys) > 0) && i < len(chs)-1) {
 				simple = false
 			}

@@ -144,22 +144,34 @@ func (s *Store) commit(ctx context.Context, p *plan, builds []*built, o eir.Appl
 	return 0, fmt.Errorf("redisstore: apply: %w: the switch may or may not have been made (the answer was lost): %w", eir.ErrUnavailable, err)
 }
 
-// abandon hands versions that were being built to the janitor for deletion.
+// abandon deletes versions that were built and not switched in (a failed
+// or refused write, a dry run, a build that changed nothing): no reader
+// saw them, the manifest never named them. Each is claimed from the
+// building set first, as the janitor claims a build whose lease expired
+// (the one that removes it deletes it); one that cannot be deleted now is
+// handed to the janitor.
 func (s *Store) abandon(builds []*built) {
 	if len(builds) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for _, b := range builds {
-			p.ZRem(ctx, s.k.building, b.ref.String())
-			p.ZAdd(ctx, s.k.retired, redis.Z{Score: float64(unixMilli(s.o.Now())), Member: b.ref.String()})
+	for _, b := range builds {
+		member := b.ref.String()
+		n, err := s.rdb.ZRem(ctx, s.k.building, member).Result()
+		if err == nil && n == 0 {
+			continue // claimed by the janitor
 		}
-		return nil
-	})
-	if err != nil {
-		s.log.Warn("cannot hand failed builds to the janitor; their lease will expire", zap.Error(err))
+		if err == nil {
+			err = s.deleteVersion(ctx, b.ref)
+		}
+		if err == nil {
+			continue
+		}
+		if rerr := s.rdb.ZAdd(ctx, s.k.retired, redis.Z{Score: float64(unixMilli(s.o.Now())), Member: member}).Err(); rerr != nil {
+			s.log.Warn("cannot delete or hand a failed build to the janitor; its lease will expire",
+				zap.String("dataset", b.ref.ds.String()), zap.Uint64("version", b.ref.version), zap.Error(err))
+		}
 	}
 }
 

@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"encoding/json"
+	"errors"
+	"slices"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -48,5 +50,82 @@ return {ref(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'), tag(
 		if got[2] != "0" {
 			t.Errorf("lua tag of no entry %q, want 0 (what a build of a new dataset expects)", got[2])
 		}
+	}
+}
+
+// TestRefusedApplyLeavesNothing: a write that ApplyOptions.Before refuses
+// (a guard, or a dry run that only wanted the counts) was told the exact
+// counts, and leaves Redis as it found it: no staged version, nothing
+// building or retired, the same manifest and epoch. Only the version
+// counter moved, as it does for any build.
+func TestRefusedApplyLeavesNothing(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	prefix := freshPrefix()
+	s := newStore(t, rdb, prefix, nil)
+	grey := eir.Dataset{Source: "national", Target: eir.TargetIMEI, List: eir.ListGrey}
+	tac := eir.Dataset{Source: "national", Target: eir.TargetTAC, List: eir.ListBlack}
+	if _, err := s.Apply(ctxT(t), []eir.Change{{Dataset: black("national"), Add: entries(1, 2, 3)}, {Dataset: grey, Add: entries(9)}}); err != nil {
+		t.Fatal(err)
+	}
+	snapshot := func() map[string]string {
+		out := map[string]string{}
+		iter := rdb.Scan(ctxT(t), 0, "*"+prefix+"*", 1000).Iterator()
+		for iter.Next(ctxT(t)) {
+			k := iter.Val()
+			if k == s.k.seq {
+				out[k] = "" // the version counter
+				continue
+			}
+			v, err := rdb.Dump(ctxT(t), k).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[k] = v
+		}
+		if err := iter.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	before := snapshot()
+	refused := errors.New("dry run")
+	var got []eir.DatasetResult
+	changes := []eir.Change{
+		{Dataset: black("national"), Replace: true, Add: entries(3, 4)},                                                      // keeps 3, adds 4, removes 1 and 2
+		{Dataset: grey, Add: entries(10), Remove: entries(9, 11)},                                                            // delta: adds 10, removes 9
+		{Dataset: tac, Replace: true, IfExists: true, Add: []eir.Entry{{TAC: 35209900}}},                                     // created
+		{Dataset: eir.Dataset{Source: "national", Target: eir.TargetTAC, List: eir.ListGrey}, Replace: true, IfExists: true}, // absent, stays so
+	}
+	_, err := s.ApplyWith(ctxT(t), changes, eir.ApplyOptions{Before: func(res []eir.DatasetResult, _ map[string]string) error {
+		got = slices.Clone(res)
+		return refused
+	}})
+	if !errors.Is(err, refused) {
+		t.Fatalf("apply: %v, want the error of Before", err)
+	}
+	want := map[string][3]uint64{ // added, removed, count
+		black("national").String(): {1, 2, 2}, grey.String(): {1, 1, 1}, tac.String(): {1, 0, 1},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("Before was told %+v, want %v", got, want)
+	}
+	for _, r := range got {
+		if w, ok := want[r.Dataset.String()]; !ok || [3]uint64{r.Added, r.Removed, r.Count} != w {
+			t.Errorf("%s: added %d, removed %d, count %d; want %v", r.Dataset, r.Added, r.Removed, r.Count, w)
+		}
+	}
+	after := snapshot()
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("key %s changed by a refused write", k)
+		}
+	}
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			t.Errorf("key %s left by a refused write", k)
+		}
+	}
+	if !listed(t, s, 1) || listed(t, s, 4) {
+		t.Error("the lists in force changed")
 	}
 }

@@ -126,8 +126,8 @@ func (s *Store) buildAndSwitch(ctx context.Context, works []*work, o eir.ApplyOp
 	for _, w := range works {
 		c, ok := cur[w.name]
 		switch {
-		case !ok && !w.replace && w.numAdds() == 0:
-			continue // removals from a dataset that does not exist: nothing to do
+		case !ok && (!w.replace || w.ifExists) && w.numAdds() == 0:
+			continue // removals from (or an IfExists emptying of) a dataset that does not exist: nothing to do
 		case w.compact && (c.Overlay == 0 || c.OCount < uint64(s.o.OverlayMax)):
 			continue // folded meanwhile by another process
 		}

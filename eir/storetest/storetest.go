@@ -37,6 +37,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Pairs", testPairs},
 		{"Provenance", testProvenance},
 		{"ReplaceAndDelta", testReplaceAndDelta},
+		{"ReplaceIfExists", testReplaceIfExists},
+		{"BeforeRefuses", testBeforeRefuses},
 		{"Counts", testCounts},
 		{"Large", testLarge},
 		{"InvalidChangeWritesNothing", testInvalid},

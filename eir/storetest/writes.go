@@ -31,6 +31,85 @@ func testReplaceAndDelta(t *testing.T, s Store) {
 	expectHits(t, s, 6, "", black.String())
 }
 
+// testReplaceIfExists checks that an IfExists replacement empties a
+// dataset that exists, fills one it adds to, and creates no empty one,
+// while a plain empty replacement creates the dataset.
+func testReplaceIfExists(t *testing.T, s Store) {
+	black, grey, white := ds("manual", eir.TargetIMEI, eir.ListBlack), ds("manual", eir.TargetIMEI, eir.ListGrey), ds("manual", eir.TargetIMEI, eir.ListWhite)
+	tac, empty := ds("manual", eir.TargetTAC, eir.ListBlack), ds("gsma", eir.TargetTAC, eir.ListGrey)
+	apply(t, s, eir.Change{Dataset: black, Add: imeis(1, 2)}, eir.Change{Dataset: grey, Add: imeis(3)})
+	res := apply(t, s,
+		eir.Change{Dataset: black, Replace: true, IfExists: true},
+		eir.Change{Dataset: grey, Replace: true, IfExists: true, Add: imeis(3, 4)},
+		eir.Change{Dataset: white, Replace: true, IfExists: true},
+		eir.Change{Dataset: tac, Replace: true, IfExists: true, Add: []eir.Entry{{TAC: 35209900}}},
+		eir.Change{Dataset: empty, Replace: true})
+	got := map[eir.Dataset]eir.DatasetResult{}
+	for _, r := range res.Datasets {
+		got[r.Dataset] = r
+	}
+	if len(got) != 4 || got[black].Count != 0 || got[grey].Count != 2 ||
+		got[tac].Count != 1 || got[empty].Count != 0 {
+		t.Fatalf("results %+v: want black emptied, grey replaced, manual/tac/black created, gsma/tac/grey created empty, manual/imei/white absent", res.Datasets)
+	}
+	infos, err := s.Datasets(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[eir.Dataset]uint64{}
+	for _, i := range infos {
+		in[i.Dataset] = i.Count
+	}
+	if _, ok := in[white]; ok || len(in) != 4 || in[black] != 0 || in[grey] != 2 || in[tac] != 1 {
+		t.Fatalf("datasets %+v: want %s, %s, %s and %s, not %s", infos, black, grey, tac, empty, white)
+	}
+}
+
+// testBeforeRefuses checks that ApplyOptions.Before is told what a write
+// does, counted against the lists in force (a replacement by content),
+// and that its error refuses the write whole (a guard, a dry run).
+func testBeforeRefuses(t *testing.T, s Store) {
+	black, grey := ds("national", eir.TargetIMEI, eir.ListBlack), ds("national", eir.TargetIMEI, eir.ListGrey)
+	apply(t, s, eir.Change{Dataset: black, Add: imeis(1, 2, 3)}, eir.Change{Dataset: grey, Add: imeis(9)})
+	before, err := s.Datasets(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("refused")
+	var told []eir.DatasetResult
+	_, err = s.ApplyWith(ctx(t), []eir.Change{{Dataset: black, Replace: true, Add: imeis(3, 4)}, {Dataset: grey, Add: imeis(10), Remove: imeis(9)}},
+		eir.ApplyOptions{Before: func(res []eir.DatasetResult, _ map[string]string) error {
+			told = append(told, res...)
+			return refused
+		}})
+	if !errors.Is(err, refused) {
+		t.Fatalf("apply: %v, want Before's error", err)
+	}
+	want := map[eir.Dataset][4]uint64{black: {1, 2, 2, 3}, grey: {1, 1, 1, 1}} // added, removed, count, previous
+	if len(told) != 2 {
+		t.Fatalf("Before told %+v", told)
+	}
+	for _, r := range told {
+		if got := [4]uint64{r.Added, r.Removed, r.Count, r.Previous}; got != want[r.Dataset] {
+			t.Errorf("%s: added, removed, count, previous %v, want %v", r.Dataset, got, want[r.Dataset])
+		}
+	}
+	after, err := s.Datasets(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("datasets %+v after a refused write, want %+v", after, before)
+	}
+	for i := range before {
+		if after[i].Dataset != before[i].Dataset || after[i].Version != before[i].Version || after[i].Count != before[i].Count {
+			t.Fatalf("datasets %+v after a refused write, want %+v", after, before)
+		}
+	}
+	expectHits(t, s, 1, "", black.String())
+	expectHits(t, s, 4, "")
+}
+
 func testCounts(t *testing.T, s Store) {
 	d := ds("manual", eir.TargetIMEI, eir.ListBlack)
 	r1 := apply(t, s, eir.Change{Dataset: d, Add: imeis(1, 2, 2, 3)})

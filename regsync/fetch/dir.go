@@ -222,8 +222,26 @@ func sortFiles(files []File) {
 // left out. Ready does not ask whether a writer is still at work on a file:
 // the caller asks Complete, which says why a file must wait.
 func (d *Dir) Ready() ([]File, error) {
+	ready, _, err := d.Scan()
+	return ready, err
+}
+
+// Settling is a file of the landing folder that Ready leaves out because
+// it, or one of its sidecars, was modified within the settle time.
+type Settling struct {
+	Name    string
+	ModTime time.Time // of the file, or of its sidecar modified last
+	// ReadyAt is when it will have settled (ModTime + Settle): the first
+	// pass from then on reads it, unless it is modified again.
+	ReadyAt time.Time
+}
+
+// Scan lists the files Ready lists, and those it leaves out because they
+// (or one of their sidecars) have not settled yet, sorted by name. A file
+// whose sidecar still has a partial-upload name is in neither list.
+func (d *Dir) Scan() (ready []File, settling []Settling, err error) {
 	if d.Path == "" {
-		return nil, errors.New("fetch: drop directory path is empty")
+		return nil, nil, errors.New("fetch: drop directory path is empty")
 	}
 	pending := map[string]bool{} // files with a sidecar still on its way
 	entries, err := listRegular(d.Path, false, func(name string) {
@@ -232,22 +250,23 @@ func (d *Dir) Ready() ([]File, error) {
 		}
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now, settle := d.now(), d.settle()
 	settled := func(e dirEntry) bool { return now.Sub(e.info.ModTime()) >= settle }
 
 	files := map[string]*File{}
+	young := map[string]time.Time{} // not settled: the latest ModTime
 	var sidecars []dirEntry
 	for _, e := range entries {
 		if _, _, ok := sidecarOf(e.name); ok {
 			sidecars = append(sidecars, e)
 			continue
 		}
-		if !settled(e) {
-			continue
-		}
 		files[e.name] = &File{Name: e.name, Path: e.path, Size: e.info.Size(), ModTime: e.info.ModTime()}
+		if !settled(e) {
+			young[e.name] = e.info.ModTime()
+		}
 	}
 	for _, e := range sidecars {
 		base, suffix, _ := sidecarOf(e.name)
@@ -256,7 +275,9 @@ func (d *Dir) Ready() ([]File, error) {
 			continue // no such file (yet): ignored
 		}
 		if !settled(e) {
-			pending[base] = true
+			if m, ok := young[base]; !ok || e.info.ModTime().After(m) {
+				young[base] = e.info.ModTime()
+			}
 			continue
 		}
 		if f.Sidecars == nil {
@@ -264,14 +285,20 @@ func (d *Dir) Ready() ([]File, error) {
 		}
 		f.Sidecars[suffix] = e.path
 	}
-	out := make([]File, 0, len(files))
+	ready = make([]File, 0, len(files))
 	for name, f := range files {
-		if !pending[name] {
-			out = append(out, *f)
+		m, notYet := young[name]
+		switch {
+		case pending[name]:
+		case notYet:
+			settling = append(settling, Settling{Name: name, ModTime: m, ReadyAt: m.Add(settle)})
+		default:
+			ready = append(ready, *f)
 		}
 	}
-	sortFiles(out)
-	return out, nil
+	sortFiles(ready)
+	sort.Slice(settling, func(i, j int) bool { return settling[i].Name < settling[j].Name })
+	return ready, settling, nil
 }
 
 // Done moves files (the files of one unit, applied together; usually one)
