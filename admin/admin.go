@@ -29,6 +29,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/pprof"
 	"slices"
@@ -366,6 +367,16 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Write([]byte("ok\n"))
+}
+
+// Ready reports what /readyz reports: nil when it would answer 200, or
+// why not ("no_lists: no list version is loaded"). eird waits on it to
+// say it is ready (log, systemd READY=1).
+func (s *Server) Ready(ctx context.Context) error {
+	if p := s.readiness(ctx); p != nil {
+		return fmt.Errorf("%s: %s", p.code, p.msg)
+	}
+	return nil
 }
 
 // readiness reports why eird cannot answer checks, or nil.
