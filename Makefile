@@ -47,7 +47,7 @@ run: build
 
 ## deps: install what the tests drive when missing (redis-server, tshark, freeDiameterd, curl, h2load)
 deps:
-	scripts/deps.sh redis-server tshark dumpcap freeDiameterd curl h2load promtool
+	scripts/deps.sh redis-server tshark dumpcap freeDiameterd curl h2load promtool systemd-analyze
 
 ## test: make verify, then every test with the race detector; tests start their own Redis, tshark and freeDiameter
 test: deps verify

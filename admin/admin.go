@@ -387,10 +387,12 @@ func (s *Server) readiness(ctx context.Context) *problem {
 	if s.o.Recoverer != nil {
 		h := s.o.Recoverer.Health()
 		switch {
+		case h.Datasets == 0 && (h.Serving || h.State == eir.StoreOK):
+			// A store that answers and holds no list version yet (a new
+			// install) does not serve either: it has nothing to serve.
+			return fail(http.StatusServiceUnavailable, "no_lists", "no list version is loaded")
 		case !h.Serving:
 			return fail(http.StatusServiceUnavailable, "store_unavailable", h.State+": "+h.Reason)
-		case h.Datasets == 0:
-			return fail(http.StatusServiceUnavailable, "no_lists", "no list version is loaded")
 		}
 		return nil
 	}

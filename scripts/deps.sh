@@ -13,6 +13,7 @@ declare -A pkg=(
   [curl]=curl
   [h2load]=nghttp2-client
   [promtool]=prometheus
+  [systemd-analyze]=systemd
 )
 
 missing=()
