@@ -70,7 +70,7 @@ run: build
 
 ## deps: install what the tests drive when missing (redis-server, tshark, freeDiameterd, curl, h2load, promtool, podman, runc, podman-compose, CA certificates)
 deps:
-	scripts/deps.sh redis-server tshark dumpcap freeDiameterd curl h2load promtool podman runc podman-compose update-ca-certificates
+	scripts/deps.sh redis-server tshark dumpcap freeDiameterd curl h2load promtool podman runc podman-compose update-ca-certificates systemd-analyze
 
 ## test: make verify, then every test with the race detector; tests start their own Redis, tshark and freeDiameter
 test: deps verify

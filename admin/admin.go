@@ -29,6 +29,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/pprof"
 	"slices"
@@ -368,6 +369,16 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ok\n"))
 }
 
+// Ready reports what /readyz reports: nil when it would answer 200, or
+// why not ("no_lists: no list version is loaded"). eird waits on it to
+// say it is ready (log, systemd READY=1).
+func (s *Server) Ready(ctx context.Context) error {
+	if p := s.readiness(ctx); p != nil {
+		return fmt.Errorf("%s: %s", p.code, p.msg)
+	}
+	return nil
+}
+
 // readiness reports why eird cannot answer checks, or nil.
 func (s *Server) readiness(ctx context.Context) *problem {
 	if !s.ready.Load() {
@@ -376,10 +387,12 @@ func (s *Server) readiness(ctx context.Context) *problem {
 	if s.o.Recoverer != nil {
 		h := s.o.Recoverer.Health()
 		switch {
+		case h.Datasets == 0 && (h.Serving || h.State == eir.StoreOK):
+			// A store that answers and holds no list version yet (a new
+			// install) does not serve either: it has nothing to serve.
+			return fail(http.StatusServiceUnavailable, "no_lists", "no list version is loaded")
 		case !h.Serving:
 			return fail(http.StatusServiceUnavailable, "store_unavailable", h.State+": "+h.Reason)
-		case h.Datasets == 0:
-			return fail(http.StatusServiceUnavailable, "no_lists", "no list version is loaded")
 		}
 		return nil
 	}

@@ -251,6 +251,8 @@ func TestReadyzWithRecoverer(t *testing.T) {
 		{"diverged", diverged, 200, "ok (degraded: diverged: redis lost its data)\n"},
 		{"not serving", eir.StoreHealth{State: eir.StoreUnavailable, Reason: "stale past store.max_stale", Datasets: 1}, 503, `"code": "store_unavailable"`},
 		{"no lists", eir.StoreHealth{Serving: true, State: eir.StoreOK}, 503, `"code": "no_lists"`},
+		{"no list version yet", eir.StoreHealth{State: eir.StoreOK}, 503, `"code": "no_lists"`},
+		{"unreachable, no lists", eir.StoreHealth{State: eir.StoreUnavailable, Reason: "redis is unreachable"}, 503, `"code": "store_unavailable"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

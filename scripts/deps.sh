@@ -17,6 +17,7 @@ declare -A pkg=(
   [runc]=runc
   [podman-compose]=podman-compose
   [update-ca-certificates]=ca-certificates
+  [systemd-analyze]=systemd
 )
 
 missing=()

@@ -74,7 +74,8 @@ type eird struct {
 
 // startEIRD writes config (YAML; "{{dir}}" is replaced by a temp dir) and
 // starts eird with it, listening on ports chosen by the kernel, and waits
-// until it logs that it is ready.
+// until it logs that it listens ("eird listening", with the addresses);
+// "eird ready" comes once a list version is loaded.
 func startEIRD(t *testing.T, config string, env ...string) *eird {
 	t.Helper()
 	return startEIRDIn(t, t.TempDir(), config, env...)
@@ -118,12 +119,12 @@ func startEIRDIn(t *testing.T, dir, config string, env ...string) *eird {
 			t.Logf("eird log:\n%s", e.log())
 		}
 	})
-	ready := e.waitLog(t, "eird ready", 20*time.Second)
+	listening := e.waitLog(t, `"eird listening"`, 20*time.Second)
 	var fields struct{ Diameter, Admin, N5g string }
-	json.Unmarshal([]byte(ready), &fields)
+	json.Unmarshal([]byte(listening), &fields)
 	e.diameter, e.admin, e.n5g = fields.Diameter, fields.Admin, fields.N5g
 	if e.diameter == "" {
-		t.Fatalf("no diameter address in %q", ready)
+		t.Fatalf("no diameter address in %q", listening)
 	}
 	return e
 }

@@ -164,7 +164,8 @@ type eirdProc struct {
 }
 
 // startEIRD writes the configuration in dir, starts bin, waits for the
-// "eird ready" log line and for /readyz.
+// "eird listening" log line (its addresses) and for /readyz (the lists
+// are loaded before eird starts).
 func startEIRD(ctx context.Context, bin, dir, redisAddr, logLevel string, events bool, extraEnv []string) (*eirdProc, error) {
 	cfg := filepath.Join(dir, "eird.yaml")
 	if err := os.WriteFile(cfg, []byte(eirdConfig(redisAddr, logLevel, events)), 0o600); err != nil {
@@ -178,15 +179,15 @@ func startEIRD(ctx context.Context, bin, dir, redisAddr, logLevel string, events
 		return nil, err
 	}
 	e := &eirdProc{child: c}
-	var ready struct{ Diameter, Admin, N5g string }
-	if err := c.waitLine(ctx, `"eird ready"`, 30*time.Second, &ready); err != nil {
+	var listening struct{ Diameter, Admin, N5g string }
+	if err := c.waitLine(ctx, `"eird listening"`, 30*time.Second, &listening); err != nil {
 		c.stop()
 		return nil, err
 	}
-	e.diameter, e.admin, e.n5g = ready.Diameter, ready.Admin, ready.N5g
+	e.diameter, e.admin, e.n5g = listening.Diameter, listening.Admin, listening.N5g
 	if e.diameter == "" || e.admin == "" || e.n5g == "" {
 		c.stop()
-		return nil, fmt.Errorf("eird ready line without diameter, admin or n5g address")
+		return nil, fmt.Errorf("eird listening line without diameter, admin or n5g address")
 	}
 	if err := waitReady(ctx, "http://"+e.admin+"/readyz", 30*time.Second, c.exited); err != nil {
 		c.stop()

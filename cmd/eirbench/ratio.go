@@ -65,7 +65,7 @@ func ratioCommand(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&f.openRate, "open-rate", 20000, "requests/s of the open-loop phase (0: skip it)")
 	fs.DurationVar(&f.soak, "soak", 0, "also run an open loop against eird at -open-rate for this long, sampling its RSS every 10s (e.g. 5m)")
 	fs.BoolVar(&f.events, "events", false, "run eird with hit events enabled (events.enabled)")
-	fs.StringVar(&f.logLevel, "eird-log-level", "info", `eird's log.level ("eird ready", which eirbench waits for, is logged at info; per-request logs are debug)`)
+	fs.StringVar(&f.logLevel, "eird-log-level", "info", `eird's log.level ("eird listening", which eirbench waits for, is logged at info; per-request logs are debug)`)
 	fs.Var(&f.eirdEnv, "eird-env", "extra eird setting as EIR_KEY=value (repeatable), e.g. -eird-env EIR_DIAMETER_MAX_INFLIGHT_PER_PEER=512")
 	fs.BoolVar(&f.asJSON, "json", false, "print the result as one JSON object")
 	fs.StringVar(&f.markdown, "markdown", "", "also write a BENCHMARKS.md-style report to this file")

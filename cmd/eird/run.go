@@ -21,16 +21,20 @@ import (
 
 // running is what a started daemon stops.
 type running struct {
-	stopBG  context.CancelFunc // background work
-	wg      *sync.WaitGroup    // background goroutines
-	errc    chan error         // a server that failed
-	stopNRF context.CancelFunc // the NRF registration
-	nrfDone chan struct{}      // closed when the NRF client stopped
-	hup     chan os.Signal
+	stopBG   context.CancelFunc // background work
+	wg       *sync.WaitGroup    // background goroutines
+	errc     chan error         // a server that failed
+	stopNRF  context.CancelFunc // the NRF registration
+	stopWait context.CancelFunc // the wait for readiness (awaitReady)
+	nrfDone  chan struct{}      // closed when the NRF client stopped
+	hup      chan os.Signal
 }
 
 // run starts the daemon and runs it until ctx is done or a server fails.
-// SIGHUP reloads the configuration file (see reloader). Shutdown order:
+// It logs "eird listening" with the addresses once the servers accept
+// connections, and "eird ready" (systemd: READY=1) once /readyz answers
+// 200: a list version is loaded. SIGHUP reloads the configuration file
+// (see reloader). Shutdown order: systemd is told STOPPING=1;
 // /readyz reports 503; the Diameter server closes its listener, sends DPR
 // (REBOOTING) to every peer and answers requests in flight; the NRF
 // registration stops and is deregistered; the N5g-eir server sends GOAWAY
@@ -48,13 +52,14 @@ func (d *daemon) run(ctx context.Context) error {
 	case runErr = <-r.errc:
 		d.log.Error("server failed; shutting down", zap.Error(runErr))
 	}
+	d.sd.stopping()
 	d.shutdown(r)
 	d.log.Info("eird stopped")
 	return runErr
 }
 
-// start starts the background work, then the servers, and logs "eird
-// ready".
+// start starts the background work, then the servers, logs "eird
+// listening" and starts the wait for readiness (awaitReady).
 func (d *daemon) start() *running {
 	cfg := d.cfg
 	bg, stopBG := context.WithCancel(context.Background())
@@ -83,9 +88,11 @@ func (d *daemon) start() *running {
 			case <-bg.Done():
 				return
 			case <-r.hup:
+				d.sd.reloading()
 				rctx, cancel := context.WithTimeout(bg, 30*time.Second)
 				d.rl.reload(rctx, "SIGHUP")
 				cancel()
+				d.sd.reloaded()
 			}
 		}
 	})
@@ -96,6 +103,9 @@ func (d *daemon) start() *running {
 		goBG(func() { bootstrap(bg, d.store, cfg.Bootstrap.Files, d.log.Named("bootstrap")) })
 	}
 	d.serve(r)
+	wait, stopWait := context.WithCancel(bg)
+	r.stopWait = stopWait
+	goBG(func() { d.awaitReady(wait) })
 	return r
 }
 
@@ -136,13 +146,14 @@ func (d *daemon) serve(r *running) {
 	if d.al != nil {
 		adminAddr = d.al.Addr().String()
 	}
-	d.log.Info("eird ready", zap.String("diameter", d.dl.Addr().String()), zap.String("admin", adminAddr), zap.String("n5g", n5gAddr),
+	d.log.Info("eird listening", zap.String("diameter", d.dl.Addr().String()), zap.String("admin", adminAddr), zap.String("n5g", n5gAddr),
 		zap.String("origin_host", d.cfg.Diameter.OriginHost), zap.String("origin_realm", d.cfg.Diameter.OriginRealm))
 }
 
 // shutdown stops the daemon in the order documented on run.
 func (d *daemon) shutdown(r *running) {
 	log := d.log
+	r.stopWait()
 	d.api.SetReady(false)
 	sctx, cancel := context.WithTimeout(context.Background(), d.cfg.Diameter.DisconnectTimeout+d.cfg.Diameter.RequestTimeout+time.Second)
 	defer cancel()

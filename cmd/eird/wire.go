@@ -48,6 +48,7 @@ type daemon struct {
 	syncer    *regsync.Engine // nil: no sync source
 	rl        *reloader
 	registrar *nrf.Client // nil: no NRF; set before any server starts
+	sd        *notifier   // systemd's readiness protocol
 
 	dl   net.Listener // Diameter
 	sbi  *n5gListener // nil: N5g-eir off
@@ -80,7 +81,7 @@ func wire(ctx context.Context, path string, cfg config.Config, log *zap.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{cfg: cfg, log: log, store: store}
+	d := &daemon{cfg: cfg, log: log, store: store, sd: &notifier{log: log.Named("systemd")}}
 	n5gOpts, err := d.build(path, reg)
 	if err == nil {
 		err = d.listen(n5gOpts, reg)

@@ -105,17 +105,3 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
-
-// RouteLibraryLog sends go-redis's own log lines (a failed dial, retried
-// by the pool: one line per attempt during an outage) to log at debug
-// level; the store reports outages itself, once. go-redis keeps its logger
-// in a package variable: call this once, from main.
-func RouteLibraryLog(log *zap.Logger) {
-	redis.SetLogger(libraryLog{log})
-}
-
-type libraryLog struct{ log *zap.Logger }
-
-func (l libraryLog) Printf(_ context.Context, format string, v ...any) {
-	l.log.Debug(fmt.Sprintf(format, v...))
-}
