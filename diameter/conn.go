@@ -2,6 +2,7 @@ package diameter
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -62,6 +63,15 @@ type conn struct {
 	closeOnce sync.Once
 	reason    atomic.Pointer[string]
 	accepted  time.Time
+
+	// TLS (ServeTLS): handshaking is set until the handshake ends (a
+	// Shutdown then closes the connection at once); certNames are the
+	// names of the peer's certificate and tlsVersion the version agreed,
+	// both written by run before any message is read.
+	isTLS       bool
+	handshaking atomic.Bool
+	certNames   []string
+	tlsVersion  string
 }
 
 func newConn(s *Server, nc net.Conn, remote netip.Addr, coalesce bool) *conn {
@@ -86,6 +96,10 @@ func newConn(s *Server, nc net.Conn, remote netip.Addr, coalesce bool) *conn {
 	if ra := nc.RemoteAddr(); ra != nil {
 		c.raddr = ra.String()
 	}
+	if _, ok := nc.(*tls.Conn); ok {
+		c.isTLS = true
+		c.handshaking.Store(true)
+	}
 	c.hbh.Store(uint32(time.Now().UnixNano()))
 	c.lastRx.Store(c.accepted.UnixNano())
 	c.stateSince.Store(c.accepted.UnixNano())
@@ -108,8 +122,13 @@ func (c *conn) closeTransport(reason string) {
 	})
 }
 
-// requestDisconnect asks the watchdog to send DPR (Shutdown).
+// requestDisconnect asks the watchdog to send DPR (Shutdown); a
+// connection still in its TLS handshake is closed at once.
 func (c *conn) requestDisconnect() {
+	if c.handshaking.Load() {
+		c.closeTransport("shutdown")
+		return
+	}
 	select {
 	case c.discReq <- struct{}{}:
 	default:
@@ -119,6 +138,13 @@ func (c *conn) requestDisconnect() {
 func (c *conn) send(b []byte) { c.out <- b }
 
 func (c *conn) run() {
+	if c.isTLS {
+		if reason := c.handshake(); reason != "" {
+			c.closeTransport(reason)
+			c.finish(reason, false)
+			return
+		}
+	}
 	go c.writeLoop()
 	go c.watchdog()
 	reason := c.readLoop()
@@ -132,6 +158,12 @@ func (c *conn) run() {
 	close(c.out)
 	<-c.wrDone
 	c.closeTransport(reason)
+	c.finish(reason, true)
+}
+
+// finish accounts for a closed connection and forgets it; logged says
+// whether to log the close (a failed TLS handshake was logged, rate-limited).
+func (c *conn) finish(reason string, logged bool) {
 	if r := c.reason.Load(); r != nil {
 		reason = *r
 	}
@@ -141,7 +173,9 @@ func (c *conn) run() {
 	if h := c.peerHost.Load(); h != nil {
 		c.s.peerClosed(*h)
 	}
-	c.logger().Info("peer connection closed", zap.String("reason", reason))
+	if logged {
+		c.logger().Info("peer connection closed", zap.String("reason", reason))
+	}
 	c.s.untrack(c)
 }
 

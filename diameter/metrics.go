@@ -16,6 +16,8 @@ type metrics struct {
 	sentDWR    prometheus.Counter
 	unanswered *prometheus.CounterVec
 	refused    *prometheus.CounterVec
+	// tlsFailures counts failed TLS handshakes by reason.
+	tlsFailures *prometheus.CounterVec
 
 	// counters caches the children of requests, durations those of
 	// duration: resolving labels costs more than counting.
@@ -82,8 +84,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "eir", Subsystem: "diameter", Name: "connections_refused_total",
 			Help: "Transport connections closed at accept, before anything was read, by reason (max_connections, address).",
 		}, []string{"reason"}),
+		tlsFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "eir", Subsystem: "diameter", Name: "tls_handshake_failures_total",
+			Help: "TLS handshakes that failed on the TLS listener, by reason (timeout, certificate, protocol).",
+		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.peers, m.inflight, m.panics, m.transport, m.sentDWR, m.unanswered, m.refused} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.peers, m.inflight, m.panics, m.transport, m.sentDWR, m.unanswered, m.refused, m.tlsFailures} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -93,6 +99,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, r := range []string{refusedMaxConnections, refusedAddress} {
 		m.refused.WithLabelValues(r)
+	}
+	for _, r := range []string{tlsFailTimeout, tlsFailCertificate, tlsFailProtocol} {
+		m.tlsFailures.WithLabelValues(r)
 	}
 	return m, nil
 }

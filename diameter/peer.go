@@ -64,6 +64,9 @@ func (c *conn) handleCER(hdr wire.Header, body []byte) string {
 	r, rerr := parseCER(body)
 	host, realm := string(r.originHost.Data), string(r.originRealm.Data)
 	apps := false
+	if rerr == nil {
+		rerr = c.certIdentityError(&r)
+	}
 	if rerr == nil && !s.allow.Load().allows(host, realm, c.remote) {
 		rerr = protocolError(wire.UnknownPeer, "peer not in the allow-list")
 	}
@@ -99,8 +102,11 @@ func (c *conn) handleCER(hdr wire.Header, body []byte) string {
 		return "cer_refused"
 	}
 	if !reopen {
-		c.logger().Info("peer open", zap.String("origin_realm", realm),
-			zap.String("product_name", string(r.productName.Data)))
+		fields := []zap.Field{zap.String("origin_realm", realm), zap.String("product_name", string(r.productName.Data))}
+		if c.isTLS {
+			fields = append(fields, zap.String("tls_version", c.tlsVersion))
+		}
+		c.logger().Info("peer open", fields...)
 	}
 	return ""
 }

@@ -2,6 +2,7 @@ package diameter
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -109,6 +110,8 @@ type Server struct {
 	// refused counts them, by reason (the label resolved once).
 	refusals refusalLog
 	refused  map[string]prometheus.Counter
+	// handshakes rate-limits the log of failed TLS handshakes.
+	handshakes refusalLog
 
 	baseCtx    context.Context
 	cancelBase context.CancelFunc
@@ -206,7 +209,10 @@ func Listen(network, addr string) (net.Listener, error) {
 
 // Serve accepts connections on l until Shutdown, and then returns
 // ErrServerClosed. It closes l when it returns.
-func (s *Server) Serve(l net.Listener) error {
+func (s *Server) Serve(l net.Listener) error { return s.serve(l, nil) }
+
+// serve is Serve, and ServeTLS when tlsConf is set.
+func (s *Server) serve(l net.Listener, tlsConf *tls.Config) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -242,6 +248,9 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		delay = 0
 		remote := remoteAddr(nc)
+		if tlsConf != nil {
+			nc = tls.Server(nc, tlsConf) // no I/O until the handshake
+		}
 		c, reason := s.admit(nc, remote, coalesce)
 		switch {
 		case c != nil:

@@ -134,3 +134,50 @@ func TestAtLeastTLS12(t *testing.T) {
 		t.Fatalf("1.3: %+v", c)
 	}
 }
+
+func TestReloader(t *testing.T) {
+	ca := certtest.NewCA(t, "test")
+	cert, key := ca.Server(t, "eir")
+	r, err := NewReloader(Files{Cert: cert, Key: key, CA: ca.CertFile}, tls.RequireAndVerifyClientCert, tls.VersionTLS13)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := r.Current()
+	if first.MinVersion != tls.VersionTLS13 || first.ClientAuth != tls.RequireAndVerifyClientCert || first.ClientCAs == nil {
+		t.Fatalf("%+v", first)
+	}
+	got, err := r.Config().GetConfigForClient(&tls.ClientHelloInfo{})
+	if err != nil || got != first {
+		t.Fatalf("GetConfigForClient: %p, %v; want %p", got, err, first)
+	}
+	if changed, err := r.Reload(); changed || err != nil || r.Current() != first {
+		t.Fatalf("unchanged files: changed %v, %v", changed, err)
+	}
+	cert2, key2 := ca.Server(t, "eir2")
+	for _, f := range [][2]string{{cert2, cert}, {key2, key}} {
+		b, err := os.ReadFile(f[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f[1], b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if changed, err := r.Reload(); !changed || err != nil || r.Current() == first {
+		t.Fatalf("new certificate: changed %v, %v", changed, err)
+	}
+	second := r.Current()
+	if err := os.WriteFile(key, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var e *Error
+	if _, err := r.Reload(); !errors.As(err, &e) || e.Part != PartKeyPair || r.Current() != second {
+		t.Fatalf("broken key: %v; the configuration in use must stay", err)
+	}
+	if r2, err := NewReloader(Files{Cert: cert, Key: key}, tls.RequireAndVerifyClientCert, 0); err == nil || r2 != nil {
+		t.Fatalf("NewReloader of a broken key: %v", err)
+	}
+	if c := (&Reloader{minVersion: tls.VersionTLS12}).Config(); c.MinVersion != tls.VersionTLS12 {
+		t.Fatalf("%+v", c)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -62,22 +63,44 @@ func (ca *CA) Client(tb testing.TB, cn string) (certFile, keyFile string) {
 	return ca.issue(tb, cn, x509.ExtKeyUsageClientAuth)
 }
 
-func (ca *CA) issue(tb testing.TB, cn string, usage x509.ExtKeyUsage) (string, string) {
+// Peer issues a certificate for a Diameter node, usable both as a TLS
+// client and as a server (a node connects and accepts): common name cn,
+// dNSName subject alternative names dnsNames (none: the common name is the
+// certificate's only name). The files are named after the serial number,
+// so that one CA can issue several certificates with the same name.
+func (ca *CA) Peer(tb testing.TB, cn string, dnsNames ...string) (certFile, keyFile string) {
 	tb.Helper()
-	key := newKey(tb)
+	tmpl := ca.template(cn, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
+	tmpl.DNSNames = dnsNames
+	return ca.sign(tb, tmpl, fmt.Sprintf("peer-%d", ca.serial))
+}
+
+func (ca *CA) template(cn string, usage ...x509.ExtKeyUsage) *x509.Certificate {
 	ca.serial++
-	tmpl := &x509.Certificate{
+	return &x509.Certificate{
 		SerialNumber: big.NewInt(ca.serial),
 		Subject:      pkix.Name{CommonName: cn},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		ExtKeyUsage:  usage,
 	}
+}
+
+func (ca *CA) issue(tb testing.TB, cn string, usage x509.ExtKeyUsage) (string, string) {
+	tb.Helper()
+	tmpl := ca.template(cn, usage)
 	if usage == x509.ExtKeyUsageServerAuth {
 		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
 		tmpl.DNSNames = []string{"localhost"}
 	}
+	return ca.sign(tb, tmpl, cn)
+}
+
+// sign signs tmpl with a new key and writes name.pem and name-key.pem.
+func (ca *CA) sign(tb testing.TB, tmpl *x509.Certificate, name string) (string, string) {
+	tb.Helper()
+	key := newKey(tb)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		tb.Fatal(err)
@@ -86,7 +109,7 @@ func (ca *CA) issue(tb testing.TB, cn string, usage x509.ExtKeyUsage) (string, s
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return ca.write(tb, cn+".pem", "CERTIFICATE", der), ca.write(tb, cn+"-key.pem", "PRIVATE KEY", keyDER)
+	return ca.write(tb, name+".pem", "CERTIFICATE", der), ca.write(tb, name+"-key.pem", "PRIVATE KEY", keyDER)
 }
 
 func newKey(tb testing.TB) *ecdsa.PrivateKey {
