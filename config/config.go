@@ -28,7 +28,7 @@ type Config struct {
 
 // Diameter configures the S13/S13' server.
 type Diameter struct {
-	Listen             string        `yaml:"listen"`                // host:port to listen on
+	Listen             string        `yaml:"listen"`                // host:port of the cleartext listener; empty: none (TLS only, with diameter.tls)
 	Transport          string        `yaml:"transport"`             // tcp | sctp
 	OriginHost         string        `yaml:"origin_host"`           // our DiameterIdentity
 	OriginRealm        string        `yaml:"origin_realm"`          // our realm
@@ -46,6 +46,18 @@ type Diameter struct {
 	DuplicatePeer      string        `yaml:"duplicate_peer"`        // allow | reject a second connection from an open Origin-Host
 	AllowAnyPeer       bool          `yaml:"allow_any_peer"`        // accept every peer (no allow-list)
 	Peers              []Peer        `yaml:"peers"`                 // allow-list
+	TLS                DiameterTLS   `yaml:"tls"`
+}
+
+// DiameterTLS opens a second listener, Diameter over TLS/TCP (RFC 6733
+// §13.1): TLS from the first byte, mutual certificates, the peer's
+// certificate naming the Origin-Host of its CER.
+type DiameterTLS struct {
+	Listen       string `yaml:"listen"`         // host:port of the TLS/TCP listener (RFC 6733: port 5658), opened when cert_file is set
+	CertFile     string `yaml:"cert_file"`      // PEM certificate (chain) of this node, naming diameter.origin_host; set with key_file and client_ca_file to open the TLS listener; re-read on reload
+	KeyFile      string `yaml:"key_file"`       // PEM private key; re-read on reload
+	ClientCAFile string `yaml:"client_ca_file"` // PEM CAs a peer's certificate must chain to (required with cert_file); re-read on reload
+	MinVersion   string `yaml:"min_version"`    // lowest TLS version accepted: 1.2 | 1.3
 }
 
 // Peer is one allow-list entry. A CER is accepted when every set field of

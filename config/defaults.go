@@ -29,6 +29,7 @@ func Default() Config {
 			DuplicatePeer:      "allow",
 			AllowAnyPeer:       false,
 			Peers:              nil,
+			TLS:                DiameterTLS{Listen: "127.0.0.1:5658", MinVersion: "1.2"},
 		},
 		Redis: Redis{
 			Mode:         "standalone",

@@ -44,7 +44,7 @@ func Keys() []Key {
 // docs documents every key (the trailing comments of config.go, where there
 // are any; a test keeps the two in step). Read-only.
 var docs = map[string]string{
-	"diameter.listen":                "host:port to listen on",
+	"diameter.listen":                "host:port of the cleartext listener; empty: none (TLS only, with diameter.tls)",
 	"diameter.transport":             "tcp | sctp",
 	"diameter.origin_host":           "our DiameterIdentity",
 	"diameter.origin_realm":          "our realm",
@@ -64,6 +64,11 @@ var docs = map[string]string{
 	"diameter.peers[].origin_host":   `shell pattern (path.Match, case-insensitive), e.g. "mme*.epc.example.org"`,
 	"diameter.peers[].origin_realm":  "shell pattern; empty matches any realm",
 	"diameter.peers[].addresses":     "IP addresses or CIDR prefixes of the transport peer; empty matches any",
+	"diameter.tls.listen":            "host:port of the TLS/TCP listener (RFC 6733: port 5658), opened when cert_file is set",
+	"diameter.tls.cert_file":         "PEM certificate (chain) of this node, naming diameter.origin_host; set with key_file and client_ca_file to open the TLS listener; re-read on reload",
+	"diameter.tls.key_file":          "PEM private key; re-read on reload",
+	"diameter.tls.client_ca_file":    "PEM CAs a peer's certificate must chain to (required with cert_file); re-read on reload",
+	"diameter.tls.min_version":       "lowest TLS version accepted: 1.2 | 1.3",
 
 	"redis.mode":                     "standalone | sentinel | cluster",
 	"redis.addresses":                "host:port of the server, the sentinels or cluster seed nodes",

@@ -17,6 +17,9 @@ type pathKey struct {
 func pathKeys(c *Config) []pathKey {
 	ks := []pathKey{
 		{"redis.password_file", &c.Redis.PasswordFile},
+		{"diameter.tls.cert_file", &c.Diameter.TLS.CertFile},
+		{"diameter.tls.key_file", &c.Diameter.TLS.KeyFile},
+		{"diameter.tls.client_ca_file", &c.Diameter.TLS.ClientCAFile},
 		{"redis.tls.ca_file", &c.Redis.TLS.CAFile},
 		{"redis.tls.cert_file", &c.Redis.TLS.CertFile},
 		{"redis.tls.key_file", &c.Redis.TLS.KeyFile},

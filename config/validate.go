@@ -140,7 +140,13 @@ func validSourceName(s string) bool {
 
 func (c Config) validateDiameter(p *problems) {
 	d := c.Diameter
-	p.hostPort("diameter.listen", d.Listen, false)
+	switch {
+	case d.Listen != "":
+		p.hostPort("diameter.listen", d.Listen, false)
+	case d.TLS.CertFile == "":
+		p.addf("diameter.listen", "empty: set a host:port, or diameter.tls.cert_file to serve Diameter over TLS only")
+	}
+	c.validateDiameterTLS(p)
 	p.oneOf("diameter.transport", d.Transport, "tcp", "sctp")
 	p.identity("diameter.origin_host", d.OriginHost)
 	p.identity("diameter.origin_realm", d.OriginRealm)
@@ -186,6 +192,23 @@ func (c Config) validateDiameter(p *problems) {
 				p.addf(fmt.Sprintf("%s.addresses[%d]", at, j), "%q is not an IP address or CIDR prefix", a)
 			}
 		}
+	}
+}
+
+// validateDiameterTLS checks diameter.tls: when cert_file is set, a TLS
+// listener with mutual certificates.
+func (c Config) validateDiameterTLS(p *problems) {
+	t := c.Diameter.TLS
+	p.serverTLS("diameter.tls", t.CertFile, t.KeyFile, t.ClientCAFile)
+	p.oneOf("diameter.tls.min_version", t.MinVersion, "1.2", "1.3")
+	if t.CertFile == "" {
+		return
+	}
+	if t.ClientCAFile == "" {
+		p.addf("diameter.tls.client_ca_file", "required with cert_file: a peer is authenticated by its certificate")
+	}
+	if p.hostPort("diameter.tls.listen", t.Listen, false) && t.Listen == c.Diameter.Listen && !strings.HasSuffix(t.Listen, ":0") {
+		p.addf("diameter.tls.listen", "%s is also diameter.listen: give the TLS listener its own port (5658)", t.Listen)
 	}
 }
 

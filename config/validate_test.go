@@ -75,6 +75,26 @@ func TestValidate(t *testing.T) {
 			`diameter.peers[2].addresses[0]: "10.0.0.0/33" is not an IP address or CIDR prefix`,
 			`diameter.peers[2].addresses[1]: "mme1" is not an IP address or CIDR prefix`,
 		}},
+		// diameter.tls
+		{"tls off by default, listen required", func(c *Config) { c.Diameter.Listen = "" }, []string{"diameter.listen: empty: set a host:port, or diameter.tls.cert_file"}},
+		{"tls only", func(c *Config) {
+			c.Diameter.Listen = ""
+			c.Diameter.TLS = DiameterTLS{Listen: ":5658", CertFile: exists, KeyFile: exists, ClientCAFile: exists, MinVersion: "1.3"}
+		}, nil},
+		{"tls and cleartext", func(c *Config) {
+			c.Diameter.TLS = DiameterTLS{Listen: "[::]:5658", CertFile: exists, KeyFile: exists, ClientCAFile: exists, MinVersion: "1.2"}
+		}, nil},
+		{"tls without client CAs", func(c *Config) {
+			c.Diameter.TLS = DiameterTLS{Listen: "127.0.0.1:5658", CertFile: exists, KeyFile: exists, MinVersion: "1.1"}
+		}, []string{"diameter.tls.client_ca_file: required with cert_file", `diameter.tls.min_version: "1.1": want 1.2|1.3`}},
+		{"tls files", func(c *Config) {
+			c.Diameter.TLS = DiameterTLS{Listen: "127.0.0.1:3868", CertFile: missing, ClientCAFile: exists, MinVersion: "1.2"}
+		}, []string{"diameter.tls: set cert_file and key_file together", "diameter.tls.cert_file: open",
+			"diameter.tls.listen: 127.0.0.1:3868 is also diameter.listen"}},
+		{"tls client CAs alone", func(c *Config) { c.Diameter.TLS.ClientCAFile = exists }, []string{"diameter.tls.client_ca_file: client certificates need TLS"}},
+		{"tls listen bad", func(c *Config) {
+			c.Diameter.TLS = DiameterTLS{Listen: "5658", CertFile: exists, KeyFile: exists, ClientCAFile: exists, MinVersion: "1.2"}
+		}, []string{`diameter.tls.listen: "5658" is not host:port`}},
 		{"peer allow-list alone", func(c *Config) {
 			c.Diameter.AllowAnyPeer = false
 			c.Diameter.Peers = []Peer{{OriginHost: "mme1.epc.example.org"}}

@@ -13,7 +13,8 @@ import (
 // this machine reaches eird and which Redis eird uses, after the file and the
 // EIR_* variables, one line each:
 //
-//	diameter HOST:PORT TRANSPORT
+//	diameter HOST:PORT TRANSPORT  (absent when diameter.listen is empty)
+//	diameter-tls HOST:PORT tcp    (absent without diameter.tls.cert_file)
 //	admin URL           (absent when admin.listen is empty)
 //	n5g URL             (absent when n5g.listen is empty; with n5g.api_prefix)
 //	redis MODE ADDRESS...
@@ -22,7 +23,12 @@ import (
 // is printed as the loopback address of its family. scripts/run.sh reads
 // these lines.
 func printAddresses(w io.Writer, cfg config.Config) {
-	fmt.Fprintf(w, "diameter %s %s\n", dialable(cfg.Diameter.Listen), cfg.Diameter.Transport)
+	if cfg.Diameter.Listen != "" {
+		fmt.Fprintf(w, "diameter %s %s\n", dialable(cfg.Diameter.Listen), cfg.Diameter.Transport)
+	}
+	if l := tlsListen(cfg.Diameter.TLS); l != "" {
+		fmt.Fprintf(w, "diameter-tls %s tcp\n", dialable(l))
+	}
 	if a := cfg.Admin; a.Listen != "" {
 		fmt.Fprintf(w, "admin %s://%s\n", scheme(a.TLS.CertFile != ""), dialable(a.Listen))
 	}

@@ -112,6 +112,10 @@ store:
 			"EIR_N5G_LISTEN": ":7777", "EIR_N5G_API_PREFIX": "/eir",
 			"EIR_REDIS_MODE": "cluster", "EIR_REDIS_ADDRESSES": "10.0.0.1:7000, 10.0.0.2:7000",
 		}, "diameter [::1]:3869 tcp\nadmin http://127.0.0.2:9000\nn5g http://127.0.0.1:7777/eir\nredis cluster 10.0.0.1:7000 10.0.0.2:7000\n"},
+		{"diameter over TLS only", map[string]string{
+			"EIR_ADMIN_LISTEN": "", "EIR_DIAMETER_LISTEN": "", "EIR_DIAMETER_TLS_LISTEN": ":5658",
+			"EIR_DIAMETER_TLS_CERT_FILE": path, "EIR_DIAMETER_TLS_KEY_FILE": path, "EIR_DIAMETER_TLS_CLIENT_CA_FILE": path,
+		}, "diameter-tls 127.0.0.1:5658 tcp\nredis standalone 127.0.0.1:6379\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {

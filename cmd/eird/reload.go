@@ -20,6 +20,7 @@ import (
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/audit"
 	"github.com/eir-sidecar/eir/eir/events"
+	"github.com/eir-sidecar/eir/internal/tlsconf"
 	"github.com/eir-sidecar/eir/n5g/oauth"
 )
 
@@ -31,14 +32,17 @@ var reloadable = []string{"diameter.allow_any_peer", "diameter.peers", "admin.to
 // reloader re-reads the configuration file (SIGHUP, POST /v1/reload) and
 // applies the Diameter allow-list, the admin tokens and the decision policy
 // without closing a connection: open peers stay; the allow-list applies to
-// the next CER. An invalid file changes nothing.
+// the next CER. It re-reads the files of diameter.tls (certificate, key,
+// client CAs; the same paths): new handshakes use them, open connections
+// keep theirs. An invalid file changes nothing.
 type reloader struct {
 	path     string
 	dsrv     *diameter.Server
 	checker  *eir.Decider
 	api      *admin.Server
 	trail    *audit.Log
-	verifier *oauth.Verifier // nil without OAuth2 on N5g-eir
+	verifier *oauth.Verifier   // nil without OAuth2 on N5g-eir
+	dtls     *tlsconf.Reloader // nil without Diameter over TLS
 	log      *zap.Logger
 
 	mu  sync.Mutex
@@ -104,6 +108,15 @@ func (r *reloader) reload(ctx context.Context, actor string) (admin.ReloadResult
 			r.keySum = sum
 			applied = append(applied, "n5g.oauth.key_file")
 			res.Reloaded = append(res.Reloaded, "n5g.oauth keys")
+		}
+	}
+	if r.dtls != nil {
+		// Certificates are renewed in place: re-read the files.
+		if changed, err := r.dtls.Reload(); err != nil {
+			r.log.Error("diameter.tls not reloaded; the certificates in use stay", zap.Error(tlsconf.Name(err, "diameter.tls", "diameter.tls.client_ca_file")))
+		} else if changed {
+			applied = append(applied, "diameter.tls")
+			res.Reloaded = append(res.Reloaded, "diameter.tls")
 		}
 	}
 	// The file's values of the keys needing a restart are not in force:

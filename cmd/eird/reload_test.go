@@ -22,6 +22,7 @@ import (
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/audit"
 	"github.com/eir-sidecar/eir/eir/memstore"
+	"github.com/eir-sidecar/eir/internal/testenv/certtest"
 )
 
 // pingStore is a memstore that answers Ping (admin.Store).
@@ -66,9 +67,24 @@ func writeKey(t *testing.T, path string) {
 func TestReloadReportsWhatChanged(t *testing.T) {
 	dir := t.TempDir()
 	path, tokenFile, keyFile := filepath.Join(dir, "eird.yaml"), filepath.Join(dir, "ops.token"), filepath.Join(dir, "nrf.pem")
+	ca := certtest.NewCA(t, "diameter")
+	dcert, dkey := ca.Peer(t, "eir.localdomain", "eir.localdomain")
+	renewCert := func() {
+		t.Helper()
+		c, k := ca.Peer(t, "eir.localdomain", "eir.localdomain")
+		for _, f := range [][2]string{{c, dcert}, {k, dkey}} {
+			b, err := os.ReadFile(f[0])
+			if err == nil {
+				err = os.WriteFile(f[1], b, 0o600)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	writeConfig := func(extra string) {
 		t.Helper()
-		yaml := "diameter: {allow_any_peer: true}\nadmin:\n  tokens:\n    - {name: ops, token_file: " + tokenFile + ", role: write}\n" +
+		yaml := "diameter: {allow_any_peer: true, tls: {cert_file: " + dcert + ", key_file: " + dkey + ", client_ca_file: " + ca.CertFile + "}}\nadmin:\n  tokens:\n    - {name: ops, token_file: " + tokenFile + ", role: write}\n" +
 			"n5g:\n  oauth: {enabled: true, key_file: " + keyFile + ", audience: [5G_EIR], scope: n5g-eir-eic}\n" + extra
 		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 			t.Fatal(err)
@@ -109,8 +125,12 @@ func TestReloadReportsWhatChanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dtls, err := diameterTLS(cfg.Diameter.TLS)
+	if err != nil {
+		t.Fatal(err)
+	}
 	trail := &streams{}
-	r := &reloader{path: path, cfg: cfg, dsrv: dsrv, checker: checker, trail: audit.New(trail, audit.Options{}), verifier: verifier, log: log,
+	r := &reloader{dtls: dtls, path: path, cfg: cfg, dsrv: dsrv, checker: checker, trail: audit.New(trail, audit.Options{}), verifier: verifier, log: log,
 		api: admin.New(admin.Options{Tokens: adminTokens(cfg.Admin.Tokens)}, st, checker, log), keySum: fileSum(keyFile)}
 
 	for _, step := range []struct {
@@ -122,6 +142,7 @@ func TestReloadReportsWhatChanged(t *testing.T) {
 		{"token file rotated", func() { writeSecret("second-secret") }, []string{"admin.tokens"}, nil},
 		{"nothing changed again", func() {}, []string{}, nil},
 		{"key file rotated", func() { writeKey(t, keyFile) }, []string{"n5g.oauth keys"}, nil},
+		{"diameter certificate renewed", renewCert, []string{"diameter.tls"}, nil},
 		{"policy and a restart key", func() {
 			writeConfig("policy: {unknown_equipment: greylisted}\nredis: {addresses: ['127.0.0.1:6390']}\n")
 		}, []string{"policy"}, []string{"redis.addresses"}},
@@ -136,7 +157,7 @@ func TestReloadReportsWhatChanged(t *testing.T) {
 			t.Errorf("%s: reloaded %q, restart needed %q; want %q, %q", step.name, res.Reloaded, res.RestartNeeded, step.reloaded, step.later)
 		}
 	}
-	if len(trail.docs) != 6 {
-		t.Errorf("%d audit records, want one per reload (6)", len(trail.docs))
+	if len(trail.docs) != 7 {
+		t.Errorf("%d audit records, want one per reload (7)", len(trail.docs))
 	}
 }

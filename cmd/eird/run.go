@@ -63,7 +63,7 @@ func (d *daemon) run(ctx context.Context) error {
 func (d *daemon) start() *running {
 	cfg := d.cfg
 	bg, stopBG := context.WithCancel(context.Background())
-	r := &running{stopBG: stopBG, wg: new(sync.WaitGroup), errc: make(chan error, 3), nrfDone: make(chan struct{})}
+	r := &running{stopBG: stopBG, wg: new(sync.WaitGroup), errc: make(chan error, 4), nrfDone: make(chan struct{})}
 	goBG := func(f func()) {
 		r.wg.Add(1)
 		go func() {
@@ -111,11 +111,23 @@ func (d *daemon) start() *running {
 
 // serve starts the servers and the NRF registration.
 func (d *daemon) serve(r *running) {
-	go func() {
-		if err := d.dsrv.Serve(d.dl); !errors.Is(err, diameter.ErrServerClosed) {
-			r.errc <- fmt.Errorf("diameter: %w", err)
-		}
-	}()
+	diameterAddr, diameterTLSAddr := "", ""
+	if d.dl != nil {
+		diameterAddr = d.dl.Addr().String()
+		go func() {
+			if err := d.dsrv.Serve(d.dl); !errors.Is(err, diameter.ErrServerClosed) {
+				r.errc <- fmt.Errorf("diameter: %w", err)
+			}
+		}()
+	}
+	if d.dtl != nil {
+		diameterTLSAddr = d.dtl.Addr().String()
+		go func() {
+			if err := d.dsrv.ServeTLS(d.dtl, d.dtls.Config()); !errors.Is(err, diameter.ErrServerClosed) {
+				r.errc <- fmt.Errorf("diameter tls: %w", err)
+			}
+		}()
+	}
 	if d.hsrv != nil {
 		go func() {
 			if err := d.hsrv.Serve(d.al); !errors.Is(err, http.ErrServerClosed) {
@@ -146,7 +158,8 @@ func (d *daemon) serve(r *running) {
 	if d.al != nil {
 		adminAddr = d.al.Addr().String()
 	}
-	d.log.Info("eird listening", zap.String("diameter", d.dl.Addr().String()), zap.String("admin", adminAddr), zap.String("n5g", n5gAddr),
+	d.log.Info("eird listening", zap.String("diameter", diameterAddr), zap.String("diameter_tls", diameterTLSAddr),
+		zap.String("admin", adminAddr), zap.String("n5g", n5gAddr),
 		zap.String("origin_host", d.cfg.Diameter.OriginHost), zap.String("origin_realm", d.cfg.Diameter.OriginRealm))
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/eir-sidecar/eir/eir/observe"
 	"github.com/eir-sidecar/eir/eir/observe/redact"
 	"github.com/eir-sidecar/eir/eir/redisstore"
+	"github.com/eir-sidecar/eir/internal/tlsconf"
 	"github.com/eir-sidecar/eir/n5g"
 	"github.com/eir-sidecar/eir/n5g/nrf"
 	"github.com/eir-sidecar/eir/regsync"
@@ -50,10 +51,12 @@ type daemon struct {
 	registrar *nrf.Client // nil: no NRF; set before any server starts
 	sd        *notifier   // systemd's readiness protocol
 
-	dl   net.Listener // Diameter
-	sbi  *n5gListener // nil: N5g-eir off
-	hsrv *http.Server // nil: admin API off
-	al   net.Listener // the admin API's, with hsrv
+	dl   net.Listener      // Diameter; nil: TLS only
+	dtl  net.Listener      // Diameter over TLS; nil: off
+	dtls *tlsconf.Reloader // its certificates, with dtl
+	sbi  *n5gListener      // nil: N5g-eir off
+	hsrv *http.Server      // nil: admin API off
+	al   net.Listener      // the admin API's, with hsrv
 }
 
 // wire builds eird from cfg: the store, the decision engine and its
@@ -61,7 +64,8 @@ type daemon struct {
 // it closes what it opened.
 func wire(ctx context.Context, path string, cfg config.Config, log *zap.Logger) (*daemon, error) {
 	log.Info("starting eird", zap.String("version", version), zap.String("commit", commit),
-		zap.String("diameter_listen", cfg.Diameter.Listen), zap.String("admin_listen", cfg.Admin.Listen),
+		zap.String("diameter_listen", cfg.Diameter.Listen), zap.String("diameter_tls_listen", tlsListen(cfg.Diameter.TLS)),
+		zap.String("admin_listen", cfg.Admin.Listen),
 		zap.String("redis_mode", cfg.Redis.Mode), zap.Strings("redis_addresses", cfg.Redis.Addresses))
 
 	reg := prometheus.NewRegistry()
@@ -185,10 +189,22 @@ func (d *daemon) listen(n5gOpts n5g.Options, reg *prometheus.Registry) (err erro
 			}
 		}
 	}()
-	if d.dl, err = diameter.Listen(cfg.Diameter.Transport, cfg.Diameter.Listen); err != nil {
-		return err
+	if cfg.Diameter.Listen != "" {
+		if d.dl, err = diameter.Listen(cfg.Diameter.Transport, cfg.Diameter.Listen); err != nil {
+			return err
+		}
+		opened = append(opened, d.dl)
 	}
-	opened = append(opened, d.dl)
+	if t := cfg.Diameter.TLS; t.CertFile != "" {
+		if d.dtls, err = diameterTLS(t); err != nil {
+			return err
+		}
+		if d.dtl, err = diameter.Listen("tcp", t.Listen); err != nil {
+			return fmt.Errorf("diameter.tls.listen: %w", err)
+		}
+		opened = append(opened, d.dtl)
+		d.rl.dtls = d.dtls
+	}
 	if d.sbi, err = newN5g(cfg.N5g, n5gOpts, d.checker, d.log.Named("n5g"), reg); err != nil {
 		return err
 	}
@@ -284,6 +300,28 @@ func diameterOptions(cfg config.Config) (diameter.Options, error) {
 		o.Peers = append(o.Peers, r)
 	}
 	return o, nil
+}
+
+// tlsListen is diameter.tls.listen when the TLS listener is on, else "".
+func tlsListen(t config.DiameterTLS) string {
+	if t.CertFile == "" {
+		return ""
+	}
+	return t.Listen
+}
+
+// diameterTLS loads the certificates of the Diameter TLS listener:
+// mutual TLS, re-read on reload.
+func diameterTLS(t config.DiameterTLS) (*tlsconf.Reloader, error) {
+	minVersion := uint16(tls.VersionTLS12)
+	if t.MinVersion == "1.3" {
+		minVersion = tls.VersionTLS13
+	}
+	r, err := tlsconf.NewReloader(tlsconf.Files{Cert: t.CertFile, Key: t.KeyFile, CA: t.ClientCAFile}, tls.RequireAndVerifyClientCert, minVersion)
+	if err != nil {
+		return nil, tlsconf.Name(err, "diameter.tls", "diameter.tls.client_ca_file")
+	}
+	return r, nil
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {
