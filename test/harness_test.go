@@ -65,6 +65,7 @@ type eird struct {
 	dir      string
 	logPath  string
 	diameter string // host:port of the Diameter listener
+	dtls     string // host:port of the Diameter TLS listener, when configured
 	admin    string // host:port of the admin API
 	n5g      string // host:port of the N5g-eir listener, when configured
 	exited   chan struct{}
@@ -120,9 +121,12 @@ func startEIRDIn(t *testing.T, dir, config string, env ...string) *eird {
 		}
 	})
 	listening := e.waitLog(t, `"eird listening"`, 20*time.Second)
-	var fields struct{ Diameter, Admin, N5g string }
+	var fields struct {
+		Diameter, Admin, N5g string
+		DiameterTLS          string `json:"diameter_tls"`
+	}
 	json.Unmarshal([]byte(listening), &fields)
-	e.diameter, e.admin, e.n5g = fields.Diameter, fields.Admin, fields.N5g
+	e.diameter, e.admin, e.n5g, e.dtls = fields.Diameter, fields.Admin, fields.N5g, fields.DiameterTLS
 	if e.diameter == "" {
 		t.Fatalf("no diameter address in %q", listening)
 	}

@@ -181,8 +181,33 @@ func exitStderr(err error) string {
 // or producing unparsable output fails the test immediately.
 func Analyze(tb testing.TB, pcap string, port int) *Report {
 	tb.Helper()
+	return analyze(tb, pcap, port, append(tsharkArgs(pcap, port, ""), "-T", "pdml"))
+}
+
+// AnalyzeTLS is Analyze for Diameter over TLS/TCP on port: tshark decodes
+// the port as TLS, decrypts the records with the session secrets of
+// keyLogFile (NSS key log format, as SSLKEYLOGFILE writes it) and decodes
+// their content as Diameter. Frames that carry only TLS (handshake, alerts)
+// are not reported as undecoded payload; a record that does not decrypt
+// leaves its Diameter messages out of Report.All, which the caller's
+// counts then show.
+func AnalyzeTLS(tb testing.TB, pcap string, port int, keyLogFile string) *Report {
+	tb.Helper()
+	p := strconv.Itoa(port)
+	args := tsharkArgs(pcap, port, "")
+	for i := range args {
+		if args[i] == "tcp.port=="+p+",diameter" {
+			args[i] = "tcp.port==" + p + ",tls"
+		}
+	}
+	args = append(args, "-d", "tls.port=="+p+",diameter", "-o", "tls.keylog_file:"+keyLogFile,
+		"-o", "tls.desegment_ssl_records:TRUE", "-o", "tls.desegment_ssl_application_data:TRUE", "-T", "pdml")
+	return analyze(tb, pcap, port, args)
+}
+
+func analyze(tb testing.TB, pcap string, port int, args []string) *Report {
+	tb.Helper()
 	tshark := lookTool(tb, "tshark")
-	args := append(tsharkArgs(pcap, port, ""), "-T", "pdml")
 	configDir := tb.TempDir()
 	cmd := exec.Command(tshark, args...)
 	cmd.Env = tsharkEnv(configDir)

@@ -72,7 +72,7 @@ func (r *Report) parsePDML(in io.Reader) error {
 func (r *Report) addPacket(protos []pdmlNode) {
 	var frame, srcPort, dstPort, tcpLen int
 	var src, dst, protocols string
-	var reassembledElsewhere, repeated, hasDiameter, hasData bool
+	var reassembledElsewhere, repeated, hasDiameter, hasData, hasTLS bool
 	for i := range protos {
 		p := &protos[i]
 		switch p.Name {
@@ -112,6 +112,8 @@ func (r *Report) addPacket(protos []pdmlNode) {
 				p.find("tcp.analysis.keep_alive") != nil
 		case "diameter":
 			hasDiameter = true
+		case "tls":
+			hasTLS = true // AnalyzeTLS: handshake and alert records carry no Diameter
 		case "data":
 			hasData = true
 		case "fake-field-wrapper":
@@ -155,7 +157,7 @@ func (r *Report) addPacket(protos []pdmlNode) {
 	case hasData:
 		r.addMalformed(frame, fmt.Sprintf("frame %d: %d→%d: TCP payload (%d bytes) not decoded as Diameter: "+
 			"the dissector rejected it and shows it as Data (protocols %s)", frame, srcPort, dstPort, tcpLen, protocols))
-	case tcpLen > 0 && !hasDiameter && !reassembledElsewhere && !repeated:
+	case tcpLen > 0 && !hasDiameter && !hasTLS && !reassembledElsewhere && !repeated:
 		r.addMalformed(frame, fmt.Sprintf("frame %d: %d→%d: TCP payload (%d bytes) not decoded as Diameter: "+
 			"it never completed a Diameter message (message cut short, or capture ended mid-message; protocols %s)",
 			frame, srcPort, dstPort, tcpLen, protocols))

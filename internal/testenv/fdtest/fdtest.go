@@ -57,6 +57,28 @@ type PeerOpt struct {
 	// allowed to connect in: its identity is whitelisted through acl_wl.fdx
 	// with ALLOW_IPSEC (= accepted without TLS).
 	Connect bool
+	// TLS (Connect peers only): connect with TLS from the first byte (RFC
+	// 6733 §2.1, freeDiameter's default "new method": no No_TLS, no
+	// TLS_old_method) to Port. freeDiameter checks the peer's certificate
+	// against Options.TLS.CA and Identity. Needs Options.TLS.
+	TLS bool
+}
+
+// TLSCred is the TLS identity of the daemon: TLS_Cred = Cert, Key and one
+// TLS_CA line per file of CAs (each file is one chain, sorted from
+// subject to issuer: 1.2.1 refuses a file of unrelated CAs with "The
+// provided X.509 certificate list is not sorted"; several TLS_CA lines add
+// up). freeDiameter refuses to start unless its own certificate chains to
+// these CAs and names Identity (gnutls_x509_crt_check_hostname: a dNSName,
+// else the CN; wildcards match), so CAs must hold the issuer of Cert as
+// well as the CAs of the peers.
+type TLSCred struct {
+	Cert, Key string
+	CAs       []string
+	// KeyLogFile, when set, is where GnuTLS writes the session secrets
+	// (SSLKEYLOGFILE, NSS key log format), for Wireshark to decrypt a
+	// capture. Tests only.
+	KeyLogFile string
 }
 
 // Options configures a freeDiameterd instance.
@@ -95,6 +117,8 @@ type Options struct {
 	Extensions []string
 	// Debug passes -d to freeDiameterd (more verbose log).
 	Debug bool
+	// TLS replaces the self-signed certificate written by the harness.
+	TLS *TLSCred
 }
 
 // Daemon is a running freeDiameterd.
@@ -149,7 +173,14 @@ func Start(tb testing.TB, o Options) *Daemon {
 
 	dir := tb.TempDir()
 	extDir := extensionDir(bin)
-	certPath, keyPath := writeSelfSigned(tb, dir, o.Identity)
+	var certPath, keyPath string
+	var caPaths []string
+	if o.TLS != nil {
+		certPath, keyPath, caPaths = o.TLS.Cert, o.TLS.Key, o.TLS.CAs
+	} else {
+		certPath, keyPath = writeSelfSigned(tb, dir, o.Identity)
+		caPaths = []string{certPath}
+	}
 
 	var lastLog string
 	for attempt := 1; attempt <= startRetries; attempt++ {
@@ -166,11 +197,11 @@ func Start(tb testing.TB, o Options) *Daemon {
 			logPath:  filepath.Join(dir, fmt.Sprintf("freeDiameterd.%d.log", attempt)),
 			done:     make(chan struct{}),
 		}
-		conf := buildConfig(tb, o, port, dir, extDir, certPath, keyPath)
+		conf := buildConfig(tb, o, port, dir, extDir, certPath, keyPath, caPaths)
 		if err := os.WriteFile(d.confPath, []byte(conf), 0o600); err != nil {
 			tb.Fatalf("fdtest: write config: %v", err)
 		}
-		d.launch(tb, bin, o.Debug)
+		d.launch(tb, bin, o)
 		err := d.waitReady()
 		if err == nil {
 			tb.Cleanup(func() {
@@ -311,7 +342,7 @@ func freePort(tb testing.TB) int {
 
 func quote(s string) string { return strconv.Quote(s) }
 
-func buildConfig(tb testing.TB, o Options, port int, dir, extDir, certPath, keyPath string) string {
+func buildConfig(tb testing.TB, o Options, port int, dir, extDir, certPath, keyPath string, caPaths []string) string {
 	tb.Helper()
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
@@ -331,11 +362,14 @@ func buildConfig(tb testing.TB, o Options, port int, dir, extDir, certPath, keyP
 	if !o.Relay {
 		w("NoRelay;")
 	}
-	// TLS is never negotiated (SecPort = 0, every peer No_TLS or whitelisted
-	// with ALLOW_IPSEC), but some freeDiameter versions refuse to start
-	// without credentials, so give it a self-signed pair.
+	// TLS is negotiated only with TLS Connect peers (SecPort = 0: no TLS
+	// listener; incoming peers are whitelisted with ALLOW_IPSEC), but some
+	// freeDiameter versions refuse to start without credentials, so give it
+	// a self-signed pair when Options.TLS is not set.
 	w("TLS_Cred = %s, %s;", quote(certPath), quote(keyPath))
-	w("TLS_CA = %s;", quote(certPath))
+	for _, ca := range caPaths {
+		w("TLS_CA = %s;", quote(ca))
+	}
 
 	var allow []string
 	for _, p := range o.Peers {
@@ -369,8 +403,14 @@ func buildConfig(tb testing.TB, o Options, port int, dir, extDir, certPath, keyP
 		if addr == "" {
 			addr = "127.0.0.1"
 		}
-		var params []string
-		params = append(params, "ConnectTo = "+quote(addr)+";", fmt.Sprintf("Port = %d;", p.Port), "No_TLS;", "No_SCTP;", "Prefer_TCP;")
+		if p.TLS && o.TLS == nil {
+			tb.Fatalf("fdtest: TLS peer %q needs Options.TLS", p.Identity)
+		}
+		params := []string{"ConnectTo = " + quote(addr) + ";", fmt.Sprintf("Port = %d;", p.Port)}
+		if !p.TLS {
+			params = append(params, "No_TLS;")
+		}
+		params = append(params, "No_SCTP;", "Prefer_TCP;")
 		if p.Realm != "" {
 			params = append(params, "Realm = "+quote(p.Realm)+";")
 		}
@@ -426,17 +466,20 @@ func writeSelfSigned(tb testing.TB, dir, identity string) (certPath, keyPath str
 	return certPath, keyPath
 }
 
-func (d *Daemon) launch(tb testing.TB, bin string, debug bool) {
+func (d *Daemon) launch(tb testing.TB, bin string, o Options) {
 	tb.Helper()
 	logf, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC|os.O_APPEND, 0o600)
 	if err != nil {
 		tb.Fatalf("fdtest: create log: %v", err)
 	}
 	args := []string{"-c", d.confPath}
-	if debug {
+	if o.Debug {
 		args = append(args, "-d")
 	}
 	cmd := exec.Command(bin, args...)
+	if o.TLS != nil && o.TLS.KeyLogFile != "" {
+		cmd.Env = append(os.Environ(), "SSLKEYLOGFILE="+o.TLS.KeyLogFile)
+	}
 	cmd.Dir = d.dir
 	cmd.Stdout = logf // an *os.File: no copying goroutine
 	cmd.Stderr = logf
