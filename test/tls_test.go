@@ -1,9 +1,14 @@
 package test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,6 +17,7 @@ import (
 	"github.com/eir-sidecar/eir/internal/testenv/certtest"
 	"github.com/eir-sidecar/eir/internal/testenv/fdtest"
 	"github.com/eir-sidecar/eir/internal/testenv/redistest"
+	"github.com/eir-sidecar/eir/internal/tlsconf"
 )
 
 // tlsConfig is eird with a cleartext and a TLS listener; the peers are
@@ -86,6 +92,28 @@ func TestDiameterTLSFreeDiameter(t *testing.T) {
 				t.Errorf("%s: %d/%d, want %d/%d", ck.imei, rc, es, ck.code, ck.status)
 			}
 		}
+		// Renewed certificate files and SIGHUP: freeDiameter's session stays
+		// open and answers; a new handshake gets the new certificate.
+		renewed, renewedKey := operator.Peer(t, "eir.e2e.test", "eir.e2e.test")
+		copyFile(t, renewed, cert)
+		copyFile(t, renewedKey, key)
+		if err := e.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		e.waitLog(t, `"changed":["diameter.tls"]`, 10*time.Second)
+		if a, err := mme.Check(ctxT(t), "35209900176148", ""); err != nil || s13client.EquipmentStatus(a.Msg) != 1 {
+			t.Fatalf("ECR through the session open before the reload: %v", err)
+		}
+		mme9 := dialEIRDTLS(t, e.dtls, operator, "mme9.fd.test", keyLog)
+		if got, want := mme9.leaf, readCert(t, renewed); !got.Equal(want) {
+			t.Fatalf("certificate after SIGHUP: serial %v, want %v", got.SerialNumber, want.SerialNumber)
+		}
+		if _, err := mme9.c.Disconnect(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		if fd.Exited() || PeerLeft(fd) {
+			t.Fatal("freeDiameter's session did not survive the reload")
+		}
 		mme.Disconnect(ctxT(t))
 		fd.Stop(t) // DPR/DPA over TLS
 		e.waitLog(t, "peer disconnecting", 10*time.Second)
@@ -98,7 +126,7 @@ func TestDiameterTLSFreeDiameter(t *testing.T) {
 		for _, want := range []struct {
 			code uint32
 			n    int
-		}{{257, 2}, {324, 6}, {282, 2}} {
+		}{{257, 4}, {324, 8}, {282, 4}} {
 			if got := len(rep.Messages(want.code)); got != want.n {
 				t.Errorf("command %d: %d messages decrypted and decoded by tshark, want %d", want.code, got, want.n)
 			}
@@ -159,4 +187,68 @@ func TestDiameterTLSFreeDiameter(t *testing.T) {
 			t.Fatal("freeDiameter opened a session whose certificate does not name it")
 		}
 	})
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err == nil {
+		err = os.WriteFile(to, b, 0o600)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readCert(t *testing.T, file string) *x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s: no PEM", file)
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// tlsPeer is an S13 client connected to eird over TLS.
+type tlsPeer struct {
+	c    *s13client.Client
+	leaf *x509.Certificate // eird's certificate
+}
+
+// dialEIRDTLS connects to eird's TLS listener at addr with a certificate
+// of ca naming host, and completes CER/CEA as host. The session secrets are
+// appended to keyLog (for tshark).
+func dialEIRDTLS(t *testing.T, addr string, ca *certtest.CA, host, keyLog string) tlsPeer {
+	t.Helper()
+	cert, key := ca.Peer(t, host, host)
+	conf, err := tlsconf.Client(tlsconf.Files{CA: ca.CertFile, Cert: cert, Key: key}, "eir.e2e.test", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kl, err := os.OpenFile(keyLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { kl.Close() })
+	conf.KeyLogWriter = kl
+	d := tls.Dialer{Config: conf}
+	nc, err := d.DialContext(ctxT(t), "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s13client.New(ctxT(t), nc, s13client.Options{OriginHost: host, OriginRealm: "fd.test"})
+	if err != nil {
+		nc.Close()
+		t.Fatalf("CER over TLS as %s: %v", host, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return tlsPeer{c: c, leaf: nc.(*tls.Conn).ConnectionState().PeerCertificates[0]}
 }
