@@ -15,6 +15,7 @@ import (
 // one per deployment scenario (README, Example configurations).
 var exampleConfigs = []string{
 	"diameter-peers.yaml",
+	"diameter-tls.yaml",
 	"events-webhook.yaml",
 	"n5g-tls-oauth-nrf.yaml",
 	"redis-cluster.yaml",
