@@ -11,7 +11,9 @@
 // loops), peer.go (CER/CEA, DWR/DWA, DPR/DPA, the watchdog), ecr.go (the
 // ECR, parsed once: answered in the read loop when eir.Checker.TryCheck needs
 // no I/O, otherwise checked in its own goroutine), eca.go (the one encoder of
-// every message the server sends). Headers and AVPs are read and written
+// every message the server sends), tls.go (ServeTLS: Diameter over TLS/TCP
+// from the first byte, the handshake bounded by the CER timeout, the peer
+// certificate's names against the CER's Origin-Host). Headers and AVPs are read and written
 // with diameter/wire; go-diameter is used only by the tests, as the
 // independent decoder of what goes on the wire, and by diameter/s13client.
 //

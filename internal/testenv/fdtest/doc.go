@@ -54,7 +54,24 @@
 //     its own certificate against TLS_CA and the Identity) so that versions
 //     that always require credentials work too. No DH parameter file is
 //     needed: 1.2.1 generates 1024-bit parameters at start-up in well under a
-//     second (TLS_DH_File is optional). TLS is never negotiated.
+//     second (TLS_DH_File is optional). TLS is negotiated only with a
+//     Connect peer marked PeerOpt.TLS.
+//   - TLS Connect peers (PeerOpt.TLS, with Options.TLS giving TLS_Cred and
+//     one TLS_CA line per CA file): the ConnectPeer block has neither No_TLS
+//     nor TLS_old_method, so freeDiameter connects to Port with TLS from the
+//     first byte (its "separate port" method, RFC 6733 §2.1) and sends its
+//     CER inside TLS, with no Inband-Security-Id. GnuTLS 3.7.9 negotiates
+//     TLS 1.3 with a Go server. freeDiameter checks the server's certificate
+//     against TLS_CA and the peer's Identity (a dNSName or the CN). A file
+//     of several unrelated CAs is refused at start-up ("not sorted"):
+//     several TLS_CA lines add up instead. TLSCred.KeyLogFile sets
+//     SSLKEYLOGFILE, which GnuTLS honours, for tshark to decrypt a capture.
+//     Observed failures: a server that refuses its certificate makes it log
+//     "A TLS fatal alert has been received"; a CEA 3010 is logged in full
+//     ("Capabilities-Exchange-Answer(257)[--E-] ... 'DIAMETER_UNKNOWN_PEER'
+//     ... Failed-AVP ..."); on close it sends a second close_notify after
+//     the server's, which the server's kernel answers with a reset when the
+//     server has already closed.
 //   - ListenOn = "127.0.0.1" is silently dropped by 1.2.1 (loopback
 //     addresses are filtered out of the local endpoint list; the log shows
 //     "Local endpoints ........ : Default (use all available)"), so the
