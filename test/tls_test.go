@@ -194,6 +194,25 @@ func TestDiameterTLSFreeDiameter(t *testing.T) {
 	})
 }
 
+// TestDiameterTLSOnly: with diameter.listen empty eird serves S13 over TLS
+// only, and -print-addresses says so.
+func TestDiameterTLSOnly(t *testing.T) {
+	rds := redistest.Start(t)
+	ca := certtest.NewCA(t, "operator")
+	cert, key := ca.Peer(t, "eir.e2e.test", "eir.e2e.test")
+	e := startEIRD(t, fmt.Sprintf(tlsConfig, cert, key, ca.CertFile, rds.Addr()), "EIR_DIAMETER_LISTEN=")
+	loadLists(t, e)
+	if e.diameter != "" || e.dtls == "" {
+		t.Fatalf("listening on %q (cleartext) and %q (TLS), want TLS only", e.diameter, e.dtls)
+	}
+	p := dialEIRDTLS(t, e.dtls, ca, "mme3.fd.test", filepath.Join(t.TempDir(), "keys.log"))
+	a, err := p.c.Check(ctxT(t), "35209900176148", "")
+	if err != nil || s13client.ResultCode(a.Msg) != 2001 || s13client.EquipmentStatus(a.Msg) != 1 {
+		t.Fatalf("ECR over TLS: %v", err)
+	}
+	p.c.Disconnect(ctxT(t))
+}
+
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
