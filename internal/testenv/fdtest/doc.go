@@ -59,7 +59,7 @@
 //   - TLS Connect peers (PeerOpt.TLS, with Options.TLS giving TLS_Cred and
 //     one TLS_CA line per CA file): the ConnectPeer block has neither No_TLS
 //     nor TLS_old_method, so freeDiameter connects to Port with TLS from the
-//     first byte (its "separate port" method, RFC 6733 §2.1) and sends its
+//     first byte (its "separate port" method, RFC 6733 §13.1) and sends its
 //     CER inside TLS, with no Inband-Security-Id. GnuTLS 3.7.9 negotiates
 //     TLS 1.3 with a Go server. freeDiameter checks the server's certificate
 //     against TLS_CA and the peer's Identity (a dNSName or the CN). A file

@@ -51,7 +51,7 @@ type PeerOpt struct {
 	// with ALLOW_IPSEC (= accepted without TLS).
 	Connect bool
 	// TLS (Connect peers only): connect with TLS from the first byte (RFC
-	// 6733 §2.1, freeDiameter's default "new method": no No_TLS, no
+	// 6733 §13.1, freeDiameter's default "new method": no No_TLS, no
 	// TLS_old_method) to Port. freeDiameter checks the peer's certificate
 	// against Options.TLS.CA and Identity. Needs Options.TLS.
 	TLS bool
