@@ -44,8 +44,9 @@ admin:
 
 // TestDiameterTLSFreeDiameter has freeDiameterd (GnuTLS) connect to eird
 // over TLS/TCP, TLS from the first byte, with a certificate of the
-// operator's CA naming it (the session opens, ECRs it relays are
-// answered, and Wireshark decrypts the capture with GnuTLS's key log),
+// operator's CA naming it (the session opens, ECRs it relays and its DWR
+// are answered, a SIGHUP with renewed certificates keeps it open, and
+// Wireshark decrypts the capture with GnuTLS's key log),
 // with a certificate of another CA (the handshake fails) and with a
 // certificate whose name is not its Origin-Host (CEA 3010).
 func TestDiameterTLSFreeDiameter(t *testing.T) {
