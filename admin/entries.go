@@ -266,6 +266,10 @@ func (s *Server) listEntries(w http.ResponseWriter, r *http.Request) {
 	if source == "" {
 		source = "manual"
 	}
+	if err := eir.ValidateSource(source); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_parameter", "source: "+err.Error())
+		return
+	}
 	limit := 100
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)

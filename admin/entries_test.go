@@ -324,7 +324,7 @@ func TestEntryBadInput(t *testing.T) {
 	if ds, _ := a.st.Datasets(context.Background()); len(ds) != 0 {
 		t.Fatalf("rejected requests stored something: %v", ds)
 	}
-	for _, path := range []string{"/v1/entries?limit=0", "/v1/entries?limit=1001", "/v1/entries?list=purple", "/v1/entries?target=phone",
+	for _, path := range []string{"/v1/entries?limit=0", "/v1/entries?limit=1001", "/v1/entries?list=purple", "/v1/entries?target=phone", "/v1/entries?source=National",
 		"/v1/entries?cursor=garbage", "/v1/entries?imei=12", "/v1/audit?since=yesterday", "/v1/audit?limit=5000", "/v1/audit?imei=x",
 		"/v1/events?after=abc", "/v1/events?limit=-1"} {
 		if status, body := a.call(t, "GET", path, "bob", nil); status != 400 {

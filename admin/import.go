@@ -86,6 +86,8 @@ func (s *Server) importCSV(w http.ResponseWriter, r *http.Request) {
 	for _, d := range applied {
 		res.Datasets = append(res.Datasets, api.DatasetChange{Dataset: d.Dataset.String(), Version: d.Version, Added: d.Added, Removed: d.Removed, Count: d.Count})
 	}
+	// By name, as eirctl datasets lists them (the store's order is its own).
+	slices.SortFunc(res.Datasets, func(a, b api.DatasetChange) int { return strings.Compare(a.Dataset, b.Dataset) })
 	if dryRun {
 		if held != nil {
 			res.Held = &api.ImportHeld{Code: held.Code, Message: held.Message}

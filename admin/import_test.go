@@ -3,6 +3,7 @@ package admin
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -77,6 +78,11 @@ func TestImportDryRunExact(t *testing.T) {
 			if status != 200 {
 				t.Fatalf("import: %d %v", status, real)
 			}
+			for _, body := range []map[string]any{dry, real} {
+				if names := datasetNames(body); !slices.IsSorted(names) {
+					t.Errorf("datasets not in name order: %v", names)
+				}
+			}
 			got, want := importCounts(t, dry), importCounts(t, real)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("dry run answered %v, the import did %v", got, want)
@@ -91,6 +97,16 @@ func TestImportDryRunExact(t *testing.T) {
 			}
 		})
 	}
+}
+
+// datasetNames are the names of an import answer's datasets, in its order.
+func datasetNames(body map[string]any) []string {
+	var out []string
+	raw, _ := body["datasets"].([]any)
+	for _, d := range raw {
+		out = append(out, fmt.Sprint(d.(map[string]any)["dataset"]))
+	}
+	return out
 }
 
 func lenOf(v any) int {

@@ -15,7 +15,8 @@ import (
 	"github.com/eir-sidecar/eir/eir/memstore"
 )
 
-// TestRefusalsLogged checks that 401, 403 and a rejected import are
+// TestRefusalsLogged checks that 401, 403 (a read token writing, a write
+// token writing a source it may not) and a rejected import are
 // logged at warn with who, from where, what and why (never the secret),
 // and that the lines are limited to refusalBurst per refusalWindow, the
 // next line saying how many were suppressed.
@@ -39,6 +40,7 @@ func TestRefusalsLogged(t *testing.T) {
 		{"GET", "/v1/datasets", "guessed-secret", "", 401, "", "unknown token"},
 		{"POST", "/v1/import", "r-secret", "imei,status\n35209900176148,black\n", 403, "ro", "token may only read"},
 		{"POST", "/v1/import", "w-secret", "imei,status\n1234,black\n12,grey\n", 422, "ops", "import rejected: invalid file (2 error(s))"},
+		{"POST", "/v1/import", "w-secret", "imei,status,source\n35209900176148,black,gsma\n", 403, "ops", "source not allowed: gsma"},
 	}
 	for _, tc := range cases {
 		if status, body, _ := do(t, srv, tc.method, tc.path, tc.token, tc.body); status != tc.status {

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"go.uber.org/zap"
 )
 
 // defaultWriteSource is the one source a writer without configured sources
@@ -84,7 +82,7 @@ func (s *Server) allowSources(w http.ResponseWriter, r *http.Request, sources []
 	if len(denied) == 0 {
 		return true
 	}
-	s.log.Warn("write refused: source not allowed", zap.String("actor", Actor(r.Context())), zap.Strings("sources", names))
+	s.refuse(r, "", "source not allowed: "+strings.Join(names, ", "))
 	var details []string
 	if len(denied) > 1 {
 		details = denied

@@ -47,7 +47,7 @@ func parseQuery(raw string) (eir.Query, *invalidQuery) {
 		mandatory = "MANDATORY_QUERY_PARAM_INCORRECT"
 	} else if pei, err := eir.ParsePEI(v); err != nil {
 		mandatory = "MANDATORY_QUERY_PARAM_INCORRECT"
-		bad = append(bad, InvalidParam{Param: "query pei", Reason: strings.TrimPrefix(err.Error(), "eir: ")})
+		bad = append(bad, InvalidParam{Param: "query pei", Reason: plainReason(err)})
 	} else {
 		q.IMEI, q.Kind = pei.IMEI, pei.Kind
 	}
@@ -55,7 +55,7 @@ func parseQuery(raw string) (eir.Query, *invalidQuery) {
 	if v, ok := one("supi"); ok {
 		imsi, err := eir.ParseSUPI(v)
 		if err != nil {
-			bad = append(bad, InvalidParam{Param: "query supi", Reason: err.Error()})
+			bad = append(bad, InvalidParam{Param: "query supi", Reason: plainReason(err)})
 		}
 		q.IMSI = imsi
 	}
@@ -92,6 +92,13 @@ func parseQuery(raw string) (eir.Query, *invalidQuery) {
 		iq.cause, iq.detail = "INVALID_QUERY_PARAM", "the query has a parameter the operation does not define"
 	}
 	return q, iq
+}
+
+// plainReason is err's text without the domain's package prefix ("supi:
+// eir: invalid imsi: …" is "supi: invalid imsi: …"): an AMF's operator
+// reads it.
+func plainReason(err error) string {
+	return strings.ReplaceAll(err.Error(), "eir: ", "")
 }
 
 func isHex(s string) bool {

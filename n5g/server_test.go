@@ -235,6 +235,9 @@ func TestEquipmentStatus(t *testing.T) {
 			var params []string
 			for _, ip := range p.InvalidParams {
 				params = append(params, ip.Param)
+				if strings.Contains(ip.Reason, "eir: ") {
+					t.Errorf("%s: reason %q has a Go package prefix", ip.Param, ip.Reason)
+				}
 			}
 			if fmt.Sprint(params) != fmt.Sprint(tc.params) {
 				t.Fatalf("invalidParams %v, want %v", params, tc.params)

@@ -133,7 +133,7 @@ banner() {
   echo
   echo "  eird is ready: S13 Diameter on $diameter ($diameter_transport)${n5g:+, N5g-eir on $n5g (HTTP/2)}"
   [ -z "$admin" ] || echo "  admin API on $admin"
-  [ "$config" != config/eird.yaml ] || echo "  Demo lists (demo/*.csv) are loaded into an empty store."
+  [ "$config" != config/eird.yaml ] || echo "  The demo lists (demo/*.csv) are loaded when the store holds no list (bootstrap.files)."
   echo "  In another terminal:"
   echo
   echo "    $eirbench 35209900176148 49015420323751 26053179311383 12345678901234"

@@ -56,7 +56,7 @@ type Status struct {
 	Commit     string       `json:"commit,omitempty"`
 	Ready      bool         `json:"ready"`
 	ReadyError string       `json:"ready_error,omitempty"`
-	Datasets   int          `json:"datasets"`
+	Datasets   int          `json:"datasets"` // datasets holding entries (GET /v1/datasets lists empty ones too)
 	Entries    uint64       `json:"entries"`
 	Peers      PeersStatus  `json:"peers"`
 	Shadow     ShadowStatus `json:"shadow"`

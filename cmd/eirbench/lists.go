@@ -83,7 +83,7 @@ Writes the lists that load, ref and ratio generate from -entries and -seed,
 as a CSV file for eirctl import (imei,status,imsi,source): the black, grey
 and white IMEIs and the IMEI–IMSI exceptions. Unknown IMEIs are on no list.
 
-  eirbench lists -o bench.csv && eirctl import -replace bench.csv
+  eirbench lists -o bench.csv && eirctl import -replace -reason "bench lists" bench.csv
 
 flags:`)
 		fs.PrintDefaults()

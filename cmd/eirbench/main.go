@@ -119,7 +119,13 @@ func check(args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "print every AVP of the answers")
 	timeout := fs.Duration("timeout", 5*time.Second, "timeout per request")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: eirbench check [flags] IMEI[,IMSI] ...")
+		fmt.Fprintln(fs.Output(), `usage: eirbench check [flags] IMEI[,IMSI] ...
+
+Connects to an EIR as a Diameter peer (CER advertising S13), sends one
+ME-Identity-Check request per argument (an IMEI, or IMEI,IMSI for an
+exception pair), prints each decoded answer, and disconnects with DPR.
+
+flags:`)
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"regexp"
 	"runtime"
 	"strings"
@@ -62,6 +63,13 @@ func TestUsage(t *testing.T) {
 	for _, cmd := range []string{"check", "load", "amf", "ref", "ratio", "lists", "layout", "sync", "edits"} {
 		usage := "usage: eirbench " + cmd + " "
 		checkUsage(t, []string{cmd, "-h"}, exitOK, usage, "")
+		// Every command's help has the same shape: usage line, a blank
+		// line, what the command does, then its flags.
+		var out bytes.Buffer
+		run([]string{cmd, "-h"}, &out, io.Discard)
+		if lines := strings.Split(out.String(), "\n"); len(lines) < 4 || lines[1] != "" || lines[2] == "" || !strings.Contains(out.String(), "\nflags:\n") {
+			t.Errorf("eirbench %s -h: want usage, a blank line, a description and flags:, got:\n%s", cmd, out.String())
+		}
 		checkUsage(t, []string{cmd, "-bogus"}, exitUsage, usage, "eirbench "+cmd+": flag provided but not defined: -bogus")
 		if cmd != "check" {
 			checkUsage(t, []string{cmd, "extra"}, exitUsage, usage, "eirbench "+cmd+`: unexpected argument "extra"`)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -135,6 +136,8 @@ and the entry as stored; -o json prints eird's answer.
 		return f.usageError("-reason is required")
 	}
 	forDur := time.Duration(dur)
+	forGiven := false
+	f.Visit(func(fl *flag.Flag) { forGiven = forGiven || fl.Name == "for" })
 	if *list == "" {
 		*list = "black"
 		if target == "pair" {
@@ -146,9 +149,9 @@ and the entry as stored; -o json prints eird's answer.
 	}
 	body := api.EntryRequest{EntryKey: api.EntryKey(key), List: *list, Source: *source, Reason: *reason}
 	switch {
-	case *expires != "" && forDur != 0:
+	case *expires != "" && forGiven:
 		return f.usageError("give -expires or -for, not both")
-	case (*expires != "" || forDur != 0) && target == "range":
+	case (*expires != "" || forGiven) && target == "range":
 		return f.usageError("ranges do not expire: -expires and -for are for IMEIs, TACs and pairs")
 	case *expires != "":
 		t, err := time.Parse(time.RFC3339Nano, *expires)
@@ -159,7 +162,9 @@ and the entry as stored; -o json prints eird's answer.
 		if !body.ExpiresAt.After(c.now()) {
 			return f.usageError("-expires %s is not in the future", *expires)
 		}
-	case forDur < 0:
+	case forGiven && forDur <= 0:
+		// -for 0s is refused, not taken as "no expiry": that would turn an
+		// expiring entry into a permanent one.
 		return f.usageError("-for %s: must be > 0", forDur)
 	case forDur > 0 && forDur < time.Millisecond:
 		return f.usageError("-for %s: must be at least 1ms (expiries are kept to the millisecond)", forDur)

@@ -161,6 +161,8 @@ func TestAddExpiry(t *testing.T) {
 		{[]string{"-for", "soon"}, "want a duration such as 720h, 90m or 30d"},
 		{[]string{"-for", "1h", "-expires", "2999-01-01T00:00:00Z"}, "give -expires or -for, not both"},
 		{[]string{"-for", "-1h"}, "-for -1h0m0s: must be > 0"},
+		{[]string{"-for", "0s"}, "-for 0s: must be > 0"},
+		{[]string{"-for", "0d"}, "-for 0s: must be > 0"},
 		{[]string{"-for", "500us"}, "-for 500µs: must be at least 1ms"},
 		{[]string{"-expires", "2001-01-01T00:00:00.999Z"}, "is not in the future"},
 		{[]string{"-expires", "2001-01-01T00:00:00Z"}, "is not in the future"},

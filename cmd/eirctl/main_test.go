@@ -624,6 +624,9 @@ func TestSyncNowReport(t *testing.T) {
 	out, errOut, code := f.ctl("", "sync", "now")
 	wantCode(t, code, exitOK, out, errOut)
 	wantContains(t, "stdout", out, "source national: 0 file(s) in 2ms\n", "  no file to read in the landing folder\n")
+	if strings.Contains(out, "FILE") {
+		t.Errorf("a table header over no file:\n%s", out)
+	}
 
 	// Files modified within the settle time are named, with when a pass
 	// reads them (rounded up to the second).

@@ -76,7 +76,9 @@ func (c *cli) printStatus(st api.Status) {
 	if st.Store != nil {
 		fmt.Fprintf(tw, "STORE\t%s\n", storeLine(*st.Store))
 	}
-	fmt.Fprintf(tw, "DATASETS\t%d\n", st.Datasets)
+	// Counted as the readiness counts them: eirctl datasets lists the
+	// empty ones too (a list emptied by removals or expiries).
+	fmt.Fprintf(tw, "DATASETS\t%d with entries\n", st.Datasets)
 	fmt.Fprintf(tw, "ENTRIES\t%d\n", st.Entries)
 	fmt.Fprintf(tw, "PEERS\t%d open\n", st.Peers.Open)
 	switch {

@@ -67,7 +67,7 @@ func (c *cli) storeStatus(args []string) int {
 		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "STATE\t%s\n", storeLine(st))
 		fmt.Fprintf(tw, "SERVING\t%s\n", yesNo(st.Serving))
-		fmt.Fprintf(tw, "LISTS HELD\t%s (%d datasets, %d entries)\n", map[bool]string{true: "complete", false: "incomplete"}[st.Replica], st.Datasets, st.Entries)
+		fmt.Fprintf(tw, "LISTS HELD\t%s (%d datasets with entries, %d entries)\n", map[bool]string{true: "complete", false: "incomplete"}[st.Replica], st.Datasets, st.Entries)
 		fmt.Fprintf(tw, "EPOCH\t%d\n", st.Epoch)
 		fmt.Fprintf(tw, "DATA SET\t%s\n", dash(st.StoreID))
 		tw.Flush()

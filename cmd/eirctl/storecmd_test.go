@@ -87,7 +87,7 @@ func TestStoreStatus(t *testing.T) {
 		want       []string
 	}{
 		{"ok", `{"state": "ok", "serving": true, "stale_seconds": 0, "replica": true, "datasets": 2, "entries": 250, "epoch": 42, "store_id": "5f1c"}`,
-			exitOK, []string{"STATE       ok: Redis holds the lists in force (epoch 42, data set 5f1c)", "SERVING     yes", "LISTS HELD  complete (2 datasets, 250 entries)"}},
+			exitOK, []string{"STATE       ok: Redis holds the lists in force (epoch 42, data set 5f1c)", "SERVING     yes", "LISTS HELD  complete (2 datasets with entries, 250 entries)"}},
 		{"diverged", `{"state": "diverged", "serving": true, "reason": "redis lost its data", "since": "2026-11-26T08:00:00Z", "stale_seconds": 12, "replica": true, "datasets": 2, "entries": 250, "epoch": 42}`,
 			exitFailure, []string{"DIVERGED since 2026-11-26T08:00:00Z: redis lost its data; answering from the lists held, writes refused: eirctl store restore -reason TEXT"}},
 		{"unavailable", `{"state": "unavailable", "serving": false, "reason": "stale past store.max_stale", "stale_seconds": 3700, "replica": false, "datasets": 0, "entries": 0, "epoch": 0}`,

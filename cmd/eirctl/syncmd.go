@@ -100,7 +100,9 @@ func (c *cli) printPass(p api.SyncPass) {
 	}
 	fmt.Fprintln(c.stdout)
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FILE\tRESULT\tLIST\tMODE\tRUN\tROWS\tBAD\tADDED\tREMOVED\tCHANGED\tENTRIES")
+	if len(p.Files) > 0 { // no header over no row
+		fmt.Fprintln(tw, "FILE\tRESULT\tLIST\tMODE\tRUN\tROWS\tBAD\tADDED\tREMOVED\tCHANGED\tENTRIES")
+	}
 	for _, f := range p.Files {
 		if len(f.Lists) == 0 {
 			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t\t\t\t\t\n", f.File, f.Result)

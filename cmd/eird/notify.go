@@ -23,7 +23,8 @@ type notifier struct {
 
 func (n *notifier) send(state string) {
 	if _, err := sdnotify.SdNotify(false, state); err != nil {
-		n.log.Warn("systemd notification not sent", zap.String("state", strings.Fields(state)[0]), zap.Error(err))
+		key, _, _ := strings.Cut(state, "=") // READY, STATUS, …: never the status text
+		n.log.Warn("systemd notification not sent", zap.String("state", key), zap.Error(err))
 	}
 }
 

@@ -41,9 +41,12 @@ func (ed *Editor) SweepExpired(ctx context.Context) (int, error) {
 }
 
 // RunExpirySweep calls SweepExpired every interval until ctx is done.
+// During a Redis outage every sweep fails: the first failure is logged at
+// warn, the next ones at debug, and one info line when a sweep succeeds.
 func (ed *Editor) RunExpirySweep(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	failing := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -51,9 +54,23 @@ func (ed *Editor) RunExpirySweep(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		sctx, cancel := context.WithTimeout(ctx, max(interval, 10*time.Second))
-		if _, err := ed.SweepExpired(sctx); err != nil {
-			ed.log.Warn("expired entries not swept", zap.Error(err))
-		}
+		_, err := ed.SweepExpired(sctx)
 		cancel()
+		failing = ed.reportSweep(err, failing)
 	}
+}
+
+// reportSweep logs a sweep's outcome given whether the previous one
+// failed, and reports whether this one did.
+func (ed *Editor) reportSweep(err error, failing bool) bool {
+	switch {
+	case err == nil && failing:
+		ed.log.Info("expired entries swept again")
+	case err == nil:
+	case failing:
+		ed.log.Debug("expired entries not swept", zap.Error(err))
+	default:
+		ed.log.Warn("expired entries not swept", zap.Error(err), zap.String("next_failures", "logged at debug until a sweep succeeds"))
+	}
+	return err != nil
 }

@@ -68,9 +68,13 @@ func (s *Store) deleteVersion(ctx context.Context, ref buildRef) error {
 
 // RunJanitor compacts the overlays that grew large (Compact) and deletes
 // the versions that are due (Collect) every interval until ctx is done.
+// During a Redis outage every pass fails: the first failure is logged at
+// warn, the next ones at debug, and one info line when a pass succeeds.
 func (s *Store) RunJanitor(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	compact := failureLog{log: s.log, failed: "overlay compaction failed", recovered: "overlay compaction succeeds again"}
+	collect := failureLog{log: s.log, failed: "janitor pass failed", recovered: "janitor pass succeeds again"}
 	for {
 		select {
 		case <-ctx.Done():
@@ -78,12 +82,35 @@ func (s *Store) RunJanitor(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		cctx, cancel := context.WithTimeout(ctx, max(interval, time.Minute))
-		if _, err := s.Compact(cctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("overlay compaction failed", zap.Error(err))
+		if _, err := s.Compact(cctx); ctx.Err() == nil {
+			compact.report(err)
 		}
-		if _, err := s.Collect(cctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("janitor pass failed", zap.Error(err))
+		if _, err := s.Collect(cctx); ctx.Err() == nil {
+			collect.report(err)
 		}
 		cancel()
+	}
+}
+
+// failureLog logs the outcomes of a periodic task: the first failure of a
+// run of failures at warn, the others at debug, and one info line when
+// the task succeeds again. An outage costs two lines, not one per pass.
+type failureLog struct {
+	log               *zap.Logger
+	failed, recovered string // static messages
+	failing           bool
+}
+
+func (f *failureLog) report(err error) {
+	switch {
+	case err == nil && f.failing:
+		f.failing = false
+		f.log.Info(f.recovered)
+	case err == nil:
+	case f.failing:
+		f.log.Debug(f.failed, zap.Error(err))
+	default:
+		f.failing = true
+		f.log.Warn(f.failed, zap.Error(err), zap.String("next_failures", "logged at debug until the task succeeds"))
 	}
 }
