@@ -1,0 +1,411 @@
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// GroupOptions configures a replicated group: a Cluster with replicas
+// (StartClusterWith) or a Sentinel group (StartSentinelGroup).
+type GroupOptions struct {
+	// Host is the address every process binds and announces (an address of
+	// this machine, e.g. a test bridge's); "" is 127.0.0.1.
+	Host string
+	// NodeTimeout is cluster-node-timeout, or the sentinels'
+	// down-after-milliseconds: how long a dead master goes unnoticed. 0 is
+	// 2s.
+	NodeTimeout time.Duration
+}
+
+func (o GroupOptions) nodeTimeout() time.Duration {
+	if o.NodeTimeout <= 0 {
+		return 2 * time.Second
+	}
+	return o.NodeTimeout
+}
+
+// ClusterOptions configures StartClusterWith.
+type ClusterOptions struct {
+	GroupOptions
+	Masters  int // at least 3
+	Replicas int // replicas per master
+}
+
+// StartClusterWith starts a Redis Cluster of o.Masters masters with
+// o.Replicas replicas each (`redis-cli --cluster create ...
+// --cluster-replicas N`), every node on o.Host with a free port, and
+// returns once every node reports cluster_state:ok with all slots assigned
+// and every replica's link to its master is up.
+func StartClusterWith(tb testing.TB, o ClusterOptions) *Cluster {
+	tb.Helper()
+	if o.Masters < 3 {
+		tb.Fatalf("redistest: a cluster needs at least 3 masters, got %d", o.Masters)
+	}
+	cli := lookPath(tb, "redis-cli")
+	c := &Cluster{}
+	timeout := strconv.FormatInt(o.nodeTimeout().Milliseconds(), 10)
+	for i := range o.Masters * (1 + o.Replicas) {
+		c.nodes = append(c.nodes, startServer(tb, &Server{
+			name:      fmt.Sprintf("cluster node %d", i),
+			mode:      modeCluster,
+			host:      o.Host,
+			extraArgs: []string{"--cluster-node-timeout", timeout, "--repl-diskless-sync-delay", "0"},
+		}))
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs()...)
+	args = append(args, "--cluster-replicas", strconv.Itoa(o.Replicas), "--cluster-yes")
+	ctx, cancel := context.WithTimeout(context.Background(), clusterCreateTimeout)
+	defer cancel()
+	cmd := execCommand(ctx, cli, args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("redistest: redis-cli %v failed: %v (timeout %v)\n%s", args, err, clusterCreateTimeout, out)
+	}
+	if err := c.waitReady(); err != nil {
+		tb.Fatalf("redistest: cluster %v not ready: %v", c.Addrs(), err)
+	}
+	if err := waitReplicasLinked(c.nodes); err != nil {
+		tb.Fatalf("redistest: cluster %v: %v", c.Addrs(), err)
+	}
+	return c
+}
+
+// waitReplicasLinked polls INFO replication on every server until each
+// replica among them reports master_link_status:up.
+func waitReplicasLinked(servers []*Server) error {
+	deadline := time.Now().Add(clusterReadyTimeout)
+	for {
+		err := replicasLinked(servers, deadline)
+		if err == nil {
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("replicas not linked after %v: %v", clusterReadyTimeout, err)
+		}
+		time.Sleep(5 * pollInterval)
+	}
+}
+
+func replicasLinked(servers []*Server, deadline time.Time) error {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	for _, s := range servers {
+		info, err := s.info(ctx, "replication")
+		if err != nil {
+			return err
+		}
+		if infoField(info, "role") == "slave" && infoField(info, "master_link_status") != "up" {
+			return fmt.Errorf("replica %s: master_link_status %q", s.Addr(), infoField(info, "master_link_status"))
+		}
+	}
+	return nil
+}
+
+// info runs INFO section on the server with a short-lived client.
+func (s *Server) info(ctx context.Context, section string) (string, error) {
+	c := redis.NewClient(adminOptions(s.Addr(), s.cfg.password))
+	defer c.Close()
+	info, err := c.Info(ctx, section).Result()
+	if err != nil {
+		return "", fmt.Errorf("INFO %s on %s: %w", section, s.Addr(), err)
+	}
+	return info, nil
+}
+
+// Role returns "master" or "slave" (INFO replication) of a running server.
+func (s *Server) Role(ctx context.Context) (string, error) {
+	info, err := s.info(ctx, "replication")
+	if err != nil {
+		return "", err
+	}
+	return infoField(info, "role"), nil
+}
+
+// MasterOf returns the node serving key's slot as master, as the running
+// nodes see it (CLUSTER SLOTS on the first node that answers).
+func (c *Cluster) MasterOf(ctx context.Context, key string) (*Server, error) {
+	var lastErr error
+	for _, n := range c.nodes {
+		if n.Pid() == 0 {
+			continue
+		}
+		cl := redis.NewClient(adminOptions(n.Addr(), n.cfg.password))
+		addr, err := slotMaster(ctx, cl, key)
+		cl.Close()
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		for _, m := range c.nodes {
+			if m.Addr() == addr {
+				return m, nil
+			}
+		}
+		return nil, fmt.Errorf("redistest: slot of %q served by %s, not a node of this cluster", key, addr)
+	}
+	return nil, fmt.Errorf("redistest: no node answered CLUSTER SLOTS: %v", lastErr)
+}
+
+func slotMaster(ctx context.Context, cl *redis.Client, key string) (string, error) {
+	slot, err := cl.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		return "", err
+	}
+	slots, err := cl.ClusterSlots(ctx).Result()
+	if err != nil {
+		return "", err
+	}
+	for _, r := range slots {
+		if int64(r.Start) <= slot && slot <= int64(r.End) && len(r.Nodes) > 0 {
+			return r.Nodes[0].Addr, nil
+		}
+	}
+	return "", fmt.Errorf("slot %d unassigned", slot)
+}
+
+// WaitHealed polls the running nodes until every one reports
+// cluster_state:ok, all slots assigned, and serves no slot from a node that
+// is not running (after a Kill: a replica was promoted). It returns how
+// long that took.
+func (c *Cluster) WaitHealed(tb testing.TB, timeout time.Duration) time.Duration {
+	tb.Helper()
+	start := time.Now()
+	deadline := start.Add(timeout)
+	for {
+		err := c.healed(deadline)
+		if err == nil {
+			return time.Since(start)
+		}
+		if !time.Now().Before(deadline) {
+			tb.Fatalf("redistest: cluster not healed within %v: %v", timeout, err)
+		}
+		time.Sleep(5 * pollInterval)
+	}
+}
+
+func (c *Cluster) healed(deadline time.Time) error {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	live := map[string]bool{}
+	for _, n := range c.nodes {
+		if n.Pid() != 0 {
+			live[n.Addr()] = true
+		}
+	}
+	for _, n := range c.nodes {
+		if !live[n.Addr()] {
+			continue
+		}
+		cl := redis.NewClient(adminOptions(n.Addr(), n.cfg.password))
+		err := func() error {
+			defer cl.Close()
+			info, err := cl.ClusterInfo(ctx).Result()
+			if err != nil {
+				return err
+			}
+			if st := infoField(info, "cluster_state"); st != "ok" {
+				return fmt.Errorf("%s: cluster_state %s", n.Addr(), st)
+			}
+			slots, err := cl.ClusterSlots(ctx).Result()
+			if err != nil {
+				return err
+			}
+			covered := 0
+			for _, r := range slots {
+				if len(r.Nodes) == 0 || !live[r.Nodes[0].Addr] {
+					return fmt.Errorf("%s: slots %d-%d served by a dead node", n.Addr(), r.Start, r.End)
+				}
+				covered += int(r.End-r.Start) + 1
+			}
+			if covered != clusterSlots {
+				return fmt.Errorf("%s: %d slots assigned", n.Addr(), covered)
+			}
+			return nil
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SentinelGroup is one master, its replicas and several Redis Sentinels
+// monitoring it under the name "mymaster", owned by a test.
+type SentinelGroup struct {
+	servers   []*Server // the first one started as master
+	sentinels []*Server
+}
+
+// StartSentinelGroup starts a master, replicas replicas of it (replicaof)
+// and sentinels sentinels (quorum: a majority of them;
+// down-after-milliseconds: o.NodeTimeout), all on o.Host, and returns once
+// every replica is linked and every sentinel reports the master and knows
+// the replicas and the other sentinels. All are stopped at cleanup, the
+// sentinels first.
+func StartSentinelGroup(tb testing.TB, replicas, sentinels int, o GroupOptions) *SentinelGroup {
+	tb.Helper()
+	if sentinels < 1 {
+		tb.Fatalf("redistest: a sentinel group needs a sentinel")
+	}
+	g := &SentinelGroup{}
+	master := startServer(tb, &Server{name: "master", mode: modeStandalone, host: o.Host,
+		extraArgs: []string{"--repl-diskless-sync-delay", "0"}})
+	g.servers = append(g.servers, master)
+	mhost, mport, _ := net.SplitHostPort(master.Addr())
+	for i := range replicas {
+		g.servers = append(g.servers, startServer(tb, &Server{
+			name: fmt.Sprintf("replica %d", i+1), mode: modeStandalone, host: o.Host,
+			extraArgs: []string{"--replicaof", mhost, mport, "--repl-diskless-sync-delay", "0"},
+		}))
+	}
+	if err := waitReplicasLinked(g.servers); err != nil {
+		tb.Fatalf("redistest: %v", err)
+	}
+	port, _ := strconv.Atoi(mport)
+	for i := range sentinels {
+		g.sentinels = append(g.sentinels, startServer(tb, &Server{
+			name: fmt.Sprintf("sentinel %d", i+1), mode: modeSentinel, host: o.Host,
+			masterPort: port, quorum: sentinels/2 + 1, downAfter: o.nodeTimeout(),
+		}))
+	}
+	if err := g.waitReady(replicas, sentinels); err != nil {
+		tb.Fatalf("redistest: sentinels of %s: %v", master.Addr(), err)
+	}
+	return g
+}
+
+func (g *SentinelGroup) waitReady(replicas, sentinels int) error {
+	deadline := time.Now().Add(clusterReadyTimeout)
+	want := map[string]string{
+		"num-slaves":          strconv.Itoa(replicas),
+		"num-other-sentinels": strconv.Itoa(sentinels - 1),
+		"flags":               "master",
+	}
+	for {
+		err := func() error {
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			defer cancel()
+			for _, s := range g.sentinels {
+				sc := redis.NewSentinelClient(adminOptions(s.Addr(), ""))
+				m, err := sc.Master(ctx, masterName).Result()
+				sc.Close()
+				if err != nil {
+					return fmt.Errorf("%s: SENTINEL MASTER: %w", s.Addr(), err)
+				}
+				for k, v := range want {
+					if m[k] != v {
+						return fmt.Errorf("%s: %s is %q, want %q", s.Addr(), k, m[k], v)
+					}
+				}
+			}
+			return nil
+		}()
+		if err == nil {
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("after %v: %v", clusterReadyTimeout, err)
+		}
+		time.Sleep(5 * pollInterval)
+	}
+}
+
+// MasterName returns "mymaster".
+func (g *SentinelGroup) MasterName() string { return masterName }
+
+// SentinelAddrs returns the addresses of the sentinels.
+func (g *SentinelGroup) SentinelAddrs() []string {
+	addrs := make([]string, len(g.sentinels))
+	for i, s := range g.sentinels {
+		addrs[i] = s.Addr()
+	}
+	return addrs
+}
+
+// Servers returns the data servers, the one started as master first.
+func (g *SentinelGroup) Servers() []*Server { return append([]*Server(nil), g.servers...) }
+
+// Master asks the sentinels which server is the master now.
+func (g *SentinelGroup) Master(ctx context.Context) (*Server, error) {
+	var lastErr error
+	for _, s := range g.sentinels {
+		if s.Pid() == 0 {
+			continue
+		}
+		sc := redis.NewSentinelClient(adminOptions(s.Addr(), ""))
+		addr, err := sc.GetMasterAddrByName(ctx, masterName).Result()
+		sc.Close()
+		if err != nil || len(addr) != 2 {
+			lastErr = fmt.Errorf("%s: SENTINEL get-master-addr-by-name: %v %v", s.Addr(), addr, err)
+			continue
+		}
+		hp := net.JoinHostPort(addr[0], addr[1])
+		for _, srv := range g.servers {
+			if srv.Addr() == hp {
+				return srv, nil
+			}
+		}
+		return nil, fmt.Errorf("redistest: sentinels name %s, not a server of this group", hp)
+	}
+	return nil, fmt.Errorf("redistest: no sentinel answered: %v", lastErr)
+}
+
+// WaitFailover polls until every running sentinel names a running master
+// other than old, and that server says it is a master; it returns the new
+// master and how long that took.
+func (g *SentinelGroup) WaitFailover(tb testing.TB, old *Server, timeout time.Duration) (*Server, time.Duration) {
+	tb.Helper()
+	start := time.Now()
+	deadline := start.Add(timeout)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		m, err := g.agreedMaster(ctx)
+		if err == nil && m != old && m.Pid() != 0 {
+			role, rerr := m.Role(ctx)
+			if rerr == nil && role == "master" {
+				cancel()
+				return m, time.Since(start)
+			}
+			err = fmt.Errorf("%s: role %q %v", m.Addr(), role, rerr)
+		} else if err == nil {
+			err = fmt.Errorf("sentinels still name %s", m.Addr())
+		}
+		cancel()
+		lastErr = err
+		time.Sleep(5 * pollInterval)
+	}
+	tb.Fatalf("redistest: no failover from %s within %v: %v", old.Addr(), timeout, lastErr)
+	return nil, 0
+}
+
+// agreedMaster returns the master every running sentinel names.
+func (g *SentinelGroup) agreedMaster(ctx context.Context) (*Server, error) {
+	var names []string
+	for _, s := range g.sentinels {
+		sc := redis.NewSentinelClient(adminOptions(s.Addr(), ""))
+		addr, err := sc.GetMasterAddrByName(ctx, masterName).Result()
+		sc.Close()
+		if err != nil || len(addr) != 2 {
+			return nil, fmt.Errorf("%s: %v %v", s.Addr(), addr, err)
+		}
+		names = append(names, net.JoinHostPort(addr[0], addr[1]))
+	}
+	for _, n := range names[1:] {
+		if n != names[0] {
+			return nil, fmt.Errorf("sentinels disagree: %s", strings.Join(names, ", "))
+		}
+	}
+	for _, srv := range g.servers {
+		if srv.Addr() == names[0] {
+			return srv, nil
+		}
+	}
+	return nil, fmt.Errorf("sentinels name %s, not a server of this group", names[0])
+}
