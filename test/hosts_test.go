@@ -352,7 +352,7 @@ func (r *hostsRig) failover(blacklisted []string, kill func() string, healed fun
 	}
 	acked, failed := w.close()
 	r.checkMMEs(mmes, "Redis master killed", true)
-	t.Logf("writes during the failover: %d acknowledged, %d failed", len(acked), len(failed))
+	t.Logf("writes during the failover: %d acknowledged, %d failed; the slowest took %v", len(acked), len(failed), w.slowest())
 	for _, f := range failed {
 		if strings.Contains(f, "no answer") || !strings.Contains(f, `"code"`) {
 			t.Errorf("a write failed without a clear error: %s", f)

@@ -203,6 +203,7 @@ type writer struct {
 	mu     sync.Mutex
 	acked  []string
 	failed []string // "IMEI: error"
+	slow   time.Duration
 	stop   chan struct{}
 	done   chan struct{}
 }
@@ -219,8 +220,11 @@ func startWriter(a *adminClient, first int) *writer {
 			}
 			imei := writeIMEI(w.next)
 			w.next++
+			start := time.Now()
 			err := w.a.addBlack(imei, "stolen, reported during the failover test")
+			took := time.Since(start)
 			w.mu.Lock()
+			w.slow = max(w.slow, took)
 			if err == nil {
 				w.acked = append(w.acked, imei)
 			} else {
@@ -246,6 +250,12 @@ func (w *writer) waitAcked(t *testing.T, n int, timeout time.Duration) {
 		a, _ := w.counts()
 		return a >= a0+n
 	})
+}
+
+func (w *writer) slowest() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.slow
 }
 
 func (w *writer) close() (acked, failed []string) {
