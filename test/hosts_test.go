@@ -343,7 +343,16 @@ func (r *hostsRig) failover(blacklisted []string, kill func() string, healed fun
 	for _, m := range mmes {
 		m.waitAnswers(50, 10*time.Second)
 	}
-	what := kill()
+	// Redis replicates asynchronously: a write the master acknowledged in
+	// the instant before it died may never reach the replica that replaces
+	// it. So the kill comes between two writes, once the replicas have
+	// every write (checkLostWrite shows what eird does when one is lost);
+	// the writes go on at once, through the failover.
+	what := func() string {
+		w.gate.Lock()
+		defer w.gate.Unlock()
+		return kill()
+	}()
 	took := healed()
 	t.Logf("killed %s (kill -9); Redis failed over in %v", what, took)
 	w.waitAcked(t, 20, 30*time.Second) // writes go on after the failover
@@ -473,6 +482,7 @@ func TestHostsRedisCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		m.WaitReplicated(t, 10*time.Second)
 		m.Kill(t)
 		return "the master of the {eir:meta} slot " + m.Addr()
 	}
@@ -502,6 +512,7 @@ func TestHostsRedisSentinel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		old.WaitReplicated(t, 10*time.Second)
 		old.Kill(t)
 		return "the master " + old.Addr()
 	}

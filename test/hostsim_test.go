@@ -204,6 +204,7 @@ type writer struct {
 	acked  []string
 	failed []string // "IMEI: error"
 	slow   time.Duration
+	gate   sync.Mutex // held by each write; the test holds it to pause the writer
 	stop   chan struct{}
 	done   chan struct{}
 }
@@ -220,9 +221,11 @@ func startWriter(a *adminClient, first int) *writer {
 			}
 			imei := writeIMEI(w.next)
 			w.next++
+			w.gate.Lock()
 			start := time.Now()
 			err := w.a.addBlack(imei, "stolen, reported during the failover test")
 			took := time.Since(start)
+			w.gate.Unlock()
 			w.mu.Lock()
 			w.slow = max(w.slow, took)
 			if err == nil {

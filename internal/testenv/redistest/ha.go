@@ -409,3 +409,57 @@ func (g *SentinelGroup) agreedMaster(ctx context.Context) (*Server, error) {
 	}
 	return nil, fmt.Errorf("sentinels name %s, not a server of this group", names[0])
 }
+
+// WaitReplicated reads the master's replication offset, then polls INFO
+// replication until each of its replicas has acknowledged the stream up to
+// that offset: a master killed afterwards loses no write it acknowledged
+// before the call (writes made meanwhile may be lost). It fails the test
+// after timeout.
+func (s *Server) WaitReplicated(tb testing.TB, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	var want int64 = -1
+	var lastErr error
+	for time.Now().Before(deadline) {
+		lastErr = s.replicated(deadline, &want)
+		if lastErr == nil {
+			return
+		}
+		time.Sleep(pollInterval)
+	}
+	tb.Fatalf("redistest: replicas of %s not caught up within %v: %v", s.Addr(), timeout, lastErr)
+}
+
+// replicated sets *want to the master's offset when it is -1, and reports
+// whether every replica has reached it.
+func (s *Server) replicated(deadline time.Time, want *int64) error {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	info, err := s.info(ctx, "replication")
+	if err != nil {
+		return err
+	}
+	if infoField(info, "role") != "master" {
+		return fmt.Errorf("%s is not a master", s.Addr())
+	}
+	if *want < 0 {
+		*want, _ = strconv.ParseInt(infoField(info, "master_repl_offset"), 10, 64)
+	}
+	n, _ := strconv.Atoi(infoField(info, "connected_slaves"))
+	if n == 0 {
+		return fmt.Errorf("%s has no replica", s.Addr())
+	}
+	for i := range n {
+		// slave0:ip=...,port=...,state=online,offset=N,lag=0
+		var offset int64 = -1
+		for kv := range strings.SplitSeq(infoField(info, fmt.Sprintf("slave%d", i)), ",") {
+			if v, ok := strings.CutPrefix(kv, "offset="); ok {
+				offset, _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+		if offset < *want {
+			return fmt.Errorf("replica %d of %s at offset %d, want %d", i, s.Addr(), offset, *want)
+		}
+	}
+	return nil
+}
