@@ -80,10 +80,11 @@ type eirHost struct {
 
 // hostsRig is the whole deployment of one test.
 type hostsRig struct {
-	t     *testing.T
-	net   *testNet
-	drop  string // the registry drop directory all eirds share
-	eirds []*eirHost
+	t      *testing.T
+	net    *testNet
+	drop   string // the registry drop directory all eirds share
+	eirds  []*eirHost
+	writes int // IMEIs added by the writers so far
 }
 
 // startHosts starts one eird per host of tn, with the redis: section
@@ -337,8 +338,8 @@ func (r *hostsRig) failover(blacklisted []string, kill func() string, healed fun
 	t := r.t
 	t.Helper()
 	mmes := r.startMMEs(blacklisted)
-	w := startWriter(r.eirds[1].admin, 0)
-	defer w.close()
+	w := startWriter(r.eirds[1].admin, r.writes)
+	defer func() { w.close(); r.writes = w.next }()
 	w.waitAcked(t, 10, 10*time.Second)
 	for _, m := range mmes {
 		m.waitAnswers(50, 10*time.Second)
@@ -477,6 +478,7 @@ func TestHostsRedisCluster(t *testing.T) {
 	list := r.checkSyncOnce()
 	manual := r.checkManualEntry()
 
+	var killed *redistest.Server
 	kill := func() string {
 		m, err := cl.MasterOf(context.Background(), "{eir:meta}")
 		if err != nil {
@@ -484,10 +486,15 @@ func TestHostsRedisCluster(t *testing.T) {
 		}
 		m.WaitReplicated(t, 10*time.Second)
 		m.Kill(t)
+		killed = m
 		return "the master of the {eir:meta} slot " + m.Addr()
 	}
 	healed := func() time.Duration { return cl.WaitHealed(t, 30*time.Second) }
 	mmes := r.failover(append(list, manual), kill, healed)
+	mmes = r.soak(mmes, func() {
+		killed.Restart(t) // it rejoins as a replica of the node that replaced it
+		cl.WaitLinked(t, 30*time.Second)
+	}, func() []*mmeSim { return r.failover(append(list, manual), kill, healed) })
 	r.checkEIRDKilled(mmes)
 	logged, audited := r.syncApplies()
 	if logged != 2 || audited != 2 {
@@ -520,5 +527,44 @@ func TestHostsRedisSentinel(t *testing.T) {
 		_, took := g.WaitFailover(t, old, 30*time.Second)
 		return took
 	}
-	r.failover(append(list, manual), kill, healed)
+	mmes := r.failover(append(list, manual), kill, healed)
+	r.soak(mmes, func() {
+		old.Restart(t) // the sentinels make it a replica of the new master
+		g.WaitLinked(t, 30*time.Second)
+	}, func() []*mmeSim { return r.failover(append(list, manual), kill, healed) })
+}
+
+// hostsSoak is TEST_HOSTS_SOAK, a duration (e.g. 10m): how long the
+// failovers go on after the first. Unset in make test: one failover.
+func hostsSoak(t *testing.T) time.Duration {
+	v := os.Getenv("TEST_HOSTS_SOAK")
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		t.Fatalf("TEST_HOSTS_SOAK=%q: want a duration such as 10m", v)
+	}
+	return d
+}
+
+// soak repeats the failover for TEST_HOSTS_SOAK: the killed Redis comes
+// back as a replica, then the next master is killed under load. mmes are
+// the MMEs of the last failover; they run on, the others are stopped.
+func (r *hostsRig) soak(mmes []*mmeSim, heal func(), again func() []*mmeSim) []*mmeSim {
+	d := hostsSoak(r.t)
+	if d == 0 {
+		return mmes
+	}
+	end := time.Now().Add(d)
+	round := 1
+	for ; time.Now().Before(end); round++ {
+		for _, m := range mmes {
+			m.close()
+		}
+		heal()
+		mmes = again()
+	}
+	r.t.Logf("soak: %d failovers in %v, each without a flip, an unanswered check or a lost acknowledged add", round, d)
+	return mmes
 }

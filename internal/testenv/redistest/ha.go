@@ -463,3 +463,119 @@ func (s *Server) replicated(deadline time.Time, want *int64) error {
 	}
 	return nil
 }
+
+// WaitLinked polls until the running nodes are healed (as WaitHealed) and
+// every running replica's link to its master is up, and every master
+// serving slots has a replica: the cluster can fail over again.
+func (c *Cluster) WaitLinked(tb testing.TB, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		lastErr = c.healed(deadline)
+		if lastErr == nil {
+			lastErr = c.linked(deadline)
+		}
+		if lastErr == nil {
+			return
+		}
+		time.Sleep(5 * pollInterval)
+	}
+	tb.Fatalf("redistest: cluster replicas not linked within %v: %v", timeout, lastErr)
+}
+
+func (c *Cluster) linked(deadline time.Time) error {
+	var live []*Server
+	for _, n := range c.nodes {
+		if n.Pid() != 0 {
+			live = append(live, n)
+		}
+	}
+	if err := replicasLinked(live, deadline); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	for _, n := range live {
+		info, err := n.info(ctx, "replication")
+		if err != nil {
+			return err
+		}
+		if infoField(info, "role") == "master" && infoField(info, "connected_slaves") == "0" {
+			cl := redis.NewClient(adminOptions(n.Addr(), n.cfg.password))
+			nodes, err := cl.ClusterNodes(ctx).Result()
+			cl.Close()
+			if err != nil {
+				return err
+			}
+			for line := range strings.SplitSeq(nodes, "\n") {
+				f := strings.Fields(line)
+				// a master of ours with slots: "id addr flags ... slot-range"
+				if len(f) > 8 && strings.Contains(f[2], "myself") {
+					return fmt.Errorf("master %s serves slots without a replica", n.Addr())
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// WaitLinked polls until every running server but the master the
+// sentinels name is its replica with the link up, and the sentinels count
+// them: the group can fail over again.
+func (g *SentinelGroup) WaitLinked(tb testing.TB, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		lastErr = g.linked(deadline)
+		if lastErr == nil {
+			return
+		}
+		time.Sleep(5 * pollInterval)
+	}
+	tb.Fatalf("redistest: sentinel group replicas not linked within %v: %v", timeout, lastErr)
+}
+
+func (g *SentinelGroup) linked(deadline time.Time) error {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	m, err := g.agreedMaster(ctx)
+	if err != nil {
+		return err
+	}
+	mhost, mport, _ := net.SplitHostPort(m.Addr())
+	running := 0
+	for _, s := range g.servers {
+		if s == m || s.Pid() == 0 {
+			continue
+		}
+		running++
+		info, err := s.info(ctx, "replication")
+		if err != nil {
+			return err
+		}
+		if infoField(info, "role") != "slave" || infoField(info, "master_host") != mhost ||
+			infoField(info, "master_port") != mport || infoField(info, "master_link_status") != "up" {
+			return fmt.Errorf("%s is not a linked replica of %s", s.Addr(), m.Addr())
+		}
+	}
+	for _, s := range g.sentinels {
+		sc := redis.NewSentinelClient(adminOptions(s.Addr(), ""))
+		reps, err := sc.Replicas(ctx, masterName).Result()
+		sc.Close()
+		if err != nil {
+			return err
+		}
+		up := 0
+		for _, r := range reps {
+			if r["flags"] == "slave" {
+				up++
+			}
+		}
+		if up < running {
+			return fmt.Errorf("sentinel %s sees %d replicas up, want %d", s.Addr(), up, running)
+		}
+	}
+	return nil
+}
