@@ -435,6 +435,63 @@ func (r *hostsRig) checkAcked(acked []string) {
 	t.Logf("all %d acknowledged adds are in the store and answered BLACKLISTED by every eird", len(acked))
 }
 
+// checkLostWrite makes Redis lose an add it acknowledged: the replicas of
+// the {eir:meta} master stop receiving its writes, an IMEI is added through
+// eird 1 (acknowledged, answered by every eird), then the master is killed
+// and a replica without the add replaces it. No eird takes the older Redis
+// for the truth: each reports the store diverged and goes on answering the
+// add, writes are refused with a clear error, and `store restore` through
+// eird 1 puts the add back into Redis for all.
+func (r *hostsRig) checkLostWrite(cl *redistest.Cluster) {
+	t := r.t
+	t.Helper()
+	ctx := ctxT(t)
+	m, err := cl.MasterOf(ctx, "{eir:meta}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reps, err := cl.ReplicasOf(ctx, m)
+	if err != nil || len(reps) == 0 {
+		t.Fatalf("replicas of %s: %v %v", m.Addr(), reps, err)
+	}
+	for _, rep := range reps {
+		if err := rep.CutReplication(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rep.RestoreReplication(context.Background()) })
+	}
+	imei := "35944400000003"
+	if err := r.eirds[0].admin.addBlack(imei, "stolen, acknowledged by a master about to die"); err != nil {
+		t.Fatal(err)
+	}
+	r.lagToAll(imei, 10*time.Second)
+	m.Kill(t)
+	for _, rep := range reps {
+		if err := rep.RestoreReplication(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	took := cl.WaitHealed(t, 30*time.Second)
+	t.Logf("lost write: %s acknowledged by %s, which was killed before its replicas had it; failed over in %v", imei, m.Addr(), took)
+	for _, e := range r.eirds {
+		e.waitStore(t, "diverged", false, 20*time.Second)
+	}
+	r.lagToAll(imei, 5*time.Second) // still answered, from the lists held
+	err = r.eirds[1].admin.addBlack("35944400000011", "a write while Redis lost the lists in force")
+	if err == nil || !strings.Contains(err.Error(), `"code"`) {
+		t.Fatalf("a write while the store is diverged: %v; want a clear refusal", err)
+	}
+	t.Logf("a write while diverged is refused: %v", err)
+	code, body, err := r.eirds[0].admin.do("POST", "/v1/store/restore?reason=redis+lost+an+acknowledged+add", nil)
+	if err != nil || code != 200 {
+		t.Fatalf("store restore: %d %v %s", code, err, body)
+	}
+	for _, e := range r.eirds {
+		e.waitStore(t, "ok", true, 20*time.Second)
+	}
+	r.checkAcked([]string{imei})
+}
+
 // checkEIRDKilled kills the third eird: its MME connects to another eird
 // and goes on; the MMEs of the others see nothing of it.
 func (r *hostsRig) checkEIRDKilled(mmes []*mmeSim) {
@@ -491,10 +548,13 @@ func TestHostsRedisCluster(t *testing.T) {
 	}
 	healed := func() time.Duration { return cl.WaitHealed(t, 30*time.Second) }
 	mmes := r.failover(append(list, manual), kill, healed)
-	mmes = r.soak(mmes, func() {
+	heal := func() {
 		killed.Restart(t) // it rejoins as a replica of the node that replaced it
 		cl.WaitLinked(t, 30*time.Second)
-	}, func() []*mmeSim { return r.failover(append(list, manual), kill, healed) })
+	}
+	mmes = r.soak(mmes, heal, func() []*mmeSim { return r.failover(append(list, manual), kill, healed) })
+	heal()
+	r.checkLostWrite(cl)
 	r.checkEIRDKilled(mmes)
 	logged, audited := r.syncApplies()
 	if logged != 2 || audited != 2 {

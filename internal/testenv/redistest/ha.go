@@ -579,3 +579,55 @@ func (g *SentinelGroup) linked(deadline time.Time) error {
 	}
 	return nil
 }
+
+// ReplicasOf returns the running nodes that replicate m (INFO replication
+// on m).
+func (c *Cluster) ReplicasOf(ctx context.Context, m *Server) ([]*Server, error) {
+	info, err := m.info(ctx, "replication")
+	if err != nil {
+		return nil, err
+	}
+	n, _ := strconv.Atoi(infoField(info, "connected_slaves"))
+	var out []*Server
+	for i := range n {
+		var ip, port string
+		for kv := range strings.SplitSeq(infoField(info, fmt.Sprintf("slave%d", i)), ",") {
+			if v, ok := strings.CutPrefix(kv, "ip="); ok {
+				ip = v
+			}
+			if v, ok := strings.CutPrefix(kv, "port="); ok {
+				port = v
+			}
+		}
+		for _, s := range c.nodes {
+			if s.Addr() == net.JoinHostPort(ip, port) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out, nil
+}
+
+// CutReplication stops replica from receiving its master's writes while
+// both run, the way a network partition between them would: it is given a
+// wrong masterauth and its link is cut, so every reconnection fails. The
+// master goes on acknowledging writes that the replica never gets. Undo
+// with RestoreReplication.
+func (s *Server) CutReplication(ctx context.Context) error {
+	c := redis.NewClient(adminOptions(s.Addr(), s.cfg.password))
+	defer c.Close()
+	if err := c.ConfigSet(ctx, "masterauth", "a-wrong-password").Err(); err != nil {
+		return fmt.Errorf("CONFIG SET masterauth on %s: %w", s.Addr(), err)
+	}
+	if err := c.Do(ctx, "CLIENT", "KILL", "TYPE", "master").Err(); err != nil {
+		return fmt.Errorf("CLIENT KILL TYPE master on %s: %w", s.Addr(), err)
+	}
+	return nil
+}
+
+// RestoreReplication undoes CutReplication.
+func (s *Server) RestoreReplication(ctx context.Context) error {
+	c := redis.NewClient(adminOptions(s.Addr(), s.cfg.password))
+	defer c.Close()
+	return c.ConfigSet(ctx, "masterauth", s.cfg.password).Err()
+}
