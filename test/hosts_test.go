@@ -170,6 +170,7 @@ func (r *hostsRig) lagToAll(imei string, timeout time.Duration) []time.Time {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer c.Close()
 			deadline := time.Now().Add(timeout)
 			for time.Now().Before(deadline) {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -320,6 +321,9 @@ func (r *hostsRig) checkManualEntry() string {
 	}
 	acked := time.Now()
 	seen := r.lagToAll(imei, 10*time.Second)
+	for _, e := range r.eirds {
+		e.waitStore(t, "ok", true, 10*time.Second) // the replica holds it: the lists in force are held
+	}
 	for i, s := range seen {
 		if lag := s.Sub(acked); lag > stalenessBound {
 			t.Errorf("eird %d answered the entry added through eird 1 %v after the acknowledgement: want within %v", i+1, lag, stalenessBound)
