@@ -68,9 +68,9 @@ image:
 run: build
 	scripts/run.sh
 
-## deps: install what the tests drive when missing (redis-server, tshark, freeDiameterd, curl, h2load, promtool, podman, runc, podman-compose, CA certificates)
+## deps: install what the tests drive when missing (redis-server, tshark, freeDiameterd, curl, h2load, promtool, podman, runc, podman-compose, CA certificates, ip)
 deps:
-	scripts/deps.sh redis-server tshark dumpcap freeDiameterd curl h2load promtool podman runc podman-compose update-ca-certificates systemd-analyze
+	scripts/deps.sh redis-server tshark dumpcap freeDiameterd curl h2load promtool podman runc podman-compose update-ca-certificates systemd-analyze ip
 
 ## test: make verify, then every test with the race detector; tests start their own Redis, tshark and freeDiameter
 test: deps verify

@@ -18,6 +18,7 @@ declare -A pkg=(
   [podman-compose]=podman-compose
   [update-ca-certificates]=ca-certificates
   [systemd-analyze]=systemd
+  [ip]=iproute2
 )
 
 missing=()

@@ -86,6 +86,13 @@ func startEIRD(t *testing.T, config string, env ...string) *eird {
 // drop directories).
 func startEIRDIn(t *testing.T, dir, config string, env ...string) *eird {
 	t.Helper()
+	return startEIRDWith(t, dir, config, nil, env...)
+}
+
+// startEIRDWith is startEIRDIn with a command prefix that runs eird, e.g.
+// `ip netns exec NS` (which execs eird: the process is eird's).
+func startEIRDWith(t *testing.T, dir, config string, prefix []string, env ...string) *eird {
+	t.Helper()
 	config = strings.ReplaceAll(config, "{{dir}}", dir)
 	cfgPath := filepath.Join(dir, "eird.yaml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
@@ -96,7 +103,8 @@ func startEIRDIn(t *testing.T, dir, config string, env ...string) *eird {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.cmd = exec.Command(filepath.Join(binDir, "eird"), "-config", cfgPath)
+	argv := append(append([]string{}, prefix...), filepath.Join(binDir, "eird"), "-config", cfgPath)
+	e.cmd = exec.Command(argv[0], argv[1:]...)
 	e.cmd.Stdout, e.cmd.Stderr = logf, logf
 	e.cmd.Env = append(os.Environ(), noRaceExitSleep)
 	if !strings.Contains(config, "snapshot_dir") {

@@ -27,7 +27,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "eir", Subsystem: "store", Name: "errors_total",
-			Help: "Redis operations that failed, by operation (match, apply, datasets, sync_state, replica, restore, accept, lock, list, meta, overlay, janitor, sweep, stream, info, ping, purge).",
+			Help: "Redis operations that failed, by operation (match, match_fallback: a check answered from the lists held after the Redis read failed, apply, datasets, sync_state, replica, restore, accept, lock, list, meta, overlay, janitor, sweep, stream, info, ping, purge).",
 		}, []string{"op"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "eir", Subsystem: "store", Name: "request_duration_seconds",

@@ -167,6 +167,12 @@ func (s *Store) heldCopy(e planEntry, rs replicaSet) (localDS, bool) {
 	if s.down.Load() == 0 && s.div.Load() == nil {
 		return localDS{}, false
 	}
+	return s.lastHeldCopy(e)
+}
+
+// lastHeldCopy returns the copy of e's dataset in the last lists held
+// completely, or false.
+func (s *Store) lastHeldCopy(e planEntry) (localDS, bool) {
 	v := s.lastHeld.Load()
 	if v == nil {
 		return localDS{}, false

@@ -457,7 +457,17 @@ func (s *Store) matchReplica(ctx context.Context, p *plan, q eir.Query, hits []e
 	if len(cmds) == 0 {
 		return hits, nil
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	rctx, cancel := remoteShare(ctx)
+	_, err := pipe.Exec(rctx)
+	cancel()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		// Redis failed before the breaker opened: these datasets are
+		// answered from the last lists held completely, as they are once
+		// it has, rather than not at all.
+		if held, ok := s.matchLastHeld(remote, q, now); ok {
+			s.m.errors.WithLabelValues("match_fallback").Inc()
+			return append(hits, held...), nil
+		}
 		return hits, s.unavailable("match", err)
 	}
 	s.answered()
@@ -467,6 +477,33 @@ func (s *Store) matchReplica(ctx context.Context, p *plan, q eir.Query, hits []e
 		}
 	}
 	return hits, nil
+}
+
+// remoteShare bounds the Redis read of a check answered from the replica to
+// half the time its deadline leaves, so that when Redis fails the check
+// still has the other half to answer from the lists held.
+func remoteShare(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
+}
+
+// matchLastHeld matches q against the copies of entries in the last lists
+// held completely; false when one of them is not held.
+func (s *Store) matchLastHeld(entries []planEntry, q eir.Query, now int64) ([]eir.Hit, bool) {
+	var hits []eir.Hit
+	for _, e := range entries {
+		d, ok := s.lastHeldCopy(e)
+		if !ok {
+			return nil, false
+		}
+		if d.matches(e, q, now) {
+			hits = append(hits, eir.Hit{Dataset: e.ds})
+		}
+	}
+	return hits, true
 }
 
 // lookupCmds are the commands that look a query up in one dataset: one on

@@ -47,9 +47,7 @@ func StartCluster(tb testing.TB, masters int) *Cluster {
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
 	ctx, cancel := context.WithTimeout(context.Background(), clusterCreateTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, cli, args...)
-	cmd.SysProcAttr = sysProcAttr()
-	cmd.WaitDelay = time.Second // do not hang on the output pipe after a kill
+	cmd := execCommand(ctx, cli, args...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("redistest: redis-cli %v failed: %v (timeout %v)\n%s", args, err, clusterCreateTimeout, out)
 	}
@@ -58,6 +56,15 @@ func StartCluster(tb testing.TB, masters int) *Cluster {
 		tb.Fatalf("redistest: cluster %v not ready: %v", c.Addrs(), err)
 	}
 	return c
+}
+
+// execCommand is a command that dies with the test and does not hang on
+// its output pipe after a kill.
+func execCommand(ctx context.Context, bin string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.SysProcAttr = sysProcAttr()
+	cmd.WaitDelay = time.Second
+	return cmd
 }
 
 // waitReady polls CLUSTER INFO on every node until all of them report
@@ -105,7 +112,7 @@ func (c *Cluster) checkReady(clients []*redis.Client, deadline time.Time) error 
 	return nil
 }
 
-// Addrs returns the "127.0.0.1:port" addresses of all nodes.
+// Addrs returns the "host:port" addresses of all nodes.
 func (c *Cluster) Addrs() []string {
 	addrs := make([]string, len(c.nodes))
 	for i, n := range c.nodes {

@@ -55,10 +55,10 @@ func lookPath(tb testing.TB, name string) string {
 	return p
 }
 
-// freePorts returns n distinct TCP ports on 127.0.0.1 that were free a moment
+// freePorts returns n distinct TCP ports on host that were free a moment
 // ago. All listeners are held open until every port is chosen, so the ports
 // differ from each other.
-func freePorts(n int) ([]int, error) {
+func freePorts(host string, n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	lns := make([]net.Listener, 0, n)
 	defer func() {
@@ -67,7 +67,7 @@ func freePorts(n int) ([]int, error) {
 		}
 	}()
 	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 		if err != nil {
 			return nil, fmt.Errorf("picking a free port: %w", err)
 		}

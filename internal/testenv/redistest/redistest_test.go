@@ -169,7 +169,7 @@ func TestPortTakenIsDetected(t *testing.T) {
 
 func TestFreePortsDistinct(t *testing.T) {
 	t.Parallel()
-	ports, err := freePorts(8)
+	ports, err := freePorts("127.0.0.1", 8)
 	if err != nil {
 		t.Fatal(err)
 	}

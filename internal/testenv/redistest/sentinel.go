@@ -90,7 +90,7 @@ func (s *Sentinel) waitReady() error {
 // "mymaster".
 func (s *Sentinel) MasterName() string { return masterName }
 
-// SentinelAddrs returns the "127.0.0.1:port" addresses of the sentinels.
+// SentinelAddrs returns the "host:port" addresses of the sentinels.
 func (s *Sentinel) SentinelAddrs() []string { return []string{s.sentinel.Addr()} }
 
 // Master returns the monitored master.

@@ -75,9 +75,19 @@ type Server struct {
 	cfg        config
 	mode       mode
 
+	// host is the address the process binds and announces; "" is
+	// 127.0.0.1.
+	host string
+	// extraArgs are appended to the command line before cfg.extra (e.g.
+	// --replicaof HOST PORT).
+	extraArgs []string
+
 	// sentinel mode only
 	sentinelConf string
+	masterHost   string // "" is host
 	masterPort   int
+	quorum       int           // 0 is 1
+	downAfter    time.Duration // 0 is 2s
 
 	mu      sync.Mutex
 	port    int
@@ -134,7 +144,7 @@ func startServer(tb testing.TB, s *Server) *Server {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for attempt := 1; ; attempt++ {
-		ports, err := freePorts(nports)
+		ports, err := freePorts(s.hostLocked(), nports)
 		if err != nil {
 			startFailed = true
 			tb.Fatalf("redistest: %v", err)
@@ -152,8 +162,8 @@ func startServer(tb testing.TB, s *Server) *Server {
 			continue
 		}
 		startFailed = true
-		tb.Fatalf("redistest: starting %s on 127.0.0.1:%d (attempt %d of %d) failed: %v\n%s",
-			s.name, s.port, attempt, bindAttempts, err, s.Tail())
+		tb.Fatalf("redistest: starting %s on %s (attempt %d of %d) failed: %v\n%s",
+			s.name, s.addrLocked(), attempt, bindAttempts, err, s.Tail())
 	}
 }
 
@@ -163,16 +173,7 @@ func startServer(tb testing.TB, s *Server) *Server {
 func (s *Server) args(fresh bool) ([]string, error) {
 	if s.mode == modeSentinel {
 		if fresh {
-			conf := strings.Join([]string{
-				"port " + strconv.Itoa(s.port),
-				"bind 127.0.0.1",
-				"daemonize no",
-				"dir " + strconv.Quote(s.dir),
-				"logfile " + strconv.Quote(s.logPath),
-				fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1", masterName, s.masterPort),
-				fmt.Sprintf("sentinel down-after-milliseconds %s 2000", masterName),
-				"",
-			}, "\n")
+			conf := strings.Join(s.sentinelLines(), "\n")
 			if err := os.WriteFile(s.sentinelConf, []byte(conf), 0o644); err != nil {
 				return nil, fmt.Errorf("writing sentinel config: %w", err)
 			}
@@ -182,7 +183,7 @@ func (s *Server) args(fresh bool) ([]string, error) {
 
 	args := []string{
 		"--port", strconv.Itoa(s.port),
-		"--bind", "127.0.0.1",
+		"--bind", s.hostLocked(),
 		"--save", "",
 		"--dir", s.dir,
 		"--daemonize", "no",
@@ -205,10 +206,55 @@ func (s *Server) args(fresh bool) ([]string, error) {
 			"--cluster-port", strconv.Itoa(s.busPort),
 		)
 	}
+	if s.host != "" {
+		// Clients come from the host's address, not from loopback.
+		args = append(args, "--protected-mode", "no")
+	}
+	args = append(args, s.extraArgs...)
 	for _, kv := range s.cfg.extra {
 		args = append(args, "--"+kv[0], kv[1])
 	}
 	return args, nil
+}
+
+// sentinelLines is the configuration of a sentinel process.
+func (s *Server) sentinelLines() []string {
+	mhost, quorum, down := s.masterHost, s.quorum, s.downAfter
+	if mhost == "" {
+		mhost = s.hostLocked()
+	}
+	if quorum == 0 {
+		quorum = 1
+	}
+	if down == 0 {
+		down = 2 * time.Second
+	}
+	lines := []string{
+		"port " + strconv.Itoa(s.port),
+		"bind " + s.hostLocked(),
+		"daemonize no",
+		"dir " + strconv.Quote(s.dir),
+		"logfile " + strconv.Quote(s.logPath),
+		fmt.Sprintf("sentinel monitor %s %s %d %d", masterName, mhost, s.masterPort, quorum),
+		fmt.Sprintf("sentinel down-after-milliseconds %s %d", masterName, down.Milliseconds()),
+	}
+	if s.host != "" {
+		lines = append(lines, "protected-mode no")
+	}
+	if s.downAfter > 0 {
+		// A failover retried after a few down periods, not the default 3
+		// minutes.
+		lines = append(lines, fmt.Sprintf("sentinel failover-timeout %s %d", masterName, 5*down.Milliseconds()))
+	}
+	return append(lines, "")
+}
+
+// hostLocked is the address the process binds.
+func (s *Server) hostLocked() string {
+	if s.host == "" {
+		return "127.0.0.1"
+	}
+	return s.host
 }
 
 // launchLocked starts the process on s.port and waits until it answers.
@@ -321,9 +367,12 @@ func infoField(info, key string) string {
 	return ""
 }
 
-func (s *Server) addrLocked() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
+func (s *Server) addrLocked() string {
+	return net.JoinHostPort(s.hostLocked(), strconv.Itoa(s.port))
+}
 
-// Addr returns "127.0.0.1:port". The address stays the same across Stop,
+// Addr returns "127.0.0.1:port" (or the host given to a group started with
+// GroupOptions.Host). The address stays the same across Stop,
 // Kill, Pause and every Restart variant, so clients reconnect to it.
 func (s *Server) Addr() string {
 	s.mu.Lock()
