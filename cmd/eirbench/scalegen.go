@@ -46,11 +46,22 @@ func permute(i, n uint64) uint64 {
 }
 
 // scaleIMEI is the j-th blacklisted IMEI: TAC 01000000 + j/scalePerTAC,
-// serial number spread over the TAC's million.
+// and a serial number drawn in the (j%scalePerTAC)-th block of 50 of the
+// TAC's million (distinct within the TAC; random, as stolen phones' are,
+// so the store's buckets, IMEI mod B, fill evenly: serial numbers that
+// repeat from TAC to TAC would crowd a few buckets).
 func scaleIMEI(j uint64) eir.IMEI {
 	tac := scaleBlackTAC + j/scalePerTAC
-	serial := (j%scalePerTAC)*50 + (j*2_654_435_761)%50
+	serial := (j%scalePerTAC)*50 + splitmix64(j)%50
 	return eir.IMEI(tac*1_000_000 + serial)
+}
+
+// splitmix64 is a fixed 64-bit mix of x.
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // scaleRange is the k-th range rule.
