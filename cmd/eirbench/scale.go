@@ -138,14 +138,17 @@ type scaleRun struct {
 	f      scaleFlags
 	stderr io.Writer
 	work   string
-	redis  string
-	store  *redisstore.Store
-	engine *regsync.Engine
 	data   *loadgen.Dataset
 	ref    *child
 	refAt  refAddrs
 	res    *scaleResult
 	passes int // profiled
+	// Of the phase being applied: its Redis, store and sync engine.
+	redis  string
+	store  *redisstore.Store
+	engine *regsync.Engine
+	// The eird of each phase, kept running for the rounds.
+	eirds []*eirdProc
 }
 
 // The sources the lists are applied under, and the exceptions' operator.
@@ -182,43 +185,35 @@ func (s *scaleRun) run(ctx context.Context) (*scaleResult, error) {
 	}
 	s.res = &scaleResult{Started: time.Now().UTC(), Machine: describeMachine(redisVersion(commandOutput("redis-server", "--version"))),
 		EIRDVersion: commandOutput(f.eird, "-version"), LoadBefore: loadAverage()}
-	var stopRedis func()
-	if s.redis, stopRedis, err = startRedis(s.stderr); err != nil {
-		return nil, err
-	}
-	defer stopRedis()
-	var closeStore func()
-	s.store, closeStore, err = benchStore(ctx, s.redis, redisstore.Options{Prefix: "eir:", Grace: time.Millisecond}, s.stderr)
-	if err != nil {
-		return nil, err
-	}
-	defer closeStore()
-	if err := s.loadBench(ctx); err != nil {
-		return nil, err
-	}
-	if err := s.newEngine(); err != nil {
-		return nil, err
-	}
-	defer s.engine.Close()
+	s.data = loadgen.Generate(f.load.seed, f.load.entries)
 	if s.ref, s.refAt, err = startRef(ctx, f.self, s.work, f.load.entries, f.load.seed); err != nil {
 		return nil, err
 	}
 	defer s.ref.stop()
+	defer func() {
+		for _, e := range s.eirds {
+			e.stop()
+		}
+	}()
 	for i, n := range []uint64{f.base, f.imeis} {
-		p, err := s.phase(ctx, i+1, n)
+		p := &scalePhase{IMEIs: n}
 		s.res.Phases = append(s.res.Phases, p)
+		stopRedis, err := s.phase(ctx, i+1, p)
+		if stopRedis != nil {
+			defer stopRedis()
+		}
 		if err != nil {
 			return s.res, err
 		}
 	}
+	err = s.measureRounds(ctx)
 	s.res.LoadAfter = loadAverage()
-	return s.res, nil
+	return s.res, err
 }
 
 // loadBench loads the load generator's lists (source "bench"), which the
 // reference server answers from too.
 func (s *scaleRun) loadBench(ctx context.Context) error {
-	s.data = loadgen.Generate(s.f.load.seed, s.f.load.entries)
 	if _, err := s.store.Apply(ctx, listChanges(s.data, benchSource)); err != nil {
 		return fmt.Errorf("load generator's lists: %w", err)
 	}
@@ -229,14 +224,14 @@ func (s *scaleRun) loadBench(ctx context.Context) error {
 // its own drop directory. The guards are opened (a list that grows a
 // hundredfold, or adds millions of exceptions, is held by default for an
 // approval), and the file size limit raised for a 100-million-row file.
-func (s *scaleRun) newEngine() error {
+func (s *scaleRun) newEngine(drop string) error {
 	open := guard.Guards{MaxUnblocks: math.MaxInt, MaxUnblockRatio: 1e9, MinSnapshotRatio: 1e-9}
 	limits := regsync.Limits{MaxFileBytes: 1 << 40, MaxUncompressedBytes: 1 << 40, MaxRows: 2 * scaleMaxIMEIs}
 	var srcs []regsync.SourceConfig
 	for _, c := range []struct{ name, format, op string }{
 		{scaleSourceDIRBS, "dirbs", scaleOperator}, {scaleSourceTACs, "tac", ""}, {scaleSourceRanges, "ranges", ""},
 	} {
-		dir := filepath.Join(s.work, "drop", c.name)
+		dir := filepath.Join(drop, c.name)
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return err
 		}
@@ -259,12 +254,43 @@ func (s *scaleRun) scaled(v, n uint64) uint64 {
 	return max(1, uint64(math.Round(float64(v)*float64(n)/float64(s.f.imeis))))
 }
 
-// phase applies the lists at n IMEIs, starts eird twice (from Redis, from
-// its local copy) and measures it against the reference.
-func (s *scaleRun) phase(ctx context.Context, num int, n uint64) (*scalePhase, error) {
-	p := &scalePhase{IMEIs: n}
+// phase starts a Redis of its own for the phase (what stops it is
+// returned), loads the load generator's lists, applies the generated lists
+// at p.IMEIs through the sync engine, and starts eird twice (from Redis,
+// from its local copy); the second keeps running for the rounds.
+func (s *scaleRun) phase(ctx context.Context, num int, p *scalePhase) (func(), error) {
+	n := p.IMEIs
 	fmt.Fprintf(s.stderr, "phase %d: %s IMEIs\n", num, thousandsf(float64(n)))
-	ts := fmt.Sprintf("2026010%d_000000", num)
+	addr, stopRedis, err := startRedis(s.stderr)
+	if err != nil {
+		return nil, err
+	}
+	s.redis = addr
+	store, closeStore, err := benchStore(ctx, addr, redisstore.Options{Prefix: "eir:", Grace: time.Millisecond}, s.stderr)
+	if err != nil {
+		return stopRedis, err
+	}
+	defer closeStore()
+	s.store = store
+	if err := s.loadBench(ctx); err != nil {
+		return stopRedis, err
+	}
+	drop := filepath.Join(s.work, fmt.Sprintf("phase%d", num), "drop")
+	if err := s.newEngine(drop); err != nil {
+		return stopRedis, err
+	}
+	defer s.engine.Close()
+	if err := s.applyAll(ctx, p, drop); err != nil {
+		return stopRedis, err
+	}
+	return stopRedis, s.eirdPhase(ctx, num, p)
+}
+
+// applyAll writes and applies the phase's lists, then reads Redis's
+// memory and the entries in force.
+func (s *scaleRun) applyAll(ctx context.Context, p *scalePhase, drop string) error {
+	n := p.IMEIs
+	const ts = "20260101_000000"
 	lists := []struct {
 		list, source, file string
 		count              uint64
@@ -281,28 +307,27 @@ func (s *scaleRun) phase(ctx context.Context, num int, n uint64) (*scalePhase, e
 		if l.count == 0 {
 			continue
 		}
-		path := filepath.Join(s.work, "drop", l.source, l.file)
-		r, err := s.applyList(ctx, l.list, l.source, path, l.count, l.write)
+		r, err := s.applyList(ctx, l.list, l.source, filepath.Join(drop, l.source, l.file), l.count, l.write)
 		if r != nil {
 			p.Lists = append(p.Lists, *r)
 		}
 		if err != nil {
-			return p, err
+			return err
 		}
 	}
 	used, err := s.store.UsedMemory(ctx)
 	if err != nil {
-		return p, err
+		return err
 	}
 	p.RedisUsed = used
 	infos, err := s.store.Datasets(ctx)
 	if err != nil {
-		return p, err
+		return err
 	}
 	for _, d := range infos {
 		p.Entries += d.Count
 	}
-	return p, s.eirdPhase(ctx, num, p)
+	return nil
 }
 
 // applyList writes one list file and applies it by a pass of its source.
@@ -349,6 +374,7 @@ func (s *scaleRun) applyList(ctx context.Context, list, source, path string, cou
 	fmt.Fprintf(s.stderr, "  %s: %s rows (%d MB) written in %.1fs, applied in %.1fs, %s entries, Go heap peak %d MB, Redis %+d MB\n",
 		list, thousandsf(float64(rows)), size>>20, r.GenSeconds, r.ApplySeconds, thousandsf(float64(r.Entries)), r.HeapPeak>>20, r.RedisDelta>>20)
 	os.RemoveAll(filepath.Join(filepath.Dir(path), "done")) // the applied file, kept by the engine
+	os.Remove(path)
 	return r, nil
 }
 
@@ -419,8 +445,8 @@ func startHeapPeak() func() uint64 {
 }
 
 // eirdPhase starts an eird with an empty local copy (cold start from
-// Redis), then another from the copy it wrote, and measures the second
-// against the reference.
+// Redis), then another from the copy it wrote, which keeps running for
+// the rounds.
 func (s *scaleRun) eirdPhase(ctx context.Context, num int, p *scalePhase) error {
 	dir := filepath.Join(s.work, fmt.Sprintf("eird%d", num))
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -446,16 +472,66 @@ func (s *scaleRun) eirdPhase(ctx context.Context, num int, p *scalePhase) error 
 		fmt.Fprintf(s.stderr, "  eird from %s: ready %.1fs, every list held %.1fs, Go heap after GC %d MB (%d entries)\n",
 			from, st.Ready, st.Full, st.HeapAfterGC>>20, st.Entries)
 	}
-	defer e.stop()
-	r := &ratioRun{f: ratioFlags{load: s.f.load}, stderr: s.stderr, data: s.data, ref: s.ref, refAt: s.refAt, eird: e,
-		ready: time.Now(), res: &ratioResult{}}
+	s.eirds = append(s.eirds, e)
+	return nil
+}
+
+// measureRounds runs the closed-loop rounds against the reference and the
+// eird of every phase, rotating the order each round, so that every size
+// meets the same load of the machine.
+func (s *scaleRun) measureRounds(ctx context.Context) error {
 	closed := s.f.load
 	closed.rate = 0
-	rounds, err := r.rounds(ctx, fmt.Sprintf("phase %d ", num), s.f.rounds, func(label, target string) (*measurement, error) {
-		return r.measure(ctx, label, target, closed)
-	})
-	p.Rounds, p.Summary, p.Problems = rounds, summarise(rounds), r.res.Problems
-	return err
+	runs := make([]*ratioRun, len(s.eirds))
+	for i, e := range s.eirds {
+		runs[i] = &ratioRun{f: ratioFlags{load: s.f.load}, stderr: s.stderr, data: s.data, ref: s.ref, refAt: s.refAt, eird: e,
+			ready: time.Now(), res: &ratioResult{}}
+	}
+	defer func() {
+		for i, r := range runs {
+			s.res.Phases[i].Problems = r.res.Problems
+			s.res.Phases[i].Summary = summarise(s.res.Phases[i].Rounds)
+		}
+	}()
+	targets := len(runs) + 1 // the reference, then each phase's eird
+	for k := 1; k <= s.f.rounds; k++ {
+		ms := make([]*measurement, targets)
+		var order []string
+		for j := range targets {
+			t := (k - 1 + j) % targets
+			label := fmt.Sprintf("round %d/%d ", k, s.f.rounds)
+			var err error
+			if t == 0 {
+				order = append(order, "reference")
+				ms[0], err = runs[0].measure(ctx, label+"reference", targetReference, closed)
+			} else {
+				order = append(order, fmt.Sprintf("eird %s", thousandsf(float64(s.res.Phases[t-1].IMEIs))))
+				ms[t], err = runs[t-1].measure(ctx, label+"eird at "+thousandsf(float64(s.res.Phases[t-1].IMEIs)), targetEIRD, closed)
+			}
+			if err != nil || ctx.Err() != nil {
+				return err
+			}
+		}
+		for i := range runs {
+			round := ratioRound{Round: k, Order: strings.Join(order, ","), Reference: ms[0], EIRD: ms[i+1]}
+			if t := ms[0].throughput(); t > 0 {
+				round.Ratio = ms[i+1].throughput() / t
+			}
+			s.res.Phases[i].Rounds = append(s.res.Phases[i].Rounds, round)
+		}
+		fmt.Fprintf(s.stderr, "round %d/%d: reference %s, eird at each size %s answers/s\n", k, s.f.rounds,
+			thousandsf(ms[0].throughput()), throughputs(ms[1:]))
+	}
+	return nil
+}
+
+// throughputs lists the measurements' throughputs.
+func throughputs(ms []*measurement) string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, thousandsf(m.throughput()))
+	}
+	return strings.Join(out, ", ")
 }
 
 // coldStart starts eird in dir and waits until it holds want entries in

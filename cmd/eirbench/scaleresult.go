@@ -79,23 +79,23 @@ func (p *scalePhase) throughput() float64 {
 	return p.Summary.EIRDThroughput.Median
 }
 
-// vsFirst returns the last phase's median eird throughput over the first
-// phase's.
-func (r *scaleResult) vsFirst() float64 {
-	if len(r.Phases) < 2 || r.Phases[0].throughput() == 0 {
-		return 0
+// vsFirst returns the median over the rounds of eird's throughput at the
+// last size over that at the first, both measured in the same round.
+func (r *scaleResult) vsFirst() spread {
+	if len(r.Phases) < 2 {
+		return spread{}
 	}
-	return r.Phases[len(r.Phases)-1].throughput() / r.Phases[0].throughput()
-}
-
-// ratioVsFirst returns the last phase's median ratio eird/reference over
-// the first phase's: the throughput compared with the load of the machine
-// (which the reference pays too) factored out.
-func (r *scaleResult) ratioVsFirst() float64 {
-	if len(r.Phases) < 2 || r.Phases[0].Summary == nil || r.Phases[len(r.Phases)-1].Summary == nil || r.Phases[0].Summary.Ratio.Median == 0 {
-		return 0
+	first, last := r.Phases[0].Rounds, r.Phases[len(r.Phases)-1].Rounds
+	var v []float64
+	for k := range min(len(first), len(last)) {
+		if t := first[k].EIRD.throughput(); t > 0 && last[k].EIRD.measured() {
+			v = append(v, last[k].EIRD.throughput()/t)
+		}
 	}
-	return r.Phases[len(r.Phases)-1].Summary.Ratio.Median / r.Phases[0].Summary.Ratio.Median
+	if len(v) == 0 {
+		return spread{}
+	}
+	return spreadOf(v)
 }
 
 // writeText prints the figures as name<TAB>value lines.
@@ -121,7 +121,7 @@ func (r *scaleResult) writeText(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%sproblems\t%d\n", pre, len(p.Problems))
 	}
-	fmt.Fprintf(w, "throughput_last_over_first\t%.3f\nratio_last_over_first\t%.3f\n", r.vsFirst(), r.ratioVsFirst())
+	fmt.Fprintf(w, "throughput_last_over_first\t%.3f\n", r.vsFirst().Median)
 }
 
 // markdown returns the BENCHMARKS.md "Scale" section.
@@ -132,13 +132,13 @@ func (r *scaleResult) markdown(f *scaleFlags) string {
 		f.imeis, f.tacs, f.ranges, f.pairs, f.base, f.rounds, r.Started.Format("2006-01-02 15:04 UTC"), r.EIRDVersion, m.Go)
 	fmt.Fprintf(&b, "Machine: %s, %d cores, %s, %s. Load average (1, 5, 15 min) %s at the start, %s at the end: the machine is shared, figures are noisy; ratios are within the run.\n\n",
 		m.CPU, m.Cores, m.Kernel, m.Redis, r.LoadBefore, r.LoadAfter)
-	b.WriteString("Method: one redis-server started by the tool (free loopback port, no persistence), the load generator's lists (source `bench`, " +
-		thousandsf(float64(f.load.entries)) + " IMEIs per list) and the reference server as in `eirbench ratio`. At each size the registry files are generated on disk a row at a time " +
+	b.WriteString("Method: at each size, a redis-server of its own started by the tool (free loopback port, no persistence), holding the load generator's lists (source `bench`, " +
+		thousandsf(float64(f.load.entries)) + " IMEIs per list, as `eirbench ratio`); the registry files are generated on disk a row at a time " +
 		"(a DIRBS full blacklist; a DIRBS full exceptions list of operator `op1`, 1 to 10 IMSIs per IMEI; a barred TAC list; an IMEI range list, 1,000 IMEIs per range) and each is applied by one pass " +
 		"of the sync engine in-process (`regsync`, as `eirbench sync`: parse, validate through sorted runs on disk, build, switch), guards opened as an approval would, the file size limit raised " +
-		"(a 100-million-row DIRBS blacklist is 5.7 GB, over the default `limits.max_file_bytes` of 4 GiB). The second size replaces the first. Then an eird with an empty local copy starts " +
-		"on that Redis, and again from the copy it wrote (`store.replica_max_entries` raised to hold every list); then closed-loop S13 rounds " +
-		fmt.Sprintf("(%d connections × %d in flight, %s measured after %s warm-up, mix `%s`) against that eird and the reference, alternating which goes first.\n\n",
+		"(a 100-million-row DIRBS blacklist is 5.7 GB, over the default `limits.max_file_bytes` of 4 GiB). Then an eird with an empty local copy starts " +
+		"on that Redis, and again from the copy it wrote (`store.replica_max_entries` raised to hold every list), and keeps running. Last, closed-loop S13 rounds " +
+		fmt.Sprintf("(%d connections × %d in flight, %s measured after %s warm-up, mix `%s`) against the reference server and the eird of each size, the order rotating every round, so that each size meets the same load of the shared machine.\n\n",
 			f.load.conns, f.load.window, f.load.duration, f.load.warmup, f.load.mix))
 	b.WriteString("| List | IMEIs in the blacklist | Rows | File | Apply (one sync pass) | Go heap peak | Redis memory | Redis bytes per entry |\n|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.Phases {
@@ -167,7 +167,8 @@ func (r *scaleResult) markdown(f *scaleFlags) string {
 				thousandsf(s.ReferenceThroughput.Median), s.ReferenceP50.Median, s.ReferenceP99.Median, s.Ratio.Median, s.Ratio.Min, s.Ratio.Max, len(p.Problems))
 		}
 	}
-	fmt.Fprintf(&b, "\neird's median throughput at %s IMEIs over that at %s: **%.3f**; its median ratio to the reference at %s over that at %s (the load of the shared machine, which the reference pays too, factored out): **%.3f**.\n\n",
-		thousandsf(float64(f.imeis)), thousandsf(float64(f.base)), r.vsFirst(), thousandsf(float64(f.imeis)), thousandsf(float64(f.base)), r.ratioVsFirst())
+	v := r.vsFirst()
+	fmt.Fprintf(&b, "\neird's throughput at %s IMEIs over that at %s, measured in the same round: median **%.3f** (%.3f–%.3f over %d rounds).\n\n",
+		thousandsf(float64(f.imeis)), thousandsf(float64(f.base)), v.Median, v.Min, v.Max, f.rounds)
 	return b.String()
 }
