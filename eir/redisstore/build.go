@@ -234,9 +234,9 @@ func (s *Store) writeSets(pw *pipeWriter, b *built, vals []uint64) error {
 
 // sortByBucket sorts vals by (bucket v%B, v). Each value is rewritten in
 // place as (v%B)*Q + v/B, with Q above every v/B, which orders as the
-// pair does, sorted as plain integers (three times faster than a
-// comparison of the pairs: 9 s instead of 27 for 100 million), and
-// written back: vals stays a permutation of itself.
+// pair does, sorted as plain integers (100 million values: 9.5 s of CPU
+// instead of 26.7 with a comparison of the pairs, in eirbench scale's
+// profiles), and written back: vals stays a permutation of itself.
 func sortByBucket(vals []uint64, B uint64) {
 	var top uint64
 	for _, v := range vals {
