@@ -43,6 +43,7 @@ type scaleFlags struct {
 	within                     time.Duration
 	markdown                   string
 	profile                    string
+	eirdProfile                time.Duration
 }
 
 // scaleCommand runs `eirbench scale`.
@@ -63,6 +64,7 @@ func scaleCommand(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&f.within, "start-timeout", 10*time.Minute, "how long an eird may take to start and hold every list")
 	fs.StringVar(&f.markdown, "markdown", "", "also write the results as a markdown section to this file")
 	fs.StringVar(&f.profile, "profile", "", "write a CPU profile of each sync pass, and a heap profile (allocations) after it, to this directory")
+	fs.DurationVar(&f.eirdProfile, "eird-profile", 0, "with -profile: also a CPU profile of each eird, this long from when it listens (its cold start)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `usage: eirbench scale [flags]
 
@@ -545,6 +547,10 @@ func (s *scaleRun) coldStart(ctx context.Context, dir string, env []string, want
 		return st, nil, err
 	}
 	st.Ready = time.Since(t0).Seconds()
+	if s.f.profile != "" && s.f.eirdProfile > 0 {
+		stop := s.profileEIRD(e.admin)
+		defer stop()
+	}
 	metricsURL := "http://" + e.admin + "/metrics"
 	deadline := t0.Add(s.f.within)
 	for {
@@ -574,6 +580,29 @@ func (s *scaleRun) coldStart(ctx context.Context, dir string, env []string, want
 	}
 	st.RSS, _ = procRSS(e.pid())
 	return st, e, nil
+}
+
+// profileEIRD fetches a CPU profile of the eird at admin, -eird-profile
+// long, into the profile directory; what it returns waits for it.
+func (s *scaleRun) profileEIRD(admin string) func() {
+	s.passes++
+	path := filepath.Join(s.f.profile, fmt.Sprintf("%02d-eird.cpu.pprof", s.passes))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		client := &http.Client{Timeout: s.f.eirdProfile + time.Minute}
+		resp, err := client.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, int(s.f.eirdProfile.Seconds())))
+		if err != nil {
+			fmt.Fprintf(s.stderr, "eird profile: %v\n", err)
+			return
+		}
+		defer resp.Body.Close()
+		if f, err := os.Create(path); err == nil {
+			io.Copy(f, resp.Body)
+			f.Close()
+		}
+	}()
+	return func() { <-done }
 }
 
 // heapAfterGC makes eird collect its garbage (the profiler's heap profile

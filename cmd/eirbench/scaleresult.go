@@ -128,8 +128,8 @@ func (r *scaleResult) writeText(w io.Writer) {
 func (r *scaleResult) markdown(f *scaleFlags) string {
 	var b strings.Builder
 	m := r.Machine
-	fmt.Fprintf(&b, "## Scale\n\nMeasured by `eirbench scale -imeis %d -tacs %d -ranges %d -pairs %d -base %d -rounds %d` on %s, %s (%s).\n\n",
-		f.imeis, f.tacs, f.ranges, f.pairs, f.base, f.rounds, r.Started.Format("2006-01-02 15:04 UTC"), r.EIRDVersion, m.Go)
+	fmt.Fprintf(&b, "## Scale\n\nMeasured by `eirbench scale -imeis %d -tacs %d -ranges %d -pairs %d -base %d -rounds %d` on %s, %s.\n\n",
+		f.imeis, f.tacs, f.ranges, f.pairs, f.base, f.rounds, r.Started.Format("2006-01-02 15:04 UTC"), r.EIRDVersion)
 	fmt.Fprintf(&b, "Machine: %s, %d cores, %s, %s. Load average (1, 5, 15 min) %s at the start, %s at the end: the machine is shared, figures are noisy; ratios are within the run.\n\n",
 		m.CPU, m.Cores, m.Kernel, m.Redis, r.LoadBefore, r.LoadAfter)
 	b.WriteString("Method: at each size, a redis-server of its own started by the tool (free loopback port, no persistence), holding the load generator's lists (source `bench`, " +
