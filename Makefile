@@ -96,7 +96,7 @@ bench-edits: build
 	scripts/deps.sh redis-server
 	bin/eirbench edits -n $${EDIT_ENTRIES:-10000000} -edits $${EDITS:-1000} -compare 20
 
-## bench-scale: 100,000,000 IMEIs, 9,000,000 TACs, 1,000,000 ranges and 10,000,000 exceptions applied through the sync engine (own redis-server), then eird's cold start and S13 throughput against the reference, compared with 1,000,000 IMEIs; writes .run/scale.md (make bench adds it to BENCHMARKS.md). Needs about 12 GB of disk under SCALE_DIR (default: a temporary directory) and 24 GB of memory
+## bench-scale: 100,000,000 IMEIs, 9,000,000 TACs, 1,000,000 ranges and 10,000,000 exceptions applied through the sync engine (own redis-server), then eird's cold start and S13 throughput against the reference, compared with 1,000,000 IMEIs; writes .run/scale.md (make bench adds it to BENCHMARKS.md). Needs about 12 GB of disk under SCALE_DIR (default: a temporary directory) and 8 GB of memory
 bench-scale: build
 	scripts/deps.sh redis-server
 	mkdir -p .run

@@ -68,20 +68,21 @@ func scaleCommand(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `usage: eirbench scale [flags]
 
-Carrier scale through the real sync path. It starts its own redis-server
-(free loopback port, no persistence) and the reference server, loads the
-load generator's lists (source "bench"), then, at two sizes (-base IMEIs,
-then -imeis), generates registry files on disk a row at a time (a DIRBS
-full blacklist, a DIRBS exceptions list of operator "op1", a barred TAC
-list, an IMEI range list) and applies each by one pass of the sync engine
-(sources "national", "tacs", "ranges"; guards opened, as an approval would).
-For each list: generation and apply time, Go heap peak, Redis used_memory
-growth. Then an eird with an empty local copy starts on that Redis (cold
+Carrier scale through the real sync path, at two sizes (-base IMEIs, then
+-imeis), each on a redis-server of its own (free loopback port, no
+persistence) holding the load generator's lists (source "bench"). At each
+size it generates registry files on disk a row at a time (a DIRBS full
+blacklist, a DIRBS exceptions list of operator "op1", a barred TAC list, an
+IMEI range list) and applies each by one pass of the sync engine (sources
+"national", "tacs", "ranges"; guards opened, as an approval would): the
+generation and apply time, Go heap peak and Redis used_memory growth of
+each. Then an eird with an empty local copy starts on that Redis (cold
 start from Redis), and again from the local copy it wrote: seconds until it
-listens, is ready and holds every list in its replica, and its Go heap
-after a GC. Then -rounds closed-loop rounds against that eird and the
-reference (as eirbench ratio). The large lists use TACs below 10000000,
-which the load generator's lists never use: answers stay comparable.
+is ready and holds every list in its replica, its Go heap after a GC; that
+eird keeps running. Last, -rounds closed-loop rounds against the reference
+server (as eirbench ratio) and the eird of each size, the order rotating.
+The large lists use TACs below 10000000, which the load generator's lists
+never use: answers stay comparable.
 
 flags:`)
 		fs.PrintDefaults()
