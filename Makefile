@@ -9,7 +9,7 @@ DIST      ?= dist
 PLATFORMS ?= linux/amd64 linux/arm64
 RELEASE_FLAGS := -trimpath -buildvcs=false -ldflags "-s -w -buildid= $(LDFLAGS)"
 
-.PHONY: all help build release release-check image run test test-short bench bench-sync bench-layout bench-edits verify deps clean
+.PHONY: all help build release release-check image run test test-short bench bench-sync bench-layout bench-edits bench-scale verify deps clean
 
 ## all: build the binaries (the default target)
 all: build
@@ -88,13 +88,19 @@ bench: build
 	bin/eirbench layout -n 1000000,10000000 -markdown .run/layout.md
 	bin/eirbench sync -n $${ROWS:-10000000} -markdown .run/sync.md
 	bin/eirbench edits -n $${EDIT_ENTRIES:-10000000} -edits 1000 -compare 20 -markdown .run/edits.md
-	cat .run/layout.md .run/sync.md .run/edits.md > .run/extra.md
+	cat .run/layout.md .run/sync.md .run/edits.md $$(test -f .run/scale.md && echo .run/scale.md) > .run/extra.md
 	bin/eirbench ratio -rounds $${ROUNDS:-5} $${SOAK:+-soak $$SOAK} -markdown BENCHMARKS.md -micro .run/micro.txt -extra .run/extra.md
 
 ## bench-edits: 1,000 single edits into a 10-million-entry list while checks run (and 20 with overlays off), and the local copy's size and load time
 bench-edits: build
 	scripts/deps.sh redis-server
 	bin/eirbench edits -n $${EDIT_ENTRIES:-10000000} -edits $${EDITS:-1000} -compare 20
+
+## bench-scale: 100,000,000 IMEIs, 9,000,000 TACs, 1,000,000 ranges and 10,000,000 exceptions applied through the sync engine (own redis-server), then eird's cold start and S13 throughput against the reference, compared with 1,000,000 IMEIs; writes .run/scale.md (make bench adds it to BENCHMARKS.md). Needs about 12 GB of disk under SCALE_DIR (default: a temporary directory) and 8 GB of memory
+bench-scale: build
+	scripts/deps.sh redis-server
+	mkdir -p .run
+	bin/eirbench scale -imeis $${IMEIS:-100000000} -tacs $${TACS:-9000000} -ranges $${RANGES:-1000000} -pairs $${PAIRS:-10000000} $${SCALE_DIR:+-dir $$SCALE_DIR} -markdown .run/scale.md
 
 ## bench-sync: apply a generated 10-million-row DIRBS blacklist through the sync engine (own redis-server), then the same list with 50,000 other IMEIs (held by the guards); prints rows/s and bytes/IMEI
 bench-sync: build

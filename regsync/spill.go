@@ -19,7 +19,9 @@ import (
 // rows stream by. What remains in memory is the change the list makes: 8
 // bytes per distinct entry of an IMEI or TAC list, an eir.Entry (56 bytes
 // and the IMSI) per distinct entry of a pair or range list, whatever the
-// number of rows (up to twice that for a moment while a slice grows).
+// number of rows (up to twice that for a moment while a slice grows; the
+// slice of a full IMEI or TAC list that spilled is sized once, from the
+// records spilled).
 
 // spillDirName is the folder, in a source's drop (or spool) directory,
 // that holds the runs of the lists being validated. Runs are removed when

@@ -9,6 +9,7 @@
 //	eirbench layout [flags]                  load synthetic IMEIs into Redis and report bytes per IMEI and load rate
 //	eirbench sync [flags]                    apply a generated N-row DIRBS full blacklist through the sync engine: rows/s and bytes per IMEI
 //	eirbench edits [flags]                   single edits into an N-entry list while checks run: Redis memory, edit and replica costs, check latency; the local copy's size and load time
+//	eirbench scale [flags]                   carrier scale: 100 M IMEIs, 10 M TAC/range rules, 10 M exceptions through the sync path; apply time, memory, eird cold start, throughput against 1 M
 //	eirbench -version                        eirbench's version, commit and Go version (also eirbench version)
 //
 // The load engine is cmd/eirbench/loadgen; the messages it patches are
@@ -94,6 +95,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return syncBench(args[1:], stdout, stderr)
 	case "edits":
 		return editsBench(args[1:], stdout, stderr)
+	case "scale":
+		return scaleCommand(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "eirbench: unknown command %q\n%s", args[0], usageText)
 	return exitUsage
@@ -102,7 +105,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // isCommand reports whether name is one of eirbench's commands.
 func isCommand(name string) bool {
 	switch name {
-	case "check", "load", "amf", "ref", "ratio", "lists", "layout", "sync", "edits":
+	case "check", "load", "amf", "ref", "ratio", "lists", "layout", "sync", "edits", "scale":
 		return true
 	}
 	return false
@@ -347,6 +350,7 @@ commands:
   layout [flags]                 load synthetic IMEIs into Redis: bytes per IMEI and load rate
   sync [flags]                   apply a generated full blacklist through the sync engine: rows/s, bytes per IMEI
   edits [flags]                  single edits into a large list while checks run
+  scale [flags]                  100 M IMEIs through the sync path: apply time, memory, eird cold start, throughput
   version                        eirbench's version, commit and Go version (also -version)
   help [COMMAND]                 this text, or a command's usage (as eirbench COMMAND -h)
 

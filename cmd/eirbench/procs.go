@@ -167,6 +167,11 @@ type eirdProc struct {
 // "eird listening" log line (its addresses) and for /readyz (the lists
 // are loaded before eird starts).
 func startEIRD(ctx context.Context, bin, dir, redisAddr, logLevel string, events bool, extraEnv []string) (*eirdProc, error) {
+	return startEIRDWithin(ctx, bin, dir, redisAddr, logLevel, events, extraEnv, 30*time.Second)
+}
+
+// startEIRDWithin is startEIRD waiting up to within for each step.
+func startEIRDWithin(ctx context.Context, bin, dir, redisAddr, logLevel string, events bool, extraEnv []string, within time.Duration) (*eirdProc, error) {
 	cfg := filepath.Join(dir, "eird.yaml")
 	if err := os.WriteFile(cfg, []byte(eirdConfig(redisAddr, logLevel, events)), 0o600); err != nil {
 		return nil, fmt.Errorf("eird config: %w", err)
@@ -180,7 +185,7 @@ func startEIRD(ctx context.Context, bin, dir, redisAddr, logLevel string, events
 	}
 	e := &eirdProc{child: c}
 	var listening struct{ Diameter, Admin, N5g string }
-	if err := c.waitLine(ctx, `"eird listening"`, 30*time.Second, &listening); err != nil {
+	if err := c.waitLine(ctx, `"eird listening"`, within, &listening); err != nil {
 		c.stop()
 		return nil, err
 	}
@@ -189,7 +194,7 @@ func startEIRD(ctx context.Context, bin, dir, redisAddr, logLevel string, events
 		c.stop()
 		return nil, fmt.Errorf("eird listening line without diameter, admin or n5g address")
 	}
-	if err := waitReady(ctx, "http://"+e.admin+"/readyz", 30*time.Second, c.exited); err != nil {
+	if err := waitReady(ctx, "http://"+e.admin+"/readyz", within, c.exited); err != nil {
 		c.stop()
 		return nil, fmt.Errorf("eird: %w\n%s", err, tail(c.log(), 20))
 	}

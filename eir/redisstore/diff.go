@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/eir-sidecar/eir/eir"
@@ -12,8 +14,9 @@ import (
 // replacement reports, and a guard judges, what it really removes and
 // adds. With the same bucket count it is one SINTERCARD per pair of
 // buckets inside Redis, corrected for cur's overlay; otherwise, or on a
-// Redis older than 7, the keys written are looked up in cur, overlay
-// applied.
+// Redis older than 7, the smaller side is looked up in the other: the keys
+// written in cur, overlay applied, or (cur smaller and without overlay)
+// cur's entries in b.
 func (s *Store) intersect(ctx context.Context, pw *pipeWriter, b *built, cur planEntry) (uint64, error) {
 	if b.ref.buckets == cur.Buckets {
 		common, ok, err := s.interCard(pw, b, cur)
@@ -24,6 +27,9 @@ func (s *Store) intersect(ctx context.Context, pw *pipeWriter, b *built, cur pla
 			return s.overlayCorrected(ctx, pw, b, cur, common)
 		}
 	}
+	if cur.overlay == "" && cur.Count < uint64(len(b.written)) {
+		return s.inForceIn(pw, b, cur)
+	}
 	var common uint64
 	for start := 0; start < len(b.written); start += 1 << 16 {
 		end := min(start+1<<16, len(b.written))
@@ -33,6 +39,49 @@ func (s *Store) intersect(ctx context.Context, pw *pipeWriter, b *built, cur pla
 		}
 		for _, f := range fields {
 			if f.effective() != "" {
+				common++
+			}
+		}
+	}
+	return common, nil
+}
+
+// inForceIn counts the entries of cur (a version without overlay) that b
+// holds, reading cur a batch of buckets at a time: a list that grew past
+// its bucket count (1 million IMEIs replaced by 100 million) costs reads
+// of the million, not lookups of the 100 million.
+func (s *Store) inForceIn(pw *pipeWriter, b *built, cur planEntry) (uint64, error) {
+	const batch = 1024 // buckets per read: about 128 entries each
+	var common uint64
+	for first := uint64(0); first < cur.Buckets; first += batch {
+		var keys []uint64
+		for bk := first; bk < min(first+batch, cur.Buckets); bk++ {
+			cmd := pw.pipe.SMembers(pw.ctx, s.k.bucketKey(cur.name, bk, cur.Version))
+			if err := pw.add(cmd, func() error {
+				for _, m := range cmd.Val() {
+					q, err := strconv.ParseUint(m, 10, 64)
+					if err != nil {
+						return fmt.Errorf("redisstore: %s bucket %d: member %q: %w", cur.name, bk, m, err)
+					}
+					keys = append(keys, q*cur.Buckets+bk)
+				}
+				return nil
+			}); err != nil {
+				return 0, err
+			}
+		}
+		if err := pw.flush(); err != nil {
+			return 0, err
+		}
+		vals := make([]string, len(keys))
+		if err := s.readBase(pw, b.w.name, b.ref.version, b.ref.buckets, false, keys, vals); err != nil {
+			return 0, err
+		}
+		if err := pw.flush(); err != nil {
+			return 0, err
+		}
+		for _, v := range vals {
+			if v == presentValue {
 				common++
 			}
 		}

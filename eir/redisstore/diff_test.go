@@ -32,6 +32,7 @@ func TestReplacementCounts(t *testing.T) {
 		edit         *eir.Change // applied between the base and the replacement
 		replace      []eir.Entry
 		interCard    bool // SINTERCARD counts (same bucket counts)
+		readsInForce bool // the entries in force are read (the smaller side)
 		wantOverlay  bool
 		wantAdded    uint64
 		wantRemoved  uint64
@@ -54,6 +55,13 @@ func TestReplacementCounts(t *testing.T) {
 		mod:  func(o *Options) { o.OverlayMax, o.BucketFill = 4, 1 },
 		base: base, edit: &edit, replace: entries(7, 9, 10),
 		wantOverlay: true, wantAdded: 1, wantRemoved: 6, wantPrevious: 8, wantCount: 3,
+	}, {
+		// A list that grew past its bucket count: its 4 entries in force
+		// are looked up in the 19 written, not the other way round.
+		name: "imei grown, bucket counts differ", ds: black("national"),
+		mod:  func(o *Options) { o.BucketFill = 2 },
+		base: entries(1, 2, 3, 4), replace: entries(2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 20),
+		readsInForce: true, wantAdded: 16, wantRemoved: 1, wantPrevious: 4, wantCount: 19,
 	}, {
 		// In force: (1,a) (2,a) (2,b) (3,a) (4,a); (1,b) removed and
 		// (2,b), (4,a) added through the overlay.
@@ -104,7 +112,7 @@ func TestReplacementCounts(t *testing.T) {
 			if e, _ := s.plan.Load().find(tc.ds.String()); (e.Overlay != 0) != tc.wantOverlay {
 				t.Fatalf("overlay %d before the replacement; want one: %v", e.Overlay, tc.wantOverlay)
 			}
-			before := hook.count("sintercard")
+			before, smembers := hook.count("sintercard"), hook.count("smembers")
 			var judged []eir.DatasetResult
 			res, err := s.ApplyWith(ctxT(t), []eir.Change{{Dataset: tc.ds, Replace: true, Add: tc.replace}}, eir.ApplyOptions{
 				Before: func(res []eir.DatasetResult, _ map[string]string) error { judged = res; return nil },
@@ -114,6 +122,9 @@ func TestReplacementCounts(t *testing.T) {
 			}
 			if ran := hook.count("sintercard") > before; ran != tc.interCard && !tc.noInterCard {
 				t.Fatalf("SINTERCARD sent: %v; want %v", ran, tc.interCard)
+			}
+			if read := hook.count("smembers") > smembers; read != tc.readsInForce {
+				t.Fatalf("entries in force read: %v; want %v", read, tc.readsInForce)
 			}
 			r := res.Datasets[0]
 			if r.Added != tc.wantAdded || r.Removed != tc.wantRemoved || r.Previous != tc.wantPrevious || r.Count != tc.wantCount {
