@@ -38,8 +38,11 @@ func TestLoadOpenLoopAgainstReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkClean(t, r)
-	if r.Throughput < 900 || r.Throughput > 1100 {
-		t.Fatalf("throughput %.0f/s at a rate of 1000/s", r.Throughput)
+	// The open loop sends on its schedule: the requests whose send time
+	// falls in the measured second, however late the generator ran (the
+	// answers in the window, Throughput, depend on a loaded machine).
+	if r.Sent < 990 || r.Sent > 1010 || r.Throughput <= 0 {
+		t.Fatalf("sent %d in 1s at a rate of 1000/s, throughput %.0f/s", r.Sent, r.Throughput)
 	}
 }
 
