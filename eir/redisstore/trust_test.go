@@ -656,7 +656,9 @@ func TestRedisFailsBeforeTheBreaker(t *testing.T) {
 	if err != nil || len(hits) != 1 || hits[0].Dataset != black("national") {
 		t.Fatalf("after %v: hits %v, error %v; want the national blacklist from the lists held", time.Since(start), hits, err)
 	}
-	if d := time.Since(start); d > 300*time.Millisecond {
+	// Redis gets half the deadline (200ms), the lists held answer after it:
+	// well before the deadline, even on a loaded machine.
+	if d := time.Since(start); d > 380*time.Millisecond {
 		t.Fatalf("the check took %v of its 400ms", d)
 	}
 	if n := testutil.ToFloat64(s.m.errors.WithLabelValues("match_fallback")); n != 1 {
