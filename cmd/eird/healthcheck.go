@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -56,7 +55,7 @@ func healthcheck(cfg config.Config, stdout, stderr io.Writer) int {
 			},
 		}}
 	}
-	url := scheme + "://" + probeAddr(a.Listen) + "/readyz"
+	url := scheme + "://" + dialable(a.Listen) + "/readyz"
 	ctx, cancel := context.WithTimeout(context.Background(), healthcheckTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -83,22 +82,6 @@ func healthcheck(cfg config.Config, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "eird is ready (GET %s: %s)\n", url, resp.Status)
 	return 0
-}
-
-// probeAddr is the address to probe for the listen address: a wildcard
-// host (0.0.0.0, ::, none) is reached on the loopback of its family.
-func probeAddr(listen string) string {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return listen
-	}
-	switch host {
-	case "", "0.0.0.0":
-		host = "127.0.0.1"
-	case "::":
-		host = "::1"
-	}
-	return net.JoinHostPort(host, port)
 }
 
 // leafOf is the DER bytes of the first certificate in the PEM file path.

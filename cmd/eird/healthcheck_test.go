@@ -33,8 +33,8 @@ func TestProbeAddr(t *testing.T) {
 		"[fd00::1]:9468":    "[fd00::1]:9468",
 		"eird.example:9468": "eird.example:9468",
 	} {
-		if got := probeAddr(listen); got != want {
-			t.Errorf("probeAddr(%q) = %q, want %q", listen, got, want)
+		if got := dialable(listen); got != want {
+			t.Errorf("dialable(%q) = %q, want %q", listen, got, want)
 		}
 	}
 }

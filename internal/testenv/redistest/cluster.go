@@ -19,7 +19,25 @@ const (
 	clusterSlots        = 16384
 )
 
-// Cluster is a Redis Cluster of masters only (no replicas), owned by a test.
+// create joins the nodes of c into a cluster with replicas replicas per
+// master (`redis-cli --cluster create`) and waits until it is ready.
+func (c *Cluster) create(tb testing.TB, cli string, replicas int) {
+	tb.Helper()
+	args := append([]string{"--cluster", "create"}, c.Addrs()...)
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
+	ctx, cancel := context.WithTimeout(context.Background(), clusterCreateTimeout)
+	defer cancel()
+	cmd := execCommand(ctx, cli, args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("redistest: redis-cli %v failed: %v (timeout %v)\n%s", args, err, clusterCreateTimeout, out)
+	}
+	if err := c.waitReady(); err != nil {
+		tb.Fatalf("redistest: cluster %v not ready: %v", c.Addrs(), err)
+	}
+}
+
+// Cluster is a Redis Cluster owned by a test: masters only (StartCluster), or
+// masters with replicas (StartClusterWith).
 type Cluster struct {
 	nodes []*Server
 }
@@ -43,18 +61,7 @@ func StartCluster(tb testing.TB, masters int) *Cluster {
 		}))
 	}
 
-	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
-	ctx, cancel := context.WithTimeout(context.Background(), clusterCreateTimeout)
-	defer cancel()
-	cmd := execCommand(ctx, cli, args...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("redistest: redis-cli %v failed: %v (timeout %v)\n%s", args, err, clusterCreateTimeout, out)
-	}
-
-	if err := c.waitReady(); err != nil {
-		tb.Fatalf("redistest: cluster %v not ready: %v", c.Addrs(), err)
-	}
+	c.create(tb, cli, 0)
 	return c
 }
 

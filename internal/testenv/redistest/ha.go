@@ -59,17 +59,7 @@ func StartClusterWith(tb testing.TB, o ClusterOptions) *Cluster {
 			extraArgs: []string{"--cluster-node-timeout", timeout, "--repl-diskless-sync-delay", "0"},
 		}))
 	}
-	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	args = append(args, "--cluster-replicas", strconv.Itoa(o.Replicas), "--cluster-yes")
-	ctx, cancel := context.WithTimeout(context.Background(), clusterCreateTimeout)
-	defer cancel()
-	cmd := execCommand(ctx, cli, args...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("redistest: redis-cli %v failed: %v (timeout %v)\n%s", args, err, clusterCreateTimeout, out)
-	}
-	if err := c.waitReady(); err != nil {
-		tb.Fatalf("redistest: cluster %v not ready: %v", c.Addrs(), err)
-	}
+	c.create(tb, cli, o.Replicas)
 	if err := waitReplicasLinked(c.nodes); err != nil {
 		tb.Fatalf("redistest: cluster %v: %v", c.Addrs(), err)
 	}
