@@ -23,7 +23,7 @@ import (
 	"time"
 )
 
-func TestProbeAddr(t *testing.T) {
+func TestDialable(t *testing.T) {
 	for listen, want := range map[string]string{
 		"0.0.0.0:9468":      "127.0.0.1:9468",
 		":9468":             "127.0.0.1:9468",
