@@ -218,8 +218,15 @@ func (s *Store) replicaComplete(p *plan) bool {
 // state every Options.ReplicaRefresh (the circuit breaker and the
 // divergence checks of trust.go), reloads the manifest when it moved and,
 // with Options.Replica, loads the versions the checks need and keeps the
-// local copy (Options.SnapshotDir).
+// local copy (Options.SnapshotDir). While it runs, the Redis reads of the
+// checks in flight are sent together (see batch.go).
 func (s *Store) Run(ctx context.Context) {
+	batched := make(chan struct{})
+	go func() {
+		defer close(batched)
+		s.runBatcher(ctx)
+	}()
+	defer func() { <-batched }()
 	if s.o.Replica {
 		done := make(chan struct{})
 		go func() {

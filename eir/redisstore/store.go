@@ -72,10 +72,12 @@ type Store struct {
 	reloadMu sync.Mutex
 
 	replica     atomic.Pointer[replicaSet]
-	confirmed   atomic.Int64 // Unix ns of the start of the last epoch read that confirmed the plan
-	down        atomic.Int64 // Unix ns since Redis stopped answering; 0 while it answers (the breaker is closed)
-	upAt        atomic.Int64 // Unix ns of the last close of the breaker: older failures do not reopen it
-	staleLogged atomic.Bool  // the end of MaxStale was logged in this outage
+	batch       atomic.Pointer[batcher] // while Run runs: the reads of checks in flight, sent together
+	lookups     sync.Pool               // of *lookup
+	confirmed   atomic.Int64            // Unix ns of the start of the last epoch read that confirmed the plan
+	down        atomic.Int64            // Unix ns since Redis stopped answering; 0 while it answers (the breaker is closed)
+	upAt        atomic.Int64            // Unix ns of the last close of the breaker: older failures do not reopen it
+	staleLogged atomic.Bool             // the end of MaxStale was logged in this outage
 	// unconfirmable: the last poll found Redis answering but its manifest
 	// unreadable: the lists held are not served beyond 3 refreshes.
 	unconfirmable atomic.Bool
@@ -390,35 +392,10 @@ func (s *Store) Match(ctx context.Context, q eir.Query, hits []eir.Hit) ([]eir.H
 }
 
 // matchExact reads every dataset from Redis in one pipeline with the epoch,
-// and repeats the check when the epoch moved.
+// and repeats the check when the epoch moved (see lookUp; the pipeline
+// carries the other checks in flight while Run runs).
 func (s *Store) matchExact(ctx context.Context, p *plan, q eir.Query, hits []eir.Hit) ([]eir.Hit, error) {
-	for attempt := 0; ; attempt++ {
-		cmds := make([]lookupCmds, len(p.entries))
-		pipe := s.rdb.Pipeline()
-		ep := pipe.Get(ctx, s.k.epoch)
-		for i, e := range p.entries {
-			cmds[i] = s.queue(ctx, pipe, e, q)
-		}
-		_, err := pipe.Exec(ctx)
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return hits, s.unavailable("match", err)
-		}
-		if seen := ep.Val(); seen != p.epoch && attempt < 2 {
-			// A switch happened since the manifest was cached.
-			if p, err = s.refreshPlan(ctx, seen); err != nil {
-				return hits, s.unavailable("match", err)
-			}
-			continue
-		}
-		s.answered()
-		now := unixMilli(s.o.Now())
-		for i, e := range p.entries {
-			if cmds[i].matched(e, q, now) {
-				hits = append(hits, eir.Hit{Dataset: e.ds})
-			}
-		}
-		return hits, nil
-	}
+	return s.readRedis(ctx, q, p, s.getLookup(), true, hits)
 }
 
 // matchReplica answers from the replica; the datasets whose version in force
@@ -430,43 +407,39 @@ func (s *Store) matchReplica(ctx context.Context, p *plan, q eir.Query, hits []e
 	if r := s.replica.Load(); r != nil {
 		rs = *r
 	}
-	var pipe redis.Pipeliner
-	var cmds []lookupCmds
-	var remote []planEntry
+	var l *lookup
 	for _, e := range p.entries {
-		if l, ok := s.heldCopy(e, rs); ok {
-			if l.matches(e, q, now) {
+		if c, ok := s.heldCopy(e, rs); ok {
+			if c.matches(e, q, now) {
 				hits = append(hits, eir.Hit{Dataset: e.ds})
 			}
 			continue
 		}
-		if err := s.errDown("match"); err != nil {
+		err := s.errDown("match")
+		if err == nil {
+			if err = s.errDiverged(); err != nil {
+				s.m.errors.WithLabelValues("match").Inc()
+				err = fmt.Errorf("%w: %s is not held: %w", eir.ErrUnavailable, e.name, err)
+			}
+		}
+		if err != nil {
+			if l != nil {
+				s.putLookup(l)
+			}
 			return hits, err
 		}
-		if err := s.errDiverged(); err != nil {
-			s.m.errors.WithLabelValues("match").Inc()
-			return hits, fmt.Errorf("%w: %s is not held: %w", eir.ErrUnavailable, e.name, err)
+		if readsNothing(e, q) {
+			continue
 		}
-		if pipe == nil {
-			pipe = s.rdb.Pipeline()
+		if l == nil {
+			l = s.getLookup()
 		}
-		if c := s.queue(ctx, pipe, e, q); c.base != nil {
-			cmds, remote = append(cmds, c), append(remote, e)
-		}
+		l.own = append(l.own, e)
 	}
-	if len(cmds) == 0 {
+	if l == nil {
 		return hits, nil
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return hits, s.unavailable("match", err)
-	}
-	s.answered()
-	for i, e := range remote {
-		if cmds[i].matched(e, q, now) {
-			hits = append(hits, eir.Hit{Dataset: e.ds})
-		}
-	}
-	return hits, nil
+	return s.readRedis(ctx, q, p, l, false, hits)
 }
 
 // lookupCmds are the commands that look a query up in one dataset: one on
@@ -477,7 +450,7 @@ type lookupCmds struct {
 }
 
 // queue adds the lookup of q in dataset e to pipe; base is nil when the
-// dataset cannot match (a pair dataset and no IMSI).
+// dataset cannot match (readsNothing).
 func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, e planEntry, q eir.Query) lookupCmds {
 	var c lookupCmds
 	switch e.ds.Target {
@@ -493,20 +466,18 @@ func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, e planEntry, q 
 			c.ov = pipe.HGet(ctx, e.overlay, strconv.FormatUint(x, 10))
 		}
 	case eir.TargetPair:
+		if readsNothing(e, q) {
+			return c
+		}
 		x := uint64(q.IMEI)
 		key, field := s.k.bucketKey(e.name, x%e.Buckets, e.Version), strconv.FormatUint(x/e.Buckets, 10)
 		switch {
 		case e.ds.Expiring:
-			if e.ds.List == eir.ListException && q.IMSI == "" {
-				return c
-			}
 			c.base = pipe.HGet(ctx, key, field)
 			return c
 		case e.ds.List != eir.ListException:
 			// Notifications: the IMEI is grey while any pair is listed.
 			c.base = pipe.HExists(ctx, key, field)
-		case q.IMSI == "":
-			return c
 		default:
 			c.base = pipe.HGet(ctx, key, field)
 		}
@@ -520,6 +491,12 @@ func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, e planEntry, q 
 		})
 	}
 	return c
+}
+
+// readsNothing reports that no entry of e can apply to q, so queue sends
+// nothing: an exception pair without an IMSI.
+func readsNothing(e planEntry, q eir.Query) bool {
+	return e.ds.Target == eir.TargetPair && e.ds.List == eir.ListException && q.IMSI == ""
 }
 
 // matched reads the answers of queue: the overlay's value, when it has
