@@ -27,7 +27,7 @@ import (
 // (lookup.result): there is one copy of the rules.
 const (
 	batchSenders = 2    // pipelines out at once
-	maxBatch     = 128  // lookups per pipeline
+	maxBatch     = 256  // lookups per pipeline
 	batchQueue   = 4096 // lookups waiting; beyond, a check waits under its deadline
 )
 
@@ -79,8 +79,8 @@ func (s *Store) putLookup(l *lookup) {
 func (s *Store) queueAll(ctx context.Context, l *lookup) {
 	l.pipe.Discard()
 	l.cmds = l.cmds[:0]
-	for _, e := range l.entries {
-		l.cmds = append(l.cmds, s.queue(ctx, l.pipe, e, l.q))
+	for i := range l.entries {
+		l.cmds = append(l.cmds, s.queue(ctx, l.pipe, &l.entries[i], &l.q))
 	}
 }
 
@@ -131,8 +131,8 @@ func (l *lookup) result(s *Store, hits []eir.Hit) ([]eir.Hit, error) {
 		}
 	}
 	now := unixMilli(s.o.Now())
-	for i, e := range l.entries {
-		if l.cmds[i].matched(e, l.q, now) {
+	for i := range l.entries {
+		if e := &l.entries[i]; l.cmds[i].matched(e, &l.q, now) {
 			hits = append(hits, eir.Hit{Dataset: e.ds})
 		}
 	}

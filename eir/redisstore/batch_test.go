@@ -351,3 +351,13 @@ func TestBatchConcurrent(t *testing.T) {
 		t.Fatalf("after the switch: %v %v", hits, err)
 	}
 }
+
+func TestBucketKeyParts(t *testing.T) {
+	s := newStore(t, nil, "p:", nil)
+	e := s.planEntry(black("n"), black("n").String(), manifestEntry{Version: 12345, Buckets: 7})
+	for _, b := range []uint64{0, 6, 1 << 40} {
+		if got, want := e.bucket(&s.k, b), s.k.bucketKey(e.name, b, e.Version); got != want {
+			t.Errorf("bucket %d: %q; want %q", b, got, want)
+		}
+	}
+}

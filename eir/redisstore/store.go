@@ -245,6 +245,9 @@ type planEntry struct {
 	union   string // range datasets: the union sorted set
 	overlay string // the overlay hash, when the entry has one
 	rkey    string // the replica's key of this content: name, version and overlay
+	// keyHead and keyTail surround the bucket number in the keys of the
+	// version's buckets (see bucket).
+	keyHead, keyTail string
 }
 
 // loadPlan reads the manifest, the epoch, the identity and the sync state
@@ -283,6 +286,7 @@ func (s *Store) loadPlan(ctx context.Context) (*plan, error) {
 // planEntry completes a manifest entry with its key names.
 func (s *Store) planEntry(ds eir.Dataset, name string, me manifestEntry) planEntry {
 	e := planEntry{ds: ds, name: name, manifestEntry: me, rkey: name + "|" + me.tag()}
+	e.keyHead, e.keyTail = s.k.bucketKeyParts(name, me.Version)
 	if ds.Target == eir.TargetRange {
 		e.union, _ = s.k.rangeKeys(name, me.Version)
 	}
@@ -301,6 +305,17 @@ func (p *plan) index() {
 			p.entries = append(p.entries, e)
 		}
 	}
+}
+
+// bucket is k.bucketKey(e.name, b, e.Version), made with one allocation
+// (this is on the path of every check read from Redis).
+func (e *planEntry) bucket(k *keys, b uint64) string {
+	if e.keyHead == "" {
+		return k.bucketKey(e.name, b, e.Version)
+	}
+	var buf [80]byte
+	key := append(strconv.AppendUint(append(buf[:0], e.keyHead...), b, 10), e.keyTail...)
+	return string(key)
 }
 
 // find returns the entry of a dataset, or false.
@@ -428,7 +443,7 @@ func (s *Store) matchReplica(ctx context.Context, p *plan, q eir.Query, hits []e
 			}
 			return hits, err
 		}
-		if readsNothing(e, q) {
+		if readsNothing(&e, &q) {
 			continue
 		}
 		if l == nil {
@@ -451,12 +466,12 @@ type lookupCmds struct {
 
 // queue adds the lookup of q in dataset e to pipe; base is nil when the
 // dataset cannot match (readsNothing).
-func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, e planEntry, q eir.Query) lookupCmds {
+func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, e *planEntry, q *eir.Query) lookupCmds {
 	var c lookupCmds
 	switch e.ds.Target {
 	case eir.TargetIMEI, eir.TargetTAC:
 		x := queryKey(e.ds.Target, q.IMEI)
-		key := s.k.bucketKey(e.name, x%e.Buckets, e.Version)
+		key := e.bucket(&s.k, x%e.Buckets)
 		if e.ds.Expiring {
 			c.base = pipe.HGet(ctx, key, strconv.FormatUint(x/e.Buckets, 10))
 			return c
@@ -470,7 +485,7 @@ func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, e planEntry, q 
 			return c
 		}
 		x := uint64(q.IMEI)
-		key, field := s.k.bucketKey(e.name, x%e.Buckets, e.Version), strconv.FormatUint(x/e.Buckets, 10)
+		key, field := e.bucket(&s.k, x%e.Buckets), strconv.FormatUint(x/e.Buckets, 10)
 		switch {
 		case e.ds.Expiring:
 			c.base = pipe.HGet(ctx, key, field)
@@ -495,13 +510,13 @@ func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, e planEntry, q 
 
 // readsNothing reports that no entry of e can apply to q, so queue sends
 // nothing: an exception pair without an IMSI.
-func readsNothing(e planEntry, q eir.Query) bool {
+func readsNothing(e *planEntry, q *eir.Query) bool {
 	return e.ds.Target == eir.TargetPair && e.ds.List == eir.ListException && q.IMSI == ""
 }
 
 // matched reads the answers of queue: the overlay's value, when it has
 // one for the entry, decides; otherwise the version's.
-func (c lookupCmds) matched(e planEntry, q eir.Query, now int64) bool {
+func (c lookupCmds) matched(e *planEntry, q *eir.Query, now int64) bool {
 	if c.base == nil {
 		return false
 	}
