@@ -42,7 +42,8 @@ type Options struct {
 	// ReplicaRefresh is how often the epoch is read; default 100ms.
 	ReplicaRefresh time.Duration
 	// ReplicaMaxEntries bounds the entries copied; larger datasets are
-	// read from Redis. Default 50,000,000 (about 8 bytes each).
+	// read from Redis. Default 200,000,000 (about 8 bytes per IMEI: a
+	// 100-million-IMEI list and its companions fit).
 	ReplicaMaxEntries int64
 	// MaxStale is how long the replica keeps answering checks while Redis
 	// is unreachable (since the lists were last confirmed); beyond it, and
@@ -121,7 +122,7 @@ func New(ctx context.Context, rdb redis.UniversalClient, o Options, log *zap.Log
 		o.ReplicaRefresh = 100 * time.Millisecond
 	}
 	if o.ReplicaMaxEntries <= 0 {
-		o.ReplicaMaxEntries = 50_000_000
+		o.ReplicaMaxEntries = 200_000_000
 	}
 	if o.MaxStale < 0 {
 		o.MaxStale = 0
