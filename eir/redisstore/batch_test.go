@@ -29,6 +29,18 @@ func TestContractBatched(t *testing.T) {
 	})
 }
 
+// TestContractBatchedCluster: the same on a 3-node Cluster, where a
+// batch's pipeline is split between the nodes.
+func TestContractBatchedCluster(t *testing.T) {
+	c := redistest.StartCluster(t, 3)
+	rdb := c.Client(t)
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		s := newStore(t, rdb, freshPrefix(), func(o *Options) { o.OverlayMax = 1 })
+		runReplica(t, s)
+		return s
+	})
+}
+
 // gateHook holds every pipeline that reads lookups (one with a SISMEMBER)
 // while the gate is closed, and counts those pipelines and the checks they
 // carry.
