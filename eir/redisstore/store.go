@@ -424,9 +424,10 @@ func (s *Store) matchReplica(ctx context.Context, p *plan, q eir.Query, hits []e
 		rs = *r
 	}
 	var l *lookup
-	for _, e := range p.entries {
+	for i := range p.entries {
+		e := &p.entries[i]
 		if c, ok := s.heldCopy(e, rs); ok {
-			if c.matches(e, q, now) {
+			if c.matches(e, &q, now) {
 				hits = append(hits, eir.Hit{Dataset: e.ds})
 			}
 			continue
@@ -444,13 +445,13 @@ func (s *Store) matchReplica(ctx context.Context, p *plan, q eir.Query, hits []e
 			}
 			return hits, err
 		}
-		if readsNothing(&e, &q) {
+		if readsNothing(e, &q) {
 			continue
 		}
 		if l == nil {
 			l = s.getLookup()
 		}
-		l.own = append(l.own, e)
+		l.own = append(l.own, *e)
 	}
 	if l == nil {
 		return hits, nil
