@@ -104,7 +104,7 @@ type Store struct {
 	ExpirySweep     time.Duration `yaml:"expiry_sweep"`        // how often expired entries are removed and audited (checks ignore them from their expiry on)
 	Replica         bool          `yaml:"replica"`             // answer checks from an in-process copy of the lists in force (no Redis round trip per check)
 	ReplicaRefresh  time.Duration `yaml:"replica_refresh"`     // how often the replica reads the epoch: a switch made elsewhere reaches checks within this plus one round trip
-	ReplicaMax      int64         `yaml:"replica_max_entries"` // datasets beyond this many entries in all are read from Redis (about 8 bytes per entry in memory)
+	ReplicaMax      int64         `yaml:"replica_max_entries"` // datasets beyond this many entries in all are read from Redis (about 8 bytes per IMEI in memory: 1.6 GB at the default)
 	MaxStale        time.Duration `yaml:"max_stale"`           // while Redis is unreachable, checks are answered from the lists held for this long after they were last confirmed, then follow policy.on_store_error; 0: only while Redis confirms them
 	SnapshotDir     string        `yaml:"snapshot_dir"`        // checksummed local copy of the lists in force, written after each switch and read at start (answers from the first check even when Redis is down, empty or older); empty: none
 	AutoRestore     bool          `yaml:"auto_restore"`        // when Redis no longer holds the lists in force (emptied, rolled back), write them back at once, under the guards, instead of waiting for eirctl store restore

@@ -48,7 +48,7 @@ func Default() Config {
 			ExpirySweep:     time.Minute,
 			Replica:         true,
 			ReplicaRefresh:  100 * time.Millisecond,
-			ReplicaMax:      50_000_000,
+			ReplicaMax:      200_000_000,
 			MaxStale:        time.Hour,
 			SnapshotDir:     "/var/lib/eird",
 			OverlayMax:      10_000,

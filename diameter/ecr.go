@@ -240,10 +240,10 @@ func (c *conn) dispatchECR(call ecrCall) {
 	c.inflight <- struct{}{}
 	c.handlers.Add(1)
 	c.s.m.inflight.Inc()
-	go c.serveECR(call)
+	go c.serveECR(&call) // by pointer: the goroutine starts on a small stack
 }
 
-func (c *conn) serveECR(call ecrCall) {
+func (c *conn) serveECR(call *ecrCall) {
 	defer func() {
 		c.s.m.inflight.Dec()
 		<-c.inflight
@@ -251,9 +251,9 @@ func (c *conn) serveECR(call ecrCall) {
 	}()
 	ctx, cancel := context.WithTimeout(c.s.baseCtx, c.s.opts.RequestTimeout)
 	defer cancel()
-	out, res, _ := c.answerECR(ctx, nil, &call, false)
+	out, res, _ := c.answerECR(ctx, nil, call, false)
 	c.send(out)
-	c.answered(&call, &res, string(call.req.originHost.Data))
+	c.answered(call, &res, string(call.req.originHost.Data))
 }
 
 // answerECR is ecrHandler.process behind the one recover guard of both

@@ -225,7 +225,7 @@ func (s *Store) EntriesFor(ctx context.Context, q eir.Query) ([]eir.DatasetEntry
 				cmds[i].ov = pipe.HGet(ctx, e.overlay, strconv.FormatUint(x, 10))
 			}
 		default:
-			cmds[i] = s.queue(ctx, pipe, e, q)
+			cmds[i] = s.queue(ctx, pipe, &p.entries[i], &q)
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {

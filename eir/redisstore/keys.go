@@ -80,6 +80,12 @@ func (k keys) bucketKey(ds string, b, v uint64) string {
 	return sb.String()
 }
 
+// bucketKeyParts returns what comes before and after the bucket number in
+// bucketKey(ds, b, v).
+func (k keys) bucketKeyParts(ds string, v uint64) (head, tail string) {
+	return k.prefix + "d:{" + ds + "/", "}:" + strconv.FormatUint(v, 10)
+}
+
 // overlayKey names version v of the overlay of a dataset: one hash whose
 // fields are the entries (IMEI, TAC or, for pairs, IMEI) the overlay
 // changes. Its hash tag names the dataset, so COPY from one overlay version

@@ -13,6 +13,7 @@ type metrics struct {
 	switches        prometheus.Counter
 	deleted         *prometheus.CounterVec
 	matchDuration   prometheus.Observer
+	batchSize       prometheus.Histogram
 	replicaLoads    prometheus.Counter
 	replicaEntries  prometheus.Gauge
 	diverged        prometheus.Gauge
@@ -48,6 +49,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"reason"}),
 	}
 	m.matchDuration = m.duration.WithLabelValues("match")
+	m.batchSize = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "eir", Subsystem: "store", Name: "match_batch_size",
+		Help:    "Checks whose Redis reads went in one pipeline (checks not answered from the replica; the reads of the checks in flight are sent together).",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
+	})
 	m.replicaLoads = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "eir", Subsystem: "store", Name: "replica_loads_total",
 		Help: "Dataset versions copied into this process's replica.",
@@ -81,7 +87,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Namespace: "eir", Subsystem: "store", Name: "overlay_compactions_total",
 		Help: "Overlays of changes folded into a new version of their dataset by this process.",
 	})
-	for _, c := range []prometheus.Collector{m.errors, m.duration, m.manifestReloads, m.switches, m.deleted, m.replicaLoads, m.replicaEntries,
+	for _, c := range []prometheus.Collector{m.errors, m.duration, m.manifestReloads, m.switches, m.deleted, m.batchSize, m.replicaLoads, m.replicaEntries,
 		m.diverged, m.reachable, m.restores, m.snapshotWrites, m.snapshotBytes, m.compactions} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -107,7 +107,7 @@ func (sn *snapshotter) save(p *plan, rs replicaSet) {
 		cd := copyDataset{Name: e.name, Entry: e.manifestEntry}
 		if e.Count > 0 || e.Overlay != 0 {
 			d, ok := rs[e.rkey]
-			if !ok || !d.holds(e) {
+			if !ok || !d.holds(&e) {
 				return // not complete: the next load writes it
 			}
 			cd.Base = setKey(p, e.name, "v", d.base.version, d.base.count)

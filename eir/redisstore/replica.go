@@ -61,7 +61,7 @@ type localDS struct {
 }
 
 // holds reports whether d is the copy of e.
-func (d localDS) holds(e planEntry) bool {
+func (d localDS) holds(e *planEntry) bool {
 	if d.base == nil || d.base.version != e.Version {
 		return false
 	}
@@ -72,7 +72,7 @@ func (d localDS) holds(e planEntry) bool {
 }
 
 // matches mirrors queue and matched on the copy.
-func (d localDS) matches(e planEntry, q eir.Query, now int64) bool {
+func (d localDS) matches(e *planEntry, q *eir.Query, now int64) bool {
 	if d.base == nil {
 		return false // an empty dataset
 	}
@@ -85,7 +85,7 @@ func (d localDS) matches(e planEntry, q eir.Query, now int64) bool {
 }
 
 // matches reports whether one version answers q from one version.
-func (l *localSet) matches(e planEntry, q eir.Query, now int64) bool {
+func (l *localSet) matches(e *planEntry, q *eir.Query, now int64) bool {
 	switch e.ds.Target {
 	case eir.TargetIMEI, eir.TargetTAC:
 		i, ok := slices.BinarySearch(l.keys, queryKey(e.ds.Target, q.IMEI))
@@ -136,12 +136,13 @@ func (s *Store) MatchLocal(q eir.Query, hits []eir.Hit) ([]eir.Hit, bool) {
 		return hits, false
 	}
 	now, n := unixMilli(s.o.Now()), len(hits)
-	for _, e := range p.entries {
+	for i := range p.entries {
+		e := &p.entries[i]
 		d, ok := s.heldCopy(e, *rs)
 		if !ok {
 			return hits[:n], false
 		}
-		if d.matches(e, q, now) {
+		if d.matches(e, &q, now) {
 			hits = append(hits, eir.Hit{Dataset: e.ds})
 		}
 	}
@@ -160,7 +161,7 @@ type heldView struct {
 // returns the copy of e's dataset in the last lists held completely: the
 // version in force until the last switch, rather than no answer. A dataset
 // the last lists did not have is not held.
-func (s *Store) heldCopy(e planEntry, rs replicaSet) (localDS, bool) {
+func (s *Store) heldCopy(e *planEntry, rs replicaSet) (localDS, bool) {
 	if d := rs[e.rkey]; d.holds(e) {
 		return d, true
 	}
@@ -172,7 +173,7 @@ func (s *Store) heldCopy(e planEntry, rs replicaSet) (localDS, bool) {
 
 // lastHeldCopy returns the copy of e's dataset in the last lists held
 // completely, or false.
-func (s *Store) lastHeldCopy(e planEntry) (localDS, bool) {
+func (s *Store) lastHeldCopy(e *planEntry) (localDS, bool) {
 	v := s.lastHeld.Load()
 	if v == nil {
 		return localDS{}, false
@@ -185,7 +186,7 @@ func (s *Store) lastHeldCopy(e planEntry) (localDS, bool) {
 		return localDS{name: e.name}, true // empty then: matches nothing
 	}
 	d := v.rs[le.rkey]
-	return d, d.holds(le)
+	return d, d.holds(&le)
 }
 
 // replicaSet is the copies in use, by planEntry.rkey (dataset, version and
@@ -200,7 +201,7 @@ func (s *Store) local(e planEntry) (localDS, bool) {
 		return localDS{}, false
 	}
 	d := (*rs)[e.rkey]
-	return d, d.holds(e)
+	return d, d.holds(&e)
 }
 
 // replicaComplete reports whether the replica holds every dataset of p.
@@ -212,8 +213,8 @@ func (s *Store) replicaComplete(p *plan) bool {
 	if rs == nil {
 		return len(p.entries) == 0
 	}
-	for _, e := range p.entries {
-		if _, ok := s.heldCopy(e, *rs); !ok {
+	for i := range p.entries {
+		if _, ok := s.heldCopy(&p.entries[i], *rs); !ok {
 			return false
 		}
 	}
@@ -224,8 +225,15 @@ func (s *Store) replicaComplete(p *plan) bool {
 // state every Options.ReplicaRefresh (the circuit breaker and the
 // divergence checks of trust.go), reloads the manifest when it moved and,
 // with Options.Replica, loads the versions the checks need and keeps the
-// local copy (Options.SnapshotDir).
+// local copy (Options.SnapshotDir). While it runs, the Redis reads of the
+// checks in flight are sent together (see batch.go).
 func (s *Store) Run(ctx context.Context) {
+	batched := make(chan struct{})
+	go func() {
+		defer close(batched)
+		s.runBatcher(ctx)
+	}()
+	defer func() { <-batched }()
 	if s.o.Replica {
 		done := make(chan struct{})
 		go func() {
@@ -293,7 +301,7 @@ func (s *Store) syncReplica(ctx context.Context) error {
 	var total uint64
 	var todo []planEntry
 	for _, e := range p.entries {
-		if d := cur[e.rkey]; d.holds(e) {
+		if d := cur[e.rkey]; d.holds(&e) {
 			next[e.rkey] = d
 			total += e.Count
 		} else {

@@ -91,7 +91,7 @@ func (s *Store) held() (*plan, replicaSet, error) {
 	}
 	missing := ""
 	for _, e := range p.entries {
-		if !(*rs)[e.rkey].holds(e) {
+		if !(*rs)[e.rkey].holds(&e) {
 			missing = e.name
 			break
 		}

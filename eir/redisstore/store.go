@@ -42,7 +42,8 @@ type Options struct {
 	// ReplicaRefresh is how often the epoch is read; default 100ms.
 	ReplicaRefresh time.Duration
 	// ReplicaMaxEntries bounds the entries copied; larger datasets are
-	// read from Redis. Default 50,000,000 (about 8 bytes each).
+	// read from Redis. Default 200,000,000 (about 8 bytes per IMEI: a
+	// 100-million-IMEI list and its companions fit).
 	ReplicaMaxEntries int64
 	// MaxStale is how long the replica keeps answering checks while Redis
 	// is unreachable (since the lists were last confirmed); beyond it, and
@@ -72,10 +73,12 @@ type Store struct {
 	reloadMu sync.Mutex
 
 	replica     atomic.Pointer[replicaSet]
-	confirmed   atomic.Int64 // Unix ns of the start of the last epoch read that confirmed the plan
-	down        atomic.Int64 // Unix ns since Redis stopped answering; 0 while it answers (the breaker is closed)
-	upAt        atomic.Int64 // Unix ns of the last close of the breaker: older failures do not reopen it
-	staleLogged atomic.Bool  // the end of MaxStale was logged in this outage
+	batch       atomic.Pointer[batcher] // while Run runs: the reads of checks in flight, sent together
+	lookups     sync.Pool               // of *lookup
+	confirmed   atomic.Int64            // Unix ns of the start of the last epoch read that confirmed the plan
+	down        atomic.Int64            // Unix ns since Redis stopped answering; 0 while it answers (the breaker is closed)
+	upAt        atomic.Int64            // Unix ns of the last close of the breaker: older failures do not reopen it
+	staleLogged atomic.Bool             // the end of MaxStale was logged in this outage
 	// unconfirmable: the last poll found Redis answering but its manifest
 	// unreadable: the lists held are not served beyond 3 refreshes.
 	unconfirmable atomic.Bool
@@ -119,7 +122,7 @@ func New(ctx context.Context, rdb redis.UniversalClient, o Options, log *zap.Log
 		o.ReplicaRefresh = 100 * time.Millisecond
 	}
 	if o.ReplicaMaxEntries <= 0 {
-		o.ReplicaMaxEntries = 50_000_000
+		o.ReplicaMaxEntries = 200_000_000
 	}
 	if o.MaxStale < 0 {
 		o.MaxStale = 0
@@ -243,6 +246,9 @@ type planEntry struct {
 	union   string // range datasets: the union sorted set
 	overlay string // the overlay hash, when the entry has one
 	rkey    string // the replica's key of this content: name, version and overlay
+	// keyHead and keyTail surround the bucket number in the keys of the
+	// version's buckets (see bucket).
+	keyHead, keyTail string
 }
 
 // loadPlan reads the manifest, the epoch, the identity and the sync state
@@ -281,6 +287,7 @@ func (s *Store) loadPlan(ctx context.Context) (*plan, error) {
 // planEntry completes a manifest entry with its key names.
 func (s *Store) planEntry(ds eir.Dataset, name string, me manifestEntry) planEntry {
 	e := planEntry{ds: ds, name: name, manifestEntry: me, rkey: name + "|" + me.tag()}
+	e.keyHead, e.keyTail = s.k.bucketKeyParts(name, me.Version)
 	if ds.Target == eir.TargetRange {
 		e.union, _ = s.k.rangeKeys(name, me.Version)
 	}
@@ -299,6 +306,17 @@ func (p *plan) index() {
 			p.entries = append(p.entries, e)
 		}
 	}
+}
+
+// bucket is k.bucketKey(e.name, b, e.Version), made with one allocation
+// (this is on the path of every check read from Redis).
+func (e *planEntry) bucket(k *keys, b uint64) string {
+	if e.keyHead == "" {
+		return k.bucketKey(e.name, b, e.Version)
+	}
+	var buf [80]byte
+	key := append(strconv.AppendUint(append(buf[:0], e.keyHead...), b, 10), e.keyTail...)
+	return string(key)
 }
 
 // find returns the entry of a dataset, or false.
@@ -390,35 +408,10 @@ func (s *Store) Match(ctx context.Context, q eir.Query, hits []eir.Hit) ([]eir.H
 }
 
 // matchExact reads every dataset from Redis in one pipeline with the epoch,
-// and repeats the check when the epoch moved.
+// and repeats the check when the epoch moved (see lookUp; the pipeline
+// carries the other checks in flight while Run runs).
 func (s *Store) matchExact(ctx context.Context, p *plan, q eir.Query, hits []eir.Hit) ([]eir.Hit, error) {
-	for attempt := 0; ; attempt++ {
-		cmds := make([]lookupCmds, len(p.entries))
-		pipe := s.rdb.Pipeline()
-		ep := pipe.Get(ctx, s.k.epoch)
-		for i, e := range p.entries {
-			cmds[i] = s.queue(ctx, pipe, e, q)
-		}
-		_, err := pipe.Exec(ctx)
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return hits, s.unavailable("match", err)
-		}
-		if seen := ep.Val(); seen != p.epoch && attempt < 2 {
-			// A switch happened since the manifest was cached.
-			if p, err = s.refreshPlan(ctx, seen); err != nil {
-				return hits, s.unavailable("match", err)
-			}
-			continue
-		}
-		s.answered()
-		now := unixMilli(s.o.Now())
-		for i, e := range p.entries {
-			if cmds[i].matched(e, q, now) {
-				hits = append(hits, eir.Hit{Dataset: e.ds})
-			}
-		}
-		return hits, nil
-	}
+	return s.readRedis(ctx, q, p, s.getLookup(), true, hits)
 }
 
 // matchReplica answers from the replica; the datasets whose version in force
@@ -430,53 +423,53 @@ func (s *Store) matchReplica(ctx context.Context, p *plan, q eir.Query, hits []e
 	if r := s.replica.Load(); r != nil {
 		rs = *r
 	}
-	var pipe redis.Pipeliner
-	var cmds []lookupCmds
-	var remote []planEntry
-	for _, e := range p.entries {
-		if l, ok := s.heldCopy(e, rs); ok {
-			if l.matches(e, q, now) {
+	var l *lookup
+	for i := range p.entries {
+		e := &p.entries[i]
+		if c, ok := s.heldCopy(e, rs); ok {
+			if c.matches(e, &q, now) {
 				hits = append(hits, eir.Hit{Dataset: e.ds})
 			}
 			continue
 		}
-		if err := s.errDown("match"); err != nil {
+		err := s.errDown("match")
+		if err == nil {
+			if err = s.errDiverged(); err != nil {
+				s.m.errors.WithLabelValues("match").Inc()
+				err = fmt.Errorf("%w: %s is not held: %w", eir.ErrUnavailable, e.name, err)
+			}
+		}
+		if err != nil {
+			if l != nil {
+				s.putLookup(l)
+			}
 			return hits, err
 		}
-		if err := s.errDiverged(); err != nil {
-			s.m.errors.WithLabelValues("match").Inc()
-			return hits, fmt.Errorf("%w: %s is not held: %w", eir.ErrUnavailable, e.name, err)
+		if readsNothing(e, &q) {
+			continue
 		}
-		if pipe == nil {
-			pipe = s.rdb.Pipeline()
+		if l == nil {
+			l = s.getLookup()
 		}
-		if c := s.queue(ctx, pipe, e, q); c.base != nil {
-			cmds, remote = append(cmds, c), append(remote, e)
-		}
+		l.own = append(l.own, *e)
 	}
-	if len(cmds) == 0 {
+	if l == nil {
 		return hits, nil
 	}
+	// Redis gets half of what the deadline leaves: when it fails before
+	// the breaker opens, these datasets are answered from the last lists
+	// held completely, as they are once it has, rather than not at all.
 	rctx, cancel := remoteShare(ctx)
-	_, err := pipe.Exec(rctx)
+	held := len(hits)
+	hits, err := s.readRedis(rctx, q, p, l, false, hits)
 	cancel()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		// Redis failed before the breaker opened: these datasets are
-		// answered from the last lists held completely, as they are once
-		// it has, rather than not at all.
-		if held, ok := s.matchLastHeld(remote, q, now); ok {
+	if err != nil {
+		if last, ok := s.matchLastHeld(p, rs, &q, now, hits[:held]); ok {
 			s.m.errors.WithLabelValues("match_fallback").Inc()
-			return append(hits, held...), nil
-		}
-		return hits, s.unavailable("match", err)
-	}
-	s.answered()
-	for i, e := range remote {
-		if cmds[i].matched(e, q, now) {
-			hits = append(hits, eir.Hit{Dataset: e.ds})
+			return last, nil
 		}
 	}
-	return hits, nil
+	return hits, err
 }
 
 // remoteShare bounds the Redis read of a check answered from the replica to
@@ -490,20 +483,34 @@ func remoteShare(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
 }
 
-// matchLastHeld matches q against the copies of entries in the last lists
-// held completely; false when one of them is not held.
-func (s *Store) matchLastHeld(entries []planEntry, q eir.Query, now int64) ([]eir.Hit, bool) {
-	var hits []eir.Hit
-	for _, e := range entries {
+// matchLastHeld appends to hits the datasets of p that the replica rs does
+// not hold at their version in force and that match q in the last lists
+// held completely; false when one of them is not held there either.
+func (s *Store) matchLastHeld(p *plan, rs replicaSet, q *eir.Query, now int64, hits []eir.Hit) ([]eir.Hit, bool) {
+	for i := range p.entries {
+		e := &p.entries[i]
+		if rs[e.rkey].holds(e) || readsNothing(e, q) || hitFor(hits, e.ds) {
+			continue // answered already (from the replica or these lists), or nothing to read
+		}
 		d, ok := s.lastHeldCopy(e)
 		if !ok {
-			return nil, false
+			return hits, false
 		}
 		if d.matches(e, q, now) {
 			hits = append(hits, eir.Hit{Dataset: e.ds})
 		}
 	}
 	return hits, true
+}
+
+// hitFor reports whether hits holds one for ds.
+func hitFor(hits []eir.Hit, ds eir.Dataset) bool {
+	for _, h := range hits {
+		if h.Dataset == ds {
+			return true
+		}
+	}
+	return false
 }
 
 // lookupCmds are the commands that look a query up in one dataset: one on
@@ -514,13 +521,13 @@ type lookupCmds struct {
 }
 
 // queue adds the lookup of q in dataset e to pipe; base is nil when the
-// dataset cannot match (a pair dataset and no IMSI).
-func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, e planEntry, q eir.Query) lookupCmds {
+// dataset cannot match (readsNothing).
+func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, e *planEntry, q *eir.Query) lookupCmds {
 	var c lookupCmds
 	switch e.ds.Target {
 	case eir.TargetIMEI, eir.TargetTAC:
 		x := queryKey(e.ds.Target, q.IMEI)
-		key := s.k.bucketKey(e.name, x%e.Buckets, e.Version)
+		key := e.bucket(&s.k, x%e.Buckets)
 		if e.ds.Expiring {
 			c.base = pipe.HGet(ctx, key, strconv.FormatUint(x/e.Buckets, 10))
 			return c
@@ -530,20 +537,18 @@ func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, e planEntry, q 
 			c.ov = pipe.HGet(ctx, e.overlay, strconv.FormatUint(x, 10))
 		}
 	case eir.TargetPair:
+		if readsNothing(e, q) {
+			return c
+		}
 		x := uint64(q.IMEI)
-		key, field := s.k.bucketKey(e.name, x%e.Buckets, e.Version), strconv.FormatUint(x/e.Buckets, 10)
+		key, field := e.bucket(&s.k, x%e.Buckets), strconv.FormatUint(x/e.Buckets, 10)
 		switch {
 		case e.ds.Expiring:
-			if e.ds.List == eir.ListException && q.IMSI == "" {
-				return c
-			}
 			c.base = pipe.HGet(ctx, key, field)
 			return c
 		case e.ds.List != eir.ListException:
 			// Notifications: the IMEI is grey while any pair is listed.
 			c.base = pipe.HExists(ctx, key, field)
-		case q.IMSI == "":
-			return c
 		default:
 			c.base = pipe.HGet(ctx, key, field)
 		}
@@ -559,9 +564,15 @@ func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, e planEntry, q 
 	return c
 }
 
+// readsNothing reports that no entry of e can apply to q, so queue sends
+// nothing: an exception pair without an IMSI.
+func readsNothing(e *planEntry, q *eir.Query) bool {
+	return e.ds.Target == eir.TargetPair && e.ds.List == eir.ListException && q.IMSI == ""
+}
+
 // matched reads the answers of queue: the overlay's value, when it has
 // one for the entry, decides; otherwise the version's.
-func (c lookupCmds) matched(e planEntry, q eir.Query, now int64) bool {
+func (c lookupCmds) matched(e *planEntry, q *eir.Query, now int64) bool {
 	if c.base == nil {
 		return false
 	}
