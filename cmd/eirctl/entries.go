@@ -334,10 +334,19 @@ func newEntryTable(c *cli) *table {
 	return newTable(c.stdout, "DATASET", "ENTRY", "EXPIRES", "REASON", "BY", "WHEN")
 }
 
+// entryExpiry is e's expiry, marked when it has passed: the entry no
+// longer applies, though the expiry sweep has not removed it yet.
+func entryExpiry(e api.Entry) string {
+	if e.Expired {
+		return showExpiry(e.ExpiresAt) + " (expired)"
+	}
+	return showExpiry(e.ExpiresAt)
+}
+
 func entryRows(es []api.Entry) [][]string {
 	rows := make([][]string, 0, len(es))
 	for _, e := range es {
-		rows = append(rows, []string{datasetOf(e), keyOf(e).String(), showExpiry(e.ExpiresAt), dash(e.Reason), dash(e.Actor), showTimeOf(e.Time)})
+		rows = append(rows, []string{datasetOf(e), keyOf(e).String(), entryExpiry(e), dash(e.Reason), dash(e.Actor), showTimeOf(e.Time)})
 	}
 	return rows
 }

@@ -431,7 +431,9 @@ func TestListIMEI(t *testing.T) {
 		{"dataset": "gsma/tac/grey", "source": "gsma", "list": "grey", "target": "tac", "tac": "35209900"},
 		{"dataset": "national/range/black", "source": "national", "list": "black", "target": "range", "from": "35209900000000", "to": "35209900999999", "reason": "batch"},
 		{"dataset": "manual/pair/exception", "source": "manual", "list": "exception", "target": "pair", "imei": "35209900176148", "imsi": "001010000000001",
-		 "expires_at": "2025-07-01T00:00:00Z", "reason": "test", "actor": "noc", "time": "2025-05-01T10:00:00Z"}]}`))
+		 "expires_at": "2025-07-01T00:00:00Z", "reason": "test", "actor": "noc", "time": "2025-05-01T10:00:00Z"},
+		{"dataset": "manual/imei/black/exp", "source": "manual", "list": "black", "target": "imei", "imei": "35209900176148",
+		 "expires_at": "2025-06-01T00:00:00Z", "expired": true, "reason": "until confirmed", "actor": "noc", "time": "2025-05-01T10:00:00Z"}]}`))
 	out, errOut, code := f.ctl("", "list", "-imei", "35209900176148", "-imsi", "001010000000001")
 	wantCode(t, code, exitOK, out, errOut)
 	q := f.only().Query
@@ -439,5 +441,8 @@ func TestListIMEI(t *testing.T) {
 		t.Errorf("query %v", q)
 	}
 	wantContains(t, "stdout", out, "gsma/tac/grey          35209900 ", "35209900000000-35209900999999", "35209900176148,001010000000001",
-		"2025-07-01T00:00:00Z", "noc")
+		"2025-07-01T00:00:00Z", "noc", "2025-06-01T00:00:00Z (expired)")
+	if strings.Contains(out, "2025-07-01T00:00:00Z (expired)") {
+		t.Errorf("an entry not expired marked expired:\n%s", out)
+	}
 }
