@@ -7,14 +7,16 @@ import (
 )
 
 // The replica's sorted keys are looked up through a prefix index: the
-// range of the keys (first to last) is cut into at most 2^b slots of equal
-// width, 2^b between len/32 and len/16, and idx[s] is the position of the
-// first key of slot s. A lookup reads one index word and binary-searches
-// the keys of its slot (16 to 32 on average) instead of the whole array,
-// whose last steps miss the caches at 100 million keys (800 MB). The index
-// costs 0.125 to 0.25 bytes per key. Keys crowded in a few slots (IMEIs of
-// a few TACs in a wide range) fall back on a binary search of their slot:
-// never more steps than without the index.
+// range of the keys (first to last) is cut into slots of equal width, a
+// power of two, their number between 2^(b-1) and 2^b with 2^b between
+// len/32 and len/16, and idx[s] is the position of the first key of slot
+// s. A lookup reads one index word and binary-searches the keys of its
+// slot (16 to 64 on average) instead of the whole array, whose last steps
+// miss the caches at 100 million keys (800 MB). The index costs at most
+// 0.25 bytes per key (4 bytes per slot). Keys crowded in a few slots
+// (IMEIs of a few TACs in a wide range) fall back on a binary search of
+// their slot: never more steps than without the index. The keys' range,
+// not their top bits, is cut: IMEIs and TACs use the low 47 bits.
 const (
 	keysPerSlot = 32
 	indexMin    = 256 // below, the keys fit the caches: no index

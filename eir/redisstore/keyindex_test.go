@@ -248,9 +248,49 @@ func BenchmarkKeyLookup(b *testing.B) {
 	}
 }
 
+// BenchmarkTACLookup: one lookup of a TAC rule, as eirbench scale's
+// checks make (the TACs of the load, 35000000 to 94999999, in a list of
+// TACs spread over 00000000-99999999 but 01000000-02999999): 90,000 TACs
+// in its 1 M run, 9,000,000 in its 100 M run.
+func BenchmarkTACLookup(b *testing.B) {
+	rng := rand.New(rand.NewSource(5))
+	for _, n := range []int{90_000, 9_000_000} {
+		keys := make([]uint64, 0, n)
+		for len(keys) < n {
+			if t := uint64(rng.Intn(100_000_000)); t < 1_000_000 || t >= 3_000_000 {
+				keys = append(keys, t)
+			}
+		}
+		sortKeys(keys)
+		keys = slices.Compact(keys)
+		qs := make([]uint64, 1<<20)
+		for i := range qs {
+			qs[i] = 35_000_000 + uint64(rng.Intn(60_000_000))
+		}
+		ki := newKeyIndex(keys)
+		for _, way := range []string{"binary", "index"} {
+			b.Run(fmt.Sprintf("%d/%s", n, way), func(b *testing.B) {
+				found := 0
+				for i := 0; b.Loop(); i++ {
+					var ok bool
+					if way == "binary" {
+						_, ok = slices.BinarySearch(keys, qs[i&(len(qs)-1)])
+					} else {
+						_, ok = ki.find(keys, qs[i&(len(qs)-1)])
+					}
+					if ok {
+						found++
+					}
+				}
+				b.ReportMetric(float64(found)/float64(b.N), "hits/op")
+			})
+		}
+	}
+}
+
 // BenchmarkSortKeys: sorting a replica's keys as loaded from Redis (bucket
 // by bucket: key = member*B + bucket, B = n/128) by slices.Sort and by
-// sortKeys.
+// sortKeys; and building the index of the sorted keys.
 func BenchmarkSortKeys(b *testing.B) {
 	for _, n := range benchSizes(10_000_000) {
 		keys := scaleKeys(n)
@@ -259,6 +299,13 @@ func BenchmarkSortKeys(b *testing.B) {
 		sortByBucket(loaded, B)
 		keys = nil
 		a := make([]uint64, n)
+		b.Run(fmt.Sprintf("%dM/index", n/1_000_000), func(b *testing.B) {
+			copy(a, loaded)
+			sortKeys(a)
+			for b.Loop() {
+				newKeyIndex(a)
+			}
+		})
 		for _, way := range []string{"slices.Sort", "radix"} {
 			b.Run(fmt.Sprintf("%dM/%s", n/1_000_000, way), func(b *testing.B) {
 				for b.Loop() {
