@@ -7,27 +7,28 @@ import (
 )
 
 // The replica's sorted keys are looked up through a prefix index: the
-// range of the keys (first to last) is cut into slots of equal width, a
-// power of two, their number between 2^(b-1) and 2^b with 2^b between
-// len/32 and len/16, and idx[s] is the position of the first key of slot
-// s. A lookup reads one index word and binary-searches the keys of its
-// slot (16 to 64 on average) instead of the whole array, whose last steps
-// miss the caches at 100 million keys (800 MB). The index costs at most
-// 0.25 bytes per key (4 bytes per slot). Keys crowded in a few slots
-// (IMEIs of a few TACs in a wide range) fall back on a binary search of
-// their slot: never more steps than without the index. The keys' range,
-// not their top bits, is cut: IMEIs and TACs use the low 47 bits.
+// range of the keys (first to last) is cut into len/16 slots of equal
+// width, and idx[s] is the position of the first key of slot s. A lookup
+// reads one index word and binary-searches the keys of its slot (16 on
+// average) instead of the whole array, whose last steps miss the caches
+// at 100 million keys (800 MB). The index costs 0.25 bytes per key (4
+// bytes per slot). Keys crowded in a few slots (IMEIs of a few TACs in a
+// wide range) fall back on a binary search of their slot: never more steps
+// than without the index. The keys' range, not their top bits, is cut:
+// IMEIs and TACs use the low 47 bits. The slot of x is the high word of
+// (x-first)*mult, mult = slots*2^64/(last-first+1): a multiplication, and
+// the slots are exactly as many as wanted, not a power of two.
 const (
-	keysPerSlot = 32
+	keysPerSlot = 16
 	indexMin    = 256 // below, the keys fit the caches: no index
 )
 
 // keyIndex is the prefix index of a sorted []uint64 (see above); the zero
 // value is no index.
 type keyIndex struct {
-	lo    uint64 // the first key
-	shift uint8  // the slot of x is (x-lo)>>shift
-	idx   []uint32
+	lo   uint64 // the first key
+	mult uint64 // the slot of x is (x-lo)*mult / 2^64
+	idx  []uint32
 }
 
 // newKeyIndex returns the index of the sorted keys (none when they are
@@ -38,20 +39,29 @@ func newKeyIndex(keys []uint64) keyIndex {
 		return keyIndex{}
 	}
 	lo, span := keys[0], keys[n-1]-keys[0]
-	b := bits.Len(uint(n / keysPerSlot))
-	shift := max(bits.Len64(span)-b, 0)
-	slots := int(span>>shift) + 1
+	slots := uint64(n / keysPerSlot)
+	if span < slots {
+		slots = span // keys repeated: slots <= span < span+1
+	}
+	if slots == 0 {
+		return keyIndex{}
+	}
+	mult := slots // span+1 is 2^64
+	if span < math.MaxUint64 {
+		mult, _ = bits.Div64(slots, 0, span+1)
+	}
 	idx := make([]uint32, slots+1)
-	s := 0
+	s := uint64(0)
 	for i, x := range keys {
-		for t := int((x - lo) >> shift); s <= t; s++ {
+		t, _ := bits.Mul64(x-lo, mult)
+		for ; s <= t; s++ {
 			idx[s] = uint32(i)
 		}
 	}
 	for ; s <= slots; s++ {
 		idx[s] = uint32(n)
 	}
-	return keyIndex{lo: lo, shift: uint8(shift), idx: idx}
+	return keyIndex{lo: lo, mult: mult, idx: idx}
 }
 
 // find returns what slices.BinarySearch(keys, x) returns, keys being the
@@ -63,7 +73,7 @@ func (k *keyIndex) find(keys []uint64, x uint64) (int, bool) {
 	if x < k.lo {
 		return 0, false
 	}
-	s := (x - k.lo) >> k.shift
+	s, _ := bits.Mul64(x-k.lo, k.mult)
 	if s >= uint64(len(k.idx)-1) {
 		return len(keys), false
 	}

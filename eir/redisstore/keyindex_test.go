@@ -8,6 +8,9 @@ import (
 	"os"
 	"slices"
 	"testing"
+
+	"github.com/eir-sidecar/eir/eir"
+	"github.com/eir-sidecar/eir/eir/redisstore/snapshot"
 )
 
 // scaleKeys returns n sorted distinct IMEIs spread as eirbench scale's
@@ -110,6 +113,34 @@ func TestKeyIndexFind(t *testing.T) {
 			i, ok := ki.find(keys, x)
 			wi, wok := slices.BinarySearch(keys, x)
 			if i != wi || ok != wok {
+				t.Fatalf("%s: find(%d) = %d, %v; binary search %d, %v", name, x, i, ok, wi, wok)
+			}
+		}
+	}
+}
+
+// TestLocalSetsIndexed: the copies built from a Redis read's values, from
+// a local copy and with an overlay applied are indexed.
+func TestLocalSetsIndexed(t *testing.T) {
+	keys := scaleKeys(1000)
+	vals := map[uint64]string{}
+	for _, k := range keys {
+		vals[k] = "x"
+	}
+	var fromValues localSet
+	fromValues.setValues(vals, false)
+	imeis := planEntry{ds: eir.Dataset{Target: eir.TargetIMEI}}
+	fromCopy := fromSet(&snapshot.Set{Keys: keys}, imeis, 1, false)
+	ov := &localSet{version: 2}
+	ov.setValues(map[uint64]string{keys[0]: "", 7: "1"}, false)
+	merged := localDS{base: fromCopy, ov: ov}.merged(imeis, 3)
+	for name, l := range map[string]*localSet{"values": &fromValues, "local copy": fromCopy, "merged": merged} {
+		if l.ki.idx == nil {
+			t.Errorf("%s: %d keys, no index", name, len(l.keys))
+		}
+		for _, x := range append(slices.Clone(keys), 7, 8) {
+			i, ok := l.find(x)
+			if wi, wok := slices.BinarySearch(l.keys, x); i != wi || ok != wok {
 				t.Fatalf("%s: find(%d) = %d, %v; binary search %d, %v", name, x, i, ok, wi, wok)
 			}
 		}
