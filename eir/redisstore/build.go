@@ -255,7 +255,7 @@ func sortByBucket(vals []uint64, B uint64) {
 	for i, v := range vals {
 		vals[i] = v%B*q + v/B
 	}
-	slices.Sort(vals)
+	sortKeys(vals)
 	for i, c := range vals {
 		vals[i] = c%q*B + c/q
 	}

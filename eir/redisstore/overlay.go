@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -100,7 +99,7 @@ func (d localDS) count(e planEntry) uint64 {
 	}
 	for i, x := range d.ov.keys {
 		v := d.ov.value(i)
-		j, in := slices.BinarySearch(d.base.keys, x)
+		j, in := d.base.find(x)
 		if e.ds.Target == eir.TargetPair {
 			if in {
 				n -= int64(itemCount(d.base.value(j)))
@@ -170,6 +169,7 @@ func (d localDS) merged(e planEntry, version uint64) *localSet {
 		out.setValues(vals, true)
 	} else {
 		out.count = len(out.keys)
+		out.indexKeys()
 	}
 	return out
 }

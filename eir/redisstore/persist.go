@@ -244,6 +244,7 @@ func fromSet(set *snapshot.Set, e planEntry, version uint64, items bool) *localS
 	default:
 		l.count = len(l.keys)
 	}
+	l.indexKeys()
 	return l
 }
 

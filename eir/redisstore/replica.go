@@ -38,6 +38,9 @@ type localSet struct {
 	// expiring one, the expiry of each (Unix ms, 0: never).
 	keys []uint64
 	exps []int64
+	// ki indexes keys (see keyindex.go): built by indexKeys once keys are
+	// final, before the set answers lookups.
+	ki keyIndex
 	// A pair dataset (and an overlay) keeps, for each key in keys, its
 	// value in Redis (the IMSIs, with their expiries in an expiring
 	// dataset; an overlay's value for the entry) as
@@ -77,7 +80,7 @@ func (d localDS) matches(e *planEntry, q *eir.Query, now int64) bool {
 		return false // an empty dataset
 	}
 	if d.ov != nil {
-		if i, ok := slices.BinarySearch(d.ov.keys, queryKey(e.ds.Target, q.IMEI)); ok {
+		if i, ok := d.ov.find(queryKey(e.ds.Target, q.IMEI)); ok {
 			return overlayMatch(d.ov.value(i), e.ds, q.IMSI)
 		}
 	}
@@ -88,13 +91,13 @@ func (d localDS) matches(e *planEntry, q *eir.Query, now int64) bool {
 func (l *localSet) matches(e *planEntry, q *eir.Query, now int64) bool {
 	switch e.ds.Target {
 	case eir.TargetIMEI, eir.TargetTAC:
-		i, ok := slices.BinarySearch(l.keys, queryKey(e.ds.Target, q.IMEI))
+		i, ok := l.find(queryKey(e.ds.Target, q.IMEI))
 		if !ok {
 			return false
 		}
 		return !e.ds.Expiring || l.exps[i] == 0 || l.exps[i] > now
 	case eir.TargetPair:
-		i, ok := slices.BinarySearch(l.keys, uint64(q.IMEI))
+		i, ok := l.find(uint64(q.IMEI))
 		if !ok {
 			return false
 		}
@@ -511,7 +514,8 @@ func (s *Store) loadLocal(ctx context.Context, e planEntry) (*localSet, error) {
 		l.setValues(vals, true)
 		return l, nil
 	}
-	slices.Sort(l.keys)
+	sortKeys(l.keys)
+	l.indexKeys()
 	l.count = len(l.keys)
 	if e.ds.Expiring {
 		l.exps = make([]int64, len(l.keys))
@@ -532,7 +536,8 @@ func (l *localSet) setValues(vals map[uint64]string, items bool) {
 		l.keys = append(l.keys, x)
 		size += len(v)
 	}
-	slices.Sort(l.keys)
+	sortKeys(l.keys)
+	l.indexKeys()
 	var sb strings.Builder
 	sb.Grow(size)
 	l.offs = make([]uint32, 0, len(l.keys)+1)
