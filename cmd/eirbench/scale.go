@@ -185,6 +185,8 @@ func (s *scaleRun) run(ctx context.Context) (*scaleResult, error) {
 			return nil, err
 		}
 		defer os.RemoveAll(s.work)
+	} else if err := os.MkdirAll(s.work, 0o750); err != nil {
+		return nil, fmt.Errorf("-dir: %w", err)
 	}
 	s.res = &scaleResult{Started: time.Now().UTC(), Machine: describeMachine(redisVersion(commandOutput("redis-server", "--version"))),
 		EIRDVersion: commandOutput(f.eird, "-version"), LoadBefore: loadAverage()}

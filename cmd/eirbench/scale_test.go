@@ -90,7 +90,8 @@ func TestScaleCommand(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := scaleCommand([]string{"-imeis", "10000", "-tacs", "1000", "-ranges", "100", "-pairs", "1000", "-base", "1000",
 		"-rounds", "1", "-duration", "500ms", "-warmup", "100ms", "-entries", "1000", "-conns", "1", "-window", "16",
-		"-eird", filepath.Join(bin, "eird"), "-eirbench", filepath.Join(bin, "eirbench"), "-markdown", md}, &stdout, &stderr)
+		"-eird", filepath.Join(bin, "eird"), "-eirbench", filepath.Join(bin, "eirbench"), "-markdown", md,
+		"-dir", filepath.Join(t.TempDir(), "work")}, &stdout, &stderr) // -dir need not exist
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
 	}
