@@ -89,10 +89,11 @@ func TestDeployMetricNames(t *testing.T) {
 	}
 }
 
-// liveEIRDForDeploy starts eird with Redis, the N5g-eir listener and a sync
-// source, and drives it so that labelled series exist: lists loaded, one
-// S13 and one N5g-eir check answered, a file applied and one rejected.
-func liveEIRDForDeploy(t *testing.T) *eird {
+// startEIRDWithSource starts eird on its own Redis with the N5g-eir
+// listener and a sync source "national" (stolen format) whose drop
+// directory it creates, loads the test lists, and returns eird and the
+// drop directory.
+func startEIRDWithSource(t *testing.T) (*eird, string) {
 	t.Helper()
 	rds := redistest.Start(t)
 	e := startEIRD(t, fmt.Sprintf(baseConfig+`
@@ -107,6 +108,15 @@ sync:
 	if err := os.MkdirAll(drop, 0o750); err != nil {
 		t.Fatal(err)
 	}
+	return e, drop
+}
+
+// liveEIRDForDeploy starts eird with Redis, the N5g-eir listener and a sync
+// source, and drives it so that labelled series exist: lists loaded, one
+// S13 and one N5g-eir check answered, a file applied and one rejected.
+func liveEIRDForDeploy(t *testing.T) *eird {
+	t.Helper()
+	e, drop := startEIRDWithSource(t)
 	for name, body := range map[string]string{
 		"a.csv": "imei\n86000000000001\n86000000000002\n",
 		"b.csv": "not a header\n86000000000003\n",

@@ -12,27 +12,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/eir-sidecar/eir/diameter/s13client"
-	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
 
 // TestMetricsLint scrapes a running eird and lints every series the way
 // promtool check metrics does, and checks the series the README promises.
 func TestMetricsLint(t *testing.T) {
-	rds := redistest.Start(t)
-	e := startEIRD(t, fmt.Sprintf(baseConfig+`
-n5g:
-  listen: 127.0.0.1:0
-sync:
-  sources:
-    - {name: national, format: stolen, interval: 1h, settle: 1ms, dir: "{{dir}}/national"}
-`, rds.Addr()))
-	loadLists(t, e)
-	os.MkdirAll(filepath.Join(e.dir, "national"), 0o750)
+	e, drop := startEIRDWithSource(t)
 	rows := "imei\nbad\n"
 	for i := 0; i < 30; i++ {
 		rows += fmt.Sprintf("860000000000%02d\n", i)
 	}
-	os.WriteFile(filepath.Join(e.dir, "national", "a.csv"), []byte(rows), 0o644)
+	os.WriteFile(filepath.Join(drop, "a.csv"), []byte(rows), 0o644)
 	if _, _, code := e.eirctl(t, "", "sync", "now"); code != 0 {
 		t.Fatal("sync pass failed")
 	}
