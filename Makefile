@@ -9,7 +9,7 @@ DIST      ?= dist
 PLATFORMS ?= linux/amd64 linux/arm64
 RELEASE_FLAGS := -trimpath -buildvcs=false -ldflags "-s -w -buildid= $(LDFLAGS)"
 
-.PHONY: all help build release release-check image run test test-short bench bench-sync bench-layout bench-edits bench-scale verify deps clean
+.PHONY: all help build release release-check image run test test-short bench bench-sync bench-layout bench-edits bench-scale soak-hosts verify deps clean
 
 ## all: build the binaries (the default target)
 all: build
@@ -101,6 +101,10 @@ bench-scale: build
 	scripts/deps.sh redis-server
 	mkdir -p .run
 	bin/eirbench scale -imeis $${IMEIS:-100000000} -tacs $${TACS:-9000000} -ranges $${RANGES:-1000000} -pairs $${PAIRS:-10000000} $${SCALE_DIR:+-dir $$SCALE_DIR} -markdown .run/scale.md
+
+## soak-hosts: the several-hosts scenario (3 eird in network namespaces, a Redis Cluster 3+3 and a Sentinel group) with master after master killed under load for SOAK (default 10m) each; needs root (ip netns)
+soak-hosts: deps
+	TEST_HOSTS_SOAK=$${SOAK:-10m} go test -race -count=1 -timeout 60m -run TestHostsRedis -v ./test/
 
 ## bench-sync: apply a generated 10-million-row DIRBS blacklist through the sync engine (own redis-server), then the same list with 50,000 other IMEIs (held by the guards); prints rows/s and bytes/IMEI
 bench-sync: build

@@ -105,6 +105,7 @@ type Store struct {
 	Replica         bool          `yaml:"replica"`             // answer checks from an in-process copy of the lists in force (no Redis round trip per check)
 	ReplicaRefresh  time.Duration `yaml:"replica_refresh"`     // how often the replica reads the epoch: a switch made elsewhere reaches checks within this plus one round trip
 	ReplicaMax      int64         `yaml:"replica_max_entries"` // datasets beyond this many entries in all are read from Redis (about 8 bytes per IMEI in memory: 1.6 GB at the default)
+	ReplicaFilter   bool          `yaml:"replica_filter"`      // hold each dataset beyond store.replica_max_entries as a Bloom filter (about 1.2 bytes per IMEI, 1 % false positives): its checks read Redis only for the IMEIs it may hold
 	MaxStale        time.Duration `yaml:"max_stale"`           // while Redis is unreachable, checks are answered from the lists held for this long after they were last confirmed, then follow policy.on_store_error; 0: only while Redis confirms them
 	SnapshotDir     string        `yaml:"snapshot_dir"`        // checksummed local copy of the lists in force, written after each switch and read at start (answers from the first check even when Redis is down, empty or older); empty: none
 	AutoRestore     bool          `yaml:"auto_restore"`        // when Redis no longer holds the lists in force (emptied, rolled back), write them back at once, under the guards, instead of waiting for eirctl store restore

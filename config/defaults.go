@@ -49,6 +49,7 @@ func Default() Config {
 			Replica:         true,
 			ReplicaRefresh:  100 * time.Millisecond,
 			ReplicaMax:      200_000_000,
+			ReplicaFilter:   true,
 			MaxStale:        time.Hour,
 			SnapshotDir:     "/var/lib/eird",
 			OverlayMax:      10_000,

@@ -97,6 +97,7 @@ var docs = map[string]string{
 	"store.replica":             "answer checks from an in-process copy of the lists in force (no Redis round trip per check)",
 	"store.replica_refresh":     "how often the replica reads the epoch: a switch made elsewhere reaches checks within this plus one round trip",
 	"store.replica_max_entries": "datasets beyond this many entries in all are read from Redis (about 8 bytes per IMEI in memory: 1.6 GB at the default)",
+	"store.replica_filter":      "hold each dataset beyond store.replica_max_entries as a Bloom filter (about 1.2 bytes per IMEI, 1 % false positives): its checks read Redis only for the IMEIs it may hold",
 
 	"policy.unknown_equipment": "unknown | whitelisted | greylisted | blacklisted",
 	"policy.on_store_error":    "reject | whitelisted | greylisted | blacklisted",

@@ -79,7 +79,7 @@ func wire(ctx context.Context, path string, cfg config.Config, log *zap.Logger) 
 	redisstore.RouteLibraryLog(log.Named("redis"))
 	store, err := redisstore.Open(ctx, clientOptions(cfg.Redis), redisstore.Options{
 		Prefix: cfg.Store.KeyPrefix, Grace: cfg.Store.VersionGrace, BuildLease: cfg.Store.BuildLease,
-		Replica: cfg.Store.Replica, ReplicaRefresh: cfg.Store.ReplicaRefresh, ReplicaMaxEntries: cfg.Store.ReplicaMax,
+		Replica: cfg.Store.Replica, ReplicaRefresh: cfg.Store.ReplicaRefresh, ReplicaMaxEntries: cfg.Store.ReplicaMax, ReplicaFilter: cfg.Store.ReplicaFilter,
 		MaxStale: cfg.Store.MaxStale, SnapshotDir: cfg.Store.SnapshotDir, OverlayMax: cfg.Store.OverlayMax,
 	}, log.Named("store"), reg)
 	if err != nil {

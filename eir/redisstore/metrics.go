@@ -22,6 +22,9 @@ type metrics struct {
 	snapshotWrites  *prometheus.CounterVec
 	snapshotBytes   prometheus.Gauge
 	compactions     prometheus.Counter
+	filterAbsent    prometheus.Counter // keys a filter ruled out
+	filterMaybe     prometheus.Counter // keys a filter may hold: read from Redis
+	filterBytes     prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -87,8 +90,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Namespace: "eir", Subsystem: "store", Name: "overlay_compactions_total",
 		Help: "Overlays of changes folded into a new version of their dataset by this process.",
 	})
+	filterChecks := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "eir", Subsystem: "store", Name: "filter_checks_total",
+		Help: "Lookups in a dataset held as a filter (too large for the replica, store.replica_filter), by result: absent (answered without Redis) or maybe (read from Redis).",
+	}, []string{"result"})
+	m.filterAbsent, m.filterMaybe = filterChecks.WithLabelValues("absent"), filterChecks.WithLabelValues("maybe")
+	m.filterBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "eir", Subsystem: "store", Name: "filter_bytes",
+		Help: "Memory of the filters of the datasets too large for the replica (store.replica_filter).",
+	})
 	for _, c := range []prometheus.Collector{m.errors, m.duration, m.manifestReloads, m.switches, m.deleted, m.batchSize, m.replicaLoads, m.replicaEntries,
-		m.diverged, m.reachable, m.restores, m.snapshotWrites, m.snapshotBytes, m.compactions} {
+		m.diverged, m.reachable, m.restores, m.snapshotWrites, m.snapshotBytes, m.compactions, filterChecks, m.filterBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

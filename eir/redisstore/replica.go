@@ -143,7 +143,14 @@ func (s *Store) MatchLocal(q eir.Query, hits []eir.Hit) ([]eir.Hit, bool) {
 		e := &p.entries[i]
 		d, ok := s.heldCopy(e, *rs)
 		if !ok {
-			return hits[:n], false
+			hit, decided := s.ruledOut(e, &q, true)
+			if !decided {
+				return hits[:n], false
+			}
+			if hit {
+				hits = append(hits, eir.Hit{Dataset: e.ds})
+			}
+			continue
 		}
 		if d.matches(e, &q, now) {
 			hits = append(hits, eir.Hit{Dataset: e.ds})
@@ -362,6 +369,9 @@ func (s *Store) syncReplica(ctx context.Context) error {
 	} else if len(tooLarge) > 0 {
 		s.forgetHeld(tooLarge)
 	}
+	if s.o.ReplicaFilter {
+		return s.syncFilters(ctx, p, tooLarge)
+	}
 	return nil
 }
 
@@ -457,58 +467,29 @@ func (s *Store) loadLocal(ctx context.Context, e planEntry) (*localSet, error) {
 		return l, nil
 	}
 	pairs := e.ds.Target == eir.TargetPair
-	hashes := pairs || e.ds.Expiring
 	if !pairs {
 		l.keys = make([]uint64, 0, e.Count)
 	}
 	exps := map[uint64]int64{}
 	vals := map[uint64]string{}
-	const chunk = 512
-	for start := uint64(0); start < e.Buckets; start += chunk {
-		end := min(start+chunk, e.Buckets)
-		pipe := s.rdb.Pipeline()
-		sets := make([]*redis.StringSliceCmd, 0, end-start)
-		hs := make([]*redis.MapStringStringCmd, 0, end-start)
-		for b := start; b < end; b++ {
-			if hashes {
-				hs = append(hs, pipe.HGetAll(ctx, s.k.bucketKey(e.name, b, e.Version)))
-			} else {
-				sets = append(sets, pipe.SMembers(ctx, s.k.bucketKey(e.name, b, e.Version)))
+	_, err := s.scanVersion(ctx, e, func(x uint64, v string) error {
+		switch {
+		case pairs:
+			vals[x] = v
+		case e.ds.Expiring:
+			exp, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("key %d: expiry %q", x, v)
 			}
+			l.keys = append(l.keys, x)
+			exps[x] = exp
+		default:
+			l.keys = append(l.keys, x)
 		}
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			return nil, err
-		}
-		for i, c := range sets {
-			b := start + uint64(i)
-			for _, m := range c.Val() {
-				q, err := strconv.ParseUint(m, 10, 64)
-				if err != nil {
-					return nil, fmt.Errorf("bucket %d: member %q", b, m)
-				}
-				l.keys = append(l.keys, q*e.Buckets+b)
-			}
-		}
-		for i, c := range hs {
-			b := start + uint64(i)
-			for f, v := range c.Val() {
-				q, err := strconv.ParseUint(f, 10, 64)
-				if err != nil {
-					return nil, fmt.Errorf("bucket %d: field %q", b, f)
-				}
-				x := q*e.Buckets + b
-				if pairs {
-					vals[x] = v
-					continue
-				}
-				exp, err := strconv.ParseInt(v, 10, 64)
-				if err != nil {
-					return nil, fmt.Errorf("bucket %d: expiry %q", b, v)
-				}
-				l.keys = append(l.keys, x)
-				exps[x] = exp
-			}
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if pairs {
 		l.setValues(vals, true)
@@ -524,6 +505,64 @@ func (s *Store) loadLocal(ctx context.Context, e planEntry) (*localSet, error) {
 		}
 	}
 	return l, nil
+}
+
+// scanVersion reads one version of an IMEI, TAC or pair dataset, bucket by
+// bucket, pipelined, and calls fn with each key and its value (a hash's
+// field value; "" for a set member). It returns the entries read: keys, or
+// for a pair dataset the IMSIs its values list.
+func (s *Store) scanVersion(ctx context.Context, e planEntry, fn func(x uint64, v string) error) (uint64, error) {
+	pairs := e.ds.Target == eir.TargetPair
+	hashes := pairs || e.ds.Expiring
+	var n uint64
+	const chunk = 512
+	for start := uint64(0); start < e.Buckets; start += chunk {
+		end := min(start+chunk, e.Buckets)
+		pipe := s.rdb.Pipeline()
+		sets := make([]*redis.StringSliceCmd, 0, end-start)
+		hs := make([]*redis.MapStringStringCmd, 0, end-start)
+		for b := start; b < end; b++ {
+			if hashes {
+				hs = append(hs, pipe.HGetAll(ctx, s.k.bucketKey(e.name, b, e.Version)))
+			} else {
+				sets = append(sets, pipe.SMembers(ctx, s.k.bucketKey(e.name, b, e.Version)))
+			}
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return n, err
+		}
+		for i, c := range sets {
+			b := start + uint64(i)
+			for _, m := range c.Val() {
+				q, err := strconv.ParseUint(m, 10, 64)
+				if err != nil {
+					return n, fmt.Errorf("bucket %d: member %q", b, m)
+				}
+				if err := fn(q*e.Buckets+b, ""); err != nil {
+					return n, fmt.Errorf("bucket %d: %w", b, err)
+				}
+				n++
+			}
+		}
+		for i, c := range hs {
+			b := start + uint64(i)
+			for f, v := range c.Val() {
+				q, err := strconv.ParseUint(f, 10, 64)
+				if err != nil {
+					return n, fmt.Errorf("bucket %d: field %q", b, f)
+				}
+				if err := fn(q*e.Buckets+b, v); err != nil {
+					return n, fmt.Errorf("bucket %d: %w", b, err)
+				}
+				if pairs {
+					n += uint64(itemCount(v))
+				} else {
+					n++
+				}
+			}
+		}
+	}
+	return n, nil
 }
 
 // setValues fills keys, values and offs from a map of values by key; count

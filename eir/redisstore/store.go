@@ -45,6 +45,10 @@ type Options struct {
 	// read from Redis. Default 200,000,000 (about 8 bytes per IMEI: a
 	// 100-million-IMEI list and its companions fit).
 	ReplicaMaxEntries int64
+	// ReplicaFilter holds each dataset beyond ReplicaMaxEntries as a Bloom
+	// filter (about 1.2 bytes a key; see filter.go): its checks read Redis
+	// only for the keys the filter may hold.
+	ReplicaFilter bool
 	// MaxStale is how long the replica keeps answering checks while Redis
 	// is unreachable (since the lists were last confirmed); beyond it, and
 	// for datasets not copied, checks fail at once (the circuit breaker is
@@ -73,12 +77,13 @@ type Store struct {
 	reloadMu sync.Mutex
 
 	replica     atomic.Pointer[replicaSet]
-	batch       atomic.Pointer[batcher] // while Run runs: the reads of checks in flight, sent together
-	lookups     sync.Pool               // of *lookup
-	confirmed   atomic.Int64            // Unix ns of the start of the last epoch read that confirmed the plan
-	down        atomic.Int64            // Unix ns since Redis stopped answering; 0 while it answers (the breaker is closed)
-	upAt        atomic.Int64            // Unix ns of the last close of the breaker: older failures do not reopen it
-	staleLogged atomic.Bool             // the end of MaxStale was logged in this outage
+	filters     atomic.Pointer[filterSet] // the datasets beyond ReplicaMaxEntries, with ReplicaFilter
+	batch       atomic.Pointer[batcher]   // while Run runs: the reads of checks in flight, sent together
+	lookups     sync.Pool                 // of *lookup
+	confirmed   atomic.Int64              // Unix ns of the start of the last epoch read that confirmed the plan
+	down        atomic.Int64              // Unix ns since Redis stopped answering; 0 while it answers (the breaker is closed)
+	upAt        atomic.Int64              // Unix ns of the last close of the breaker: older failures do not reopen it
+	staleLogged atomic.Bool               // the end of MaxStale was logged in this outage
 	// unconfirmable: the last poll found Redis answering but its manifest
 	// unreadable: the lists held are not served beyond 3 refreshes.
 	unconfirmable atomic.Bool
@@ -432,6 +437,12 @@ func (s *Store) matchReplica(ctx context.Context, p *plan, q eir.Query, hits []e
 			}
 			continue
 		}
+		if hit, decided := s.ruledOut(e, &q, true); decided {
+			if hit {
+				hits = append(hits, eir.Hit{Dataset: e.ds})
+			}
+			continue
+		}
 		err := s.errDown("match")
 		if err == nil {
 			if err = s.errDiverged(); err != nil {
@@ -491,6 +502,9 @@ func (s *Store) matchLastHeld(p *plan, rs replicaSet, q *eir.Query, now int64, h
 		e := &p.entries[i]
 		if rs[e.rkey].holds(e) || readsNothing(e, q) || hitFor(hits, e.ds) {
 			continue // answered already (from the replica or these lists), or nothing to read
+		}
+		if _, decided := s.ruledOut(e, q, false); decided {
+			continue // answered by its filter
 		}
 		d, ok := s.lastHeldCopy(e)
 		if !ok {
