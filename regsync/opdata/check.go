@@ -162,8 +162,8 @@ type CheckError struct{ Check Check }
 
 func (e *CheckError) Error() string {
 	c := e.Check
-	if c.Detail != "" {
-		return fmt.Sprintf("opdata: %s check failed: %s", c.Name, c.Detail)
+	if c.Name == checkLeadingZero {
+		return fmt.Sprintf("opdata: %s check failed: %s: leading zeros were probably stripped", c.Name, c.Detail)
 	}
 	if c.Name == checkDateRange {
 		return fmt.Sprintf("opdata: %s check failed: %d of %d rows outside the dates of the file name", c.Name, c.Count, c.Rows)
@@ -300,7 +300,7 @@ func (t *tally) report() Report {
 // starting with 1 against the GSMA TAC database and is not applied.
 func (t *tally) leadingZero() Check {
 	c := Check{Name: checkLeadingZero, Count: t.lead1, Rows: t.rows, Ratio: t.ratio(t.lead1),
-		Detail: fmt.Sprintf("%d IMEIs start with 1, %d with 0: leading zeros were probably stripped", t.lead1, t.lead0)}
+		Detail: fmt.Sprintf("%d IMEIs start with 1, %d with 0", t.lead1, t.lead0)}
 	switch {
 	case t.opt.SkipLeadingZero:
 		c.Skipped = "turned off (SkipLeadingZero)"

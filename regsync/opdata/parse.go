@@ -76,6 +76,10 @@ func ParseZip(r io.ReaderAt, size int64, file string, opts Options, emit func(Ro
 	}
 	defer rc.Close()
 	rep, err := parseCSV(rc, name, opts, emit)
+	var ee emitError
+	if errors.As(err, &ee) {
+		return name, rep, ee.err
+	}
 	if err != nil {
 		return name, rep, fmt.Errorf("opdata: %s: %w", base, err)
 	}
@@ -105,6 +109,11 @@ func (l *rowLimit) Read(p []byte) (int, error) {
 
 const bufSize = 4096
 
+// emitError carries emit's error out of parseCSV unwrapped.
+type emitError struct{ err error }
+
+func (e emitError) Error() string { return e.err.Error() }
+
 // columns are the positions of the five columns in the file.
 type columns struct{ date, imei, imsi, msisdn, rat int }
 
@@ -130,16 +139,18 @@ func parseCSV(r io.Reader, name Name, opts Options, emit func(Row) error) (Repor
 	}
 	cr.FieldsPerRecord = len(Header)
 	t := tally{name: name, opt: opts}
+	line := 1 // of the last record read
 	for {
 		lim.mark = cr.InputOffset()
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
-			return t.report(), readErr(err, line)
+			// FieldPos is valid only after a record was read.
+			return t.report(), readErr(err, line+1)
 		}
+		line, _ = cr.FieldPos(0)
 		row, rat, err := readRow(rec, cols)
 		if err != nil {
 			return t.report(), fmt.Errorf("%w: line %d: %w", ErrSyntax, line, err)
@@ -147,7 +158,7 @@ func parseCSV(r io.Reader, name Name, opts Options, emit func(Row) error) (Repor
 		t.add(row.Date, row.IMEI, row.IMSI, row.MSISDN, rat)
 		if emit != nil {
 			if err := emit(row); err != nil {
-				return t.report(), err
+				return t.report(), emitError{err}
 			}
 		}
 	}

@@ -117,8 +117,8 @@ func allDigits(s string) bool {
 	return true
 }
 
-// checkFields applies the syntax of every field but the date, returning
-// the RAT set.
+// checkFields applies the syntax of the IMEI, IMSI and MSISDN (empty is
+// NULL and passes).
 func checkFields(imei, imsi, msisdn string) error {
 	if imei != "" {
 		if err := checkIMEI(imei); err != nil {

@@ -21,8 +21,8 @@ import (
 // Header is the header line the writer puts in every file.
 var Header = []string{"date", "imei", "imsi", "msisdn", "rat"}
 
-// Result describes an export Write made (or refused: then only Input,
-// Rows and Report are set).
+// Result describes an export Write made. When Write fails, Path, SumPath
+// and SHA256 are empty and Input, Rows and Report say how far it got.
 type Result struct {
 	Path    string // the zip, <dir>/<name>.zip
 	SumPath string // its checksum, <Path>.sha256, in sha256sum format
@@ -88,17 +88,16 @@ func Write(dir string, name Name, rows iter.Seq[Row], opts Options) (Result, err
 		return res, fmt.Errorf("opdata: export %s refused: %w", name.ZipName(), err)
 	}
 
-	res.Path = filepath.Join(dir, name.ZipName())
-	res.SumPath = res.Path + ".sha256"
-	sum, err := writeZip(res.Path, name, keys, merged, opts)
+	zipPath := filepath.Join(dir, name.ZipName())
+	sum, err := writeZip(zipPath, name, keys, merged, opts)
 	if err != nil {
 		return res, err
 	}
-	res.SHA256 = sum
 	line := sum + "  " + name.ZipName() + "\n"
-	if err := atomicfile.WriteFile(res.SumPath, []byte(line), 0o640); err != nil {
+	if err := atomicfile.WriteFile(zipPath+".sha256", []byte(line), 0o640); err != nil {
 		return res, fmt.Errorf("opdata: checksum: %w", err)
 	}
+	res.Path, res.SumPath, res.SHA256 = zipPath, zipPath+".sha256", sum
 	return res, nil
 }
 
