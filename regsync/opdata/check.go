@@ -13,14 +13,15 @@ var (
 	// a start after the end, a date in the future, or (Parse) another
 	// operator than Options.Operator.
 	ErrName = errors.New("opdata: invalid file name")
-	// ErrArchive: not a zip, a zip that does not hold exactly one file, or
-	// a member whose name is not the zip's with .csv.
+	// ErrArchive: not a zip, a zip that does not hold exactly one file, a
+	// member whose name is not the zip's with .csv, or a member that cannot
+	// be read to its end (corrupt data, wrong CRC).
 	ErrArchive = errors.New("opdata: invalid package")
-	// ErrHeader: the header is not date, imei, imsi, msisdn and rat, each
-	// once, in any order and case.
+	// ErrHeader: the header is not date,imei,imsi,msisdn,rat (any ASCII
+	// case; any order with Options.AnyColumnOrder), or a byte order mark.
 	ErrHeader = errors.New("opdata: invalid header")
 	// ErrSyntax: a row that does not parse (field count, quoting, a field
-	// breaking its rule, a byte order mark, invalid UTF-8). DIRBS's
+	// breaking its rule, a row over Options.MaxRowBytes). DIRBS's
 	// pre-validator rejects the whole file on one such row, and so do we.
 	ErrSyntax = errors.New("opdata: invalid row")
 	// ErrCheck: a ratio or consistency check DIRBS would fail the import
@@ -75,6 +76,10 @@ type Options struct {
 	CountryCodes []string
 	// SkipLeadingZero turns off the leading-zero heuristic.
 	SkipLeadingZero bool
+	// AnyColumnOrder lets Parse accept the five columns in any order.
+	// DIRBS itself loads them by position, so a file it imports has them
+	// in the order of Header (which Write always uses).
+	AnyColumnOrder bool
 	// Operator, when set, is the operator id Parse expects in the name.
 	Operator string
 	// Now gives today's date for the "not in the future" rules (default

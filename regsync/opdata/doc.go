@@ -40,10 +40,16 @@
 //     start and end not after today (Options.Now). Parse also wants the
 //     .zip extension and, if Options.Operator is set, that operator.
 //   - package: a readable zip with exactly one member, whose base name is
-//     the zip's with .csv (a directory entry counts as a member).
-//   - header: exactly the five columns, each once, ASCII case-insensitive,
-//     any order. Rows: exactly five fields; each field by the table above.
-//     One bad row rejects the file, as DIRBS's pre-validator does.
+//     the zip's with the suffix .csv, in lower case as DIRBS compares it (a
+//     directory entry counts as a member; a folder in the member's path is
+//     ignored, as DIRBS takes its base name).
+//   - header: exactly the five columns in the order above, ASCII
+//     case-insensitive. DIRBS loads the rows with a positional COPY that
+//     skips the header unread, so a file with the columns in another order
+//     would be loaded wrongly; Options.AnyColumnOrder accepts any order,
+//     each column once, for files meant for other readers. Rows: exactly
+//     five fields; each field by the table above. One bad row rejects the
+//     file, as DIRBS's pre-validator does.
 //   - date range: every row's date within [start, end] of the name.
 //   - NULL ratio ≤ 0.05 for each of imei, imsi, msisdn and rat, and for
 //     rows with any of them NULL (a column whose own check is turned off,

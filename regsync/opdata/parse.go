@@ -66,8 +66,9 @@ func ParseZip(r io.ReaderAt, size int64, file string, opts Options, emit func(Ro
 	}
 	zf := zr.File[0]
 	member := path.Base(zf.Name)
-	if strings.HasSuffix(zf.Name, "/") || !strings.EqualFold(path.Ext(member), ".csv") ||
-		strings.TrimSuffix(member, path.Ext(member)) != name.Base() {
+	// DIRBS wants the suffix .csv exactly (AbstractImporter
+	// _perform_filename_checks runs on the member's name).
+	if strings.HasSuffix(zf.Name, "/") || member != name.CSVName() {
 		return name, Report{}, fmt.Errorf("%w: %s: member %q, want %s", ErrArchive, base, zf.Name, name.CSVName())
 	}
 	rc, err := zf.Open()
@@ -133,7 +134,7 @@ func parseCSV(r io.Reader, name Name, opts Options, emit func(Row) error) (Repor
 	if err != nil {
 		return Report{}, readErr(err, 1)
 	}
-	cols, err := header(hdr)
+	cols, err := header(hdr, opts.AnyColumnOrder)
 	if err != nil {
 		return Report{}, err
 	}
@@ -180,11 +181,22 @@ func readErr(err error, line int) error {
 	}
 }
 
-// header maps the five columns, named in any ASCII case and any order.
-func header(hdr []string) (columns, error) {
+// header maps the five columns, named in any ASCII case. Unless anyOrder
+// they must come in the order of Header: DIRBS loads the file with a
+// positional COPY (connection_date, imei, imsi, msisdn, rat) ... CSV
+// HEADER, which skips the header line without reading its names.
+func header(hdr []string, anyOrder bool) (columns, error) {
 	want := strings.Join(Header, ",")
 	if len(hdr) != len(Header) {
 		return columns{}, fmt.Errorf("%w: %d columns, want the 5 of %s", ErrHeader, len(hdr), want)
+	}
+	if !anyOrder {
+		for i, h := range hdr {
+			if asciiLower(h) != Header[i] {
+				return columns{}, fmt.Errorf("%w: column %d is %q, want %s (DIRBS reads the columns by position)", ErrHeader, i+1, h, want)
+			}
+		}
+		return columns{0, 1, 2, 3, 4}, nil
 	}
 	pos := map[string]int{}
 	for i, h := range hdr {

@@ -100,13 +100,18 @@ func TestParseHeader(t *testing.T) {
 		wantMsg      string
 	}{
 		{"exact", "date,imei,imsi,msisdn,rat", nil, ""},
+		{"upper case", "DATE,Imei,IMSI,msisdn,Rat", nil, ""},
 		{"any order and case", "RAT,Msisdn,IMSI,imei,Date", nil, ""},
-		{"missing column", "date,imei,imsi,msisdn,rats", ErrHeader, "no column rat"},
-		{"duplicate", "date,imei,imsi,imsi,rat", ErrHeader, `column "imsi" twice`},
+		{"other order", "imei,date,imsi,msisdn,rat", ErrHeader, `column 1 is "imei", want date,imei,imsi,msisdn,rat`},
+		{"missing column", "date,imei,imsi,msisdn,rats", ErrHeader, `column 5 is "rats"`},
+		{"missing column any order", "date,imei,imsi,msisdn,rats", ErrHeader, "no column rat"},
+		{"duplicate", "date,imei,imsi,imsi,rat", ErrHeader, `column 4 is "imsi"`},
+		{"duplicate any order", "date,imei,imsi,imsi,rat", ErrHeader, `column "imsi" twice`},
 		{"extra column", "date,imei,imsi,msisdn,rat,x", ErrHeader, "6 columns"},
 		{"four columns", "date,imei,imsi,msisdn", ErrHeader, "4 columns"},
-		{"spaces", "date, imei,imsi,msisdn,rat", ErrHeader, "no column imei"},
-		{"unicode fold", "date,imei,im\u017fi,msisdn,rat", ErrHeader, "no column imsi"},
+		{"spaces", "date, imei,imsi,msisdn,rat", ErrHeader, `column 2 is " imei"`},
+		{"unicode fold", "date,imei,im\u017fi,msisdn,rat", ErrHeader, "column 3"},
+		{"unicode fold any order", "date,imei,im\u017fi,msisdn,rat", ErrHeader, "no column imsi"},
 		{"pipe delimited", "date|imei|imsi|msisdn|rat", ErrHeader, "1 columns"},
 		{"byte order mark", "\ufeffdate,imei,imsi,msisdn,rat", ErrHeader, "byte order mark"},
 	}
@@ -117,7 +122,9 @@ func TestParseHeader(t *testing.T) {
 			if tc.name == "any order and case" {
 				line = "001|006,22300000001,111018001111111,35120030203334,20261201"
 			}
-			_, _, err := parseCSVText(t, tc.header+"\r\n"+line+"\r\n", testOpts())
+			opts := testOpts()
+			opts.AnyColumnOrder = strings.HasSuffix(tc.name, "any order") || strings.HasPrefix(tc.name, "any order")
+			_, _, err := parseCSVText(t, tc.header+"\r\n"+line+"\r\n", opts)
 			if tc.wantErr == nil {
 				if err != nil {
 					t.Fatal(err)
@@ -164,7 +171,7 @@ func TestParseArchive(t *testing.T) {
 		{"txt member", zipOf(t, member{testName.Base() + ".txt", body}), ErrArchive, "member"},
 		{"directory", zipOf(t, member{testName.Base() + ".csv/", ""}), ErrArchive, "member"},
 		{"in a folder", zipOf(t, member{"upload/" + testName.CSVName(), body}), nil, ""},
-		{"upper-case extension", zipOf(t, member{testName.Base() + ".CSV", body}), nil, ""},
+		{"upper-case extension", zipOf(t, member{testName.Base() + ".CSV", body}), ErrArchive, "member"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

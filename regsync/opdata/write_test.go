@@ -221,3 +221,18 @@ func TestOptionsValidated(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// An export without rows is the header alone and parses back.
+func TestWriteEmpty(t *testing.T) {
+	res, err := Write(t.TempDir(), testName, slices.Values([]Row(nil)), testOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, body := readMember(t, res.Path); string(body) != "date,imei,imsi,msisdn,rat\r\n" {
+		t.Fatalf("body %q", body)
+	}
+	_, rep, err := ParseFile(res.Path, testOpts(), nil)
+	if err != nil || rep.Rows != 0 {
+		t.Fatalf("%v %+v", err, rep)
+	}
+}
