@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -173,9 +174,18 @@ const scanCount = 1000
 // master, each page read with one pipeline of HGETALL. Use Pair.AdmittedOn
 // to keep the days the device was let on the network. A pair written
 // during the scan may be missed or seen; an error of fn stops the scan and
-// is returned.
+// is returned. fn is called by one goroutine at a time (the masters of a
+// Cluster are scanned concurrently).
 func (s *Store) Day(ctx context.Context, d Day, fn func(Pair) error) error {
-	scan := func(ctx context.Context, c *redis.Client) error { return s.scanDay(ctx, c, d, fn) }
+	// ForEachMaster scans the masters concurrently: fn is called by one
+	// goroutine at a time.
+	var mu sync.Mutex
+	serial := func(p Pair) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return fn(p)
+	}
+	scan := func(ctx context.Context, c *redis.Client) error { return s.scanDay(ctx, c, d, serial) }
 	var err error
 	switch c := s.rdb.(type) {
 	case *redis.ClusterClient:

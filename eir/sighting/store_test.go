@@ -334,7 +334,9 @@ func testDay(t *testing.T, s *Store, c *clock) {
 	}
 }
 
-func itoa4(i int) string { return string([]byte{byte('0' + i/1000%10), byte('0' + i/100%10), byte('0' + i/10%10), byte('0' + i%10)}) }
+func itoa4(i int) string {
+	return string([]byte{byte('0' + i/1000%10), byte('0' + i/100%10), byte('0' + i/10%10), byte('0' + i%10)})
+}
 
 func TestMaxPairs(t *testing.T) {
 	rdb := redistest.Start(t).Client(t)
