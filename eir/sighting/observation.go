@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"time"
 
@@ -110,6 +111,9 @@ func (o Observation) Validate() error {
 		return fmt.Errorf("%w: interface %d", ErrInvalidObservation, o.Interface)
 	case o.Answer > AnswerUnknown:
 		return fmt.Errorf("%w: answer %d", ErrInvalidObservation, o.Answer)
+	case !o.Time.IsZero() && (o.Time.Unix() < 0 || o.Time.Unix() > math.MaxUint32):
+		// The record keeps unix seconds in 32 bits (until 2106).
+		return fmt.Errorf("%w: time %v out of range", ErrInvalidObservation, o.Time)
 	case len(o.MSISDN) > 15 || !digits(o.MSISDN):
 		return fmt.Errorf("%w: msisdn: want up to 15 digits", ErrInvalidObservation)
 	}

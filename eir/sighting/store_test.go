@@ -361,6 +361,7 @@ func TestInvalidObservations(t *testing.T) {
 		{IMEI: imeiA, IMSI: "001010000000001", Interface: S13, SVN: "7"},
 		{IMEI: imeiA, IMSI: "001010000000001", Interface: S13, MSISDN: "+336"},
 		{IMEI: eir.MaxIMEI + 1, IMSI: "001010000000001", Interface: S13},
+		{IMEI: imeiA, IMSI: "001010000000001", Interface: S13, Time: time.Unix(-5, 0)},
 	}
 	good := obs(imeiB, "001010000000001", "")
 	res, err := s.Write(context.Background(), append(bad, good))
@@ -407,5 +408,78 @@ func TestPeerCollision(t *testing.T) {
 	s3, _, _ := newTestStore(t, rdb, Options{})
 	if p := pairsOf(t, s3, imeiA)[0]; p.Peer != "mme1" {
 		t.Fatalf("peer %q", p.Peer)
+	}
+}
+
+func TestSubscriberRetention(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	s, c, _ := newTestStore(t, rdb, Options{Retention: 10 * 24 * time.Hour})
+	ctx := context.Background()
+	sub := "001010000000001"
+	const imeiC eir.IMEI = 1_234_567_890_123
+	record(t, s, obs(imeiA, sub, "mme1"))
+	c.Add(5 * 24 * time.Hour)
+	record(t, s, obs(imeiB, sub, "mme1"))
+	c.Add(6 * 24 * time.Hour)
+	if r := record(t, s, obs(imeiC, sub, "mme1")); !r.DeviceChanged || r.PrevIMEI != imeiB {
+		t.Fatalf("%+v", r)
+	}
+	fields := rdb.HKeys(ctx, s.imsiKey(eir.IMSI(sub))).Val()
+	if len(fields) != 3 || slicesContains(fields, imeiA.String()) {
+		t.Fatalf("imsi hash fields %v: want c, B, C", fields)
+	}
+	// The current IMEI past retention is no previous device.
+	c.Add(11 * 24 * time.Hour)
+	if r := record(t, s, obs(imeiA, sub, "mme1")); r.DeviceChanged {
+		t.Fatalf("previous device past retention: %+v", r)
+	}
+	d, err := s.Devices(ctx, eir.IMSI(sub))
+	if err != nil || !d.HasCurrent || d.Current != imeiA || len(d.Pairs) != 1 {
+		t.Fatalf("%+v %v", d, err)
+	}
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// TestConcurrentWrites runs writes and reads from several goroutines (for
+// the race detector) and checks every pair and day count is right.
+func TestConcurrentWrites(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	s, _, _ := newTestStore(t, rdb, Options{})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				o := obs(imeiA, "0010100000"+itoa4(g)+string(rune('0'+i%10)), "mme"+itoa4(g))
+				if _, err := s.Record(ctx, o); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := s.Pairs(ctx, imeiA); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	ps := pairsOf(t, s, imeiA)
+	if len(ps) != 80 {
+		t.Fatalf("%d pairs, want 80", len(ps))
+	}
+	for _, p := range ps {
+		if p.DaysSeen != 1 || p.Days != 1 || p.Peer == "" {
+			t.Fatalf("%+v", p)
+		}
 	}
 }
