@@ -56,10 +56,10 @@
 // BenchmarkMemoryPerPair (100,000 pairs, each a new IMEI and a new IMSI,
 // MSISDN and SVN set, Redis 7.0.15, jemalloc) measured used_memory +396
 // bytes per pair: two keys of 136 bytes each (MEMORY USAGE: key, listpack,
-// object) and their entries in the key space and expires dicts. At 10 M
-// pairs that is about 4.0 GB (the key space's hash tables grow by powers of
-// two, so 5–15 % more right after a resize, and twice that table briefly
-// while Redis rehashes). Pairs sharing an IMEI or an IMSI share its key
+// object) and their entries in the key space and expires dicts.
+// Extrapolated linearly, 10 M pairs take about 4.0 GB (not measured at that
+// size: the key space's hash tables grow by powers of two, and a rehash
+// briefly holds two tables). Pairs sharing an IMEI or an IMSI share its key
 // (not measured here).
 //
 // # Rules (rules.go)
