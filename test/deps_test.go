@@ -192,6 +192,13 @@ var goRedisTests = map[string]string{
 	"test":    "the end-to-end tests inspect the Redis eird writes to",
 }
 
+// goRedisProd are the packages that may import go-redis: the list store,
+// the event stream, the sighting store (observations of IMEI-IMSI pairs)
+// and the test harness.
+var goRedisProd = map[string]bool{
+	"eir/redisstore": true, "eir/events": true, "eir/sighting": true, "internal/testenv/redistest": true,
+}
+
 // checkThirdParty keeps go-diameter and go-redis in their corners.
 func checkThirdParty(t *testing.T, pkg pkgImports) {
 	t.Helper()
@@ -200,9 +207,8 @@ func checkThirdParty(t *testing.T, pkg pkgImports) {
 		case strings.HasPrefix(imp, "github.com/fiorix/go-diameter") &&
 			pkg.path != "diameter/s13client" && pkg.path != "cmd/eirbench":
 			t.Errorf("%s imports %s: only diameter/s13client and cmd/eirbench (the reference yardstick) may, and tests", pkg.path, imp)
-		case strings.HasPrefix(imp, "github.com/redis/go-redis") &&
-			pkg.path != "eir/redisstore" && pkg.path != "eir/events" && pkg.path != "internal/testenv/redistest":
-			t.Errorf("%s imports %s: only eir/redisstore, eir/events and internal/testenv/redistest may", pkg.path, imp)
+		case strings.HasPrefix(imp, "github.com/redis/go-redis") && !goRedisProd[pkg.path]:
+			t.Errorf("%s imports %s: only eir/redisstore, eir/events, eir/sighting and internal/testenv/redistest may", pkg.path, imp)
 		}
 	}
 	for _, imp := range pkg.tests {
@@ -210,7 +216,7 @@ func checkThirdParty(t *testing.T, pkg pkgImports) {
 		case strings.HasPrefix(imp, "github.com/fiorix/go-diameter") && !slices.Contains(goDiameterTests, pkg.path):
 			t.Errorf("tests of %s import %s: only the tests of %v may", pkg.path, imp, goDiameterTests)
 		case strings.HasPrefix(imp, "github.com/redis/go-redis") && goRedisTests[pkg.path] == "" &&
-			pkg.path != "eir/redisstore" && pkg.path != "eir/events" && !under(pkg.path, "internal/testenv/redistest"):
+			!goRedisProd[pkg.path] && !under(pkg.path, "internal/testenv/redistest"):
 			t.Errorf("tests of %s import %s: only the store's, the harness's and %v may", pkg.path, imp, goRedisTests)
 		}
 	}

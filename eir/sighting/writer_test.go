@@ -1,0 +1,110 @@
+package sighting
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/eir-sidecar/eir/internal/testenv"
+	"github.com/eir-sidecar/eir/internal/testenv/redistest"
+)
+
+func TestWriter(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	s, _, _ := newTestStore(t, rdb, Options{MinInterval: -1})
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	var mu sync.Mutex
+	var got []Result
+	reg := prometheus.NewRegistry()
+	w, err := NewWriter(s, WriterOptions{BatchSize: 8, FlushInterval: 20 * time.Millisecond, OnResult: func(_ Observation, r Result) {
+		mu.Lock()
+		got = append(got, r)
+		mu.Unlock()
+	}}, zaptest.NewLogger(t), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if !w.Record(obs(imeiA, fmt.Sprintf("0010100000000%02d", i), "mme1")) {
+			t.Fatal("dropped with room in the queue")
+		}
+	}
+	// 2 full batches go at once, the last 4 after the flush interval.
+	testenv.Eventually(t, "20 observations written", 5*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 20
+	})
+	for _, r := range got {
+		if !r.Written || r.Err != nil {
+			t.Fatalf("%+v", r)
+		}
+	}
+	if n := len(pairsOf(t, s, imeiA)); n != 20 {
+		t.Fatalf("%d pairs", n)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if w.Record(obs(imeiA, "001010000000099", "mme1")) {
+		t.Fatal("queued after close")
+	}
+	if d := testutil.ToFloat64(w.dropped); d != 1 {
+		t.Fatalf("dropped %v", d)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal("second close:", err)
+	}
+}
+
+// TestWriterFullQueue: with the writer stuck on a paused Redis, Record
+// drops and counts what does not fit instead of blocking; Close writes
+// what was queued once Redis is back.
+func TestWriterFullQueue(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	s, _, _ := newTestStore(t, rdb, Options{MinInterval: -1})
+	if _, err := s.Record(context.Background(), obs(imeiB, "001010000000001", "mme1")); err != nil {
+		t.Fatal(err) // interns the peer before Redis is paused
+	}
+	w, err := NewWriter(s, WriterOptions{QueueSize: 4, BatchSize: 1, WriteTimeout: 10 * time.Second}, zaptest.NewLogger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause(t)
+	accepted := 0
+	for i := range 50 {
+		if w.Record(obs(imeiA, fmt.Sprintf("0010100000001%02d", i), "mme1")) {
+			accepted++
+		}
+	}
+	// At most: one batch in flight + the queue.
+	if accepted > 5 || accepted < 4 {
+		t.Fatalf("accepted %d with a queue of 4", accepted)
+	}
+	if d := testutil.ToFloat64(w.dropped); int(d) != 50-accepted {
+		t.Fatalf("dropped %v, want %d", d, 50-accepted)
+	}
+	srv.Resume(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(pairsOf(t, s, imeiA)); n != accepted {
+		t.Fatalf("%d pairs written, %d accepted", n, accepted)
+	}
+}
+
+func TestWriterOptionsValidate(t *testing.T) {
+	if err := (WriterOptions{QueueSize: -1, BatchSize: -1, FlushInterval: -1, WriteTimeout: -1}).Validate(); err == nil {
+		t.Fatal("no error")
+	}
+}
