@@ -22,6 +22,7 @@ type metrics struct {
 	snapshotWrites  *prometheus.CounterVec
 	snapshotBytes   prometheus.Gauge
 	compactions     prometheus.Counter
+	replicasShort   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -87,7 +88,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Namespace: "eir", Subsystem: "store", Name: "overlay_compactions_total",
 		Help: "Overlays of changes folded into a new version of their dataset by this process.",
 	})
-	for _, c := range []prometheus.Collector{m.errors, m.duration, m.manifestReloads, m.switches, m.deleted, m.batchSize, m.replicaLoads, m.replicaEntries,
+	m.replicasShort = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "eir", Subsystem: "store", Name: "write_replicas_short_total",
+		Help: "Writes made on the Redis master that fewer than store.write_replicas replicas acknowledged within store.write_replicas_timeout: failed, though in force (a failover may lose them).",
+	})
+	for _, c := range []prometheus.Collector{m.replicasShort, m.errors, m.duration, m.manifestReloads, m.switches, m.deleted, m.batchSize, m.replicaLoads, m.replicaEntries,
 		m.diverged, m.reachable, m.restores, m.snapshotWrites, m.snapshotBytes, m.compactions} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
