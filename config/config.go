@@ -97,19 +97,21 @@ type TLS struct {
 
 // Store configures the Redis key layout and version housekeeping.
 type Store struct {
-	KeyPrefix       string        `yaml:"key_prefix"`          // prefix of every key; no '{' or '}'
-	VersionGrace    time.Duration `yaml:"version_grace"`       // a replaced version stays readable this long
-	JanitorInterval time.Duration `yaml:"janitor_interval"`    // how often retired and abandoned versions are deleted
-	BuildLease      time.Duration `yaml:"build_lease"`         // a version being built is abandoned after this long without progress
-	ExpirySweep     time.Duration `yaml:"expiry_sweep"`        // how often expired entries are removed and audited (checks ignore them from their expiry on)
-	Replica         bool          `yaml:"replica"`             // answer checks from an in-process copy of the lists in force (no Redis round trip per check)
-	ReplicaRefresh  time.Duration `yaml:"replica_refresh"`     // how often the replica reads the epoch: a switch made elsewhere reaches checks within this plus one round trip
-	ReplicaMax      int64         `yaml:"replica_max_entries"` // datasets beyond this many entries in all are read from Redis (about 8 bytes per IMEI in memory: 1.6 GB at the default)
-	ReplicaFilter   bool          `yaml:"replica_filter"`      // hold each dataset beyond store.replica_max_entries as a Bloom filter (about 1.2 bytes per IMEI, 1 % false positives): its checks read Redis only for the IMEIs it may hold
-	MaxStale        time.Duration `yaml:"max_stale"`           // while Redis is unreachable, checks are answered from the lists held for this long after they were last confirmed, then follow policy.on_store_error; 0: only while Redis confirms them
-	SnapshotDir     string        `yaml:"snapshot_dir"`        // checksummed local copy of the lists in force, written after each switch and read at start (answers from the first check even when Redis is down, empty or older); empty: none
-	AutoRestore     bool          `yaml:"auto_restore"`        // when Redis no longer holds the lists in force (emptied, rolled back), write them back at once, under the guards, instead of waiting for eirctl store restore
-	OverlayMax      int           `yaml:"overlay_max"`         // changed entries kept in a dataset's overlay before the janitor folds them into a new version: an edit costs an edit, not a copy of the dataset
+	KeyPrefix            string        `yaml:"key_prefix"`             // prefix of every key; no '{' or '}'
+	VersionGrace         time.Duration `yaml:"version_grace"`          // a replaced version stays readable this long
+	JanitorInterval      time.Duration `yaml:"janitor_interval"`       // how often retired and abandoned versions are deleted
+	BuildLease           time.Duration `yaml:"build_lease"`            // a version being built is abandoned after this long without progress
+	ExpirySweep          time.Duration `yaml:"expiry_sweep"`           // how often expired entries are removed and audited (checks ignore them from their expiry on)
+	Replica              bool          `yaml:"replica"`                // answer checks from an in-process copy of the lists in force (no Redis round trip per check)
+	ReplicaRefresh       time.Duration `yaml:"replica_refresh"`        // how often the replica reads the epoch: a switch made elsewhere reaches checks within this plus one round trip
+	ReplicaMax           int64         `yaml:"replica_max_entries"`    // datasets beyond this many entries in all are read from Redis (about 8 bytes per IMEI in memory: 1.6 GB at the default)
+	ReplicaFilter        bool          `yaml:"replica_filter"`         // hold each dataset beyond store.replica_max_entries as a Bloom filter (about 1.2 bytes per IMEI, 1 % false positives): its checks read Redis only for the IMEIs it may hold
+	MaxStale             time.Duration `yaml:"max_stale"`              // while Redis is unreachable, checks are answered from the lists held for this long after they were last confirmed, then follow policy.on_store_error; 0: only while Redis confirms them
+	SnapshotDir          string        `yaml:"snapshot_dir"`           // checksummed local copy of the lists in force, written after each switch and read at start (answers from the first check even when Redis is down, empty or older); empty: none
+	AutoRestore          bool          `yaml:"auto_restore"`           // when Redis no longer holds the lists in force (emptied, rolled back), write them back at once, under the guards, instead of waiting for eirctl store restore
+	OverlayMax           int           `yaml:"overlay_max"`            // changed entries kept in a dataset's overlay before the janitor folds them into a new version: an edit costs an edit, not a copy of the dataset
+	WriteReplicas        int           `yaml:"write_replicas"`         // a write (edit, import, sync switch, restore) is acknowledged only once this many Redis replicas have it (WAIT); fewer within write_replicas_timeout fails it with 503; 0: once the master has it
+	WriteReplicasTimeout time.Duration `yaml:"write_replicas_timeout"` // how long a write waits for store.write_replicas replicas
 }
 
 // Policy configures the answers no list decides.

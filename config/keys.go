@@ -188,6 +188,8 @@ var docs = map[string]string{
 	"store.snapshot_dir":                           "checksummed local copy of the lists in force, written after each switch and read at start (answers from the first check even when Redis is down, empty or older); empty: none",
 	"store.auto_restore":                           "when Redis no longer holds the lists in force (emptied, rolled back), write them back at once, under the guards, instead of waiting for eirctl store restore",
 	"store.overlay_max":                            "changed entries kept in a dataset's overlay before the janitor folds them into a new version: an edit costs an edit, not a copy of the dataset",
+	"store.write_replicas":                         "a write (edit, import, sync switch, restore) is acknowledged only once this many Redis replicas have it (WAIT); fewer within write_replicas_timeout fails it with 503; 0: once the master has it",
+	"store.write_replicas_timeout":                 "how long a write waits for store.write_replicas replicas",
 	"admin.tokens[].sources":                       "sources a write token may write; empty: manual; \"*\": any but the sync sources, which must be named",
 	"admin.tls.writer_sources":                     "sources certificate writers may write; empty: manual; \"*\": any but the sync sources, which must be named",
 	"sync.sources[].guards.max_unblocks":           "hold a file that unblocks more entries (by content, any path); 0: guards.max_unblocks; negative: no limit",

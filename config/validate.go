@@ -283,6 +283,14 @@ func (c Config) validateStore(p *problems) {
 	if s.OverlayMax < 1 {
 		p.addf("store.overlay_max", "must be at least 1, got %d", s.OverlayMax)
 	}
+	if s.WriteReplicas < 0 {
+		p.addf("store.write_replicas", "must not be negative, got %d", s.WriteReplicas)
+	}
+	if s.WriteReplicas > 0 && s.WriteReplicasTimeout <= 0 {
+		p.addf("store.write_replicas_timeout", "must be positive with store.write_replicas, got %s", formatDuration(s.WriteReplicasTimeout))
+	} else if s.WriteReplicasTimeout < 0 {
+		p.addf("store.write_replicas_timeout", "must not be negative")
+	}
 	if s.AutoRestore && !s.Replica {
 		p.addf("store.auto_restore", "restores the lists this eird holds: it needs store.replica")
 	}

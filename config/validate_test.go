@@ -409,6 +409,11 @@ func TestValidateListsInForce(t *testing.T) {
 		{"max_stale zero", func(c *Config) { c.Store.MaxStale = 0 }, nil},
 		{"overlay_max zero", func(c *Config) { c.Store.OverlayMax = 0 }, []string{"store.overlay_max: must be at least 1, got 0"}},
 		{"overlay_max one", func(c *Config) { c.Store.OverlayMax = 1 }, nil},
+		{"write_replicas negative", func(c *Config) { c.Store.WriteReplicas = -1 }, []string{"store.write_replicas: must not be negative, got -1"}},
+		{"write_replicas without timeout", func(c *Config) { c.Store.WriteReplicas, c.Store.WriteReplicasTimeout = 1, 0 },
+			[]string{"store.write_replicas_timeout: must be positive with store.write_replicas, got 0s"}},
+		{"write_replicas_timeout negative", func(c *Config) { c.Store.WriteReplicasTimeout = -time.Second }, []string{"store.write_replicas_timeout: must not be negative"}},
+		{"write_replicas two", func(c *Config) { c.Store.WriteReplicas = 2 }, nil},
 		{"auto_restore without replica", func(c *Config) { c.Store.AutoRestore, c.Store.Replica = true, false }, []string{
 			"store.auto_restore: restores the lists this eird holds: it needs store.replica"}},
 		{"auto_restore with replica", func(c *Config) { c.Store.AutoRestore = true }, nil},

@@ -81,6 +81,7 @@ func wire(ctx context.Context, path string, cfg config.Config, log *zap.Logger) 
 		Prefix: cfg.Store.KeyPrefix, Grace: cfg.Store.VersionGrace, BuildLease: cfg.Store.BuildLease,
 		Replica: cfg.Store.Replica, ReplicaRefresh: cfg.Store.ReplicaRefresh, ReplicaMaxEntries: cfg.Store.ReplicaMax, ReplicaFilter: cfg.Store.ReplicaFilter,
 		MaxStale: cfg.Store.MaxStale, SnapshotDir: cfg.Store.SnapshotDir, OverlayMax: cfg.Store.OverlayMax,
+		WriteReplicas: cfg.Store.WriteReplicas, WriteReplicasTimeout: cfg.Store.WriteReplicasTimeout,
 	}, log.Named("store"), reg)
 	if err != nil {
 		return nil, err

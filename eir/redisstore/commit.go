@@ -114,7 +114,9 @@ end
 return tonumber(redis.call('GET', KEYS[2]) or '0')
 `)
 
-// commit switches builds in, as read from plan p.
+// commit switches builds in, as read from plan p. With
+// Options.WriteReplicas, a switch made that too few replicas acknowledged
+// returns its epoch and an error wrapping errNotReplicated.
 func (s *Store) commit(ctx context.Context, p *plan, builds []*built, o eir.ApplyOptions) (int64, error) {
 	args := []any{unixMilli(s.o.Now().Add(s.o.Grace)), len(builds)}
 	for _, b := range builds {
@@ -127,10 +129,11 @@ func (s *Store) commit(ctx context.Context, p *plan, builds []*built, o eir.Appl
 	args = append(args, p.ident.ID, p.ep)
 	args = appendFields(args, o.ExpectState)
 	args = appendFields(args, o.State)
-	epoch, err := commitScript.Run(ctx, s.rdb, s.k.switchKeys(), args...).Int64()
+	cmd, short := s.runSwitch(ctx, "apply", commitScript, s.k.switchKeys(), args...)
+	epoch, err := cmd.Int64()
 	switch {
 	case err == nil:
-		return epoch, nil
+		return epoch, short
 	case strings.HasPrefix(err.Error(), "CONFLICT"):
 		return 0, fmt.Errorf("redisstore: %w: %s", errDatasetRace, err.Error())
 	case strings.HasPrefix(err.Error(), "STATE"):

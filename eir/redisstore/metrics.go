@@ -25,6 +25,7 @@ type metrics struct {
 	filterAbsent    prometheus.Counter // keys a filter ruled out
 	filterMaybe     prometheus.Counter // keys a filter may hold: read from Redis
 	filterBytes     prometheus.Gauge
+	replicasShort   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -90,6 +91,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Namespace: "eir", Subsystem: "store", Name: "overlay_compactions_total",
 		Help: "Overlays of changes folded into a new version of their dataset by this process.",
 	})
+	m.replicasShort = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "eir", Subsystem: "store", Name: "write_replicas_short_total",
+		Help: "Writes made on the Redis master that fewer than store.write_replicas replicas acknowledged within store.write_replicas_timeout: failed, though in force (a failover may lose them).",
+	})
 	filterChecks := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "eir", Subsystem: "store", Name: "filter_checks_total",
 		Help: "Lookups in a dataset held as a filter (too large for the replica, store.replica_filter), by result: absent (answered without Redis) or maybe (read from Redis).",
@@ -99,7 +104,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Namespace: "eir", Subsystem: "store", Name: "filter_bytes",
 		Help: "Memory of the filters of the datasets too large for the replica (store.replica_filter).",
 	})
-	for _, c := range []prometheus.Collector{m.errors, m.duration, m.manifestReloads, m.switches, m.deleted, m.batchSize, m.replicaLoads, m.replicaEntries,
+	for _, c := range []prometheus.Collector{m.replicasShort, m.errors, m.duration, m.manifestReloads, m.switches, m.deleted, m.batchSize, m.replicaLoads, m.replicaEntries,
 		m.diverged, m.reachable, m.restores, m.snapshotWrites, m.snapshotBytes, m.compactions, filterChecks, m.filterBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -184,7 +184,11 @@ func (s *Store) Restore(ctx context.Context, o eir.RecoverOptions) (res eir.Reco
 	head := []any{unixMilli(s.o.Now().Add(s.o.Grace)), redisPlan.ident.ID, redisPlan.ident.Restore, redisPlan.ep,
 		id, marker, p.ep, len(p.all)}
 	args = appendFields(append(head, args...), p.sync)
-	epoch, err := restoreScript.Run(ctx, s.rdb, s.k.switchKeys(), args...).Uint64()
+	if err := s.replicateWrites(ctx, "restore"); err != nil {
+		return res, err
+	}
+	cmd, notReplicated := s.runSwitch(ctx, "restore", restoreScript, s.k.switchKeys(), args...)
+	epoch, err := cmd.Uint64()
 	switch {
 	case err != nil && strings.HasPrefix(err.Error(), "CONFLICT"):
 		return res, fmt.Errorf("redisstore: restore: %w: %s; look again with eirctl status", eir.ErrConflict, strings.TrimPrefix(err.Error(), "CONFLICT "))
@@ -210,7 +214,8 @@ func (s *Store) Restore(ctx context.Context, o eir.RecoverOptions) (res eir.Reco
 	res.Epoch, res.StoreID = epoch, short(id)
 	s.log.Warn("lists in force restored into redis", zap.Uint64("epoch", epoch), zap.Int("datasets", len(p.all)),
 		zap.String("repaired", res.Reason))
-	return res, nil
+	builds = nil // in force: never abandoned, even when not acknowledged
+	return res, notReplicated
 }
 
 // restoreWork is the replacement of a dataset by the content held.

@@ -63,6 +63,14 @@ type Options struct {
 	// top of a large version before it is folded into a new version (by the
 	// janitor, or by a write that would exceed 4× it). Default 10,000.
 	OverlayMax int
+	// WriteReplicas is how many replicas must have a write (a switch, a
+	// restore) before it is acknowledged: Redis replicates asynchronously,
+	// and a failover right after a write the master alone had loses it.
+	// Fewer within WriteReplicasTimeout fail the write with an error
+	// wrapping eir.ErrUnavailable (it may still be in force). 0: no wait.
+	WriteReplicas int
+	// WriteReplicasTimeout bounds the wait for WriteReplicas; default 1s.
+	WriteReplicasTimeout time.Duration
 }
 
 // Store is a Redis-backed list store. It is safe for concurrent use.
@@ -134,6 +142,12 @@ func New(ctx context.Context, rdb redis.UniversalClient, o Options, log *zap.Log
 	}
 	if o.OverlayMax <= 0 {
 		o.OverlayMax = 10_000
+	}
+	if o.WriteReplicas < 0 {
+		return nil, fmt.Errorf("redisstore: write replicas %d: must not be negative", o.WriteReplicas)
+	}
+	if o.WriteReplicasTimeout <= 0 {
+		o.WriteReplicasTimeout = time.Second
 	}
 	m, err := newMetrics(reg)
 	if err != nil {

@@ -175,9 +175,14 @@ func (s *Store) buildAndSwitch(ctx context.Context, works []*work, o eir.ApplyOp
 		}
 	}
 	if len(builds) > 0 || len(o.State) > 0 || len(o.ExpectState) > 0 {
-		var epoch int64
-		if epoch, err = s.commit(ctx, p, builds, o); err != nil {
-			return eir.ApplyResult{}, nil, err
+		if len(builds) > 0 {
+			if err = s.replicateWrites(ctx, "apply"); err != nil {
+				return eir.ApplyResult{}, nil, err // nothing switched: the builds are abandoned
+			}
+		}
+		epoch, cerr := s.commit(ctx, p, builds, o)
+		if cerr != nil && !errors.Is(cerr, errNotReplicated) {
+			return eir.ApplyResult{}, nil, cerr
 		}
 		if len(builds) > 0 {
 			s.m.switches.Inc()
@@ -185,6 +190,12 @@ func (s *Store) buildAndSwitch(ctx context.Context, works []*work, o eir.ApplyOp
 				s.log.Warn("cannot reload manifest after a switch", zap.Error(err))
 			}
 			s.log.Debug("datasets switched", zap.Int64("epoch", epoch), zap.Int("datasets", len(builds)))
+		}
+		if cerr != nil {
+			// Switched in, but too few replicas have it: in force, so
+			// never abandoned, but not acknowledged.
+			builds = nil
+			return eir.ApplyResult{}, nil, cerr
 		}
 	}
 	return res, append(builds, unchanged...), nil
