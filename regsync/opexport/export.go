@@ -187,3 +187,32 @@ func allDigits(s string) bool {
 	}
 	return s != ""
 }
+
+// RefusedError is an export that cannot be made as asked: a date that is
+// not YYYYMMDD or is in the future, or rows that fail the registry's
+// checks (opdata.ErrCheck, ErrSyntax, ErrName).
+type RefusedError struct{ Err error }
+
+func (e *RefusedError) Error() string { return e.Err.Error() }
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// Refused reports that the caller can fix it (admin maps it to 422).
+func (e *RefusedError) Refused() bool { return true }
+
+// ExportFile is Export of a date given as YYYYMMDD, returning the zip's
+// path and hex SHA-256 (admin.OperatorData); a date or a file refused is
+// a *RefusedError.
+func (e *Exporter) ExportFile(ctx context.Context, dir, date string) (path, sum string, err error) {
+	d, err := opdata.ParseDate(date)
+	if err != nil {
+		return "", "", &RefusedError{fmt.Errorf("opexport: %w", err)}
+	}
+	if d.Compare(e.Today()) > 0 {
+		return "", "", &RefusedError{fmt.Errorf("opexport: date %s is after today (%s)", d, e.Today())}
+	}
+	res, err := e.Export(ctx, dir, d)
+	if errors.Is(err, opdata.ErrCheck) || errors.Is(err, opdata.ErrSyntax) || errors.Is(err, opdata.ErrName) {
+		return "", "", &RefusedError{err}
+	}
+	return res.Path, res.SHA256, err
+}
