@@ -192,4 +192,3 @@ func apiPairs(pairs []sighting.Pair) []api.ObservedPair {
 	}
 	return out
 }
-

@@ -206,7 +206,9 @@ type fakeExport struct{ refuse bool }
 
 type refusal struct{}
 
-func (refusal) Error() string { return "export op1_20261201_20261201.zip refused: null msisdn ratio 0.5" }
+func (refusal) Error() string {
+	return "export op1_20261201_20261201.zip refused: null msisdn ratio 0.5"
+}
 func (refusal) Refused() bool { return true }
 
 func (f fakeExport) ExportFile(_ context.Context, dir, date string) (string, string, error) {
