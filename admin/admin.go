@@ -48,6 +48,7 @@ import (
 	"github.com/eir-sidecar/eir/eir/observe"
 	"github.com/eir-sidecar/eir/eir/observe/redact"
 	"github.com/eir-sidecar/eir/eir/provision"
+	"github.com/eir-sidecar/eir/eir/sighting"
 )
 
 // Store is what the admin API needs from the list store.
@@ -110,6 +111,15 @@ type Options struct {
 	Notes          provision.Notes // why entries were made; nil: not kept
 	Audit          Auditor         // nil: nothing audited, /v1/audit answers 404
 	Events         StreamReader    // the hit events stream; nil: /v1/events answers 404
+	// Sightings are the observations (sighting.Store) behind /v1/observed
+	// and /v1/observed/forget; nil: they answer 404 observe_disabled.
+	Sightings Sightings
+	// ObserveRules are the duplicate-IMEI rules GET /v1/observed?imei=
+	// evaluates; nil: none.
+	ObserveRules *sighting.Rules
+	// OperatorData exports the DIRBS operator data dump of a day
+	// (opexport.Exporter); nil: /v1/export/operator-data answers 404.
+	OperatorData OperatorData
 	// Reload re-reads the configuration file and applies what can change
 	// at run time. nil: /v1/reload answers 404.
 	Reload func(ctx context.Context, actor string) (ReloadResult, error)
@@ -245,6 +255,9 @@ func (s *Server) Handler() http.Handler {
 	handle("GET", "/v1/audit", s.auth(false, s.auditFind))
 	handle("GET", "/v1/events", s.auth(false, s.events))
 	handle("GET", "/v1/status", s.auth(false, s.status))
+	handle("GET", "/v1/observed", s.auth(false, s.observed))
+	handle("POST", "/v1/observed/forget", s.auth(true, s.forget))
+	handle("GET", "/v1/export/operator-data", s.auth(false, s.exportOperatorData))
 	handle("POST", "/v1/reload", s.auth(true, s.reload))
 	if s.o.Pprof {
 		handle("GET", "/debug/pprof/", s.auth(false, pprof.Index))

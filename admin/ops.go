@@ -104,35 +104,83 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_parameter", "after: want an event id from a previous answer (1764143000000-0)")
 		return
 	}
+	kind := q.Get("kind")
 	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
 	defer cancel()
-	var ids, docs []string
-	var err error
-	if after == "" {
-		ids, docs, err = s.o.Events.ReadStream(ctx, EventsStream, "-", "+", limit, true)
-		slices.Reverse(ids)
-		slices.Reverse(docs)
-	} else {
-		ids, docs, err = s.o.Events.ReadStream(ctx, EventsStream, "("+after, "+", limit, false)
-	}
+	out, last, err := s.readEvents(ctx, after, kind, limit)
 	if err != nil {
 		s.storeError(w, r, "events not read", err)
 		return
 	}
-	out := make([]eventOut, 0, len(docs))
-	for i, d := range docs {
-		var ev eventOut
-		if json.Unmarshal([]byte(d), &ev) != nil {
-			continue
-		}
-		ev["id"] = ids[i]
-		out = append(out, ev)
-	}
-	last := after
-	if len(ids) > 0 {
-		last = ids[len(ids)-1]
-	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": out, "last_id": last})
+}
+
+// maxEventScan bounds the events one request of a kind reads.
+const maxEventScan = 10_000
+
+// readEvents reads up to limit events of kind ("" any; a document without
+// a kind is a "hit"): the newest ones, oldest first, or those after the
+// id after. It reads the stream page by page until it has limit of them,
+// the stream ends or maxEventScan were read; last is the id to ask after
+// next time (the last read, matching or not).
+func (s *Server) readEvents(ctx context.Context, after, kind string, limit int64) (out []eventOut, last string, err error) {
+	out, last = []eventOut{}, after
+	newest := after == ""
+	start, end := "-", "+"
+	if !newest {
+		start = "(" + after
+	}
+	for scanned := 0; scanned < maxEventScan && int64(len(out)) < limit; {
+		ids, docs, err := s.o.Events.ReadStream(ctx, EventsStream, start, end, limit, newest)
+		if err != nil {
+			return nil, "", err
+		}
+		scanned += len(ids)
+		for i, d := range docs {
+			var ev eventOut
+			if json.Unmarshal([]byte(d), &ev) != nil || !kindMatches(ev, kind) {
+				continue
+			}
+			ev["id"] = ids[i]
+			out = append(out, ev)
+			if int64(len(out)) == limit {
+				ids = ids[:i+1]
+				break
+			}
+		}
+		if len(ids) == 0 {
+			break
+		}
+		if newest {
+			end = "(" + ids[len(ids)-1]
+			if last == "" {
+				last = ids[0]
+			}
+		} else {
+			start, last = "("+ids[len(ids)-1], ids[len(ids)-1]
+		}
+		if kind == "" || int64(len(ids)) < limit {
+			break
+		}
+	}
+	if newest {
+		slices.Reverse(out)
+	}
+	return out, last, nil
+}
+
+// kindMatches reports whether an event is of kind ("" matches any; an
+// event without a kind is a "hit", as every event was before
+// observations).
+func kindMatches(ev eventOut, kind string) bool {
+	if kind == "" {
+		return true
+	}
+	k, _ := ev["kind"].(string)
+	if k == "" {
+		k = "hit"
+	}
+	return k == kind
 }
 
 // validStreamID accepts "ms" or "ms-seq".

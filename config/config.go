@@ -24,6 +24,7 @@ type Config struct {
 	Audit     Audit     `yaml:"audit"`
 	Events    Events    `yaml:"events"`
 	Guards    Guards    `yaml:"guards"`
+	Export    Export    `yaml:"export"`
 }
 
 // Diameter configures the S13/S13' server.

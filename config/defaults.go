@@ -94,5 +94,6 @@ func Default() Config {
 			QueueSize:    10_000,
 			Webhook:      Webhook{Timeout: 5 * time.Second, Retries: 3},
 		},
+		Export: defaultExport(),
 	}
 }

@@ -36,6 +36,8 @@ func pathKeys(c *Config) []pathKey {
 		{"nrf.tls.key_file", &c.NRF.TLS.KeyFile},
 		{"events.webhook.bearer_token_file", &c.Events.Webhook.BearerTokenFile},
 	}
+	ks = append(ks, pathKey{"export.operator_data.dir", &c.Export.OperatorData.Dir},
+		pathKey{"export.operator_data.msisdn_file", &c.Export.OperatorData.MSISDNFile})
 	for i := range c.Admin.Tokens {
 		ks = append(ks, pathKey{fmt.Sprintf("admin.tokens[%d].token_file", i), &c.Admin.Tokens[i].TokenFile})
 	}

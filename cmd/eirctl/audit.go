@@ -13,7 +13,8 @@ func (c *cli) audit(args []string) int {
 	f := c.newFlags("audit", "[-imei IMEI] [-actor NAME] [-action ACTION] [-since WHEN] [-until WHEN] [-limit N]",
 		`Shows the audit trail, newest first: who changed what, when and why.
 Actions: entry.add, entry.update, entry.remove, entry.expire, import, sync.apply,
-sync.approve, config.reload, store.restore, store.accept.
+sync.approve, config.reload, store.restore, store.accept, observed.devices (a
+subscriber's devices looked up), observed.forget, export.operator_data.
 Actors: a token's name, cert:<common name>, sync:<source>, expiry, SIGHUP,
 auto_restore (store.auto_restore).
 

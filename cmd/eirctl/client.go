@@ -23,6 +23,11 @@ type request struct {
 	contentType  string
 	length       int64
 	timeout      time.Duration // 0: the -timeout flag
+	// sink, when set, receives the body of a 2xx answer as it comes (a
+	// download of any size), after gotHeader (when set) is given its
+	// header; roundTrip then returns no data.
+	sink      io.Writer
+	gotHeader func(http.Header)
 }
 
 // failure is an answer that is not 2xx.
@@ -104,6 +109,18 @@ func (c *cli) roundTrip(ctx context.Context, r request) ([]byte, error) {
 		return nil, fmt.Errorf("cannot reach eird at %s: %w", c.server, err)
 	}
 	defer resp.Body.Close()
+	if r.sink != nil && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		if r.gotHeader != nil {
+			r.gotHeader(resp.Header)
+		}
+		if _, err := io.Copy(r.sink, resp.Body); err != nil {
+			if c.ctx.Err() != nil {
+				return nil, c.ctx.Err()
+			}
+			return nil, fmt.Errorf("reading the answer to %s %s: %w", r.method, r.path, err)
+		}
+		return nil, nil
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
 		if c.ctx.Err() != nil {

@@ -16,19 +16,26 @@ import (
 )
 
 func (c *cli) events(args []string) int {
-	f := c.newFlags("events", "[-limit N] [-follow [-interval D]]",
-		`Shows hit events, oldest first: the blacklisted and greylisted IMEIs (and, in shadow
+	f := c.newFlags("events", "[-kind K] [-limit N] [-follow [-interval D]]",
+		`Shows events, oldest first: hits, the blacklisted and greylisted IMEIs (and, in shadow
 mode, the verdicts not enforced, marked SHADOW) that eird has seen, with the status,
-the answer given, the IMEI, the IMSI, the deciding source and the requesting peer.
+the answer given, the IMEI, the IMSI, the deciding source and the requesting peer;
+with observations on (observe.enabled), also imsi_new_device, listed_imei_new_imsi
+and duplicate_detected events (their kind in the STATUS column).
+
+-kind K shows only the events of kind K (hit, imsi_new_device, listed_imei_new_imsi,
+duplicate_detected, ...); for a kind other than hit each event's own fields are shown.
 
 With -follow, eirctl keeps polling for new events until interrupted (Ctrl-C exits
 with 0); with -o json it then prints one JSON event per line.`)
 	limit := f.Int("limit", 0, "at most `N` events per request (default: eird's, the last 100)")
 	follow := f.Bool("follow", false, "keep polling for new events until interrupted")
 	interval := f.Duration("interval", time.Second, "with -follow: time between polls")
+	kind := f.String("kind", "", "only events of this `kind` (hit, imsi_new_device, listed_imei_new_imsi, duplicate_detected)")
 	if code, ok := f.parse(args, 0, 0); !ok {
 		return code
 	}
+	c.eventKind = *kind
 	if *limit < 0 {
 		return f.usageError("-limit %d: must be > 0", *limit)
 	}
@@ -40,6 +47,9 @@ with 0); with -o json it then prints one JSON event per line.`)
 		if *limit > 0 {
 			q.Set("limit", strconv.Itoa(*limit))
 		}
+		if *kind != "" {
+			q.Set("kind", *kind)
+		}
 		var page api.EventsPage
 		data, code := c.call(request{method: "GET", path: "/v1/events", query: q}, &page)
 		if code != exitOK {
@@ -48,7 +58,7 @@ with 0); with -o json it then prints one JSON event per line.`)
 		if c.jsonOutput() {
 			return c.printRaw(data)
 		}
-		newEventTable(c).write(eventRows(page.Events)...)
+		newEventTable(c).write(c.eventRows(page.Events, data)...)
 		if len(page.Events) == 0 {
 			fmt.Fprintln(c.stdout, "no events")
 		}
@@ -60,7 +70,39 @@ with 0); with -o json it then prints one JSON event per line.`)
 }
 
 func newEventTable(c *cli) *table {
+	if c.otherKind() {
+		return newTable(c.stdout, "TIME", "KIND", "IMEI", "IMSI", "EVENT")
+	}
 	return newTable(c.stdout, "TIME", "STATUS", "ANSWER", "IMEI", "IMSI", "SOURCE", "PEER", "SHADOW")
+}
+
+// otherKind reports whether -kind asks for events other than hits, shown
+// with their own fields.
+func (c *cli) otherKind() bool { return c.eventKind != "" && c.eventKind != "hit" }
+
+// eventRows are the rows of the events of page (data, the raw answer).
+func (c *cli) eventRows(es []api.Event, data []byte) [][]string {
+	if !c.otherKind() {
+		return eventRows(es)
+	}
+	var raw struct {
+		Events []map[string]json.RawMessage `json:"events"`
+	}
+	json.Unmarshal(data, &raw)
+	rows := make([][]string, 0, len(es))
+	for i, e := range es {
+		rest := "-"
+		if i < len(raw.Events) {
+			for _, k := range []string{"id", "time", "kind", "imei", "imsi"} {
+				delete(raw.Events[i], k)
+			}
+			if b, err := json.Marshal(raw.Events[i]); err == nil {
+				rest = string(b)
+			}
+		}
+		rows = append(rows, []string{showTime(e.Time), dash(e.Kind), dash(e.IMEI), dash(e.IMSI), rest})
+	}
+	return rows
 }
 
 func eventRows(es []api.Event) [][]string {
@@ -74,7 +116,11 @@ func eventRows(es []api.Event) [][]string {
 		if peer == "" {
 			peer = e.PeerAddr
 		}
-		rows = append(rows, []string{showTime(e.Time), dash(e.Status), dash(e.Answer), dash(e.IMEI), dash(e.IMSI), dash(e.Source), dash(peer), shadow})
+		status := e.Status
+		if e.Kind != "" && e.Kind != "hit" {
+			status = e.Kind
+		}
+		rows = append(rows, []string{showTime(e.Time), dash(status), dash(e.Answer), dash(e.IMEI), dash(e.IMSI), dash(e.Source), dash(peer), shadow})
 	}
 	return rows
 }
@@ -94,6 +140,9 @@ func (c *cli) followEvents(ctx context.Context, limit int, interval time.Duratio
 		}
 		if limit > 0 {
 			q.Set("limit", strconv.Itoa(limit))
+		}
+		if c.eventKind != "" {
+			q.Set("kind", c.eventKind)
 		}
 		data, err := c.roundTrip(ctx, request{method: "GET", path: "/v1/events", query: q})
 		if ctx.Err() != nil {
@@ -129,7 +178,7 @@ func (c *cli) followEvents(ctx context.Context, limit int, interval time.Duratio
 					fmt.Fprintf(c.stdout, "%s\n", compact(e))
 				}
 			} else {
-				t.write(eventRows(page.Events)...)
+				t.write(c.eventRows(page.Events, data)...)
 			}
 			switch {
 			case page.LastID != "":

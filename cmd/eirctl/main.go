@@ -9,7 +9,11 @@
 //	eirctl import [flags] FILE|-      load list entries from a CSV file
 //	eirctl datasets                   the datasets in force, with versions and counts
 //	eirctl audit [flags]              the audit trail: who changed what, when and why
-//	eirctl events [-follow]           hit events: listed IMEIs seen on the network
+//	eirctl events [-kind K] [-follow] events: listed IMEIs seen, device changes, duplicates
+//	eirctl observed IMEI              the subscribers seen with an IMEI, and the duplicate rules it trips
+//	eirctl observed -imsi X -reason R a subscriber's devices (audited)
+//	eirctl forget -imsi X -reason R   remove a subscriber's observations (audited)
+//	eirctl export operator-data -date D [-o DIR]  a day's DIRBS operator data dump
 //	eirctl status                     version, readiness, store, counts, peers, shadow mode, sync
 //	eirctl reload                     make eird re-read its configuration file
 //	eirctl sync status|now|approve    registry sync
@@ -81,6 +85,8 @@ type cli struct {
 	output    string
 	timeout   time.Duration
 	http      *http.Client
+
+	eventKind string // events -kind
 }
 
 // command is one of eirctl's commands.
@@ -98,7 +104,10 @@ func commands() []command {
 		{"import", "[flags] FILE|-", "load list entries from a CSV file (- reads standard input)", (*cli).importFile},
 		{"datasets", "", "the datasets in force with their versions and entry counts", (*cli).datasets},
 		{"audit", "[flags]", "the audit trail (-imei, -actor, -action, -since, -until, -limit)", (*cli).audit},
-		{"events", "[flags]", "hit events: listed IMEIs seen on the network (-follow to keep watching)", (*cli).events},
+		{"events", "[flags]", "events: listed IMEIs seen, device changes, duplicates (-kind K, -follow to keep watching)", (*cli).events},
+		{"observed", "IMEI | -imsi IMSI -reason TEXT", "who used an IMEI and the duplicate rules it trips; a subscriber's devices (audited)", (*cli).observed},
+		{"forget", "-imsi IMSI -reason TEXT", "remove a subscriber's observations (audited)", (*cli).forget},
+		{"export", "operator-data -date D [-o DIR]", "write a day's DIRBS operator data dump (zip and .sha256)", (*cli).export},
 		{"status", "", "version, readiness, store, counts, peers, shadow mode and sync; exit 1 when not ready or store not ok", (*cli).status},
 		{"reload", "", "make eird re-read its configuration file and print what was reloaded", (*cli).reload},
 		{"sync", "status|now|approve", "registry sync: state, run a pass now, approve a held file", (*cli).sync},

@@ -26,6 +26,11 @@ const (
 	ActionReload  = "config.reload" // allow-list, tokens and policy reloaded
 	ActionRestore = "store.restore" // the lists in force written back into a store that lost them
 	ActionAccept  = "store.accept"  // the store's state taken as the lists in force
+	// Observations (eir/sighting): reads of a subscriber's devices and
+	// removals are audited, as is each operator data export.
+	ActionDevices = "observed.devices"     // a subscriber's devices looked up (target: the IMSI)
+	ActionForget  = "observed.forget"      // a subscriber's observations removed (target: the IMSI)
+	ActionExport  = "export.operator_data" // an operator data dump exported through the admin API (target: the file)
 )
 
 // Record is one audited change.
