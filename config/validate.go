@@ -38,6 +38,7 @@ func (c Config) Validate() error {
 	}
 	c.validateSync(&p)
 	c.validateGuards(&p)
+	c.validateObserve(&p)
 	return errors.Join(p...)
 }
 
