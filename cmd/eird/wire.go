@@ -42,10 +42,10 @@ type daemon struct {
 	cfg config.Config
 	log *zap.Logger
 
-	store     *redisstore.Store
-	checker   *eir.Decider
-	pub       *events.Publisher // nil: hit events off
-	obs       *observation      // nil: observe.enabled off
+	store   *redisstore.Store
+	checker *eir.Decider
+	pub     *events.Publisher // nil: hit events off
+	obs     *observation      // nil: observe.enabled off
 	// sightings is the observation store (IMEI–IMSI pairs), for the admin
 	// API's and the export's reads; nil when observe.enabled is off.
 	sightings *sighting.Store
