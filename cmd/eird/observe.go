@@ -48,6 +48,7 @@ type observation struct {
 	cfg   config.Observe
 	store *sighting.Store
 	w     *sighting.Writer
+	rec   recorder // w, or a fake in tests
 	rules sighting.Rules
 	pub   *events.Publisher // nil: events off
 	log   *zap.Logger
@@ -65,6 +66,11 @@ type observation struct {
 
 	suppressed *prometheus.CounterVec // kind
 	detections *prometheus.CounterVec // rule
+}
+
+// recorder queues an observation without blocking (sighting.Writer).
+type recorder interface {
+	Record(o sighting.Observation) bool
 }
 
 type limitKey struct {
@@ -112,6 +118,7 @@ func newObservation(cfg config.Observe, lists *redisstore.Store, prefix string, 
 	if err != nil {
 		return nil, err
 	}
+	ob.rec = ob.w
 	go ob.runAdds()
 	return ob, nil
 }
@@ -142,7 +149,7 @@ func (ob *observation) Sighted(a observe.Answer) bool {
 	} else {
 		o.Answer = sighting.AnswerOf(a.Decision.Status)
 	}
-	return ob.w.Record(o)
+	return ob.rec.Record(o)
 }
 
 // onResult turns a write's result into events and detections. It runs on

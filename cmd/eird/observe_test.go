@@ -15,6 +15,7 @@ import (
 	"github.com/eir-sidecar/eir/config"
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/events"
+	"github.com/eir-sidecar/eir/eir/observe"
 	"github.com/eir-sidecar/eir/eir/provision"
 	"github.com/eir-sidecar/eir/eir/sighting"
 	"github.com/eir-sidecar/eir/internal/testenv"
@@ -184,3 +185,41 @@ func TestRecentBounded(t *testing.T) {
 		t.Fatal("the first entry is kept")
 	}
 }
+
+type obsLog struct{ got []sighting.Observation }
+
+func (l *obsLog) Record(o sighting.Observation) bool { l.got = append(l.got, o); return true }
+
+// TestSighted: an answer becomes the observation the store records; an
+// AMF without a name is its address; Sighted allocates nothing.
+func TestSighted(t *testing.T) {
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	ob, _, _ := testObservation(t, config.Default().Observe, now)
+	l := &obsLog{}
+	ob.rec = l
+	q := eir.Query{IMEI: 35209900176148, IMSI: "001010000000001"}
+	ob.Sighted(observe.Answer{Interface: observe.S13, Peer: "mme1", Query: q, SVN: "07", Decision: eir.Decision{Status: eir.Blacklisted}})
+	ob.Sighted(observe.Answer{Interface: observe.N5g, PeerAddr: "10.0.0.7:41234", Query: q, MSISDN: "491701234567", Err: eir.ErrUnknown})
+	ob.Sighted(observe.Answer{Interface: observe.Admin, Query: q})
+	want := []sighting.Observation{
+		{Time: now, IMEI: q.IMEI, IMSI: q.IMSI, SVN: "07", Interface: sighting.S13, Peer: "mme1", Answer: sighting.AnswerBlacklisted},
+		{Time: now, IMEI: q.IMEI, IMSI: q.IMSI, MSISDN: "491701234567", Interface: sighting.N5G, Peer: "10.0.0.7", Answer: sighting.AnswerUnknown},
+	}
+	if len(l.got) != len(want) {
+		t.Fatalf("observations %+v", l.got)
+	}
+	for i := range want {
+		if l.got[i] != want[i] {
+			t.Errorf("observation %d: %+v, want %+v", i, l.got[i], want[i])
+		}
+	}
+	ob.rec = nopRecorder{}
+	a := observe.Answer{Interface: observe.N5g, PeerAddr: "[2001:db8::1]:443", Query: q, SVN: "07"}
+	if n := testing.AllocsPerRun(100, func() { ob.Sighted(a) }); n != 0 {
+		t.Fatalf("%v allocations", n)
+	}
+}
+
+type nopRecorder struct{}
+
+func (nopRecorder) Record(sighting.Observation) bool { return true }
