@@ -25,6 +25,7 @@ type Config struct {
 	Events    Events    `yaml:"events"`
 	Guards    Guards    `yaml:"guards"`
 	Export    Export    `yaml:"export"`
+	Observe   Observe   `yaml:"observe"`
 }
 
 // Diameter configures the S13/S13' server.
@@ -307,4 +308,42 @@ type Guards struct {
 	MaxUnblocks      int     `yaml:"max_unblocks"`       // hold a change that unblocks more entries (removals from black or grey lists, additions to exceptions and overrides); negative: no limit
 	MaxUnblockRatio  float64 `yaml:"max_unblock_ratio"`  // hold a change that unblocks more than this share of the list in force; negative: no check
 	RatioFloor       int     `yaml:"ratio_floor"`        // the ratio checks ignore changes of fewer entries than this (small lists' daily changes)
+}
+
+// Observe configures observations: the IMEI–IMSI pairs seen in the checks
+// answered on S13 and N5g-eir, recorded off the answer path (eir/sighting),
+// the device-change events and the duplicate-IMEI detection.
+type Observe struct {
+	Enabled     bool          `yaml:"enabled"`      // record the checks answered with an IMSI, off the answer path
+	Retention   time.Duration `yaml:"retention"`    // a pair is forgotten this long after it was last seen (a Go duration: 4320h is 180 days); at least 24h
+	Interfaces  []string      `yaml:"interfaces"`   // the interfaces observed: s13, n5g
+	Sample      float64       `yaml:"sample"`       // share of the checks observed, above 0 and at most 1; 1: every check
+	MinInterval time.Duration `yaml:"min_interval"` // a pair written with the same day, peer and answer less than this ago is not written again; 0: 60s
+	MaxPairs    int           `yaml:"max_pairs"`    // IMSIs kept per IMEI, the one seen longest ago evicted; at least 2
+	DayOffset   time.Duration `yaml:"day_offset"`   // offset from UTC of the zone whose days are counted, whole seconds within ±14h
+	QueueSize   int           `yaml:"queue_size"`   // observations waiting to be written; beyond, they are dropped and counted, never delaying an answer
+	Rules       ObserveRules  `yaml:"rules"`
+	Detect      ObserveDetect `yaml:"detect"`
+	Events      ObserveEvents `yaml:"events"`
+}
+
+// ObserveRules are the duplicate-IMEI rules (DIRBS duplicate_threshold and
+// duplicate_daily_avg, and concurrent use); 0 turns a rule off.
+type ObserveRules struct {
+	DuplicatePeriodDays int           `yaml:"duplicate_period_days"` // the window of the duplicate rules: today and the days before, 1 to 64
+	DuplicateThreshold  int           `yaml:"duplicate_threshold"`   // distinct IMSIs with one IMEI within the period that make it a duplicate; 0: off
+	DailyAvgThreshold   float64       `yaml:"daily_avg_threshold"`   // average distinct IMSIs per day the IMEI was seen on within the period; 0: off
+	MinSeenDays         int           `yaml:"min_seen_days"`         // the daily average applies to IMEIs seen on at least this many days of the period
+	ConcurrentWindow    time.Duration `yaml:"concurrent_window"`     // one IMEI with two IMSIs at two MMEs/AMFs within this window; 0: off
+}
+
+// ObserveDetect is what a detection does to the IMEI.
+type ObserveDetect struct {
+	List    string `yaml:"list"`    // grey | black: a detected IMEI is put on dataset detected/imei/<list>
+	Enforce bool   `yaml:"enforce"` // enforce source detected; false: it is in shadow mode (computed and evented, never answered)
+}
+
+// ObserveEvents limits the device-change events.
+type ObserveEvents struct {
+	PerIMSIInterval time.Duration `yaml:"per_imsi_interval"` // at most one device-change event per IMSI within this interval; 0: no limit
 }

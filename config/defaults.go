@@ -95,5 +95,19 @@ func Default() Config {
 			Webhook:      Webhook{Timeout: 5 * time.Second, Retries: 3},
 		},
 		Export: defaultExport(),
+		Observe: Observe{
+			Enabled:     true,
+			Retention:   180 * 24 * time.Hour, // DIRBS lookback_days
+			Interfaces:  []string{"s13", "n5g"},
+			Sample:      1,
+			MinInterval: 60 * time.Second,
+			MaxPairs:    256,
+			QueueSize:   8192,
+			// DIRBS-Core's example configuration of its duplicate dimensions.
+			Rules: ObserveRules{DuplicatePeriodDays: 30, DuplicateThreshold: 10, DailyAvgThreshold: 4.0, MinSeenDays: 5,
+				ConcurrentWindow: 5 * time.Minute},
+			Detect: ObserveDetect{List: "grey"},
+			Events: ObserveEvents{PerIMSIInterval: 10 * time.Minute},
+		},
 	}
 }

@@ -204,6 +204,23 @@ var docs = map[string]string{
 	"guards.max_unblocks":                          "hold a change that unblocks more entries (removals from black or grey lists, additions to exceptions and overrides); negative: no limit",
 	"guards.max_unblock_ratio":                     "hold a change that unblocks more than this share of the list in force; negative: no check",
 	"guards.ratio_floor":                           "the ratio checks ignore changes of fewer entries than this (small lists' daily changes)",
+
+	"observe.enabled":                     "record the checks answered with an IMSI, off the answer path",
+	"observe.retention":                   "a pair is forgotten this long after it was last seen (a Go duration: 4320h is 180 days); at least 24h",
+	"observe.interfaces":                  "the interfaces observed: s13, n5g",
+	"observe.sample":                      "share of the checks observed, above 0 and at most 1; 1: every check",
+	"observe.min_interval":                "a pair written with the same day, peer and answer less than this ago is not written again; 0: 60s",
+	"observe.max_pairs":                   "IMSIs kept per IMEI, the one seen longest ago evicted; at least 2",
+	"observe.day_offset":                  "offset from UTC of the zone whose days are counted, whole seconds within ±14h",
+	"observe.queue_size":                  "observations waiting to be written; beyond, they are dropped and counted, never delaying an answer",
+	"observe.rules.duplicate_period_days": "the window of the duplicate rules: today and the days before, 1 to 64",
+	"observe.rules.duplicate_threshold":   "distinct IMSIs with one IMEI within the period that make it a duplicate; 0: off",
+	"observe.rules.daily_avg_threshold":   "average distinct IMSIs per day the IMEI was seen on within the period; 0: off",
+	"observe.rules.min_seen_days":         "the daily average applies to IMEIs seen on at least this many days of the period",
+	"observe.rules.concurrent_window":     "one IMEI with two IMSIs at two MMEs/AMFs within this window; 0: off",
+	"observe.detect.list":                 "grey | black: a detected IMEI is put on dataset detected/imei/<list>",
+	"observe.detect.enforce":              "enforce source detected; false: it is in shadow mode (computed and evented, never answered)",
+	"observe.events.per_imsi_interval":    "at most one device-change event per IMSI within this interval; 0: no limit",
 }
 
 // render writes v as YAML text for Key.Default.

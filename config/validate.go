@@ -39,6 +39,7 @@ func (c Config) Validate() error {
 	c.validateSync(&p)
 	c.validateGuards(&p)
 	c.validateExport(&p)
+	c.validateObserve(&p)
 	return errors.Join(p...)
 }
 

@@ -103,6 +103,7 @@ type ecrCall struct {
 	parsed bool
 	req    ecrRequest
 	query  eir.Query
+	svn    string // the IMEISV's software version for the observer, "" when none (observe.SVN: not allocated)
 }
 
 // detach makes call independent of the read buffer, which the next message
@@ -193,6 +194,11 @@ func (h *ecrHandler) prepare(call *ecrCall) (*reqError, error) {
 		return avpError(wire.InvalidAVPValue, wrapGrouped(r.termInfo, r.imei.Raw), "invalid IMEI: want 14, 15 or 16 digits"), err
 	}
 	call.query = eir.Query{IMEI: id.IMEI}
+	// The SVN: the Software-Version AVP, or the last two digits of a
+	// 16-digit IMEI (an IMEISV in the IMEI AVP).
+	if call.svn = observe.SVN(r.swVersion.Data); call.svn == "" && id.SVN >= 0 {
+		call.svn = observe.SVN(r.imei.Data[14:16])
+	}
 	if r.userName.Raw != nil {
 		// An IMSI that is not 5-15 digits cannot match an exception; it
 		// does not make the check fail (User-Name is optional input).
@@ -277,7 +283,7 @@ func (c *conn) answered(call *ecrCall, res *ecrResult, origin string) {
 	s := c.s
 	s.m.answered(cmdNameECR, res.code, time.Since(call.start).Seconds())
 	if res.checked && s.opts.Observer != nil {
-		s.opts.Observer.Answered(observe.Answer{Interface: observe.S13, Peer: origin, PeerAddr: c.remoteIP, Query: call.query, Decision: res.decision, Err: res.err})
+		s.opts.Observer.Answered(observe.Answer{Interface: observe.S13, Peer: origin, PeerAddr: c.remoteIP, Query: call.query, Decision: res.decision, Err: res.err, SVN: call.svn})
 	}
 	if ce := s.log.Check(zap.DebugLevel, "ecr answered"); ce != nil {
 		ce.Write(zap.Uint32("result_code", res.code), zap.Bool("experimental", res.experimental),

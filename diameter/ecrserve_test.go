@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fiorix/go-diameter/v4/diam"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
@@ -332,5 +333,45 @@ func TestLocalAnswersBatchedAndSlowOnesApart(t *testing.T) {
 	w := r.read(t)
 	if w == nil || w.Header.HopByHopID != 1 || w.u32(t, wire.AVPEquipmentStatus, wire.Vendor3GPP) != 2 {
 		t.Fatalf("held check: %v", w)
+	}
+}
+
+// svnLog records the SVNs the server hands to its Observer.
+type svnLog struct {
+	mu   sync.Mutex
+	svns []string
+}
+
+func (l *svnLog) Answered(a observe.Answer) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.svns = append(l.svns, a.Query.IMEI.String()+":"+a.SVN)
+}
+
+// TestObserverSVN: the observer gets the IMEISV's SVN, from the
+// Software-Version AVP or a 16-digit IMEI, and none when neither is sent.
+func TestObserverSVN(t *testing.T) {
+	_, chk := testLists(t)
+	var log svnLog
+	ts := startServer(t, chk, func(o *Options) { o.Observer = &log })
+	c := dial(t, ts.addr, s13client.Options{OriginHost: "mme1.epc.test", OriginRealm: "epc.test"})
+	for _, m := range []*diam.Message{
+		c.ECRWithSV("35209900176148", "07", "001010000000002"),
+		c.ECR("3520990017614842", "001010000000002"),
+		c.ECR("49015420323751", ""),
+		c.ECRWithSV("49015420323751", "1A", ""),
+	} {
+		if _, err := c.Send(ctx5(t), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, "4 answers observed", 5*time.Second, func() bool {
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		return len(log.svns) == 4
+	})
+	want := []string{"35209900176148:07", "35209900176148:42", "49015420323751:", "49015420323751:"}
+	if !slices.Equal(log.svns, want) {
+		t.Fatalf("SVNs %q, want %q", log.svns, want)
 	}
 }

@@ -15,16 +15,25 @@ type invalidQuery struct {
 	params        []InvalidParam
 }
 
+// request is a valid query of GetEquipmentStatus: the check, and what the
+// observer records besides.
+type request struct {
+	q      eir.Query
+	svn    string // an imeisv- PEI's last two digits, else ""
+	msisdn string // an msisdn- gpsi's digits, else ""
+}
+
 // parseQuery reads the query of GetEquipmentStatus: pei (mandatory),
 // supi, gpsi and supported-features (optional). The schemas' patterns end
 // in "|.+": the forms are checked here. A parameter given twice is
 // incorrect; one the operation does not define is INVALID_QUERY_PARAM. The
 // query's Kind is the form of the pei: a MAC or EUI-64 PEI has no IMEI.
-func parseQuery(raw string) (eir.Query, *invalidQuery) {
-	var q eir.Query
+func parseQuery(raw string) (request, *invalidQuery) {
+	var req request
+	q := &req.q
 	values, err := url.ParseQuery(raw)
 	if err != nil {
-		return q, &invalidQuery{cause: "INVALID_QUERY_PARAM", detail: "the query cannot be decoded: " + err.Error(),
+		return req, &invalidQuery{cause: "INVALID_QUERY_PARAM", detail: "the query cannot be decoded: " + err.Error(),
 			params: []InvalidParam{{Param: "query", Reason: err.Error()}}}
 	}
 	var bad []InvalidParam
@@ -50,6 +59,9 @@ func parseQuery(raw string) (eir.Query, *invalidQuery) {
 		bad = append(bad, InvalidParam{Param: "query pei", Reason: plainReason(err)})
 	} else {
 		q.IMEI, q.Kind = pei.IMEI, pei.Kind
+		if pei.Kind == eir.PEIIMEISV {
+			req.svn = v[len(v)-2:]
+		}
 	}
 	n := len(bad)
 	if v, ok := one("supi"); ok {
@@ -61,6 +73,11 @@ func parseQuery(raw string) (eir.Query, *invalidQuery) {
 	}
 	if v, ok := one("gpsi"); ok && !eir.ValidGPSI(v) {
 		bad = append(bad, InvalidParam{Param: "query gpsi", Reason: "want msisdn-<5 to 15 digits> or extid-<user>@<domain>"})
+	} else if ok {
+		req.msisdn, _ = strings.CutPrefix(v, "msisdn-")
+		if len(req.msisdn) == len(v) {
+			req.msisdn = "" // an extid- gpsi: no MSISDN
+		}
 	}
 	if v, ok := one("supported-features"); ok && !isHex(v) {
 		bad = append(bad, InvalidParam{Param: "query supported-features", Reason: "want hexadecimal digits"})
@@ -80,7 +97,7 @@ func parseQuery(raw string) (eir.Query, *invalidQuery) {
 		bad = append(bad, InvalidParam{Param: "query " + name, Reason: "not a parameter of GetEquipmentStatus"})
 	}
 	if len(bad) == 0 {
-		return q, nil
+		return req, nil
 	}
 	iq := &invalidQuery{params: bad}
 	switch {
@@ -91,7 +108,7 @@ func parseQuery(raw string) (eir.Query, *invalidQuery) {
 	case unknown:
 		iq.cause, iq.detail = "INVALID_QUERY_PARAM", "the query has a parameter the operation does not define"
 	}
-	return q, iq
+	return req, iq
 }
 
 // plainReason is err's text without the domain's package prefix ("supi:

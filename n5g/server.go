@@ -161,15 +161,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (int, string) {
 		w.Header().Set("Retry-After", "1")
 		return s.problem(w, http.StatusServiceUnavailable, "NF_CONGESTION", "too many requests in flight")
 	}
-	q, invalid := parseQuery(r.URL.RawQuery)
+	req, invalid := parseQuery(r.URL.RawQuery)
 	if invalid != nil {
 		return s.problem(w, http.StatusBadRequest, invalid.cause, invalid.detail, invalid.params...)
 	}
-	return s.answer(w, r, q, consumer)
+	return s.answer(w, r, &req, consumer)
 }
 
 // answer decides and answers a valid request, then tells the observer.
-func (s *Server) answer(w http.ResponseWriter, r *http.Request, q eir.Query, consumer string) (int, string) {
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, req *request, consumer string) (int, string) {
+	q := req.q
 	d, ok, err := s.chk.TryCheck(q)
 	if !ok {
 		ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
@@ -188,7 +189,8 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, q eir.Query, con
 		code, cause = s.problem(w, p.status, p.cause, p.detail)
 	}
 	if s.o.Observer != nil {
-		s.o.Observer.Answered(observe.Answer{Interface: observe.N5g, Peer: consumer, PeerAddr: r.RemoteAddr, Query: q, Decision: d, Err: err})
+		s.o.Observer.Answered(observe.Answer{Interface: observe.N5g, Peer: consumer, PeerAddr: r.RemoteAddr, Query: q, Decision: d, Err: err,
+			SVN: req.svn, MSISDN: req.msisdn})
 	}
 	return code, cause
 }

@@ -529,6 +529,30 @@ func TestObserver(t *testing.T) {
 	}
 }
 
+// TestObserverSVNAndGPSI: the observer gets an imeisv- PEI's SVN and an
+// msisdn- gpsi's digits; an imei- PEI and an extid- gpsi give none.
+func TestObserverSVNAndGPSI(t *testing.T) {
+	obs := &recorder{}
+	ts := start(t, eir.NewDecider(lists(t), eir.Policy{}), Options{Observer: obs}, nil, nil)
+	for _, q := range []string{
+		"pei=imeisv-3520990017614807&supi=imsi-001010000000002&gpsi=msisdn-491701234567",
+		"pei=imei-352099001761481&gpsi=extid-user@example.org",
+	} {
+		ts.do(t, "GET", "/n5g-eir-eic/v1/equipment-status?"+q, nil)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if len(obs.got) != 2 {
+		t.Fatalf("%d answers observed: %+v", len(obs.got), obs.got)
+	}
+	if a := obs.got[0]; a.SVN != "07" || a.MSISDN != "491701234567" || a.Query.IMSI != "001010000000002" {
+		t.Errorf("imeisv and msisdn: %+v", a)
+	}
+	if a := obs.got[1]; a.SVN != "" || a.MSISDN != "" {
+		t.Errorf("imei and extid: %+v", a)
+	}
+}
+
 type nopObserver struct{}
 
 func (nopObserver) Answered(observe.Answer) {}

@@ -168,6 +168,9 @@ func (r *reloader) prepare() (prepared, error) {
 	if p.policy, err = policyFrom(p.cfg.Policy); err != nil {
 		return p, err
 	}
+	// observe.* needs a restart: the running one decides whether source
+	// detected is shadowed.
+	p.policy = shadowDetected(p.policy, r.cfg.Observe)
 	// A listener bound to a non-loopback address was accepted at start
 	// because tokens or client certificates protect it; a reload must not
 	// remove the last protection.

@@ -38,7 +38,8 @@ type running struct {
 // /readyz reports 503; the Diameter server closes its listener, sends DPR
 // (REBOOTING) to every peer and answers requests in flight; the NRF
 // registration stops and is deregistered; the N5g-eir server sends GOAWAY
-// and answers the requests in flight; the admin server stops; the hit
+// and answers the requests in flight; the admin server stops; the
+// observations queued are written (with their events and detections); the
 // events queued are written; background work stops. The caller then
 // closes the Redis client.
 func (d *daemon) run(ctx context.Context) error {
@@ -193,6 +194,15 @@ func (d *daemon) shutdown(r *running) {
 		if err := d.hsrv.Shutdown(sctx); err != nil {
 			log.Warn("admin server shutdown", zap.Error(err))
 		}
+	}
+	if d.obs != nil {
+		// The servers are stopped: every observation is queued. Written
+		// before the events are flushed: they publish some.
+		octx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := d.obs.close(octx); err != nil {
+			log.Warn("observations not all written", zap.Error(err))
+		}
+		cancel()
 	}
 	if d.pub != nil {
 		ectx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

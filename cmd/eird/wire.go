@@ -28,6 +28,7 @@ import (
 	"github.com/eir-sidecar/eir/eir/observe"
 	"github.com/eir-sidecar/eir/eir/observe/redact"
 	"github.com/eir-sidecar/eir/eir/redisstore"
+	"github.com/eir-sidecar/eir/eir/sighting"
 	"github.com/eir-sidecar/eir/internal/tlsconf"
 	"github.com/eir-sidecar/eir/n5g"
 	"github.com/eir-sidecar/eir/n5g/nrf"
@@ -41,9 +42,13 @@ type daemon struct {
 	cfg config.Config
 	log *zap.Logger
 
-	store     *redisstore.Store
-	checker   *eir.Decider
-	pub       *events.Publisher // nil: hit events off
+	store   *redisstore.Store
+	checker *eir.Decider
+	pub     *events.Publisher // nil: hit events off
+	obs     *observation      // nil: observe.enabled off
+	// sightings is the observation store (IMEI–IMSI pairs), for the admin
+	// API's and the export's reads; nil when observe.enabled is off.
+	sightings *sighting.Store
 	dsrv      *diameter.Server
 	api       *admin.Server
 	syncer    *regsync.Engine // nil: no sync source
@@ -92,6 +97,11 @@ func wire(ctx context.Context, path string, cfg config.Config, log *zap.Logger) 
 		err = d.listen(n5gOpts, reg)
 	}
 	if err != nil {
+		if d.obs != nil {
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			d.obs.close(cctx) // nothing was observed: it only stops
+			cancel()
+		}
 		store.Close()
 		return nil, err
 	}
@@ -106,6 +116,7 @@ func (d *daemon) build(path string, reg *prometheus.Registry) (n5g.Options, erro
 	if err != nil {
 		return n5g.Options{}, err
 	}
+	policy = shadowDetected(policy, cfg.Observe)
 	checker := eir.NewDecider(store, policy)
 	d.checker = checker
 	redactor := redact.New([]byte(cfg.Log.IdentityHashKey))
@@ -116,6 +127,19 @@ func (d *daemon) build(path string, reg *prometheus.Registry) (n5g.Options, erro
 			return n5g.Options{}, err
 		}
 		oo.Events = d.pub
+	}
+	if o := cfg.Observe; o.Enabled {
+		// Same Redis and key prefix as the lists (redisstore's default
+		// prefix when none is set).
+		prefix := cmp.Or(cfg.Store.KeyPrefix, "eir:")
+		if d.obs, err = newObservation(o, store, prefix, d.pub, nil, log.Named("observe"), reg); err != nil {
+			return n5g.Options{}, err
+		}
+		d.sightings = d.obs.store
+		oo.Sightings, oo.SightingInterfaces, oo.SightingSample = d.obs, o.Interfaces, o.Sample
+		if oo.SightingInterfaces == nil {
+			oo.SightingInterfaces = []string{} // configured none: observe none
+		}
 	}
 	// The one observer of the checks answered, by every interface.
 	obs, err := observe.New(oo)
@@ -174,6 +198,11 @@ func (d *daemon) build(path string, reg *prometheus.Registry) (n5g.Options, erro
 		aopts.Events = store
 	}
 	d.api = admin.New(aopts, store, checker, log.Named("admin"))
+	if d.obs != nil {
+		// Before any server starts: the detections go through the audited
+		// editor of the admin API.
+		d.obs.edits = d.api.Edits()
+	}
 	d.rl.api = d.api
 	return n5gOpts, nil
 }

@@ -142,7 +142,11 @@ func (c *Client) NewRequest(code, app uint32) *diam.Message {
 
 // ECR builds an ME-Identity-Check-Request for imei and, when not empty,
 // imsi (User-Name).
-func (c *Client) ECR(imei, imsi string) *diam.Message {
+func (c *Client) ECR(imei, imsi string) *diam.Message { return c.ECRWithSV(imei, "", imsi) }
+
+// ECRWithSV is ECR with, when not empty, the Software-Version AVP (the
+// IMEISV's 2-digit SVN) in Terminal-Information.
+func (c *Client) ECRWithSV(imei, sv, imsi string) *diam.Message {
 	m := c.NewRequest(diam.MEIdentityCheck, diam.TGPP_S13_APP_ID)
 	sid := fmt.Sprintf("%s;%d;%d", c.opts.OriginHost, time.Now().Unix(), c.session.Add(1))
 	m.NewAVP(avp.SessionID, avp.Mbit, 0, datatype.UTF8String(sid))
@@ -153,9 +157,11 @@ func (c *Client) ECR(imei, imsi string) *diam.Message {
 		m.NewAVP(avp.DestinationHost, avp.Mbit, 0, datatype.DiameterIdentity(c.opts.DestinationHost))
 	}
 	m.NewAVP(avp.DestinationRealm, avp.Mbit, 0, datatype.DiameterIdentity(c.opts.DestinationRealm))
-	m.NewAVP(avp.TerminalInformation, avp.Mbit|avp.Vbit, 10415, &diam.GroupedAVP{AVP: []*diam.AVP{
-		diam.NewAVP(avp.IMEI, avp.Mbit|avp.Vbit, 10415, datatype.UTF8String(imei)),
-	}})
+	ti := &diam.GroupedAVP{AVP: []*diam.AVP{diam.NewAVP(avp.IMEI, avp.Mbit|avp.Vbit, 10415, datatype.UTF8String(imei))}}
+	if sv != "" {
+		ti.AVP = append(ti.AVP, diam.NewAVP(avp.SoftwareVersion, avp.Mbit|avp.Vbit, 10415, datatype.UTF8String(sv)))
+	}
+	m.NewAVP(avp.TerminalInformation, avp.Mbit|avp.Vbit, 10415, ti)
 	if imsi != "" {
 		m.NewAVP(avp.UserName, avp.Mbit, 0, datatype.UTF8String(imsi))
 	}

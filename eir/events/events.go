@@ -3,7 +3,9 @@
 // mode) becomes an event — time, IMEI, IMSI, status, rule, source,
 // requesting peer — written to a Redis stream of bounded length and,
 // optionally, posted to a webhook. A reported-stolen phone seen on the
-// network is what the registry and the police want to know.
+// network is what the registry and the police want to know. The same
+// stream carries the events of observations (Publish): device changes and
+// duplicate-IMEI detections, told apart by kind.
 //
 // Publishing is off the hot path: Decision only puts the event in a bounded
 // queue (dropping it, and counting the drop, when the queue is full);
@@ -29,19 +31,44 @@ import (
 	"github.com/eir-sidecar/eir/eir"
 )
 
-// Event is one hit.
+// Event kinds. Hits are the answers from the lists; the others come from
+// observations (eir/sighting): device changes and duplicate-IMEI
+// detections.
+const (
+	KindHit                = "hit"
+	KindIMSINewDevice      = "imsi_new_device"      // an IMSI seen on another IMEI than its current one
+	KindListedIMEINewIMSI  = "listed_imei_new_imsi" // a black- or grey-listed IMEI seen with an IMSI it had not been seen with
+	KindDuplicateDetection = "duplicate_imei"       // a duplicate-IMEI rule fired (Rule names it)
+)
+
+// Event is one event. A hit has the fields it always had, and kind "hit";
+// the other kinds add theirs (omitted when empty).
 type Event struct {
+	Kind      string    `json:"kind"` // hit, imsi_new_device, listed_imei_new_imsi or duplicate_imei
 	Time      time.Time `json:"time"`
-	Interface string    `json:"interface"`      // s13, n5g
-	IMEI      string    `json:"imei"`           // 14 digits (TAC+SNR)
-	IMSI      string    `json:"imsi,omitempty"` // when the request carried one
-	Status    string    `json:"status"`         // the verdict: BLACKLISTED, GREYLISTED or UNKNOWN
-	Answer    string    `json:"answer"`         // what was answered (WHITELISTED for a shadow verdict)
-	Rule      string    `json:"rule,omitempty"`
+	Interface string    `json:"interface"`        // s13, n5g
+	IMEI      string    `json:"imei"`             // 14 digits (TAC+SNR)
+	IMSI      string    `json:"imsi,omitempty"`   // when the request carried one
+	Status    string    `json:"status"`           // the verdict: BLACKLISTED, GREYLISTED or UNKNOWN
+	Answer    string    `json:"answer"`           // what was answered (WHITELISTED for a shadow verdict)
+	Rule      string    `json:"rule,omitempty"`   // hit: the deciding rule; duplicate_imei: the duplicate rule
 	Source    string    `json:"source,omitempty"` // source of the deciding entry
 	Shadow    bool      `json:"shadow,omitempty"` // the verdict of a source in shadow mode, not enforced
 	Peer      string    `json:"peer,omitempty"`   // Origin-Host of the request (the MME or SGSN)
 	PeerAddr  string    `json:"peer_address,omitempty"`
+
+	PrevIMEI  string   `json:"prev_imei,omitempty"`  // imsi_new_device: the IMSI's previous IMEI
+	PrevIMSIs []string `json:"prev_imsis,omitempty"` // listed_imei_new_imsi: the IMSIs the IMEI was seen with before
+	SVN       string   `json:"svn,omitempty"`        // the IMEISV's software version, when sent
+	// duplicate_imei: the figures of the rule (DIRBS duplicate_threshold,
+	// duplicate_daily_avg; concurrent_use), the IMSIs that made it fire,
+	// the peers (concurrent_use) and the dataset the IMEI was put on.
+	Count    int      `json:"count,omitempty"`
+	SeenDays int      `json:"seen_days,omitempty"`
+	Average  float64  `json:"average,omitempty"`
+	IMSIs    []string `json:"imsis,omitempty"`
+	Peers    []string `json:"peers,omitempty"`
+	Dataset  string   `json:"dataset,omitempty"`
 }
 
 // Store is where the stream lives (redisstore.Store).
@@ -132,7 +159,7 @@ func New(o Options, st Store, log *zap.Logger, reg prometheus.Registerer) (*Publ
 // Decision turns a decision into an event when it is one to publish. It
 // never blocks: a full queue drops the event (eir_events_dropped_total).
 func (p *Publisher) Decision(iface, peer, peerAddr string, q eir.Query, d eir.Decision, err error) {
-	ev := Event{Interface: iface, Peer: peer, PeerAddr: peerAddr}
+	ev := Event{Kind: KindHit, Interface: iface, Peer: peer, PeerAddr: peerAddr}
 	switch {
 	case err != nil:
 		if !p.o.IncludeUnknown || !errors.Is(err, eir.ErrUnknown) {
@@ -148,6 +175,24 @@ func (p *Publisher) Decision(iface, peer, peerAddr string, q eir.Query, d eir.De
 	}
 	ev.Time = p.o.Now().UTC()
 	ev.IMEI, ev.IMSI = q.IMEI.String(), string(q.IMSI)
+	p.enqueue(ev)
+}
+
+// Publish publishes an event of another kind than a hit (a hit when
+// ev.Kind is empty), timed now when ev.Time is zero. Like Decision it
+// never blocks: a full queue drops the event (eir_events_dropped_total).
+func (p *Publisher) Publish(ev Event) {
+	if ev.Kind == "" {
+		ev.Kind = KindHit
+	}
+	if ev.Time.IsZero() {
+		ev.Time = p.o.Now()
+	}
+	ev.Time = ev.Time.UTC()
+	p.enqueue(ev)
+}
+
+func (p *Publisher) enqueue(ev Event) {
 	select {
 	case <-p.closed:
 		p.m.dropped.WithLabelValues("closed").Inc()

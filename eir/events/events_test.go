@@ -155,3 +155,41 @@ func TestStreamErrorCounted(t *testing.T) {
 		t.Fatalf("stream errors %v", got)
 	}
 }
+
+// TestKinds: a hit's document has the fields it always had plus kind
+// "hit"; Publish writes the other kinds with their fields, and drops
+// without blocking when the queue is full.
+func TestKinds(t *testing.T) {
+	st := &memStream{}
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	p, err := New(Options{Now: func() time.Time { return now }}, st, zaptest.NewLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Start()
+	p.Decision("s13", "mme1", "", eir.Query{IMEI: 35209900176148}, eir.Decision{Status: eir.Blacklisted, Rule: eir.RuleIMEI, Source: "national"}, nil)
+	p.Publish(Event{Kind: KindIMSINewDevice, Interface: "s13", IMEI: "35209900176148", IMSI: "001010000000001", PrevIMEI: "49015420323751",
+		Status: "WHITELISTED", Answer: "WHITELISTED"})
+	p.Publish(Event{Kind: KindDuplicateDetection, IMEI: "35209900176148", Rule: "duplicate_threshold", Count: 12,
+		IMSIs: []string{"001010000000001"}, Dataset: "detected/imei/grey", Shadow: true})
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	docs := append([]string(nil), st.docs...)
+	st.mu.Unlock()
+	want := []string{
+		`{"kind":"hit","time":"2026-12-07T10:00:00Z","interface":"s13","imei":"35209900176148","status":"BLACKLISTED","answer":"BLACKLISTED","rule":"imei","source":"national","peer":"mme1"}`,
+		`{"kind":"imsi_new_device","time":"2026-12-07T10:00:00Z","interface":"s13","imei":"35209900176148","imsi":"001010000000001","status":"WHITELISTED","answer":"WHITELISTED","prev_imei":"49015420323751"}`,
+		`{"kind":"duplicate_imei","time":"2026-12-07T10:00:00Z","interface":"","imei":"35209900176148","status":"","answer":"","rule":"duplicate_threshold","shadow":true,"count":12,"imsis":["001010000000001"],"dataset":"detected/imei/grey"}`,
+	}
+	if len(docs) != len(want) {
+		t.Fatalf("%d documents: %q", len(docs), docs)
+	}
+	for i := range want {
+		if docs[i] != want[i] {
+			t.Errorf("document %d:\n got %s\nwant %s", i, docs[i], want[i])
+		}
+	}
+	p.Publish(Event{Kind: KindIMSINewDevice}) // after Close: dropped, not blocked
+}

@@ -2,6 +2,8 @@ package observe
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,12 +26,27 @@ type EventSink interface {
 	Decision(iface, peer, peerAddr string, q eir.Query, d eir.Decision, err error)
 }
 
+// Sightings receives the checks answered on the network that carried an
+// IMSI, to record who uses which device (cmd/eird hands them to
+// eir/sighting's Writer). Sighted must not block: it reports whether the
+// answer was taken (false: dropped, and counted by the sink).
+type Sightings interface {
+	Sighted(a Answer) bool
+}
+
 // Options configures Checks. Only Registerer is required.
 type Options struct {
 	Registerer prometheus.Registerer // the decision counters (Recorder)
 	Logger     *zap.Logger           // nil: no logs
 	Redactor   *redact.Redactor      // IMEIs in logs; nil: a random key
 	Events     EventSink             // nil: no hit events
+	Sightings  Sightings             // nil: no observations
+	// SightingInterfaces are the interfaces whose answers go to Sightings
+	// (S13, N5g); nil: both.
+	SightingInterfaces []string
+	// SightingSample is the share of those answers handed over, drawn at
+	// random; 0 or 1: every one.
+	SightingSample float64
 }
 
 // Checks is the Observer of eird: for every check answered it counts the
@@ -40,7 +57,9 @@ type Options struct {
 // (warn). The admin API's checks are an operator's questions, not
 // equipment seen on the network: they are counted, neither published nor
 // logged. A check of equipment without an IMEI (a MAC or EUI-64 PEI) is
-// not observed: the counts, events and logs are of IMEIs.
+// not observed: the counts, events and logs are of IMEIs. The answers on
+// the network that carried an IMSI (not the failed checks) also go to the
+// Sightings, filtered by interface and sampled.
 //
 // Checks is safe for concurrent use; Answered does not block and
 // allocates only when it logs (and in the event sink).
@@ -49,6 +68,10 @@ type Checks struct {
 	log    *zap.Logger
 	red    *redact.Redactor
 	events EventSink
+	sight  Sightings
+	s13    bool    // S13 answers go to sight
+	n5g    bool    // N5g answers go to sight
+	sample float64 // in (0, 1): the share handed over; else all
 }
 
 var _ Observer = (*Checks)(nil)
@@ -59,7 +82,18 @@ func New(o Options) (*Checks, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Checks{rec: rec, log: o.Logger, red: o.Redactor, events: o.Events}
+	c := &Checks{rec: rec, log: o.Logger, red: o.Redactor, events: o.Events, sight: o.Sightings, sample: o.SightingSample}
+	c.s13, c.n5g = o.SightingInterfaces == nil, o.SightingInterfaces == nil
+	for _, i := range o.SightingInterfaces {
+		switch i {
+		case S13:
+			c.s13 = true
+		case N5g:
+			c.n5g = true
+		default:
+			return nil, fmt.Errorf("observe: sighting interface %q: want s13 or n5g", i)
+		}
+	}
 	if c.log == nil {
 		c.log = zap.NewNop()
 	}
@@ -81,6 +115,9 @@ func (c *Checks) Answered(a Answer) {
 	if c.events != nil {
 		c.events.Decision(a.Interface, a.Peer, peerIP(a.PeerAddr), a.Query, a.Decision, a.Err)
 	}
+	if c.sight != nil && c.sighted(&a) {
+		c.sight.Sighted(a)
+	}
 	d := &a.Decision
 	if sh := d.Shadow; sh != nil {
 		c.log.Info("shadow verdict not enforced", c.red.IMEI(a.Query.IMEI), zap.String(peerKey(a.Interface), a.Peer),
@@ -95,6 +132,23 @@ func (c *Checks) Answered(a Answer) {
 	case !errors.Is(a.Err, eir.ErrUnknown):
 		c.log.Warn("check failed", zap.Error(a.Err), zap.String("interface", a.Interface))
 	}
+}
+
+// sighted reports whether a goes to the Sightings: an answer (a list's or
+// the policy's, or unknown equipment; not a failed check) with an IMSI, on
+// an interface observed, and drawn by the sample.
+func (c *Checks) sighted(a *Answer) bool {
+	switch {
+	case a.Query.IMSI == "":
+		return false
+	case a.Err != nil && !errors.Is(a.Err, eir.ErrUnknown):
+		return false
+	case a.Interface == S13 && !c.s13, a.Interface == N5g && !c.n5g:
+		return false
+	case a.Interface != S13 && a.Interface != N5g:
+		return false
+	}
+	return c.sample <= 0 || c.sample >= 1 || rand.Float64() < c.sample
 }
 
 // peerKey is the log field naming the peer, as each interface calls it.

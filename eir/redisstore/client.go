@@ -115,3 +115,7 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
+
+// Client is the store's Redis client, for the stores that share it (the
+// sighting store of eir/sighting: same servers, same key prefix).
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
