@@ -3,6 +3,7 @@ package eir
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 )
 
@@ -92,18 +93,29 @@ type Fallback struct {
 // is logged, counted and published as an event, and the answer is what the
 // other sources decide, or WHITELISTED when none does — for trying a new
 // registry feed on live traffic safely.
+//
+// Passive sources are shadowed too, but never change an answer: when no
+// other source decides, the answer is the unknown-equipment policy's, as if
+// their entries did not exist (eird's duplicate-IMEI detections, source
+// "detected", until the operator enforces them).
 type Shadow struct {
 	All     bool
 	Sources []string
+	Passive []string
 }
 
 func (s Shadow) has(source string) bool {
-	for _, x := range s.Sources {
-		if x == source {
-			return true
+	return slices.Contains(s.Sources, source) || slices.Contains(s.Passive, source)
+}
+
+// passiveOnly reports whether every shadowed hit is of a passive source.
+func (s Shadow) passiveOnly(hits []Hit) bool {
+	for _, h := range hits {
+		if slices.Contains(s.Sources, h.Dataset.Source) {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // Policy holds the answers for cases no list decides.
@@ -212,7 +224,7 @@ func (c *Decider) decide(hits []Hit, err error) (Decision, error) {
 	switch {
 	case ok && p.Shadow.All:
 		return Decision{Status: Whitelisted, Rule: RuleShadow, Source: d.Source, Shadow: &d}, nil
-	case ok && len(p.Shadow.Sources) > 0 && p.Shadow.has(d.Source):
+	case ok && len(p.Shadow.Sources)+len(p.Shadow.Passive) > 0 && p.Shadow.has(d.Source):
 		// The answer is what the other sources decide.
 		enforced := hits[:0:0]
 		for _, h := range hits {
@@ -221,7 +233,13 @@ func (c *Decider) decide(hits []Hit, err error) (Decision, error) {
 			}
 		}
 		e, eok := Decide(enforced)
-		if !eok {
+		switch {
+		case eok:
+		case p.Shadow.passiveOnly(hits) && p.Unknown.Set:
+			return Decision{Status: p.Unknown.Status, Rule: RuleUnknownPolicy, Shadow: &d}, nil
+		case p.Shadow.passiveOnly(hits):
+			return Decision{Shadow: &d}, ErrUnknown
+		default:
 			e = Decision{Status: Whitelisted, Rule: RuleShadow, Source: d.Source}
 		}
 		if e.Status != d.Status || e.Rule != d.Rule {

@@ -144,6 +144,10 @@ func TestShadow(t *testing.T) {
 		{"a source not in shadow is enforced", []Hit{trial}, Shadow{Sources: []string{"other"}}, Blacklisted, RuleIMEI, nil, nil},
 		{"no shadow verdict when nothing changes", []Hit{national}, Shadow{Sources: []string{"trial"}}, Greylisted, RuleIMEI, nil, nil},
 		{"unknown stays unknown under a per-source shadow", nil, Shadow{Sources: []string{"trial"}}, 0, 0, nil, ErrUnknown},
+		{"a passive source alone leaves the equipment unknown", []Hit{trial}, Shadow{Passive: []string{"trial"}}, 0, 0, nil, ErrUnknown},
+		{"a passive source under an enforced one", []Hit{trial, national}, Shadow{Passive: []string{"trial"}}, Greylisted, RuleIMEI, ptr(Blacklisted), nil},
+		{"a shadowed source beside a passive one answers white", []Hit{trial, hit("detected", TargetIMEI, ListGrey)},
+			Shadow{Sources: []string{"trial"}, Passive: []string{"detected"}}, Whitelisted, RuleShadow, ptr(Blacklisted), nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -165,6 +169,16 @@ func TestShadow(t *testing.T) {
 }
 
 func ptr(s Status) *Status { return &s }
+
+// TestShadowPassiveUnknownPolicy: a passive source's entry alone is
+// answered by the unknown-equipment policy, its verdict kept as shadow.
+func TestShadowPassiveUnknownPolicy(t *testing.T) {
+	p := Policy{Unknown: Fallback{Set: true, Status: Greylisted}, Shadow: Shadow{Passive: []string{"detected"}}}
+	d, err := NewDecider(fakeLookup{hits: []Hit{hit("detected", TargetIMEI, ListBlack)}}, p).Check(context.Background(), Query{IMEI: 1})
+	if err != nil || d.Status != Greylisted || d.Rule != RuleUnknownPolicy || d.Shadow == nil || d.Shadow.Status != Blacklisted {
+		t.Fatalf("%+v, %v; want GREYLISTED by the unknown policy, shadow BLACKLISTED", d, err)
+	}
+}
 
 // TestNoIMEI: a MAC or EUI-64 PEI is on no list: the unknown-equipment
 // policy answers it, without a lookup (a failing store, a black hit and

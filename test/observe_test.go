@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +15,7 @@ import (
 	"github.com/eir-sidecar/eir/diameter/s13client"
 	"github.com/eir-sidecar/eir/internal/testenv"
 	"github.com/eir-sidecar/eir/internal/testenv/redistest"
+	"github.com/eir-sidecar/eir/regsync/opdata"
 )
 
 // observeConfig is baseConfig with the N5g-eir listener and the
@@ -85,7 +88,18 @@ func matches(ev, want map[string]any) bool {
 // AMF's imeisv- PEI and msisdn- gpsi are recorded too.
 func TestObservations(t *testing.T) {
 	rds := redistest.Start(t)
-	e := startEIRD(t, observeConfig(rds.Addr(), "  events:\n    per_imsi_interval: 10m\n"))
+	// S13 carries no MSISDN: the export takes it from a file (DIRBS
+	// refuses a dump with more than 5 % of them empty).
+	msisdns := filepath.Join(t.TempDir(), "msisdn.csv")
+	var b strings.Builder
+	for _, imsi := range observedIMSIs() {
+		fmt.Fprintf(&b, "%s,4917%s\n", imsi, imsi[7:])
+	}
+	if err := os.WriteFile(msisdns, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := startEIRD(t, observeConfig(rds.Addr(), "  events:\n    per_imsi_interval: 10m\n")+
+		"export:\n  operator_data:\n    operator_id: e2e_op\n    msisdn_file: "+msisdns+"\n")
 	loadLists(t, e)
 	e.waitHeld(t)
 	mme := func(host string) *s13client.Client {
@@ -127,9 +141,7 @@ func TestObservations(t *testing.T) {
 	// One IMEI, 12 IMSIs in a day: duplicate_threshold (10) fires once;
 	// the IMEI goes on detected/imei/grey in shadow mode: the answer stays
 	// the one of gsma's grey range (an entry of its own, enforced, would
-	// decide by rule imei). Note: an IMEI on no other list would be
-	// answered WHITELISTED instead of unknown (5422): shadow mode answers
-	// so when no enforced source decides (eir.Shadow).
+	// decide by rule imei).
 	const clone = "86000000000017"
 	for i := range 12 {
 		if got := check(mme1, clone, "", fmt.Sprintf("0010170000000%02d", i)); got != "2001 es=2" {
@@ -160,6 +172,16 @@ func TestObservations(t *testing.T) {
 	ev = waitEvent(t, rds, map[string]any{"kind": "duplicate_imei", "imei": twin, "rule": "concurrent_use"})
 	if fmt.Sprint(ev["peers"]) != "[mme1.e2e.test mme2.e2e.test]" || ev["count"] != float64(2) {
 		t.Errorf("concurrent use %v", ev)
+	}
+	// The twin is on no other list: once on detected/imei/grey (passive),
+	// it is still answered by the unknown-equipment policy, not
+	// WHITELISTED as a shadowed source's entry would be.
+	testenv.Eventually(t, "the twin on detected/imei/grey", 10*time.Second, func() bool {
+		out, _, _ := e.eirctl(t, "", "list", "-imei", twin)
+		return strings.Contains(out, "detected/imei/grey")
+	})
+	if got := check(mme1, twin, "", "001018000000001"); got != "exp 5422" {
+		t.Fatalf("a detected IMEI on no other list: %s, want exp 5422 (unknown, as before the detection)", got)
 	}
 
 	// An AMF: imeisv- PEI and msisdn- gpsi, on a subscriber seen on S13:
@@ -193,6 +215,60 @@ func TestObservations(t *testing.T) {
 	}
 	if n := e.metric(t, `eir_sighting_detections_total{rule="concurrent_use"}`); n != 1 {
 		t.Errorf("%v concurrent_use detections", n)
+	}
+	observedByEirctl(t, e, clone, sub, oldPhone, stolen, thief)
+}
+
+// observedIMSIs are the IMSIs TestObservations uses.
+func observedIMSIs() []string {
+	out := []string{"001010000000002", "001010000000003", "001017000000099", "001018000000001", "001018000000002",
+		"001019000000001", "001019000000002"}
+	for i := range 12 {
+		out = append(out, fmt.Sprintf("0010170000000%02d", i))
+	}
+	return out
+}
+
+// observedByEirctl reads the observations of TestObservations through
+// eirctl and eird's admin API: an IMEI's pairs and the rules it trips, a
+// subscriber's devices (a reason required), and the day's operator data
+// export, parsed back by the DIRBS parser: the blocked attempt is not in it.
+func observedByEirctl(t *testing.T, e *eird, clone, sub, phone, stolen, thief string) {
+	t.Helper()
+	out, errOut, code := e.eirctl(t, "", "observed", clone)
+	if code != 0 || !strings.Contains(out, "duplicate_threshold") || !strings.Contains(out, "001017000000011") {
+		t.Fatalf("eirctl observed %s (exit %d):\n%s%s", clone, code, out, errOut)
+	}
+	if _, _, code := e.eirctl(t, "", "observed", "-imsi", sub); code == 0 {
+		t.Fatal("eirctl observed -imsi without -reason succeeded")
+	}
+	out, errOut, code = e.eirctl(t, "", "observed", "-imsi", sub, "-reason", "ticket 42")
+	if code != 0 || !strings.Contains(out, phone) {
+		t.Fatalf("eirctl observed -imsi (exit %d):\n%s%s", code, out, errOut)
+	}
+	out, _, _ = e.eirctl(t, "", "audit", "-action", "observed.devices")
+	if !strings.Contains(out, "ticket 42") {
+		t.Errorf("the lookup of a subscriber's devices is not audited with its reason:\n%s", out)
+	}
+	dir := t.TempDir()
+	day := time.Now().UTC().Format("20060102")
+	out, errOut, code = e.eirctl(t, "", "export", "operator-data", "-date", day, "-o", dir)
+	if code != 0 {
+		t.Fatalf("eirctl export operator-data (exit %d):\n%s%s", code, out, errOut)
+	}
+	rows := map[string]bool{}
+	file := filepath.Join(dir, "e2e_op_"+day+"_"+day+".zip")
+	if _, _, err := opdata.ParseFile(file, opdata.Options{}, func(r opdata.Row) error {
+		rows[r.IMEI+","+r.IMSI] = true
+		return nil
+	}); err != nil {
+		t.Fatalf("the export does not parse back: %v", err)
+	}
+	if !rows[phone+","+sub] || !rows[clone+",001017000000011"] {
+		t.Errorf("admitted pairs missing from the export: %v", rows)
+	}
+	if rows[stolen+","+thief] {
+		t.Error("the export holds an attempt the EIR blocked")
 	}
 }
 

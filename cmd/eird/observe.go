@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/eir-sidecar/eir/admin"
 	"github.com/eir-sidecar/eir/config"
 	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/eir/events"
@@ -17,6 +20,8 @@ import (
 	"github.com/eir-sidecar/eir/eir/provision"
 	"github.com/eir-sidecar/eir/eir/redisstore"
 	"github.com/eir-sidecar/eir/eir/sighting"
+	"github.com/eir-sidecar/eir/regsync"
+	"github.com/eir-sidecar/eir/regsync/opexport"
 )
 
 // detectedSource is the source of the entries a duplicate-IMEI detection
@@ -330,18 +335,18 @@ func reason(d sighting.Detection, r sighting.Rules) string {
 	return d.Rule
 }
 
-// shadowDetected returns the policy with source detected in shadow mode
-// when observations are on and detections not enforced.
+// shadowDetected returns the policy with source detected passive (see
+// eir.Shadow) when observations are on and detections not enforced.
 func shadowDetected(p eir.Policy, o config.Observe) eir.Policy {
 	if !o.Enabled || o.Detect.Enforce {
 		return p
 	}
-	for _, s := range p.Shadow.Sources {
-		if s == detectedSource {
-			return p
-		}
+	if slices.Contains(p.Shadow.Passive, detectedSource) {
+		return p
 	}
-	p.Shadow.Sources = append(p.Shadow.Sources, detectedSource)
+	// Passive: a detected IMEI on no other list is still answered by the
+	// unknown-equipment policy, not WHITELISTED as a shadowed source's.
+	p.Shadow.Passive = append(slices.Clip(p.Shadow.Passive), detectedSource)
 	return p
 }
 
@@ -371,4 +376,38 @@ func (r *recent[K, V]) put(k K, v V) {
 		r.prev, r.cur = r.cur, make(map[K]V, len(r.cur))
 	}
 	r.cur[k] = v
+}
+
+// wireObserved gives the admin API the observations (GET /v1/observed,
+// forget) and the operator data export, and builds the daily export's
+// scheduler (export.operator_data).
+func (d *daemon) wireObserved(aopts *admin.Options, lists *redisstore.Store, reg prometheus.Registerer) error {
+	od := d.cfg.Export.OperatorData
+	if d.obs == nil {
+		if od.Enabled {
+			return errors.New("export.operator_data.enabled needs observe.enabled: the export is made of the observations")
+		}
+		return nil
+	}
+	aopts.Sightings = d.sightings
+	rules := d.obs.rules
+	aopts.ObserveRules = &rules
+	if od.OperatorID == "" {
+		return nil
+	}
+	nets, err := opexport.ParseNetworks(od.HomeNetworks)
+	if err != nil {
+		return fmt.Errorf("export.operator_data.home_networks: %w", err)
+	}
+	ex, err := opexport.New(d.sightings, opexport.Options{Operator: od.OperatorID, Networks: nets, CountryCodes: od.CountryCodes,
+		MSISDNFile: od.MSISDNFile, N5GRAT: od.N5gRAT, DayOffset: d.cfg.Observe.DayOffset})
+	if err != nil {
+		return err
+	}
+	aopts.OperatorData = ex
+	if od.Enabled {
+		d.opsched, err = opexport.NewScheduler(ex, regsync.CoordinatorFor(lists),
+			opexport.ScheduleOptions{Dir: od.Dir, At: od.AtOffset()}, d.log.Named("export"), reg)
+	}
+	return err
 }

@@ -100,6 +100,9 @@ func (d *daemon) start() *running {
 	if d.syncer != nil {
 		goBG(func() { d.syncer.Run(bg) })
 	}
+	if d.opsched != nil {
+		goBG(func() { d.opsched.Run(bg) })
+	}
 	if len(cfg.Bootstrap.Files) > 0 {
 		goBG(func() { bootstrap(bg, d.store, cfg.Bootstrap.Files, d.log.Named("bootstrap")) })
 	}

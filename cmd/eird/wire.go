@@ -34,6 +34,7 @@ import (
 	"github.com/eir-sidecar/eir/n5g/nrf"
 	"github.com/eir-sidecar/eir/regsync"
 	"github.com/eir-sidecar/eir/regsync/fetch"
+	"github.com/eir-sidecar/eir/regsync/opexport"
 )
 
 // daemon is eird built from its configuration, its listeners open,
@@ -49,6 +50,7 @@ type daemon struct {
 	// sightings is the observation store (IMEI–IMSI pairs), for the admin
 	// API's and the export's reads; nil when observe.enabled is off.
 	sightings *sighting.Store
+	opsched   *opexport.Scheduler // nil: export.operator_data.enabled off
 	dsrv      *diameter.Server
 	api       *admin.Server
 	syncer    *regsync.Engine // nil: no sync source
@@ -196,6 +198,9 @@ func (d *daemon) build(path string, reg *prometheus.Registry) (n5g.Options, erro
 	}
 	if d.pub != nil {
 		aopts.Events = store
+	}
+	if err := d.wireObserved(&aopts, store, reg); err != nil {
+		return n5g.Options{}, err
 	}
 	d.api = admin.New(aopts, store, checker, log.Named("admin"))
 	if d.obs != nil {

@@ -75,10 +75,13 @@ func (a Answer) String() string {
 	return fmt.Sprintf("ANSWER(%d)", uint8(a))
 }
 
-// Admitted reports whether the answer let the device on the network: the
-// registry export counts only these days (DIRBS excludes the attempts an
-// operator already blocked).
-func (a Answer) Admitted() bool { return a == AnswerWhitelisted || a == AnswerGreylisted }
+// Admitted reports whether the EIR let the device on the network: every
+// answer but BLACKLISTED. The registry export counts only these days
+// (DIRBS excludes the attempts an operator already blocked). An unknown
+// equipment answer (S13 5422, N5g-eir 404) blocks nothing by itself: the
+// MME or AMF applies its own policy, and most admit the device, so it is
+// admitted here (DIRBS needs exactly those devices to find duplicates).
+func (a Answer) Admitted() bool { return a != AnswerBlacklisted }
 
 // Listed reports whether the answer came from the black or grey list.
 func (a Answer) Listed() bool { return a == AnswerBlacklisted || a == AnswerGreylisted }

@@ -115,7 +115,7 @@ func (e *Exporter) Rows(ctx context.Context, date opdata.Date) ([]opdata.Row, er
 	var rows []opdata.Row
 	err = e.src.Day(ctx, day, func(p sighting.Pair) error {
 		if !p.AdmittedOn(day) {
-			return nil // blocked (or unknown) all day: DIRBS wants it left out
+			return nil // blacklisted all day: DIRBS wants it left out
 		}
 		rat := e.ratOf(p.Interfaces)
 		if rat == nil {

@@ -80,7 +80,7 @@ var scenario = []obs{
 	{5 * time.Hour, 49_015_420_323_751, "001010000000004", "33600000004", sighting.S13, sighting.AnswerGreylisted},  // admitted: in
 	{6 * time.Hour, 1_234_567_890_123, "001010000000005", "33600000005", sighting.S13, sighting.AnswerWhitelisted},  // leading zeros
 	{7 * time.Hour, 1_234_567_890_123, "001010000000005", "33600000005", sighting.N5G, sighting.AnswerWhitelisted},
-	{8 * time.Hour, 35_209_900_176_148, "001010000000006", "33600000006", sighting.S13, sighting.AnswerUnknown},      // refused unknown: out
+	{8 * time.Hour, 35_209_900_176_148, "001010000000006", "33600000006", sighting.S13, sighting.AnswerUnknown},      // unknown: in (the MME decides)
 	{25 * time.Hour, 35_209_900_176_148, "001010000000007", "33600000007", sighting.S13, sighting.AnswerWhitelisted}, // the day after
 }
 
