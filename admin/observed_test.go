@@ -196,7 +196,7 @@ func TestEventsByKind(t *testing.T) {
 	if evs = body["events"].([]any); len(evs) != 7 {
 		t.Fatalf("the rest: %d", len(evs))
 	}
-	if _, body = a.call(t, "GET", "/v1/events?kind=duplicate_detected", "bob", nil); len(body["events"].([]any)) != 0 {
+	if _, body = a.call(t, "GET", "/v1/events?kind=duplicate_imei", "bob", nil); len(body["events"].([]any)) != 0 {
 		t.Fatalf("none: %v", body)
 	}
 }

@@ -340,7 +340,7 @@ type ObserveRules struct {
 // ObserveDetect is what a detection does to the IMEI.
 type ObserveDetect struct {
 	List    string `yaml:"list"`    // grey | black: a detected IMEI is put on dataset detected/imei/<list>
-	Enforce bool   `yaml:"enforce"` // enforce source detected; false: it is in shadow mode (computed and evented, never answered)
+	Enforce bool   `yaml:"enforce"` // enforce source detected; false: it is passive (computed, logged and evented, never changes an answer: an IMEI on no other list stays unknown)
 }
 
 // ObserveEvents limits the device-change events.

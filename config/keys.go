@@ -219,7 +219,7 @@ var docs = map[string]string{
 	"observe.rules.min_seen_days":         "the daily average applies to IMEIs seen on at least this many days of the period",
 	"observe.rules.concurrent_window":     "one IMEI with two IMSIs at two MMEs/AMFs within this window; 0: off",
 	"observe.detect.list":                 "grey | black: a detected IMEI is put on dataset detected/imei/<list>",
-	"observe.detect.enforce":              "enforce source detected; false: it is in shadow mode (computed and evented, never answered)",
+	"observe.detect.enforce":              "enforce source detected; false: it is passive (computed, logged and evented, never changes an answer: an IMEI on no other list stays unknown)",
 	"observe.events.per_imsi_interval":    "at most one device-change event per IMSI within this interval; 0: no limit",
 }
 

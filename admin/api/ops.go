@@ -36,7 +36,7 @@ type EventsPage struct {
 // Event is an event of the stream: a hit (a blacklisted or greylisted
 // IMEI seen, or a shadow verdict not enforced) or, with observations on,
 // an observation event (imsi_new_device, listed_imei_new_imsi,
-// duplicate_detected, ...), whose other fields are in the raw JSON.
+// duplicate_imei, ...), whose other fields are in the raw JSON.
 type Event struct {
 	ID        Text   `json:"id"`
 	Kind      string `json:"kind,omitempty"` // "" is hit

@@ -21,17 +21,17 @@ func (c *cli) events(args []string) int {
 mode, the verdicts not enforced, marked SHADOW) that eird has seen, with the status,
 the answer given, the IMEI, the IMSI, the deciding source and the requesting peer;
 with observations on (observe.enabled), also imsi_new_device, listed_imei_new_imsi
-and duplicate_detected events (their kind in the STATUS column).
+and duplicate_imei events (their kind in the STATUS column).
 
 -kind K shows only the events of kind K (hit, imsi_new_device, listed_imei_new_imsi,
-duplicate_detected, ...); for a kind other than hit each event's own fields are shown.
+duplicate_imei, ...); for a kind other than hit each event's own fields are shown.
 
 With -follow, eirctl keeps polling for new events until interrupted (Ctrl-C exits
 with 0); with -o json it then prints one JSON event per line.`)
 	limit := f.Int("limit", 0, "at most `N` events per request (default: eird's, the last 100)")
 	follow := f.Bool("follow", false, "keep polling for new events until interrupted")
 	interval := f.Duration("interval", time.Second, "with -follow: time between polls")
-	kind := f.String("kind", "", "only events of this `kind` (hit, imsi_new_device, listed_imei_new_imsi, duplicate_detected)")
+	kind := f.String("kind", "", "only events of this `kind` (hit, imsi_new_device, listed_imei_new_imsi, duplicate_imei)")
 	if code, ok := f.parse(args, 0, 0); !ok {
 		return code
 	}
