@@ -29,6 +29,9 @@ func (c Config) validateObserve(p *problems) {
 	if o.MinInterval < 0 {
 		p.addf("observe.min_interval", "must not be negative")
 	}
+	if o.DedupeEntries < 1000 {
+		p.addf("observe.dedupe_entries", "%d: want at least 1000", o.DedupeEntries)
+	}
 	if o.MaxPairs < 2 {
 		p.addf("observe.max_pairs", "%d: want at least 2", o.MaxPairs)
 	}

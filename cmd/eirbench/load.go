@@ -53,7 +53,7 @@ func (lf *loadFlags) register(fs *flag.FlagSet, withRate bool) {
 	fs.IntVar(&lf.entries, "entries", defaultEntries, "IMEIs per generated list (black, grey, white, unknown; as many exception pairs)")
 	fs.Uint64Var(&lf.seed, "seed", 1, "seed of the generated lists and of the request draws")
 	fs.StringVar(&lf.realm, "realm", "eirbench.localdomain", "Origin-Realm of the simulated MMEs")
-	fs.Float64Var(&lf.imsiShare, "imsi-share", 1, "fraction of requests (other than exceptions) carrying a User-Name (a random IMSI on no exception)")
+	fs.Float64Var(&lf.imsiShare, "imsi-share", 1, "fraction of requests (other than exceptions) carrying a User-Name: the IMSI of the device's subscriber (one per IMEI of the data set, on no exception)")
 }
 
 // options returns the engine's options for lf against addr.

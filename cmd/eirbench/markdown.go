@@ -118,6 +118,7 @@ func writeMarkdown(w io.Writer, res *ratioResult, now time.Time) {
 		p("")
 		markdownRounds(p, n.Rounds, n.Summary)
 	}
+	markdownObserve(p, res)
 	mem := res.Memory
 	if mem.Start != nil && mem.End != nil {
 		p("")

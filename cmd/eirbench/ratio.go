@@ -36,8 +36,11 @@ type ratioFlags struct {
 	progress bool
 	strict   bool
 	// N5g-eir rounds (eirbench amf against eird and the reference).
-	n5gRounds  int
-	n5gStreams int
+	n5gRounds int
+	// observeOffRounds: rounds against an eird with observe.enabled false
+	// after the others (ratioobserve.go).
+	observeOffRounds int
+	n5gStreams       int
 }
 
 // envList is a repeatable KEY=VALUE flag.
@@ -75,6 +78,7 @@ func ratioCommand(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&f.strict, "strict", false, "exit 3 on any mismatch, timeout, lost or malformed answer")
 	fs.IntVar(&f.n5gRounds, "n5g-rounds", 3, "N5g-eir rounds after the S13 ones: the same lists and mix over HTTP/2 (-conns connections × -n5g-streams), alternating the order (0: skip)")
 	fs.IntVar(&f.n5gStreams, "n5g-streams", 64, "N5g-eir requests in flight per connection")
+	fs.IntVar(&f.observeOffRounds, "observe-off-rounds", 0, "after the other phases, rounds against an eird with observe.enabled false, for the same-run cost of observations (0: only report the observations' Redis load)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `usage: eirbench ratio [flags]
 
@@ -265,6 +269,9 @@ func (r *ratioRun) run(ctx context.Context) (*ratioResult, error) {
 	res.Memory.Start = &start
 	err = r.measureAll(ctx)
 	res.Summary = summarise(res.Rounds)
+	if err == nil && ctx.Err() == nil {
+		err = r.measureObserveOff(ctx, dir, redisAddr)
+	}
 	if res.N5g != nil {
 		res.N5g.Summary = summarise(res.N5g.Rounds)
 	}

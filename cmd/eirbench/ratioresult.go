@@ -28,6 +28,7 @@ type ratioResult struct {
 	Memory      memorySummary   `json:"memory"`
 	Soak        *soakResult     `json:"soak,omitempty"`
 	N5g         *n5gResult      `json:"n5g,omitempty"`
+	Observe     *observeResult  `json:"observe,omitempty"`
 	Problems    []string        `json:"problems,omitempty"`
 	Interrupted bool            `json:"interrupted,omitempty"`
 }

@@ -157,15 +157,15 @@ func TestObservationEvents(t *testing.T) {
 func TestShadowDetected(t *testing.T) {
 	cfg := config.Default().Observe
 	p := shadowDetected(eir.Policy{Shadow: eir.Shadow{Sources: []string{"trial"}}}, cfg)
-	if strings.Join(p.Shadow.Sources, ",") != "trial,detected" {
-		t.Errorf("shadow sources %v", p.Shadow.Sources)
+	if strings.Join(p.Shadow.Sources, ",") != "trial" || strings.Join(p.Shadow.Passive, ",") != "detected" {
+		t.Errorf("shadow sources %v, passive %v; want trial, detected", p.Shadow.Sources, p.Shadow.Passive)
 	}
-	if p = shadowDetected(p, cfg); len(p.Shadow.Sources) != 2 {
-		t.Errorf("added twice: %v", p.Shadow.Sources)
+	if p = shadowDetected(p, cfg); len(p.Shadow.Passive) != 1 {
+		t.Errorf("added twice: %v", p.Shadow.Passive)
 	}
 	cfg.Detect.Enforce = true
-	if p := shadowDetected(eir.Policy{}, cfg); len(p.Shadow.Sources) != 0 {
-		t.Errorf("enforced: %v", p.Shadow.Sources)
+	if p := shadowDetected(eir.Policy{}, cfg); len(p.Shadow.Sources)+len(p.Shadow.Passive) != 0 {
+		t.Errorf("enforced: %v %v", p.Shadow.Sources, p.Shadow.Passive)
 	}
 }
 

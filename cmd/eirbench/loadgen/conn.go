@@ -491,7 +491,7 @@ func (c *conn) newRequestLocked(intended, now int64, imsiLimit uint64) pendingRe
 	if cat == Exception {
 		imsi = e.o.Data.Exceptions[idx].IMSI
 	} else if withIMSI {
-		imsi = otherIMSI(c.rng)
+		imsi = subscriberIMSI(cat, int(idx))
 	}
 	hbh, e2e := c.nextHBH(), c.nextE2E()
 	c.slots[hbh&c.mask] = slot{hbh: hbh, e2e: e2e, cat: cat, idx: idx, imsi: imsi, intended: intended, sent: now}

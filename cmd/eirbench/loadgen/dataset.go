@@ -95,5 +95,11 @@ func (d *Dataset) list(c Category) []eir.IMEI {
 	return d.Unknown
 }
 
-// otherIMSI returns a random IMSI that is never in an exception pair.
-func otherIMSI(rng *rand.Rand) uint64 { return otherIMSIBase + rng.Uint64N(msinSpace) }
+// subscriberIMSI returns the IMSI that uses the idx-th IMEI of category
+// cat, never in an exception pair: each device has its SIM, as a network
+// sees it (a random IMSI per request would make every check a new
+// IMEI–IMSI pair for eird's observations, which no network does).
+func subscriberIMSI(cat Category, idx int) uint64 {
+	h := (uint64(cat)<<32 | uint64(idx)) * 0x9E3779B97F4A7C15
+	return otherIMSIBase + (h>>16)%msinSpace
+}

@@ -301,7 +301,7 @@ func (r *sbiRun) stream(ctx context.Context, s *sbiStream) {
 		case cat == Exception:
 			imsi = r.o.Data.Exceptions[idx].IMSIString()
 		case x>>32 < s.supiLimit:
-			imsi = IMSIString(otherIMSI(s.rng))
+			imsi = IMSIString(subscriberIMSI(cat, idx))
 		}
 		s.url = append(append(append(s.url[:0], r.o.APIRoot...), sbiPath+"?pei=imei-"...), imei...)
 		if imsi != "" {

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMetricSum(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`# HELP eir_check_decisions_total x
+eir_check_decisions_total{interface="admin",status="unknown"} 7
+eir_check_decisions_total{interface="s13",status="blacklisted"} 10
+eir_check_decisions_total{interface="s13",status="unknown"} 1.5e+06
+eir_check_decisions_total_other 99
+eir_sighting_dropped_total 3
+`))
+	}))
+	defer srv.Close()
+	if got := metricSum(srv.URL, "eir_check_decisions_total", `interface="s13"`); got != 1_500_010 {
+		t.Errorf("s13 decisions: %v", got)
+	}
+	if got := metricSum(srv.URL, "eir_sighting_dropped_total", ""); got != 3 {
+		t.Errorf("dropped: %v", got)
+	}
+	if got := metricSum(srv.URL, "eir_missing_total", ""); got != 0 {
+		t.Errorf("missing: %v", got)
+	}
+}
+
+func TestMarkdownObserve(t *testing.T) {
+	res := &ratioResult{Scenario: scenario{IMSIShare: 1}, Summary: &ratioSummary{Ratio: spread{Median: 2.7}}}
+	res.Observe = &observeResult{Checks: 1_000_000, Written: 400_000, Deduplicated: 600_000, Commands: 800_000, CommandsPer1000: 800,
+		OffSummary: &ratioSummary{Ratio: spread{Median: 3}}, OffRounds: []ratioRound{{Round: 1}}, Effect: 0.9}
+	var b bytes.Buffer
+	writeMarkdown(&b, res, time.Now())
+	for _, want := range []string{"## Observations (observe.enabled)", "| 1,000,000 | 400,000 | 600,000 | 0 | 800,000 | 800.0 |", "**0.900**"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in\n%s", want, b.String())
+		}
+	}
+}
