@@ -314,18 +314,19 @@ type Guards struct {
 // answered on S13 and N5g-eir, recorded off the answer path (eir/sighting),
 // the device-change events and the duplicate-IMEI detection.
 type Observe struct {
-	Enabled       bool          `yaml:"enabled"`        // record the checks answered with an IMSI, off the answer path
-	Retention     time.Duration `yaml:"retention"`      // a pair is forgotten this long after it was last seen (a Go duration: 4320h is 180 days); at least 24h
-	Interfaces    []string      `yaml:"interfaces"`     // the interfaces observed: s13, n5g
-	Sample        float64       `yaml:"sample"`         // share of the checks observed, above 0 and at most 1; 1: every check
-	MinInterval   time.Duration `yaml:"min_interval"`   // a pair written with the same day, peer and answer less than this ago is not written again; 0: 60s
-	MaxPairs      int           `yaml:"max_pairs"`      // IMSIs kept per IMEI, the one seen longest ago evicted; at least 2
-	DedupeEntries int           `yaml:"dedupe_entries"` // subscribers whose last observation this eird remembers, so that a check of the same pair within observe.min_interval writes nothing (about 100 bytes each); at least 1000
-	DayOffset     time.Duration `yaml:"day_offset"`     // offset from UTC of the zone whose days are counted, whole seconds within ±14h
-	QueueSize     int           `yaml:"queue_size"`     // observations waiting to be written; beyond, they are dropped and counted, never delaying an answer
-	Rules         ObserveRules  `yaml:"rules"`
-	Detect        ObserveDetect `yaml:"detect"`
-	Events        ObserveEvents `yaml:"events"`
+	Enabled            bool          `yaml:"enabled"`               // record the checks answered with an IMSI, off the answer path
+	Retention          time.Duration `yaml:"retention"`             // a pair is forgotten this long after it was last seen (a Go duration: 4320h is 180 days); at least 24h
+	Interfaces         []string      `yaml:"interfaces"`            // the interfaces observed: s13, n5g
+	Sample             float64       `yaml:"sample"`                // share of the checks observed, above 0 and at most 1; 1: every check
+	MinInterval        time.Duration `yaml:"min_interval"`          // a pair written with the same day, peer and answer less than this ago is not written again; 0: 60s
+	MaxPairs           int           `yaml:"max_pairs"`             // IMSIs kept per IMEI, the one seen longest ago evicted; at least 2
+	MaxWritesPerSecond float64       `yaml:"max_writes_per_second"` // observations written to Redis per second at most, so that observing never takes more of the Redis serving the lists than this: beyond it the queue fills and observations are dropped (counted); 0: no bound
+	DedupeEntries      int           `yaml:"dedupe_entries"`        // subscribers whose last observation this eird remembers, so that a check of the same pair within observe.min_interval writes nothing (about 100 bytes each); at least 1000
+	DayOffset          time.Duration `yaml:"day_offset"`            // offset from UTC of the zone whose days are counted, whole seconds within ±14h
+	QueueSize          int           `yaml:"queue_size"`            // observations waiting to be written; beyond, they are dropped and counted, never delaying an answer
+	Rules              ObserveRules  `yaml:"rules"`
+	Detect             ObserveDetect `yaml:"detect"`
+	Events             ObserveEvents `yaml:"events"`
 }
 
 // ObserveRules are the duplicate-IMEI rules (DIRBS duplicate_threshold and

@@ -96,14 +96,15 @@ func Default() Config {
 		},
 		Export: defaultExport(),
 		Observe: Observe{
-			Enabled:       true,
-			Retention:     180 * 24 * time.Hour, // DIRBS lookback_days
-			Interfaces:    []string{"s13", "n5g"},
-			Sample:        1,
-			MinInterval:   60 * time.Second,
-			MaxPairs:      256,
-			DedupeEntries: 1_000_000,
-			QueueSize:     8192,
+			Enabled:            true,
+			Retention:          180 * 24 * time.Hour, // DIRBS lookback_days
+			Interfaces:         []string{"s13", "n5g"},
+			Sample:             1,
+			MinInterval:        60 * time.Second,
+			MaxPairs:           256,
+			DedupeEntries:      1_000_000,
+			MaxWritesPerSecond: 5000,
+			QueueSize:          8192,
 			// DIRBS-Core's example configuration of its duplicate dimensions.
 			Rules: ObserveRules{DuplicatePeriodDays: 30, DuplicateThreshold: 10, DailyAvgThreshold: 4.0, MinSeenDays: 5,
 				ConcurrentWindow: 5 * time.Minute},

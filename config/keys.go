@@ -211,6 +211,7 @@ var docs = map[string]string{
 	"observe.sample":                      "share of the checks observed, above 0 and at most 1; 1: every check",
 	"observe.min_interval":                "a pair written with the same day, peer and answer less than this ago is not written again; 0: 60s",
 	"observe.max_pairs":                   "IMSIs kept per IMEI, the one seen longest ago evicted; at least 2",
+	"observe.max_writes_per_second":       "observations written to Redis per second at most, so that observing never takes more of the Redis serving the lists than this: beyond it the queue fills and observations are dropped (counted); 0: no bound",
 	"observe.dedupe_entries":              "subscribers whose last observation this eird remembers, so that a check of the same pair within observe.min_interval writes nothing (about 100 bytes each); at least 1000",
 	"observe.day_offset":                  "offset from UTC of the zone whose days are counted, whole seconds within ±14h",
 	"observe.queue_size":                  "observations waiting to be written; beyond, they are dropped and counted, never delaying an answer",

@@ -29,6 +29,9 @@ func (c Config) validateObserve(p *problems) {
 	if o.MinInterval < 0 {
 		p.addf("observe.min_interval", "must not be negative")
 	}
+	if o.MaxWritesPerSecond < 0 {
+		p.addf("observe.max_writes_per_second", "%g: want ≥ 0", o.MaxWritesPerSecond)
+	}
 	if o.DedupeEntries < 1000 {
 		p.addf("observe.dedupe_entries", "%d: want at least 1000", o.DedupeEntries)
 	}

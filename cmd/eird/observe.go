@@ -119,7 +119,7 @@ func newObservation(cfg config.Observe, lists *redisstore.Store, prefix string, 
 			return nil, fmt.Errorf("observe metrics: %w", err)
 		}
 	}
-	ob.w, err = sighting.NewWriter(st, sighting.WriterOptions{QueueSize: cfg.QueueSize, OnResult: ob.onResult}, log, reg)
+	ob.w, err = sighting.NewWriter(st, sighting.WriterOptions{QueueSize: cfg.QueueSize, MaxRate: cfg.MaxWritesPerSecond, OnResult: ob.onResult}, log, reg)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 )
 
 // Defaults of WriterOptions.
@@ -32,6 +33,10 @@ type WriterOptions struct {
 	FlushInterval time.Duration
 	// WriteTimeout bounds each batch write. 0 is DefaultWriteTimeout.
 	WriteTimeout time.Duration
+	// MaxRate bounds the observations written per second (0: no bound),
+	// so that observing never takes more of Redis, which serves the lists
+	// in force, than this: beyond it the queue fills and Record drops.
+	MaxRate float64
 	// OnResult, when set, is called with each observation of a batch and
 	// what writing it did (the rules and Classify need both), from the
 	// writer's goroutine: it must not block long.
@@ -66,6 +71,9 @@ func (o WriterOptions) Validate() error {
 	if o.FlushInterval < 0 {
 		errs = append(errs, fmt.Errorf("flush_interval: %v: want ≥ 0", o.FlushInterval))
 	}
+	if o.MaxRate < 0 {
+		errs = append(errs, fmt.Errorf("max_rate: %v: want ≥ 0", o.MaxRate))
+	}
 	if o.WriteTimeout < 0 {
 		errs = append(errs, fmt.Errorf("write_timeout: %v: want ≥ 0", o.WriteTimeout))
 	}
@@ -83,6 +91,7 @@ type Writer struct {
 	mu     sync.RWMutex // Record holds it shared; Close exclusively to close
 	closed bool
 	queue  chan Observation
+	lim    *rate.Limiter // nil: MaxRate 0
 	stop   chan struct{}
 	done   chan struct{}
 
@@ -110,6 +119,9 @@ func NewWriter(s *Store, o WriterOptions, log *zap.Logger, reg prometheus.Regist
 			Help:    "Observations per batch written by the sighting writer.",
 			Buckets: []float64{1, 4, 16, 64, 256, 512, 1024},
 		}),
+	}
+	if o.MaxRate > 0 {
+		w.lim = rate.NewLimiter(rate.Limit(o.MaxRate), max(o.BatchSize, int(o.MaxRate)))
 	}
 	if reg != nil {
 		queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -176,15 +188,35 @@ func (w *Writer) run() {
 			batch = append(batch, o)
 			if len(batch) >= w.o.BatchSize {
 				timer.Stop()
+				w.pace(len(batch))
 				batch = w.flush(batch)
 			}
 		case <-timer.C:
+			w.pace(len(batch))
 			batch = w.flush(batch)
 		case <-w.stop:
 			timer.Stop()
 			w.drain(batch)
 			return
 		}
+	}
+}
+
+// pace waits until n observations may be written under MaxRate, or the
+// writer stops (then what is queued is written at once).
+func (w *Writer) pace(n int) {
+	if w.lim == nil || n == 0 {
+		return
+	}
+	d := w.lim.ReserveN(time.Now(), n).Delay()
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-w.stop:
 	}
 }
 

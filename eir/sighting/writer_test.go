@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,6 +62,31 @@ func TestWriter(t *testing.T) {
 	}
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal("second close:", err)
+	}
+}
+
+// TestWriterMaxRate: the writer writes no faster than MaxRate: 300
+// observations at 500/s with a burst of 100 take at least 0.4 s.
+func TestWriterMaxRate(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	s, _, _ := newTestStore(t, rdb, Options{MinInterval: -1})
+	var written atomic.Int64
+	w, err := NewWriter(s, WriterOptions{BatchSize: 50, MaxRate: 100, FlushInterval: 10 * time.Millisecond,
+		OnResult: func(Observation, Result) { written.Add(1) }}, zaptest.NewLogger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(context.Background())
+	w.lim.SetLimit(500) // a burst of 100 (MaxRate), then 500/s
+	start := time.Now()
+	for i := range 300 {
+		if !w.Record(obs(imeiA, fmt.Sprintf("001010000000%03d", i), "mme1")) {
+			t.Fatal("dropped with room in the queue")
+		}
+	}
+	testenv.Eventually(t, "300 observations written", 10*time.Second, func() bool { return written.Load() == 300 })
+	if el := time.Since(start); el < 400*time.Millisecond {
+		t.Fatalf("300 observations written in %v: faster than 500/s after a burst of 100", el)
 	}
 }
 
