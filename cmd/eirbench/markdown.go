@@ -78,7 +78,7 @@ func writeMarkdown(w io.Writer, res *ratioResult, now time.Time) {
 	n := thousandsf(float64(sc.Entries))
 	p("| Lists | %s IMEIs each on black, grey, white; %s unknown IMEIs; %s IMEI–IMSI exceptions (on the black IMEIs); seed %d; loaded into Redis in %.2fs |",
 		n, n, n, sc.Seed, res.LoadSeconds)
-	p("| User-Name | on %g %% of the requests (always on exception requests) |", sc.IMSIShare*100)
+	p("| User-Name | on %g %% of the requests (always on exception requests): the IMSI of the device's subscriber, one per IMEI |", sc.IMSIShare*100)
 	p("| Open loop | %s requests/s |", thousandsf(sc.OpenRate))
 	if sc.Soak > 0 {
 		p("| Soak | %gs at the open-loop rate |", sc.Soak)
