@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -246,9 +247,9 @@ func sortByBucket(vals []uint64, B uint64) {
 	if top > math.MaxUint64-B {
 		slices.SortFunc(vals, func(x, y uint64) int {
 			if bx, by := x%B, y%B; bx != by {
-				return cmpU(bx, by)
+				return cmp.Compare(bx, by)
 			}
-			return cmpU(x, y)
+			return cmp.Compare(x, y)
 		})
 		return
 	}

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -163,7 +164,7 @@ func (s *Store) bucketEntries(ctx context.Context, e planEntry, b, n uint64, ovB
 				}
 			}
 			slices.SortFunc(list, func(x, y eir.Entry) int {
-				if c := cmpU(uint64(x.IMEI)+uint64(x.TAC), uint64(y.IMEI)+uint64(y.TAC)); c != 0 {
+				if c := cmp.Compare(uint64(x.IMEI)+uint64(x.TAC), uint64(y.IMEI)+uint64(y.TAC)); c != 0 {
 					return c
 				}
 				return strings.Compare(string(x.IMSI), string(y.IMSI))

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -48,9 +49,9 @@ func (s *Store) buildRanges(ctx context.Context, pw *pipeWriter, b *built, cur p
 	}
 	slices.SortFunc(sorted, func(x, y entryKey) int {
 		if x.a != y.a {
-			return cmpU(x.a, y.a)
+			return cmp.Compare(x.a, y.a)
 		}
-		return cmpU(x.b, y.b)
+		return cmp.Compare(x.b, y.b)
 	})
 	var union []redis.Z
 	for _, k := range sorted {
@@ -82,14 +83,4 @@ func (s *Store) buildRanges(ctx context.Context, pw *pipeWriter, b *built, cur p
 		union = union[n:]
 	}
 	return nil
-}
-
-func cmpU(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

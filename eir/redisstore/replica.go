@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -319,7 +320,7 @@ func (s *Store) syncReplica(ctx context.Context) error {
 		}
 	}
 	s.publishReplica(next, total)
-	slices.SortFunc(todo, func(a, b planEntry) int { return cmpU(a.Count, b.Count) })
+	slices.SortFunc(todo, func(a, b planEntry) int { return cmp.Compare(a.Count, b.Count) })
 	complete := true
 	var tooLarge []string
 	for _, e := range todo {
@@ -606,9 +607,9 @@ func (l *localSet) setRows(rows [][2]uint64) {
 	l.rows = rows
 	slices.SortFunc(l.rows, func(a, b [2]uint64) int {
 		if a[0] != b[0] {
-			return cmpU(a[0], b[0])
+			return cmp.Compare(a[0], b[0])
 		}
-		return cmpU(a[1], b[1])
+		return cmp.Compare(a[1], b[1])
 	})
 	l.ranges = nil
 	for _, r := range l.rows {

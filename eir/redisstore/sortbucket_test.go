@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"math"
 	"math/rand"
 	"slices"
@@ -26,9 +27,9 @@ func TestSortByBucket(t *testing.T) {
 		want := slices.Clone(vals)
 		slices.SortFunc(want, func(x, y uint64) int {
 			if bx, by := x%tc.B, y%tc.B; bx != by {
-				return cmpU(bx, by)
+				return cmp.Compare(bx, by)
 			}
-			return cmpU(x, y)
+			return cmp.Compare(x, y)
 		})
 		sortByBucket(vals, tc.B)
 		if !slices.Equal(vals, want) {
