@@ -80,6 +80,10 @@ func (s *Store) ruledOut(e *planEntry, q *eir.Query, count bool) (hit, decided b
 	return false, true
 }
 
+// publishFilters publishes fs: a pointer to the parameter, a variable of
+// its own (a pointer to the caller's variable would see its next value).
+func (s *Store) publishFilters(fs filterSet) { s.filters.Store(&fs) }
+
 func cloneFilters(fs filterSet) filterSet {
 	out := make(filterSet, len(fs)+1)
 	for k, f := range fs {
@@ -129,7 +133,7 @@ func (s *Store) syncFilters(ctx context.Context, p *plan, tooLarge []string) err
 		}
 		next = cloneFilters(next) // the published set is never modified
 		next[e.rkey] = f
-		s.filters.Store(&next)
+		s.publishFilters(next)
 		s.log.Info("dataset too large for the replica held as a filter: checks read redis only for the IMEIs it may hold",
 			zap.String("dataset", e.name), zap.Uint64("version", e.Version), zap.Uint64("entries", e.Count),
 			zap.Uint("bytes", f.bf.Cap()/8), zap.Duration("duration", time.Since(start)))
@@ -138,8 +142,7 @@ func (s *Store) syncFilters(ctx context.Context, p *plan, tooLarge []string) err
 			return nil
 		}
 	}
-	next = cloneFilters(next)
-	s.filters.Store(&next)
+	s.publishFilters(next)
 	var bytes uint
 	for _, f := range next {
 		bytes += f.bf.Cap() / 8
