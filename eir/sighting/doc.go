@@ -11,36 +11,51 @@
 //
 // # Redis layout (Cluster-safe: every script touches one key)
 //
-//	<prefix>sight:i:{<imei>}   hash  IMSI → packed pair record (scripts.go: 32 bytes + BCD MSISDN)
-//	<prefix>sight:s:{<imsi>}   hash  "c" → "<current imei>,<since>"; <imei> → last seen (unix s)
+//	<prefix>sight:i:{b<n>}     hash  <IMEI, 6 bytes><IMSI> → packed pair record (scripts.go: 32 bytes + BCD MSISDN)
+//	<prefix>sight:s:{b<n>}     hash  <IMSI> → since, current IMEI, then (IMEI, last seen) per IMEI (scripts.go)
 //	<prefix>sight:peer:<id>    string peer name; id = FNV-32a of the name (probing on collision), SET NX once per process per name
+//
+// Both indexes are spread over Options.Buckets hashes (default 1<<16, a
+// power of two): n = FNV-32a of the IMEI's 14 digits, or of the IMSI,
+// masked. A key of its own per IMEI and per IMSI cost ~130 bytes of key
+// space and expires dict each; a bucket of ~64 fields shares that and
+// stays a listpack (hash-max-listpack-entries 128, hash-max-listpack-value
+// 64 by default), so size Buckets to the pairs kept / 64. A bucket over
+// 128 fields (too few buckets, or a cloned IMEI: MaxPairs allows 256) or
+// holding an IMSI with more than 5 IMEIs becomes a hash table: it still
+// works, at more memory per field. Changing Buckets moves every IMEI and
+// IMSI to another bucket: what was stored is no longer read and expires by
+// TTL.
 //
 // A pair record keeps first and last seen, the number of days seen, a
 // 64-day bitmap of the days seen (bit 0 = the day of last seen; UTC days,
 // or UTC+Options.DayOffset) and one of the days with an admitted answer
 // (the registry export excludes attempts already blocked), the last SVN,
-// peer, MSISDN and the interfaces seen. The IMSI's hash is needed to find a
+// peer, MSISDN and the interfaces seen. The IMSI index is needed to find a
 // subscriber's IMEIs (Devices, Forget) without a scan.
 //
 // # Retention, by the store itself
 //
-// Every write sets its key's TTL to Options.Retention (default 180 days),
-// the scripts drop the fields last seen before the retention whenever they
-// touch a hash, and every read ignores them: no sweeper. A hash holds at
-// most Options.MaxPairs IMSIs (default 256; the pair seen longest ago is
+// Every write sets its bucket's TTL to Options.Retention (default 180
+// days), the scripts drop the fields last seen before the retention (an
+// IMSI's field: when all its IMEIs were) of every bucket they touch, and
+// every read ignores them: no sweeper. An IMEI keeps at most
+// Options.MaxPairs IMSIs (default 256; the pair seen longest ago is
 // evicted) so that a widely cloned IMEI does not make each write
 // O(thousands): the duplicate rules fire long before.
 //
 // # Writes
 //
 // Write sends a batch in one pipeline (go-redis splits a Cluster pipeline
-// per node): per observation, one EVALSHA on the IMEI's hash (returns new
-// pair?, new day?, and the live pairs when more than one, so the rules need
-// no other read) and one on the IMSI's hash (swaps the current IMEI and
-// returns the previous one). A node without the scripts (restarted, failed
-// over) gets EVAL. An observation is not written when this process wrote
-// the same IMSI with the same IMEI, day, peer and answer less than
-// Options.MinInterval (60 s) ago; the cache is keyed by IMSI and bounded
+// per node): per observation, one EVALSHA on the IMEI's bucket (returns new
+// pair?, new day?, and the IMEI's live pairs when more than one, so the
+// rules need no other read) and one on the IMSI's bucket (swaps the
+// current IMEI and returns the previous one). Each reads its whole bucket
+// (~64 fields) to prune it and, in the IMEI's, to find the IMEI's pairs.
+// A node without the scripts (restarted, failed over) gets EVAL. An
+// observation is not written when this process wrote the same IMSI with
+// the same IMEI, day, peer and answer less than Options.MinInterval (60 s)
+// ago; the cache is keyed by IMSI and bounded
 // (Options.DedupeEntries). Measured in TestDedupe, 1,000 observations in
 // batches of 50 cost 1,556 Redis commands when 250 subscribers are each
 // checked about every 2.5 minutes (777 written), and 1,162 when checks come
@@ -53,14 +68,16 @@
 //
 // # Memory
 //
-// BenchmarkMemoryPerPair (100,000 pairs, each a new IMEI and a new IMSI,
-// MSISDN and SVN set, Redis 7.0.15, jemalloc) measured used_memory +396
-// bytes per pair: two keys of 136 bytes each (MEMORY USAGE: key, listpack,
-// object) and their entries in the key space and expires dicts.
-// Extrapolated linearly, 10 M pairs take about 4.0 GB (not measured at that
-// size: the key space's hash tables grow by powers of two, and a rehash
-// briefly holds two tables). Pairs sharing an IMEI or an IMSI share its key
-// (not measured here).
+// BenchmarkMemoryPerPair (100,000 pairs, MSISDN and SVN set, Buckets 2048
+// as sized above: ~49 fields per bucket, Redis 7.0.15, jemalloc) measured
+// used_memory +111.6 bytes per pair when each pair is a new IMEI and a new
+// IMSI (two runs), and +111.2 and +111.4 when the pairs share 50,000
+// IMEIs, two each (MEMORY USAGE of a bucket: about 4 kB in the IMEI index,
+// 1.9 kB in the IMSI index; listpack). The same 100,000 pairs over the
+// default 65,536 buckets (1.5 fields each) take 256.9 bytes per pair: size
+// Buckets to the pairs. Before the buckets, a key per IMEI and per IMSI
+// took 395.8 bytes per pair. Extrapolated linearly, 10 M pairs over 1<<18
+// buckets take about 1.1 GB (not measured at that size).
 //
 // # Rules (rules.go)
 //

@@ -13,24 +13,32 @@ import (
 	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
 
-// BenchmarkMemoryPerPair writes 100,000 pairs (each a new IMEI with a new
-// IMSI, with a 11-digit MSISDN, an SVN and one of 8 peers) per iteration
-// into a standalone Redis and reports INFO memory's used_memory delta per
-// pair. Run it once: go test -run '^$' -bench MemoryPerPair -benchtime 1x.
+// BenchmarkMemoryPerPair writes 100,000 pairs (each with a new IMSI, a
+// 11-digit MSISDN, an SVN and one of 8 peers) per iteration into a
+// standalone Redis, with Buckets sized as documented (pairs / 64, rounded
+// up to a power of two: 2048), and reports INFO memory's used_memory
+// delta per pair. "distinct": each pair a new IMEI; "shared": the pairs
+// over 50,000 IMEIs, two each. Run it once:
+// go test -run '^$' -bench MemoryPerPair -benchtime 1x.
 func BenchmarkMemoryPerPair(b *testing.B) {
-	const pairs = 100_000
+	b.Run("distinct", func(b *testing.B) { benchMemory(b, 100_000) })
+	b.Run("shared", func(b *testing.B) { benchMemory(b, 50_000) })
+}
+
+func benchMemory(b *testing.B, imeis int) {
+	const pairs, buckets = 100_000, 2048
 	rdb := redistest.Start(b).Client(b)
 	ctx := context.Background()
 	before := usedMemory(b, rdb)
 	for i := 0; i < b.N; i++ {
-		s, err := New(rdb, Options{Prefix: fmt.Sprintf("m%d:", i), MinInterval: -1}, nil)
+		s, err := New(rdb, Options{Prefix: fmt.Sprintf("m%d:", i), MinInterval: -1, Buckets: buckets}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		batch := make([]Observation, 0, 1000)
 		for j := range pairs {
 			batch = append(batch, Observation{
-				IMEI: 35_000_000_000_000 + eir.IMEI(j)*7919, IMSI: eir.IMSI(fmt.Sprintf("20801%010d", j)),
+				IMEI: 35_000_000_000_000 + eir.IMEI(j%imeis)*7919, IMSI: eir.IMSI(fmt.Sprintf("20801%010d", j)),
 				SVN: "12", MSISDN: fmt.Sprintf("336%08d", j), Interface: S13,
 				Peer: fmt.Sprintf("mme%d.epc.mnc001.mcc208.3gppnetwork.org", j%8), Answer: AnswerWhitelisted,
 			})
@@ -44,11 +52,17 @@ func BenchmarkMemoryPerPair(b *testing.B) {
 	}
 	delta := usedMemory(b, rdb) - before
 	b.ReportMetric(float64(delta)/float64(pairs*b.N), "bytes/pair")
-	// MEMORY USAGE of one key of each kind (excludes the key space's own
-	// dict and expires entries).
-	s, _ := New(rdb, Options{Prefix: "m0:"}, nil)
-	b.ReportMetric(float64(rdb.MemoryUsage(ctx, s.imeiKey(35_000_000_000_000)).Val()), "imei-key-bytes")
-	b.ReportMetric(float64(rdb.MemoryUsage(ctx, s.imsiKey("208010000000000")).Val()), "imsi-key-bytes")
+	// MEMORY USAGE of one bucket of each index, and its encoding (the
+	// figures assume listpack).
+	s, _ := New(rdb, Options{Prefix: "m0:", Buckets: buckets}, nil)
+	ik, sk := s.imeiKey(35_000_000_000_000), s.imsiKey("208010000000000")
+	b.ReportMetric(float64(rdb.MemoryUsage(ctx, ik).Val()), "imei-bucket-bytes")
+	b.ReportMetric(float64(rdb.MemoryUsage(ctx, sk).Val()), "imsi-bucket-bytes")
+	for _, k := range []string{ik, sk} {
+		if enc := rdb.ObjectEncoding(ctx, k).Val(); enc != "listpack" {
+			b.Errorf("%s: encoding %q, want listpack", k, enc)
+		}
+	}
 	b.ReportMetric(0, "ns/op")
 }
 

@@ -2,11 +2,10 @@ package sighting
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,7 +23,7 @@ func (s *Store) Pairs(ctx context.Context, imei eir.IMEI) ([]Pair, error) {
 		s.m.errors.WithLabelValues("pairs").Inc()
 		return nil, fmt.Errorf("sighting: pairs tac=%s: %w", imei.TAC(), err)
 	}
-	pairs := s.decodeHash(imei, fields, s.cutoff())
+	pairs := s.decodeBucket(fields, s.cutoff(), imei, true)
 	if err := s.resolvePeers(ctx, pairs); err != nil {
 		s.m.errors.WithLabelValues("peer").Inc()
 	}
@@ -55,21 +54,19 @@ type Devices struct {
 }
 
 // Devices returns the IMEIs imsi was seen with: its current one and the
-// pair with each (read from the IMEIs' hashes, one pipeline).
+// pair with each (read from the IMEI index, one pipeline).
 func (s *Store) Devices(ctx context.Context, imsi eir.IMSI) (Devices, error) {
 	d := Devices{IMSI: imsi}
-	imeis, cur, err := s.subscriberIMEIs(ctx, imsi)
+	v, err := s.subscriber(ctx, imsi)
 	if err != nil {
 		s.m.errors.WithLabelValues("devices").Inc()
 		return d, err
 	}
-	if cur != "" {
-		imei, since, _ := strings.Cut(cur, ",")
-		if v, err := eir.ParseIMEI(imei); err == nil && containsIMEI(imeis, v) {
-			d.Current, d.HasCurrent = v, true
-			if ts, err := strconv.ParseInt(since, 10, 64); err == nil {
-				d.Since = time.Unix(ts, 0).UTC()
-			}
+	imeis := v.live(s.cutoff())
+	if len(v) >= entryLen {
+		if cur := imeiOf(string(v[4:entryLen])); containsIMEI(imeis, cur) {
+			d.Current, d.HasCurrent = cur, true
+			d.Since = time.Unix(int64(binary.BigEndian.Uint32([]byte(v[:4]))), 0).UTC()
 		}
 	}
 	if len(imeis) == 0 {
@@ -78,7 +75,7 @@ func (s *Store) Devices(ctx context.Context, imsi eir.IMSI) (Devices, error) {
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, len(imeis))
 	for i, imei := range imeis {
-		cmds[i] = pipe.HGet(ctx, s.imeiKey(imei), string(imsi))
+		cmds[i] = pipe.HGet(ctx, s.imeiKey(imei), imeiBytes(imei)+string(imsi))
 	}
 	s.m.commands.Add(float64(len(imeis)))
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
@@ -89,9 +86,10 @@ func (s *Store) Devices(ctx context.Context, imsi eir.IMSI) (Devices, error) {
 	for i, imei := range imeis {
 		v, err := cmds[i].Result()
 		if err != nil {
-			continue // evicted from the IMEI's hash (max pairs) or expired
+			continue // evicted from the IMEI's bucket (max pairs) or expired
 		}
-		d.Pairs = append(d.Pairs, s.decodeHash(imei, map[string]string{string(imsi): v}, cutoff)...)
+		f := map[string]string{imeiBytes(imei) + string(imsi): v}
+		d.Pairs = append(d.Pairs, s.decodeBucket(f, cutoff, imei, true)...)
 	}
 	if err := s.resolvePeers(ctx, d.Pairs); err != nil {
 		s.m.errors.WithLabelValues("peer").Inc()
@@ -109,52 +107,51 @@ func containsIMEI(imeis []eir.IMEI, v eir.IMEI) bool {
 	return false
 }
 
-// subscriberIMEIs reads the IMSI's hash: the IMEIs seen within retention
-// and the raw current value.
-func (s *Store) subscriberIMEIs(ctx context.Context, imsi eir.IMSI) ([]eir.IMEI, string, error) {
-	s.m.commands.Inc()
-	fields, err := s.rdb.HGetAll(ctx, s.imsiKey(imsi)).Result()
-	if err != nil {
-		return nil, "", fmt.Errorf("sighting: subscriber: %w", err)
-	}
-	cutoff := s.cutoff()
+// subscriberValue is the value of an IMSI's field in the IMSI index
+// (scripts.go): since, current IMEI, then one entry per IMEI.
+type subscriberValue string
+
+// live returns the IMEIs of v last seen at or after cutoff (every one when
+// cutoff is 0).
+func (v subscriberValue) live(cutoff int64) []eir.IMEI {
 	var imeis []eir.IMEI
-	for f, v := range fields {
-		if f == "c" {
-			continue
-		}
-		ts, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || ts < cutoff {
-			continue
-		}
-		if imei, err := eir.ParseIMEI(f); err == nil {
-			imeis = append(imeis, imei)
+	for i := entryLen; i+entryLen <= len(v); i += entryLen {
+		e := []byte(v[i : i+entryLen])
+		if int64(binary.BigEndian.Uint32(e[imeiLen:])) >= cutoff {
+			imeis = append(imeis, imeiOf(string(e[:imeiLen])))
 		}
 	}
-	return imeis, fields["c"], nil
+	return imeis
 }
 
-// Forget removes the observations of a subscriber: its pair in the hash of
-// every IMEI its own hash names (expired ones too), then its hash. A write
-// racing with Forget may leave a pair behind; call it again, or after the
-// subscriber is gone from the network. An IMEI the IMSI's hash already
-// dropped (last seen before retention) may still hold the expired record
-// until the next write to that IMEI prunes it or its key expires; no read
-// returns it.
-func (s *Store) Forget(ctx context.Context, imsi eir.IMSI) error {
+// subscriber reads the IMSI's field of the IMSI index ("" when none).
+func (s *Store) subscriber(ctx context.Context, imsi eir.IMSI) (subscriberValue, error) {
 	s.m.commands.Inc()
-	fields, err := s.rdb.HKeys(ctx, s.imsiKey(imsi)).Result()
+	v, err := s.rdb.HGet(ctx, s.imsiKey(imsi), string(imsi)).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("sighting: subscriber: %w", err)
+	}
+	return subscriberValue(v), nil
+}
+
+// Forget removes the observations of a subscriber: its pair with every
+// IMEI its field in the IMSI index names (expired ones too), then that
+// field. A write racing with Forget may leave a pair behind; call it
+// again, or after the subscriber is gone from the network. An IMEI the
+// IMSI's field already dropped (last seen before retention) may still hold
+// the expired record until the next write to its bucket prunes it or the
+// bucket expires; no read returns it.
+func (s *Store) Forget(ctx context.Context, imsi eir.IMSI) error {
+	v, err := s.subscriber(ctx, imsi)
 	if err != nil {
 		s.m.errors.WithLabelValues("forget").Inc()
 		return fmt.Errorf("sighting: forget: %w", err)
 	}
 	pipe := s.rdb.Pipeline()
-	for _, f := range fields {
-		if imei, err := eir.ParseIMEI(f); err == nil {
-			pipe.HDel(ctx, s.imeiKey(imei), string(imsi))
-		}
+	for _, imei := range v.live(0) {
+		pipe.HDel(ctx, s.imeiKey(imei), imeiBytes(imei)+string(imsi))
 	}
-	pipe.Del(ctx, s.imsiKey(imsi))
+	pipe.HDel(ctx, s.imsiKey(imsi), string(imsi))
 	s.m.commands.Add(float64(pipe.Len()))
 	if _, err := pipe.Exec(ctx); err != nil {
 		s.m.errors.WithLabelValues("forget").Inc()
@@ -170,8 +167,9 @@ func (s *Store) Forget(ctx context.Context, imsi eir.IMSI) error {
 const scanCount = 1000
 
 // Day calls fn with every pair seen on day d (within retention), IMEI by
-// IMEI, for the daily export: a SCAN of the IMEI keys (COUNT 1000) on every
-// master, each page read with one pipeline of HGETALL. Use Pair.AdmittedOn
+// IMEI (each IMEI's pairs together), for the daily export: a SCAN of the
+// IMEI index's buckets (COUNT 1000) on every master, each page read with
+// one pipeline of HGETALL. Use Pair.AdmittedOn
 // to keep the days the device was let on the network. A pair written
 // during the scan may be missed or seen; an error of fn stops the scan and
 // is returned. fn is called by one goroutine at a time (the masters of a
@@ -203,7 +201,7 @@ func (s *Store) Day(ctx context.Context, d Day, fn func(Pair) error) error {
 }
 
 func (s *Store) scanDay(ctx context.Context, c *redis.Client, d Day, fn func(Pair) error) error {
-	pattern := s.o.Prefix + "sight:i:{*"
+	pattern := s.o.Prefix + "sight:i:{b*"
 	var cursor uint64
 	cutoff := s.cutoff()
 	for {
@@ -235,17 +233,20 @@ func (s *Store) dayPage(ctx context.Context, c *redis.Client, keys []string, d D
 		return err
 	}
 	var pairs []Pair
-	for i, k := range keys {
-		imei, err := eir.ParseIMEI(strings.TrimSuffix(strings.TrimPrefix(k, s.o.Prefix+"sight:i:{"), "}"))
-		if err != nil {
-			continue
-		}
-		for _, p := range s.decodeHash(imei, cmds[i].Val(), cutoff) {
+	for i := range keys {
+		for _, p := range s.decodeBucket(cmds[i].Val(), cutoff, 0, false) {
 			if p.SeenOn(d) {
 				pairs = append(pairs, p)
 			}
 		}
 	}
+	// An IMEI's pairs are all in its bucket: sorted, they come together.
+	sort.Slice(pairs, func(i, j int) bool {
+		if pairs[i].IMEI != pairs[j].IMEI {
+			return pairs[i].IMEI < pairs[j].IMEI
+		}
+		return pairs[i].IMSI < pairs[j].IMSI
+	})
 	if err := s.resolvePeers(ctx, pairs); err != nil {
 		return err
 	}

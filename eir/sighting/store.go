@@ -2,6 +2,7 @@ package sighting
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -21,6 +22,8 @@ const (
 	DefaultMinInterval   = 60 * time.Second
 	DefaultDedupeEntries = 100_000
 	DefaultMaxPairs      = 256
+	// DefaultBuckets suits up to about 4 M pairs (64 per bucket).
+	DefaultBuckets = 1 << 16
 )
 
 // maxPeers bounds the interned peer names cached by a Store; names beyond
@@ -48,6 +51,12 @@ type Options struct {
 	// MaxPairs bounds the IMSIs kept per IMEI: a new pair over it evicts
 	// the one seen longest ago. 0 is DefaultMaxPairs.
 	MaxPairs int
+	// Buckets is the number of hashes each index is spread over (doc.go:
+	// Redis layout), a power of two. Size it to the pairs kept / 64: a
+	// bucket of at most ~100 fields stays a listpack
+	// (hash-max-listpack-entries, 128 by default), the compact encoding
+	// the memory figures assume. 0 is DefaultBuckets.
+	Buckets int
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
 }
@@ -64,6 +73,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxPairs == 0 {
 		o.MaxPairs = DefaultMaxPairs
+	}
+	if o.Buckets == 0 {
+		o.Buckets = DefaultBuckets
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -85,6 +97,9 @@ func (o Options) Validate() error {
 	}
 	if o.MaxPairs < 0 || o.MaxPairs == 1 {
 		errs = append(errs, fmt.Errorf("max_pairs: %d: want ≥ 2", o.MaxPairs))
+	}
+	if o.Buckets < 0 || o.Buckets&(o.Buckets-1) != 0 {
+		errs = append(errs, fmt.Errorf("buckets: %d: want a power of two", o.Buckets))
 	}
 	return errors.Join(errs...)
 }
@@ -125,11 +140,33 @@ func (s *Store) Today() Day { return DayOf(s.o.Now(), s.o.DayOffset) }
 // DayOf returns the day of t in the store's zone.
 func (s *Store) DayOf(t time.Time) Day { return DayOf(t, s.o.DayOffset) }
 
+// imeiKey is the bucket of the IMEI index holding imei's pairs.
 func (s *Store) imeiKey(imei eir.IMEI) string {
-	return s.o.Prefix + "sight:i:{" + imei.String() + "}"
+	return s.bucketKey("sight:i:{b", fnv32a(imei.String()))
 }
 
-func (s *Store) imsiKey(imsi eir.IMSI) string { return s.o.Prefix + "sight:s:{" + string(imsi) + "}" }
+// imsiKey is the bucket of the IMSI index holding imsi's field.
+func (s *Store) imsiKey(imsi eir.IMSI) string {
+	return s.bucketKey("sight:s:{b", fnv32a(string(imsi)))
+}
+
+func (s *Store) bucketKey(kind string, h uint32) string {
+	return s.o.Prefix + kind + strconv.FormatUint(uint64(h&uint32(s.o.Buckets-1)), 10) + "}"
+}
+
+// imeiBytes is the 6-byte big-endian form of imei (< 10^14 < 2^48) that
+// starts the fields of the IMEI index and the entries of the IMSI index.
+func imeiBytes(imei eir.IMEI) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(imei))
+	return string(b[2:])
+}
+
+func imeiOf(b string) eir.IMEI {
+	var v [8]byte
+	copy(v[2:], b)
+	return eir.IMEI(binary.BigEndian.Uint64(v[:]))
+}
 
 func (s *Store) peerKey(id uint32) string {
 	return s.o.Prefix + "sight:peer:" + strconv.FormatUint(uint64(id), 10)
@@ -234,15 +271,16 @@ func (s *Store) resolvePeers(ctx context.Context, pairs []Pair) error {
 	return nil
 }
 
-// decodeHash decodes the fields of an IMEI's hash, keeping the pairs last
-// seen at or after cutoff.
-func (s *Store) decodeHash(imei eir.IMEI, fields map[string]string, cutoff int64) []Pair {
-	pairs := make([]Pair, 0, len(fields))
-	for imsi, v := range fields {
-		if lastSeenOf([]byte(v)) < cutoff {
+// decodeBucket decodes the fields of a bucket of the IMEI index, keeping
+// the pairs last seen at or after cutoff, of only imei when only is set.
+func (s *Store) decodeBucket(fields map[string]string, cutoff int64, imei eir.IMEI, only bool) []Pair {
+	pre := imeiBytes(imei)
+	var pairs []Pair
+	for f, v := range fields {
+		if len(f) <= imeiLen || (only && f[:imeiLen] != pre) || lastSeenOf([]byte(v)) < cutoff {
 			continue
 		}
-		p, err := decodePair(imei, imsi, []byte(v), s.o.DayOffset)
+		p, err := decodePair(imeiOf(f[:imeiLen]), f[imeiLen:], []byte(v), s.o.DayOffset)
 		if err != nil {
 			continue // a foreign or truncated value: not ours to report
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -53,7 +52,7 @@ func (s *Store) Record(ctx context.Context, o Observation) (Result, error) {
 }
 
 // Write records a batch of observations in one pipeline: per observation
-// not deduplicated, one script on the IMEI's hash and one on the IMSI's
+// not deduplicated, one script on the IMEI's bucket and one on the IMSI's
 // (go-redis splits a Cluster pipeline per node). Results are in the order
 // of obs. The error joins the per-observation errors (nil when all were
 // recorded or deduplicated); an invalid observation wraps
@@ -142,10 +141,10 @@ func (s *Store) exec(ctx context.Context, ops []op) {
 		if o.obs.Answer.Admitted() {
 			admitted = "1"
 		}
-		return []any{string(o.obs.IMSI), o.ts, off, ret, admitted, int(svn), o.peer,
+		return []any{imeiBytes(o.obs.IMEI) + string(o.obs.IMSI), o.ts, off, ret, admitted, int(svn), o.peer,
 			int(o.obs.Interface), packBCD(o.obs.MSISDN), maxPairs, ret}
 	}
-	ownerArgs := func(o *op) []any { return []any{o.obs.IMEI.String(), o.ts, ret, ret} }
+	ownerArgs := func(o *op) []any { return []any{string(o.obs.IMSI), imeiBytes(o.obs.IMEI), o.ts, ret, ret} }
 	pipe := s.rdb.Pipeline()
 	for i := range ops {
 		o := &ops[i]
@@ -205,9 +204,12 @@ func (s *Store) readPair(o *op, r *Result) error {
 	r.NewDay = v[1] == int64(1)
 	kv, _ := v[2].([]any)
 	for i := 0; i+1 < len(kv); i += 2 {
-		imsi, _ := kv[i].(string)
+		field, _ := kv[i].(string)
 		val, _ := kv[i+1].(string)
-		p, err := decodePair(o.obs.IMEI, imsi, []byte(val), s.o.DayOffset)
+		if len(field) <= imeiLen {
+			return fmt.Errorf("pair script: field of %d bytes", len(field))
+		}
+		p, err := decodePair(o.obs.IMEI, field[imeiLen:], []byte(val), s.o.DayOffset)
 		if err != nil {
 			return err
 		}
@@ -225,14 +227,12 @@ func (s *Store) readOwner(o *op, r *Result) error {
 		return fmt.Errorf("subscriber script: %d replies, want 2", len(v))
 	}
 	prev, _ := v[1].(string)
-	o.notCurrent = v[0] != int64(1) && prev != "" && !strings.HasPrefix(prev, o.obs.IMEI.String())
+	if prev != "" && len(prev) != entryLen {
+		return fmt.Errorf("subscriber script: previous of %d bytes, want %d", len(prev), entryLen)
+	}
+	o.notCurrent = v[0] != int64(1) && prev != "" && prev[:imeiLen] != imeiBytes(o.obs.IMEI)
 	if v[0] == int64(1) {
-		imei, _, _ := strings.Cut(prev, ",")
-		p, err := eir.ParseIMEI(imei)
-		if err != nil {
-			return fmt.Errorf("subscriber script: current imei: %w", err)
-		}
-		r.DeviceChanged, r.PrevIMEI = true, p
+		r.DeviceChanged, r.PrevIMEI = true, imeiOf(prev[:imeiLen])
 	}
 	return nil
 }
