@@ -102,6 +102,7 @@ func Default() Config {
 			Sample:             1,
 			MinInterval:        60 * time.Second,
 			MaxPairs:           256,
+			Buckets:            1 << 16,
 			DedupeEntries:      1_000_000,
 			MaxWritesPerSecond: 5000,
 			QueueSize:          8192,

@@ -32,6 +32,9 @@ func (c Config) validateObserve(p *problems) {
 	if o.MaxWritesPerSecond < 0 {
 		p.addf("observe.max_writes_per_second", "%g: want ≥ 0", o.MaxWritesPerSecond)
 	}
+	if o.Buckets < 1 || o.Buckets&(o.Buckets-1) != 0 {
+		p.addf("observe.buckets", "%d: want a power of two", o.Buckets)
+	}
 	if o.DedupeEntries < 1000 {
 		p.addf("observe.dedupe_entries", "%d: want at least 1000", o.DedupeEntries)
 	}

@@ -93,7 +93,7 @@ type detectKey struct {
 func newObservation(cfg config.Observe, lists *redisstore.Store, prefix string, pub *events.Publisher, edits editor,
 	log *zap.Logger, reg prometheus.Registerer) (*observation, error) {
 	st, err := sighting.New(lists.Client(), sighting.Options{Prefix: prefix, Retention: cfg.Retention, DayOffset: cfg.DayOffset,
-		MinInterval: cfg.MinInterval, MaxPairs: cfg.MaxPairs, DedupeEntries: cfg.DedupeEntries}, reg)
+		MinInterval: cfg.MinInterval, MaxPairs: cfg.MaxPairs, DedupeEntries: cfg.DedupeEntries, Buckets: cfg.Buckets}, reg)
 	if err != nil {
 		return nil, err
 	}
