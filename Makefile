@@ -84,7 +84,7 @@ test-short:
 bench: build
 	scripts/deps.sh redis-server
 	mkdir -p .run
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./eir/ ./eir/redisstore/ ./diameter/ ./n5g/ | tee .run/micro.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./eir/ ./eir/redisstore/ ./eir/sighting/ ./diameter/ ./n5g/ | tee .run/micro.txt
 	bin/eirbench layout -n 1000000,10000000 -markdown .run/layout.md
 	bin/eirbench sync -n $${ROWS:-10000000} -markdown .run/sync.md
 	bin/eirbench edits -n $${EDIT_ENTRIES:-10000000} -edits 1000 -compare 20 -markdown .run/edits.md
