@@ -141,6 +141,12 @@ func NewWriter(s *Store, o WriterOptions, log *zap.Logger, reg prometheus.Regist
 // Record queues o and reports whether it was queued: false when the queue
 // is full or the writer closed (the drop is counted). It never blocks.
 func (w *Writer) Record(o Observation) bool {
+	if len(w.queue) == cap(w.queue) {
+		// Full (Redis slow, or MaxRate reached): drop without the lock,
+		// which every answering goroutine would otherwise take in turn.
+		w.dropped.Inc()
+		return false
+	}
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if !w.closed {
