@@ -38,17 +38,7 @@ func TestValidateObserve(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := valid()
 			tc.mutate(&c.Observe)
-			err := c.Validate()
-			if len(tc.wants) == 0 {
-				if err != nil {
-					t.Errorf("got %v, want no error", err)
-				}
-				return
-			}
-			wantErr(t, err, tc.wants...)
-			if n := len(err.(interface{ Unwrap() []error }).Unwrap()); n != len(tc.wants) {
-				t.Errorf("got %d problems, want %d:\n%v", n, len(tc.wants), err)
-			}
+			wantProblems(t, c.Validate(), tc.wants)
 		})
 	}
 }

@@ -248,17 +248,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := valid()
 			tc.mutate(&c)
-			err := c.Validate()
-			if len(tc.wants) == 0 {
-				if err != nil {
-					t.Errorf("got %v, want no error", err)
-				}
-				return
-			}
-			wantErr(t, err, tc.wants...)
-			if n := len(err.(interface{ Unwrap() []error }).Unwrap()); n != len(tc.wants) {
-				t.Errorf("got %d problems, want %d:\n%v", n, len(tc.wants), err)
-			}
+			wantProblems(t, c.Validate(), tc.wants)
 		})
 	}
 }
@@ -438,5 +428,21 @@ func TestValidateListsInForce(t *testing.T) {
 				t.Errorf("got %d problems, want %d:\n%v", n, len(tc.wants), err)
 			}
 		})
+	}
+}
+
+// wantProblems checks that err reports exactly the problems wants (none:
+// no error).
+func wantProblems(t *testing.T, err error, wants []string) {
+	t.Helper()
+	if len(wants) == 0 {
+		if err != nil {
+			t.Errorf("got %v, want no error", err)
+		}
+		return
+	}
+	wantErr(t, err, wants...)
+	if n := len(err.(interface{ Unwrap() []error }).Unwrap()); n != len(wants) {
+		t.Errorf("got %d problems, want %d:\n%v", n, len(wants), err)
 	}
 }
