@@ -156,7 +156,9 @@ func TestRunServerCloses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.ConnErrors != 2 || !strings.Contains(strings.Join(r.ConnErrorText, " "), "closed") {
+	// A close with requests unread in the server's socket is a reset,
+	// not an end of file: either is the server closing.
+	if txt := strings.Join(r.ConnErrorText, " "); r.ConnErrors != 2 || !strings.Contains(txt, "closed") && !strings.Contains(txt, "reset by peer") {
 		t.Fatalf("conn errors %d: %v", r.ConnErrors, r.ConnErrorText)
 	}
 	if r.Lost == 0 || r.Answers+r.Lost+r.Timeouts != r.Sent {
