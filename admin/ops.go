@@ -239,7 +239,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		p = ps.Policy()
 	}
 	st.Policy = api.PolicyStatus{Unknown: fallbackName(p.Unknown, "unknown"), OnStoreError: fallbackName(p.OnStoreError, "reject")}
-	st.Shadow = api.ShadowStatus{All: p.Shadow.All, Sources: append([]string{}, p.Shadow.Sources...)}
+	st.Shadow = api.ShadowStatus{All: p.Shadow.All, Sources: append([]string{}, p.Shadow.Sources...), Passive: slices.Clone(p.Shadow.Passive)}
 	if s.o.Sync != nil {
 		if sum, err := s.o.Sync.Summary(ctx); err == nil {
 			st.Sync = sum

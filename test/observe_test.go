@@ -250,6 +250,9 @@ func observedByEirctl(t *testing.T, e *eird, clone, sub, phone, stolen, thief st
 	if !strings.Contains(out, "ticket 42") {
 		t.Errorf("the lookup of a subscriber's devices is not audited with its reason:\n%s", out)
 	}
+	if out, _, _ := e.eirctl(t, "", "status"); !strings.Contains(out, "sources detected (observed, never change an answer)") {
+		t.Errorf("eirctl status does not show source detected as passive:\n%s", out)
+	}
 	dir := t.TempDir()
 	day := time.Now().UTC().Format("20060102")
 	out, errOut, code = e.eirctl(t, "", "export", "operator-data", "-date", day, "-o", dir)

@@ -75,6 +75,9 @@ type Status struct {
 type ShadowStatus struct {
 	All     bool     `json:"all"`
 	Sources []string `json:"sources"`
+	// Passive sources are observed and never change an answer (eird's
+	// duplicate-IMEI detections, source detected).
+	Passive []string `json:"passive,omitempty"`
 }
 
 // PeersStatus counts the Diameter peers.

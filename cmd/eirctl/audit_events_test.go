@@ -189,7 +189,8 @@ func TestStatus(t *testing.T) {
 		out, errOut, code := f.ctl("", "status")
 		wantCode(t, code, exitOK, out, errOut)
 		for _, line := range []string{"VERSION   1.4.0 (commit abc1234)\n", "READY     yes\n", "DATASETS  7 with entries\n", "ENTRIES   123456\n",
-			"PEERS     2 open\n", "SHADOW    sources trial (observed, not enforced)\n", "SYNC      gsma: last success 2025-05-01T09:00:00Z\n",
+			"PEERS     2 open\n", "SHADOW    sources trial (observed, not enforced)\n",
+			"PASSIVE   sources detected (observed, never change an answer)\n", "SYNC      gsma: last success 2025-05-01T09:00:00Z\n",
 			"          national: last success never, 1 held file (eirctl sync status)\n"} {
 			wantContains(t, "stdout", out, line)
 		}

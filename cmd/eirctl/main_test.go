@@ -243,7 +243,7 @@ func contractRoutes() map[string]http.HandlerFunc {
 			"peer": "mme1.epc", "peer_address": "10.0.0.1"}], "last_id": "1-0"}`),
 		"POST /v1/reload": reply(200, `{"reloaded": ["diameter.peers", "admin.tokens", "policy"], "restart_needed": ["redis.addresses"], "time": "2025-05-01T10:00:00Z"}`),
 		"GET /v1/status": reply(200, `{"version": "1.4.0", "commit": "abc1234", "ready": true, "datasets": 7, "entries": 123456,
-			"peers": {"open": 2}, "shadow": {"all": false, "sources": ["trial"]},
+			"peers": {"open": 2}, "shadow": {"all": false, "sources": ["trial"], "passive": ["detected"]},
 			"sync": [{"source": "gsma", "last_success": "2025-05-01T09:00:00Z", "held": 0}, {"source": "national", "last_success": "", "held": 1}]}`),
 		"GET /v1/sync/status":   reply(200, `{"sources": [], "rejects": []}`),
 		"POST /v1/sync/run":     reply(200, `{"passes": []}`),

@@ -89,6 +89,9 @@ func (c *cli) printStatus(st api.Status) {
 	default:
 		fmt.Fprint(tw, "SHADOW\toff\n")
 	}
+	if len(st.Shadow.Passive) > 0 {
+		fmt.Fprintf(tw, "PASSIVE\tsources %s (observed, never change an answer)\n", strings.Join(st.Shadow.Passive, ", "))
+	}
 	key := "SYNC"
 	if len(st.Sync) == 0 {
 		fmt.Fprint(tw, "SYNC\t-\n")
