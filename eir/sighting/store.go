@@ -1,6 +1,7 @@
 package sighting
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -62,21 +63,11 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Retention == 0 {
-		o.Retention = DefaultRetention
-	}
-	if o.MinInterval == 0 {
-		o.MinInterval = DefaultMinInterval
-	}
-	if o.DedupeEntries == 0 {
-		o.DedupeEntries = DefaultDedupeEntries
-	}
-	if o.MaxPairs == 0 {
-		o.MaxPairs = DefaultMaxPairs
-	}
-	if o.Buckets == 0 {
-		o.Buckets = DefaultBuckets
-	}
+	o.Retention = cmp.Or(o.Retention, DefaultRetention)
+	o.MinInterval = cmp.Or(o.MinInterval, DefaultMinInterval)
+	o.DedupeEntries = cmp.Or(o.DedupeEntries, DefaultDedupeEntries)
+	o.MaxPairs = cmp.Or(o.MaxPairs, DefaultMaxPairs)
+	o.Buckets = cmp.Or(o.Buckets, DefaultBuckets)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -1,6 +1,7 @@
 package sighting
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -44,18 +45,10 @@ type WriterOptions struct {
 }
 
 func (o WriterOptions) withDefaults() WriterOptions {
-	if o.QueueSize == 0 {
-		o.QueueSize = DefaultQueueSize
-	}
-	if o.BatchSize == 0 {
-		o.BatchSize = DefaultBatchSize
-	}
-	if o.FlushInterval == 0 {
-		o.FlushInterval = DefaultFlushInterval
-	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = DefaultWriteTimeout
-	}
+	o.QueueSize = cmp.Or(o.QueueSize, DefaultQueueSize)
+	o.BatchSize = cmp.Or(o.BatchSize, DefaultBatchSize)
+	o.FlushInterval = cmp.Or(o.FlushInterval, DefaultFlushInterval)
+	o.WriteTimeout = cmp.Or(o.WriteTimeout, DefaultWriteTimeout)
 	return o
 }
 
