@@ -68,7 +68,8 @@ func (s *Store) ruledOut(e *planEntry, q *eir.Query, count bool) (hit, decided b
 			return overlayMatch(f.ov.value(i), e.ds, q.IMSI), true
 		}
 	}
-	if f.bf.Test(filterKey(x)) {
+	var kb [8]byte
+	if f.bf.Test(filterKey(&kb, x)) {
 		if count {
 			s.m.filterMaybe.Inc()
 		}
@@ -92,8 +93,9 @@ func cloneFilters(fs filterSet) filterSet {
 	return out
 }
 
-func filterKey(x uint64) []byte {
-	var b [8]byte
+// filterKey writes the filter's key for x into b and returns it; b is the
+// caller's, so that a lookup allocates nothing.
+func filterKey(b *[8]byte, x uint64) []byte {
 	binary.LittleEndian.PutUint64(b[:], x)
 	return b[:]
 }
@@ -159,8 +161,9 @@ func (s *Store) loadFilter(ctx context.Context, e planEntry, have *filterCopy) (
 		f.bf, f.baseCount = have.bf, have.baseCount
 	} else {
 		f.bf = bloom.NewWithEstimates(uint(max(e.Count, 1)), filterFalsePositives)
+		var kb [8]byte
 		n, err := s.scanVersion(ctx, e, func(x uint64, _ string) error {
-			f.bf.Add(filterKey(x))
+			f.bf.Add(filterKey(&kb, x))
 			return nil
 		})
 		if err != nil {

@@ -76,6 +76,11 @@ func TestFilterSparesRedis(t *testing.T) {
 		t.Fatalf("%s is not held as a filter with its overlay: %+v", e.name, e)
 	}
 
+	q := eir.Query{IMEI: 35000000000003}
+	if n := testing.AllocsPerRun(100, func() { s.ruledOut(&e, &q, true) }); n != 0 {
+		t.Errorf("a filter lookup allocates %v times", n)
+	}
+
 	const checks = 5000
 	before := hook.n.Load()
 	for i := range checks {
