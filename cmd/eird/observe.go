@@ -50,14 +50,15 @@ type editor interface {
 // rules: a detection is an event and, once a day per IMEI, an entry on
 // dataset detected/imei/<list> added through the audited editor.
 type observation struct {
-	cfg   config.Observe
-	store *sighting.Store
-	w     *sighting.Writer
-	rec   recorder // w, or a fake in tests
-	rules sighting.Rules
-	pub   *events.Publisher // nil: events off
-	log   *zap.Logger
-	now   func() time.Time
+	cfg    config.Observe
+	store  *sighting.Store
+	w      *sighting.Writer
+	rec    recorder // w, or a fake in tests
+	claims claimer  // store, or a fake in tests
+	rules  sighting.Rules
+	pub    *events.Publisher // nil: events off
+	log    *zap.Logger
+	now    func() time.Time
 
 	mu       sync.Mutex              // limits and detected, from the writer's goroutine and tests
 	limits   recent[limitKey, int64] // unix ns of the last event published per (kind, IMSI)
@@ -72,6 +73,15 @@ type observation struct {
 	suppressed *prometheus.CounterVec // kind
 	detections *prometheus.CounterVec // rule
 }
+
+// claimer claims a detection once among the eirds sharing the store
+// (sighting.Store).
+type claimer interface {
+	ClaimDetection(ctx context.Context, imei eir.IMEI, rule string, d sighting.Day) (bool, error)
+}
+
+// claimTimeout bounds a detection's claim, made on the writer's goroutine.
+const claimTimeout = 2 * time.Second
 
 // recorder queues an observation without blocking (sighting.Writer).
 type recorder interface {
@@ -99,7 +109,7 @@ func newObservation(cfg config.Observe, lists *redisstore.Store, prefix string, 
 	}
 	r := cfg.Rules
 	ob := &observation{
-		cfg: cfg, store: st, pub: pub, edits: edits, log: log, now: time.Now,
+		cfg: cfg, store: st, claims: st, pub: pub, edits: edits, log: log, now: time.Now,
 		rules: sighting.Rules{PeriodDays: r.DuplicatePeriodDays, Threshold: r.DuplicateThreshold, AvgThreshold: r.DailyAvgThreshold,
 			MinSeenDays: r.MinSeenDays, ConcurrentWindow: r.ConcurrentWindow},
 		limits:   newRecent[limitKey, int64](recentEntries),
@@ -109,7 +119,7 @@ func newObservation(cfg config.Observe, lists *redisstore.Store, prefix string, 
 		suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "eir", Subsystem: "sighting", Name: "events_suppressed_total",
 			Help: "Device-change events not published because the IMSI had one of the kind within observe.events.per_imsi_interval, by kind."}, []string{"kind"}),
 		detections: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "eir", Subsystem: "sighting", Name: "detections_total",
-			Help: "Duplicate-IMEI detections (at most one per IMEI, rule and day per process), by rule."}, []string{"rule"}),
+			Help: "Duplicate-IMEI detections published by this eird (at most one per IMEI, rule and day among the eirds sharing the Redis), by rule."}, []string{"rule"}),
 	}
 	if err := ob.rules.Validate(); err != nil {
 		return nil, fmt.Errorf("observe.rules: %w", err)
@@ -176,7 +186,7 @@ func (ob *observation) onResult(o sighting.Observation, r sighting.Result) {
 	}
 	today := ob.store.Today()
 	for _, d := range ob.rules.Evaluate(r.Pairs, today, ob.now()) {
-		if !ob.firstToday(detectKey{imei: d.IMEI, rule: d.Rule}, today) {
+		if !ob.firstToday(detectKey{imei: d.IMEI, rule: d.Rule}, today) || !ob.claim(d, today) {
 			continue
 		}
 		ob.detections.WithLabelValues(d.Rule).Inc()
@@ -194,6 +204,23 @@ func (ob *observation) publish(ev events.Event) {
 	if ob.pub != nil {
 		ob.pub.Publish(ev)
 	}
+}
+
+// claim reports whether this eird is the first of those sharing the store
+// to claim d today, and so publishes it. A claim that fails (Redis) lets
+// it publish: a detection twice rather than none.
+func (ob *observation) claim(d sighting.Detection, today sighting.Day) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+	defer cancel()
+	ok, err := ob.claims.ClaimDetection(ctx, d.IMEI, d.Rule, today)
+	if err != nil {
+		ob.log.Warn("duplicate imei detection not claimed, published anyway", zap.String("rule", d.Rule), zap.Error(err))
+		return true
+	}
+	if !ok {
+		ob.log.Debug("duplicate imei detection published by another eird today", zap.String("rule", d.Rule))
+	}
+	return ok
 }
 
 // allow reports whether an event of kind for imsi may be published at t:

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -45,6 +46,24 @@ func (l *editLog) Add(_ context.Context, e provision.Edit) (provision.Added, err
 	return provision.Added{Action: "added"}, nil
 }
 
+// claims is a claimer in memory: keys already claimed (by "another
+// eird") are refused.
+type claims struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (c *claims) ClaimDetection(_ context.Context, imei eir.IMEI, rule string, d sighting.Day) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := fmt.Sprint(imei, rule, d)
+	if c.seen[k] {
+		return false, nil
+	}
+	c.seen[k] = true
+	return true, nil
+}
+
 // testObservation is an observation without a writer: onResult is called
 // directly with crafted results.
 func testObservation(t *testing.T, cfg config.Observe, now time.Time) (*observation, *memStream, *editLog) {
@@ -61,7 +80,7 @@ func testObservation(t *testing.T, cfg config.Observe, now time.Time) (*observat
 	pub.Start()
 	edits := &editLog{}
 	r := cfg.Rules
-	ob := &observation{cfg: cfg, store: st, pub: pub, edits: edits, log: zap.NewNop(), now: func() time.Time { return now },
+	ob := &observation{cfg: cfg, store: st, claims: &claims{seen: map[string]bool{}}, pub: pub, edits: edits, log: zap.NewNop(), now: func() time.Time { return now },
 		rules: sighting.Rules{PeriodDays: r.DuplicatePeriodDays, Threshold: r.DuplicateThreshold, AvgThreshold: r.DailyAvgThreshold,
 			MinSeenDays: r.MinSeenDays, ConcurrentWindow: r.ConcurrentWindow},
 		limits: newRecent[limitKey, int64](8), detected: newRecent[detectKey, sighting.Day](8),
@@ -152,6 +171,48 @@ func TestObservationEvents(t *testing.T) {
 		e.Reason != "duplicate_threshold: 3 IMSIs within 30 days (threshold 3)" {
 		t.Errorf("edit %+v", e)
 	}
+}
+
+// TestDetectionClaimed: a detection another eird claimed today is neither
+// published nor put on the dataset by this one; the next day it is.
+func TestDetectionClaimed(t *testing.T) {
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	cfg := config.Default().Observe
+	cfg.Rules.DuplicateThreshold = 2
+	ob, stream, edits := testObservation(t, cfg, now)
+	const imei = eir.IMEI(35209900176148)
+	today := sighting.DayOf(now, 0)
+	if ok, _ := ob.claims.ClaimDetection(context.Background(), imei, sighting.RuleDuplicateThreshold, today); !ok {
+		t.Fatal("first claim refused")
+	}
+	var pairs []sighting.Pair
+	for _, imsi := range []eir.IMSI{"001010000000001", "001010000000002"} {
+		pairs = append(pairs, sighting.Pair{IMEI: imei, IMSI: imsi, LastSeen: now, LastDay: today, Days: 1, DaysSeen: 1})
+	}
+	o := sighting.Observation{Time: now, IMEI: imei, IMSI: "001010000000002", Interface: sighting.S13, Peer: "mme1", Answer: sighting.AnswerWhitelisted}
+	ob.onResult(o, sighting.Result{Written: true, NewPair: true, Pairs: pairs})
+	if n := testutil.ToFloat64(ob.detections.WithLabelValues(sighting.RuleDuplicateThreshold)); n != 0 {
+		t.Fatalf("%v detections counted, claimed by another eird", n)
+	}
+	tomorrow := now.Add(24 * time.Hour)
+	ob.now = func() time.Time { return tomorrow }
+	ob.store, _ = sighting.New(nil, sighting.Options{Now: ob.now}, nil)
+	for i := range pairs {
+		pairs[i].LastSeen, pairs[i].LastDay = tomorrow, today+1
+	}
+	o.Time = tomorrow
+	ob.onResult(o, sighting.Result{Written: true, NewDay: true, Pairs: pairs})
+	if err := ob.pub.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(stream.docs) != 1 || !strings.Contains(stream.docs[0], `"duplicate_imei"`) {
+		t.Fatalf("events %v, want the next day's detection only", stream.docs)
+	}
+	testenv.Eventually(t, "the detected imei added", 5*time.Second, func() bool {
+		edits.mu.Lock()
+		defer edits.mu.Unlock()
+		return len(edits.edits) == 1
+	})
 }
 
 func TestShadowDetected(t *testing.T) {
