@@ -319,7 +319,7 @@ type Observe struct {
 	Interfaces         []string      `yaml:"interfaces"`            // the interfaces observed: s13, n5g
 	Sample             float64       `yaml:"sample"`                // share of the checks observed, above 0 and at most 1; 1: every check
 	MinInterval        time.Duration `yaml:"min_interval"`          // a pair written with the same day, peer and answer less than this ago is not written again; 0: 60s
-	MaxPairs           int           `yaml:"max_pairs"`             // IMSIs kept per IMEI, the one seen longest ago evicted; at least 2
+	MaxPairs           int           `yaml:"max_pairs"`             // IMSIs kept per IMEI, and IMEIs per IMSI in the subscriber index, the one seen longest ago evicted; at least 2
 	MaxWritesPerSecond float64       `yaml:"max_writes_per_second"` // observations written to Redis per second at most, so that observing never takes more of the Redis serving the lists than this: beyond it the queue fills and observations are dropped (counted); 0: no bound
 	Buckets            int           `yaml:"buckets"`               // hashes each observation index is spread over, a power of two: about observed pairs / 64 keeps every hash in Redis's compact encoding (65536 suits up to about 4 million pairs; 262144 for 16 million); changing it leaves what was recorded unread until it expires
 	DedupeEntries      int           `yaml:"dedupe_entries"`        // subscribers whose last observation this eird remembers, so that a check of the same pair within observe.min_interval writes nothing (about 100 bytes each); at least 1000

@@ -36,10 +36,15 @@
 //
 // # Retention, by the store itself
 //
-// Every write sets its bucket's TTL to Options.Retention (default 180
-// days), the scripts drop the fields last seen before the retention (an
-// IMSI's field: when all its IMEIs were) of every bucket they touch, and
-// every read ignores them: no sweeper. An IMEI keeps at most
+// Every bucket holds a field "" with the day (UTC) of its last prune. The
+// first write to a bucket on a day reads the whole bucket, drops the fields
+// last seen before the retention (an IMSI's field: when all its IMEIs
+// were) and sets the bucket's TTL to Options.Retention (default 180 days)
+// and a day, so that it outlives every write of that day by the
+// retention. Every read ignores the fields past the retention, so a stale
+// field is never returned, and it is gone from Redis within a day of its
+// expiry (at its bucket's next write) or with its bucket: no sweeper. An
+// IMEI keeps at most
 // Options.MaxPairs IMSIs (default 256; the pair seen longest ago is
 // evicted) so that a widely cloned IMEI does not make each write
 // O(thousands): the duplicate rules fire long before.
@@ -50,9 +55,16 @@
 // per node): per observation, one EVALSHA on the IMEI's bucket (returns new
 // pair?, new day?, and the IMEI's live pairs when more than one, so the
 // rules need no other read) and one on the IMSI's bucket (swaps the
-// current IMEI and returns the previous one). Each reads its whole bucket
-// (~64 fields) to prune it and, in the IMEI's, to find the IMEI's pairs.
-// A node without the scripts (restarted, failed over) gets EVAL. An
+// current IMEI and returns the previous one). The common write, a pair
+// already recorded that day of an IMEI without other pairs, reads and
+// writes its own field only. The IMEI's script reads the whole bucket
+// (~64 fields) only to prune it once a day, for a new pair or a new day of
+// a pair (the duplicate rules may change), and when the pair is flagged as
+// having siblings (set on all of an IMEI's pairs by the scan that finds
+// more than one: concurrent use needs the others' last peer).
+// BenchmarkRedisCost measures the Redis CPU per observation.
+// A node without the scripts (restarted, failed over) gets SCRIPT LOAD
+// (every master) and the batch's failed scripts again. An
 // observation is not written when this process wrote the same IMSI with
 // the same IMEI, day, peer and answer less than Options.MinInterval (60 s)
 // ago; the cache is keyed by IMSI and bounded

@@ -24,7 +24,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "eir", Subsystem: "sighting", Name: "errors_total",
-			Help: "Sighting store operations that failed, by operation (write, peer, pairs, devices, forget, day).",
+			Help: "Sighting store operations that failed, by operation (write, peer, pairs, devices, forget, day, claim).",
 		}, []string{"op"}),
 	}
 	for _, r := range []string{"written", "deduplicated", "invalid", "failed"} {

@@ -259,7 +259,7 @@ func decodePair(imei eir.IMEI, imsi string, v []byte, offset time.Duration) (Pai
 		Days:       be.Uint64(v[10:]),
 		Admitted:   be.Uint64(v[18:]),
 		PeerID:     be.Uint32(v[27:]),
-		Interfaces: Interfaces(v[31]),
+		Interfaces: Interfaces(v[31] &^ flagSiblings),
 		MSISDN:     unpackBCD(v[32:]),
 	}
 	if s := v[26]; s != noSVN {

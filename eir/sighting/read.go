@@ -136,7 +136,10 @@ func (s *Store) subscriber(ctx context.Context, imsi eir.IMSI) (subscriberValue,
 
 // Forget removes the observations of a subscriber: its pair with every
 // IMEI its field in the IMSI index names (expired ones too), then that
-// field. A write racing with Forget may leave a pair behind; call it
+// field; a bucket left with nothing but its prune mark is deleted. An IMSI
+// seen with more than Options.MaxPairs IMEIs within the retention names
+// only the latest: its older pairs are not found here and go with the
+// retention (or are evicted). A write racing with Forget may leave a pair behind; call it
 // again, or after the subscriber is gone from the network. An IMEI the
 // IMSI's field already dropped (last seen before retention) may still hold
 // the expired record until the next write to its bucket prunes it or the
@@ -149,9 +152,9 @@ func (s *Store) Forget(ctx context.Context, imsi eir.IMSI) error {
 	}
 	pipe := s.rdb.Pipeline()
 	for _, imei := range v.live(0) {
-		pipe.HDel(ctx, s.imeiKey(imei), imeiBytes(imei)+string(imsi))
+		forgetScript.Eval(ctx, pipe, []string{s.imeiKey(imei)}, imeiBytes(imei)+string(imsi))
 	}
-	pipe.HDel(ctx, s.imsiKey(imsi), string(imsi))
+	forgetScript.Eval(ctx, pipe, []string{s.imsiKey(imsi)}, string(imsi))
 	s.m.commands.Add(float64(pipe.Len()))
 	if _, err := pipe.Exec(ctx); err != nil {
 		s.m.errors.WithLabelValues("forget").Inc()

@@ -14,7 +14,8 @@ import "github.com/redis/go-redis/v9"
 //	 18   8  days with an admitted answer (not blocked), same bit order
 //	 26   1  last SVN (0xff: none sent)
 //	 27   4  last peer (id of an interned peer name, 0: none)
-//	 31   1  interfaces (bit 0 s13, bit 1 n5g)
+//	 31   1  interfaces (bit 0 s13, bit 1 n5g); bit 7 (flagSiblings): the
+//	         IMEI had other pairs at the last scan of its bucket
 //	 32   -  last MSISDN in packed BCD (TS 29.002 TBCD order, 0xf filler), may be empty
 //
 // The value of the field <IMSI digits> in the IMSI index's bucket:
@@ -32,12 +33,33 @@ const (
 	imeiLen     = 6
 	entryLen    = imeiLen + 4
 	luaRecord   = `'>I4I4HI4I4I4I4BI4B'`
+	// flagSiblings is the bit of the interfaces byte telling the pair
+	// script that the IMEI has other pairs to return (concurrent use).
+	flagSiblings    = 0x80
+	luaFlagSiblings = "128"
 )
 
-// luaBits are the 64-bit bitmap helpers shared by the scripts.
+// luaMark are the helpers of the prune mark, shared by the scripts.
+const luaMark = `
+local function day(t, off) return math.floor((t + off) / 86400) end
+-- A bucket is pruned, and its TTL set, on its first write of a UTC day:
+-- its field '' holds that day. A day more than one ahead of ts (a clock
+-- stepped back) counts as stale too. The TTL is the retention plus a day,
+-- so that it outlives every write of the day by the retention.
+local function stale(mark, ts)
+  if not mark then return true end
+  local d, t = struct.unpack('>I4', mark), day(ts, 0)
+  return d < t or d > t + 1
+end
+local function pruned(ts, ttl)
+  redis.call('HSET', KEYS[1], '', struct.pack('>I4', day(ts, 0)))
+  redis.call('EXPIRE', KEYS[1], tonumber(ttl) + 86400)
+end
+`
+
+// luaBits are the 64-bit bitmap helpers of the pair script.
 const luaBits = `
 local function u32(x) if x < 0 then return x + 4294967296 end return x end
-local function day(t, off) return math.floor((t + off) / 86400) end
 local function shl(hi, lo, d)
   if d <= 0 then return hi, lo end
   if d >= 64 then return 0, 0 end
@@ -63,24 +85,36 @@ end
 // (255: none), 7 peer id (0: none), 8 interface bit, 9 MSISDN (BCD, ""
 // keeps the last one), 10 max pairs, 11 key TTL (s).
 //
-// It drops the bucket's fields last seen before time - retention (the
-// store enforces retention itself: no sweeper; a bucket holds ~64 fields,
-// so the scan is short), evicts the IMEI's pair seen longest ago when it
-// has more than max pairs (a cloned IMEI seen with thousands of SIMs must
-// not make each write O(thousands)), sets the key's TTL, and returns
-// {new pair 0|1, new day 0|1, live pairs}, the IMEI's live pairs (field,
-// value, ...) only when there are more than one.
+// Most writes are a pair already recorded that day, of an IMEI with no
+// other pair: those read and write the pair's field only (HMGET, HSET,
+// EXPIRE). The whole bucket (~64 fields) is read only
+//   - on the bucket's first write of a UTC day (its field "" holds the day
+//     of the last prune), to drop the fields last seen before time -
+//     retention: the store enforces retention itself, no sweeper;
+//   - for a new pair or a new day of a pair (the duplicate rules change),
+//     or when the pair has siblings (the flag below; concurrent use).
+//
+// The scan finds the IMEI's other live pairs, evicts the one seen longest
+// ago when there are more than max pairs (a cloned IMEI seen with thousands
+// of SIMs must not make each write O(thousands)), and sets flagSiblings on
+// each of the IMEI's pairs when there is more than one (cleared on this one
+// when there is not). It returns {new pair 0|1, new day 0|1, live pairs},
+// the IMEI's live pairs (field, value, ...) only when the scan ran and
+// found more than one.
 //
 // An observation older than the last one (a reordered batch) sets its day
 // bit but leaves the "last" fields alone.
-var pairScript = redis.NewScript(luaBits + `
+var pairScript = redis.NewScript(luaMark + luaBits + `
 local F = ` + luaRecord + `
+local SIB = ` + luaFlagSiblings + `
 local ts = tonumber(ARGV[2])
 local off = tonumber(ARGV[3])
 local cutoff = ts - tonumber(ARGV[4])
+local got = redis.call('HMGET', KEYS[1], '', ARGV[1])
+local mark, cur = got[1], got[2]
+local prune = stale(mark, ts)
 local isnew, newday = 0, 0
 local first, last, ndays, dhi, dlo, ahi, alo, svn, peer, ifc, msisdn
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur then
   first, last, ndays, dhi, dlo, ahi, alo, svn, peer, ifc = struct.unpack(F, cur)
   msisdn = string.sub(cur, 33)
@@ -114,32 +148,64 @@ if ts >= last then
 end
 if ts < first then first = ts end
 ifc = bit.bor(ifc, tonumber(ARGV[8]))
-redis.call('HSET', KEYS[1], ARGV[1], struct.pack(F, first, last, ndays, dhi, dlo, ahi, alo, svn, peer, ifc) .. msisdn)
-local pre = string.sub(ARGV[1], 1, 6)
-local all = redis.call('HGETALL', KEYS[1])
-local live = {}
-local oldest, oldestAt = nil, nil
-for i = 1, #all, 2 do
-  local l = struct.unpack('>I4', all[i + 1], 5)
-  if l < cutoff then
-    redis.call('HDEL', KEYS[1], all[i])
-  elseif string.sub(all[i], 1, 6) == pre then
-    live[#live + 1] = i
-    if all[i] ~= ARGV[1] and (oldestAt == nil or l < oldestAt) then oldest, oldestAt = i, l end
-  end
-end
-local evict = #live > tonumber(ARGV[10]) and oldest
-if evict then redis.call('HDEL', KEYS[1], all[oldest]) end
+local function record() return struct.pack(F, first, last, ndays, dhi, dlo, ahi, alo, svn, peer, ifc) .. msisdn end
 local out = {}
-if #live > 1 then
-  for _, i in ipairs(live) do
-    if not (evict and i == oldest) then
-      out[#out + 1] = all[i]
-      out[#out + 1] = all[i + 1]
+if prune or isnew == 1 or newday == 1 or bit.band(ifc, SIB) ~= 0 then
+  local pre = string.sub(ARGV[1], 1, 6)
+  -- live: the IMEI's other pairs within retention, {field, value, last}.
+  local live, seen = {}, {}
+  local function visit(f, v)
+    if #f <= 6 or f == ARGV[1] or seen[f] then return end
+    seen[f] = true
+    local l = struct.unpack('>I4', v, 5)
+    if l < cutoff then
+      redis.call('HDEL', KEYS[1], f)
+    elseif string.sub(f, 1, 6) == pre then
+      live[#live + 1] = {f, v, l}
     end
   end
+  if prune then
+    local all = redis.call('HGETALL', KEYS[1])
+    for i = 1, #all, 2 do visit(all[i], all[i + 1]) end
+  else
+    -- The IMEI's fields only, matched by Redis (glob, the prefix's bytes
+    -- escaped): Lua sees none of the bucket's other fields.
+    local pat = string.gsub(pre, '[%*%?%[%]\\]', '\\%0') .. '*'
+    local cursor = '0'
+    repeat
+      local r = redis.call('HSCAN', KEYS[1], cursor, 'MATCH', pat, 'COUNT', 1000)
+      cursor = r[1]
+      for i = 1, #r[2], 2 do visit(r[2][i], r[2][i + 1]) end
+    until cursor == '0'
+  end
+  if #live > 0 and #live + 1 > tonumber(ARGV[10]) then
+    local oldest = 1
+    for j = 2, #live do
+      if live[j][3] < live[oldest][3] then oldest = j end
+    end
+    redis.call('HDEL', KEYS[1], live[oldest][1])
+    table.remove(live, oldest)
+  end
+  if #live > 0 then
+    ifc = bit.bor(ifc, SIB)
+    for _, e in ipairs(live) do
+      local v = e[2]
+      local b = string.byte(v, 32)
+      if bit.band(b, SIB) == 0 then
+        v = string.sub(v, 1, 31) .. string.char(bit.bor(b, SIB)) .. string.sub(v, 33)
+        redis.call('HSET', KEYS[1], e[1], v)
+      end
+      out[#out + 1] = e[1]
+      out[#out + 1] = v
+    end
+    out[#out + 1] = ARGV[1]
+    out[#out + 1] = record()
+  else
+    ifc = bit.band(ifc, 255 - SIB)
+  end
 end
-redis.call('EXPIRE', KEYS[1], ARGV[11])
+redis.call('HSET', KEYS[1], ARGV[1], record())
+if prune then pruned(ts, ARGV[11]) end
 return {isnew, newday, out}
 `)
 
@@ -147,28 +213,35 @@ return {isnew, newday, out}
 // IMSI's field of a bucket of the IMSI index (value: scripts.go, above).
 //
 // KEYS[1] the bucket. ARGV: 1 IMSI, 2 IMEI (6 bytes), 3 time (unix s),
-// 4 retention (s), 5 key TTL (s).
+// 4 retention (s), 5 key TTL (s), 6 max IMEIs (the IMEI seen longest ago
+// is dropped from the value beyond).
 //
-// It drops the bucket's fields whose IMEIs were all last seen before time
-// - retention and, in the IMSI's value, such IMEIs; swaps the current IMEI
-// unless the observation is older than the current one's since; and
-// returns {changed 0|1, previous current IMEI (6 bytes) and since (4
-// bytes), or ""}; a previous IMEI dropped is reported as "" (not seen
-// within retention).
-var subscriberScript = redis.NewScript(`
+// It drops, from the IMSI's value, the IMEIs last seen before time -
+// retention; swaps the current IMEI unless the observation is older than
+// the current one's since; and returns {changed 0|1, previous current IMEI
+// (6 bytes) and since (4 bytes), or ""}; a previous IMEI dropped is
+// reported as "" (not seen within retention). On the bucket's first write
+// of a UTC day (its field "" holds the day of the last prune) it also
+// drops the other fields whose IMEIs were all last seen before the
+// retention; otherwise it reads the IMSI's field only.
+var subscriberScript = redis.NewScript(luaMark + `
 local ts = tonumber(ARGV[3])
 local cutoff = ts - tonumber(ARGV[4])
-local function live(v)
-  for j = 11, #v, 10 do
-    if struct.unpack('>I4', v, j + 6) >= cutoff then return true end
+local got = redis.call('HMGET', KEYS[1], '', ARGV[1])
+local mark, v = got[1], got[2]
+local prune = stale(mark, ts)
+if prune then
+  local function live(x)
+    for j = 11, #x, 10 do
+      if struct.unpack('>I4', x, j + 6) >= cutoff then return true end
+    end
+    return false
   end
-  return false
-end
-local all = redis.call('HGETALL', KEYS[1])
-local v
-for i = 1, #all, 2 do
-  if all[i] == ARGV[1] then v = all[i + 1]
-  elseif not live(all[i + 1]) then redis.call('HDEL', KEYS[1], all[i]) end
+  local all = redis.call('HGETALL', KEYS[1])
+  for i = 1, #all, 2 do
+    local f = all[i]
+    if f ~= '' and f ~= ARGV[1] and not live(all[i + 1]) then redis.call('HDEL', KEYS[1], f) end
+  end
 end
 local since, cur, seen = 0, '', {}
 if v then
@@ -187,6 +260,15 @@ for _, e in ipairs(seen) do
   end
 end
 if not found then seen[#seen + 1] = {ARGV[2], ts} end
+if #seen > tonumber(ARGV[6]) then
+  -- Over max IMEIs (a SIM moved through a lab's or a refurbisher's
+  -- devices): drop the one seen longest ago, never the one written.
+  local oldest
+  for j, e in ipairs(seen) do
+    if e[1] ~= ARGV[2] and (not oldest or e[2] < seen[oldest][2]) then oldest = j end
+  end
+  table.remove(seen, oldest)
+end
 local changed = 0
 if prev == '' then
   cur, since = ARGV[2], ts
@@ -196,6 +278,14 @@ end
 local out = {struct.pack('>I4', since), cur}
 for _, e in ipairs(seen) do out[#out + 1] = e[1] .. struct.pack('>I4', e[2]) end
 redis.call('HSET', KEYS[1], ARGV[1], table.concat(out))
-redis.call('EXPIRE', KEYS[1], ARGV[5])
+if prune then pruned(ts, ARGV[5]) end
 return {changed, prev}
+`)
+
+// forgetScript deletes fields of a bucket (ARGV), and the bucket when only
+// its prune mark (field "") is left.
+var forgetScript = redis.NewScript(`
+redis.call('HDEL', KEYS[1], unpack(ARGV))
+if redis.call('HLEN', KEYS[1]) == 1 and redis.call('HEXISTS', KEYS[1], '') == 1 then redis.call('DEL', KEYS[1]) end
+return 0
 `)

@@ -49,8 +49,11 @@ type Options struct {
 	// DedupeEntries bounds the deduplication cache (IMSIs). 0 is
 	// DefaultDedupeEntries.
 	DedupeEntries int
-	// MaxPairs bounds the IMSIs kept per IMEI: a new pair over it evicts
-	// the one seen longest ago. 0 is DefaultMaxPairs.
+	// MaxPairs bounds the IMSIs kept per IMEI (a new pair over it evicts
+	// the one seen longest ago) and the IMEIs an IMSI's field of the IMSI
+	// index names (the one seen longest ago is dropped from it: Devices
+	// and Forget no longer find that pair, which expires with the
+	// retention or is evicted). 0 is DefaultMaxPairs.
 	MaxPairs int
 	// Buckets is the number of hashes each index is spread over (doc.go:
 	// Redis layout), a power of two. Size it to the pairs kept / 64: a

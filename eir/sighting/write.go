@@ -128,9 +128,10 @@ func (s *Store) plan(obs []Observation, res []Result, peers map[string]uint32, n
 	return ops
 }
 
-// exec sends the scripts of ops in one pipeline, then runs again one by one
-// (EVALSHA, EVAL on NOSCRIPT) those a node did not have loaded (a restarted
-// or failed-over node).
+// exec sends the scripts of ops in one pipeline. When a node did not have
+// them (the first batch, a restarted or failed-over node), it loads them
+// (SCRIPT LOAD, on every master of a Cluster) and sends those ops again
+// in one pipeline.
 func (s *Store) exec(ctx context.Context, ops []op) {
 	ret := strconv.FormatInt(s.retentionSeconds(), 10)
 	off := strconv.FormatInt(int64(s.o.DayOffset/time.Second), 10)
@@ -144,26 +145,41 @@ func (s *Store) exec(ctx context.Context, ops []op) {
 		return []any{imeiBytes(o.obs.IMEI) + string(o.obs.IMSI), o.ts, off, ret, admitted, int(svn), o.peer,
 			int(o.obs.Interface), packBCD(o.obs.MSISDN), maxPairs, ret}
 	}
-	ownerArgs := func(o *op) []any { return []any{string(o.obs.IMSI), imeiBytes(o.obs.IMEI), o.ts, ret, ret} }
-	pipe := s.rdb.Pipeline()
-	for i := range ops {
-		o := &ops[i]
-		o.pair = pairScript.EvalSha(ctx, pipe, []string{s.imeiKey(o.obs.IMEI)}, pairArgs(o)...)
-		o.owner = subscriberScript.EvalSha(ctx, pipe, []string{s.imsiKey(o.obs.IMSI)}, ownerArgs(o)...)
-	}
-	s.m.commands.Add(float64(2 * len(ops)))
-	_, _ = pipe.Exec(ctx) // errors are read per command
-	for i := range ops {
-		o := &ops[i]
-		if redis.HasErrorPrefix(o.pair.Err(), "NOSCRIPT") {
-			o.pair = pairScript.Run(ctx, s.rdb, []string{s.imeiKey(o.obs.IMEI)}, pairArgs(o)...)
-			s.m.commands.Add(2)
+	ownerArgs := func(o *op) []any { return []any{string(o.obs.IMSI), imeiBytes(o.obs.IMEI), o.ts, ret, ret, maxPairs} }
+	send := func(again func(*redis.Cmd) bool) int {
+		pipe := s.rdb.Pipeline()
+		for i := range ops {
+			o := &ops[i]
+			if again(o.pair) {
+				o.pair = pairScript.EvalSha(ctx, pipe, []string{s.imeiKey(o.obs.IMEI)}, pairArgs(o)...)
+			}
+			if again(o.owner) {
+				o.owner = subscriberScript.EvalSha(ctx, pipe, []string{s.imsiKey(o.obs.IMSI)}, ownerArgs(o)...)
+			}
 		}
-		if redis.HasErrorPrefix(o.owner.Err(), "NOSCRIPT") {
-			o.owner = subscriberScript.Run(ctx, s.rdb, []string{s.imsiKey(o.obs.IMSI)}, ownerArgs(o)...)
-			s.m.commands.Add(2)
+		n := pipe.Len()
+		s.m.commands.Add(float64(n))
+		if n > 0 {
+			_, _ = pipe.Exec(ctx) // errors are read per command
+		}
+		return n
+	}
+	send(func(*redis.Cmd) bool { return true })
+	noScript := func(c *redis.Cmd) bool { return redis.HasErrorPrefix(c.Err(), "NOSCRIPT") }
+	missing := false
+	for i := range ops {
+		missing = missing || noScript(ops[i].pair) || noScript(ops[i].owner)
+	}
+	if !missing {
+		return
+	}
+	for _, sc := range []*redis.Script{pairScript, subscriberScript} {
+		s.m.commands.Inc()
+		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
+			s.m.errors.WithLabelValues("write").Inc()
 		}
 	}
+	send(noScript)
 }
 
 // collect reads the replies of one op into r.
