@@ -78,7 +78,7 @@ func ratioCommand(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&f.strict, "strict", false, "exit 3 on any mismatch, timeout, lost or malformed answer")
 	fs.IntVar(&f.n5gRounds, "n5g-rounds", 3, "N5g-eir rounds after the S13 ones: the same lists and mix over HTTP/2 (-conns connections × -n5g-streams), alternating the order (0: skip)")
 	fs.IntVar(&f.n5gStreams, "n5g-streams", 64, "N5g-eir requests in flight per connection")
-	fs.IntVar(&f.observeOffRounds, "observe-off-rounds", 0, "after the other phases, rounds against an eird with observe.enabled false, for the same-run cost of observations (0: only report the observations' Redis load)")
+	fs.IntVar(&f.observeOffRounds, "observe-off-rounds", 0, "after the other phases, rounds measuring eird and a second eird with observe.enabled false side by side, back to back, for the same-run cost of observations (0: only report the observations' Redis load)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `usage: eirbench ratio [flags]
 

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -12,9 +14,9 @@ import (
 
 // observeResult is what eird's observations (issue 14: every check with an
 // IMSI recorded in Redis, off the answer path) cost in a ratio run: the
-// Redis write load of the measured eird, and rounds against a second eird
-// with observe.enabled: false, so that the ratio with observation on is
-// compared with the ratio without it in the same run.
+// Redis write load of the measured eird, and rounds comparing it with a
+// second eird with observe.enabled: false, both running, measured back to
+// back in alternating order.
 type observeResult struct {
 	Checks       float64 `json:"checks"`         // S13 checks eird answered (eir_check_decisions_total{interface="s13"})
 	Written      float64 `json:"written"`        // observations written to Redis
@@ -22,17 +24,22 @@ type observeResult struct {
 	Dropped      float64 `json:"dropped"`        // the queue was full
 	Commands     float64 `json:"redis_commands"` // eir_sighting_redis_commands_total
 	// CommandsPer1000 is Commands per 1,000 Checks.
-	CommandsPer1000 float64       `json:"redis_commands_per_1000_checks"`
-	OffRounds       []ratioRound  `json:"off_rounds,omitempty"`
-	OffSummary      *ratioSummary `json:"off_summary,omitempty"`
-	// Effect is the median ratio with observation on over the median
-	// ratio with it off (each against the reference of its own rounds).
+	CommandsPer1000 float64 `json:"redis_commands_per_1000_checks"`
+	// Rounds compare the two eirds: in each, Reference is the eird with
+	// observation off, EIRD the one with it on, Ratio on / off.
+	Rounds  []ratioRound  `json:"on_off_rounds,omitempty"`
+	Summary *ratioSummary `json:"on_off_summary,omitempty"`
+	// Effect is the median of the rounds' on / off ratios: the throughput
+	// kept with observation on.
 	Effect float64 `json:"effect,omitempty"`
 }
 
 // measureObserveOff reads the observation figures of the running eird,
-// then replaces it by one with observe.enabled: false and runs
-// -observe-off-rounds rounds against the reference.
+// then starts a second eird with observe.enabled: false beside it and runs
+// -observe-off-rounds rounds, each measuring both back to back (the order
+// alternating). Before each measurement the first eird's observation
+// queue is left to drain, so that its writes of one round do not load the
+// next.
 func (r *ratioRun) measureObserveOff(ctx context.Context, dir, redisAddr string) error {
 	url := "http://" + r.eird.admin + "/metrics"
 	o := &observeResult{}
@@ -48,25 +55,82 @@ func (r *ratioRun) measureObserveOff(ctx context.Context, dir, redisAddr string)
 	if r.f.observeOffRounds <= 0 {
 		return nil
 	}
-	r.stopEIRD()
+	offDir := filepath.Join(dir, "observe-off")
+	if err := os.MkdirAll(offDir, 0o700); err != nil {
+		return err
+	}
 	env := append(append([]string(nil), r.f.eirdEnv...), "EIR_OBSERVE_ENABLED=false")
-	var err error
-	if r.eird, err = startEIRD(ctx, r.f.eird, dir, redisAddr, r.f.logLevel, r.f.events, env); err != nil {
+	off, err := startEIRD(ctx, r.f.eird, offDir, redisAddr, r.f.logLevel, r.f.events, env)
+	if err != nil {
 		return fmt.Errorf("eird with observe.enabled false: %w", err)
 	}
-	fmt.Fprintf(r.stderr, "eird with observe.enabled false on %s (pid %d)\n", r.eird.diameter, r.eird.pid())
+	on := r.eird
+	defer func() {
+		r.eird = on
+		off.stop()
+	}()
+	fmt.Fprintf(r.stderr, "eird with observe.enabled false on %s (pid %d), beside eird with it on\n", off.diameter, off.pid())
 	closed := r.f.load
 	closed.rate = 0
-	o.OffRounds, err = r.rounds(ctx, "observe off ", r.f.observeOffRounds, func(label, target string) (*measurement, error) {
-		return r.measure(ctx, label, target, closed)
-	})
-	if len(o.OffRounds) > 0 {
-		o.OffSummary = summarise(o.OffRounds)
-		if on := r.res.Summary; on != nil && o.OffSummary.Ratio.Median > 0 {
-			o.Effect = on.Ratio.Median / o.OffSummary.Ratio.Median
+	n := r.f.observeOffRounds
+	for i := 1; i <= n && ctx.Err() == nil; i++ {
+		round := ratioRound{Round: i, Order: "on,off"}
+		order := []*eirdProc{on, off}
+		if i%2 == 0 {
+			round.Order, order = "off,on", []*eirdProc{off, on}
+		}
+		for _, e := range order {
+			name := "on"
+			if e == off {
+				name = "off"
+			}
+			if err := drained(ctx, url, time.Minute); err != nil {
+				return err
+			}
+			r.eird = e
+			samples := len(r.res.Memory.Samples)
+			m, err := r.measure(ctx, fmt.Sprintf("observe %s round %d/%d", name, i, n), targetEIRD, closed)
+			if e == off {
+				// eird's memory figures are those of the eird measured
+				// throughout, with observation on.
+				r.res.Memory.Samples = r.res.Memory.Samples[:samples]
+				round.Reference = m
+			} else {
+				round.EIRD = m
+			}
+			if err != nil {
+				o.Rounds = append(o.Rounds, round)
+				return err
+			}
+		}
+		if t := round.Reference.throughput(); t > 0 {
+			round.Ratio = round.EIRD.throughput() / t
+		}
+		o.Rounds = append(o.Rounds, round)
+		fmt.Fprintf(r.stderr, "observe round %d/%d: on %s answers/s, off %s answers/s, on/off %.3f\n", i, n,
+			thousandsf(round.EIRD.throughput()), thousandsf(round.Reference.throughput()), round.Ratio)
+	}
+	if o.Summary = summarise(o.Rounds); o.Summary != nil {
+		o.Effect = o.Summary.Ratio.Median
+	}
+	return nil
+}
+
+// drained waits until the eird scraped at url has no observation queued
+// (eir_sighting_queue_length 0), polling, at most within.
+func drained(ctx context.Context, url string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for metricSum(url, "eir_sighting_queue_length", "") > 0 {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("observation queue not drained within %v", within)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return err
+	return nil
 }
 
 // metricSum scrapes a Prometheus endpoint and sums the series of a metric
@@ -111,14 +175,34 @@ func markdownObserve(p func(string, ...any), res *ratioResult) {
 	p("|---|---|---|---|---|---|")
 	p("| %s | %s | %s | %s | %s | %.1f |", thousandsf(o.Checks), thousandsf(o.Written), thousandsf(o.Deduplicated), thousandsf(o.Dropped),
 		thousandsf(o.Commands), o.CommandsPer1000)
-	if o.OffSummary == nil {
+	if o.Summary == nil {
 		return
 	}
 	p("")
-	p("The same closed-loop rounds against a second eird with `observe.enabled: false` (same Redis and lists), right after:")
+	p("Then a second eird with `observe.enabled: false` (same Redis and lists) ran beside it, and each round measured both with the same closed-loop load, back to back, in alternating order (the first eird's observation queue drained before each measurement). In this table \"off\" is the eird with observation off and \"on\" the one with it on:")
 	p("")
-	markdownRounds(p, o.OffRounds, o.OffSummary)
+	markdownOnOff(p, o.Rounds, o.Summary)
 	p("")
-	p("**Observation on / off**: median ratio %.3f with observation on, %.3f with it off: **%.3f** (the throughput kept with observation on, each against the reference of its own rounds).",
-		res.Summary.Ratio.Median, o.OffSummary.Ratio.Median, o.Effect)
+	p("**Observation on / off**: median of the rounds' ratios **%.3f** (%.3f–%.3f): the throughput kept with observation on; p99 %.2f ms on, %.2f ms off (medians).",
+		o.Effect, o.Summary.Ratio.Min, o.Summary.Ratio.Max, o.Summary.EIRDP99.Median, o.Summary.ReferenceP99.Median)
+}
+
+// markdownOnOff writes the on/off rounds (Reference: off, EIRD: on).
+func markdownOnOff(p func(string, ...any), rounds []ratioRound, s *ratioSummary) {
+	p("| Round | Order | Off answers/s | p50 ms | p99 ms | On answers/s | p50 ms | p99 ms | On / off | Errors off/on | Server CPU %% off/on | Client CPU %% |")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rounds {
+		off, on := roundCells(r.Reference), roundCells(r.EIRD)
+		p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s/%s | %s/%s | %s/%s |", r.Round, r.Order,
+			off.throughput, off.p50, off.p99, on.throughput, on.p50, on.p99, ratioCell(r),
+			off.errors, on.errors, off.serverCPU, on.serverCPU, off.clientCPU, on.clientCPU)
+	}
+	p("")
+	p("| | Median (min–max) |")
+	p("|---|---|")
+	p("| Off answers/s | %s (%s–%s) |", thousandsf(s.ReferenceThroughput.Median), thousandsf(s.ReferenceThroughput.Min), thousandsf(s.ReferenceThroughput.Max))
+	p("| On answers/s | %s (%s–%s) |", thousandsf(s.EIRDThroughput.Median), thousandsf(s.EIRDThroughput.Min), thousandsf(s.EIRDThroughput.Max))
+	p("| **On / off** | **%.3f** (%.3f–%.3f) |", s.Ratio.Median, s.Ratio.Min, s.Ratio.Max)
+	p("| Off p50 / p99 ms | %.2f / %.2f (p99 %.2f–%.2f) |", s.ReferenceP50.Median, s.ReferenceP99.Median, s.ReferenceP99.Min, s.ReferenceP99.Max)
+	p("| On p50 / p99 ms | %.2f / %.2f (p99 %.2f–%.2f) |", s.EIRDP50.Median, s.EIRDP99.Median, s.EIRDP99.Min, s.EIRDP99.Max)
 }

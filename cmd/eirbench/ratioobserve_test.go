@@ -34,10 +34,10 @@ eir_sighting_dropped_total 3
 func TestMarkdownObserve(t *testing.T) {
 	res := &ratioResult{Scenario: scenario{IMSIShare: 1}, Summary: &ratioSummary{Ratio: spread{Median: 2.7}}}
 	res.Observe = &observeResult{Checks: 1_000_000, Written: 400_000, Deduplicated: 600_000, Commands: 800_000, CommandsPer1000: 800,
-		OffSummary: &ratioSummary{Ratio: spread{Median: 3}}, OffRounds: []ratioRound{{Round: 1}}, Effect: 0.9}
+		Summary: &ratioSummary{Ratio: spread{Median: 0.9, Min: 0.85, Max: 0.95}}, Rounds: []ratioRound{{Round: 1, Order: "on,off"}}, Effect: 0.9}
 	var b bytes.Buffer
 	writeMarkdown(&b, res, time.Now())
-	for _, want := range []string{"## Observations (observe.enabled)", "| 1,000,000 | 400,000 | 600,000 | 0 | 800,000 | 800.0 |", "**0.900**"} {
+	for _, want := range []string{"## Observations (observe.enabled)", "| 1,000,000 | 400,000 | 600,000 | 0 | 800,000 | 800.0 |", "**0.900** (0.850–0.950)", "| 1 | on,off |"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("no %q in\n%s", want, b.String())
 		}

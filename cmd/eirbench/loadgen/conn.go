@@ -484,8 +484,8 @@ func (c *conn) newRequestLocked(intended, now int64, imsiLimit uint64) pendingRe
 	e := c.e
 	r := c.rng.Uint64()
 	cat := e.picker.pick(uint32(r))
-	list := e.lists[cat]
-	idx := int32(c.rng.IntN(len(list)))
+	lo, n := e.o.Data.span(cat)
+	idx := int32(lo + c.rng.IntN(n))
 	withIMSI := cat == Exception || uint64(uint32(r>>32)) < imsiLimit
 	var imsi uint64
 	if cat == Exception {
@@ -501,7 +501,7 @@ func (c *conn) newRequestLocked(intended, now int64, imsiLimit uint64) pendingRe
 		c.ws.sent[cat]++
 	}
 	c.session++
-	return pendingRequest{withIMSI: withIMSI, r: Request{HopByHop: hbh, EndToEnd: e2e, Session: c.session, IMEI: list[idx], IMSI: imsi}}
+	return pendingRequest{withIMSI: withIMSI, r: Request{HopByHop: hbh, EndToEnd: e2e, Session: c.session, IMEI: e.lists[cat][idx], IMSI: imsi}}
 }
 
 // sweepLocked frees the slots of requests older than the timeout.

@@ -95,6 +95,26 @@ func (d *Dataset) list(c Category) []eir.IMEI {
 	return d.Unknown
 }
 
+// span returns the indexes [lo, lo+n) of d.list(c) that requests of
+// category c draw from. The black-listed IMEIs are split: the first half
+// is drawn as black (with their subscriber's IMSI), the second as
+// exception (with the exception's IMSI), so that no device is used by two
+// SIMs at once, which eird's observations would rightly flag as a clone
+// (concurrent use). A list of one IMEI is drawn whole by both.
+func (d *Dataset) span(c Category) (lo, n int) {
+	n = len(d.list(c))
+	half := n / 2
+	switch {
+	case half == 0:
+		return 0, n
+	case c == Black:
+		return 0, half
+	case c == Exception:
+		return half, n - half
+	}
+	return 0, n
+}
+
 // subscriberIMSI returns the IMSI that uses the idx-th IMEI of category
 // cat, never in an exception pair: each device has its SIM, as a network
 // sees it (a random IMSI per request would make every check a new

@@ -47,3 +47,21 @@ func TestGenerate(t *testing.T) {
 		}
 	}
 }
+
+// TestSpanOneSIMPerDevice: black and exception requests draw disjoint
+// halves of the black-listed IMEIs, so no IMEI is sent with two IMSIs.
+func TestSpanOneSIMPerDevice(t *testing.T) {
+	d := &Dataset{Black: make([]eir.IMEI, 5), Grey: make([]eir.IMEI, 3)}
+	for _, tc := range []struct {
+		c     Category
+		lo, n int
+	}{{Black, 0, 2}, {Exception, 2, 3}, {Grey, 0, 3}} {
+		if lo, n := d.span(tc.c); lo != tc.lo || n != tc.n {
+			t.Errorf("%v: [%d, +%d), want [%d, +%d)", tc.c, lo, n, tc.lo, tc.n)
+		}
+	}
+	one := &Dataset{Black: make([]eir.IMEI, 1)}
+	if lo, n := one.span(Exception); lo != 0 || n != 1 {
+		t.Errorf("one black IMEI: exception [%d, +%d)", lo, n)
+	}
+}

@@ -294,7 +294,8 @@ func (r *sbiRun) stream(ctx context.Context, s *sbiStream) {
 		}
 		x := s.rng.Uint64()
 		cat := r.picker.pick(uint32(x))
-		idx := s.rng.IntN(len(r.lists[cat]))
+		lo, n := r.o.Data.span(cat)
+		idx := lo + s.rng.IntN(n)
 		imei := r.lists[cat][idx]
 		var imsi string
 		switch {
