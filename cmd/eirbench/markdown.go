@@ -76,7 +76,7 @@ func writeMarkdown(w io.Writer, res *ratioResult, now time.Time) {
 	p("| Rounds | %d, alternating which server goes first |", sc.Rounds)
 	p("| Request mix | `%s` |", sc.Mix)
 	n := thousandsf(float64(sc.Entries))
-	p("| Lists | %s IMEIs each on black, grey, white; %s unknown IMEIs; %s IMEI–IMSI exceptions (on the black IMEIs); seed %d; loaded into Redis in %.2fs |",
+	p("| Lists | %s IMEIs each on black, grey, white; %s unknown IMEIs; %s IMEI–IMSI exceptions (on the black IMEIs: black requests draw the first half of them, exception requests the second); seed %d; loaded into Redis in %.2fs |",
 		n, n, n, sc.Seed, res.LoadSeconds)
 	p("| User-Name | on %g %% of the requests (always on exception requests): the IMSI of the device's subscriber, one per IMEI |", sc.IMSIShare*100)
 	p("| Open loop | %s requests/s |", thousandsf(sc.OpenRate))
