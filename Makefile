@@ -88,7 +88,7 @@ bench: build
 	bin/eirbench layout -n 1000000,10000000 -markdown .run/layout.md
 	bin/eirbench sync -n $${ROWS:-10000000} -markdown .run/sync.md
 	bin/eirbench edits -n $${EDIT_ENTRIES:-10000000} -edits 1000 -compare 20 -markdown .run/edits.md
-	cat .run/layout.md .run/sync.md .run/edits.md $$(test -f .run/exact.md && echo .run/exact.md) $$(test -f .run/scale.md && echo .run/scale.md) > .run/extra.md
+	cat .run/layout.md .run/sync.md .run/edits.md $$(test -f .run/exact.md && echo .run/exact.md) $$(test -f .run/scale.md && echo .run/scale.md) $$(test -f .run/observe-memory.md && echo .run/observe-memory.md) > .run/extra.md
 	bin/eirbench ratio -rounds $${ROUNDS:-5} -observe-off-rounds $${OBSERVE_OFF_ROUNDS:-5} $${SOAK:+-soak $$SOAK} -markdown BENCHMARKS.md -micro .run/micro.txt -extra .run/extra.md
 
 ## bench-edits: 1,000 single edits into a 10-million-entry list while checks run (and 20 with overlays off), and the local copy's size and load time

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/eir-sidecar/eir/eir"
@@ -219,5 +220,30 @@ func TestGlobBytes(t *testing.T) {
 		if len(r.Pairs) != 2 || r.Pairs[0].IMEI != glob || r.Pairs[1].IMEI != glob {
 			t.Fatalf("%q: pairs %+v", special, r.Pairs)
 		}
+	}
+}
+
+// TestScriptsFlushed: a Redis without the scripts (restarted, failed over)
+// gets them loaded once per batch, and the batch's writes sent again.
+func TestScriptsFlushed(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	s, _, _ := newTestStore(t, rdb, Options{MinInterval: -1})
+	ctx := context.Background()
+	record(t, s, obs(imeiA, "001010000000001", "mme1"))
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	before := testutil.ToFloat64(s.m.commands)
+	batch := []Observation{obs(imeiA, "001010000000001", "mme1"), obs(imeiB, "001010000000002", "mme1")}
+	res, err := s.Write(ctx, batch)
+	if err != nil || !res[0].Written || !res[1].Written || !res[1].NewPair {
+		t.Fatalf("write after SCRIPT FLUSH: %+v %v", res, err)
+	}
+	// 4 scripts refused, 2 SCRIPT LOAD, the 4 sent again.
+	if n := testutil.ToFloat64(s.m.commands) - before; n != 10 {
+		t.Fatalf("%v commands, want 10", n)
+	}
+	if n := len(pairsOf(t, s, imeiB)); n != 1 {
+		t.Fatalf("%d pairs of B", n)
 	}
 }

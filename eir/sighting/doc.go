@@ -44,10 +44,11 @@
 // retention. Every read ignores the fields past the retention, so a stale
 // field is never returned, and it is gone from Redis within a day of its
 // expiry (at its bucket's next write) or with its bucket: no sweeper. An
-// IMEI keeps at most
-// Options.MaxPairs IMSIs (default 256; the pair seen longest ago is
-// evicted) so that a widely cloned IMEI does not make each write
-// O(thousands): the duplicate rules fire long before.
+// IMEI keeps at most Options.MaxPairs IMSIs (default 256; the pair seen
+// longest ago is evicted), and an IMSI's field names at most as many
+// IMEIs, so that a widely cloned IMEI or a SIM moved through many devices
+// does not make each write O(thousands): the duplicate rules fire long
+// before.
 //
 // # Writes
 //
@@ -58,13 +59,16 @@
 // current IMEI and returns the previous one). The common write, a pair
 // already recorded that day of an IMEI without other pairs, reads and
 // writes its own field only. The IMEI's script reads the whole bucket
-// (~64 fields) only to prune it once a day, for a new pair or a new day of
-// a pair (the duplicate rules may change), and when the pair is flagged as
-// having siblings (set on all of an IMEI's pairs by the scan that finds
-// more than one: concurrent use needs the others' last peer).
-// BenchmarkRedisCost measures the Redis CPU per observation.
-// A node without the scripts (restarted, failed over) gets SCRIPT LOAD
-// (every master) and the batch's failed scripts again. An
+// (~64 fields) only to prune it, once a day; it reads the IMEI's other
+// fields (HSCAN MATCH on the IMEI's 6 bytes, glob characters escaped, so
+// Redis does the matching) for a new pair or a new day of a pair (the
+// duplicate rules may change) and when the pair is flagged as having
+// siblings (bit 7 of its interfaces byte, set on all of an IMEI's pairs by
+// the read that finds more than one, cleared by one that finds it alone:
+// concurrent use needs the others' last peer). BenchmarkRedisCost
+// measures the Redis CPU per observation. A node without the scripts
+// (restarted, failed over) gets SCRIPT LOAD (every master) and the batch's
+// refused scripts again. An
 // observation is not written when this process wrote the same IMSI with
 // the same IMEI, day, peer and answer less than Options.MinInterval (60 s)
 // ago; the cache is keyed by IMSI and bounded
@@ -88,8 +92,9 @@
 // 1.9 kB in the IMSI index; listpack). The same 100,000 pairs over the
 // default 65,536 buckets (1.5 fields each) take 256.9 bytes per pair: size
 // Buckets to the pairs. Before the buckets, a key per IMEI and per IMSI
-// took 395.8 bytes per pair. Extrapolated linearly, 10 M pairs over 1<<18
-// buckets take about 1.1 GB (not measured at that size).
+// took 395.8 bytes per pair. With -sighting.pairs=10000000 (262,144
+// buckets, about 38 fields each) it measured +112.4 bytes per pair, 1.12
+// GB (BENCHMARKS.md).
 //
 // # Rules (rules.go)
 //

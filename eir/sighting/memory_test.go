@@ -2,6 +2,7 @@ package sighting
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,20 +14,30 @@ import (
 	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
 
-// BenchmarkMemoryPerPair writes 100,000 pairs (each with a new IMSI, a
-// 11-digit MSISDN, an SVN and one of 8 peers) per iteration into a
-// standalone Redis, with Buckets sized as documented (pairs / 64, rounded
-// up to a power of two: 2048), and reports INFO memory's used_memory
-// delta per pair. "distinct": each pair a new IMEI; "shared": the pairs
-// over 50,000 IMEIs, two each. Run it once:
+// memPairs is the pairs BenchmarkMemoryPerPair writes: 100,000 by default;
+// -sighting.pairs 10000000 measures 10 million (about 1.1 GB of Redis,
+// several minutes).
+var memPairs = flag.Int("sighting.pairs", 100_000, "pairs written by BenchmarkMemoryPerPair")
+
+// BenchmarkMemoryPerPair writes -sighting.pairs pairs (default 100,000;
+// each with a new IMSI, a 11-digit MSISDN, an SVN and one of 8 peers) per
+// iteration into a standalone Redis, with Buckets sized as documented
+// (pairs / 64, rounded up to a power of two: 2048 for 100,000, 262,144 for
+// 10 million), and reports INFO memory's used_memory delta per pair.
+// "distinct": each pair a new IMEI; "shared": the pairs over half as many
+// IMEIs, two each. Run it once:
 // go test -run '^$' -bench MemoryPerPair -benchtime 1x.
 func BenchmarkMemoryPerPair(b *testing.B) {
-	b.Run("distinct", func(b *testing.B) { benchMemory(b, 100_000) })
-	b.Run("shared", func(b *testing.B) { benchMemory(b, 50_000) })
+	b.Run("distinct", func(b *testing.B) { benchMemory(b, *memPairs) })
+	b.Run("shared", func(b *testing.B) { benchMemory(b, *memPairs/2) })
 }
 
 func benchMemory(b *testing.B, imeis int) {
-	const pairs, buckets = 100_000, 2048
+	pairs := *memPairs
+	buckets := 1
+	for buckets*64 < pairs {
+		buckets <<= 1
+	}
 	rdb := redistest.Start(b).Client(b)
 	ctx := context.Background()
 	before := usedMemory(b, rdb)
@@ -56,6 +67,7 @@ func benchMemory(b *testing.B, imeis int) {
 	// figures assume listpack).
 	s, _ := New(rdb, Options{Prefix: "m0:", Buckets: buckets}, nil)
 	ik, sk := s.imeiKey(35_000_000_000_000), s.imsiKey("208010000000000")
+	b.ReportMetric(float64(buckets), "buckets")
 	b.ReportMetric(float64(rdb.MemoryUsage(ctx, ik).Val()), "imei-bucket-bytes")
 	b.ReportMetric(float64(rdb.MemoryUsage(ctx, sk).Val()), "imsi-bucket-bytes")
 	for _, k := range []string{ik, sk} {

@@ -146,7 +146,7 @@ func (s *Store) exec(ctx context.Context, ops []op) {
 			int(o.obs.Interface), packBCD(o.obs.MSISDN), maxPairs, ret}
 	}
 	ownerArgs := func(o *op) []any { return []any{string(o.obs.IMSI), imeiBytes(o.obs.IMEI), o.ts, ret, ret, maxPairs} }
-	send := func(again func(*redis.Cmd) bool) int {
+	send := func(again func(*redis.Cmd) bool) {
 		pipe := s.rdb.Pipeline()
 		for i := range ops {
 			o := &ops[i]
@@ -157,12 +157,10 @@ func (s *Store) exec(ctx context.Context, ops []op) {
 				o.owner = subscriberScript.EvalSha(ctx, pipe, []string{s.imsiKey(o.obs.IMSI)}, ownerArgs(o)...)
 			}
 		}
-		n := pipe.Len()
-		s.m.commands.Add(float64(n))
-		if n > 0 {
+		s.m.commands.Add(float64(pipe.Len()))
+		if pipe.Len() > 0 {
 			_, _ = pipe.Exec(ctx) // errors are read per command
 		}
-		return n
 	}
 	send(func(*redis.Cmd) bool { return true })
 	noScript := func(c *redis.Cmd) bool { return redis.HasErrorPrefix(c.Err(), "NOSCRIPT") }
