@@ -157,7 +157,22 @@ func writeMarkdown(w io.Writer, res *ratioResult, now time.Time) {
 // markdownRounds writes the per-round table of a closed-loop comparison and
 // its medians.
 func markdownRounds(p func(string, ...any), rounds []ratioRound, s *ratioSummary) {
-	p("| Round | Order | Reference answers/s | p50 ms | p99 ms | eird answers/s | p50 ms | p99 ms | Ratio | Errors ref/eird | Server CPU %% ref/eird | Client CPU %% |")
+	markdownPairs(p, rounds, s, roundNames{ref: "Reference", eird: "eird", short: "ref/eird", col: "Ratio", ratio: "Ratio eird / reference"})
+}
+
+// roundNames name the two sides of a round's table: ref is the round's
+// Reference, eird its EIRD.
+type roundNames struct {
+	ref, eird string
+	short     string // "ref/eird": the columns giving both
+	col       string // the ratio's column
+	ratio     string // the ratio's line in the summary
+}
+
+// markdownPairs writes rounds and their summary with the sides named n.
+func markdownPairs(p func(string, ...any), rounds []ratioRound, s *ratioSummary, n roundNames) {
+	p("| Round | Order | %s answers/s | p50 ms | p99 ms | %s answers/s | p50 ms | p99 ms | %s | Errors %s | Server CPU %% %s | Client CPU %% |",
+		n.ref, n.eird, n.col, n.short, n.short)
 	p("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rounds {
 		ref, eird := roundCells(r.Reference), roundCells(r.EIRD)
@@ -171,11 +186,11 @@ func markdownRounds(p func(string, ...any), rounds []ratioRound, s *ratioSummary
 	p("")
 	p("| | Median (min–max) |")
 	p("|---|---|")
-	p("| Reference answers/s | %s (%s–%s) |", thousandsf(s.ReferenceThroughput.Median), thousandsf(s.ReferenceThroughput.Min), thousandsf(s.ReferenceThroughput.Max))
-	p("| eird answers/s | %s (%s–%s) |", thousandsf(s.EIRDThroughput.Median), thousandsf(s.EIRDThroughput.Min), thousandsf(s.EIRDThroughput.Max))
-	p("| **Ratio eird / reference** | **%.3f** (%.3f–%.3f) |", s.Ratio.Median, s.Ratio.Min, s.Ratio.Max)
-	p("| Reference p50 / p99 ms | %.2f / %.2f (p99 %.2f–%.2f) |", s.ReferenceP50.Median, s.ReferenceP99.Median, s.ReferenceP99.Min, s.ReferenceP99.Max)
-	p("| eird p50 / p99 ms | %.2f / %.2f (p99 %.2f–%.2f) |", s.EIRDP50.Median, s.EIRDP99.Median, s.EIRDP99.Min, s.EIRDP99.Max)
+	p("| %s answers/s | %s (%s–%s) |", n.ref, thousandsf(s.ReferenceThroughput.Median), thousandsf(s.ReferenceThroughput.Min), thousandsf(s.ReferenceThroughput.Max))
+	p("| %s answers/s | %s (%s–%s) |", n.eird, thousandsf(s.EIRDThroughput.Median), thousandsf(s.EIRDThroughput.Min), thousandsf(s.EIRDThroughput.Max))
+	p("| **%s** | **%.3f** (%.3f–%.3f) |", n.ratio, s.Ratio.Median, s.Ratio.Min, s.Ratio.Max)
+	p("| %s p50 / p99 ms | %.2f / %.2f (p99 %.2f–%.2f) |", n.ref, s.ReferenceP50.Median, s.ReferenceP99.Median, s.ReferenceP99.Min, s.ReferenceP99.Max)
+	p("| %s p50 / p99 ms | %.2f / %.2f (p99 %.2f–%.2f) |", n.eird, s.EIRDP50.Median, s.EIRDP99.Median, s.EIRDP99.Min, s.EIRDP99.Max)
 }
 
 // benchLines keeps the lines of go test -bench output that matter: the

@@ -181,28 +181,8 @@ func markdownObserve(p func(string, ...any), res *ratioResult) {
 	p("")
 	p("Then a second eird with `observe.enabled: false` (same Redis and lists) ran beside it, and each round measured both with the same closed-loop load, back to back, in alternating order (the first eird's observation queue drained before each measurement). In this table \"off\" is the eird with observation off and \"on\" the one with it on:")
 	p("")
-	markdownOnOff(p, o.Rounds, o.Summary)
+	markdownPairs(p, o.Rounds, o.Summary, roundNames{ref: "Off", eird: "On", short: "off/on", col: "On / off", ratio: "On / off"})
 	p("")
 	p("**Observation on / off**: median of the rounds' ratios **%.3f** (%.3f–%.3f): the throughput kept with observation on; p99 %.2f ms on, %.2f ms off (medians).",
 		o.Effect, o.Summary.Ratio.Min, o.Summary.Ratio.Max, o.Summary.EIRDP99.Median, o.Summary.ReferenceP99.Median)
-}
-
-// markdownOnOff writes the on/off rounds (Reference: off, EIRD: on).
-func markdownOnOff(p func(string, ...any), rounds []ratioRound, s *ratioSummary) {
-	p("| Round | Order | Off answers/s | p50 ms | p99 ms | On answers/s | p50 ms | p99 ms | On / off | Errors off/on | Server CPU %% off/on | Client CPU %% |")
-	p("|---|---|---|---|---|---|---|---|---|---|---|---|")
-	for _, r := range rounds {
-		off, on := roundCells(r.Reference), roundCells(r.EIRD)
-		p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s/%s | %s/%s | %s/%s |", r.Round, r.Order,
-			off.throughput, off.p50, off.p99, on.throughput, on.p50, on.p99, ratioCell(r),
-			off.errors, on.errors, off.serverCPU, on.serverCPU, off.clientCPU, on.clientCPU)
-	}
-	p("")
-	p("| | Median (min–max) |")
-	p("|---|---|")
-	p("| Off answers/s | %s (%s–%s) |", thousandsf(s.ReferenceThroughput.Median), thousandsf(s.ReferenceThroughput.Min), thousandsf(s.ReferenceThroughput.Max))
-	p("| On answers/s | %s (%s–%s) |", thousandsf(s.EIRDThroughput.Median), thousandsf(s.EIRDThroughput.Min), thousandsf(s.EIRDThroughput.Max))
-	p("| **On / off** | **%.3f** (%.3f–%.3f) |", s.Ratio.Median, s.Ratio.Min, s.Ratio.Max)
-	p("| Off p50 / p99 ms | %.2f / %.2f (p99 %.2f–%.2f) |", s.ReferenceP50.Median, s.ReferenceP99.Median, s.ReferenceP99.Min, s.ReferenceP99.Max)
-	p("| On p50 / p99 ms | %.2f / %.2f (p99 %.2f–%.2f) |", s.EIRDP50.Median, s.EIRDP99.Median, s.EIRDP99.Min, s.EIRDP99.Max)
 }

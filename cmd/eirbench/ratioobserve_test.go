@@ -37,7 +37,7 @@ func TestMarkdownObserve(t *testing.T) {
 		Summary: &ratioSummary{Ratio: spread{Median: 0.9, Min: 0.85, Max: 0.95}}, Rounds: []ratioRound{{Round: 1, Order: "on,off"}}, Effect: 0.9}
 	var b bytes.Buffer
 	writeMarkdown(&b, res, time.Now())
-	for _, want := range []string{"## Observations (observe.enabled)", "| 1,000,000 | 400,000 | 600,000 | 0 | 800,000 | 800.0 |", "**0.900** (0.850–0.950)", "| 1 | on,off |"} {
+	for _, want := range []string{"## Observations (observe.enabled)", "| 1,000,000 | 400,000 | 600,000 | 0 | 800,000 | 800.0 |", "**0.900** (0.850–0.950)", "| 1 | on,off |", "| Round | Order | Off answers/s | p50 ms | p99 ms | On answers/s | p50 ms | p99 ms | On / off | Errors off/on | Server CPU % off/on | Client CPU % |"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("no %q in\n%s", want, b.String())
 		}
