@@ -98,17 +98,9 @@ func writeMarkdown(w io.Writer, res *ratioResult, now time.Time) {
 		p("")
 		p("Latency from each request's scheduled send time (no coordinated omission), and from the moment it was written. The difference is the generator's own lateness: it waits for each send time on a Go timer, which fires late on this machine (see Go timer lateness above); the reference pays it too.")
 		p("")
-		p("| Server | Answers/s | From the scheduled send: p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | From the write: p50 / p99 / p99.9 ms | Timeouts | Mismatches | Server CPU %% |")
-		p("|---|---|---|---|---|---|---|---|---|---|---|")
-		for _, m := range []*measurement{o.EIRD, o.Reference} {
-			if m == nil || m.Report == nil {
-				continue
-			}
-			r := m.Report
-			sl := r.ServiceLatency
-			p("| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f / %.2f / %.2f | %d | %d | %.0f |", m.Target, thousandsf(r.Throughput), r.Latency.P50,
-				r.Latency.P90, r.Latency.P99, r.Latency.P999, r.Latency.Max, sl.P50, sl.P99, sl.P999, r.Timeouts, r.Mismatches, m.ServerCPU)
-		}
+		markdownOpenHeader(p)
+		markdownOpenRow(p, targetEIRD, o.EIRD)
+		markdownOpenRow(p, targetReference, o.Reference)
 	}
 	if n := res.N5g; n != nil {
 		p("")
@@ -191,6 +183,24 @@ func markdownPairs(p func(string, ...any), rounds []ratioRound, s *ratioSummary,
 	p("| **%s** | **%.3f** (%.3f–%.3f) |", n.ratio, s.Ratio.Median, s.Ratio.Min, s.Ratio.Max)
 	p("| %s p50 / p99 ms | %.2f / %.2f (p99 %.2f–%.2f) |", n.ref, s.ReferenceP50.Median, s.ReferenceP99.Median, s.ReferenceP99.Min, s.ReferenceP99.Max)
 	p("| %s p50 / p99 ms | %.2f / %.2f (p99 %.2f–%.2f) |", n.eird, s.EIRDP50.Median, s.EIRDP99.Median, s.EIRDP99.Min, s.EIRDP99.Max)
+}
+
+// markdownOpenHeader writes the header of an open-loop table.
+func markdownOpenHeader(p func(string, ...any)) {
+	p("| Server | Answers/s | From the scheduled send: p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | From the write: p50 / p99 / p99.9 ms | Timeouts | Mismatches | Server CPU %% |")
+	p("|---|---|---|---|---|---|---|---|---|---|---|")
+}
+
+// markdownOpenRow writes the row of one open-loop measurement (none when
+// it did not run).
+func markdownOpenRow(p func(string, ...any), name string, m *measurement) {
+	if m == nil || m.Report == nil {
+		return
+	}
+	r := m.Report
+	sl := r.ServiceLatency
+	p("| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f / %.2f / %.2f | %d | %d | %.0f |", name, thousandsf(r.Throughput), r.Latency.P50,
+		r.Latency.P90, r.Latency.P99, r.Latency.P999, r.Latency.Max, sl.P50, sl.P99, sl.P999, r.Timeouts, r.Mismatches, m.ServerCPU)
 }
 
 // benchLines keeps the lines of go test -bench output that matter: the

@@ -32,6 +32,9 @@ type observeResult struct {
 	// Effect is the median of the rounds' on / off ratios: the throughput
 	// kept with observation on.
 	Effect float64 `json:"effect,omitempty"`
+	// Open is an open-loop run at -open-rate against each, after the
+	// rounds (Reference: off, EIRD: on): latency at a rate both sustain.
+	Open *openLoopResult `json:"on_off_open_loop,omitempty"`
 }
 
 // measureObserveOff reads the observation figures of the running eird,
@@ -84,16 +87,8 @@ func (r *ratioRun) measureObserveOff(ctx context.Context, dir, redisAddr string)
 			if e == off {
 				name = "off"
 			}
-			if err := drained(ctx, url, time.Minute); err != nil {
-				return err
-			}
-			r.eird = e
-			samples := len(r.res.Memory.Samples)
-			m, err := r.measure(ctx, fmt.Sprintf("observe %s round %d/%d", name, i, n), targetEIRD, closed)
+			m, err := r.measureSide(ctx, e, e == off, url, fmt.Sprintf("observe %s round %d/%d", name, i, n), closed)
 			if e == off {
-				// eird's memory figures are those of the eird measured
-				// throughout, with observation on.
-				r.res.Memory.Samples = r.res.Memory.Samples[:samples]
 				round.Reference = m
 			} else {
 				round.EIRD = m
@@ -113,7 +108,34 @@ func (r *ratioRun) measureObserveOff(ctx context.Context, dir, redisAddr string)
 	if o.Summary = summarise(o.Rounds); o.Summary != nil {
 		o.Effect = o.Summary.Ratio.Median
 	}
-	return nil
+	if r.f.openRate <= 0 || ctx.Err() != nil {
+		return nil
+	}
+	open := r.f.load
+	open.rate = r.f.openRate
+	o.Open = &openLoopResult{Rate: r.f.openRate}
+	if o.Open.EIRD, err = r.measureSide(ctx, on, false, url, "observe on open loop", open); err != nil {
+		return err
+	}
+	o.Open.Reference, err = r.measureSide(ctx, off, true, url, "observe off open loop", open)
+	return err
+}
+
+// measureSide measures e once with lf, after the observation queue of the
+// eird scraped at url has drained. The memory samples of the eird with
+// observation off are not kept: eird's memory figures are those of the
+// eird measured throughout.
+func (r *ratioRun) measureSide(ctx context.Context, e *eirdProc, off bool, url, label string, lf loadFlags) (*measurement, error) {
+	if err := drained(ctx, url, time.Minute); err != nil {
+		return nil, err
+	}
+	r.eird = e
+	samples := len(r.res.Memory.Samples)
+	m, err := r.measure(ctx, label, targetEIRD, lf)
+	if off {
+		r.res.Memory.Samples = r.res.Memory.Samples[:samples]
+	}
+	return m, err
 }
 
 // drained waits until the eird scraped at url has no observation queued
@@ -185,4 +207,13 @@ func markdownObserve(p func(string, ...any), res *ratioResult) {
 	p("")
 	p("**Observation on / off**: median of the rounds' ratios **%.3f** (%.3f–%.3f): the throughput kept with observation on; p99 %.2f ms on, %.2f ms off (medians).",
 		o.Effect, o.Summary.Ratio.Min, o.Summary.Ratio.Max, o.Summary.EIRDP99.Median, o.Summary.ReferenceP99.Median)
+	if o.Open == nil {
+		return
+	}
+	p("")
+	p("Then an open loop at %s requests/s against each, on first (closed-loop latency follows throughput; at a fixed rate both sustain, it shows what observing adds to an answer's latency):", thousandsf(o.Open.Rate))
+	p("")
+	markdownOpenHeader(p)
+	markdownOpenRow(p, "observation on", o.Open.EIRD)
+	markdownOpenRow(p, "observation off", o.Open.Reference)
 }

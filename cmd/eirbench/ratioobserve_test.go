@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eir-sidecar/eir/cmd/eirbench/loadgen"
 )
 
 func TestMetricSum(t *testing.T) {
@@ -34,10 +36,11 @@ eir_sighting_dropped_total 3
 func TestMarkdownObserve(t *testing.T) {
 	res := &ratioResult{Scenario: scenario{IMSIShare: 1}, Summary: &ratioSummary{Ratio: spread{Median: 2.7}}}
 	res.Observe = &observeResult{Checks: 1_000_000, Written: 400_000, Deduplicated: 600_000, Commands: 800_000, CommandsPer1000: 800,
-		Summary: &ratioSummary{Ratio: spread{Median: 0.9, Min: 0.85, Max: 0.95}}, Rounds: []ratioRound{{Round: 1, Order: "on,off"}}, Effect: 0.9}
+		Summary: &ratioSummary{Ratio: spread{Median: 0.9, Min: 0.85, Max: 0.95}}, Rounds: []ratioRound{{Round: 1, Order: "on,off"}}, Effect: 0.9,
+		Open: &openLoopResult{Rate: 20_000, EIRD: &measurement{Report: &loadgen.Report{Throughput: 19_990}}}}
 	var b bytes.Buffer
 	writeMarkdown(&b, res, time.Now())
-	for _, want := range []string{"## Observations (observe.enabled)", "| 1,000,000 | 400,000 | 600,000 | 0 | 800,000 | 800.0 |", "**0.900** (0.850–0.950)", "| 1 | on,off |", "| Round | Order | Off answers/s | p50 ms | p99 ms | On answers/s | p50 ms | p99 ms | On / off | Errors off/on | Server CPU % off/on | Client CPU % |"} {
+	for _, want := range []string{"## Observations (observe.enabled)", "| 1,000,000 | 400,000 | 600,000 | 0 | 800,000 | 800.0 |", "**0.900** (0.850–0.950)", "Then an open loop at 20,000 requests/s", "| observation on | 19,990 |", "| 1 | on,off |", "| Round | Order | Off answers/s | p50 ms | p99 ms | On answers/s | p50 ms | p99 ms | On / off | Errors off/on | Server CPU % off/on | Client CPU % |"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("no %q in\n%s", want, b.String())
 		}

@@ -11,10 +11,22 @@ import "github.com/eir-sidecar/eir/eir"
 // It holds at most max entries in two generations: when the current one
 // reaches max/2 it becomes the previous one and the older is dropped (a
 // cheap approximation of LRU; an entry dropped early only costs a write).
+// Its maps hold no pointers (the IMSI as a number, see imsiKey), so that
+// the garbage collector does not scan a million entries on every cycle.
 // Not safe for concurrent use: Store serializes it with its mutex.
 type dedupe struct {
 	max       int
-	cur, prev map[eir.IMSI]dedupeEntry
+	cur, prev map[uint64]dedupeEntry
+}
+
+// imsiKey is imsi as a number, its length in the top byte (so that
+// "001..." and "01..." differ). The store validated imsi: up to 15 digits.
+func imsiKey(imsi eir.IMSI) uint64 {
+	var v uint64
+	for i := 0; i < len(imsi); i++ {
+		v = v*10 + uint64(imsi[i]-'0')
+	}
+	return v | uint64(len(imsi))<<56
 }
 
 type dedupeEntry struct {
@@ -26,7 +38,7 @@ type dedupeEntry struct {
 }
 
 func newDedupe(max int) *dedupe {
-	return &dedupe{max: max, cur: make(map[eir.IMSI]dedupeEntry)}
+	return &dedupe{max: max, cur: make(map[uint64]dedupeEntry)}
 }
 
 // fresh reports whether e repeats the last write for imsi within interval
@@ -35,9 +47,10 @@ func (d *dedupe) fresh(imsi eir.IMSI, e dedupeEntry, interval int64) bool {
 	if d == nil {
 		return false
 	}
-	last, ok := d.cur[imsi]
+	k := imsiKey(imsi)
+	last, ok := d.cur[k]
 	if !ok {
-		last, ok = d.prev[imsi]
+		last, ok = d.prev[k]
 	}
 	return ok && last.imei == e.imei && last.day == e.day && last.peer == e.peer &&
 		last.answer == e.answer && e.at >= last.at && e.at-last.at < interval
@@ -49,9 +62,9 @@ func (d *dedupe) put(imsi eir.IMSI, e dedupeEntry) {
 		return
 	}
 	if len(d.cur) >= d.max/2 {
-		d.prev, d.cur = d.cur, make(map[eir.IMSI]dedupeEntry, len(d.cur))
+		d.prev, d.cur = d.cur, make(map[uint64]dedupeEntry, len(d.cur))
 	}
-	d.cur[imsi] = e
+	d.cur[imsiKey(imsi)] = e
 }
 
 // forget drops what is known about imsi.
@@ -59,6 +72,7 @@ func (d *dedupe) forget(imsi eir.IMSI) {
 	if d == nil {
 		return
 	}
-	delete(d.cur, imsi)
-	delete(d.prev, imsi)
+	k := imsiKey(imsi)
+	delete(d.cur, k)
+	delete(d.prev, k)
 }

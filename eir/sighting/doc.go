@@ -79,8 +79,14 @@
 // 2 to intern the 2 peers.
 //
 // Writer (writer.go) is the optional bounded queue in front: Record never
-// blocks, a full queue drops and counts, one goroutine writes batches of
-// up to 512 every ≤ 100 ms.
+// blocks, a full queue drops and counts, one goroutine writes batches
+// within WriterOptions.MaxRate: as many as the rate allows in 5 ms (25 at
+// 5,000/s) rather than 512 every 100 ms, so that Redis, on the cores that
+// answer checks in small deployments, works in short slices (eirbench's
+// open loop at 20,000/s, observation on and off: p99 1.63 and 1.39 ms from
+// the scheduled send, against 3.02 and 1.37 with batches of 512). The
+// dedupe cache holds no pointers, so the garbage collector does not scan
+// it.
 //
 // # Memory
 //

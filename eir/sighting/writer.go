@@ -27,7 +27,10 @@ type WriterOptions struct {
 	// (and counts) what does not fit. 0 is DefaultQueueSize.
 	QueueSize int
 	// BatchSize: a batch is written when it holds this many observations,
-	// or FlushInterval after its first one. 0 is DefaultBatchSize.
+	// or FlushInterval after its first one. 0 is DefaultBatchSize, or
+	// with MaxRate what MaxRate allows in 5 ms (16 to 512): at the bound, a
+	// batch every 5 ms rather than 512 at once, so that Redis, often on
+	// the cores that answer checks, works in short slices.
 	BatchSize int
 	// FlushInterval is the longest an observation waits in a batch. 0 is
 	// DefaultFlushInterval.
@@ -46,6 +49,9 @@ type WriterOptions struct {
 
 func (o WriterOptions) withDefaults() WriterOptions {
 	o.QueueSize = cmp.Or(o.QueueSize, DefaultQueueSize)
+	if o.BatchSize == 0 && o.MaxRate > 0 {
+		o.BatchSize = min(DefaultBatchSize, max(16, int(o.MaxRate/200)))
+	}
 	o.BatchSize = cmp.Or(o.BatchSize, DefaultBatchSize)
 	o.FlushInterval = cmp.Or(o.FlushInterval, DefaultFlushInterval)
 	o.WriteTimeout = cmp.Or(o.WriteTimeout, DefaultWriteTimeout)
@@ -114,7 +120,8 @@ func NewWriter(s *Store, o WriterOptions, log *zap.Logger, reg prometheus.Regist
 		}),
 	}
 	if o.MaxRate > 0 {
-		w.lim = rate.NewLimiter(rate.Limit(o.MaxRate), max(o.BatchSize, int(o.MaxRate)))
+		// A burst of one batch: a writer behind does not catch up at once.
+		w.lim = rate.NewLimiter(rate.Limit(o.MaxRate), o.BatchSize)
 	}
 	if reg != nil {
 		queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/eir-sidecar/eir/eir"
 	"github.com/eir-sidecar/eir/internal/testenv"
 	"github.com/eir-sidecar/eir/internal/testenv/redistest"
 )
@@ -66,7 +67,7 @@ func TestWriter(t *testing.T) {
 }
 
 // TestWriterMaxRate: the writer writes no faster than MaxRate: 300
-// observations at 500/s with a burst of 100 take at least 0.4 s.
+// observations at 500/s with a burst of 50 (a batch) take at least 0.4 s.
 func TestWriterMaxRate(t *testing.T) {
 	rdb := redistest.Start(t).Client(t)
 	s, _, _ := newTestStore(t, rdb, Options{MinInterval: -1})
@@ -77,7 +78,7 @@ func TestWriterMaxRate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close(context.Background())
-	w.lim.SetLimit(500) // a burst of 100 (MaxRate), then 500/s
+	w.lim.SetLimit(500) // a burst of 50 (a batch), then 500/s
 	start := time.Now()
 	for i := range 300 {
 		if !w.Record(obs(imeiA, fmt.Sprintf("001010000000%03d", i), "mme1")) {
@@ -87,6 +88,25 @@ func TestWriterMaxRate(t *testing.T) {
 	testenv.Eventually(t, "300 observations written", 10*time.Second, func() bool { return written.Load() == 300 })
 	if el := time.Since(start); el < 400*time.Millisecond {
 		t.Fatalf("300 observations written in %v: faster than 500/s after a burst of 100", el)
+	}
+}
+
+// TestWriterBatchSize: with MaxRate, a batch is what the rate allows in
+// 5 ms (16 to 512), so that Redis works in short slices.
+func TestWriterBatchSize(t *testing.T) {
+	for _, tc := range []struct {
+		o    WriterOptions
+		want int
+	}{
+		{WriterOptions{}, 512},
+		{WriterOptions{MaxRate: 5000}, 25},
+		{WriterOptions{MaxRate: 100}, 16},
+		{WriterOptions{MaxRate: 1e6}, 512},
+		{WriterOptions{MaxRate: 5000, BatchSize: 200}, 200},
+	} {
+		if got := tc.o.withDefaults().BatchSize; got != tc.want {
+			t.Errorf("%+v: batch %d, want %d", tc.o, got, tc.want)
+		}
 	}
 }
 
@@ -132,5 +152,21 @@ func TestWriterFullQueue(t *testing.T) {
 func TestWriterOptionsValidate(t *testing.T) {
 	if err := (WriterOptions{QueueSize: -1, BatchSize: -1, FlushInterval: -1, WriteTimeout: -1}).Validate(); err == nil {
 		t.Fatal("no error")
+	}
+}
+
+// TestIMSIKey: the dedupe key tells apart IMSIs that differ only by
+// leading zeros, and is the same for the same IMSI.
+func TestIMSIKey(t *testing.T) {
+	seen := map[uint64]eir.IMSI{}
+	for _, imsi := range []eir.IMSI{"001010000000001", "01010000000001", "1010000000001", "999999999999999", "123456"} {
+		k := imsiKey(imsi)
+		if other, ok := seen[k]; ok {
+			t.Fatalf("%s and %s share key %x", imsi, other, k)
+		}
+		seen[k] = imsi
+		if imsiKey(imsi) != k {
+			t.Fatalf("%s: key not stable", imsi)
+		}
 	}
 }
