@@ -86,20 +86,22 @@ end
 // keeps the last one), 10 max pairs, 11 key TTL (s).
 //
 // Most writes are a pair already recorded that day, of an IMEI with no
-// other pair: those read and write the pair's field only (HMGET, HSET,
-// EXPIRE). The whole bucket (~64 fields) is read only
+// other pair: those read and write the pair's field only (HMGET, HSET).
+// More is read
 //   - on the bucket's first write of a UTC day (its field "" holds the day
-//     of the last prune), to drop the fields last seen before time -
-//     retention: the store enforces retention itself, no sweeper;
+//     of the last prune): the whole bucket (~64 fields), to drop the
+//     fields last seen before time - retention (the store enforces
+//     retention itself, no sweeper), and the key's TTL is set;
 //   - for a new pair or a new day of a pair (the duplicate rules change),
-//     or when the pair has siblings (the flag below; concurrent use).
+//     or when the pair has siblings (the flag below; concurrent use): the
+//     IMEI's fields, which Redis finds (HSCAN MATCH on the IMEI's bytes).
 //
-// The scan finds the IMEI's other live pairs, evicts the one seen longest
+// That read finds the IMEI's other live pairs, evicts the one seen longest
 // ago when there are more than max pairs (a cloned IMEI seen with thousands
 // of SIMs must not make each write O(thousands)), and sets flagSiblings on
 // each of the IMEI's pairs when there is more than one (cleared on this one
 // when there is not). It returns {new pair 0|1, new day 0|1, live pairs},
-// the IMEI's live pairs (field, value, ...) only when the scan ran and
+// the IMEI's live pairs (field, value, ...) only when that read ran and
 // found more than one.
 //
 // An observation older than the last one (a reordered batch) sets its day
