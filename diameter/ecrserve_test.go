@@ -152,8 +152,9 @@ func TestPanicAnswers5012(t *testing.T) {
 
 // eventLog records what the server hands to its Observer.
 type eventLog struct {
-	mu     sync.Mutex
-	events []string
+	mu      sync.Mutex
+	events  []string
+	answers []observe.Answer
 }
 
 func (l *eventLog) Answered(a observe.Answer) {
@@ -164,6 +165,7 @@ func (l *eventLog) Answered(a observe.Answer) {
 		status = "error:" + a.Err.Error()
 	}
 	l.events = append(l.events, fmt.Sprintf("%s %s %s %s %s %s", a.Interface, a.Peer, a.PeerAddr, a.Query.IMEI, a.Query.IMSI, status))
+	l.answers = append(l.answers, a)
 }
 
 func (l *eventLog) wait(t *testing.T, n int) []string {
@@ -336,23 +338,11 @@ func TestLocalAnswersBatchedAndSlowOnesApart(t *testing.T) {
 	}
 }
 
-// svnLog records the SVNs the server hands to its Observer.
-type svnLog struct {
-	mu   sync.Mutex
-	svns []string
-}
-
-func (l *svnLog) Answered(a observe.Answer) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.svns = append(l.svns, a.Query.IMEI.String()+":"+a.SVN)
-}
-
 // TestObserverSVN: the observer gets the IMEISV's SVN, from the
 // Software-Version AVP or a 16-digit IMEI, and none when neither is sent.
 func TestObserverSVN(t *testing.T) {
 	_, chk := testLists(t)
-	var log svnLog
+	var log eventLog
 	ts := startServer(t, chk, func(o *Options) { o.Observer = &log })
 	c := dial(t, ts.addr, s13client.Options{OriginHost: "mme1.epc.test", OriginRealm: "epc.test"})
 	for _, m := range []*diam.Message{
@@ -365,13 +355,15 @@ func TestObserverSVN(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	testenv.Eventually(t, "4 answers observed", 5*time.Second, func() bool {
-		log.mu.Lock()
-		defer log.mu.Unlock()
-		return len(log.svns) == 4
-	})
+	log.wait(t, 4)
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	var svns []string
+	for _, a := range log.answers {
+		svns = append(svns, a.Query.IMEI.String()+":"+a.SVN)
+	}
 	want := []string{"35209900176148:07", "35209900176148:42", "49015420323751:", "49015420323751:"}
-	if !slices.Equal(log.svns, want) {
-		t.Fatalf("SVNs %q, want %q", log.svns, want)
+	if !slices.Equal(svns, want) {
+		t.Fatalf("SVNs %q, want %q", svns, want)
 	}
 }
