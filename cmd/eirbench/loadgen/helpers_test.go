@@ -114,26 +114,7 @@ func answerFor(d *Dataset) func(req []byte) []byte {
 	}
 	return func(req []byte) []byte {
 		h, _ := parseHeader(req)
-		var imei eir.IMEI
-		var imsi uint64
-		var sid []byte
-		it := avpIter{b: req[headerLen:]}
-		for a, ok := it.next(); ok; a, ok = it.next() {
-			switch a.code {
-			case avpSessionID:
-				sid = a.data
-			case avpUserName:
-				for _, c := range a.data {
-					imsi = imsi*10 + uint64(c-'0')
-				}
-			case avpTerminalInformation:
-				sub := avpIter{b: a.data}
-				for s, ok := sub.next(); ok; s, ok = sub.next() {
-					id, _ := eir.ParseIdentity(string(s.data))
-					imei = id.IMEI
-				}
-			}
-		}
+		sid, imei, imsi := ecrFields(req)
 		avps := [][]byte{avpBytes(avpSessionID, mbit, 0, sid)}
 		st, listed := status[imei]
 		switch {
@@ -150,6 +131,29 @@ func answerFor(d *Dataset) func(req []byte) []byte {
 		}
 		return msgBytes(cmdECR, 0x40, appS13, h.hbh, h.e2e, avps...)
 	}
+}
+
+// ecrFields decodes an ECR's Session-Id, IMEI (Terminal-Information) and
+// User-Name (0 when absent) from the wire.
+func ecrFields(req []byte) (sid []byte, imei eir.IMEI, imsi uint64) {
+	it := avpIter{b: req[headerLen:]}
+	for a, ok := it.next(); ok; a, ok = it.next() {
+		switch a.code {
+		case avpSessionID:
+			sid = a.data
+		case avpUserName:
+			for _, c := range a.data {
+				imsi = imsi*10 + uint64(c-'0')
+			}
+		case avpTerminalInformation:
+			sub := avpIter{b: a.data}
+			for s, ok := sub.next(); ok; s, ok = sub.next() {
+				id, _ := eir.ParseIdentity(string(s.data))
+				imei = id.IMEI
+			}
+		}
+	}
+	return sid, imei, imsi
 }
 
 // fakeServer is a hand-written Diameter peer: it answers CER with CEA

@@ -2,11 +2,15 @@ package loadgen
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/eir-sidecar/eir/eir"
 )
 
 // checkCounts checks the report's internal consistency for a run where
@@ -66,6 +70,42 @@ func TestRunClosedLoop(t *testing.T) {
 	var b strings.Builder
 	if err := r.WriteTable(&b); err != nil || !strings.Contains(b.String(), "throughput") {
 		t.Fatalf("table: %v\n%s", err, b.String())
+	}
+}
+
+// TestRunOneSIMPerDevice decodes every ECR sent: no IMEI goes with two
+// IMSIs (a device used by two SIMs at once is a clone to eird's
+// observations), exceptions included, and every category is sent.
+func TestRunOneSIMPerDevice(t *testing.T) {
+	d := Generate(1, 200)
+	answer := answerFor(d)
+	var mu sync.Mutex
+	imsis := map[eir.IMEI]uint64{}
+	var clash string
+	s := startFake(t, func(req []byte) []byte {
+		_, imei, imsi := ecrFields(req)
+		mu.Lock()
+		if prev, ok := imsis[imei]; ok && imsi != 0 && prev != imsi && clash == "" {
+			clash = fmt.Sprintf("IMEI %v with IMSIs %d and %d", imei, prev, imsi)
+		} else if imsi != 0 {
+			imsis[imei] = imsi
+		}
+		mu.Unlock()
+		return answer(req)
+	}, nil)
+	r, err := Run(context.Background(), baseOptions(s.addr(), d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c := range numCategories {
+		if r.Categories[c.String()].Sent == 0 {
+			t.Errorf("no %s request", c)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if clash != "" {
+		t.Fatal(clash)
 	}
 }
 
