@@ -61,24 +61,6 @@ func bytesPer(b int64, n uint64) float64 {
 	return float64(b) / float64(n)
 }
 
-// list returns the phase's list named name, or a zero one.
-func (p *scalePhase) list(name string) scaleList {
-	for _, l := range p.Lists {
-		if l.List == name {
-			return l
-		}
-	}
-	return scaleList{}
-}
-
-// throughput is eird's median throughput of the phase's rounds.
-func (p *scalePhase) throughput() float64 {
-	if p == nil || p.Summary == nil {
-		return 0
-	}
-	return p.Summary.EIRDThroughput.Median
-}
-
 // vsFirst returns the median over the rounds of eird's throughput at the
 // last size over that at the first, both measured in the same round.
 func (r *scaleResult) vsFirst() spread {
