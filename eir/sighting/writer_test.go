@@ -108,6 +108,16 @@ func TestWriterBatchSize(t *testing.T) {
 			t.Errorf("%+v: batch %d, want %d", tc.o, got, tc.want)
 		}
 	}
+	// A writer behind catches up one batch at a time: the limiter's burst.
+	s, _, _ := newTestStore(t, nil, Options{})
+	w, err := NewWriter(s, WriterOptions{MaxRate: 5000}, zaptest.NewLogger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(context.Background())
+	if w.o.BatchSize != 25 || w.lim.Burst() != 25 {
+		t.Fatalf("batch %d, burst %d: want 25 and 25", w.o.BatchSize, w.lim.Burst())
+	}
 }
 
 // TestWriterFullQueue: with the writer stuck on a paused Redis, Record
